@@ -1,0 +1,153 @@
+/**
+ * config/schema — every Halcyon setting, its default and its meaning, in one
+ * place. The docs (`docs/configuration.md`) are generated from this file by
+ * `halcyon config docs`, and a test checks they are current.
+ *
+ * Unknown keys are errors (strict objects), so a typo never silently falls
+ * back to a default. Durations and sizes stay strings here ("5m", "35MiB") so
+ * `config show` prints what a person would write; code converts them with
+ * config/units at the point of use.
+ */
+import { hostname as osHostname } from 'node:os';
+import { z } from 'zod';
+import { parseDuration, parseRate, parseSize } from './units.js';
+
+const duration = (def: string, what: string) =>
+  z.string().refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration like "500ms", "15m", "4h", "5d"' })
+    .default(def).describe(what);
+
+const size = (def: string, what: string) =>
+  z.union([z.string(), z.number().int().nonnegative()])
+    .refine((s) => parseSize(s) !== undefined, { message: 'expected a size like "35MiB", "100MB", "512k" or a byte count' })
+    .default(def).describe(what);
+
+/** "host:port", "[v6]:port" or "v6addr" is not accepted without brackets. */
+export const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::1]:port")');
+
+const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
+
+const routeTable = z.strictObject({
+  hosts: z.array(hostPort).min(1).describe('Next hops, tried in order.'),
+  tls: tlsPolicy.optional().describe('TLS policy towards this route (default: delivery.tls).'),
+  auth: z.strictObject({
+    user: z.string().min(1),
+    password: z.string(),
+  }).optional().describe('AUTH PLAIN/LOGIN credentials for a smarthost.'),
+});
+
+export const routeSchema = z.union([hostPort, z.array(hostPort).min(1), routeTable]);
+
+const mailbox = z.strictObject({
+  user: z.string().min(1).max(64).describe('Local part of the mailbox.'),
+  quota: size('0', 'Mailbox quota; 0 means unlimited.'),
+});
+
+const domain = z.strictObject({
+  name: z.string().min(1).max(255).describe('A local domain: mail to it is delivered to mailboxes under data_dir.'),
+  mailboxes: z.array(mailbox).default([]).describe('The mailboxes of this domain.'),
+  aliases: z.record(z.string(), z.array(z.string().min(1))).default({})
+    .describe('local part → targets (local users or full remote addresses).'),
+  catch_all: z.string().optional().describe('Mailbox (local user) that gets mail for unknown local parts; unset → 550 5.1.1.'),
+  over_quota_reply: z.enum(['552', '452']).default('552')
+    .describe('Reply to RCPT for a full mailbox: "552" (552 5.2.2, permanent) or "452" (452 4.2.2, temporary).'),
+});
+
+const user = z.strictObject({
+  name: z.string().min(1).describe('Login name for AUTH.'),
+  password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
+});
+
+export const configSchema = z.strictObject({
+  hostname: z.string().min(1).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
+  data_dir: z.string().default('./var').describe('Where the queue, mailboxes and generated TLS certificate live.'),
+  postmaster: z.string().default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
+  log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),
+  log_format: z.enum(['json', 'pretty']).default('json').describe('JSON lines, or a pretty format for a terminal.'),
+
+  smtp: z.strictObject({
+    listen: z.array(hostPort).default(['127.0.0.1:2525']).describe('Relay/MX listeners ("host:port").'),
+    max_message_size: size('35MiB', 'Largest message accepted (advertised with SIZE).'),
+    max_recipients: z.number().int().min(1).default(1000).describe('Most RCPT accepted per transaction; more get 452 4.5.3.'),
+    max_connections: z.number().int().min(1).default(1000).describe('Most concurrent inbound connections; more get 421 4.7.0.'),
+    max_connections_per_ip: z.number().int().min(1).default(100).describe('Most concurrent connections from one client IP.'),
+    max_errors: z.number().int().min(1).default(20).describe('Protocol errors in one session before it is closed with 421.'),
+    bare_newline: z.enum(['normalize', 'reject']).default('normalize')
+      .describe('Bare CR or LF in DATA: "normalize" to CRLF, or "reject" with 550 5.5.2.'),
+    command_timeout: duration('5m', 'Idle time allowed waiting for a command (RFC 5321 §4.5.3.2.7).'),
+    data_timeout: duration('3m', 'Idle time allowed between data blocks (RFC 5321 §4.5.3.2.5).'),
+    max_received_headers: z.number().int().min(1).default(50).describe('More Received headers than this → 554 5.4.6 (mail loop).'),
+  }).prefault({}).describe('The relay/MX listener.'),
+
+  submission: z.strictObject({
+    listen: z.array(hostPort).default([]).describe('Submission listeners; AUTH is required there, after STARTTLS.'),
+  }).prefault({}).describe('Authenticated submission.'),
+
+  tls: z.strictObject({
+    cert: z.string().optional().describe('PEM certificate chain; unset → a self-signed one generated once into data_dir.'),
+    key: z.string().optional().describe('PEM private key for cert.'),
+  }).prefault({}).describe('Inbound TLS (STARTTLS).'),
+
+  relay: z.strictObject({
+    networks: z.array(z.string()).default(['127.0.0.0/8', '::1/128'])
+      .describe('CIDRs whose clients may relay; others may only send to local domains unless authenticated.'),
+  }).prefault({}).describe('Relay policy.'),
+
+  users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
+
+  routes: z.record(z.string(), routeSchema).default({})
+    .describe('domain → "host:port", a list, or { hosts, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
+
+  dns: z.strictObject({
+    servers: z.array(z.string()).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
+    timeout: duration('5s', 'Per-query timeout.'),
+  }).prefault({}).describe('DNS resolution for delivery.'),
+
+  delivery: z.strictObject({
+    port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
+    helo_name: z.string().optional().describe('Name sent in EHLO; unset → hostname.'),
+    tls: tlsPolicy.default('opportunistic').describe('Default TLS policy: none, opportunistic (STARTTLS when offered), required, verify.'),
+    retry_initial: duration('5m', 'First retry delay for a deferred recipient.'),
+    retry_max: duration('4h', 'Longest retry delay (delays double up to this, ±10 % jitter).'),
+    max_queue_lifetime: duration('5d', 'Age after which an undelivered recipient expires (and is bounced).'),
+    delay_warning_after: duration('4h', 'Age after which a delay DSN is sent once (when NOTIFY asks).'),
+    destination_backoff: duration('1m', 'First backoff of a destination after a connection-level failure.'),
+    destination_backoff_max: duration('1h', 'Longest destination backoff (doubles up to this).'),
+    max_connections: z.number().int().min(1).default(100).describe('Most concurrent outbound connections.'),
+    max_connections_per_destination: z.number().int().min(1).default(10).describe('Most concurrent connections to one destination.'),
+    destination_rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' })
+      .optional().describe('Optional message rate cap per destination ("100/min").'),
+    max_messages_per_connection: z.number().int().min(1).default(100).describe('Transactions on one connection before it is closed.'),
+    max_recipients_per_transaction: z.number().int().min(1).default(100).describe('Recipients in one transaction (RFC 5321 §4.5.3.1.8 minimum is 100).'),
+    max_mx_hosts: z.number().int().min(1).default(5).describe('MX hosts tried per attempt.'),
+    connection_idle_timeout: duration('5s', 'How long an idle outbound connection is kept for reuse.'),
+    mailbox_full: z.enum(['permanent', 'transient']).default('permanent')
+      .describe('A remote 552 5.2.2 to RCPT: permanent (DSN at once) or transient (retried until the queue lifetime ends).'),
+    lease: duration('10m', 'How long a recipient claimed for delivery stays claimed if its worker dies.'),
+    queue_scan_interval: duration('1s', 'How often the scheduler looks for due recipients when idle.'),
+    timeouts: z.strictObject({
+      connect: duration('30s', 'TCP connect.'),
+      greeting: duration('5m', 'Initial 220 (RFC 5321 §4.5.3.2.1).'),
+      command: duration('5m', 'EHLO, MAIL, RCPT, RSET replies (§4.5.3.2.2-3).'),
+      data_init: duration('2m', 'DATA → 354 (§4.5.3.2.4).'),
+      data_block: duration('3m', 'Each block written (§4.5.3.2.5).'),
+      data_done: duration('10m', 'End of data → reply (§4.5.3.2.6).'),
+    }).prefault({}).describe('Outbound SMTP timeouts.'),
+  }).prefault({}).describe('Outbound delivery.'),
+
+  domains: z.array(domain).default([{ name: 'localhost', mailboxes: [{ user: 'postmaster', quota: '100MiB' }], aliases: {}, over_quota_reply: '552' }])
+    .describe('Local domains and their mailboxes.'),
+
+  http: z.strictObject({
+    listen: z.string().regex(HOST_PORT, 'expected "host:port"').optional().default('127.0.0.1:8025')
+      .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
+    token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
+    enabled: z.boolean().default(true).describe('Serve the admin API at all.'),
+  }).prefault({}).describe('Admin HTTP API and metrics.'),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type DomainConfig = Config['domains'][number];
+export type TlsPolicy = z.output<typeof tlsPolicy>;

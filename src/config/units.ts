@@ -1,0 +1,49 @@
+/**
+ * config/units — human durations ("500ms", "15m", "4h", "5d") and sizes
+ * ("35MiB", "100MB", "1024") as the config file writes them.
+ *
+ * Pure parsing only; the schema decides which setting takes which unit.
+ */
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** Milliseconds for a duration string, or undefined when it is not one. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * DURATION_MS[m[2]!]!);
+}
+
+export function durationMs(text: string): number {
+  const v = parseDuration(text);
+  if (v === undefined) throw new RangeError(`not a duration: ${text}`);
+  return v;
+}
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i;
+const SIZE_BYTES: Record<string, number> = {
+  b: 1, k: 1024, kib: 1024, kb: 1000, m: 1024 ** 2, mib: 1024 ** 2, mb: 1000 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1000 ** 3,
+};
+
+/** Bytes for a size string ("35MiB", "100MB", "512k", "1024"), or undefined. */
+export function parseSize(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isInteger(text) && text >= 0 ? text : undefined;
+  const m = SIZE.exec(text.trim());
+  if (!m) return undefined;
+  return Math.floor(Number(m[1]) * SIZE_BYTES[(m[2] ?? 'b').toLowerCase()]!);
+}
+
+export function sizeBytes(text: string | number): number {
+  const v = parseSize(text);
+  if (v === undefined) throw new RangeError(`not a size: ${text}`);
+  return v;
+}
+
+/** "100/min" → messages per millisecond window; undefined when not a rate. */
+export function parseRate(text: string): { count: number; perMs: number } | undefined {
+  const m = /^(\d+)\s*\/\s*(s|sec|m|min|h|hour)$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit: Record<string, number> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, hour: 3_600_000 };
+  return { count: Number(m[1]), perMs: unit[m[2]!]! };
+}

@@ -1,0 +1,40 @@
+/**
+ * errors — the one registry of Halcyon's error codes.
+ *
+ * Every error that can reach an SMTP peer carries the reply it becomes: the
+ * basic code, the RFC 3463 enhanced code and whether it is temporary. Code
+ * elsewhere throws `HalcyonError` with a code from this table and never builds
+ * reply text for these situations by hand. Errors that never reach a peer
+ * (config, CLI) carry no SMTP code.
+ */
+
+export interface ErrorSpec {
+  readonly smtp?: number;
+  readonly enhanced?: string;
+  readonly text: string;
+}
+
+export const ERRORS = {
+  HAL_ERR_QUEUE_WRITE: { smtp: 452, enhanced: '4.3.1', text: 'Insufficient system storage, try again later' },
+  HAL_ERR_QUEUE_NOT_FOUND: { text: 'No such message in the queue' },
+  HAL_ERR_CONFIG: { text: 'Invalid configuration' },
+  HAL_ERR_TOO_BIG: { smtp: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
+  HAL_ERR_LOOP: { smtp: 554, enhanced: '5.4.6', text: 'Too many hops (mail loop detected)' },
+  HAL_ERR_BARE_NEWLINE: { smtp: 550, enhanced: '5.5.2', text: 'Bare CR or LF not allowed in message content' },
+  HAL_ERR_SHUTTING_DOWN: { smtp: 421, enhanced: '4.3.2', text: 'Service shutting down, closing transmission channel' },
+  HAL_ERR_ADMIN: { text: 'Admin API request failed' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class HalcyonError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${ERRORS[code].text}: ${detail}` : ERRORS[code].text, options);
+    this.code = code;
+    this.name = 'HalcyonError';
+  }
+  get spec(): ErrorSpec {
+    return ERRORS[this.code];
+  }
+}

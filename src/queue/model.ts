@@ -1,0 +1,134 @@
+/**
+ * queue/model — what the queue holds: messages, their recipients and the
+ * destinations those recipients go to. Plain data, no behaviour, no I/O.
+ *
+ * A recipient's state moves queued → inflight → delivered | deferred → … |
+ * failed | expired. `delivered`, `failed` and `expired` are final.
+ */
+
+export type MessageId = string;
+
+export type BodyType = '7BIT' | '8BITMIME' | 'BINARYMIME';
+export type Ret = 'FULL' | 'HDRS';
+/** RFC 3461 NOTIFY: 'NEVER' alone, or a non-empty set of the others. */
+export type NotifyWhen = 'SUCCESS' | 'FAILURE' | 'DELAY';
+export type Notify = 'NEVER' | readonly NotifyWhen[];
+
+export interface EnvelopeParams {
+  /** SIZE declared at MAIL FROM, if any. */
+  readonly size?: number;
+  readonly body?: BodyType;
+  readonly smtputf8: boolean;
+  readonly ret?: Ret;
+  /** ENVID, already decoded from xtext. */
+  readonly envid?: string;
+}
+
+/** Who handed us the message: for Received headers, logs and `queue show`. */
+export interface Trace {
+  readonly clientIp: string;
+  readonly clientHelo: string;
+  readonly protocol: string; // SMTP, ESMTP, ESMTPS, ESMTPSA, LOCAL, HTTP …
+  readonly authUser?: string;
+  readonly tls?: string; // e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"
+  readonly listener?: string;
+}
+
+export interface NewRecipient {
+  readonly address: string;
+  /** ORCPT as given: "rfc822;user@example.test" (decoded from xtext). */
+  readonly orcpt?: string;
+  readonly notify?: Notify;
+  /** Destination key: the domain, or the route it resolves to, or "local:<domain>". */
+  readonly destination: string;
+}
+
+export interface NewMessage {
+  /** Envelope sender; "" for the null sender <>. */
+  readonly sender: string;
+  readonly params: EnvelopeParams;
+  readonly receivedAt: number; // epoch ms
+  readonly trace: Trace;
+  /** The whole message as stored: headers (with our Received) and body, CRLF lines, not dot-stuffed. */
+  readonly body: Buffer;
+  readonly recipients: readonly NewRecipient[];
+  /** When set, this message is a DSN about that message (never bounced again). */
+  readonly dsnFor?: MessageId;
+}
+
+export type RecipientState = 'queued' | 'inflight' | 'delivered' | 'deferred' | 'failed' | 'expired';
+export const FINAL_STATES: readonly RecipientState[] = ['delivered', 'failed', 'expired'];
+
+/** The last reply that decided a recipient's state (or an error we made up, with host unset). */
+export interface LastReply {
+  readonly code: number;
+  readonly enhanced?: string;
+  readonly text: string;
+  /** "mx.example.test[127.0.0.1]:25" */
+  readonly host?: string;
+  /** The command the reply answered: "RCPT TO", "end of DATA", "connect" … */
+  readonly command?: string;
+}
+
+export interface RecipientRow {
+  readonly id: number;
+  readonly messageId: MessageId;
+  readonly address: string;
+  readonly orcpt?: string;
+  readonly notify?: Notify;
+  readonly destination: string;
+  readonly state: RecipientState;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastReply?: LastReply;
+  /** Set once the delay DSN was sent for this recipient. */
+  readonly delayNotified: boolean;
+  /** Set once a final DSN (or the decision that none is due) was made. */
+  readonly dsnDone: boolean;
+  readonly updatedAt: number;
+}
+
+export interface MessageRow {
+  readonly id: MessageId;
+  readonly sender: string;
+  readonly params: EnvelopeParams;
+  readonly receivedAt: number;
+  readonly size: number;
+  readonly trace: Trace;
+  readonly held: boolean;
+  readonly dsnFor?: MessageId;
+}
+
+export type DestinationHealth = 'ok' | 'backoff' | 'suspended';
+
+export interface DestinationRow {
+  readonly key: string;
+  readonly health: DestinationHealth;
+  /** While health is 'backoff': no connection before this time (epoch ms). */
+  readonly backoffUntil: number;
+  /** The backoff step now in force (ms); doubles on each failed probe. */
+  readonly backoffMs: number;
+  readonly consecutiveFailures: number;
+  readonly lastError?: string;
+  readonly updatedAt: number;
+}
+
+/** One attempt's result for one recipient, as the scheduler applies it. */
+export type Outcome =
+  | { readonly kind: 'delivered'; readonly reply: LastReply }
+  | { readonly kind: 'deferred'; readonly reply: LastReply; readonly nextAttemptAt: number; readonly countAttempt: boolean }
+  | { readonly kind: 'failed'; readonly reply: LastReply }
+  | { readonly kind: 'expired'; readonly reply: LastReply };
+
+export interface RecipientOutcome {
+  readonly recipientId: number;
+  readonly outcome: Outcome;
+}
+
+/** One line of a recipient's history, for `queue show`. */
+export interface AttemptRow {
+  readonly recipientId: number;
+  readonly at: number;
+  readonly state: RecipientState;
+  readonly reply?: LastReply;
+}
