@@ -44,6 +44,8 @@ export interface NewRecipient {
 }
 
 export interface NewMessage {
+  /** Pre-assigned id (from the store's newId()), so the Received header can name it; else the store makes one. */
+  readonly id?: MessageId;
   /** Envelope sender; "" for the null sender <>. */
   readonly sender: string;
   readonly params: EnvelopeParams;

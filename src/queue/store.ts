@@ -39,6 +39,9 @@ export interface QueueCounts {
 }
 
 export interface Store {
+  /** A fresh, unique, time-sortable message id (for NewMessage.id). */
+  newId(): MessageId;
+
   /** Durably stores a message and its recipients; resolves with its id. */
   enqueue(msg: NewMessage): Promise<MessageId>;
 

@@ -1,0 +1,170 @@
+/**
+ * smtp/data — reads DATA content (RFC 5321 §4.1.1.4, §4.5.2) from a byte
+ * stream: finds the end, removes dot-stuffing, and makes every line end in
+ * CRLF.
+ *
+ * Only <CRLF>.<CRLF> ends the content (the content begins at a line start).
+ * A bare CR or bare LF anywhere is never a line end for that purpose: it is
+ * rewritten to CRLF and reported, so the session can reject it or keep the
+ * normalized form, and Halcyon never stores or relays a bare CR or LF (the
+ * SMTP smuggling defence). A dot is unstuffed only at the start of a line that
+ * followed a real CRLF.
+ *
+ * Also reports NULs, lines over 998 octets and content beyond the size cap
+ * (past the cap it keeps scanning for the end but stores nothing more). Does
+ * not parse headers or decide replies.
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+
+const enum St { Text, Cr, LineStart, Dot, DotCr }
+
+export interface DataFlags {
+  bareLf: boolean;
+  bareCr: boolean;
+  nul: boolean;
+  longLine: boolean;
+  tooBig: boolean;
+}
+
+export interface DataResult {
+  /** The content, CRLF-normalized and unstuffed; empty when tooBig. */
+  readonly content: Buffer;
+  /** Content size in octets (counted even past the cap). */
+  readonly size: number;
+  readonly flags: Readonly<DataFlags>;
+}
+
+export class DataReader {
+  private st: St = St.LineStart;
+  private parts: Buffer[] = [];
+  private stored = 0;
+  private total = 0;
+  private lineLen = 0;
+  readonly flags: DataFlags = { bareLf: false, bareCr: false, nul: false, longLine: false, tooBig: false };
+
+  constructor(private readonly maxSize: number, private readonly maxLine = 998) {}
+
+  /**
+   * Consumes a chunk. Returns undefined while the end was not seen, else the
+   * result and the bytes after the end (pipelined commands).
+   */
+  push(chunk: Buffer): { result: DataResult; rest: Buffer } | undefined {
+    const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+    let o = 0;
+    let st = this.st;
+    let lineLen = this.lineLen;
+    const emitCrlf = (): void => {
+      out[o++] = CR;
+      out[o++] = LF;
+      lineLen = 0;
+    };
+    for (let i = 0; i < chunk.length; i++) {
+      const b = chunk[i]!;
+      // A state may hand the byte on to Text (reprocess) by setting st and falling through the loop body again.
+      for (;;) {
+        if (st === St.Text) {
+          if (b === CR) st = St.Cr;
+          else if (b === LF) {
+            this.flags.bareLf = true;
+            emitCrlf();
+          } else {
+            if (b === 0) this.flags.nul = true;
+            out[o++] = b;
+            if (++lineLen > this.maxLine) this.flags.longLine = true;
+          }
+          break;
+        }
+        if (st === St.Cr) {
+          if (b === LF) {
+            emitCrlf();
+            st = St.LineStart;
+            break;
+          }
+          this.flags.bareCr = true;
+          emitCrlf();
+          st = St.Text;
+          continue;
+        }
+        if (st === St.LineStart) {
+          if (b === DOT) {
+            st = St.Dot;
+            break;
+          }
+          st = St.Text;
+          continue;
+        }
+        if (st === St.Dot) {
+          if (b === CR) {
+            st = St.DotCr;
+            break;
+          }
+          // A stuffed dot: dropped. What follows is ordinary text.
+          st = St.Text;
+          continue;
+        }
+        // St.DotCr: "<CRLF>.<CR>" — only an LF now ends the content.
+        if (b === LF) {
+          this.take(out.subarray(0, o));
+          this.st = St.LineStart;
+          return {
+            result: { content: this.flags.tooBig ? Buffer.alloc(0) : Buffer.concat(this.parts, this.stored), size: this.total, flags: { ...this.flags } },
+            rest: chunk.subarray(i + 1),
+          };
+        }
+        this.flags.bareCr = true;
+        emitCrlf();
+        st = St.Text;
+        continue;
+      }
+    }
+    this.st = st;
+    this.lineLen = lineLen;
+    this.take(out.subarray(0, o));
+    return undefined;
+  }
+
+  private take(buf: Buffer): void {
+    if (buf.length === 0) return;
+    this.total += buf.length;
+    if (this.total > this.maxSize) {
+      this.flags.tooBig = true;
+      this.parts = [];
+      this.stored = 0;
+      return;
+    }
+    // Copy: `buf` is a view of a scratch buffer.
+    this.parts.push(Buffer.from(buf));
+    this.stored += buf.length;
+  }
+}
+
+/**
+ * Counts octets and checks a BDAT chunk's content for bare CR/LF and NUL
+ * without dot handling (RFC 3030 chunks are not dot-stuffed).
+ */
+export function scanChunk(chunk: Buffer, flags: DataFlags, prevCr: boolean): { normalized: Buffer; endsInCr: boolean } {
+  const out = Buffer.allocUnsafe(chunk.length * 2 + 2);
+  let o = 0;
+  let cr = prevCr;
+  if (prevCr) out[o++] = CR;
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i]!;
+    if (cr && b !== LF) {
+      flags.bareCr = true;
+      out[o++] = LF;
+    }
+    if (b === LF && !cr) {
+      flags.bareLf = true;
+      out[o++] = CR;
+    }
+    if (b === 0) flags.nul = true;
+    out[o++] = b;
+    cr = b === CR;
+  }
+  // A CR at the very end stays pending: the next chunk (or LAST) decides.
+  if (cr) o--;
+  return { normalized: Buffer.from(out.subarray(0, o)), endsInCr: cr };
+}

@@ -1,0 +1,50 @@
+/**
+ * smtp/dotstuff — the sending side of DATA: content in, wire bytes out.
+ *
+ * Makes every line end in CRLF (a bare CR or LF becomes CRLF, so Halcyon never
+ * relays one), doubles a leading dot on each line (RFC 5321 §4.5.2), ensures
+ * the content ends with CRLF and appends the terminating ".\r\n". Pure.
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+
+export function dotStuff(content: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(content.length * 2 + 5);
+  let o = 0;
+  let lineStart = true;
+  for (let i = 0; i < content.length; i++) {
+    const b = content[i]!;
+    if (b === CR) {
+      out[o++] = CR;
+      out[o++] = LF;
+      if (content[i + 1] === LF) i++;
+      lineStart = true;
+      continue;
+    }
+    if (b === LF) {
+      out[o++] = CR;
+      out[o++] = LF;
+      lineStart = true;
+      continue;
+    }
+    if (lineStart && b === DOT) out[o++] = DOT;
+    out[o++] = b;
+    lineStart = false;
+  }
+  if (!lineStart) {
+    out[o++] = CR;
+    out[o++] = LF;
+  }
+  out[o++] = DOT;
+  out[o++] = CR;
+  out[o++] = LF;
+  return out.subarray(0, o);
+}
+
+/** True when the content has octets above 127 (needs 8BITMIME to be sent as is). */
+export function has8bit(content: Buffer): boolean {
+  for (let i = 0; i < content.length; i++) if (content[i]! > 127) return true;
+  return false;
+}
