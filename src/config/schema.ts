@@ -76,7 +76,8 @@ export const configSchema = z.strictObject({
       .describe('Bare CR or LF in DATA: "normalize" to CRLF, or "reject" with 550 5.5.2.'),
     command_timeout: duration('5m', 'Idle time allowed waiting for a command (RFC 5321 §4.5.3.2.7).'),
     data_timeout: duration('3m', 'Idle time allowed between data blocks (RFC 5321 §4.5.3.2.5).'),
-    max_received_headers: z.number().int().min(1).default(50).describe('More Received headers than this → 554 5.4.6 (mail loop).'),
+    max_received_headers: z.number().int().min(1).default(50).describe('This many Received headers or more → 554 5.4.6 (mail loop).'),
+    greeting_delay: duration('0s', 'Wait before the 220 greeting; a client that talks first gets 554 5.5.0 (0s = greet at once).'),
   }).prefault({}).describe('The relay/MX listener.'),
 
   submission: z.strictObject({

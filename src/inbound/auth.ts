@@ -1,0 +1,60 @@
+/**
+ * inbound/auth — password hashes (scrypt, node:crypto) and the SASL PLAIN and
+ * LOGIN exchanges of RFC 4954 / RFC 4616, as pure steps.
+ *
+ * The session decides when AUTH is allowed (TLS or loopback) and keeps the
+ * exchange state; this file only hashes, verifies and decodes.
+ */
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+
+const N = 16384;
+const R = 8;
+const P = 1;
+
+/** "scrypt$N$r$p$salt$hash" (base64 parts). */
+export function hashPassword(password: string): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(password, salt, 32, { N, r: R, p: P });
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+export function verifyPassword(password: string, stored: string): boolean {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
+  const expected = Buffer.from(hash, 'base64');
+  const got = scryptSync(password, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: 64 * 1024 * 1024 });
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+export interface Credentials { readonly user: string; readonly password: string }
+
+/** RFC 4616: [authzid] NUL authcid NUL passwd, base64. Undefined when malformed. */
+export function decodePlain(b64: string): Credentials | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
+  const parts = Buffer.from(b64, 'base64').toString('utf8').split('\0');
+  if (parts.length !== 3 || !parts[1]) return undefined;
+  return { user: parts[1], password: parts[2] ?? '' };
+}
+
+export function decodeBase64Line(b64: string): string | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
+  return Buffer.from(b64, 'base64').toString('utf8');
+}
+
+export class UserDirectory {
+  private readonly users: Map<string, string>;
+  constructor(users: readonly { name: string; password_hash: string }[]) {
+    this.users = new Map(users.map((u) => [u.name, u.password_hash]));
+  }
+  get empty(): boolean {
+    return this.users.size === 0;
+  }
+  check(c: Credentials): boolean {
+    const hash = this.users.get(c.user);
+    // Verify against a dummy hash for unknown users too, so timing does not tell who exists.
+    return verifyPassword(c.password, hash ?? DUMMY) && hash !== undefined;
+  }
+}
+
+const DUMMY = hashPassword(randomBytes(8).toString('hex'));

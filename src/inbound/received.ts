@@ -1,0 +1,49 @@
+/**
+ * inbound/received — the trace header Halcyon prepends to every accepted
+ * message (RFC 5321 §4.4), and the header checks done at end of data
+ * (hop count for loop detection, Message-ID and Date for submission).
+ *
+ * Pure text work on the header block; the body is never parsed.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Trace } from '../queue/model.js';
+
+/** RFC 5322 date-time, e.g. "Sat, 28 Nov 2026 01:02:03 +0000". */
+export function rfc5322Date(ms: number): string {
+  const d = new Date(ms);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+export function receivedHeader(opts: { trace: Trace; hostname: string; id: string; recipient?: string; now: number }): string {
+  const t = opts.trace;
+  const helo = t.clientHelo.replace(/[^\x21-\x7e]/g, '?').slice(0, 255);
+  let h = `Received: from ${helo} ([${t.clientIp}])`;
+  if (t.tls) h += `\r\n\t(using ${t.tls})`;
+  if (t.authUser) h += `\r\n\t(authenticated as ${t.authUser.replace(/[^\x21-\x7e]/g, '?')})`;
+  h += `\r\n\tby ${opts.hostname} (Halcyon) with ${t.protocol} id ${opts.id}`;
+  if (opts.recipient) h += `\r\n\tfor <${opts.recipient}>`;
+  h += `; ${rfc5322Date(opts.now)}\r\n`;
+  return h;
+}
+
+/** The header block (up to the first empty line), as latin1 text. */
+export function headerBlock(content: Buffer): string {
+  const end = content.indexOf('\r\n\r\n');
+  return content.toString('latin1', 0, end < 0 ? content.length : end + 2);
+}
+
+export function countHeader(headers: string, name: string): number {
+  const re = new RegExp(`^${name}:`, 'gim');
+  return headers.match(re)?.length ?? 0;
+}
+
+/** Headers a submission server adds when the author's client did not (RFC 6409 §8). */
+export function submissionHeaders(headers: string, hostname: string, now: number): string {
+  let add = '';
+  if (countHeader(headers, 'Message-ID') === 0) add += `Message-ID: <${now.toString(36)}.${randomBytes(6).toString('hex')}@${hostname}>\r\n`;
+  if (countHeader(headers, 'Date') === 0) add += `Date: ${rfc5322Date(now)}\r\n`;
+  return add;
+}

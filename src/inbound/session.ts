@@ -1,0 +1,514 @@
+/**
+ * inbound/session — one inbound SMTP connection: reads commands and content,
+ * answers them, and hands each finished message to the queue.
+ *
+ * The thin I/O shell around the pure parts: commands come from smtp/command,
+ * paths and parameters from smtp/address and smtp/params, content from
+ * smtp/data, order from inbound/states, relay decisions from inbound/policy.
+ * Commands are handled strictly one after another (even when pipelined), so
+ * replies leave in order. The transaction's envelope is built in
+ * inbound/envelope; the listener's limits are inbound/server's job.
+ */
+import type { Socket } from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { HalcyonError } from '../errors.js';
+import type { NewMessage, Trace } from '../queue/model.js';
+import type { Store } from '../queue/store.js';
+import { isAddressError, parsePath } from '../smtp/address.js';
+import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
+import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
+import { LineReader } from '../smtp/lines.js';
+import { isParamError, parseMailParams, parseRcptParams, type Offered } from '../smtp/params.js';
+import { formatReply } from '../smtp/reply.js';
+import { decodeBase64Line, decodePlain, type Credentials, type UserDirectory } from './auth.js';
+import { Envelope, type RecipientDirectory } from './envelope.js';
+import { relayVerdict } from './policy.js';
+import { countHeader, headerBlock, receivedHeader, submissionHeaders } from './received.js';
+import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
+
+export interface SessionSettings {
+  readonly hostname: string;
+  readonly kind: 'smtp' | 'submission';
+  readonly maxMessageSize: number;
+  readonly maxRecipients: number;
+  readonly maxErrors: number;
+  readonly bareNewline: 'normalize' | 'reject';
+  readonly commandTimeoutMs: number;
+  readonly dataTimeoutMs: number;
+  readonly maxReceivedHeaders: number;
+}
+
+export interface SessionDeps {
+  readonly settings: SessionSettings;
+  readonly store: Store;
+  readonly users: UserDirectory;
+  readonly directory: RecipientDirectory;
+  readonly mayRelayFrom: (ip: string) => boolean;
+  readonly tlsContext?: tls.SecureContext;
+  readonly log: Logger;
+  readonly isDraining: () => boolean;
+  readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
+  readonly onReject?: (reason: string) => void;
+  readonly now?: () => number;
+}
+
+type Mode = 'command' | 'data' | 'bdat' | 'auth' | 'tls' | 'closed';
+
+const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
+
+export class InboundSession {
+  private socket: Socket;
+  private mode: Mode = 'command';
+  private state: SessionState = 'fresh';
+  private readonly lines = new LineReader(512);
+  private data: DataReader | undefined;
+  private bdat: { remaining: number; last: boolean; parts: Buffer[]; size: number; flags: DataFlags; endsInCr: boolean; discard: boolean } | undefined;
+  private authStep: { mechanism: 'PLAIN' | 'LOGIN'; user?: string } | undefined;
+  private busy = false;
+  private errors = 0;
+  private helo = '';
+  private esmtp = false;
+  private secure: string | undefined;
+  private authUser: string | undefined;
+  private envelope: Envelope | undefined;
+  private rcptTried = 0;
+  private readonly ip: string;
+  private readonly now: () => number;
+
+  constructor(socket: Socket, private readonly deps: SessionDeps) {
+    this.socket = socket;
+    this.ip = socket.remoteAddress ?? '0.0.0.0';
+    this.now = deps.now ?? Date.now;
+  }
+
+  start(): void {
+    this.attach(this.socket);
+    this.reply(220, undefined, `${this.deps.settings.hostname} ESMTP Halcyon`);
+  }
+
+  /** Draining: an idle session is told 421 now; one in a transaction finishes it first. */
+  drain(): void {
+    if (this.mode === 'command' && !this.busy && this.state !== 'bdat' && !this.envelope) this.closeWith(421, '4.3.2', 'Service shutting down, closing transmission channel');
+  }
+
+  private get settings(): SessionSettings {
+    return this.deps.settings;
+  }
+
+  private attach(sock: Socket): void {
+    sock.setTimeout(this.settings.commandTimeoutMs);
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('timeout', () => this.closeWith(421, '4.4.2', `${this.settings.hostname} Error: timeout exceeded`));
+    sock.on('error', () => { /* reset by peer: 'close' follows */ });
+    sock.on('close', () => {
+      if (this.mode !== 'closed') this.deps.log.info({ ip: this.ip, event: 'disconnect', abrupt: true }, 'client went away');
+      this.mode = 'closed';
+    });
+  }
+
+  private write(text: string): void {
+    if (this.mode !== 'closed' && !this.socket.destroyed) this.socket.write(text);
+  }
+
+  private reply(code: number, enhanced: string | undefined, ...lines: string[]): void {
+    this.write(formatReply(code, enhanced, ...lines));
+  }
+
+  private closeWith(code: number, enhanced: string, text: string): void {
+    if (this.mode === 'closed') return;
+    this.reply(code, enhanced, text);
+    this.mode = 'closed';
+    this.socket.end();
+    this.deps.log.info({ ip: this.ip, event: 'disconnect', code }, text);
+  }
+
+  private error(code: number, enhanced: string, text: string): void {
+    this.errors++;
+    if (this.errors > this.settings.maxErrors) {
+      this.deps.onReject?.('too_many_errors');
+      this.closeWith(421, '4.7.0', 'Too many errors, closing connection');
+      return;
+    }
+    this.reply(code, enhanced, text);
+  }
+
+  private onData(chunk: Buffer): void {
+    switch (this.mode) {
+      case 'closed':
+      case 'tls':
+        return;
+      case 'data':
+        this.feedData(chunk);
+        return;
+      case 'bdat':
+        this.feedBdat(chunk);
+        return;
+      default:
+        this.lines.push(chunk);
+        void this.pump();
+    }
+  }
+
+  /** Handles buffered command lines one at a time, awaiting each. */
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.mode === 'command' || this.mode === 'auth') {
+        const ev = this.lines.next();
+        if (!ev) break;
+        if ('overlong' in ev) {
+          this.error(500, '5.5.2', 'Line too long (512 octets at most)');
+          continue;
+        }
+        // RFC 2920: without PIPELINING the client waits for each reply. One that
+        // does not is a spam engine or a smuggling attempt; Postfix does the same.
+        if (this.mode === 'command' && this.lines.pending > 0 && !this.esmtp) {
+          this.deps.onReject?.('improper_pipelining');
+          this.closeWith(554, '5.5.0', 'Improper use of SMTP command pipelining');
+          break;
+        }
+        if (this.mode === 'auth') await this.authContinue(ev.line);
+        else await this.command(ev.line);
+      }
+    } finally {
+      this.busy = false;
+    }
+    if (this.deps.isDraining()) this.drain();
+  }
+
+  private async command(line: string): Promise<void> {
+    const cmd = parseCommand(line);
+    if (isCommandError(cmd)) {
+      if (cmd.error === 'unknown') this.error(500, '5.5.1', `Error: command not recognized`);
+      else this.error(501, '5.5.2', `Syntax error: ${cmd.detail}`);
+      return;
+    }
+    const why = sequenceCheck(this.state, cmd.verb);
+    if (why !== undefined) {
+      if (cmd.verb === 'DATA' && dataWithoutRecipients(this.state, this.rcptTried)) this.error(554, '5.5.1', 'Error: no valid recipients');
+      else this.error(503, '5.5.1', `Bad sequence of commands: ${why}`);
+      return;
+    }
+    switch (cmd.verb) {
+      case 'EHLO':
+      case 'HELO':
+        return this.hello(cmd.verb, cmd.domain);
+      case 'MAIL':
+        return this.mail(cmd.path, cmd.params);
+      case 'RCPT':
+        return this.rcpt(cmd.path, cmd.params);
+      case 'DATA':
+        return this.startData();
+      case 'BDAT':
+        return this.startBdat(cmd.size, cmd.last);
+      case 'RSET':
+        this.resetTransaction();
+        return this.reply(250, '2.0.0', 'Ok');
+      case 'NOOP':
+        return this.reply(250, '2.0.0', 'Ok');
+      case 'QUIT':
+        this.reply(221, '2.0.0', 'Bye');
+        this.mode = 'closed';
+        this.socket.end();
+        return;
+      case 'VRFY':
+        return this.reply(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery');
+      case 'EXPN':
+        return this.error(502, '5.5.1', 'EXPN not supported');
+      case 'HELP':
+        return this.reply(214, '2.0.0', 'Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH');
+      case 'STARTTLS':
+        return this.startTls();
+      case 'AUTH':
+        return this.auth(cmd);
+    }
+  }
+
+  private offered(): Offered {
+    return { size: this.esmtp, eightBitMime: this.esmtp, smtputf8: this.esmtp, dsn: this.esmtp, auth: this.esmtp };
+  }
+
+  private authAllowed(): boolean {
+    return !this.deps.users.empty && (this.secure !== undefined || LOOPBACK.test(this.ip));
+  }
+
+  private hello(verb: 'EHLO' | 'HELO', domain: string): void {
+    this.resetTransaction();
+    this.helo = domain;
+    this.esmtp = verb === 'EHLO';
+    this.state = 'greeted';
+    const greet = `${this.settings.hostname} Hello ${domain} [${this.ip}]`;
+    if (!this.esmtp) return this.reply(250, undefined, greet);
+    const ext = ['PIPELINING', `SIZE ${this.settings.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES'];
+    if (this.deps.tlsContext && !this.secure) ext.push('STARTTLS');
+    if (this.authAllowed() && !this.authUser) ext.push('AUTH PLAIN LOGIN');
+    ext.push('DSN', 'CHUNKING');
+    this.reply(250, undefined, greet, ...ext);
+  }
+
+  private mail(pathText: string, paramText: string): void {
+    if (this.settings.kind === 'submission' && !this.authUser) return this.error(530, '5.7.0', 'Authentication required');
+    const params = parseMailParams(paramText, this.offered());
+    if (isParamError(params)) {
+      return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail) : this.error(501, '5.5.4', params.detail);
+    }
+    const path = parsePath(pathText, { utf8: params.smtputf8, allowNull: true });
+    if (isAddressError(path)) {
+      return this.error(path.error === 'utf8-not-allowed' ? 553 : 501, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.7', `Bad sender address: ${path.detail}`);
+    }
+    if (params.size !== undefined && params.size > this.settings.maxMessageSize) {
+      this.deps.onReject?.('too_big');
+      return this.error(552, '5.3.4', 'Message size exceeds fixed maximum message size');
+    }
+    this.envelope = new Envelope(path.mailbox, params);
+    this.rcptTried = 0;
+    this.state = 'mail';
+    this.reply(250, '2.1.0', 'Ok');
+  }
+
+  private rcpt(pathText: string, paramText: string): void {
+    const env = this.envelope!;
+    this.rcptTried++;
+    if (env.count >= this.settings.maxRecipients) return this.reply(452, '4.5.3', 'Error: too many recipients');
+    const params = parseRcptParams(paramText, this.offered());
+    if (isParamError(params)) return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail) : this.error(501, '5.5.4', params.detail);
+    const path = parsePath(pathText, { utf8: env.params.smtputf8, allowNull: false });
+    if (isAddressError(path)) {
+      const code = path.error === 'utf8-not-allowed' ? 553 : 501;
+      return this.error(code, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.3', `Bad recipient address: ${path.detail}`);
+    }
+    const dir = this.deps.directory;
+    const verdict = relayVerdict({
+      path,
+      mayRelay: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
+      isLocalDomain: (d) => dir.isLocalDomain(d),
+    });
+    if (verdict.kind === 'refuse') {
+      this.deps.onReject?.('relay_denied');
+      this.deps.log.info({ ip: this.ip, event: 'reject', rcpt: pathText, code: verdict.refusal.code }, verdict.refusal.text);
+      return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text);
+    }
+    const result = env.addRecipient(path.mailbox!, params, verdict.kind, dir);
+    if (!result.ok) {
+      this.deps.onReject?.(result.refusal.enhanced === '5.2.2' || result.refusal.enhanced === '4.2.2' ? 'mailbox_full' : 'unknown_user');
+      return this.reply(result.refusal.code, result.refusal.enhanced, result.refusal.text);
+    }
+    this.state = 'rcpt';
+    this.reply(250, '2.1.5', 'Ok');
+  }
+
+  private startData(): void {
+    this.reply(354, undefined, 'End data with <CR><LF>.<CR><LF>');
+    this.mode = 'data';
+    this.socket.setTimeout(this.settings.dataTimeoutMs);
+    this.data = new DataReader(this.settings.maxMessageSize);
+    const rest = this.lines.takeRest();
+    if (rest.length > 0) this.feedData(rest);
+  }
+
+  private feedData(chunk: Buffer): void {
+    const done = this.data!.push(chunk);
+    if (!done) return;
+    this.data = undefined;
+    this.mode = 'command';
+    this.socket.setTimeout(this.settings.commandTimeoutMs);
+    this.lines.push(done.rest);
+    this.busy = true;
+    void this.finish(done.result.content, done.result.flags).finally(() => {
+      this.busy = false;
+      void this.pump();
+    });
+  }
+
+  private startBdat(size: number, last: boolean): void {
+    const prior = this.bdat;
+    this.bdat = {
+      remaining: size, last, parts: prior?.parts ?? [], size: prior?.size ?? 0, endsInCr: prior?.endsInCr ?? false,
+      flags: prior?.flags ?? { bareLf: false, bareCr: false, nul: false, longLine: false, tooBig: false }, discard: false,
+    };
+    this.state = 'bdat';
+    this.mode = 'bdat';
+    this.socket.setTimeout(this.settings.dataTimeoutMs);
+    const rest = this.lines.takeRest();
+    this.feedBdat(rest);
+  }
+
+  private feedBdat(chunk: Buffer): void {
+    const b = this.bdat!;
+    const take = chunk.subarray(0, b.remaining);
+    b.remaining -= take.length;
+    if (!b.flags.tooBig) {
+      const scanned = scanChunk(take, b.flags, b.endsInCr);
+      b.endsInCr = scanned.endsInCr;
+      b.size += scanned.normalized.length;
+      if (b.size > this.settings.maxMessageSize) {
+        b.flags.tooBig = true;
+        b.parts = [];
+      } else b.parts.push(scanned.normalized);
+    }
+    if (b.remaining > 0) return;
+    this.mode = 'command';
+    this.socket.setTimeout(this.settings.commandTimeoutMs);
+    this.lines.push(chunk.subarray(take.length));
+    if (!b.last) {
+      this.reply(250, '2.0.0', `${b.size} octets received`);
+      void this.pump();
+      return;
+    }
+    if (b.endsInCr) {
+      b.flags.bareCr = true;
+      b.parts.push(Buffer.from('\r\n'));
+    }
+    const content = Buffer.concat(b.parts);
+    this.bdat = undefined;
+    this.busy = true;
+    void this.finish(content, b.flags).finally(() => {
+      this.busy = false;
+      void this.pump();
+    });
+  }
+
+  /** End of content: checks, trace headers, durable enqueue, then the one reply. */
+  private async finish(content: Buffer, flags: DataFlags): Promise<void> {
+    const env = this.envelope!;
+    const refuse = (reason: string, code: number, enhanced: string, text: string): void => {
+      this.deps.onReject?.(reason);
+      this.resetTransaction();
+      this.reply(code, enhanced, text);
+    };
+    if (flags.tooBig) return refuse('too_big', 552, '5.3.4', 'Message size exceeds fixed maximum message size');
+    if (flags.nul) return refuse('nul', 550, '5.6.0', 'Message contains NUL characters');
+    if ((flags.bareCr || flags.bareLf) && this.settings.bareNewline === 'reject') {
+      return refuse('bare_newline', 550, '5.5.2', 'Bare CR or LF not allowed in message content; use CRLF');
+    }
+    if (flags.longLine) return refuse('long_line', 550, '5.6.0', 'Message has a line longer than 998 octets (RFC 5322 section 2.1.1)');
+    const headers = headerBlock(content);
+    if (countHeader(headers, 'Received') >= this.settings.maxReceivedHeaders) {
+      return refuse('loop', 554, '5.4.6', 'Too many hops (mail loop detected)');
+    }
+    const now = this.now();
+    const store = this.deps.store;
+    const id = store.newId();
+    const trace = this.trace();
+    let prefix = receivedHeader({ trace, hostname: this.settings.hostname, id, recipient: env.count === 1 ? env.firstAddress : undefined, now });
+    if (this.settings.kind === 'submission') prefix += submissionHeaders(headers, this.settings.hostname, now);
+    const body = Buffer.concat([Buffer.from(prefix, 'latin1'), content]);
+    const msg: NewMessage = {
+      id, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, receivedAt: now, trace, body, recipients: env.recipients,
+    };
+    try {
+      await store.enqueue(msg);
+    } catch (err) {
+      this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
+      const spec = err instanceof HalcyonError ? err.spec : undefined;
+      return refuse('queue_write', spec?.smtp ?? 452, spec?.enhanced ?? '4.3.1', spec?.text ?? 'Insufficient system storage, try again later');
+    }
+    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size: body.length, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');
+    this.deps.onMessage?.({ id, size: body.length, recipients: env.count });
+    this.resetTransaction();
+    this.reply(250, '2.0.0', `Ok: queued as ${id}`);
+  }
+
+  private trace(): Trace {
+    const protocol = `${this.esmtp ? 'ESMTP' : 'SMTP'}${this.secure ? 'S' : ''}${this.authUser ? 'A' : ''}`;
+    return { clientIp: this.ip, clientHelo: this.helo, protocol, authUser: this.authUser, tls: this.secure, listener: this.settings.kind };
+  }
+
+  private resetTransaction(): void {
+    this.envelope = undefined;
+    this.bdat = undefined;
+    this.rcptTried = 0;
+    if (this.state !== 'fresh') this.state = 'greeted';
+  }
+
+  private startTls(): void {
+    const ctx = this.deps.tlsContext;
+    if (!ctx) return this.error(454, '4.7.0', 'TLS not available');
+    if (this.secure) return this.error(503, '5.5.1', 'Already using TLS');
+    this.reply(220, '2.0.0', 'Ready to start TLS');
+    // CVE-2011-0411: whatever the client sent after STARTTLS in plaintext is discarded.
+    this.lines.takeRest();
+    this.mode = 'tls';
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('timeout');
+    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: ctx });
+    secure.on('secure', () => {
+      const cipher = secure.getCipher();
+      this.secure = `${secure.getProtocol() ?? 'TLS'} with cipher ${cipher.standardName ?? cipher.name}`;
+      this.socket = secure;
+      this.state = 'fresh';
+      this.esmtp = false;
+      this.helo = '';
+      this.mode = 'command';
+      this.attach(secure);
+    });
+    secure.on('error', (err) => {
+      this.deps.log.info({ ip: this.ip, event: 'tls_failed', err: err.message }, 'TLS handshake failed');
+      this.mode = 'closed';
+      plain.destroy();
+    });
+  }
+
+  private async auth(cmd: Extract<Command, { verb: 'AUTH' }>): Promise<void> {
+    if (!this.authAllowed()) return this.error(538, '5.7.11', 'Encryption required for requested authentication mechanism');
+    if (this.authUser) return this.error(503, '5.5.1', 'Already authenticated');
+    if (cmd.mechanism === 'PLAIN') {
+      if (cmd.initial === undefined) {
+        this.authStep = { mechanism: 'PLAIN' };
+        this.mode = 'auth';
+        return this.reply(334, undefined, '');
+      }
+      return this.authFinish(cmd.initial === '=' ? undefined : decodePlain(cmd.initial));
+    }
+    if (cmd.mechanism === 'LOGIN') {
+      this.mode = 'auth';
+      if (cmd.initial !== undefined) {
+        const user = decodeBase64Line(cmd.initial);
+        if (user === undefined) return this.authAbort(501, '5.5.2', 'Cannot decode response');
+        this.authStep = { mechanism: 'LOGIN', user };
+        return this.reply(334, undefined, 'UGFzc3dvcmQ6');
+      }
+      this.authStep = { mechanism: 'LOGIN' };
+      return this.reply(334, undefined, 'VXNlcm5hbWU6');
+    }
+    this.error(504, '5.5.4', 'Unrecognized authentication type');
+  }
+
+  private async authContinue(line: string): Promise<void> {
+    const step = this.authStep!;
+    if (line === '*') return this.authAbort(501, '5.0.0', 'Authentication cancelled');
+    if (step.mechanism === 'PLAIN') return this.authFinish(decodePlain(line));
+    const text = decodeBase64Line(line);
+    if (text === undefined) return this.authAbort(501, '5.5.2', 'Cannot decode response');
+    if (step.user === undefined) {
+      this.authStep = { mechanism: 'LOGIN', user: text };
+      return this.reply(334, undefined, 'UGFzc3dvcmQ6');
+    }
+    return this.authFinish({ user: step.user, password: text });
+  }
+
+  private authAbort(code: number, enhanced: string, text: string): void {
+    this.authStep = undefined;
+    this.mode = 'command';
+    this.error(code, enhanced, text);
+  }
+
+  private async authFinish(creds: Credentials | undefined): Promise<void> {
+    this.authStep = undefined;
+    this.mode = 'command';
+    if (!creds) return this.error(501, '5.5.2', 'Cannot decode response');
+    // scrypt is deliberately slow; yield first so other sessions keep moving.
+    await new Promise((r) => setImmediate(r));
+    if (!this.deps.users.check(creds)) {
+      this.deps.onReject?.('auth_failed');
+      this.deps.log.info({ ip: this.ip, event: 'auth_failed', user: creds.user }, 'authentication failed');
+      return this.error(535, '5.7.8', 'Authentication credentials invalid');
+    }
+    this.authUser = creds.user;
+    this.deps.log.info({ ip: this.ip, event: 'auth', user: creds.user }, 'authenticated');
+    this.reply(235, '2.7.0', 'Authentication successful');
+  }
+}

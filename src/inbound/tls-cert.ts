@@ -1,0 +1,27 @@
+/**
+ * inbound/tls-cert — the TLS context for STARTTLS: the configured PEM files,
+ * or a self-signed certificate generated once into data_dir and reused.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { generate } from 'selfsigned';
+
+export async function loadTlsContext(opts: { cert?: string; key?: string; dataDir: string; hostname: string }): Promise<tls.SecureContext> {
+  if (opts.cert && opts.key) {
+    return tls.createSecureContext({ cert: readFileSync(opts.cert), key: readFileSync(opts.key) });
+  }
+  const dir = join(opts.dataDir, 'tls');
+  const certFile = join(dir, 'selfsigned.crt');
+  const keyFile = join(dir, 'selfsigned.key');
+  if (!existsSync(certFile) || !existsSync(keyFile)) {
+    mkdirSync(dir, { recursive: true });
+    const pems = await generate([{ name: 'commonName', value: opts.hostname }], {
+      keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 3650 * 86_400_000),
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: opts.hostname }, { type: 7, ip: '127.0.0.1' }] }],
+    });
+    writeFileSync(keyFile, pems.private, { mode: 0o600 });
+    writeFileSync(certFile, pems.cert);
+  }
+  return tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+}

@@ -1,0 +1,29 @@
+/**
+ * log — the logger every layer receives: pino, JSON lines by default (one
+ * object per event, greppable by queue id or address), or a compact
+ * human-readable line per event for a terminal (`log_format = "pretty"`).
+ */
+import { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** "2026-11-28T01:02:03.456Z INFO  message accepted queue_id=… from=…" */
+function prettyLine(json: string): string {
+  const o = JSON.parse(json) as Record<string, unknown>;
+  const { time, level, msg, pid: _pid, hostname: _h, ...rest } = o;
+  const fields = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`).join(' ');
+  return `${new Date(Number(time)).toISOString()} ${(LEVELS[Number(level)] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${fields ? ` ${fields}` : ''}\n`;
+}
+
+export function createLogger(opts: { level: string; format: 'json' | 'pretty'; destination?: NodeJS.WritableStream }): Logger {
+  const out = opts.destination ?? process.stdout;
+  if (opts.format === 'json') return pino({ level: opts.level, base: undefined }, out as unknown as pino.DestinationStream);
+  const pretty = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) out.write(prettyLine(line));
+      cb();
+    },
+  });
+  return pino({ level: opts.level, base: undefined }, pretty);
+}

@@ -1,0 +1,80 @@
+/**
+ * queue/schema-sql — the SQLite schema of the default queue store and the
+ * pragmas it runs under. Versioned with `PRAGMA user_version`; a database made
+ * by a newer Halcyon is refused rather than guessed at.
+ *
+ * Bodies live in the database (docs/decisions/0002-bodies-in-sqlite.md) so one
+ * commit covers a message's row, its recipients and its body. Deleting a
+ * message cascades to its body, recipients and their attempt history.
+ *
+ * Does not hold queries; those are in sqlite-store.ts.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+/** Run on every open, before anything else. */
+export const PRAGMAS: readonly string[] = [
+  'journal_mode = WAL',
+  // FULL: the WAL is fsync'd at every commit, which is what makes a resolved enqueue durable.
+  'synchronous = FULL',
+  'foreign_keys = ON',
+  'busy_timeout = 10000',
+];
+
+export const SCHEMA_V1 = `
+CREATE TABLE messages (
+  id          TEXT PRIMARY KEY,
+  sender      TEXT NOT NULL,
+  params      TEXT NOT NULL,            -- JSON EnvelopeParams
+  received_at INTEGER NOT NULL,
+  size        INTEGER NOT NULL,
+  trace       TEXT NOT NULL,            -- JSON Trace
+  held        INTEGER NOT NULL DEFAULT 0,
+  dsn_for     TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE bodies (
+  message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+  data       BLOB NOT NULL
+);
+
+CREATE TABLE recipients (
+  id              INTEGER PRIMARY KEY,
+  message_id      TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  address         TEXT NOT NULL,
+  domain          TEXT NOT NULL,        -- lower-cased domain of address, for filters
+  orcpt           TEXT,
+  notify          TEXT,                 -- JSON Notify
+  destination     TEXT NOT NULL,
+  state           TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_reply      TEXT,                 -- JSON LastReply
+  lease_owner     TEXT,
+  lease_until     INTEGER,
+  delay_notified  INTEGER NOT NULL DEFAULT 0,
+  dsn_done        INTEGER NOT NULL DEFAULT 0,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX recipients_due ON recipients(state, next_attempt_at);
+CREATE INDEX recipients_destination ON recipients(destination, state);
+CREATE INDEX recipients_message ON recipients(message_id);
+
+CREATE TABLE attempts (
+  recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,
+  at           INTEGER NOT NULL,
+  state        TEXT NOT NULL,
+  reply        TEXT                     -- JSON LastReply
+);
+CREATE INDEX attempts_recipient ON attempts(recipient_id);
+
+CREATE TABLE destinations (
+  key                  TEXT PRIMARY KEY,
+  health               TEXT NOT NULL,
+  backoff_until        INTEGER NOT NULL DEFAULT 0,
+  backoff_ms           INTEGER NOT NULL DEFAULT 0,
+  consecutive_failures INTEGER NOT NULL DEFAULT 0,
+  last_error           TEXT,
+  updated_at           INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
