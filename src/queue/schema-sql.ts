@@ -56,9 +56,12 @@ CREATE TABLE recipients (
   dsn_done        INTEGER NOT NULL DEFAULT 0,
   updated_at      INTEGER NOT NULL
 );
+CREATE INDEX messages_received ON messages(received_at);
 CREATE INDEX recipients_due ON recipients(state, next_attempt_at);
 CREATE INDEX recipients_destination ON recipients(destination, state);
 CREATE INDEX recipients_message ON recipients(message_id);
+-- Reports still owed (failed/expired/delivered with dsn_done = 0): a small set, found without a scan.
+CREATE INDEX recipients_reports ON recipients(message_id) WHERE dsn_done = 0 AND state IN ('failed', 'expired', 'delivered');
 
 CREATE TABLE attempts (
   recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,

@@ -260,6 +260,26 @@ export class SqliteStore implements Store {
     return row.due ?? undefined;
   }
 
+  async listExpirable(receivedBefore: number, limit: number): Promise<RecipientRow[]> {
+    const raws = this.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r JOIN messages m ON m.id = r.message_id
+      WHERE m.received_at < ? AND r.state IN ${DUE_STATES_SQL} ORDER BY r.id LIMIT ?`).all(receivedBefore, limit) as RawRecipient[];
+    return raws.map(toRecipient);
+  }
+
+  async listDelayed(receivedBefore: number, limit: number): Promise<RecipientRow[]> {
+    const raws = this.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r JOIN messages m ON m.id = r.message_id
+      WHERE m.received_at < ? AND r.state = 'deferred' AND r.delay_notified = 0 ORDER BY r.message_id, r.id LIMIT ?`)
+      .all(receivedBefore, limit) as RawRecipient[];
+    return raws.map(toRecipient);
+  }
+
+  async listReportsDue(limit: number): Promise<RecipientRow[]> {
+    const raws = this.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r
+      WHERE r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))
+      ORDER BY r.message_id, r.id LIMIT ?`).all(limit) as RawRecipient[];
+    return raws.map(toRecipient);
+  }
+
   async getDestination(key: string): Promise<DestinationRow | undefined> {
     const raw = this.st('SELECT * FROM destinations WHERE key = ?').get(key) as RawDestination | undefined;
     return raw && toDestination(raw);

@@ -85,6 +85,17 @@ export interface Store {
   /** Messages whose recipients are all final and whose DSNs are done: removed. Returns ids removed. */
   removeCompleted(limit: number): Promise<MessageId[]>;
 
+  /** Non-final, unclaimed recipients of messages received before `receivedBefore` (for expiry). */
+  listExpirable(receivedBefore: number, limit: number): Promise<RecipientRow[]>;
+  /** Deferred recipients of messages received before `receivedBefore` with no delay DSN yet. */
+  listDelayed(receivedBefore: number, limit: number): Promise<RecipientRow[]>;
+  /**
+   * Recipients whose report is still owed: failed or expired with dsnDone unset,
+   * and delivered ones that asked NOTIFY=SUCCESS. Driven by state, not by
+   * events in memory, so a crash between an outcome and its DSN loses no DSN.
+   */
+  listReportsDue(limit: number): Promise<RecipientRow[]>;
+
   close(): Promise<void>;
 }
 

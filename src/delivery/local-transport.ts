@@ -1,0 +1,48 @@
+/**
+ * delivery/local-transport — delivers to local mailboxes (Maildir) as a
+ * transport beside SMTP: the same batch in, the same per-recipient verdicts
+ * out, so queue states, retries and DSNs work the same way for both.
+ *
+ * Quota is checked again at delivery (it was checked at RCPT, but mail may
+ * have arrived since): full → 552 5.2.2 failed, or 452 4.2.2 deferred when the
+ * domain says `over_quota_reply = "452"`. A write error defers (4.3.0).
+ */
+import type { Logger } from 'pino';
+import type { Mailboxes } from '../local/maildir.js';
+import type { LastReply } from '../queue/model.js';
+import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
+
+export class LocalTransport implements Transport {
+  constructor(private readonly mailboxes: Mailboxes, private readonly log: Logger) {}
+
+  async deliver(batch: OutboundBatch, record: RecordVerdicts): Promise<BatchResult> {
+    const verdicts = new Map<number, RecipientVerdict>();
+    for (const r of batch.recipients) verdicts.set(r.id, await this.one(r.address, batch));
+    await record(verdicts);
+    return {};
+  }
+
+  private async one(address: string, batch: OutboundBatch): Promise<RecipientVerdict> {
+    const reply = (code: number, enhanced: string, text: string): LastReply => ({ code, enhanced, text, host: 'local', command: 'delivery' });
+    const found = this.mailboxes.lookup(address);
+    if (found.kind !== 'mailbox') {
+      // Aliases were expanded at RCPT time; a mailbox removed from the config since then lands here.
+      return { kind: 'failed', reply: reply(550, '5.1.1', 'User unknown in local mailbox table') };
+    }
+    if (this.mailboxes.mailboxFull(found, batch.body.length)) {
+      return this.mailboxes.overQuotaReply(found.domain) === '452'
+        ? { kind: 'deferred', reply: reply(452, '4.2.2', 'Mailbox full') }
+        : { kind: 'failed', reply: reply(552, '5.2.2', 'Mailbox full') };
+    }
+    try {
+      const md = this.mailboxes.maildir(found.domain, found.user);
+      const { path } = await md.deliver(batch.body, { deliveredTo: address, returnPath: batch.message.sender });
+      return { kind: 'delivered', reply: reply(250, '2.0.0', `delivered to maildir (${path.split('/').slice(-3).join('/')})`) };
+    } catch (err) {
+      this.log.error({ event: 'local_delivery_error', queue_id: batch.message.id, to: address, err: (err as Error).message }, 'local delivery failed');
+      return { kind: 'deferred', reply: reply(451, '4.3.0', `Mail system error: ${(err as NodeJS.ErrnoException).code ?? 'write failed'}`) };
+    }
+  }
+
+  async close(): Promise<void> {}
+}

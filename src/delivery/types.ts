@@ -1,0 +1,38 @@
+/**
+ * delivery/types — the contract between the scheduler and a transport (SMTP
+ * or local mailboxes): a batch of one message's recipients at one
+ * destination goes in; per-recipient verdicts come out through `record`,
+ * which the transport awaits before using its connection again (a delivered
+ * recipient is durable before anything else happens, spec invariant I1).
+ */
+import type { LastReply, MessageRow, RecipientRow } from '../queue/model.js';
+
+export interface OutboundBatch {
+  readonly destination: string;
+  /** Recipient domain (all recipients of a batch share it). */
+  readonly domain: string;
+  readonly message: MessageRow;
+  readonly body: Buffer;
+  readonly recipients: readonly RecipientRow[];
+}
+
+export type RecipientVerdict =
+  | { readonly kind: 'delivered'; readonly reply: LastReply; readonly possibleDuplicate?: false }
+  | { readonly kind: 'failed'; readonly reply: LastReply }
+  | { readonly kind: 'deferred'; readonly reply: LastReply; readonly possibleDuplicate?: boolean; readonly connectionLevel?: boolean };
+
+export interface BatchResult {
+  /**
+   * Set when the destination itself failed (every host refused or timed out,
+   * 4xx/5xx greeting, required TLS failed, 421, lost connection): the
+   * scheduler puts the destination into backoff. Never set for replies to RCPT.
+   */
+  readonly destinationFailure?: LastReply;
+}
+
+export type RecordVerdicts = (v: ReadonlyMap<number, RecipientVerdict>) => Promise<void>;
+
+export interface Transport {
+  deliver(batch: OutboundBatch, record: RecordVerdicts): Promise<BatchResult>;
+  close(): Promise<void>;
+}
