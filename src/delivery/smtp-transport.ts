@@ -1,0 +1,242 @@
+/**
+ * delivery/smtp-transport — the entry point the scheduler calls to deliver
+ * one message to a batch of recipients at one destination over SMTP.
+ *
+ * One deliver() call:
+ * 1. takes an idle connection to the destination from the pool, or resolves
+ *    the next hops and tries them in order (a refused/timed-out connect, a
+ *    4xx/5xx greeting, a failed required TLS or AUTH → next host);
+ * 2. runs transactions of at most max_recipients_per_transaction recipients
+ *    (send.ts); after each it calls `record` and AWAITS it before the
+ *    connection is used again (delivered is durable first — spec);
+ * 3. puts limit-deferred recipients (I3) first into the next transaction at
+ *    once, on the same connection, or on a new one if the server closed it or
+ *    the per-connection transaction cap was reached — no failure counted;
+ * 4. stops at the first connection-level failure (421, timeout, reset, every
+ *    host down): everything not yet decided is deferred with that reply and
+ *    `destinationFailure` is returned, so the destination's backoff (not a new
+ *    connection per message) governs the next try (I5).
+ *
+ * Resolution that fails permanently (null MX, NXDOMAIN) fails every recipient
+ * without `destinationFailure`; a temporary one defers them with it.
+ *
+ * Idle connections are pooled per destination (up to
+ * max_messages_per_connection transactions each) and closed with QUIT after
+ * connection_idle_timeout; a connection that saw a timeout or error is never
+ * pooled. It does not decide retry times, count attempts or write the queue:
+ * `record` (the scheduler) does.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { durationMs } from '../config/units.js';
+import type { LastReply, RecipientRow } from '../queue/model.js';
+import { SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import type { MxResolver, NextHop, Resolution } from './resolve.js';
+import { runTransaction } from './send.js';
+import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
+
+export type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts } from './types.js';
+
+export interface SmtpTransportDeps {
+  readonly config: Config;
+  readonly resolver: MxResolver;
+  readonly log: Logger;
+  readonly clock?: () => number;
+}
+
+interface Idle {
+  readonly conn: SmtpConnection;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** What getting a connection for a batch gave: one, or why there is none. */
+type Connected =
+  | { readonly kind: 'connected'; readonly conn: SmtpConnection }
+  | { readonly kind: 'failed'; readonly reply: LastReply }
+  | { readonly kind: 'deferred'; readonly reply: LastReply };
+
+export class SmtpTransport implements Transport {
+  readonly stats = { connectionsOpened: 0, transactions: 0 };
+  private readonly idle = new Map<string, Idle[]>();
+  private readonly timeouts: ClientTimeouts;
+  private readonly idleMs: number;
+  private closed = false;
+
+  constructor(private readonly deps: SmtpTransportDeps) {
+    const t = deps.config.delivery.timeouts;
+    this.timeouts = {
+      connect: durationMs(t.connect),
+      greeting: durationMs(t.greeting),
+      command: durationMs(t.command),
+      dataInit: durationMs(t.data_init),
+      dataBlock: durationMs(t.data_block),
+      dataDone: durationMs(t.data_done),
+    };
+    this.idleMs = durationMs(deps.config.delivery.connection_idle_timeout);
+  }
+
+  async deliver(batch: OutboundBatch, record: RecordVerdicts): Promise<BatchResult> {
+    const d = this.deps.config.delivery;
+    const byId = new Map(batch.recipients.map((r) => [r.id, r]));
+    let queue: readonly RecipientRow[] = batch.recipients;
+    let conn: SmtpConnection | undefined = this.takeIdle(batch.destination);
+    let resolution: Resolution | undefined;
+
+    const settleAll = async (kind: 'failed' | 'deferred', reply: LastReply): Promise<void> => {
+      const v: RecipientVerdict = kind === 'failed' ? { kind, reply } : { kind, reply, connectionLevel: true };
+      if (queue.length > 0) await record(new Map(queue.map((r) => [r.id, v])));
+      queue = [];
+    };
+
+    try {
+      // Every round decides at least one recipient or ends the call (the reducer
+      // guarantees limit-deferral only after an acceptance), so this bound holds.
+      for (let round = 0; queue.length > 0 && round <= batch.recipients.length + 1; round++) {
+        if (!conn || !(await conn.prepare())) {
+          conn?.destroy();
+          conn = undefined;
+          resolution ??= await this.resolve(batch.domain);
+          const got = await this.connect(resolution, batch.domain);
+          if (got.kind !== 'connected') {
+            await settleAll(got.kind, got.reply);
+            return got.kind === 'deferred' ? { destinationFailure: got.reply } : {};
+          }
+          conn = got.conn;
+        }
+
+        const take = queue.slice(0, d.max_recipients_per_transaction);
+        const report = await runTransaction(conn, {
+          message: batch.message,
+          body: batch.body,
+          recipients: take,
+          policy: { mailboxFull: d.mailbox_full },
+          log: this.deps.log,
+        });
+        if (report.mailSent) this.stats.transactions++;
+        this.logTransaction(batch, conn.label, report.verdicts, report.limitDeferred.length);
+        // Durable first: nothing else happens on this connection until record resolves.
+        if (report.verdicts.size > 0) await record(report.verdicts);
+        queue = [...report.limitDeferred.map((id) => byId.get(id)!), ...queue.slice(take.length)];
+
+        if (report.connectionFailure) {
+          conn.destroy();
+          conn = undefined;
+          await settleAll('deferred', report.connectionFailure);
+          return { destinationFailure: report.connectionFailure };
+        }
+        if (conn.transactions >= d.max_messages_per_connection) {
+          await conn.quit();
+          conn = undefined;
+        }
+      }
+      if (queue.length > 0) {
+        // Unreachable by the argument above; never leave a recipient unrecorded.
+        await settleAll('deferred', { code: 451, enhanced: '4.3.0', text: 'internal: transaction round limit reached' });
+      }
+    } catch (err) {
+      conn?.destroy();
+      conn = undefined;
+      throw err;
+    } finally {
+      if (conn) this.release(batch.destination, conn);
+    }
+    return {};
+  }
+
+  /** QUITs every idle connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.idle.values()].flat();
+    this.idle.clear();
+    await Promise.all(all.map(async (i) => {
+      clearTimeout(i.timer);
+      await i.conn.quit();
+    }));
+  }
+
+  private resolve(domain: string): Promise<Resolution> {
+    const { config, resolver } = this.deps;
+    return resolver.resolveDestination(domain, { port: config.delivery.port, maxHosts: config.delivery.max_mx_hosts, routes: config.routes });
+  }
+
+  /** Tries each next hop in order; the last failure stands for the destination. */
+  private async connect(resolution: Resolution, domain: string): Promise<Connected> {
+    if (resolution.kind === 'failed' || resolution.kind === 'deferred') {
+      return { kind: resolution.kind, reply: { code: resolution.code, enhanced: resolution.enhanced, text: resolution.text, command: 'resolve' } };
+    }
+    const cfg = this.deps.config;
+    const route = resolution.routeConfig;
+    const opts: OpenOptions = {
+      heloName: cfg.delivery.helo_name ?? cfg.hostname,
+      tls: route?.tls ?? cfg.delivery.tls,
+      timeouts: this.timeouts,
+      log: this.deps.log,
+      ...(route?.auth ? { auth: route.auth } : {}),
+    };
+    let last: LastReply = { code: 451, enhanced: '4.4.4', text: `No next hop for ${domain}`, command: 'connect' };
+    for (const hop of resolution.hops) {
+      const got = await this.openHop(hop, opts);
+      if (got.kind === 'connected') return got;
+      last = got.reply;
+      this.deps.log.info({ domain, host: `${hop.host}[${hop.address}]:${hop.port}`, code: last.code, reply: last.text, command: last.command }, 'next hop failed; trying the next');
+    }
+    return { kind: 'deferred', reply: last };
+  }
+
+  private async openHop(hop: NextHop, opts: OpenOptions): Promise<Connected> {
+    this.stats.connectionsOpened++;
+    const first = await SmtpConnection.open(hop, opts);
+    if (first.ok) return { kind: 'connected', conn: first.conn };
+    // Opportunistic TLS whose handshake broke the connection: this host once more in plaintext.
+    if (!first.tlsHandshakeFailed) return { kind: 'deferred', reply: first.failure };
+    this.deps.log.warn({ host: first.failure.host, reply: first.failure.text }, 'TLS handshake failed; retrying in plaintext (opportunistic)');
+    this.stats.connectionsOpened++;
+    const plain = await SmtpConnection.open(hop, { ...opts, tls: 'none' });
+    return plain.ok ? { kind: 'connected', conn: plain.conn } : { kind: 'deferred', reply: plain.failure };
+  }
+
+  private takeIdle(destination: string): SmtpConnection | undefined {
+    const list = this.idle.get(destination);
+    // Bounded by the pool's length; dead ones are dropped on the way.
+    while (list && list.length > 0) {
+      const i = list.pop()!;
+      clearTimeout(i.timer);
+      if (list.length === 0) this.idle.delete(destination);
+      if (i.conn.usable) {
+        i.conn.socket.ref();
+        return i.conn;
+      }
+      i.conn.destroy();
+    }
+    return undefined;
+  }
+
+  private release(destination: string, conn: SmtpConnection): void {
+    const max = this.deps.config.delivery.max_messages_per_connection;
+    if (this.closed || !conn.usable || conn.transactions >= max) {
+      void conn.quit();
+      return;
+    }
+    const timer = setTimeout(() => {
+      const list = this.idle.get(destination);
+      const at = list?.findIndex((i) => i.conn === conn) ?? -1;
+      if (list && at >= 0) list.splice(at, 1);
+      if (list?.length === 0) this.idle.delete(destination);
+      void conn.quit();
+    }, this.idleMs);
+    timer.unref();
+    // An idle connection must not keep the process alive.
+    conn.socket.unref();
+    const list = this.idle.get(destination) ?? [];
+    list.push({ conn, timer });
+    this.idle.set(destination, list);
+  }
+
+  private logTransaction(batch: OutboundBatch, host: string, verdicts: ReadonlyMap<number, RecipientVerdict>, limitDeferred: number): void {
+    const count = (k: RecipientVerdict['kind']): number => [...verdicts.values()].filter((v) => v.kind === k).length;
+    this.deps.log.debug(
+      { messageId: batch.message.id, destination: batch.destination, host, delivered: count('delivered'), failed: count('failed'), deferred: count('deferred'), limitDeferred },
+      'transaction finished',
+    );
+  }
+}
