@@ -1,0 +1,198 @@
+/**
+ * test/support/halcyon — runs a real Halcyon for integration tests, two ways:
+ *
+ * - `startTestApp(overrides)`: in-process, through `startApp(parseConfig(…))`,
+ *   with a temp data_dir, one SMTP listener on 127.0.0.1 port 0, the admin
+ *   HTTP off, a silent logger and the scheduler not running (so what was
+ *   queued stays put). Tests read the queue through `app.store`.
+ * - `spawnHalcyon(configToml)`: the compiled CLI (`serve --config FILE`) as a
+ *   child process, for crash tests and anything that must see the real binary.
+ *   The SMTP port is found by binding port 0 first and written into the TOML.
+ *
+ * Plus `queueList(configFile)`, which runs `queue list --json` the way a user
+ * would. Everything binds loopback only. It does not speak SMTP (see
+ * smtp-client.ts) and cleans up only what it created.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { startApp, type App } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { MessageRow, RecipientRow } from '../../src/queue/model.js';
+
+/** The compiled CLI, next to this compiled file's tree (.../test/support → .../src/cli). */
+export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export const TEST_HOSTNAME = 'mx.halcyon.test';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Merges section tables one level deep (so `{smtp:{max_recipients:3}}` keeps the listener); arrays replace. */
+function merge(base: Obj, over: Obj): Obj {
+  const out: Obj = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isObj(v) && isObj(out[k]) ? merge(out[k] as Obj, v) : v;
+  return out;
+}
+
+export interface TestApp {
+  readonly app: App;
+  readonly port: number;
+  readonly dataDir: string;
+  /** Stops the app and removes the data_dir. */
+  stop(): Promise<void>;
+}
+
+export interface TestAppOptions {
+  /**
+   * Run the scheduler's loop (default false): inbound tests check what was
+   * queued, and a running scheduler would deliver, bounce or remove it under them.
+   */
+  readonly scheduler?: boolean;
+}
+
+/**
+ * An in-process Halcyon. `overrides` are raw config (as TOML would give),
+ * merged over the test base. The scheduler is manual unless asked for.
+ */
+export async function startTestApp(overrides: Obj = {}, opts: TestAppOptions = {}): Promise<TestApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'halcyon-in-'));
+  const base: Obj = {
+    hostname: TEST_HOSTNAME,
+    data_dir: dataDir,
+    smtp: { listen: ['127.0.0.1:0'] },
+    http: { enabled: false },
+  };
+  const cfg = parseConfig(merge(base, overrides));
+  let app: App;
+  try {
+    app = await startApp(cfg, { logger: pino({ level: 'silent' }), manualScheduler: !opts.scheduler });
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const first = app.listening[0];
+  if (!first) throw new Error('startTestApp: no listener bound');
+  const port = Number(first.address.slice(first.address.lastIndexOf(':') + 1));
+  return {
+    app, port, dataDir,
+    async stop() {
+      await app.stop(2_000);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A loopback port that was free a moment ago (bind 0, read, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface SpawnedHalcyon {
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly dataDir: string;
+  readonly configFile: string;
+  /** Everything the child wrote to stderr so far. */
+  stderr(): string;
+  /** Sends the signal and resolves when the child has exited. */
+  kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface SpawnOptions {
+  /** Reuse a data_dir (a restart); default a fresh temp dir. */
+  readonly dataDir?: string;
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * Spawns `node main.js serve --config FILE`. `configToml` is merged under the
+ * test base (hostname, data_dir, the SMTP port, http off, log_level error)
+ * and must not set smtp.listen. Resolves once stderr says "serving".
+ */
+export async function spawnHalcyon(configToml = '', opts: SpawnOptions = {}): Promise<SpawnedHalcyon> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'halcyon-child-'));
+  const port = await freePort();
+  const raw = merge(merge({ hostname: TEST_HOSTNAME, log_level: 'error', http: { enabled: false } }, parseToml(configToml) as Obj), {
+    data_dir: dataDir,
+    smtp: { listen: [`127.0.0.1:${port}`] },
+  });
+  const configFile = join(dataDir, `halcyon-${port}.toml`);
+  writeFileSync(configFile, stringifyToml(raw));
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => { err += d; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`halcyon did not say "serving" within ${opts.readyTimeoutMs ?? 15_000} ms: ${err}`));
+    }, opts.readyTimeoutMs ?? 15_000);
+    const onData = () => {
+      if (!/serving/.test(err)) return;
+      clearTimeout(timer);
+      child.stderr!.off('data', onData);
+      resolve();
+    };
+    child.stderr!.on('data', onData);
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`halcyon exited before serving (code ${code}, signal ${signal}): ${err}`));
+    });
+  });
+  return {
+    port, child, dataDir, configFile,
+    stderr: () => err,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface QueueEntry {
+  readonly message: MessageRow;
+  readonly recipients: RecipientRow[];
+}
+
+/** `halcyon queue list --json --config FILE`, parsed. */
+export function queueList(configFile: string): Promise<QueueEntry[]> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, 'queue', 'list', '--json', '--config', configFile], { maxBuffer: 256 * 1024 * 1024, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`queue list failed: ${error.message} ${stderr}`));
+        try {
+          resolve(JSON.parse(stdout) as QueueEntry[]);
+        } catch (e) {
+          reject(new Error(`queue list printed no JSON: ${(e as Error).message}: ${stdout.slice(0, 200)}`));
+        }
+      });
+  });
+}
+
+/**
+ * Whether an interop tool is present. When absent, the test is skipped with
+ * the reason, or fails when HALCYON_REQUIRE_INTEROP=1 (CI installs the tools,
+ * so a missing one there is a broken CI, not a reason to pass).
+ */
+export function haveTool(t: { skip(message?: string): void }, present: boolean, name: string): boolean {
+  if (present) return true;
+  if (process.env.HALCYON_REQUIRE_INTEROP === '1') throw new Error(`${name} not installed, and HALCYON_REQUIRE_INTEROP=1`);
+  t.skip(`${name} not installed`);
+  return false;
+}
