@@ -26,7 +26,7 @@ function unwrap(t: z.ZodType): { inner: z.ZodType; def?: unknown } {
 function typeName(t: z.ZodType): string {
   const d = (t as unknown as { def: { type: string; entries?: Record<string, string>; element?: z.ZodType; options?: z.ZodType[] } }).def;
   switch (d.type) {
-    case 'enum': return Object.values(d.entries ?? {}).map((v) => `"${v}"`).join(' \\| ');
+    case 'enum': return Object.values(d.entries ?? {}).map((v) => `"${v}"`).join(' | ');
     case 'array': return `array of ${typeName(unwrap(d.element!).inner)}`;
     case 'union': return (d.options ?? []).map((o) => typeName(unwrap(o).inner)).join(' or ');
     case 'record': return 'table';
