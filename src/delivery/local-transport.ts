@@ -4,8 +4,9 @@
  * out, so queue states, retries and DSNs work the same way for both.
  *
  * Quota is checked again at delivery (it was checked at RCPT, but mail may
- * have arrived since): full → 552 5.2.2 failed, or 452 4.2.2 deferred when the
- * domain says `over_quota_reply = "452"`. A write error defers (4.3.0).
+ * have arrived since): a mailbox whose quota is reached → 552 5.2.2 failed, or
+ * 452 4.2.2 deferred when the domain says `over_quota_reply = "452"`. A write
+ * error defers (4.3.0).
  */
 import type { Logger } from 'pino';
 import type { Mailboxes } from '../local/maildir.js';
@@ -29,7 +30,9 @@ export class LocalTransport implements Transport {
       // Aliases were expanded at RCPT time; a mailbox removed from the config since then lands here.
       return { kind: 'failed', reply: reply(550, '5.1.1', 'User unknown in local mailbox table') };
     }
-    if (this.mailboxes.mailboxFull(found, batch.body.length)) {
+    // The same test as at RCPT time without SIZE (quota reached), so what was accepted is not bounced
+    // later for a reason RCPT could have given; a message may thus take a mailbox slightly past its quota.
+    if (this.mailboxes.mailboxFull(found, 0)) {
       return this.mailboxes.overQuotaReply(found.domain) === '452'
         ? { kind: 'deferred', reply: reply(452, '4.2.2', 'Mailbox full') }
         : { kind: 'failed', reply: reply(552, '5.2.2', 'Mailbox full') };

@@ -59,17 +59,18 @@ export interface PlannedReport {
  */
 export function planReport(event: ReportEvent, message: MessageRow, content: Buffer, recipients: readonly RecipientRow[], s: NotifySettings, now: number): PlannedReport {
   const settled = recipients.map((r) => r.id);
-  const named = recipients.filter((r) => wantsDsn(r.notify, event));
-  if (named.length === 0) return { settled };
   if (message.sender === '') {
-    // A DSN (or other null-sender mail) that failed: tell the postmaster once, never bounce it.
+    // Null-sender mail (a DSN, say) that failed: the postmaster hears of a failed DSN once, and nothing is
+    // ever bounced. Checked before NOTIFY, because a DSN's own recipient carries NOTIFY=NEVER.
     if (event !== 'failure') return { settled };
     const toPostmaster = recipients.some((r) => r.address.toLowerCase() === s.postmaster.toLowerCase());
     if (message.dsnFor !== undefined && !toPostmaster) {
-      return { settled, message: build(message, content, named, s.postmaster, s, now, event) };
+      return { settled, message: build(message, content, recipients, s.postmaster, s, now, event) };
     }
-    return { settled, dropped: `undeliverable null-sender message ${message.id} to ${named.map((r) => r.address).join(', ')}` };
+    return { settled, dropped: `undeliverable null-sender message ${message.id} to ${recipients.map((r) => r.address).join(', ')}` };
   }
+  const named = recipients.filter((r) => wantsDsn(r.notify, event));
+  if (named.length === 0) return { settled };
   return { settled, message: build(message, content, named, message.sender, s, now, event) };
 }
 

@@ -86,7 +86,8 @@ export class ReplyParser {
   }
 
   private line(line: string): Reply | undefined {
-    const m = /^(\d{3})([ -]?)(.*)$/.exec(line);
+    // Control characters (a bare CR inside a line, NUL …) never belong in reply text; they become spaces.
+    const m = /^(\d{3})([ -]?)(.*)$/s.exec(line.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, ' '));
     if (!m) {
       this.pending = undefined;
       return { code: 0, lines: [line] };
