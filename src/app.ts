@@ -5,6 +5,15 @@
  * Holds no protocol or queue logic of its own. `startApp` is what
  * `halcyon serve` and the integration tests call; `stop` drains in order
  * (listeners first, deliveries next, the store last).
+ *
+ * Reload (SIGHUP → `reload(next)`): the services read the configuration
+ * through one live view (`live`), so settings read at the point of use change
+ * at once without dropping a connection — routes, inbound limits and session
+ * settings, relay networks, users, local domains and mailboxes, outbound
+ * connection caps, TLS policy, lease and scan interval, log level.
+ * Settings captured when a service was built (listeners, data_dir, TLS
+ * certificate, DNS, retry/backoff schedule, rate, timeouts, queue lifetime
+ * and delay warning, the admin listener) need a restart; `reload` names them.
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -25,7 +34,12 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
-import { openSqliteStore, type SqliteStore } from './queue/sqlite-store.js';
+import type { Store } from './queue/store.js';
+import { WorkerStore } from './queue/worker-store.js';
+import { ConfigError } from './config/load.js';
+import { Admin } from './http/admin.js';
+import { Metrics } from './http/metrics.js';
+import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -37,14 +51,66 @@ export interface AppOptions {
 
 export interface App {
   readonly config: Config;
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
   readonly log: Logger;
   /** Where each listener is bound ("127.0.0.1:2525"), ports resolved. */
   readonly listening: readonly { kind: string; address: string }[];
+  readonly metrics: Metrics;
+  /** The queue operations behind the admin API (also for in-process tests). */
+  readonly admin: Admin;
+  /** Where the admin HTTP listener is bound, when enabled. */
+  readonly httpAddress?: string;
+  /** Applies a new, already validated configuration (SIGHUP); throws ConfigError and keeps the old one if it cannot. */
+  reload(next: Config): Promise<ReloadResult>;
   stop(deadlineMs?: number): Promise<void>;
+}
+
+export interface ReloadResult {
+  /** Top-level keys whose change needs a restart to take effect (they kept their old value). */
+  readonly restartNeeded: string[];
+}
+
+/** Settings captured when a service is built: a reload cannot change them. */
+const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
+  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen],
+  ['tls', (c) => c.tls], ['dns', (c) => c.dns], ['http', (c) => [c.http.listen, c.http.enabled]], ['log_format', (c) => c.log_format],
+  ['delivery.retry_initial', (c) => c.delivery.retry_initial], ['delivery.retry_max', (c) => c.delivery.retry_max],
+  ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
+  ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
+  ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
+  ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
+  ['hostname', (c) => c.hostname], ['postmaster', (c) => c.postmaster],
+];
+
+/**
+ * A view of the current configuration that follows reloads: every property
+ * read goes to `get()`'s object. (A Proxy, so the services keep their
+ * `config: Config` type and read it at use time as they already do.)
+ */
+function liveConfig(get: () => Config): Config {
+  return new Proxy({} as Config, {
+    get: (_t, k) => Reflect.get(get(), k),
+    has: (_t, k) => Reflect.has(get(), k),
+    ownKeys: () => Reflect.ownKeys(get()),
+    getOwnPropertyDescriptor: (_t, k) => {
+      const d = Reflect.getOwnPropertyDescriptor(get(), k);
+      return d && { ...d, configurable: true };
+    },
+  });
+}
+
+/** The same trick for the mailboxes, which a reload rebuilds from the new [[domains]]. */
+function liveMailboxes(get: () => Mailboxes): Mailboxes {
+  return new Proxy({} as Mailboxes, {
+    get: (_t, k) => {
+      const target = get();
+      const v = Reflect.get(target, k) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
@@ -65,36 +131,67 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const log = opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format });
   const clock = opts.clock ?? Date.now;
   mkdirSync(cfg.data_dir, { recursive: true });
-  const store = await openSqliteStore({ dataDir: cfg.data_dir, clock });
-  const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
-  await mailboxes.refreshUsage();
+  const problems = httpConfigProblems(cfg);
+  if (problems.length > 0) throw new ConfigError(undefined, problems);
+  let current = cfg;
+  const live = liveConfig(() => current);
+  // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
+  const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
+  let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
+  await currentMailboxes.refreshUsage();
+  const mailboxes = liveMailboxes(() => currentMailboxes);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
-  const users = new UserDirectory(cfg.users);
-  const directory = createDirectory(cfg, mailboxes);
-  const mayRelayFrom = networkMatcher(cfg.relay.networks);
+  let users = new UserDirectory(cfg.users);
+  let directory = createDirectory(live, mailboxes);
+  let mayRelayFrom = networkMatcher(cfg.relay.networks);
+  // Gauges read qmgr lazily: it is built below.
+  const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const smtp = new SmtpTransport({ config: cfg, resolver, log, clock });
+  const smtp = new SmtpTransport({ config: live, resolver, log, clock });
   const local = new LocalTransport(mailboxes, log);
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
-    return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, cfg.routes);
+    return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    store, smtp, local, config: cfg, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    store, smtp, local, config: live, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
       delayWarningMs: durationMs(cfg.delivery.delay_warning_after),
       notify: { hostname: cfg.hostname, postmaster: cfg.postmaster, lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime), destinationOf, isLocal: (d) => d.startsWith('local:') },
       onEnqueued: () => qmgr.poke(),
+      onExpired: () => metrics.outcome('expired', 0),
     },
   });
 
   const inbound = new InboundServer(
-    { maxConnections: cfg.smtp.max_connections, maxConnectionsPerIp: cfg.smtp.max_connections_per_ip, greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
-    (kind) => ({ settings: sessionSettings(cfg, kind), store, users, directory, mayRelayFrom, tlsContext, log, now: clock, onMessage: () => qmgr.poke() }),
+    {
+      get maxConnections() { return current.smtp.max_connections; },
+      get maxConnectionsPerIp() { return current.smtp.max_connections_per_ip; },
+      get greetingDelayMs() { return durationMs(current.smtp.greeting_delay); },
+    },
+    (kind) => ({
+      settings: sessionSettings(current, kind), store, users, directory, mayRelayFrom, tlsContext, log, now: clock,
+      onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
+      onReject: (reason) => metrics.messageRejected(reason),
+    }),
     log,
+    (kind) => metrics.inboundConnection(kind),
   );
+  const admin = new Admin({
+    store, clock,
+    hostname: () => current.hostname,
+    maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
+    directory: () => directory,
+    connections: () => qmgr.connections(),
+    poke: () => qmgr.poke(),
+    onInjected: (id, req, trace) => {
+      metrics.messageAccepted();
+      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size: req.content.length, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
+    },
+  });
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),
     ...cfg.submission.listen.map((address) => ({ address, kind: 'submission' as const })),
@@ -107,17 +204,53 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     await store.close();
     throw err;
   }
+  let httpServer: HttpServer | undefined;
+  if (cfg.http.enabled) {
+    try {
+      httpServer = await startHttpServer({ admin: admin, metrics, store, config: () => current, log, clock }, cfg.http.listen);
+    } catch (err) {
+      await inbound.close();
+      await store.close();
+      throw err;
+    }
+    listening.push({ kind: 'http', address: httpServer.address });
+  }
   for (const l of listening) log.info({ event: 'listening', listener: l.kind, address: l.address }, `listening on ${l.address} (${l.kind})`);
   if (!opts.manualScheduler) await qmgr.start();
 
+  async function reload(next: Config): Promise<ReloadResult> {
+    const bad = httpConfigProblems(next);
+    if (bad.length > 0) throw new ConfigError(undefined, bad);
+    const restartNeeded = RESTART_ONLY.filter(([, f]) => JSON.stringify(f(next)) !== JSON.stringify(f(current))).map(([k]) => k);
+    // Build everything first, so a failure leaves the old configuration whole.
+    const nextMailboxes = new Mailboxes(next.domains, current.data_dir, { hostname: current.hostname });
+    await nextMailboxes.refreshUsage();
+    const nextUsers = new UserDirectory(next.users);
+    const nextRelay = networkMatcher(next.relay.networks);
+    // Restart-only settings keep their running values, so what is in force is what the services use.
+    const kept = { ...next, data_dir: current.data_dir, smtp: { ...next.smtp, listen: current.smtp.listen }, submission: current.submission,
+      tls: current.tls, dns: current.dns, http: { ...next.http, listen: current.http.listen, enabled: current.http.enabled },
+      hostname: current.hostname, log_format: current.log_format };
+    current = kept;
+    currentMailboxes = nextMailboxes;
+    users = nextUsers;
+    mayRelayFrom = nextRelay;
+    directory = createDirectory(live, mailboxes);
+    log.level = next.log_level;
+    qmgr.poke();
+    return { restartNeeded };
+  }
+
   let stopped = false;
   return {
-    config: cfg, store, mailboxes, qmgr, smtp, log, listening,
+    get config() { return current; },
+    store, mailboxes, qmgr, smtp, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;
       await inbound.drain(deadlineMs);
       await qmgr.stop();
+      await httpServer?.close();
       await smtp.close();
       await store.close();
     },

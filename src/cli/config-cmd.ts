@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { stringify } from 'smol-toml';
 import { configDocs } from '../config/docs.js';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
+import { httpConfigProblems } from '../http/server.js';
 
 export function registerConfigCommands(program: Command): void {
   const config = program.command('config').description('Check and show the configuration');
@@ -13,7 +14,9 @@ export function registerConfigCommands(program: Command): void {
     .action((file?: string) => {
       const f = configFileFrom(file);
       try {
-        loadConfig(f);
+        const cfg = loadConfig(f);
+        const problems = httpConfigProblems(cfg);
+        if (problems.length > 0) throw new ConfigError(f, problems);
         process.stdout.write(`${f ?? 'embedded defaults'}: ok\n`);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;

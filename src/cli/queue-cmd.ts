@@ -1,36 +1,179 @@
 /**
- * cli/queue-cmd — `halcyon queue …`: inspects the queue in data_dir.
+ * cli/queue-cmd — `halcyon queue list|show|flush|hold|release|delete|bounce`
+ * and `halcyon destinations [reset KEY]`.
  *
- * Opens the SQLite store directly; WAL mode lets it read while a server
- * runs. Mutating commands go through the same Store, whose transactions keep
- * the queue consistent when both are used at once.
+ * Each command goes through cli/backend: the running server's admin API when
+ * it answers, else the data_dir store directly (`--direct` forces that).
+ * Every listing has `--json`; text output is for people. Exit codes: 0 done,
+ * 1 failure, 2 usage or config error, 3 nothing matched (unknown id).
  */
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import { configFileFrom, loadConfig } from '../config/load.js';
+import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
+import { AdminError } from '../http/admin.js';
 import type { RecipientState } from '../queue/model.js';
-import { openSqliteStore } from '../queue/sqlite-store.js';
-import { formatQueueList } from './format.js';
+import { openBackend, type Backend } from './backend.js';
+import { formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
+import { progress } from './progress.js';
+
+interface Common { config?: string; direct?: boolean; json?: boolean }
+
+const ID = /^[0-9A-HJKMNP-TV-Z]{16}$/;
+const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
+/** Ids per delete request, so a big delete shows progress and no request grows without bound. */
+const DELETE_CHUNK = 500;
+
+class UsageError extends Error {
+  readonly code = 'HAL_ERR_USAGE';
+}
+
+function common(cmd: Command, json = true): Command {
+  cmd.option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
+    .option('--direct', 'use the data_dir store even if the server runs');
+  if (json) cmd.option('--json', 'JSON output');
+  return cmd;
+}
+
+/** Loads the config, opens a backend, runs `fn`, maps errors to exit codes. */
+async function withBackend(opts: Common, fn: (b: Backend) => Promise<void>): Promise<void> {
+  let backend: Backend;
+  try {
+    backend = await openBackend(loadConfig(configFileFrom(opts.config)), { direct: opts.direct });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const p of err.problems) process.stderr.write(`${err.file ?? 'config'}: ${p.path}: ${p.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    await fn(backend);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`halcyon: ${err.message}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof AdminError) {
+      process.stderr.write(`halcyon: ${err.message}\n`);
+      process.exitCode = err.code === 'not_found' ? 3 : err.code === 'bad_request' ? 2 : 1;
+    } else throw err;
+  } finally {
+    await backend.close();
+  }
+}
+
+const print = (json: boolean | undefined, value: unknown, text: string) =>
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : text);
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+function olderThanMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`not a duration: ${text}`);
+  return ms;
+}
+
+function stateOf(text: string | undefined): RecipientState | undefined {
+  if (text !== undefined && !STATES.includes(text as RecipientState)) throw new UsageError(`--state must be one of ${STATES.join(', ')}`);
+  return text as RecipientState | undefined;
+}
 
 export function registerQueueCommands(program: Command): void {
-  const queue = program.command('queue').description('Inspect and manage the queue');
-  queue.command('list')
+  const queue = program.command('queue').description('Inspect and manage the queue (through the running server, or data_dir when it is stopped)');
+
+  common(queue.command('list'))
     .description('List queued messages with each recipient\'s state and last reply')
-    .option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
     .option('--domain <domain>', 'only recipients at this domain')
-    .option('--state <state>', 'only recipients in this state')
+    .option('--state <state>', `only recipients in this state (${STATES.join(', ')})`)
     .option('--older-than <duration>', 'only messages older than this ("1h")')
-    .option('--json', 'JSON output')
-    .action(async (opts: { config?: string; domain?: string; state?: RecipientState; olderThan?: string; json?: boolean }) => {
-      const cfg = loadConfig(configFileFrom(opts.config));
-      const store = await openSqliteStore({ dataDir: cfg.data_dir });
-      try {
-        const age = opts.olderThan ? parseDuration(opts.olderThan) : undefined;
-        if (opts.olderThan && age === undefined) throw new Error(`not a duration: ${opts.olderThan}`);
-        const list = await store.listMessages({ domain: opts.domain, state: opts.state, olderThan: age === undefined ? undefined : Date.now() - age });
-        process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : formatQueueList(list, Date.now()));
-      } finally {
-        await store.close();
+    .action((opts: Common & { domain?: string; state?: string; olderThan?: string }) => withBackend(opts, async (b) => {
+      const list = await b.list({ domain: opts.domain, state: stateOf(opts.state), olderThanMs: olderThanMs(opts.olderThan) });
+      print(opts.json, list, formatQueueList(list, Date.now()));
+    }));
+
+  common(queue.command('show <id>'))
+    .description('Show a message: envelope, headers, each recipient with its attempt history')
+    .action((id: string, opts: Common) => withBackend(opts, async (b) => {
+      const d = await b.show(id);
+      print(opts.json, d, formatMessageDetail(d, Date.now()));
+    }));
+
+  common(queue.command('flush [target]'))
+    .description('Retry deferred recipients now: all, one domain, or one message id')
+    .option('--force', 'also clear the backoff of the destinations involved')
+    .action((target: string | undefined, opts: Common & { force?: boolean }) => withBackend(opts, async (b) => {
+      const sel = target === undefined ? {} : ID.test(target) ? { id: target } : { domain: target.toLowerCase() };
+      const r = await b.flush({ ...sel, force: opts.force });
+      print(opts.json, r, `${r.flushed} recipient(s) due now${r.reset.length ? `; backoff cleared for ${r.reset.join(', ')}` : ''}${b.kind === 'direct' ? ' (server not running: they go at its next start)' : ''}\n`);
+    }));
+
+  for (const [verb, held] of [['hold', true], ['release', false]] as const) {
+    common(queue.command(`${verb} [id]`))
+      .description(held ? 'Hold a message (or every message to --domain): no delivery until released' : 'Release held messages')
+      .option('--domain <domain>', 'every message with a recipient at this domain')
+      .action((id: string | undefined, opts: Common & { domain?: string }) => withBackend(opts, async (b) => {
+        if ((id === undefined) === (opts.domain === undefined)) throw new UsageError(`give a message id or --domain, not both`);
+        const r = await b.hold(id ? { id } : { domain: opts.domain?.toLowerCase() }, held);
+        print(opts.json, r, `${r.ids.length} message(s) ${held ? 'held' : 'released'}\n`);
+      }));
+  }
+
+  common(queue.command('delete [ids...]'))
+    .description('Delete messages (no DSN is sent); asks first on a terminal')
+    .option('--domain <domain>', 'select every message with a recipient at this domain')
+    .option('--state <state>', 'select messages with a recipient in this state')
+    .option('-y, --yes', 'do not ask (required when stdin is not a terminal)')
+    .action((ids: string[], opts: Common & { domain?: string; state?: string; yes?: boolean }) => withBackend(opts, async (b) => {
+      let selected = ids;
+      if (opts.domain !== undefined || opts.state !== undefined) {
+        if (ids.length > 0) throw new UsageError('give ids or --domain/--state, not both');
+        selected = (await b.list({ domain: opts.domain, state: stateOf(opts.state) })).map((e) => e.message.id);
       }
-    });
+      if (selected.length === 0) throw new UsageError('nothing to delete: give message ids, --domain or --state');
+      if (!opts.yes) {
+        if (!process.stdin.isTTY) throw new UsageError('refusing to delete without --yes when not on a terminal');
+        if (!(await confirm(`Delete ${selected.length} message(s)? No DSN will be sent.`))) {
+          process.stderr.write('nothing deleted\n');
+          return;
+        }
+      }
+      const bar = opts.json ? undefined : progress('deleting', selected.length);
+      let deleted = 0;
+      for (let i = 0; i < selected.length; i += DELETE_CHUNK) {
+        deleted += (await b.remove(selected.slice(i, i + DELETE_CHUNK))).deleted;
+        bar?.tick(Math.min(selected.length, i + DELETE_CHUNK));
+      }
+      bar?.end();
+      print(opts.json, { deleted, requested: selected.length }, `${deleted} message(s) deleted${deleted < selected.length ? ` (${selected.length - deleted} not found)` : ''}\n`);
+      if (deleted === 0) process.exitCode = 3;
+    }));
+
+  common(queue.command('bounce <id>'))
+    .description('Fail every waiting recipient with 5.0.0 "bounced by administrator"; the sender gets a DSN')
+    .action((id: string, opts: Common) => withBackend(opts, async (b) => {
+      const r = await b.bounce(id);
+      print(opts.json, r, `${r.bounced} recipient(s) bounced${r.skipped ? `, ${r.skipped} in flight left alone` : ''}${b.kind === 'direct' ? ' (the DSN goes when the server runs)' : ''}\n`);
+    }));
+
+  const dest = common(program.command('destinations'))
+    .description('List destinations: health, backoff, queued recipients and open connections')
+    .action((opts: Common) => withBackend(opts, async (b) => {
+      const list = await b.destinations();
+      print(opts.json, list, formatDestinations(list, Date.now()));
+    }));
+  common(dest.command('reset <key>'))
+    .description('Clear a destination\'s backoff and make its waiting recipients due now')
+    // The parent (`destinations`) has the same options and commander gives them to it: read both.
+    .action((key: string, _opts: Common, cmd: Command) => withBackend(cmd.optsWithGlobals<Common>(), async (b) => {
+      const opts = cmd.optsWithGlobals<Common>();
+      const r = await b.resetDestination(key);
+      print(opts.json, r, `${key}: backoff cleared, ${r.flushed} recipient(s) due now\n`);
+    }));
 }

@@ -1,21 +1,65 @@
 /**
  * cli/serve — `halcyon serve`: loads the config, starts the app, prints where
- * it listens, and turns signals into a graceful stop (SIGTERM, SIGINT).
+ * it listens, and turns signals into lifecycle steps:
+ *
+ * - SIGTERM, SIGINT: graceful stop — new SMTP connections get 421 4.3.2,
+ *   transactions in progress finish (up to --drain-timeout), deliveries in
+ *   flight finish, the queue is closed, exit 0.
+ * - SIGHUP: re-read the config file; a valid one is applied (see app.ts for
+ *   what a reload changes), an invalid one is refused with its errors logged
+ *   and the running configuration stays.
  */
 import type { Command } from 'commander';
-import { startApp } from '../app.js';
+import { startApp, type App } from '../app.js';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { parseDuration } from '../config/units.js';
+import { httpConfigProblems } from '../http/server.js';
+
+function withFormat(cfg: Config, format: 'json' | 'pretty' | undefined): Config {
+  return format ? { ...cfg, log_format: format } : cfg;
+}
+
+/** SIGHUP: load, validate, apply; errors are logged and change nothing. */
+export async function reloadFromFile(app: App, file: string | undefined, format: 'json' | 'pretty' | undefined): Promise<boolean> {
+  if (file === undefined) {
+    app.log.warn({ event: 'reload_skipped' }, 'SIGHUP: no config file (embedded defaults): nothing to reload');
+    return false;
+  }
+  try {
+    const { restartNeeded } = await app.reload(withFormat(loadConfig(file), format));
+    app.log.info({ event: 'reloaded', file, restart_needed: restartNeeded.length ? restartNeeded : undefined },
+      restartNeeded.length ? `configuration reloaded; these changes need a restart: ${restartNeeded.join(', ')}` : 'configuration reloaded');
+    return true;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) {
+      app.log.error({ event: 'reload_failed', file, err: (err as Error).message }, 'configuration reload failed; the running configuration stays');
+      return false;
+    }
+    app.log.error({ event: 'reload_refused', file, problems: err.problems.map((p) => `${p.path}: ${p.message}`) },
+      'configuration has errors; the running configuration stays');
+    return false;
+  }
+}
 
 export function registerServe(program: Command): void {
   program.command('serve')
     .description('Start Halcyon (embedded defaults when no config file is given)')
     .option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
     .option('--log-format <format>', 'json or pretty')
-    .action(async (opts: { config?: string; logFormat?: 'json' | 'pretty' }) => {
+    .option('--drain-timeout <duration>', 'on SIGTERM, how long transactions in progress may take to finish', '30s')
+    .action(async (opts: { config?: string; logFormat?: 'json' | 'pretty'; drainTimeout: string }) => {
       const file = configFileFrom(opts.config);
-      let cfg;
+      const drainMs = parseDuration(opts.drainTimeout);
+      if (drainMs === undefined) {
+        process.stderr.write(`halcyon: --drain-timeout: not a duration: ${opts.drainTimeout}\n`);
+        process.exit(2);
+      }
+      let cfg: Config;
       try {
-        cfg = loadConfig(file);
+        cfg = withFormat(loadConfig(file), opts.logFormat);
+        const problems = httpConfigProblems(cfg);
+        if (problems.length > 0) throw new ConfigError(file, problems);
       } catch (err) {
         if (err instanceof ConfigError) {
           for (const p of err.problems) process.stderr.write(`${err.file ?? 'config'}: ${p.path}: ${p.message}\n`);
@@ -23,7 +67,6 @@ export function registerServe(program: Command): void {
         }
         throw err;
       }
-      if (opts.logFormat) cfg = { ...cfg, log_format: opts.logFormat };
       const app = await startApp(cfg);
       const where = app.listening.map((l) => `${l.kind} on ${l.address}`).join(', ');
       process.stderr.write(`halcyon: serving ${where}; data in ${cfg.data_dir}${file ? `; config ${file}` : ' (embedded defaults)'}\n`);
@@ -31,10 +74,23 @@ export function registerServe(program: Command): void {
       const stop = (sig: string) => {
         if (stopping) return;
         stopping = true;
-        app.log.info({ event: 'shutdown', signal: sig }, 'shutting down');
-        void app.stop(30_000).then(() => process.exit(0));
+        app.log.info({ event: 'shutdown', signal: sig, drain_ms: drainMs }, 'shutting down');
+        void app.stop(drainMs).then(() => {
+          app.log.info({ event: 'stopped' }, 'stopped');
+          process.exit(0);
+        }, (err: unknown) => {
+          app.log.error({ event: 'stop_failed', err: (err as Error).message }, 'stop failed');
+          process.exit(1);
+        });
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      let reloading = Promise.resolve();
+      process.on('SIGHUP', () => {
+        if (stopping) return;
+        app.log.info({ event: 'reload', signal: 'SIGHUP' }, 'reloading configuration');
+        // One reload at a time, in signal order.
+        reloading = reloading.then(() => reloadFromFile(app, file, opts.logFormat)).then(() => undefined);
+      });
     });
 }

@@ -144,6 +144,8 @@ export const configSchema = z.strictObject({
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
     enabled: z.boolean().default(true).describe('Serve the admin API at all.'),
+    require_token: z.boolean().default(false)
+      .describe('Require the bearer token on a loopback listener too (it is always required on any other address).'),
   }).prefault({}).describe('Admin HTTP API and metrics.'),
 });
 

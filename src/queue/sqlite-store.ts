@@ -116,6 +116,9 @@ export class SqliteStore implements Store {
   private batches: Batch[] = [];
   private flushTimer: NodeJS.Immediate | undefined;
   private closed = false;
+  /** Messages whose recipients changed since the last removeCompleted (candidates for removal). */
+  private readonly touched = new Set<MessageId>();
+  private scannedAll = false;
   private readonly insertBatch: Database.Transaction<(items: readonly Pending[]) => void>;
 
   constructor(private readonly db: Database.Database, private readonly clock: () => number) {
@@ -261,14 +264,15 @@ export class SqliteStore implements Store {
   }
 
   async listExpirable(receivedBefore: number, limit: number): Promise<RecipientRow[]> {
-    const raws = this.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r JOIN messages m ON m.id = r.message_id
-      WHERE m.received_at < ? AND r.state IN ${DUE_STATES_SQL} ORDER BY r.id LIMIT ?`).all(receivedBefore, limit) as RawRecipient[];
+    // CROSS JOIN keeps messages (by the received_at index) as the outer loop: old messages are few.
+    const raws = this.st(`SELECT ${RECIPIENT_COLUMNS} FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
+      WHERE m.received_at < ? AND r.state IN ${DUE_STATES_SQL} LIMIT ?`).all(receivedBefore, limit) as RawRecipient[];
     return raws.map(toRecipient);
   }
 
   async listDelayed(receivedBefore: number, limit: number): Promise<RecipientRow[]> {
-    const raws = this.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r JOIN messages m ON m.id = r.message_id
-      WHERE m.received_at < ? AND r.state = 'deferred' AND r.delay_notified = 0 ORDER BY r.message_id, r.id LIMIT ?`)
+    const raws = this.st(`SELECT ${RECIPIENT_COLUMNS} FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
+      WHERE m.received_at < ? AND r.state = 'deferred' AND r.delay_notified = 0 LIMIT ?`)
       .all(receivedBefore, limit) as RawRecipient[];
     return raws.map(toRecipient);
   }
@@ -330,13 +334,14 @@ export class SqliteStore implements Store {
   async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number): Promise<void> {
     if (outcomes.length === 0) return;
     this.write('recordOutcomes', () => {
-      const current = this.st('SELECT state FROM recipients WHERE id = ?');
+      const current = this.st('SELECT state, message_id FROM recipients WHERE id = ?');
       const update = this.st(`UPDATE recipients SET state = @state, last_reply = @reply, attempts = attempts + @inc,
           next_attempt_at = COALESCE(@next, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = @now
         WHERE id = @id`);
       const history = this.st('INSERT INTO attempts (recipient_id, at, state, reply) VALUES (?, ?, ?, ?)');
       for (const { recipientId, outcome } of outcomes) {
-        const row = current.get(recipientId) as { state: RecipientState } | undefined;
+        const row = current.get(recipientId) as { state: RecipientState; message_id: MessageId } | undefined;
+        if (row !== undefined && outcome.kind !== 'deferred') this.touched.add(row.message_id);
         if (row === undefined || FINAL_STATES.includes(row.state)) {
           this.stats.ignoredOutcomes++; // I1: final stays final; a deleted recipient has nothing to update
           continue;
@@ -362,11 +367,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  async flush(opts: { domain?: string; messageId?: MessageId; now: number }): Promise<number> {
+  async flush(opts: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number> {
     return this.write('flush', () => this.st(`UPDATE recipients SET next_attempt_at = @now, updated_at = @now
       WHERE state IN ${DUE_STATES_SQL} AND next_attempt_at > @now
-        AND (@domain IS NULL OR domain = @domain) AND (@mid IS NULL OR message_id = @mid)`)
-      .run({ now: opts.now, domain: opts.domain?.toLowerCase() ?? null, mid: opts.messageId ?? null }).changes);
+        AND (@domain IS NULL OR domain = @domain) AND (@mid IS NULL OR message_id = @mid)
+        AND (@dest IS NULL OR destination = @dest)`)
+      .run({ now: opts.now, domain: opts.domain?.toLowerCase() ?? null, mid: opts.messageId ?? null, dest: opts.destination ?? null }).changes);
   }
 
   async setHeld(id: MessageId, held: boolean): Promise<boolean> {
@@ -385,19 +391,41 @@ export class SqliteStore implements Store {
   async markDsn(recipientIds: readonly number[], what: 'final' | 'delay'): Promise<void> {
     const column = what === 'final' ? 'dsn_done' : 'delay_notified';
     this.write('markDsn', () => {
-      const mark = this.st(`UPDATE recipients SET ${column} = 1, updated_at = ? WHERE id = ?`);
+      const mark = this.st(`UPDATE recipients SET ${column} = 1, updated_at = ? WHERE id = ? RETURNING message_id`).pluck();
       const now = this.clock();
-      for (const id of recipientIds) mark.run(now, id);
+      for (const id of recipientIds) {
+        const mid = mark.get(now, id) as MessageId | undefined;
+        if (mid !== undefined) this.touched.add(mid);
+      }
     });
   }
 
   async removeCompleted(limit: number): Promise<MessageId[]> {
     return this.write('removeCompleted', () => {
-      const ids = (this.st(`SELECT m.id FROM messages m WHERE NOT EXISTS (SELECT 1 FROM recipients r
-          WHERE r.message_id = m.id AND (r.state NOT IN ${FINAL_SQL} OR (r.state <> 'delivered' AND r.dsn_done = 0)))
-        ORDER BY m.id LIMIT ?`).all(limit) as { id: MessageId }[]).map((r) => r.id);
+      // Only messages touched since the last call can have become complete (plus, once, everything: at start-up),
+      // so this stays O(what changed) rather than O(queue) on every scheduler pass.
+      let candidates: MessageId[];
+      if (this.scannedAll) {
+        candidates = [...this.touched].slice(0, limit);
+      } else {
+        candidates = (this.st('SELECT id FROM messages ORDER BY id').pluck().all() as MessageId[]);
+        this.scannedAll = true;
+      }
+      for (const id of candidates) this.touched.delete(id);
+      const complete = this.st(`SELECT 1 FROM messages m WHERE m.id = ? AND NOT EXISTS (SELECT 1 FROM recipients r
+          WHERE r.message_id = m.id AND (r.state NOT IN ${FINAL_SQL} OR (r.state <> 'delivered' AND r.dsn_done = 0)))`).pluck();
       const del = this.st('DELETE FROM messages WHERE id = ?');
-      for (const id of ids) del.run(id);
+      const ids: MessageId[] = [];
+      for (const id of candidates) {
+        if (ids.length >= limit) {
+          this.touched.add(id);
+          continue;
+        }
+        if (complete.get(id) !== undefined) {
+          del.run(id);
+          ids.push(id);
+        }
+      }
       return ids;
     });
   }

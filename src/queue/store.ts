@@ -75,8 +75,8 @@ export interface Store {
   listDestinations(): Promise<(DestinationRow & { queued: number })[]>;
   putDestination(row: DestinationRow): Promise<void>;
 
-  /** Makes deferred recipients due now (optionally for one domain or message). Returns how many. */
-  flush(opts: { domain?: string; messageId?: MessageId; now: number }): Promise<number>;
+  /** Makes deferred recipients due now (optionally for one domain, destination key or message). Returns how many. */
+  flush(opts: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number>;
   setHeld(id: MessageId, held: boolean): Promise<boolean>;
   /** Deletes messages with their recipients and bodies. Returns how many existed. */
   deleteMessages(ids: readonly MessageId[]): Promise<number>;

@@ -52,6 +52,9 @@ interface DestState {
 
 const isLocal = (destination: string): boolean => destination.startsWith('local:');
 
+/** How often (in clock time) leases are checked and the expiry and delay sweeps run. */
+const HOUSEKEEPING_MS = 30_000;
+
 export class Qmgr {
   private readonly dests = new Map<string, DestState>();
   private readonly workers = new Set<Promise<void>>();
@@ -60,6 +63,7 @@ export class Qmgr {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  private lastHousekeeping = -Infinity;
   private readonly retry: RetrySettings;
   private readonly random: () => number;
   private readonly sweeps: Sweeps;
@@ -112,7 +116,9 @@ export class Qmgr {
     }
     const scan = durationMs(this.deps.config.delivery.queue_scan_interval);
     const next = await this.deps.store.nextDueAt().catch(() => undefined);
-    const wait = next === undefined ? scan : Math.max(0, Math.min(scan, next - this.deps.clock()));
+    const now = this.deps.clock();
+    // A due time in the past means it is due but not claimable now (held, its destination busy): wait a scan.
+    const wait = next === undefined || next <= now ? scan : Math.min(scan, next - now);
     this.timer = setTimeout(() => void this.loop(), wait);
     this.timer.unref?.();
   }
@@ -143,10 +149,16 @@ export class Qmgr {
     const { store, clock } = this.deps;
     this.stats.passes++;
     const now = clock();
-    await store.releaseExpiredLeases(now);
-    await this.sweeps.run(now);
-    await this.dispatch(now);
-    await store.removeCompleted(1000);
+    // Lease recovery and the expiry/delay sweeps look at old rows only; once per interval of (injected) time is enough.
+    const housekeeping = now - this.lastHousekeeping >= HOUSEKEEPING_MS;
+    if (housekeeping) this.lastHousekeeping = now;
+    // Issued together so the queue thread answers them in one commit, not one commit each.
+    await Promise.all([
+      housekeeping ? store.releaseExpiredLeases(now) : undefined,
+      this.sweeps.run(now, housekeeping),
+      this.dispatch(now),
+      store.removeCompleted(1000),
+    ]);
   }
 
   private dest(key: string): DestState {
@@ -304,18 +316,31 @@ export class Qmgr {
   private async destinationDown(d: DestState, why: LastReply): Promise<void> {
     const { store, clock, log } = this.deps;
     const now = clock();
-    const row = destinationFailed(await store.getDestination(d.key), d.key, now, `${why.code} ${why.text}`, this.retry);
-    await store.putDestination(row);
+    const current = await store.getDestination(d.key);
+    // Fix (H): connections opened together (the first wave, up to the per-destination cap) all fail together;
+    // a backoff already in force was set by one of them, and each further failure of that wave must not double
+    // it again (that jumped a 1 m backoff straight to the 1 h cap). Gate lets no connection start during a
+    // backoff, so a failure seen while one is in force always belongs to a connection started before it.
+    const inForce = current !== undefined && current.health === 'backoff' && current.backoffUntil > now;
+    const row = inForce ? current : destinationFailed(current, d.key, now, `${why.code} ${why.text}`, this.retry);
+    if (!inForce) {
+      await store.putDestination(row);
+      log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
+        `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
+    }
     d.probing = false;
-    log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
-      `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     const waiting = d.queue.splice(0);
-    for (const b of waiting) await this.deferBatch(b, row.backoffUntil, { code: 451, enhanced: '4.4.1', text: `delivery temporarily suspended: ${why.text}` }, why.host);
+    // Fix (H): one commit for every waiting batch, not one per batch (thousands of fsyncs per failed probe).
+    await this.deferBatches(waiting, row.backoffUntil, { code: 451, enhanced: '4.4.1', text: `delivery temporarily suspended: ${why.text}` }, why.host);
+  }
+
+  private async deferBatches(batches: readonly Batch[], until: number, reply: LastReply, host?: string): Promise<void> {
+    const r: LastReply = host ? { ...reply, host } : reply;
+    const outcomes = batches.flatMap((b) => b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? r, nextAttemptAt: until, countAttempt: false } as const })));
+    await this.deps.store.recordOutcomes(outcomes, this.deps.clock());
   }
 
   private async deferBatch(b: Batch, until: number, reply: LastReply, host?: string): Promise<void> {
-    const r: LastReply = host ? { ...reply, host } : reply;
-    const outcomes = b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? r, nextAttemptAt: until, countAttempt: false } as const }));
-    await this.deps.store.recordOutcomes(outcomes, this.deps.clock());
+    await this.deferBatches([b], until, reply, host);
   }
 }

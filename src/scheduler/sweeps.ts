@@ -18,6 +18,8 @@ export interface SweepDeps {
   readonly notify: NotifySettings;
   /** Called after a DSN is enqueued (so the scheduler can deliver it soon). */
   readonly onEnqueued?: () => void;
+  /** Called once per recipient that expired (metrics). */
+  readonly onExpired?: (destination: string) => void;
 }
 
 const BATCH = 1000;
@@ -35,9 +37,12 @@ function byMessage(rows: readonly RecipientRow[]): Map<string, RecipientRow[]> {
 export class Sweeps {
   constructor(private readonly d: SweepDeps) {}
 
-  async run(now: number): Promise<void> {
-    await this.expire(now);
-    await this.delays(now);
+  /** `full`: also expiry and delay warnings (they look at old messages only; the caller runs them now and then). */
+  async run(now: number, full = true): Promise<void> {
+    if (full) {
+      await this.expire(now);
+      await this.delays(now);
+    }
     await this.reports(now);
   }
 
@@ -58,30 +63,45 @@ export class Sweeps {
     for (const r of rows) {
       this.d.log.info({ event: 'delivery', queue_id: r.messageId, to: r.address, status: 'expired', dsn: '4.4.7', relay: r.lastReply?.host ?? 'none' },
         `${r.messageId}: to=<${r.address}> status=expired`);
+      this.d.onExpired?.(r.destination);
     }
   }
 
+  // Fix (H): reports are planned for all messages of a sweep first (their DSNs enqueued concurrently, so the
+  // store group-commits them), then every settled recipient is marked in one commit — it was one commit per
+  // message, which stalled a pass for seconds when thousands of messages crossed delay_warning_after at once.
+  // Order per recipient is unchanged: its DSN is durable before it is marked, so a crash can repeat a report, never lose one.
+
   private async delays(now: number): Promise<void> {
     const rows = await this.d.store.listDelayed(now - this.d.delayWarningMs, BATCH);
-    for (const [id, list] of byMessage(rows)) await this.report('delay', id, list, now);
+    await this.reportAll('delay', byMessage(rows), now);
   }
 
   private async reports(now: number): Promise<void> {
     const rows = await this.d.store.listReportsDue(BATCH);
+    const failed = new Map<string, RecipientRow[]>();
+    const delivered = new Map<string, RecipientRow[]>();
     for (const [id, list] of byMessage(rows)) {
-      const failed = list.filter((r) => r.state === 'failed' || r.state === 'expired');
-      const delivered = list.filter((r) => r.state === 'delivered');
-      if (failed.length) await this.report('failure', id, failed, now);
-      if (delivered.length) await this.report('success', id, delivered, now);
+      const f = list.filter((r) => r.state === 'failed' || r.state === 'expired');
+      const d = list.filter((r) => r.state === 'delivered');
+      if (f.length) failed.set(id, f);
+      if (d.length) delivered.set(id, d);
     }
+    await this.reportAll('failure', failed, now);
+    await this.reportAll('success', delivered, now);
   }
 
-  private async report(event: ReportEvent, messageId: string, rows: RecipientRow[], now: number): Promise<void> {
+  private async reportAll(event: ReportEvent, groups: ReadonlyMap<string, RecipientRow[]>, now: number): Promise<void> {
+    if (groups.size === 0) return;
+    const settled = await Promise.all([...groups].map(([id, list]) => this.report(event, id, list, now)));
+    await this.d.store.markDsn(settled.flat(), event === 'delay' ? 'delay' : 'final');
+  }
+
+  /** Plans (and enqueues) one message's report; returns the recipients it settles, for the caller to mark. */
+  private async report(event: ReportEvent, messageId: string, rows: RecipientRow[], now: number): Promise<readonly number[]> {
     const { store, log } = this.d;
     const message = await store.getMessage(messageId);
-    const ids = rows.map((r) => r.id);
-    const mark = event === 'delay' ? 'delay' : 'final';
-    if (!message) return store.markDsn(ids, mark);
+    if (!message) return rows.map((r) => r.id);
     const body = await store.getBody(messageId);
     const plan = planReport(event, message, body, rows, this.d.notify, now);
     if (plan.dropped) log.warn({ event: 'dsn_dropped', queue_id: messageId, detail: plan.dropped }, 'undeliverable report dropped');
@@ -91,6 +111,6 @@ export class Sweeps {
         `${messageId}: sender ${event} notification: ${id}`);
       this.d.onEnqueued?.();
     }
-    await store.markDsn(plan.settled, mark);
+    return plan.settled;
   }
 }

@@ -107,6 +107,10 @@ export interface SpawnedHalcyon {
   readonly configFile: string;
   /** Everything the child wrote to stderr so far. */
   stderr(): string;
+  /** The admin HTTP port, when spawned with `http: true`. */
+  readonly httpPort?: number;
+  /** Everything the child wrote to stdout (its JSON log lines) so far; "" unless spawned with `captureStdout: true`. */
+  stdout(): string;
   /** Sends the signal and resolves when the child has exited. */
   kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -115,6 +119,12 @@ export interface SpawnOptions {
   /** Reuse a data_dir (a restart); default a fresh temp dir. */
   readonly dataDir?: string;
   readonly readyTimeoutMs?: number;
+  /** Enable the admin HTTP listener on a free loopback port (`httpPort`). */
+  readonly http?: boolean;
+  /** Pipe the child's stdout (log lines) for `stdout()`. */
+  readonly captureStdout?: boolean;
+  /** Reuse this SMTP port (a restart that clients reach at the same address). */
+  readonly port?: number;
 }
 
 /**
@@ -124,15 +134,20 @@ export interface SpawnOptions {
  */
 export async function spawnHalcyon(configToml = '', opts: SpawnOptions = {}): Promise<SpawnedHalcyon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'halcyon-child-'));
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
+  const httpPort = opts.http ? await freePort() : undefined;
   const raw = merge(merge({ hostname: TEST_HOSTNAME, log_level: 'error', http: { enabled: false } }, parseToml(configToml) as Obj), {
     data_dir: dataDir,
     smtp: { listen: [`127.0.0.1:${port}`] },
+    ...(httpPort ? { http: { enabled: true, listen: `127.0.0.1:${httpPort}` } } : {}),
   });
   const configFile = join(dataDir, `halcyon-${port}.toml`);
   writeFileSync(configFile, stringifyToml(raw));
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', opts.captureStdout ? 'pipe' : 'ignore', 'pipe'] });
   let err = '';
+  let out = '';
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (d: string) => { out += d; });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => { err += d; });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -156,8 +171,9 @@ export async function spawnHalcyon(configToml = '', opts: SpawnOptions = {}): Pr
     });
   });
   return {
-    port, child, dataDir, configFile,
+    port, child, dataDir, configFile, httpPort,
     stderr: () => err,
+    stdout: () => out,
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
@@ -195,4 +211,35 @@ export function haveTool(t: { skip(message?: string): void }, present: boolean, 
   if (process.env.HALCYON_REQUIRE_INTEROP === '1') throw new Error(`${name} not installed, and HALCYON_REQUIRE_INTEROP=1`);
   t.skip(`${name} not installed`);
   return false;
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the compiled CLI with `args` (argv0 may be replaced: `argv0Path` runs
+ * a symlink to main.js, e.g. one named "sendmail"), feeding `input` on stdin.
+ */
+export function runCli(args: readonly string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; script?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [opts.script ?? CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`halcyon ${args.join(' ')} did not finish: ${stderr}`));
+    }, opts.timeoutMs ?? 30_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => { /* the command may exit without reading stdin */ });
+    child.stdin.end(opts.input ?? '');
+  });
 }

@@ -1,0 +1,121 @@
+/**
+ * cli/backend — how a CLI command reaches the queue: through the running
+ * server's admin API when it answers on http.listen, else by opening the
+ * data_dir store directly (SQLite WAL makes using it beside a live server
+ * safe). Both implement `AdminApi`, so commands are written once.
+ *
+ * The HTTP backend sends the bearer token when one is configured; a server
+ * that answers 401 is an error (a wrong token), not a reason to fall back.
+ * Does not format output.
+ */
+import type { Config } from '../config/schema.js';
+import { sizeBytes } from '../config/units.js';
+import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
+import { createDirectory } from '../inbound/directory.js';
+import { splitHostPort } from '../inbound/server.js';
+import { Mailboxes } from '../local/maildir.js';
+import type { Trace } from '../queue/model.js';
+import { openSqliteStore, type SqliteStore } from '../queue/sqlite-store.js';
+
+export interface Backend extends AdminApi {
+  /** 'http' when talking to a running server, 'direct' when using the store file. */
+  readonly kind: 'http' | 'direct';
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  /** Skip the server even if it runs (`--direct`). */
+  readonly direct?: boolean;
+  /** How long to wait for the server's answer to the probe. */
+  readonly probeTimeoutMs?: number;
+}
+
+/** The URL to reach a listener: a wildcard address is reached on loopback. */
+export function baseUrl(listen: string): string {
+  const { host, port } = splitHostPort(listen);
+  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+}
+
+export class HttpBackend implements Backend {
+  readonly kind = 'http';
+  constructor(private readonly base: string, private readonly token: string | undefined, private readonly timeoutMs = 120_000) {}
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${this.base}${path}`, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await res.text();
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new AdminError('unavailable', `${method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+    }
+    if (!res.ok) {
+      const e = value as { error?: string; message?: string };
+      const code: AdminErrorCode = res.status === 404 ? 'not_found' : res.status === 413 ? 'too_big' : res.status === 400 ? 'bad_request' : 'unavailable';
+      throw new AdminError(code, e.message ?? `HTTP ${res.status}`);
+    }
+    return value as T;
+  }
+
+  list(f: ListFilter): Promise<QueueEntry[]> {
+    const q = new URLSearchParams();
+    if (f.domain) q.set('domain', f.domain);
+    if (f.state) q.set('state', f.state);
+    if (f.olderThanMs !== undefined) q.set('older_than', `${Math.floor(f.olderThanMs)}ms`);
+    const qs = q.toString();
+    return this.call('GET', `/api/queue${qs ? `?${qs}` : ''}`);
+  }
+  show(id: string): Promise<MessageDetail> { return this.call('GET', `/api/queue/${encodeURIComponent(id)}`); }
+  flush(o: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }> { return this.call('POST', '/api/queue/flush', o); }
+  hold(t: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
+    const verb = held ? 'hold' : 'release';
+    return t.id ? this.call('POST', `/api/queue/${encodeURIComponent(t.id)}/${verb}`) : this.call('POST', `/api/queue/${verb}`, { domain: t.domain });
+  }
+  remove(ids: readonly string[]): Promise<{ deleted: number }> { return this.call('POST', '/api/queue/delete', { ids }); }
+  bounce(id: string): Promise<{ bounced: number; skipped: number }> { return this.call('POST', `/api/queue/${encodeURIComponent(id)}/bounce`); }
+  destinations(): Promise<DestinationInfo[]> { return this.call('GET', '/api/destinations'); }
+  resetDestination(key: string): Promise<{ flushed: number }> { return this.call('POST', `/api/destinations/${encodeURIComponent(key)}/reset`); }
+  inject(req: InjectRequest, _trace?: Partial<Trace>): Promise<{ id: string }> { return this.call('POST', '/api/messages', req); }
+  async close(): Promise<void> { /* fetch keeps no state we own */ }
+}
+
+/** Whether a server answers on the admin listener (any HTTP answer counts; 401 is reported by the first real call). */
+async function answers(base: string, timeoutMs: number): Promise<boolean> {
+  try {
+    await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(timeoutMs) }).then((r) => r.body?.cancel());
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The store file itself; the directory lets sendmail queue mail while the server is stopped (delivered when it starts). */
+class DirectBackend extends Admin implements Backend {
+  readonly kind = 'direct';
+  constructor(cfg: Config, private readonly store: SqliteStore) {
+    const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
+    super({
+      store, clock: Date.now, hostname: () => cfg.hostname, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
+      directory: () => createDirectory(cfg, mailboxes),
+    });
+  }
+  close(): Promise<void> { return this.store.close(); }
+}
+
+export async function openDirectBackend(cfg: Config): Promise<Backend> {
+  return new DirectBackend(cfg, await openSqliteStore({ dataDir: cfg.data_dir }));
+}
+
+export async function openBackend(cfg: Config, opts: BackendOptions = {}): Promise<Backend> {
+  if (!opts.direct && cfg.http.enabled) {
+    const base = baseUrl(cfg.http.listen);
+    if (await answers(base, opts.probeTimeoutMs ?? 1_000)) return new HttpBackend(base, cfg.http.token);
+  }
+  return openDirectBackend(cfg);
+}

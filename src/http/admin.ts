@@ -1,0 +1,246 @@
+/**
+ * http/admin — the queue operations an operator performs (list, show, flush,
+ * hold, release, delete, bounce, destinations, inject), written once over the
+ * Store so the admin API (http/routes) and the CLI's direct backend (a stopped
+ * server's data_dir) behave the same.
+ *
+ * `AdminApi` is also the interface the CLI's HTTP backend implements, so a
+ * command does not care whether it talks to a running server or to the file.
+ * Does not speak HTTP and does not format text; errors are `AdminError`s with
+ * a code that maps to an HTTP status.
+ */
+import { parseMailbox, parsePath, isAddressError, domainOf, type Mailbox } from '../smtp/address.js';
+import type { RecipientDirectory } from '../inbound/envelope.js';
+import { receivedHeader } from '../inbound/received.js';
+import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import { FINAL_STATES } from '../queue/model.js';
+import type { Store } from '../queue/store.js';
+
+export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
+
+export class AdminError extends Error {
+  constructor(readonly code: AdminErrorCode, message: string) {
+    super(message);
+    this.name = 'AdminError';
+  }
+  get status(): number {
+    switch (this.code) {
+      case 'not_found': return 404;
+      case 'bad_request': return 400;
+      case 'too_big': return 413;
+      case 'unavailable': return 503;
+    }
+  }
+}
+
+export interface QueueEntry { readonly message: MessageRow; readonly recipients: RecipientRow[] }
+export interface ListFilter { readonly domain?: string; readonly state?: RecipientState; readonly olderThanMs?: number }
+export interface MessageDetail {
+  readonly message: MessageRow;
+  /** A few headers of the stored message (Subject, From, To, Cc, Date, Message-ID), unfolded. */
+  readonly headers: Record<string, string>;
+  readonly recipients: (RecipientRow & { readonly history: AttemptRow[] })[];
+}
+export interface DestinationInfo extends DestinationRow { readonly queued: number; readonly connections: number }
+export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content: string }
+export interface HoldTarget { readonly id?: string; readonly domain?: string }
+
+export interface AdminApi {
+  list(filter: ListFilter): Promise<QueueEntry[]>;
+  show(id: string): Promise<MessageDetail>;
+  flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }>;
+  hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }>;
+  remove(ids: readonly string[]): Promise<{ deleted: number }>;
+  bounce(id: string): Promise<{ bounced: number; skipped: number }>;
+  destinations(): Promise<DestinationInfo[]>;
+  resetDestination(key: string): Promise<{ flushed: number }>;
+  inject(req: InjectRequest, trace?: Partial<Trace>): Promise<{ id: string }>;
+}
+
+export interface AdminDeps {
+  readonly store: Store;
+  readonly clock: () => number;
+  readonly hostname: () => string;
+  readonly maxMessageSize: () => number;
+  /** Absent on a stopped data_dir: injection is then refused. */
+  readonly directory?: () => RecipientDirectory;
+  /** Open outbound connections per destination (a running server only). */
+  readonly connections?: () => ReadonlyMap<string, number>;
+  /** Ask the scheduler to look at the queue now (a running server only). */
+  readonly poke?: () => void;
+  /** After an injected message is durably queued (metrics, the "accepted" log line). */
+  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace) => void;
+}
+
+const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
+
+/** Unfolded values of a few headers from the header block. */
+export function headerSummary(body: Buffer): Record<string, string> {
+  const end = body.indexOf('\r\n\r\n');
+  const block = body.toString('utf8', 0, end < 0 ? Math.min(body.length, 64 * 1024) : end).replace(/\r?\n[ \t]+/g, ' ');
+  const out: Record<string, string> = {};
+  for (const line of block.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim().toLowerCase();
+    if (SUMMARY_HEADERS.includes(name) && out[name] === undefined) out[name] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Any line ending → CRLF, so the stored message is what SMTP would have stored. */
+export function toCrlf(text: string): Buffer {
+  return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
+}
+
+export class Admin implements AdminApi {
+  constructor(private readonly d: AdminDeps) {}
+
+  async list(filter: ListFilter): Promise<QueueEntry[]> {
+    const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
+    return this.d.store.listMessages({ domain: filter.domain, state: filter.state, olderThan });
+  }
+
+  async show(id: string): Promise<MessageDetail> {
+    const message = await this.mustGet(id);
+    const [recipients, attempts, body] = await Promise.all([this.d.store.getRecipients(id), this.d.store.getAttempts(id), this.d.store.getBody(id)]);
+    return {
+      message,
+      headers: headerSummary(body),
+      recipients: recipients.map((r) => ({ ...r, history: attempts.filter((a) => a.recipientId === r.id) })),
+    };
+  }
+
+  async flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }> {
+    const now = this.d.clock();
+    if (opts.id) await this.mustGet(opts.id);
+    const reset: string[] = [];
+    if (opts.force) {
+      // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
+      const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
+      const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => r.destination)));
+      for (const key of keys) {
+        const row = await this.d.store.getDestination(key);
+        if (row && row.health !== 'ok') {
+          await this.d.store.putDestination(clearedDestination(key, now));
+          reset.push(key);
+        }
+      }
+    }
+    const flushed = await this.d.store.flush({ domain: opts.domain, messageId: opts.id, now });
+    this.d.poke?.();
+    return { flushed, reset };
+  }
+
+  async hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
+    let ids: string[];
+    if (target.id) ids = [target.id];
+    else if (target.domain) ids = (await this.d.store.listMessages({ domain: target.domain })).map((e) => e.message.id);
+    else throw new AdminError('bad_request', 'give a message id or a domain');
+    const done: string[] = [];
+    for (const id of ids) if (await this.d.store.setHeld(id, held)) done.push(id);
+    if (target.id && done.length === 0) throw new AdminError('not_found', `no message ${target.id} in the queue`);
+    if (!held) this.d.poke?.();
+    return { ids: done };
+  }
+
+  async remove(ids: readonly string[]): Promise<{ deleted: number }> {
+    return { deleted: await this.d.store.deleteMessages(ids) };
+  }
+
+  /**
+   * Fails every waiting recipient with 5.0.0; the DSN sweep then sends the
+   * report. Recipients in flight are skipped: their delivery may be
+   * succeeding right now, and a "failed" DSN for a delivered message is worse
+   * than asking again.
+   */
+  async bounce(id: string): Promise<{ bounced: number; skipped: number }> {
+    await this.mustGet(id);
+    const rows = await this.d.store.getRecipients(id);
+    const waiting = rows.filter((r) => r.state === 'queued' || r.state === 'deferred');
+    const skipped = rows.filter((r) => r.state === 'inflight').length;
+    await this.d.store.recordOutcomes(waiting.map((r) => ({
+      recipientId: r.id,
+      outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
+    })), this.d.clock());
+    this.d.poke?.();
+    return { bounced: waiting.length, skipped };
+  }
+
+  async destinations(): Promise<DestinationInfo[]> {
+    const conns = this.d.connections?.() ?? new Map<string, number>();
+    const rows = await this.d.store.listDestinations();
+    const seen = new Set(rows.map((r) => r.key));
+    const now = this.d.clock();
+    const extra = [...conns.keys()].filter((k) => !seen.has(k))
+      .map((key): DestinationRow & { queued: number } => ({ ...clearedDestination(key, now), queued: 0 }));
+    return [...rows, ...extra].map((r) => ({ ...r, connections: conns.get(r.key) ?? 0 }));
+  }
+
+  async resetDestination(key: string): Promise<{ flushed: number }> {
+    const now = this.d.clock();
+    const known = (await this.d.store.listDestinations()).some((r) => r.key === key);
+    if (!known) throw new AdminError('not_found', `no destination ${key}`);
+    await this.d.store.putDestination(clearedDestination(key, now));
+    const flushed = await this.d.store.flush({ destination: key, now });
+    this.d.poke?.();
+    return { flushed };
+  }
+
+  async inject(req: InjectRequest, trace: Partial<Trace> = {}): Promise<{ id: string }> {
+    const directory = this.d.directory?.();
+    if (!directory) throw new AdminError('unavailable', 'injection needs the server configuration');
+    if (typeof req.from !== 'string' || !Array.isArray(req.to) || typeof req.content !== 'string') {
+      throw new AdminError('bad_request', 'expected {from: string, to: string[], content: string}');
+    }
+    if (req.to.length === 0) throw new AdminError('bad_request', 'no recipients');
+    const sender = parsePath(`<${req.from}>`, { utf8: true, allowNull: true });
+    if (isAddressError(sender)) throw new AdminError('bad_request', `from: ${sender.detail}`);
+    const content = toCrlf(req.content.endsWith('\n') ? req.content : `${req.content}\n`);
+    if (content.length > this.d.maxMessageSize()) throw new AdminError('too_big', 'message size exceeds fixed maximum message size');
+    const recipients: NewRecipient[] = [];
+    const seen = new Set<string>();
+    for (const to of req.to) {
+      const mb = parseMailbox(String(to), true);
+      if ('error' in mb) throw new AdminError('bad_request', `to <${String(to)}>: ${mb.detail}`);
+      const targets = directory.isLocalDomain(mb.domain)
+        ? localTargets(directory, mb, content.length)
+        : [{ address: `${mb.local}@${mb.domain}`, destination: directory.destinationOf(domainOf(`${mb.local}@${mb.domain}`)) }];
+      for (const t of targets) {
+        if (seen.has(t.address.toLowerCase())) continue;
+        seen.add(t.address.toLowerCase());
+        recipients.push({ address: t.address, destination: t.destination, orcpt: `rfc822;${String(to)}` });
+      }
+    }
+    const now = this.d.clock();
+    const id = this.d.store.newId();
+    const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
+    const received = receivedHeader({ trace: fullTrace, hostname: this.d.hostname(), id, recipient: recipients.length === 1 ? recipients[0]?.address : undefined, now });
+    const body = Buffer.concat([Buffer.from(received, 'latin1'), content]);
+    const sender8 = sender.mailbox ? `${sender.mailbox.local}@${sender.mailbox.domain}` : '';
+    await this.d.store.enqueue({
+      id, sender: sender8, params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: /[^\x00-\x7f]/.test(req.content) ? '8BITMIME' : undefined },
+      receivedAt: now, trace: fullTrace, body, recipients,
+    });
+    this.d.onInjected?.(id, req, fullTrace);
+    this.d.poke?.();
+    return { id };
+  }
+
+  private async mustGet(id: string): Promise<MessageRow> {
+    const m = await this.d.store.getMessage(id);
+    if (!m) throw new AdminError('not_found', `no message ${id} in the queue`);
+    return m;
+  }
+}
+
+function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) {
+  const r = directory.resolveLocal(mb, size);
+  if (!r.ok) throw new AdminError('bad_request', `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}`);
+  return r.targets;
+}
+
+/** A destination with no backoff and no failures: what "reset" writes. */
+export function clearedDestination(key: string, now: number): DestinationRow {
+  return { key, health: 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, updatedAt: now };
+}

@@ -1,0 +1,99 @@
+/**
+ * http/metrics — Halcyon's Prometheus metrics, on a Registry of its own (not
+ * prom-client's global one, so two apps in one test process don't collide).
+ *
+ * Counters are bumped by hooks the app wires (inbound onConnection /
+ * onMessage / onReject, qmgr onOutcome, sweeps onExpired); gauges are read
+ * from the store and the scheduler when /metrics is scraped. Destination
+ * labels are bounded: the 20 destinations with most queued recipients by
+ * name, the rest summed as "other". Does not serve HTTP.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RecipientState } from '../queue/model.js';
+import type { Store } from '../queue/store.js';
+
+export const TOP_DESTINATIONS = 20;
+const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
+export type OutcomeStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
+
+export interface MetricsSources {
+  readonly store: Store;
+  readonly connections: () => ReadonlyMap<string, number>;
+  readonly clock: () => number;
+}
+
+/** Keeps the top `n` keys by value and sums the rest under "other". */
+export function topN(values: ReadonlyMap<string, number>, n: number): Map<string, number> {
+  const sorted = [...values].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const out = new Map(sorted.slice(0, n));
+  const rest = sorted.slice(n).reduce((s, [, v]) => s + v, 0);
+  if (sorted.length > n) out.set('other', rest);
+  return out;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly accepted: Counter;
+  private readonly rejected: Counter<'reason'>;
+  private readonly recipients: Counter<'status'>;
+  private readonly latency: Histogram;
+  private readonly inbound: Counter<'listener'>;
+
+  constructor(src: MetricsSources) {
+    const registers = [this.registry];
+    this.accepted = new Counter({ name: 'halcyon_messages_accepted_total', help: 'Messages accepted (250 to end of data, or injected)', registers });
+    this.rejected = new Counter({ name: 'halcyon_messages_rejected_total', help: 'Inbound refusals by reason', labelNames: ['reason'], registers });
+    this.recipients = new Counter({ name: 'halcyon_recipients_total', help: 'Recipient outcomes', labelNames: ['status'], registers });
+    for (const s of ['sent', 'deferred', 'bounced', 'expired']) this.recipients.inc({ status: s }, 0);
+    this.latency = new Histogram({
+      name: 'halcyon_delivery_latency_seconds', help: 'Time from acceptance to successful delivery', registers,
+      buckets: [0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 14400, 86400],
+    });
+    this.inbound = new Counter({ name: 'halcyon_inbound_connections_total', help: 'Inbound SMTP connections accepted', labelNames: ['listener'], registers });
+    new Gauge({
+      name: 'halcyon_queue_recipients', help: 'Recipients in the queue by state', labelNames: ['state'], registers,
+      async collect() {
+        const c = await src.store.counts();
+        for (const s of STATES) this.set({ state: s }, c.byState[s] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'halcyon_queue_messages', help: 'Messages in the queue', registers,
+      async collect() {
+        this.set((await src.store.counts()).messages);
+      },
+    });
+    new Gauge({
+      name: 'halcyon_destination_connections', help: `Open outbound connections (top ${TOP_DESTINATIONS} destinations, rest as "other")`,
+      labelNames: ['destination'], registers,
+      collect() {
+        this.reset();
+        for (const [k, v] of topN(src.connections(), TOP_DESTINATIONS)) this.set({ destination: k }, v);
+      },
+    });
+    new Gauge({
+      name: 'halcyon_destinations_backoff', help: `Destinations in backoff (1) by destination (top ${TOP_DESTINATIONS} by queued recipients, rest summed as "other")`,
+      labelNames: ['destination'], registers,
+      async collect() {
+        this.reset();
+        const now = src.clock();
+        const rows = (await src.store.listDestinations()).filter((d) => d.health !== 'ok' && (d.health === 'suspended' || d.backoffUntil > now));
+        const queued = topN(new Map(rows.map((r) => [r.key, r.queued + 1])), TOP_DESTINATIONS);
+        const named = new Set(queued.keys());
+        for (const r of rows) if (named.has(r.key)) this.set({ destination: r.key }, 1);
+        if (named.has('other')) this.set({ destination: 'other' }, rows.filter((r) => !named.has(r.key)).length);
+      },
+    });
+  }
+
+  messageAccepted(): void { this.accepted.inc(); }
+  messageRejected(reason: string): void { this.rejected.inc({ reason }); }
+  inboundConnection(listener: string): void { this.inbound.inc({ listener }); }
+  outcome(status: OutcomeStatus, latencyMs: number): void {
+    this.recipients.inc({ status });
+    if (status === 'sent') this.latency.observe(Math.max(0, latencyMs) / 1000);
+  }
+
+  text(): Promise<string> { return this.registry.metrics(); }
+  get contentType(): string { return this.registry.contentType; }
+}

@@ -1,0 +1,118 @@
+/**
+ * http/routes — the admin API's routing table: method + path pattern →
+ * handler over `AdminApi`. Handlers take parsed input and return JSON-able
+ * values; errors are `AdminError`s (status from their code). Does not listen,
+ * authenticate or serialise (http/server does).
+ *
+ *   GET    /api/health                   {ok: true}
+ *   GET    /api/queue                    ?domain=&state=&older_than=1h
+ *   GET    /api/queue/:id
+ *   POST   /api/queue/flush              {domain?, id?, force?}
+ *   POST   /api/queue/:id/hold | /release | /bounce
+ *   POST   /api/queue/hold | /release    {domain}
+ *   DELETE /api/queue/:id
+ *   POST   /api/queue/delete             {ids: [...]}
+ *   GET    /api/destinations
+ *   POST   /api/destinations/:key/reset
+ *   POST   /api/messages                 {from, to: [...], content}
+ */
+import { parseDuration } from '../config/units.js';
+import type { RecipientState } from '../queue/model.js';
+import { AdminError, type AdminApi } from './admin.js';
+
+export interface RouteInput {
+  readonly params: Record<string, string>;
+  readonly query: URLSearchParams;
+  readonly body: unknown;
+  readonly remoteIp: string;
+}
+
+export interface Route {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly pattern: RegExp;
+  readonly names: readonly string[];
+  readonly handle: (admin: AdminApi, input: RouteInput) => Promise<unknown>;
+}
+
+const STATES: readonly string[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
+
+/** "/api/queue/:id/hold" → a regex with one capture per :name (segments may not contain "/"). */
+function route(method: Route['method'], path: string, handle: Route['handle']): Route {
+  const names: string[] = [];
+  const pattern = new RegExp(`^${path.replace(/:([a-z]+)/g, (_, n: string) => { names.push(n); return '([^/]+)'; })}$`);
+  return { method, pattern, names, handle };
+}
+
+function obj(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw new AdminError('bad_request', 'expected a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function optString(o: Record<string, unknown>, key: string): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v !== 'string') throw new AdminError('bad_request', `${key} must be a string`);
+  return v;
+}
+
+function need(params: Record<string, string>, key: string): string {
+  const v = params[key];
+  if (v === undefined) throw new AdminError('bad_request', `missing ${key}`);
+  return v;
+}
+
+export const ROUTES: readonly Route[] = [
+  route('GET', '/api/health', async () => ({ ok: true })),
+  route('GET', '/api/queue', async (a, { query }) => {
+    const state = query.get('state') || undefined;
+    if (state && !STATES.includes(state)) throw new AdminError('bad_request', `state must be one of ${STATES.join(', ')}`);
+    const older = query.get('older_than') || undefined;
+    const olderThanMs = older === undefined ? undefined : parseDuration(older);
+    if (older !== undefined && olderThanMs === undefined) throw new AdminError('bad_request', `not a duration: ${older}`);
+    return a.list({ domain: query.get('domain') || undefined, state: state as RecipientState | undefined, olderThanMs });
+  }),
+  route('POST', '/api/queue/flush', async (a, { body }) => {
+    const o = obj(body);
+    return a.flush({ domain: optString(o, 'domain'), id: optString(o, 'id'), force: o.force === true });
+  }),
+  route('POST', '/api/queue/hold', async (a, { body }) => a.hold({ domain: optString(obj(body), 'domain') }, true)),
+  route('POST', '/api/queue/release', async (a, { body }) => a.hold({ domain: optString(obj(body), 'domain') }, false)),
+  route('POST', '/api/queue/delete', async (a, { body }) => {
+    const ids = obj(body).ids;
+    if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) throw new AdminError('bad_request', 'ids must be an array of strings');
+    return a.remove(ids as string[]);
+  }),
+  route('GET', '/api/queue/:id', async (a, { params }) => a.show(need(params, 'id'))),
+  route('POST', '/api/queue/:id/hold', async (a, { params }) => a.hold({ id: need(params, 'id') }, true)),
+  route('POST', '/api/queue/:id/release', async (a, { params }) => a.hold({ id: need(params, 'id') }, false)),
+  route('POST', '/api/queue/:id/bounce', async (a, { params }) => a.bounce(need(params, 'id'))),
+  route('DELETE', '/api/queue/:id', async (a, { params }) => {
+    const r = await a.remove([need(params, 'id')]);
+    if (r.deleted === 0) throw new AdminError('not_found', `no message ${params.id} in the queue`);
+    return r;
+  }),
+  route('GET', '/api/destinations', async (a) => a.destinations()),
+  route('POST', '/api/destinations/:key/reset', async (a, { params }) => a.resetDestination(need(params, 'key'))),
+  route('POST', '/api/messages', async (a, { body, remoteIp }) => {
+    const o = obj(body);
+    return a.inject({ from: o.from as string, to: o.to as string[], content: o.content as string }, { clientIp: remoteIp });
+  }),
+];
+
+/** The route for a request, with its decoded path parameters; `methods` lists what the path allows when the method doesn't match. */
+export function match(method: string, path: string): { route: Route; params: Record<string, string> } | { methods: string[] } | undefined {
+  const methods: string[] = [];
+  for (const r of ROUTES) {
+    const m = r.pattern.exec(path);
+    if (!m) continue;
+    if (r.method !== method) {
+      methods.push(r.method);
+      continue;
+    }
+    const params: Record<string, string> = {};
+    r.names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1] ?? ''); });
+    return { route: r, params };
+  }
+  return methods.length > 0 ? { methods } : undefined;
+}

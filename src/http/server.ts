@@ -1,0 +1,146 @@
+/**
+ * http/server — the admin listener (node:http): the JSON API of http/routes,
+ * GET /metrics (Prometheus text) and GET / (the dashboard).
+ *
+ * Auth rule (docs/operations.md): a listener outside loopback (127.0.0.0/8,
+ * ::1, "localhost") requires `Authorization: Bearer <http.token>` on every
+ * request, and refuses to start without a token (a config error);
+ * `http.require_token = true` asks for the token on loopback too. Tokens are
+ * compared in constant time. Does not implement the operations themselves
+ * (http/admin) nor TLS: put a proxy in front for that.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { ConfigProblem } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { sizeBytes } from '../config/units.js';
+import { splitHostPort } from '../inbound/server.js';
+import type { Store } from '../queue/store.js';
+import { AdminError, type Admin } from './admin.js';
+import { renderDashboard } from './dashboard.js';
+import type { Metrics } from './metrics.js';
+import { match } from './routes.js';
+
+export interface HttpDeps {
+  readonly admin: Admin;
+  readonly metrics: Metrics;
+  readonly store: Store;
+  /** Read per request, so a reload (SIGHUP) changes the token. */
+  readonly config: () => Config;
+  readonly log: Logger;
+  readonly clock: () => number;
+}
+
+export interface HttpServer {
+  /** "127.0.0.1:8025", the port resolved when 0 was asked. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** 127.0.0.0/8, ::1, ::ffff:127.x and "localhost" are loopback. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+export function tokenRequired(cfg: Config): boolean {
+  return cfg.http.require_token || !isLoopbackHost(splitHostPort(cfg.http.listen).host);
+}
+
+/** What keeps the admin listener from starting: a token is needed and none is set. */
+export function httpConfigProblems(cfg: Config): ConfigProblem[] {
+  if (!cfg.http.enabled || !tokenRequired(cfg) || (cfg.http.token ?? '') !== '') return [];
+  return [{ path: 'http.token', message: cfg.http.require_token
+    ? 'http.require_token is set but http.token is empty'
+    : `a token is required when http.listen (${cfg.http.listen}) is not a loopback address` }];
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+function authorized(req: http.IncomingMessage, cfg: Config): boolean {
+  if (!tokenRequired(cfg)) return true;
+  const token = cfg.http.token ?? '';
+  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  // Without a configured token nothing is accepted (startup refuses this case; a reload could not get here either).
+  return token !== '' && m !== null && timingSafeEqual(digest(m[1] ?? ''), digest(token));
+}
+
+async function readBody(req: http.IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > limit) throw new AdminError('too_big', 'request body too large');
+    chunks.push(c as Buffer);
+  }
+  if (n === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new AdminError('bad_request', 'body is not JSON');
+  }
+}
+
+function send(res: http.ServerResponse, status: number, body: string, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...extra });
+  res.end(body);
+}
+
+const json = (res: http.ServerResponse, status: number, value: unknown, extra?: Record<string, string>) =>
+  send(res, status, `${JSON.stringify(value)}\n`, undefined, extra);
+
+export async function startHttpServer(deps: HttpDeps, listen: string): Promise<HttpServer> {
+  const problems = httpConfigProblems(deps.config());
+  if (problems.length > 0) throw new AdminError('bad_request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  const server = http.createServer((req, res) => {
+    void handle(deps, req, res).catch((err: unknown) => {
+      if (err instanceof AdminError) return json(res, err.status, { error: err.code, message: err.message });
+      deps.log.error({ event: 'http_error', url: req.url, err: (err as Error).stack }, 'admin API error');
+      if (!res.headersSent) json(res, 500, { error: 'internal', message: (err as Error).message });
+      else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  const { host, port } = splitHostPort(listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => { server.off('error', reject); resolve(); });
+  });
+  const a = server.address() as import('node:net').AddressInfo;
+  const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  return {
+    address,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const cfg = deps.config();
+  if (!authorized(req, cfg)) {
+    deps.log.warn({ event: 'http_unauthorized', ip: req.socket.remoteAddress, url: req.url }, 'admin API request without a valid token');
+    return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <http.token> required' }, { 'www-authenticate': 'Bearer realm="halcyon"' });
+  }
+  const url = new URL(req.url ?? '/', 'http://halcyon.invalid');
+  const method = req.method ?? 'GET';
+  if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await deps.metrics.text(), deps.metrics.contentType);
+  if (url.pathname === '/' && method === 'GET') {
+    const [counts, destinations] = await Promise.all([deps.store.counts(), deps.admin.destinations()]);
+    return send(res, 200, renderDashboard({ hostname: cfg.hostname, counts, destinations, now: deps.clock() }), 'text/html; charset=utf-8');
+  }
+  const found = match(method, url.pathname);
+  if (!found) return json(res, 404, { error: 'not_found', message: `no such endpoint: ${method} ${url.pathname}` });
+  if ('methods' in found) return json(res, 405, { error: 'method_not_allowed', message: `use ${found.methods.join(', ')}` }, { allow: found.methods.join(', ') });
+  // JSON bodies may carry a whole message (POST /api/messages): allow the message size limit plus room for escaping.
+  const limit = 2 * sizeBytes(cfg.smtp.max_message_size) + 64 * 1024;
+  const body = method === 'GET' ? undefined : await readBody(req, limit);
+  const value = await found.route.handle(deps.admin, { params: found.params, query: url.searchParams, body, remoteIp: req.socket.remoteAddress ?? '127.0.0.1' });
+  if (method !== 'GET') deps.log.info({ event: 'admin', method, path: url.pathname, ip: req.socket.remoteAddress }, `admin ${method} ${url.pathname}`);
+  json(res, method === 'POST' && url.pathname === '/api/messages' ? 201 : 200, value);
+}
