@@ -17,9 +17,12 @@ function prettyLine(json: string): string {
 }
 
 export function createLogger(opts: { level: string; format: 'json' | 'pretty'; destination?: NodeJS.WritableStream }): Logger {
-  const out = opts.destination ?? process.stdout;
+  // Asynchronous by default: a synchronous write(2) per line costs every SMTP session a system call per
+  // event. sonic-boom coalesces lines while a write is in flight; `flushLogs` drains it on shutdown.
+  const out = opts.destination ?? pino.destination({ dest: 1, sync: false });
   if (opts.format === 'json') return pino({ level: opts.level, base: undefined }, out as unknown as pino.DestinationStream);
   const pretty = new Writable({
+    // One line at a time is fine here: pretty output is for a person at a terminal, not for load.
     write(chunk: Buffer, _enc, cb) {
       for (const line of chunk.toString().split('\n')) if (line) out.write(prettyLine(line));
       cb();

@@ -75,12 +75,14 @@ export function registerServe(program: Command): void {
         if (stopping) return;
         stopping = true;
         app.log.info({ event: 'shutdown', signal: sig, drain_ms: drainMs }, 'shutting down');
+        // Logs are written asynchronously: flush them before exiting, or the last lines are lost.
+        const exit = (code: number) => app.log.flush(() => process.exit(code));
         void app.stop(drainMs).then(() => {
           app.log.info({ event: 'stopped' }, 'stopped');
-          process.exit(0);
+          exit(0);
         }, (err: unknown) => {
           app.log.error({ event: 'stop_failed', err: (err as Error).message }, 'stop failed');
-          process.exit(1);
+          exit(1);
         });
       };
       process.on('SIGTERM', () => stop('SIGTERM'));

@@ -57,11 +57,15 @@ CREATE TABLE recipients (
   updated_at      INTEGER NOT NULL
 );
 CREATE INDEX messages_received ON messages(received_at);
-CREATE INDEX recipients_due ON recipients(state, next_attempt_at);
+-- Recipients waiting for an attempt, in due order (ties in insertion order): claims and the next wake-up
+-- read this index in order and stop at the first rows they can use, however large the queue.
+CREATE INDEX recipients_pending ON recipients(next_attempt_at) WHERE state IN ('queued', 'deferred');
+CREATE INDEX recipients_inflight ON recipients(lease_until) WHERE state = 'inflight';
 CREATE INDEX recipients_destination ON recipients(destination, state);
 CREATE INDEX recipients_message ON recipients(message_id);
 -- Reports still owed (failed/expired/delivered with dsn_done = 0): a small set, found without a scan.
-CREATE INDEX recipients_reports ON recipients(message_id) WHERE dsn_done = 0 AND state IN ('failed', 'expired', 'delivered');
+CREATE INDEX recipients_reports ON recipients(message_id, id)
+  WHERE dsn_done = 0 AND (state IN ('failed', 'expired') OR (state = 'delivered' AND notify LIKE '%SUCCESS%'));
 
 CREATE TABLE attempts (
   recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,

@@ -74,6 +74,12 @@ export interface Store {
   getDestination(key: string): Promise<DestinationRow | undefined>;
   listDestinations(): Promise<(DestinationRow & { queued: number })[]>;
   putDestination(row: DestinationRow): Promise<void>;
+  /**
+   * A destination went into backoff until `until`: its waiting recipients become due then, not before
+   * (no attempt counted, no history row). Keeps claims and wake-ups from walking over rows that cannot
+   * go anywhere. Returns how many moved.
+   */
+  parkDestination(key: string, until: number): Promise<number>;
 
   /** Makes deferred recipients due now (optionally for one domain, destination key or message). Returns how many. */
   flush(opts: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number>;

@@ -325,6 +325,7 @@ export class Qmgr {
     const row = inForce ? current : destinationFailed(current, d.key, now, `${why.code} ${why.text}`, this.retry);
     if (!inForce) {
       await store.putDestination(row);
+      await store.parkDestination(d.key, row.backoffUntil);
       log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
         `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     }
