@@ -44,6 +44,8 @@ export interface QmgrDeps {
 interface DestState {
   readonly key: string;
   readonly queue: Batch[];
+  /** The destination's row as last read or written here (saves a queue round trip per batch). */
+  health: DestinationRow | undefined;
   workers: number;
   probing: boolean;
   tokens: number;
@@ -164,7 +166,7 @@ export class Qmgr {
   private dest(key: string): DestState {
     let d = this.dests.get(key);
     if (!d) {
-      d = { key, queue: [], workers: 0, probing: false, tokens: this.rate?.count ?? 0, tokensAt: this.deps.clock() };
+      d = { key, queue: [], health: undefined, workers: 0, probing: false, tokens: this.rate?.count ?? 0, tokensAt: this.deps.clock() };
       this.dests.set(key, d);
     }
     return d;
@@ -185,11 +187,13 @@ export class Qmgr {
       leaseUntil: now + durationMs(cfg.lease), excludeDestinations: exclude,
     });
     if (rows.length === 0) return;
-    const healthCache = new Map<string, DestinationRow | undefined>();
+    // Every destination's row in one go (one queue turn), not one round trip each.
+    const keys = [...new Set(rows.map((r) => r.destination))];
+    const healths = await Promise.all(keys.map((k) => this.deps.store.getDestination(k)));
+    keys.forEach((k, i) => { this.dest(k).health = healths[i]; });
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
-      if (!healthCache.has(b.destination)) healthCache.set(b.destination, await this.deps.store.getDestination(b.destination));
-      const g = gate(healthCache.get(b.destination), now);
       const d = this.dest(b.destination);
+      const g = gate(d.health, now);
       if (!g.open) {
         // Raced with a backoff set since the claim: back to waiting, no attempt spent.
         await this.deferBatch(b, g.until, { code: 451, enhanced: '4.4.1', text: 'delivery temporarily suspended (destination in backoff)' });
@@ -244,29 +248,29 @@ export class Qmgr {
         await this.destinationDown(d, result.destinationFailure);
         return;
       }
-      if (d.probing) {
+      if (d.probing || (d.health !== undefined && d.health.health === 'backoff')) {
+        const wasProbe = d.probing;
         d.probing = false;
-        await this.deps.store.putDestination(destinationRecovered(await this.deps.store.getDestination(d.key), d.key, this.deps.clock()));
+        d.health = destinationRecovered(d.health, d.key, this.deps.clock());
+        await this.deps.store.putDestination(d.health);
         this.deps.log.info({ event: 'destination_recovered', destination: d.key }, 'destination recovered');
-        this.startWorkers(d);
-      } else if ((await this.deps.store.getDestination(d.key))?.health === 'backoff') {
-        await this.deps.store.putDestination(destinationRecovered(await this.deps.store.getDestination(d.key), d.key, this.deps.clock()));
+        if (wasProbe) this.startWorkers(d);
       }
     }
   }
 
   private async deliverBatch(batch: Batch, d: DestState): Promise<BatchResult> {
     const { store } = this.deps;
-    const message = await store.getMessage(batch.messageId);
-    if (!message) {
+    // Asked together, answered in one queue turn.
+    const [message, body] = await Promise.all([store.getMessage(batch.messageId), store.getBody(batch.messageId).catch(() => undefined)]);
+    if (!message || !body) {
       // Deleted while claimed (queue delete): nothing to do.
       return {};
     }
-    const body = await store.getBody(batch.messageId);
     const outbound: OutboundBatch = { destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients };
     const transport = isLocal(batch.destination) ? this.deps.local : this.deps.smtp;
     this.stats.batches++;
-    const prev = await store.getDestination(d.key);
+    const prev = d.health;
     const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, prev);
     try {
       return await transport.deliver(outbound, record);
@@ -323,6 +327,7 @@ export class Qmgr {
     // backoff, so a failure seen while one is in force always belongs to a connection started before it.
     const inForce = current !== undefined && current.health === 'backoff' && current.backoffUntil > now;
     const row = inForce ? current : destinationFailed(current, d.key, now, `${why.code} ${why.text}`, this.retry);
+    d.health = row;
     if (!inForce) {
       await store.putDestination(row);
       await store.parkDestination(d.key, row.backoffUntil);

@@ -8,11 +8,11 @@
  * only the time Halcyon reads is fake. It asserts nothing itself.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { startApp, type App } from '../../src/app.js';
+import { freePort } from '../support/halcyon.js';
 import { parseConfig } from '../../src/config/load.js';
 import { destinationKey } from '../../src/delivery/route.js';
 import type { MessageId } from '../../src/queue/model.js';
@@ -143,13 +143,4 @@ export function probeSchedule(first: number, max: number, horizon: number): numb
 }
 
 /** A loopback port with nothing listening (bound, noted, closed): connects to it are refused. */
-export function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export const closedPort = freePort;
