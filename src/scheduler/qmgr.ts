@@ -140,6 +140,8 @@ export class Qmgr {
     if (this.timer) clearTimeout(this.timer);
     await this.running;
     await this.idle();
+    // Messages finished by the last deliveries leave the queue now, not at the next start.
+    for (let i = 0; i < 100; i++) if ((await this.deps.store.removeCompleted(1000)).length < 1000) break;
   }
 
   /** Open connections per destination, for `halcyon destinations` and metrics. */
