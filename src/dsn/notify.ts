@@ -37,7 +37,8 @@ function dsnRecipient(r: RecipientRow, action: DsnAction, willRetryUntil: number
     action,
     status,
     remoteMta: hostName(l?.host),
-    diagnostic: l && l.host && l.host !== 'local' ? { code: l.code, enhanced: l.enhanced, text: l.text, command: l.command } : undefined,
+    // Every last reply explains itself, ours (local delivery, expiry, an administrator's bounce) as well as a remote's.
+    diagnostic: l ? { code: l.code, enhanced: l.enhanced, text: l.text, command: l.host && l.host !== 'local' ? l.command : undefined } : undefined,
     lastAttemptAt: r.updatedAt,
     willRetryUntil,
     hostDescription: l?.host && l.host !== 'local' ? l.host : undefined,
