@@ -1,0 +1,93 @@
+/**
+ * bench/halcyon — spawns the compiled Halcyon (`node …/src/cli/main.js serve
+ * --config FILE`) for the benchmarks, the way a user runs it: a fresh
+ * data_dir, one loopback SMTP listener, the admin HTTP off, log_level warn,
+ * default durability (Halcyon always fsyncs), and example.test routed to a
+ * given loopback port. Started through `bash -c 'ulimit -n 65536; exec …'`
+ * so the idle-connection test is not capped by the bench's own fd limit.
+ *
+ * It does not speak SMTP and cleans up only what it created (the child and
+ * its data_dir), also when the bench dies (see procs.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, rssKb, trackChild } from './procs.js';
+
+/** The compiled CLI beside this compiled file's tree (…/bench → …/src/cli). */
+export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+export interface HalcyonOptions {
+  /** Next hop for example.test. */
+  readonly routeTo: number;
+  /** smtp.max_connections and max_connections_per_ip (default: the schema's). */
+  readonly maxConnections?: number;
+}
+
+export interface BenchHalcyon {
+  readonly port: number;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  rssKb(): number;
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+const q = (s: string): string => JSON.stringify(s);
+
+export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'halcyon-bench-'));
+  const port = await freePort();
+  // A closed port for everything else (only DSNs go there): no DNS during a bench.
+  const nowhere = await freePort();
+  const toml = [
+    'hostname = "halcyon.bench.test"',
+    `data_dir = ${q(dataDir)}`,
+    'log_level = "warn"',
+    '',
+    '[smtp]',
+    `listen = [${q(`127.0.0.1:${port}`)}]`,
+    ...(opts.maxConnections ? [`max_connections = ${opts.maxConnections}`, `max_connections_per_ip = ${opts.maxConnections}`] : []),
+    '',
+    '[http]',
+    'enabled = false',
+    '',
+    '[routes]',
+    `"example.test" = ${q(`127.0.0.1:${opts.routeTo}`)}`,
+    `"*" = ${q(`127.0.0.1:${nowhere}`)}`,
+    '',
+  ].join('\n');
+  const configFile = join(dataDir, 'halcyon.toml');
+  writeFileSync(configFile, toml);
+  const child = spawn('/bin/bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, CLI, 'serve', '--config', configFile],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  const untrack = trackChild('halcyon', child);
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => { err = (err + d).slice(-20_000); });
+  const stop = async (): Promise<void> => {
+    await untrack();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`halcyon did not say "serving" within 15 s: ${err}`)), 15_000);
+      const onData = (): void => {
+        if (!/serving/.test(err)) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      child.stderr!.on('data', onData);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`halcyon exited before serving (code ${code}, signal ${signal}): ${err}`));
+      });
+    });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { port, pid: child.pid!, child, rssKb: () => rssKb(child.pid!), stderr: () => err, stop };
+}

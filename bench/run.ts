@@ -1,0 +1,232 @@
+/**
+ * bench/run — Halcyon side by side with Postfix (`npm run bench`).
+ *
+ * Both MTAs run on loopback with the same next hop (smtp-sink) and default
+ * durability: Halcyon spawned from the compiled CLI with a fresh data_dir,
+ * Postfix as a private instance (bench/postfix.ts). Scenarios, each with fresh
+ * queues and bounded by BENCH_BUDGET_S seconds (default 150), printing what
+ * was reached when the budget runs out:
+ *   1+2. smtp-source → MTA → smtp-sink: msgs/s accepted (smtp-source exits
+ *        after its last 250) and end to end (smtp-sink counted them all), for
+ *        1 KiB, 100 KiB and 10-recipient loads; 3. the ceiling, smtp-source
+ *        straight into smtp-sink;
+ *   4. end-of-data → reply latency p50/p99 at 1 and 50 sessions;
+ *   5. RSS per idle inbound connection;
+ *   6. transactions per 10-recipient message at a remote that answers 552 to
+ *      the first recipient, or limits recipients to 3.
+ * Prints the machine and one Markdown table; asserts nothing; installs
+ * nothing (needs Debian's postfix package and root). BENCH_SCALE (default 1)
+ * scales the message counts, for a quick look.
+ *
+ * Run: npm run bench   (or: node <outDir>/bench/run.js)
+ */
+import { readFileSync } from 'node:fs';
+import { cpus, userInfo } from 'node:os';
+import { startHalcyon } from './halcyon.js';
+import { holdIdle } from './idle-conns.js';
+import { measureLatency, quantile } from './latency.js';
+import { postfixVersion, startPostfix, POSTFIX } from './postfix.js';
+import { installExitHandlers, pollUntil, sleep, stopAll } from './procs.js';
+import { runSource, startSink, toolsPresent, type SourceLoad } from './sink.js';
+import { renderTable, type Row } from './table.js';
+import { transactionsHalcyon, transactionsPostfix } from './transactions.js';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const BUDGET_MS = Number(process.env.BENCH_BUDGET_S ?? 150) * 1000;
+const n = (count: number): number => Math.max(10, Math.round(count * SCALE));
+
+interface Load extends SourceLoad { readonly label: string }
+const LOADS: readonly Load[] = [
+  { label: `${n(20_000).toLocaleString('en-US')} × 1 KiB`, sessions: 20, messages: n(20_000), size: 1024, recipients: 1 },
+  { label: `${n(5_000).toLocaleString('en-US')} × 100 KiB`, sessions: 20, messages: n(5_000), size: 102_400, recipients: 1 },
+  { label: `${n(5_000).toLocaleString('en-US')} × 1 KiB × 10 rcpt`, sessions: 20, messages: n(5_000), size: 1024, recipients: 10 },
+];
+const LATENCY_MESSAGES = n(2_000);
+const IDLE_HALCYON = 10_000;
+const IDLE_POSTFIX = 100;
+
+type Mta = 'halcyon' | 'postfix' | 'ceiling';
+
+interface Throughput {
+  /** msgs/s from smtp-source start to its exit; undefined when it did not finish. */
+  readonly accepted: number | undefined;
+  /** msgs/s until smtp-sink counted them all (or what was reached in the budget). */
+  readonly endToEnd: number;
+  readonly complete: boolean;
+  readonly note: string;
+}
+
+/** One MTA (or none, for the ceiling) between smtp-source and a fresh smtp-sink. */
+async function throughput(mta: Mta, load: Load): Promise<Throughput> {
+  const sink = await startSink();
+  try {
+    let port = sink.port;
+    let stopMta = async (): Promise<void> => undefined;
+    if (mta === 'halcyon') {
+      const h = await startHalcyon({ routeTo: sink.port });
+      port = h.port; stopMta = h.stop;
+    } else if (mta === 'postfix') {
+      const p = await startPostfix({ relayTo: sink.port });
+      port = p.port; stopMta = p.stop;
+    }
+    try {
+      const t0 = Date.now();
+      const src = await runSource(port, load, BUDGET_MS);
+      const done = await pollUntil(() => sink.messages() >= load.messages, t0 + BUDGET_MS, 10);
+      const e2eS = (Date.now() - t0) / 1000;
+      const got = sink.messages();
+      const notes: string[] = [];
+      if (!src.finished) notes.push(`smtp-source ${src.code === null ? `stopped at ${BUDGET_MS / 1000} s` : `exited ${src.code}: ${src.stderr.trim().split('\n').pop()}`}`);
+      if (!done) notes.push(`sink got ${got}/${load.messages} in ${e2eS.toFixed(0)} s`);
+      const r: Throughput = {
+        accepted: src.finished ? load.messages / src.seconds : undefined,
+        endToEnd: got / e2eS,
+        complete: done,
+        note: notes.join('; '),
+      };
+      console.error(`  ${mta.padEnd(8)} ${load.label}: accepted ${r.accepted?.toFixed(0) ?? '—'} msgs/s (${src.seconds.toFixed(1)} s), end to end ${r.endToEnd.toFixed(0)} msgs/s (${e2eS.toFixed(1)} s)${r.note ? ` [${r.note}]` : ''}`);
+      return r;
+    } finally {
+      await stopMta();
+    }
+  } finally {
+    await sink.stop();
+  }
+}
+
+async function latency(mta: 'halcyon' | 'postfix', sessions: number): Promise<{ p50: number; p99: number; note: string }> {
+  const sink = await startSink();
+  try {
+    const m = mta === 'halcyon' ? await startHalcyon({ routeTo: sink.port }) : await startPostfix({ relayTo: sink.port });
+    try {
+      const r = await measureLatency(m.port, sessions, LATENCY_MESSAGES, BUDGET_MS);
+      const note = r.ms.length < LATENCY_MESSAGES || r.failed ? `${r.ms.length} timed, ${r.failed} failed` : '';
+      console.error(`  ${mta.padEnd(8)} latency @${sessions}: p50 ${quantile(r.ms, 0.5).toFixed(2)} ms, p99 ${quantile(r.ms, 0.99).toFixed(2)} ms (${r.ms.length} msgs in ${r.seconds.toFixed(1)} s)`);
+      return { p50: quantile(r.ms, 0.5), p99: quantile(r.ms, 0.99), note };
+    } finally {
+      await m.stop();
+    }
+  } finally {
+    await sink.stop();
+  }
+}
+
+async function idleHalcyon(): Promise<{ kbPerConn: number; note: string }> {
+  const sink = await startSink();
+  try {
+    const h = await startHalcyon({ routeTo: sink.port, maxConnections: IDLE_HALCYON + 1_000 });
+    try {
+      await sleep(1_000);
+      const before = h.rssKb();
+      const hold = await holdIdle(h.port, IDLE_HALCYON, Math.min(BUDGET_MS, 120_000));
+      try {
+        await sleep(2_000);
+        const after = h.rssKb();
+        const per = hold.open ? (after - before) / hold.open : Number.NaN;
+        console.error(`  halcyon  idle: ${hold.open} open (${hold.failed} failed), RSS ${before} → ${after} KiB`);
+        return { kbPerConn: per, note: `${hold.open.toLocaleString('en-US')} idle conns${hold.failed ? ` (${hold.failed} failed)` : ''}; RSS ${(before / 1024).toFixed(0)} → ${(after / 1024).toFixed(0)} MiB` };
+      } finally {
+        await hold.release();
+      }
+    } finally {
+      await h.stop();
+    }
+  } finally {
+    await sink.stop();
+  }
+}
+
+async function idlePostfix(): Promise<{ kbPerConn: number; note: string }> {
+  const sink = await startSink();
+  try {
+    const p = await startPostfix({ relayTo: sink.port, maxproc: IDLE_POSTFIX + 10 });
+    try {
+      await sleep(1_000);
+      const before = p.rssKb();
+      const hold = await holdIdle(p.port, IDLE_POSTFIX, 60_000);
+      try {
+        await sleep(2_000);
+        const after = p.rssKb();
+        const per = hold.open ? (after.total - before.total) / hold.open : Number.NaN;
+        console.error(`  postfix  idle: ${hold.open} open (${hold.failed} failed), RSS sum ${before.total} KiB/${before.processes} procs → ${after.total} KiB/${after.processes} procs`);
+        const pss = hold.open ? (after.pss - before.pss) / hold.open : Number.NaN;
+        return { kbPerConn: per, note: `${hold.open} idle conns, one smtpd each; RSS summed over ${after.processes} processes (shared pages counted in each; PSS ${pss.toFixed(0)} KiB/conn)` };
+      } finally {
+        await hold.release();
+      }
+    } finally {
+      await p.stop();
+    }
+  } finally {
+    await sink.stop();
+  }
+}
+
+function machine(): string {
+  const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  return `Machine: ${cpus().length} CPUs, ${model}; Node ${process.version}; Postfix ${postfixVersion()}`;
+}
+
+async function main(): Promise<void> {
+  if (!toolsPresent() || userInfo().uid !== 0) {
+    console.error(`bench: needs root and Debian's postfix package (${POSTFIX}, smtp-source, smtp-sink): apt-get install postfix`);
+    process.exitCode = 2;
+    return;
+  }
+  installExitHandlers();
+  const started = Date.now();
+  const rows: Row[] = [];
+  const mtas: Mta[] = ['ceiling', 'halcyon', 'postfix'];
+
+  console.error('throughput (smtp-source -s 20 → MTA → smtp-sink)');
+  const tp = new Map<string, Throughput>();
+  for (const load of LOADS) for (const mta of mtas) tp.set(`${mta}/${load.label}`, await throughput(mta, load));
+  const partial = (t: Throughput | undefined): string => (t && !t.complete ? 'partial' : '');
+  for (const kind of ['accepted', 'end to end'] as const) {
+    for (const load of LOADS) {
+      const [c, h, p] = mtas.map((m) => tp.get(`${m}/${load.label}`));
+      const pick = (t: Throughput | undefined): number | undefined => (kind === 'accepted' ? t?.accepted : t?.endToEnd);
+      const notes = [h?.note ? `Halcyon: ${h.note}` : '', p?.note ? `Postfix: ${p.note}` : ''].filter(Boolean).join('; ');
+      rows.push({ what: `${kind === 'accepted' ? 'Inbound accepted' : 'Relay end to end'}, ${load.label}`, unit: 'msgs/s',
+        halcyon: pick(h), postfix: pick(p), ratio: 'hp', ceiling: pick(c), note: notes || partial(h) || partial(p) });
+    }
+  }
+
+  console.error('latency (end of data → reply)');
+  for (const sessions of [1, 50]) {
+    const h = await latency('halcyon', sessions);
+    const p = await latency('postfix', sessions);
+    const note = [h.note && `Halcyon: ${h.note}`, p.note && `Postfix: ${p.note}`].filter(Boolean).join('; ');
+    rows.push({ what: `Latency p50, ${sessions} session${sessions > 1 ? 's' : ''}`, unit: 'ms', halcyon: h.p50, postfix: p.p50, ratio: 'ph', note });
+    rows.push({ what: `Latency p99, ${sessions} session${sessions > 1 ? 's' : ''}`, unit: 'ms', halcyon: h.p99, postfix: p.p99, ratio: 'ph', note });
+  }
+
+  console.error('memory (idle inbound connections)');
+  const mh = await idleHalcyon();
+  const mp = await idlePostfix();
+  rows.push({ what: 'RSS per idle inbound connection', unit: 'KiB/conn', halcyon: mh.kbPerConn, postfix: mp.kbPerConn, ratio: 'ph',
+    note: `Halcyon: ${mh.note}; Postfix: ${mp.note}` });
+
+  console.error('transactions per 10-recipient message');
+  for (const kind of ['552-first', 'limit-3'] as const) {
+    const h = await transactionsHalcyon(kind, 30_000);
+    const p = await transactionsPostfix(kind, 30_000);
+    console.error(`  ${kind}: Halcyon ${h.transactions} (${h.fates}); Postfix ${p.transactions} (${p.fates})`);
+    rows.push({ what: kind === '552-first' ? 'Transactions, remote 552s the 1st rcpt' : 'Transactions, remote limit 3 rcpts', unit: 'count',
+      halcyon: h.transactions, postfix: p.transactions, ratio: 'none', note: `within 30 s. Halcyon: ${h.fates}. Postfix: ${p.fates}` });
+  }
+
+  console.log(machine());
+  console.log(`Scale ${SCALE}, budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s. Ratio: H/P = Halcyon/Postfix (higher favours Halcyon), P/H = Postfix/Halcyon (for latency and memory; higher favours Halcyon).`);
+  console.log('');
+  console.log(renderTable(rows));
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
