@@ -54,6 +54,9 @@ interface DestState {
 
 const isLocal = (destination: string): boolean => destination.startsWith('local:');
 
+/** Least real time between two passes: a burst of new mail is claimed in one pass (costs ≤ 10 ms of latency). */
+const PASS_GAP_MS = 10;
+
 /** How often (in clock time) leases are checked and the expiry and delay sweeps run. */
 const HOUSEKEEPING_MS = 30_000;
 
@@ -66,6 +69,9 @@ export class Qmgr {
   private again = false;
   private stopped = true;
   private lastHousekeeping = -Infinity;
+  /** Real time (performance.now) the last pass started, and whether the next is already scheduled soon. */
+  private lastPassAt = -Infinity;
+  private soon = false;
   private readonly retry: RetrySettings;
   private readonly random: () => number;
   private readonly sweeps: Sweeps;
@@ -91,20 +97,36 @@ export class Qmgr {
     this.poke();
   }
 
-  /** Run a pass soon (new mail, a flush). */
+  /**
+   * Run a pass soon (new mail, a flush). Passes are at least PASS_GAP_MS apart in real time, so a burst of
+   * new mail is claimed together rather than one message per pass (each pass costs queue round trips).
+   */
   poke(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
+    if (this.soon) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.loop(), 0);
+    this.scheduleSoon();
+  }
+
+  private scheduleSoon(): void {
+    this.soon = true;
+    const wait = Math.max(0, this.lastPassAt + PASS_GAP_MS - performance.now());
+    this.timer = setTimeout(() => void this.loop(), wait);
   }
 
   private async loop(): Promise<void> {
     this.timer = undefined;
+    this.soon = false;
     if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.lastPassAt = performance.now();
     this.running = this.pass().catch((err: unknown) => {
       this.deps.log.error({ event: 'qmgr_error', err: (err as Error).message }, 'queue manager pass failed');
     });
@@ -113,11 +135,13 @@ export class Qmgr {
     if (this.stopped) return;
     if (this.again) {
       this.again = false;
-      this.timer = setTimeout(() => void this.loop(), 0);
+      this.scheduleSoon();
       return;
     }
     const scan = durationMs(this.deps.config.delivery.queue_scan_interval);
     const next = await this.deps.store.nextDueAt().catch(() => undefined);
+    // A poke while we asked has scheduled the next pass already; a second timer would run two loops.
+    if (this.soon || this.stopped) return;
     const now = this.deps.clock();
     // A due time in the past means it is due but not claimable now (held, its destination busy): wait a scan.
     const wait = next === undefined || next <= now ? scan : Math.min(scan, next - now);
