@@ -93,3 +93,31 @@ describe('scanChunk (BDAT)', () => {
     assert.equal(flags.bareLf, true);
   });
 });
+
+describe('DataReader and dotStuff agree (property)', () => {
+  test('any content, cut anywhere: what dotStuff sends, DataReader gives back with CRLF line ends', async () => {
+    const fc = (await import('fast-check')).default;
+    const alphabet = fc.constantFrom('a', 'b', '.', '\r', '\n', '\r\n', '\x00', 'é', 'xxxxxxxxxx');
+    const normalize = (s: string): string => {
+      const lines = s.replace(/\r\n|\r|\n/g, '\n');
+      const withEnd = lines === '' || lines.endsWith('\n') ? lines : `${lines}\n`;
+      return withEnd.replace(/\n/g, '\r\n');
+    };
+    fc.assert(fc.property(fc.array(alphabet, { maxLength: 60 }), fc.array(fc.nat(80), { maxLength: 4 }), (parts, cuts) => {
+      const content = Buffer.from(parts.join(''), 'utf8');
+      const wire = dotStuff(content);
+      const reader = new DataReader(1 << 20);
+      const points = [...new Set(cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
+      let prev = 0;
+      let done: ReturnType<DataReader['push']>;
+      for (const p of [...points, wire.length]) {
+        done = reader.push(wire.subarray(prev, p));
+        prev = p;
+        if (done) break;
+      }
+      assert.ok(done!, 'the terminator was found');
+      assert.equal(done!.result.content.toString('utf8'), normalize(content.toString('utf8')));
+      assert.equal(done!.result.flags.bareCr || done!.result.flags.bareLf, false, 'dotStuff never sends a bare CR or LF');
+    }), { numRuns: 2000 });
+  });
+});

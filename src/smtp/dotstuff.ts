@@ -14,8 +14,20 @@ export function dotStuff(content: Buffer): Buffer {
   const out = Buffer.allocUnsafe(content.length * 2 + 5);
   let o = 0;
   let lineStart = true;
+  let nextCr = -1;
+  let nextLf = -1;
   for (let i = 0; i < content.length; i++) {
     const b = content[i]!;
+    if (b !== CR && b !== LF && !(lineStart && b === DOT)) {
+      // Ordinary text up to the next line end is copied as one run (native memchr finds the end).
+      if (nextCr < i) nextCr = content.indexOf(CR, i) >>> 0;
+      if (nextLf < i) nextLf = content.indexOf(LF, i) >>> 0;
+      const end = Math.min(nextCr, nextLf, content.length);
+      o += content.copy(out, o, i, end);
+      lineStart = false;
+      i = end - 1;
+      continue;
+    }
     if (b === CR) {
       out[o++] = CR;
       out[o++] = LF;
