@@ -4,12 +4,12 @@
  * completion, on error, on SIGINT/SIGTERM and (synchronously, best effort)
  * on exit, so no Postfix, smtp-sink or Halcyon outlives the bench.
  *
- * Also small shared helpers: a free loopback port, a bounded sleep/poll, and
- * RSS readings from /proc. It does not start anything itself.
+ * Also small shared helpers: a bounded sleep/poll and RSS readings from
+ * /proc; the free port, greeting and closed-port probes are re-exported from
+ * test/support/postfix-instance.ts. It does not start anything itself.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import net from 'node:net';
 
 interface Cleanup {
   readonly name: string;
@@ -76,32 +76,8 @@ export async function pollUntil(pred: () => boolean, deadline: number, everyMs =
   }
 }
 
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves true once a 220 greeting is read from 127.0.0.1:port, false if not within timeoutMs. */
-export async function greets(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      const t = setTimeout(() => { s.destroy(); resolve(false); }, 2000);
-      s.once('data', (d: Buffer) => { clearTimeout(t); s.end('QUIT\r\n'); resolve(d.toString().startsWith('220')); });
-      s.once('error', () => { clearTimeout(t); resolve(false); });
-    });
-    if (ok) return true;
-    await sleep(100);
-  }
-  return false;
-}
+/** A loopback port that was free a moment ago (shared with the tests). */
+export { freeLoopbackPort as freePort, greets, portClosed } from '../test/support/postfix-instance.js';
 
 /** VmRSS of one process in KiB, or 0 when it is gone. */
 export function rssKb(pid: number): number {
@@ -149,19 +125,4 @@ export function sh(cmd: string, args: readonly string[]): string {
   } catch {
     return '';
   }
-}
-
-/** Resolves true once nothing accepts on 127.0.0.1:port, false if still open after timeoutMs. */
-export async function portClosed(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (!open) return true;
-    await sleep(100);
-  }
-  return false;
 }

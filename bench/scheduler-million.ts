@@ -14,7 +14,6 @@
  * Run: node .tmp/build-XX/bench/scheduler-million.js [messages=100000] [budget_s=240]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -22,6 +21,7 @@ import { startApp, type App } from '../src/app.js';
 import { parseConfig } from '../src/config/load.js';
 import type { Config } from '../src/config/schema.js';
 import { destinationKey } from '../src/delivery/route.js';
+import { freeLoopbackPort } from '../test/support/postfix-instance.js';
 
 const MESSAGES = Number(process.argv[2] ?? 100_000);
 const BUDGET_S = Number(process.argv[3] ?? 240);
@@ -32,16 +32,8 @@ const BODY = Buffer.concat([Buffer.from('From: bench@sender.test\r\nTo: x@blackh
 const mib = (): string => `${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`;
 const line = (what: string, value: string): void => console.log(`${what.padEnd(48)} ${value}`);
 
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A loopback port nothing listens on (it was free a moment ago). */
+const closedPort = (): Promise<number> => freeLoopbackPort();
 
 async function timed<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t = performance.now();

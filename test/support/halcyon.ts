@@ -15,11 +15,11 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { freeLoopbackPort } from './postfix-instance.js';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { startApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -89,16 +89,7 @@ export async function startTestApp(overrides: Obj = {}, opts: TestAppOptions = {
 }
 
 /** A loopback port that was free a moment ago (bind 0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export const freePort = (): Promise<number> => freeLoopbackPort();
 
 export interface SpawnedHalcyon {
   readonly port: number;

@@ -3,13 +3,11 @@
  * interop tests of Halcyon's SMTP client (see
  * /work/shared/notes/postfix-as-a-test-peer.md, which this follows).
  *
- * `startPostfix()` writes a config dir under a fresh temp folder (its own
- * main.cf, master.cf copy, queue, data dir, maillog and virtual Maildirs),
- * listens on 127.0.0.1:PORT only, and can be told to enforce a recipient
- * limit and to answer chosen recipients from an access table (e.g.
- * `552 5.2.2 Mailbox full`). Every instance has its own queue_directory (so
- * its own master pid file) and data_directory (its own master.lock), so
- * several can run at once.
+ * `startPostfix()` builds the peer's main.cf settings (virtual Maildirs
+ * under example.test, an optional recipient limit, an optional access table
+ * answering chosen recipients e.g. `552 5.2.2 Mailbox full`) and runs it on
+ * 127.0.0.1:PORT through postfix-instance.ts, which owns the config dir,
+ * master.cf edits and start/stop. Several can run at once.
  *
  * `requirePeer(t, path)` decides what a missing peer means: a skip with the
  * reason on a laptop, a failure when HALCYON_REQUIRE_INTEROP=1 (CI installs
@@ -19,15 +17,15 @@
  * the system instance in /etc/postfix beyond reading its master.cf and
  * dynamic maps. Needs root (postfix -c with a private dir, chown to postfix).
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { RawSmtpClient, queuedId } from './smtp-client.js';
+import {
+  POSTFIX, baseMainCf, configurePostfix, freeLoopbackPort, makePostfixDirs, recipientRestrictions, virtualMailboxSettings,
+} from './postfix-instance.js';
 
-export const POSTFIX = '/usr/sbin/postfix';
-export const POSTCONF = '/usr/sbin/postconf';
+export { POSTFIX, POSTCONF, PostfixStartError, freeLoopbackPort } from './postfix-instance.js';
 
 /**
  * True when the peer at `path` is installed (and we can run it). Otherwise:
@@ -68,156 +66,33 @@ export interface PostfixPeer {
   stop(): Promise<void>;
 }
 
-export class PostfixStartError extends Error {
-  readonly code = 'ERR_TEST_POSTFIX_START';
-}
-
 const DOMAIN = 'example.test';
 
-function run(cmd: string, args: readonly string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, out: `${stdout}${stderr}` });
-    });
-  });
-}
-
-export function freeLoopbackPort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves true once a 220 greeting is read from host:port, false if not within timeoutMs. */
-async function greets(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      const t = setTimeout(() => { s.destroy(); resolve(false); }, 2000);
-      s.once('data', (d: Buffer) => { clearTimeout(t); s.end('QUIT\r\n'); resolve(d.toString().startsWith('220')); });
-      s.once('error', () => { clearTimeout(t); resolve(false); });
-    });
-    if (ok) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
-
-async function portClosed(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (!open) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
-
-/** An inline: table; values with spaces need the inner braces (postmap -q checks it). */
-const inline = (entries: readonly [string, string][]): string =>
-  `inline:{ ${entries.map(([k, v]) => (/\s/.test(v) ? `{ ${k}=${v} }` : `${k}=${v}`)).join(', ')} }`;
-
-function postfixIds(): { uid: number; gid: number } {
-  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
-    const f = line.split(':');
-    if (f[0] === 'postfix') return { uid: Number(f[2]), gid: Number(f[3]) };
-  }
-  return { uid: 65534, gid: 65534 };
-}
-
 export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixPeer> {
-  const dir = mkdtempSync(join(tmpdir(), 'halcyon-postfix-'));
-  // mkdtemp makes it 0700: the postfix user must be able to reach its data and mail dirs inside.
-  chmodSync(dir, 0o755);
+  const dirs = makePostfixDirs('halcyon-postfix-');
   const port = opts.port ?? await freeLoopbackPort();
-  const { uid, gid } = postfixIds();
   const users = opts.virtualMailboxes ?? Array.from({ length: 10 }, (_, i) => `a${i}`);
-  const queue = join(dir, 'queue');
-  const data = join(dir, 'data');
-  const mail = join(dir, 'mail');
-  for (const d of [queue, data, mail]) mkdirSync(d, { recursive: true });
-  chownSync(data, uid, gid);
-  chownSync(mail, uid, gid);
-
-  const access = Object.entries(opts.accessTable ?? {});
-  const restrictions = [...(access.length ? [`check_recipient_access ${inline(access)}`] : []), 'permit_mynetworks', 'reject_unauth_destination'];
-  const mainCf = [
-    'compatibility_level = 3.6',
-    `queue_directory = ${queue}`,
-    `data_directory = ${data}`,
-    'meta_directory = /etc/postfix',
-    'inet_interfaces = 127.0.0.1',
-    'inet_protocols = ipv4',
-    'mynetworks = 127.0.0.0/8',
-    'myhostname = postfix-peer.test',
-    'mydomain = postfix-peer.test',
-    'myorigin = $myhostname',
-    'mydestination =',
-    `maillog_file = ${join(dir, 'maillog')}`,
-    `maillog_file_prefixes = /var, /dev/stdout, /tmp, ${dir}`,
-    'smtpd_banner = $myhostname ESMTP Postfix (test peer)',
-    `virtual_mailbox_domains = ${DOMAIN}`,
-    `virtual_mailbox_base = ${mail}`,
-    `virtual_mailbox_maps = ${inline(users.map((u) => [`${u}@${DOMAIN}`, `${u}/`]))}`,
-    `virtual_uid_maps = static:${uid}`,
-    `virtual_gid_maps = static:${gid}`,
-    `virtual_minimum_uid = ${Math.min(uid, 100)}`,
-    `smtpd_recipient_limit = ${opts.recipientLimit ?? 1000}`,
-    `smtpd_recipient_restrictions = ${restrictions.join(', ')}`,
+  const pf = await configurePostfix(dirs, port, {
+    ...baseMainCf(dirs, 'postfix-peer.test', 'postfix-peer.test'),
+    smtpd_banner: '$myhostname ESMTP Postfix (test peer)',
+    ...virtualMailboxSettings(dirs, DOMAIN, users),
+    smtpd_recipient_limit: String(opts.recipientLimit ?? 1000),
+    smtpd_recipient_restrictions: recipientRestrictions(opts.accessTable),
     // Nothing leaves this instance: bounces it makes must not hit DNS or the network.
-    'default_transport = error:test peer relays nothing',
-    'relay_transport = error:test peer relays nothing',
-    'notify_classes =',
-    'biff = no',
-    'smtpd_tls_security_level = none',
-    'smtp_tls_security_level = none',
-    'alias_maps =',
-    'alias_database =',
-    '',
-  ].join('\n');
-  writeFileSync(join(dir, 'main.cf'), mainCf);
-  copyFileSync('/etc/postfix/master.cf', join(dir, 'master.cf'));
-  if (existsSync('/etc/postfix/dynamicmaps.cf')) copyFileSync('/etc/postfix/dynamicmaps.cf', join(dir, 'dynamicmaps.cf'));
-  if (existsSync('/etc/postfix/dynamicmaps.cf.d')) cpSync('/etc/postfix/dynamicmaps.cf.d', join(dir, 'dynamicmaps.cf.d'), { recursive: true });
+    default_transport: 'error:test peer relays nothing',
+    relay_transport: 'error:test peer relays nothing',
+  });
+  await pf.start();
+  const { maillog } = pf;
 
-  const steps: (readonly string[])[] = [
-    ['-c', dir, '-F', '*/*/chroot = n'],
-    ['-c', dir, '-MX', 'smtp/inet'],
-    ['-c', dir, '-M', `127.0.0.1:${port}/inet = 127.0.0.1:${port} inet n - n - - smtpd`],
-  ];
-  for (const args of steps) {
-    const r = await run(POSTCONF, args);
-    if (r.code !== 0) throw new PostfixStartError(`postconf ${args.join(' ')} failed: ${r.out}`);
-  }
-  const maillogPath = join(dir, 'maillog');
-  const maillog = (): string => (existsSync(maillogPath) ? readFileSync(maillogPath, 'utf8') : '');
-  const started = await run(POSTFIX, ['-c', dir, 'start']);
-  if (started.code !== 0 || !(await greets(port, 15_000))) {
-    await run(POSTFIX, ['-c', dir, 'abort']);
-    const log = maillog();
-    rmSync(dir, { recursive: true, force: true });
-    throw new PostfixStartError(`postfix -c ${dir} start failed (${started.code}): ${started.out}\n--- maillog ---\n${log}`);
-  }
-
-  let stopped = false;
   return {
     port,
-    dir,
+    dir: dirs.dir,
     maillog,
     maildir(user) {
       const files: string[] = [];
       for (const sub of ['new', 'cur']) {
-        const p = join(mail, user, sub);
+        const p = join(dirs.mail, user, sub);
         if (existsSync(p)) files.push(...readdirSync(p).map((f) => join(p, f)));
       }
       return files;
@@ -238,13 +113,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<PostfixPe
         await new Promise((r) => setTimeout(r, 100));
       }
     },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await run(POSTFIX, ['-c', dir, 'stop']);
-      if (!(await portClosed(port, 10_000))) await run(POSTFIX, ['-c', dir, 'abort']);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: pf.stop,
   };
 }
 
