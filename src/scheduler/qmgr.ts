@@ -333,7 +333,8 @@ export class Qmgr {
       const reply = v.reply;
       this.deps.log.info({
         event: 'delivery', queue_id: batch.message.id, from: batch.message.sender, to: r.address, orcpt: r.orcpt,
-        relay: reply.host ?? 'none', delay: (now - batch.message.receivedAt) / 1000, attempts: r.attempts + 1,
+        relay: reply.host ?? 'none', delay: (now - batch.message.receivedAt) / 1000,
+        attempts: outcome.kind === 'deferred' && !outcome.countAttempt ? r.attempts : r.attempts + 1,
         dsn: reply.enhanced, status, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
         command: reply.command, possible_duplicate: v.kind === 'deferred' && v.possibleDuplicate ? true : undefined,
       }, `${batch.message.id}: to=<${r.address}> status=${status}`);
