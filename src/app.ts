@@ -191,6 +191,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       metrics.messageAccepted();
       log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size: req.content.length, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
     },
+    onBounced: (id, addresses) => {
+      for (const to of addresses) {
+        metrics.outcome('bounced', 0);
+        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', reply: '550 5.0.0 bounced by administrator', command: 'admin' },
+          `${id}: to=<${to}> status=bounced (administrator)`);
+      }
+    },
   });
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),

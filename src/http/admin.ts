@@ -70,6 +70,8 @@ export interface AdminDeps {
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
   readonly onInjected?: (id: string, req: InjectRequest, trace: Trace) => void;
+  /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
+  readonly onBounced?: (id: string, addresses: readonly string[]) => void;
 }
 
 const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
@@ -163,6 +165,7 @@ export class Admin implements AdminApi {
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
     })), this.d.clock());
+    this.d.onBounced?.(id, waiting.map((r) => r.address));
     this.d.poke?.();
     return { bounced: waiting.length, skipped };
   }

@@ -165,7 +165,7 @@ destination_backoff = "1h"
     // Accepted: 3 sendmail submissions + 1 API injection (DSNs are generated, not accepted).
     assert.equal(m('halcyon_messages_accepted_total'), 4);
     assert.ok((m('halcyon_recipients_total', { status: 'sent' }) ?? 0) >= 2); // ok@, ok2@ (and the DSN)
-    assert.equal(m('halcyon_recipients_total', { status: 'bounced' }), 1); // bad@ (the admin bounce is not a delivery)
+    assert.equal(m('halcyon_recipients_total', { status: 'bounced' }), 2); // bad@, and the administrator's bounce
     assert.ok((m('halcyon_recipients_total', { status: 'deferred' }) ?? 0) >= 3); // later@, carol@ twice, erin@
     assert.ok((m('halcyon_delivery_latency_seconds_count') ?? 0) >= 2);
     assert.equal(typeof m('halcyon_queue_recipients', { state: 'deferred' }), 'number');
