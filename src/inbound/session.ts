@@ -21,9 +21,10 @@ import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
 import { isParamError, parseMailParams, parseRcptParams, type Offered } from '../smtp/params.js';
 import { formatReply } from '../smtp/reply.js';
-import { decodeBase64Line, decodePlain, type Credentials, type UserDirectory } from './auth.js';
+import type { Credentials, UserDirectory } from './auth.js';
 import { Envelope, type RecipientDirectory } from './envelope.js';
 import { relayVerdict } from './policy.js';
+import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { countHeader, headerBlock, receivedHeader, submissionHeaders } from './received.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
@@ -64,7 +65,7 @@ export class InboundSession {
   private readonly lines = new LineReader(512);
   private data: DataReader | undefined;
   private bdat: { remaining: number; last: boolean; parts: Buffer[]; size: number; flags: DataFlags; endsInCr: boolean; discard: boolean } | undefined;
-  private authStep: { mechanism: 'PLAIN' | 'LOGIN'; user?: string } | undefined;
+  private authStep: SaslState | undefined;
   private busy = false;
   private errors = 0;
   private helo = '';
@@ -455,51 +456,26 @@ export class InboundSession {
   private async auth(cmd: Extract<Command, { verb: 'AUTH' }>): Promise<void> {
     if (!this.authAllowed()) return this.error(538, '5.7.11', 'Encryption required for requested authentication mechanism');
     if (this.authUser) return this.error(503, '5.5.1', 'Already authenticated');
-    if (cmd.mechanism === 'PLAIN') {
-      if (cmd.initial === undefined) {
-        this.authStep = { mechanism: 'PLAIN' };
-        this.mode = 'auth';
-        return this.reply(334, undefined, '');
-      }
-      return this.authFinish(cmd.initial === '=' ? undefined : decodePlain(cmd.initial));
-    }
-    if (cmd.mechanism === 'LOGIN') {
-      this.mode = 'auth';
-      if (cmd.initial !== undefined) {
-        const user = decodeBase64Line(cmd.initial);
-        if (user === undefined) return this.authAbort(501, '5.5.2', 'Cannot decode response');
-        this.authStep = { mechanism: 'LOGIN', user };
-        return this.reply(334, undefined, 'UGFzc3dvcmQ6');
-      }
-      this.authStep = { mechanism: 'LOGIN' };
-      return this.reply(334, undefined, 'VXNlcm5hbWU6');
-    }
-    this.error(504, '5.5.4', 'Unrecognized authentication type');
+    return this.authStepped(saslStart(cmd.mechanism, cmd.initial));
   }
 
   private async authContinue(line: string): Promise<void> {
-    const step = this.authStep!;
-    if (line === '*') return this.authAbort(501, '5.0.0', 'Authentication cancelled');
-    if (step.mechanism === 'PLAIN') return this.authFinish(decodePlain(line));
-    const text = decodeBase64Line(line);
-    if (text === undefined) return this.authAbort(501, '5.5.2', 'Cannot decode response');
-    if (step.user === undefined) {
-      this.authStep = { mechanism: 'LOGIN', user: text };
-      return this.reply(334, undefined, 'UGFzc3dvcmQ6');
+    return this.authStepped(saslContinue(this.authStep!, line));
+  }
+
+  private async authStepped(step: SaslStep): Promise<void> {
+    if (step.kind === 'challenge') {
+      this.authStep = step.state;
+      this.mode = 'auth';
+      return this.reply(334, undefined, step.text);
     }
-    return this.authFinish({ user: step.user, password: text });
-  }
-
-  private authAbort(code: number, enhanced: string, text: string): void {
     this.authStep = undefined;
     this.mode = 'command';
-    this.error(code, enhanced, text);
+    if (step.kind === 'error') return this.error(step.code, step.enhanced, step.text);
+    return this.authFinish(step.credentials);
   }
 
-  private async authFinish(creds: Credentials | undefined): Promise<void> {
-    this.authStep = undefined;
-    this.mode = 'command';
-    if (!creds) return this.error(501, '5.5.2', 'Cannot decode response');
+  private async authFinish(creds: Credentials): Promise<void> {
     // scrypt is deliberately slow; yield first so other sessions keep moving.
     await new Promise((r) => setImmediate(r));
     if (!this.deps.users.check(creds)) {
