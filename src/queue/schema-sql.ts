@@ -61,7 +61,7 @@ CREATE INDEX messages_received ON messages(received_at);
 -- read this index in order and stop at the first rows they can use, however large the queue.
 CREATE INDEX recipients_pending ON recipients(next_attempt_at) WHERE state IN ('queued', 'deferred');
 CREATE INDEX recipients_inflight ON recipients(lease_until) WHERE state = 'inflight';
-CREATE INDEX recipients_destination ON recipients(destination, state);
+CREATE INDEX recipients_destination ON recipients(destination, state, next_attempt_at);
 CREATE INDEX recipients_message ON recipients(message_id);
 -- Reports still owed (failed/expired/delivered with dsn_done = 0): a small set, found without a scan.
 CREATE INDEX recipients_reports ON recipients(message_id, id)

@@ -273,9 +273,10 @@ export class SqliteStore implements Store {
     return row.due ?? undefined;
   }
 
-  async parkDestination(key: string, until: number): Promise<number> {
+  async parkDestination(key: string, until: number, limit = -1): Promise<number> {
     return this.write('parkDestination', () => this.st(`UPDATE recipients SET next_attempt_at = @until
-      WHERE destination = @key AND state IN ${DUE_STATES_SQL} AND next_attempt_at < @until`).run({ key, until }).changes);
+      WHERE id IN (SELECT id FROM recipients WHERE destination = @key AND state IN ${DUE_STATES_SQL}
+        AND next_attempt_at < @until LIMIT @limit)`).run({ key, until, limit }).changes);
   }
 
   async listExpirable(receivedBefore: number, limit: number): Promise<RecipientRow[]> {

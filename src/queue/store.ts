@@ -77,9 +77,10 @@ export interface Store {
   /**
    * A destination went into backoff until `until`: its waiting recipients become due then, not before
    * (no attempt counted, no history row). Keeps claims and wake-ups from walking over rows that cannot
-   * go anywhere. Returns how many moved.
+   * go anywhere. At most `limit` rows per call (all when absent), so a huge backlog is parked in slices
+   * that let other queue work through between them. Returns how many moved.
    */
-  parkDestination(key: string, until: number): Promise<number>;
+  parkDestination(key: string, until: number, limit?: number): Promise<number>;
 
   /** Makes deferred recipients due now (optionally for one domain, destination key or message). Returns how many. */
   flush(opts: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number>;

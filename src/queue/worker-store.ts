@@ -86,7 +86,7 @@ export class WorkerStore implements Store {
   getDestination(key: string): Promise<DestinationRow | undefined> { return this.call('getDestination', key); }
   listDestinations(): Promise<(DestinationRow & { queued: number })[]> { return this.call('listDestinations'); }
   putDestination(row: DestinationRow): Promise<void> { return this.call('putDestination', row); }
-  parkDestination(key: string, until: number): Promise<number> { return this.call('parkDestination', key, until); }
+  parkDestination(key: string, until: number, limit?: number): Promise<number> { return this.call('parkDestination', key, until, limit); }
   flush(opts: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number> { return this.call('flush', opts); }
   setHeld(id: MessageId, held: boolean): Promise<boolean> { return this.call('setHeld', id, held); }
   deleteMessages(ids: readonly MessageId[]): Promise<number> { return this.call('deleteMessages', ids); }

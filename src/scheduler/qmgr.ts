@@ -57,6 +57,9 @@ const isLocal = (destination: string): boolean => destination.startsWith('local:
 /** Least real time between two passes: a burst of new mail is claimed in one pass (costs ≤ 10 ms of latency). */
 const PASS_GAP_MS = 10;
 
+/** Rows parked per queue request when a destination goes into backoff. */
+const PARK_SLICE = 5_000;
+
 /** How often (in clock time) leases are checked and the expiry and delay sweeps run. */
 const HOUSEKEEPING_MS = 30_000;
 
@@ -357,7 +360,8 @@ export class Qmgr {
     d.health = row;
     if (!inForce) {
       await store.putDestination(row);
-      await store.parkDestination(d.key, row.backoffUntil);
+      // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
+      for (let i = 0; i < 1000; i++) if ((await store.parkDestination(d.key, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
       log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
         `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     }
