@@ -60,9 +60,17 @@ export class Sweeps {
         },
       },
     })), now);
+    // The same fields as every other outcome line (sender, delay), so `grep QUEUEID` tells the whole story.
+    const ids = [...new Set(rows.map((r) => r.messageId))];
+    const messages = new Map(ids.map((id, i) => [id, i]));
+    const found = await Promise.all(ids.map((id) => this.d.store.getMessage(id)));
     for (const r of rows) {
-      this.d.log.info({ event: 'delivery', queue_id: r.messageId, to: r.address, status: 'expired', dsn: '4.4.7', relay: r.lastReply?.host ?? 'none' },
-        `${r.messageId}: to=<${r.address}> status=expired`);
+      const m = found[messages.get(r.messageId)!];
+      this.d.log.info({
+        event: 'delivery', queue_id: r.messageId, from: m?.sender, to: r.address, relay: r.lastReply?.host ?? 'none',
+        delay: m ? (now - m.receivedAt) / 1000 : undefined, attempts: r.attempts, dsn: '4.4.7', status: 'expired',
+        reply: r.lastReply ? `${r.lastReply.code}${r.lastReply.enhanced ? ` ${r.lastReply.enhanced}` : ''} ${r.lastReply.text}` : undefined,
+      }, `${r.messageId}: to=<${r.address}> status=expired`);
       this.d.onExpired?.(r.destination);
     }
   }
