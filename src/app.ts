@@ -142,7 +142,11 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const mailboxes = liveMailboxes(() => currentMailboxes);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
   let users = new UserDirectory(cfg.users);
-  let directory = createDirectory(live, mailboxes);
+  // The directory answers every RCPT: it holds the current Mailboxes itself (rebuilt on reload), not the proxy.
+  let directory = createDirectory(live, currentMailboxes);
+  // Parsed once per configuration, not once per connection.
+  const settingsOf = (c: Config) => ({ smtp: sessionSettings(c, 'smtp'), submission: sessionSettings(c, 'submission'), greetingDelayMs: durationMs(c.smtp.greeting_delay) });
+  let settings = settingsOf(cfg);
   let mayRelayFrom = networkMatcher(cfg.relay.networks);
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
@@ -170,10 +174,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     {
       get maxConnections() { return current.smtp.max_connections; },
       get maxConnectionsPerIp() { return current.smtp.max_connections_per_ip; },
-      get greetingDelayMs() { return durationMs(current.smtp.greeting_delay); },
+      get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: sessionSettings(current, kind), store, users, directory, mayRelayFrom, tlsContext, log, now: clock,
+      settings: settings[kind], store, users, directory, mayRelayFrom, tlsContext, log, now: clock,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -242,7 +246,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     currentMailboxes = nextMailboxes;
     users = nextUsers;
     mayRelayFrom = nextRelay;
-    directory = createDirectory(live, mailboxes);
+    directory = createDirectory(live, currentMailboxes);
+    settings = settingsOf(kept);
     log.level = next.log_level;
     qmgr.poke();
     return { restartNeeded };

@@ -20,9 +20,8 @@ export const ERRORS = {
   HAL_ERR_CONFIG: { text: 'Invalid configuration' },
   HAL_ERR_TOO_BIG: { smtp: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
   HAL_ERR_LOOP: { smtp: 554, enhanced: '5.4.6', text: 'Too many hops (mail loop detected)' },
-  HAL_ERR_BARE_NEWLINE: { smtp: 550, enhanced: '5.5.2', text: 'Bare CR or LF not allowed in message content' },
+  HAL_ERR_BARE_NEWLINE: { smtp: 550, enhanced: '5.5.2', text: 'Bare CR or LF not allowed in message content; use CRLF' },
   HAL_ERR_SHUTTING_DOWN: { smtp: 421, enhanced: '4.3.2', text: 'Service shutting down, closing transmission channel' },
-  HAL_ERR_ADMIN: { text: 'Admin API request failed' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -8,6 +8,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { ERRORS } from '../errors.js';
 import { formatReply } from '../smtp/reply.js';
 import { InboundSession, type SessionDeps, type SessionSettings } from './session.js';
 
@@ -72,7 +73,7 @@ export class InboundServer {
       sock.end(formatReply(421, enhanced, text));
       this.log.info({ ip, event: 'refused', reason: text }, 'connection refused');
     };
-    if (this.draining) return refuse('4.3.2', 'Service shutting down, try again later');
+    if (this.draining) return refuse(ERRORS.HAL_ERR_SHUTTING_DOWN.enhanced, ERRORS.HAL_ERR_SHUTTING_DOWN.text);
     if (this.sockets.size >= this.limits.maxConnections) return refuse('4.7.0', 'Too many connections, try again later');
     if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) return refuse('4.7.0', 'Too many connections from your address');
     this.sockets.add(sock);

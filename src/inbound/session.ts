@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { HalcyonError } from '../errors.js';
+import { ERRORS, type ErrorCode } from '../errors.js';
 import type { NewMessage, Trace } from '../queue/model.js';
 import type { Store } from '../queue/store.js';
 import { isAddressError, parsePath } from '../smtp/address.js';
@@ -54,6 +54,14 @@ export interface SessionDeps {
   readonly now?: () => number;
 }
 
+type Reply3 = [code: number, enhanced: string, text: string];
+
+/** The reply an error of the registry becomes (errors.ts is the one place its code and text live). */
+function replyOf(code: ErrorCode): Reply3 {
+  const e = ERRORS[code] as { smtp?: number; enhanced?: string; text: string };
+  return [e.smtp ?? 451, e.enhanced ?? '4.3.0', e.text];
+}
+
 type Mode = 'command' | 'data' | 'bdat' | 'auth' | 'tls' | 'closed';
 
 const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
@@ -90,7 +98,7 @@ export class InboundSession {
 
   /** Draining: an idle session is told 421 now; one in a transaction finishes it first. */
   drain(): void {
-    if (this.mode === 'command' && !this.busy && this.state !== 'bdat' && !this.envelope) this.closeWith(421, '4.3.2', 'Service shutting down, closing transmission channel');
+    if (this.mode === 'command' && !this.busy && this.state !== 'bdat' && !this.envelope) this.closeWith(...replyOf('HAL_ERR_SHUTTING_DOWN'));
   }
 
   private get settings(): SessionSettings {
@@ -261,7 +269,7 @@ export class InboundSession {
     }
     if (params.size !== undefined && params.size > this.settings.maxMessageSize) {
       this.deps.onReject?.('too_big');
-      return this.error(552, '5.3.4', 'Message size exceeds fixed maximum message size');
+      return this.error(...replyOf('HAL_ERR_TOO_BIG'));
     }
     this.envelope = new Envelope(path.mailbox, params);
     this.rcptTried = 0;
@@ -374,20 +382,20 @@ export class InboundSession {
   /** End of content: checks, trace headers, durable enqueue, then the one reply. */
   private async finish(content: Buffer, flags: DataFlags): Promise<void> {
     const env = this.envelope!;
-    const refuse = (reason: string, code: number, enhanced: string, text: string): void => {
+    const refuse = (reason: string, ...[code, enhanced, text]: Reply3): void => {
       this.deps.onReject?.(reason);
       this.resetTransaction();
       this.reply(code, enhanced, text);
     };
-    if (flags.tooBig) return refuse('too_big', 552, '5.3.4', 'Message size exceeds fixed maximum message size');
+    if (flags.tooBig) return refuse('too_big', ...replyOf('HAL_ERR_TOO_BIG'));
     if (flags.nul) return refuse('nul', 550, '5.6.0', 'Message contains NUL characters');
     if ((flags.bareCr || flags.bareLf) && this.settings.bareNewline === 'reject') {
-      return refuse('bare_newline', 550, '5.5.2', 'Bare CR or LF not allowed in message content; use CRLF');
+      return refuse('bare_newline', ...replyOf('HAL_ERR_BARE_NEWLINE'));
     }
     if (flags.longLine) return refuse('long_line', 550, '5.6.0', 'Message has a line longer than 998 octets (RFC 5322 section 2.1.1)');
     const headers = headerBlock(content);
     if (countHeader(headers, 'Received') >= this.settings.maxReceivedHeaders) {
-      return refuse('loop', 554, '5.4.6', 'Too many hops (mail loop detected)');
+      return refuse('loop', ...replyOf('HAL_ERR_LOOP'));
     }
     const now = this.now();
     const store = this.deps.store;
@@ -403,8 +411,8 @@ export class InboundSession {
       await store.enqueue(msg);
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
-      const spec = err instanceof HalcyonError ? err.spec : undefined;
-      return refuse('queue_write', spec?.smtp ?? 452, spec?.enhanced ?? '4.3.1', spec?.text ?? 'Insufficient system storage, try again later');
+      // Whatever the store threw, the client hears "try again": never a 250, never a permanent refusal.
+      return refuse('queue_write', ...replyOf('HAL_ERR_QUEUE_WRITE'));
     }
     this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size: body.length, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');
     this.deps.onMessage?.({ id, size: body.length, recipients: env.count });

@@ -54,7 +54,8 @@ export interface SqliteStoreStats {
 export const BATCH_MAX_MESSAGES = 256;
 export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 
-const FINAL_SQL = `('delivered','failed','expired')`;
+/** The final states of queue/model, as an SQL list. */
+const FINAL_SQL = `(${FINAL_STATES.map((st) => `'${st}'`).join(',')})`;
 const DUE_STATES_SQL = `('queued','deferred')`;
 /** A recipient whose destination row is absent is claimable; 'suspended' never is. */
 const DEST_OPEN_SQL =
@@ -351,23 +352,23 @@ export class SqliteStore implements Store {
   async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number): Promise<void> {
     if (outcomes.length === 0) return;
     this.write('recordOutcomes', () => {
-      const current = this.st('SELECT state, message_id FROM recipients WHERE id = ?');
+      // One statement per outcome: the state test is in the UPDATE itself (I1: a final state never changes;
+      // a deleted recipient matches nothing), and RETURNING says which message may now be complete.
       const update = this.st(`UPDATE recipients SET state = @state, last_reply = @reply, attempts = attempts + @inc,
           next_attempt_at = COALESCE(@next, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = @now
-        WHERE id = @id`);
+        WHERE id = @id AND state NOT IN ${FINAL_SQL} RETURNING message_id`).pluck();
       const history = this.st('INSERT INTO attempts (recipient_id, at, state, reply) VALUES (?, ?, ?, ?)');
       for (const { recipientId, outcome } of outcomes) {
-        const row = current.get(recipientId) as { state: RecipientState; message_id: MessageId } | undefined;
-        if (row !== undefined && outcome.kind !== 'deferred') this.touched.add(row.message_id);
-        if (row === undefined || FINAL_STATES.includes(row.state)) {
-          this.stats.ignoredOutcomes++; // I1: final stays final; a deleted recipient has nothing to update
-          continue;
-        }
         const reply = JSON.stringify(outcome.reply);
-        update.run({
+        const messageId = update.get({
           id: recipientId, state: outcome.kind, reply, inc: attemptIncrement(outcome), now,
           next: outcome.kind === 'deferred' ? outcome.nextAttemptAt : null,
-        });
+        }) as MessageId | undefined;
+        if (messageId === undefined) {
+          this.stats.ignoredOutcomes++;
+          continue;
+        }
+        if (outcome.kind !== 'deferred') this.touched.add(messageId);
         history.run(recipientId, now, outcome.kind, reply);
       }
     });
