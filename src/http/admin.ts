@@ -13,6 +13,7 @@
 import { parseMailbox, parsePath, isAddressError, domainOf, type Mailbox } from '../smtp/address.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
+import type { PolitenessView } from '../scheduler/politeness.js';
 import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Store } from '../queue/store.js';
@@ -42,7 +43,24 @@ export interface MessageDetail {
   readonly headers: Record<string, string>;
   readonly recipients: (RecipientRow & { readonly history: AttemptRow[] })[];
 }
-export interface DestinationInfo extends DestinationRow { readonly queued: number; readonly connections: number }
+export interface DestinationInfo extends DestinationRow {
+  readonly queued: number;
+  readonly connections: number;
+  /** The queued keys (recipient domains) known to go to this destination (an MX host set), when there are others than itself. */
+  readonly domains?: readonly string[];
+  /** Connection and recipient limits now, what was learned and the reply rules in force (a running server only). */
+  readonly limits?: PolitenessView;
+}
+
+/** What the running scheduler knows about destinations beyond the queue's rows (scheduler/destination-map, scheduler/politeness). */
+export interface DestinationView {
+  /** The destination a queued key (a domain) goes to, when the scheduler has mapped it. */
+  gateOf(queued: string): string | undefined;
+  domainsOf(key: string): string[];
+  limits(key: string): PolitenessView;
+  /** Destinations with something learned or a rule in force. */
+  keys(): string[];
+}
 export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
 
@@ -68,6 +86,8 @@ export interface AdminDeps {
   readonly directory?: () => RecipientDirectory;
   /** Open outbound connections per destination (a running server only). */
   readonly connections?: () => ReadonlyMap<string, number>;
+  /** Destinations as the scheduler sees them (a running server only). */
+  readonly destinationView?: DestinationView;
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
@@ -172,22 +192,51 @@ export class Admin implements AdminApi {
     return { bounced: waiting.length, skipped };
   }
 
+  /**
+   * One entry per destination: recipients are queued under their domains, so a domain the scheduler maps
+   * to an MX host set is folded into that destination (its queued count added, its name listed).
+   */
   async destinations(): Promise<DestinationInfo[]> {
     const conns = this.d.connections?.() ?? new Map<string, number>();
+    const view = this.d.destinationView;
     const rows = await this.d.store.listDestinations();
-    const seen = new Set(rows.map((r) => r.key));
     const now = this.d.clock();
-    const extra = [...conns.keys()].filter((k) => !seen.has(k))
-      .map((key): DestinationRow & { queued: number } => ({ ...clearedDestination(key, now), queued: 0 }));
-    return [...rows, ...extra].map((r) => ({ ...r, connections: conns.get(r.key) ?? 0 }));
+    const byKey = new Map<string, DestinationRow & { queued: number }>();
+    const folded: [string, string, number][] = [];
+    for (const r of rows) {
+      const gate = view?.gateOf(r.key);
+      if (gate !== undefined && gate !== r.key) folded.push([r.key, gate, r.queued]);
+      else byKey.set(r.key, r);
+    }
+    const ensure = (key: string) => {
+      let e = byKey.get(key);
+      if (!e) byKey.set(key, (e = { ...clearedDestination(key, now), queued: 0 }));
+      return e;
+    };
+    for (const [, gate, queued] of folded) {
+      const e = ensure(gate);
+      byKey.set(gate, { ...e, queued: e.queued + queued });
+    }
+    for (const k of [...conns.keys(), ...(view?.keys() ?? [])]) ensure(k);
+    return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
+      const domains = view?.domainsOf(r.key) ?? [];
+      return {
+        ...r, connections: conns.get(r.key) ?? 0,
+        ...(domains.length > 0 ? { domains } : {}),
+        ...(view ? { limits: view.limits(r.key) } : {}),
+      };
+    });
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
     const now = this.d.clock();
-    const known = (await this.d.store.listDestinations()).some((r) => r.key === key);
+    // An MX host set's recipients are queued under its domains: they are flushed with it.
+    const domains = this.d.destinationView?.domainsOf(key) ?? [];
+    const known = domains.length > 0 || (await this.d.store.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
     await this.d.store.putDestination(clearedDestination(key, now));
-    const flushed = await this.d.store.flush({ destination: key, now });
+    let flushed = 0;
+    for (const q of [key, ...domains]) flushed += await this.d.store.flush({ destination: q, now });
     this.d.poke?.();
     return { flushed };
   }

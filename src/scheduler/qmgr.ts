@@ -20,10 +20,14 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs, parseRate } from '../config/units.js';
+import { judgeReply, isTimeout } from '../delivery/failure-policy.js';
+import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
 import type { DestinationRow, LastReply, Outcome, RecipientOutcome } from '../queue/model.js';
 import type { Store } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
+import { DestinationMap } from './destination-map.js';
+import { Politeness } from './politeness.js';
 import { destinationFailed, destinationRecovered, gate, retryDelay, type RetrySettings } from './retry.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
 
@@ -39,14 +43,21 @@ export interface QmgrDeps {
   readonly owner: string;
   readonly sweeps: Omit<SweepDeps, 'store' | 'log'>;
   readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
+  /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
+  readonly mxHostSet?: (domain: string) => Promise<MxHostSet>;
 }
 
 interface DestState {
+  /** The gate key: an MX host set ("mx:a,b"), a route, "local:…", or a domain. */
   readonly key: string;
+  /** The keys its recipients are queued under (domains) seen here: parked together when it goes into backoff. */
+  readonly queued: Set<string>;
   readonly queue: Batch[];
   /** The destination's row as last read or written here (saves a queue round trip per batch). */
   health: DestinationRow | undefined;
   workers: number;
+  /** Sessions that worked so far (monotonic): a timeout is a throttle only if others worked meanwhile. */
+  successes: number;
   probing: boolean;
   tokens: number;
   tokensAt: number;
@@ -79,7 +90,15 @@ export class Qmgr {
   private readonly random: () => number;
   private readonly sweeps: Sweeps;
   private readonly rate: { count: number; perMs: number } | undefined;
-  readonly stats = { connectionsStarted: 0, batches: 0, passes: 0 };
+  readonly stats = { connectionsStarted: 0, batches: 0, passes: 0, throttled: 0 };
+  /** Queued key (domain) → destination (MX host set); see docs/decisions/0003. */
+  readonly destinations: DestinationMap;
+  /** Adaptive concurrency, learned limits and reply rules per destination (the seam towards the DestinationGate). */
+  readonly politeness: Politeness;
+  /** Batches whose connection-level failure was a throttle (others were working): no backoff, due again at once. */
+  private readonly throttled = new WeakSet<OutboundBatch>();
+  /** The destination's success count when each batch started (see isThrottle). */
+  private readonly startedAt = new WeakMap<OutboundBatch, number>();
 
   constructor(private readonly deps: QmgrDeps) {
     const d = deps.config.delivery;
@@ -90,6 +109,11 @@ export class Qmgr {
     this.random = deps.random ?? Math.random;
     this.rate = d.destination_rate ? parseRate(d.destination_rate) : undefined;
     this.sweeps = new Sweeps({ ...deps.sweeps, store: deps.store, log: deps.log });
+    this.destinations = new DestinationMap({
+      mxHostSet: deps.mxHostSet, clock: deps.clock,
+      settings: () => ({ by: deps.config.delivery.destination_by, ttlMs: durationMs(deps.config.delivery.destination_cache_ttl) }),
+    });
+    this.politeness = new Politeness(deps.config, deps.clock);
   }
 
   /** On start every `inflight` recipient is due again (their worker died with the last process). */
@@ -195,37 +219,63 @@ export class Qmgr {
   private dest(key: string): DestState {
     let d = this.dests.get(key);
     if (!d) {
-      d = { key, queue: [], health: undefined, workers: 0, probing: false, tokens: this.rate?.count ?? 0, tokensAt: this.deps.clock() };
+      d = { key, queued: new Set(), queue: [], health: undefined, workers: 0, successes: 0, probing: false, tokens: this.rateOf(key)?.count ?? 0, tokensAt: this.deps.clock() };
       this.dests.set(key, d);
     }
     return d;
   }
 
+  /** Connections the destination may have now: one probe after a backoff, else its adaptive limit (≤ the configured cap). */
   private capOf(d: DestState): number {
-    return d.probing ? 1 : this.deps.config.delivery.max_connections_per_destination;
+    return d.probing ? 1 : this.politeness.connectionLimit(d.key);
+  }
+
+  /** A rule's rate while it is in force, else delivery.destination_rate. */
+  private rateOf(key: string): { count: number; perMs: number } | undefined {
+    return this.politeness.rate(key) ?? this.rate;
+  }
+
+  /** Queued keys (domains) of a destination: those seen in memory and those the map knows. */
+  private queuedKeysOf(d: DestState): string[] {
+    return [...new Set([d.key, ...d.queued, ...this.destinations.domainsOf(d.key)])];
   }
 
   private async dispatch(now: number): Promise<void> {
     const cfg = this.deps.config.delivery;
     const free = cfg.max_connections - this.active;
     if (free <= 0) return;
-    // A destination with work waiting in memory, or in a probe, takes no more claims until it drains.
-    const exclude = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || (this.rate && this.refill(d, now) < 1)).map((d) => d.key);
+    // A destination with work waiting in memory, or in a probe, takes no more claims until it drains;
+    // the store knows recipients by their queued keys (domains), so those are what is excluded.
+    const busy = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || (this.rateOf(d.key) && this.refill(d, now) < 1));
+    const suspended = new Set([...this.destinations.known().values()].filter((k) => (this.politeness.suspendedUntil(k) ?? 0) > now));
+    const exclude = [...new Set([
+      ...busy.flatMap((d) => this.queuedKeysOf(d)),
+      ...[...this.destinations.known()].filter(([, k]) => suspended.has(k)).map(([q]) => q),
+    ])];
     const rows = await this.deps.store.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.owner,
       leaseUntil: now + durationMs(cfg.lease), excludeDestinations: exclude,
     });
     if (rows.length === 0) return;
+    // Queued keys → destinations (one MX question per domain not known yet, asked together).
+    const gateOf = await this.destinations.keysFor(rows.map((r) => r.destination));
     // Every destination's row in one go (one queue turn), not one round trip each.
-    const keys = [...new Set(rows.map((r) => r.destination))];
+    const keys = [...new Set(gateOf.values())];
     const healths = await Promise.all(keys.map((k) => this.deps.store.getDestination(k)));
     keys.forEach((k, i) => { this.dest(k).health = healths[i]; });
-    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
+    for (const queuedBatch of groupBatches(rows, cfg.max_recipients_per_transaction)) {
+      const b: Batch = { ...queuedBatch, destination: gateOf.get(queuedBatch.destination) ?? queuedBatch.destination };
       const d = this.dest(b.destination);
+      d.queued.add(queuedBatch.destination);
       const g = gate(d.health, now);
       if (!g.open) {
-        // Raced with a backoff set since the claim: back to waiting, no attempt spent.
+        // Raced with a backoff set since the claim (or a domain first seen behind it): back to waiting, no attempt spent.
         await this.deferBatch(b, g.until, { code: 451, enhanced: '4.4.1', text: 'delivery temporarily suspended (destination in backoff)' });
+        continue;
+      }
+      const suspendedUntil = this.politeness.suspendedUntil(d.key);
+      if (suspendedUntil !== undefined && suspendedUntil > now) {
+        await this.deferBatch(b, suspendedUntil, { code: 451, enhanced: '4.7.0', text: 'delivery suspended by a reply rule' });
         continue;
       }
       if (g.probe && d.workers === 0) d.probing = true;
@@ -235,9 +285,10 @@ export class Qmgr {
   }
 
   private refill(d: DestState, now: number): number {
-    if (!this.rate) return Infinity;
+    const rate = this.rateOf(d.key);
+    if (!rate) return Infinity;
     const elapsed = now - d.tokensAt;
-    d.tokens = Math.min(this.rate.count, d.tokens + (elapsed * this.rate.count) / this.rate.perMs);
+    d.tokens = Math.min(rate.count, d.tokens + (elapsed * rate.count) / rate.perMs);
     d.tokensAt = now;
     return d.tokens;
   }
@@ -264,15 +315,32 @@ export class Qmgr {
       const batch = d.queue.shift();
       if (!batch) return;
       const now = this.deps.clock();
-      if (this.rate) {
+      const suspendedUntil = this.politeness.suspendedUntil(d.key);
+      if (suspendedUntil !== undefined && suspendedUntil > now) {
+        // A suspend rule triggered meanwhile: this and every waiting batch wait for it, without connecting.
+        await this.deferBatches([batch, ...d.queue.splice(0)], suspendedUntil, { code: 451, enhanced: '4.7.0', text: 'delivery suspended by a reply rule' });
+        return;
+      }
+      const rate = this.rateOf(d.key);
+      if (rate) {
         if (this.refill(d, now) < 1) {
-          const wait = Math.ceil(((1 - d.tokens) * this.rate.perMs) / this.rate.count);
+          const wait = Math.ceil(((1 - d.tokens) * rate.perMs) / rate.count);
           await this.deferBatch(batch, now + wait, { code: 451, enhanced: '4.7.0', text: 'destination rate limit reached' });
           continue;
         }
         d.tokens -= 1;
       }
-      const result = await this.deliverBatch(batch, d);
+      const { result, throttled } = await this.deliverBatch(batch, d);
+      this.learn(d, result);
+      if (throttled && result.destinationFailure) {
+        // Others are working: the remote wants fewer of us, not none. Fewer connections, no backoff.
+        this.stats.throttled++;
+        const r = result.destinationFailure;
+        const limit = isTimeout(r) ? this.politeness.sessionTimedOut(d.key) : this.politeness.tooManyConnections(d.key, d.workers - 1, r);
+        this.deps.log.warn({ event: 'destination_throttled', destination: d.key, connections: limit, reply: `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}` },
+          `destination ${d.key} asked for fewer connections: now ${limit}`);
+        return;
+      }
       if (result.destinationFailure) {
         await this.destinationDown(d, result.destinationFailure);
         return;
@@ -288,29 +356,71 @@ export class Qmgr {
     }
   }
 
-  private async deliverBatch(batch: Batch, d: DestState): Promise<BatchResult> {
+  /** What a delivery taught about its destination: a session worked (concurrency grows), a recipient limit (I6). */
+  private learn(d: DestState, result: BatchResult): void {
+    if (result.sessionWorked) {
+      d.successes++;
+      this.politeness.sessionWorked(d.key);
+    }
+    if (result.limitReached) {
+      const { accepted, reply } = result.limitReached;
+      const now = this.politeness.limitReached(d.key, accepted, reply);
+      if (now !== undefined) {
+        this.deps.log.info({ event: 'destination_limit_learned', destination: d.key, max_recipients: now, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}` },
+          `destination ${d.key}: at most ${now} recipients per transaction`);
+      }
+    }
+  }
+
+  private async deliverBatch(batch: Batch, d: DestState): Promise<{ result: BatchResult; throttled: boolean }> {
     const { store } = this.deps;
     // Asked together, answered in one queue turn.
     const [message, body] = await Promise.all([store.getMessage(batch.messageId), store.getBody(batch.messageId).catch(() => undefined)]);
     if (!message || !body) {
       // Deleted while claimed (queue delete): nothing to do.
-      return {};
+      return { result: {}, throttled: false };
     }
-    const outbound: OutboundBatch = { destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients };
+    const outbound: OutboundBatch = {
+      destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients, maxRecipients: this.politeness.recipientLimit(d.key),
+    };
     const transport = isLocal(batch.destination) ? this.deps.local : this.deps.smtp;
     this.stats.batches++;
     const prev = d.health;
     const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, prev);
+    this.startedAt.set(outbound, d.successes);
     try {
-      return await transport.deliver(outbound, record);
+      const result = await transport.deliver(outbound, record);
+      return { result, throttled: this.throttled.has(outbound) };
     } catch (err) {
       // A transport bug must not strand recipients in flight: they are deferred and the lease is cleared.
       this.deps.log.error({ event: 'transport_error', queue_id: message.id, destination: d.key, err: (err as Error).stack }, 'transport failed');
       const reply: LastReply = { code: 451, enhanced: '4.3.0', text: `internal error: ${(err as Error).message}` };
       const left = batch.recipients.map((r) => [r.id, { kind: 'deferred', reply } as RecipientVerdict] as const);
       await this.record(outbound, new Map(left), prev).catch(() => undefined);
-      return {};
+      return { result: {}, throttled: false };
     }
+  }
+
+  /**
+   * A connection-level failure that asked for fewer connections (failure policy `throttle`) while other
+   * connections of ours to the destination are working: a throttle, not a failing cohort (which backs off).
+   */
+  private isThrottle(batch: OutboundBatch, reply: LastReply): boolean {
+    const d = this.dests.get(batch.destination);
+    if (!d || !judgeReply(reply).throttle) return false;
+    // "Too many connections" while others of ours are open says so itself; a timeout only counts when
+    // another session worked meanwhile (else every connection hangs: a failing cohort, backoff as ever).
+    return isTimeout(reply) ? d.successes > (this.startedAt.get(batch) ?? Infinity) : d.workers > 1;
+  }
+
+  /** A reply rule this reply triggers (logged once per trigger). */
+  private ruleFor(batch: OutboundBatch, reply: LastReply): ReturnType<Politeness['onReply']> {
+    const rule = this.politeness.onReply(batch.destination, reply);
+    if (rule) {
+      this.deps.log.warn({ event: 'rule_triggered', destination: batch.destination, rule: rule.text, action: rule.action, queue_id: batch.message.id,
+        reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}` }, `destination ${batch.destination}: ${rule.text}`);
+    }
+    return rule;
   }
 
   /** Turns verdicts into durable outcomes and log lines. Called by transports after each transaction. */
@@ -318,13 +428,26 @@ export class Qmgr {
     const now = this.deps.clock();
     const outcomes: RecipientOutcome[] = [];
     const byId = new Map(batch.recipients.map((r) => [r.id, r]));
-    for (const [id, v] of verdicts) {
+    // One rule trigger per reply (a 421 that defers a hundred recipients triggers once).
+    const judged = new Map<LastReply, ReturnType<Politeness['onReply']>>();
+    const ruleOf = (reply: LastReply) => {
+      if (!judged.has(reply)) judged.set(reply, this.ruleFor(batch, reply));
+      return judged.get(reply);
+    };
+    for (const [id, given] of verdicts) {
       const r = byId.get(id);
       if (!r) continue;
+      let v = given;
+      // A bounce rule fails a recipient whose own result was temporary, at once (never a delivered one).
+      if (v.kind !== 'delivered' && ruleOf(v.reply)?.action === 'bounce' && v.kind === 'deferred') v = { kind: 'failed', reply: v.reply };
       let outcome: Outcome;
       if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
       else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
-      else if (v.connectionLevel) {
+      else if (v.connectionLevel && (this.throttled.has(batch) || this.isThrottle(batch, v.reply))) {
+        // Throttled, not failed: due again at once under the lower connection limit; no attempt counted.
+        this.throttled.add(batch);
+        outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: now, countAttempt: false };
+      } else if (v.connectionLevel) {
         // The destination's backoff, not the recipient's schedule, decides the next try (spec: 421 row).
         const until = destinationFailed(prev, batch.destination, now, '', this.retry).backoffUntil;
         outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: until, countAttempt: false };
@@ -361,7 +484,10 @@ export class Qmgr {
     if (!inForce) {
       await store.putDestination(row);
       // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
-      for (let i = 0; i < 1000; i++) if ((await store.parkDestination(d.key, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
+      // Every domain of the host set waits with it (their recipients are queued under the domains).
+      for (const q of this.queuedKeysOf(d)) {
+        for (let i = 0; i < 1000; i++) if ((await store.parkDestination(q, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
+      }
       log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
         `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     }
