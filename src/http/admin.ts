@@ -142,7 +142,9 @@ export class Admin implements AdminApi {
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
       const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
-      const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => r.destination)));
+      // Recipients are queued under their domains; the backoff belongs to the host set a domain maps to.
+      const gateOf = (q: string) => this.d.destinationView?.gateOf(q) ?? q;
+      const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => gateOf(r.destination))));
       for (const key of keys) {
         const row = await this.d.store.getDestination(key);
         if (row && row.health !== 'ok') {
