@@ -91,7 +91,7 @@ export class Qmgr {
   private readonly sweeps: Sweeps;
   private readonly rate: { count: number; perMs: number } | undefined;
   readonly stats = { connectionsStarted: 0, batches: 0, passes: 0, throttled: 0 };
-  /** Queued key (domain) → destination (MX host set); see docs/decisions/0003. */
+  /** Queued key (domain) → destination (MX host set); see docs/decisions/0004. */
   readonly destinations: DestinationMap;
   /** Adaptive concurrency, learned limits and reply rules per destination (the seam towards the DestinationGate). */
   readonly politeness: Politeness;
