@@ -4,7 +4,7 @@
  * or local mailbox), decided at RCPT time without DNS; the scheduler maps a
  * domain to its MX host set (`mx:a.example,b.example`) when it first picks
  * that domain's recipients, and remembers the answer for
- * `delivery.destination_cache_ttl` (see docs/decisions/0003). Domains whose
+ * `delivery.destination_cache_ttl` (see docs/decisions/0004). Domains whose
  * MX sets are equal share one key, so they share one backoff, one probe, one
  * connection cap and one pool of connections.
  *
