@@ -38,6 +38,7 @@ import type { Store } from './queue/store.js';
 import { WorkerStore } from './queue/worker-store.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
+import { Intake } from './intake/intake.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
 
@@ -151,6 +152,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
+  // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
+  const intake = new Intake({ store, hostname: () => current.hostname, clock });
+
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   const smtp = new SmtpTransport({ config: live, resolver, log, clock });
   const local = new LocalTransport(mailboxes, log);
@@ -165,6 +169,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
       delayWarningMs: durationMs(cfg.delivery.delay_warning_after),
       notify: { hostname: cfg.hostname, postmaster: cfg.postmaster, lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime), destinationOf, isLocal: (d) => d.startsWith('local:') },
+      intake,
       onEnqueued: () => qmgr.poke(),
       onExpired: () => metrics.outcome('expired', 0),
     },
@@ -177,7 +182,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: settings[kind], store, users, directory, mayRelayFrom, tlsContext, log, now: clock,
+      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -185,8 +190,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, clock,
-    hostname: () => current.hostname,
+    store, intake, clock,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
     connections: () => qmgr.connections(),

@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
 import { createDirectory } from '../inbound/directory.js';
+import { Intake } from '../intake/intake.js';
 import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
 import type { Trace } from '../queue/model.js';
@@ -101,7 +102,7 @@ class DirectBackend extends Admin implements Backend {
   constructor(cfg: Config, private readonly store: SqliteStore) {
     const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
     super({
-      store, clock: Date.now, hostname: () => cfg.hostname, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
+      store, intake: new Intake({ store, hostname: () => cfg.hostname, clock: Date.now }), clock: Date.now, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
     });
   }
