@@ -42,12 +42,23 @@ const replyRule = z.strictObject({
 }).refine((r) => r.action !== 'set' || r.max_connections !== undefined || r.rate !== undefined, { message: 'action "set" needs max_connections or rate' });
 
 const routeTable = z.strictObject({
-  hosts: z.array(hostPort).min(1).describe('Next hops, tried in order.'),
+  hosts: z.array(hostPort).min(1).optional().describe('Next hops ("host:port"), tried in order. Either hosts or socket.'),
+  socket: z.string().startsWith('/', 'expected an absolute path').optional()
+    .describe('LMTP only: the Unix socket path of the LMTP server (e.g. Dovecot\'s /var/run/dovecot/lmtp), instead of hosts.'),
+  protocol: z.enum(['smtp', 'lmtp']).optional()
+    .describe('"smtp" (the default: EHLO, one reply at end of data) or "lmtp" (RFC 2033: LHLO, one end-of-data reply per recipient), e.g. to hand mail to Dovecot.'),
   tls: tlsPolicy.optional().describe('TLS policy towards this route (default: delivery.tls).'),
   auth: z.strictObject({
     user: z.string().min(1),
     password: z.string(),
   }).optional().describe('AUTH PLAIN/LOGIN credentials for a smarthost.'),
+}).superRefine((r, ctx) => {
+  if ((r.hosts === undefined) === (r.socket === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of hosts or socket' });
+  }
+  if (r.socket !== undefined && r.protocol !== 'lmtp') {
+    ctx.addIssue({ code: 'custom', path: ['socket'], message: 'socket is for protocol = "lmtp" routes' });
+  }
 });
 
 export const routeSchema = z.union([hostPort, z.array(hostPort).min(1), routeTable]);
@@ -70,6 +81,16 @@ const domain = z.strictObject({
 const user = z.strictObject({
   name: z.string().min(1).describe('Login name for AUTH.'),
   password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
+});
+
+const dkimKey = z.strictObject({
+  domain: z.string().min(1).max(253).describe('Signing domain (d=): mail whose From: domain is this one or a subdomain of it is signed with this key.'),
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a selector like "s2026"')
+    .describe('Selector (s=): the public key is published as a TXT record at SELECTOR._domainkey.DOMAIN.'),
+  key: z.string().min(1).describe('PEM file of the private key (`halcyon dkim keygen` writes one and prints its TXT record).'),
+  algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key, RFC 8463).'),
+  headers: z.array(z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'expected a header field name')).optional()
+    .describe('Header fields to sign where present (default: From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, Sender, List-Id, List-Unsubscribe, List-Unsubscribe-Post). From is always signed; From, Subject and To are oversigned.'),
 });
 
 export const configSchema = z.strictObject({
@@ -111,7 +132,7 @@ export const configSchema = z.strictObject({
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})
-    .describe('domain → "host:port", a list, or { hosts, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
+    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
 
   dns: z.strictObject({
     servers: z.array(z.string()).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
@@ -160,6 +181,9 @@ export const configSchema = z.strictObject({
 
   domains: z.array(domain).default([{ name: 'localhost', mailboxes: [{ user: 'postmaster', quota: '100MiB' }], aliases: {}, over_quota_reply: '552' }])
     .describe('Local domains and their mailboxes.'),
+
+  dkim: z.array(dkimKey).default([])
+    .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
 
   http: z.strictObject({
     listen: z.string().regex(HOST_PORT, 'expected "host:port"').optional().default('127.0.0.1:8025')

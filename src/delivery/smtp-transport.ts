@@ -1,6 +1,9 @@
 /**
  * delivery/smtp-transport — the entry point the scheduler calls to deliver
- * one message to a batch of recipients at one destination over SMTP.
+ * one message to a batch of recipients at one destination over SMTP (or
+ * LMTP, when the destination's route says `protocol = "lmtp"`: the same
+ * connection, transaction and pooling, with LHLO and per-recipient
+ * end-of-data replies).
  *
  * One deliver() call:
  * 1. takes an idle connection to the destination from the pool, or resolves
@@ -36,7 +39,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
-import { SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { judgeReply, judgeTrouble } from './failure-policy.js';
 import { runTransaction } from './send.js';
@@ -192,6 +195,7 @@ export class SmtpTransport implements Transport {
     const opts: OpenOptions = {
       heloName: cfg.delivery.helo_name ?? cfg.hostname,
       tls: route?.tls ?? cfg.delivery.tls,
+      ...(route?.protocol === 'lmtp' ? { lmtp: true } : {}),
       timeouts: this.timeouts,
       log: this.deps.log,
       ...(route?.auth ? { auth: route.auth } : {}),
@@ -203,7 +207,7 @@ export class SmtpTransport implements Transport {
       if (got.kind === 'connected') return got;
       last = got.reply;
       verdict = judgeReply(last);
-      this.deps.log.info({ domain, host: `${hop.host}[${hop.address}]:${hop.port}`, code: last.code, reply: last.text, command: last.command, rule: verdict.rule }, 'next hop failed; trying the next');
+      this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command, rule: verdict.rule }, 'next hop failed; trying the next');
       if (!verdict.nextHost) break;
     }
     return { kind: 'deferred', reply: last, destinationFailure: verdict.destinationFailure, throttle: verdict.throttle };

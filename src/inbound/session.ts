@@ -292,6 +292,7 @@ export class InboundSession {
       path,
       mayRelay: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
       isLocalDomain: (d) => dir.isLocalDomain(d),
+      isStoreDomain: (d) => dir.isStoreDomain?.(d) ?? false,
     });
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
@@ -401,6 +402,7 @@ export class InboundSession {
     try {
       accepted = await this.deps.intake.accept({
         origin: this.settings.kind, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, trace, content, recipients: env.recipients,
+        ours: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
       });
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');

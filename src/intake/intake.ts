@@ -6,8 +6,11 @@
  *
  * What a message gets is decided here, once, by where it came from (the
  * ORIGINS table): the trace header, Message-ID and Date for a local
- * submission, and then the durable queue write. `compose` is the pure part;
- * `Intake.accept` is the thin shell that names the message and writes it.
+ * submission, a DKIM signature for mail that is ours (intake/dkim), and then
+ * the durable queue write. Signing happens before the write, so the queue
+ * only ever holds whole signed messages and a retry never signs again.
+ * `compose` is the pure part; `Intake.accept` is the thin shell that names
+ * the message and writes it.
  *
  * Not here: protocol checks (size, bare newlines, hop count) — those belong to
  * the producer, which answers its client; recipient resolution; logging of
@@ -15,6 +18,7 @@
  */
 import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
 import type { Store } from '../queue/store.js';
+import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
 import { headerBlock, receivedHeader, submissionHeaders } from './headers.js';
 
 /**
@@ -31,13 +35,19 @@ interface OriginRule {
   readonly received: boolean;
   /** Add Message-ID and Date when missing (RFC 6409 §8: a submission server completes the message). */
   readonly complete: boolean;
+  /**
+   * DKIM-sign (when the From: domain has a key): always, or only when the producer says the
+   * message is ours — on the MX listener, mail from an authenticated or [relay] networks client
+   * is ours to sign; mail from anyone else is for us to judge, never to sign.
+   */
+  readonly sign: 'always' | 'if-ours';
 }
 
 export const ORIGINS: Readonly<Record<Origin, OriginRule>> = {
-  smtp: { received: true, complete: false },
-  submission: { received: true, complete: true },
-  local: { received: true, complete: true },
-  report: { received: false, complete: false },
+  smtp: { received: true, complete: false, sign: 'if-ours' },
+  submission: { received: true, complete: true, sign: 'always' },
+  local: { received: true, complete: true, sign: 'always' },
+  report: { received: false, complete: false, sign: 'always' },
 };
 
 export interface Submission {
@@ -51,17 +61,31 @@ export interface Submission {
   readonly recipients: readonly NewRecipient[];
   /** Set when the message is a DSN about that message. */
   readonly dsnFor?: MessageId;
+  /** MX listener only: the client authenticated or is in [relay] networks (see OriginRule.sign). */
+  readonly ours?: boolean;
 }
 
-/** What `compose` needs besides the submission: the queue id the trace header names, the time, our name. */
+/** What `compose` needs besides the submission: the queue id the trace header names, the time, our name, our keys. */
 export interface Stamp {
   readonly id: MessageId;
   readonly now: number;
   readonly hostname: string;
+  readonly dkimKeys?: readonly DkimKey[];
 }
 
-/** The headers this intake prepends to a submission's content (pure but for Message-ID's random part). */
-export function compose(sub: Submission, stamp: Stamp): string {
+/** The key that signs this submission, if it is ours to sign and its From: domain has one. */
+export function signingKey(sub: Submission, keys: readonly DkimKey[]): DkimKey | undefined {
+  if (keys.length === 0) return undefined;
+  if (ORIGINS[sub.origin].sign === 'if-ours' && sub.ours !== true) return undefined;
+  return keyFor(authorDomain(headerBlock(sub.content)), keys);
+}
+
+/**
+ * The message as it is queued: the headers this intake prepends (DKIM-Signature
+ * first, over everything below it), then the submission's content. Pure but for
+ * Message-ID's random part.
+ */
+export function compose(sub: Submission, stamp: Stamp): Buffer {
   const rule = ORIGINS[sub.origin];
   let prefix = '';
   if (rule.received) {
@@ -69,7 +93,10 @@ export function compose(sub: Submission, stamp: Stamp): string {
     prefix += receivedHeader({ trace: sub.trace, hostname: stamp.hostname, id: stamp.id, recipient: only, now: stamp.now });
   }
   if (rule.complete) prefix += submissionHeaders(headerBlock(sub.content), stamp.hostname, stamp.now);
-  return prefix;
+  const message = prefix === '' ? sub.content : Buffer.concat([Buffer.from(prefix, 'latin1'), sub.content]);
+  const key = signingKey(sub, stamp.dkimKeys ?? []);
+  if (!key) return message;
+  return Buffer.concat([Buffer.from(dkimSignature(message, key, stamp.now), 'latin1'), message]);
 }
 
 export interface IntakeDeps {
@@ -77,6 +104,8 @@ export interface IntakeDeps {
   /** Our name, read at each message (it may follow a reload). */
   readonly hostname: () => string;
   readonly clock: () => number;
+  /** The DKIM keys in force (they follow a reload); none → nothing is signed. */
+  readonly dkimKeys?: () => readonly DkimKey[];
 }
 
 export interface Accepted {
@@ -97,8 +126,7 @@ export class Intake {
   async accept(sub: Submission): Promise<Accepted> {
     const now = this.d.clock();
     const id = this.d.store.newId();
-    const prefix = compose(sub, { id, now, hostname: this.d.hostname() });
-    const body = prefix === '' ? sub.content : Buffer.concat([Buffer.from(prefix, 'latin1'), sub.content]);
+    const body = compose(sub, { id, now, hostname: this.d.hostname(), dkimKeys: this.d.dkimKeys?.() });
     const msg: NewMessage = {
       id, sender: sub.sender, params: sub.params, receivedAt: now, trace: sub.trace, body, recipients: sub.recipients,
       ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
