@@ -9,7 +9,7 @@
  * Does not speak HTTP and does not format text; errors are `AdminError`s with
  * a code that maps to an HTTP status.
  */
-import { parseMailbox, parsePath, isAddressError, domainOf, type Mailbox } from '../smtp/address.js';
+import { formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import { receivedHeader } from '../inbound/received.js';
 import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
@@ -208,7 +208,7 @@ export class Admin implements AdminApi {
       if ('error' in mb) throw new AdminError('bad_request', `to <${String(to)}>: ${mb.detail}`);
       const targets = directory.isLocalDomain(mb.domain)
         ? localTargets(directory, mb, content.length)
-        : [{ address: `${mb.local}@${mb.domain}`, destination: directory.destinationOf(domainOf(`${mb.local}@${mb.domain}`)) }];
+        : [{ address: formatMailbox(mb), destination: directory.destinationOf(mb.domain) }];
       for (const t of targets) {
         if (seen.has(t.address.toLowerCase())) continue;
         seen.add(t.address.toLowerCase());
@@ -220,7 +220,8 @@ export class Admin implements AdminApi {
     const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
     const received = receivedHeader({ trace: fullTrace, hostname: this.d.hostname(), id, recipient: recipients.length === 1 ? recipients[0]?.address : undefined, now });
     const body = Buffer.concat([Buffer.from(received, 'latin1'), content]);
-    const sender8 = sender.mailbox ? `${sender.mailbox.local}@${sender.mailbox.domain}` : '';
+    // The one formatter the SMTP path uses: a quoted local part keeps its quotes on the wire.
+    const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
     await this.d.store.enqueue({
       id, sender: sender8, params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: /[^\x00-\x7f]/.test(req.content) ? '8BITMIME' : undefined },
       receivedAt: now, trace: fullTrace, body, recipients,
