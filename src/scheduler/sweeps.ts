@@ -4,14 +4,18 @@
  * warnings after delay_warning_after, and the DSNs owed for failed, expired
  * and (NOTIFY=SUCCESS) delivered recipients — one report per message per
  * sweep, so recipients that failed in the same attempt share one DSN.
+ * Reports are queued through intake/ like every new message.
  */
 import type { Logger } from 'pino';
 import { planReport, type NotifySettings, type ReportEvent } from '../dsn/notify.js';
+import type { Intake } from '../intake/intake.js';
 import type { RecipientRow } from '../queue/model.js';
 import type { Store } from '../queue/store.js';
 
 export interface SweepDeps {
   readonly store: Store;
+  /** Where reports go, as every new message does. */
+  readonly intake: Intake;
   readonly log: Logger;
   readonly lifetimeMs: number;
   readonly delayWarningMs: number;
@@ -114,7 +118,7 @@ export class Sweeps {
     const plan = planReport(event, message, body, rows, this.d.notify, now);
     if (plan.dropped) log.warn({ event: 'dsn_dropped', queue_id: messageId, detail: plan.dropped }, 'undeliverable report dropped');
     if (plan.message) {
-      const id = await store.enqueue(plan.message);
+      const { id } = await this.d.intake.accept(plan.message);
       log.info({ event: 'dsn', queue_id: messageId, dsn_id: id, kind: event, to: plan.message.recipients[0]?.address, recipients: rows.length },
         `${messageId}: sender ${event} notification: ${id}`);
       this.d.onEnqueued?.();
