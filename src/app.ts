@@ -34,8 +34,8 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
-import type { Store } from './queue/store.js';
-import { WorkerStore } from './queue/worker-store.js';
+import type { Queue } from './queue/store.js';
+import { WorkerQueue } from './queue/worker-store.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Metrics } from './http/metrics.js';
@@ -51,7 +51,7 @@ export interface AppOptions {
 
 export interface App {
   readonly config: Config;
-  readonly store: Store;
+  readonly store: Queue;
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
@@ -82,7 +82,7 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
   ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
-  ['hostname', (c) => c.hostname], ['postmaster', (c) => c.postmaster],
+  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['postmaster', (c) => c.postmaster],
 ];
 
 /**
@@ -136,7 +136,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let current = cfg;
   const live = liveConfig(() => current);
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
-  const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
+  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
   const mailboxes = liveMailboxes(() => currentMailboxes);
@@ -159,7 +159,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    store, smtp, local, config: live, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id,
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
@@ -177,7 +177,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: settings[kind], store, users, directory, mayRelayFrom, tlsContext, log, now: clock,
+      settings: settings[kind], store: store.messages, users, directory, mayRelayFrom, tlsContext, log, now: clock,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -189,7 +189,6 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     hostname: () => current.hostname,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
-    connections: () => qmgr.connections(),
     poke: () => qmgr.poke(),
     onInjected: (id, req, trace) => {
       metrics.messageAccepted();

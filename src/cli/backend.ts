@@ -15,7 +15,8 @@ import { createDirectory } from '../inbound/directory.js';
 import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
 import type { Trace } from '../queue/model.js';
-import { openSqliteStore, type SqliteStore } from '../queue/sqlite-store.js';
+import { openSqliteQueue } from '../queue/sqlite-store.js';
+import type { Queue } from '../queue/store.js';
 
 export interface Backend extends AdminApi {
   /** 'http' when talking to a running server, 'direct' when using the store file. */
@@ -98,7 +99,7 @@ async function answers(base: string, timeoutMs: number): Promise<boolean> {
 /** The store file itself; the directory lets sendmail queue mail while the server is stopped (delivered when it starts). */
 class DirectBackend extends Admin implements Backend {
   readonly kind = 'direct';
-  constructor(cfg: Config, private readonly store: SqliteStore) {
+  constructor(cfg: Config, private readonly store: Queue) {
     const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
     super({
       store, clock: Date.now, hostname: () => cfg.hostname, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
@@ -109,7 +110,7 @@ class DirectBackend extends Admin implements Backend {
 }
 
 export async function openDirectBackend(cfg: Config): Promise<Backend> {
-  return new DirectBackend(cfg, await openSqliteStore({ dataDir: cfg.data_dir }));
+  return new DirectBackend(cfg, await openSqliteQueue({ dataDir: cfg.data_dir }));
 }
 
 export async function openBackend(cfg: Config, opts: BackendOptions = {}): Promise<Backend> {

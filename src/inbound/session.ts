@@ -14,7 +14,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
 import type { NewMessage, Trace } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { MessageStore } from '../queue/message-store.js';
 import { isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
@@ -42,7 +42,7 @@ export interface SessionSettings {
 
 export interface SessionDeps {
   readonly settings: SessionSettings;
-  readonly store: Store;
+  readonly store: MessageStore;
   readonly users: UserDirectory;
   readonly directory: RecipientDirectory;
   readonly mayRelayFrom: (ip: string) => boolean;
