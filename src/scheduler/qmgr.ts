@@ -260,13 +260,9 @@ export class Qmgr {
     const rows = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil, excludeDestinations: exclude,
     });
-    const touched = new Set<DestState>();
-    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
-      const d = this.dest(b.destination);
-      d.queue.push({ ...b, leaseUntil });
-      touched.add(d);
-    }
-    await Promise.all([...touched].map((d) => this.fill(d)));
+    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) this.dest(b.destination).queue.push({ ...b, leaseUntil });
+    // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
+    await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
   }
 
   /**
