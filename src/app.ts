@@ -9,7 +9,7 @@
  * Reload (SIGHUP → `reload(next)`): the services read the configuration
  * through one live view (`live`), so settings read at the point of use change
  * at once without dropping a connection — routes, inbound limits and session
- * settings, relay networks, users, local domains and mailboxes, outbound
+ * settings, relay networks, users, local domains and mailboxes, DKIM keys, outbound
  * connection caps, TLS policy, lease and scan interval, log level.
  * Settings captured when a service was built (listeners, data_dir, TLS
  * certificate, DNS, retry/backoff schedule, rate, timeouts, queue lifetime
@@ -38,6 +38,8 @@ import type { Queue } from './queue/store.js';
 import { WorkerQueue } from './queue/worker-store.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
+import { Intake } from './intake/intake.js';
+import { loadDkimKeys } from './intake/dkim-keys.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
 
@@ -151,6 +153,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
+  // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
+  let dkimKeys = loadDkimKeys(cfg.dkim);
+  const intake = new Intake({ store: store.messages, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
+
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   const smtp = new SmtpTransport({ config: live, resolver, log, clock });
   const local = new LocalTransport(mailboxes, log);
@@ -165,6 +171,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
       delayWarningMs: durationMs(cfg.delivery.delay_warning_after),
       notify: { hostname: cfg.hostname, postmaster: cfg.postmaster, lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime), destinationOf, isLocal: (d) => d.startsWith('local:') },
+      intake,
       onEnqueued: () => qmgr.poke(),
       onExpired: () => metrics.outcome('expired', 0),
     },
@@ -177,7 +184,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: settings[kind], store: store.messages, users, directory, mayRelayFrom, tlsContext, log, now: clock,
+      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -185,8 +192,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, clock,
-    hostname: () => current.hostname,
+    store, intake, clock,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
     poke: () => qmgr.poke(),
@@ -237,6 +243,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     await nextMailboxes.refreshUsage();
     const nextUsers = new UserDirectory(next.users);
     const nextRelay = networkMatcher(next.relay.networks);
+    const nextDkim = loadDkimKeys(next.dkim);
     // Restart-only settings keep their running values, so what is in force is what the services use.
     const kept = { ...next, data_dir: current.data_dir, smtp: { ...next.smtp, listen: current.smtp.listen }, submission: current.submission,
       tls: current.tls, dns: current.dns, http: { ...next.http, listen: current.http.listen, enabled: current.http.enabled },
@@ -245,6 +252,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     currentMailboxes = nextMailboxes;
     users = nextUsers;
     mayRelayFrom = nextRelay;
+    dkimKeys = nextDkim;
     directory = createDirectory(live, currentMailboxes);
     settings = settingsOf(kept);
     log.level = next.log_level;

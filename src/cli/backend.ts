@@ -12,6 +12,9 @@ import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
 import { createDirectory } from '../inbound/directory.js';
+import { Intake } from '../intake/intake.js';
+import type { DkimKey } from '../intake/dkim.js';
+import { loadDkimKeys } from '../intake/dkim-keys.js';
 import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
 import type { Trace } from '../queue/model.js';
@@ -101,8 +104,10 @@ class DirectBackend extends Admin implements Backend {
   readonly kind = 'direct';
   constructor(cfg: Config, private readonly store: Queue) {
     const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
+    // Keys are read when a message is first injected, so a bad key does not stop `queue list` on a stopped server.
+    let keys: DkimKey[] | undefined;
     super({
-      store, clock: Date.now, hostname: () => cfg.hostname, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
+      store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
     });
   }

@@ -58,6 +58,16 @@ const user = z.strictObject({
   password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
 });
 
+const dkimKey = z.strictObject({
+  domain: z.string().min(1).max(253).describe('Signing domain (d=): mail whose From: domain is this one or a subdomain of it is signed with this key.'),
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a selector like "s2026"')
+    .describe('Selector (s=): the public key is published as a TXT record at SELECTOR._domainkey.DOMAIN.'),
+  key: z.string().min(1).describe('PEM file of the private key (`halcyon dkim keygen` writes one and prints its TXT record).'),
+  algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key, RFC 8463).'),
+  headers: z.array(z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'expected a header field name')).optional()
+    .describe('Header fields to sign where present (default: From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, Sender, List-Id, List-Unsubscribe, List-Unsubscribe-Post). From is always signed; From, Subject and To are oversigned.'),
+});
+
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
   node_id: z.string().min(1).max(128).default(osHostname())
@@ -140,6 +150,9 @@ export const configSchema = z.strictObject({
 
   domains: z.array(domain).default([{ name: 'localhost', mailboxes: [{ user: 'postmaster', quota: '100MiB' }], aliases: {}, over_quota_reply: '552' }])
     .describe('Local domains and their mailboxes.'),
+
+  dkim: z.array(dkimKey).default([])
+    .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
 
   http: z.strictObject({
     listen: z.string().regex(HOST_PORT, 'expected "host:port"').optional().default('127.0.0.1:8025')

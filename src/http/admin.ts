@@ -7,11 +7,12 @@
  * `AdminApi` is also the interface the CLI's HTTP backend implements, so a
  * command does not care whether it talks to a running server or to the file.
  * Does not speak HTTP and does not format text; errors are `AdminError`s with
- * a code that maps to an HTTP status.
+ * a code that maps to an HTTP status. An injected message is queued through
+ * intake/ (trace header, Message-ID/Date, the queue write) like every other.
  */
 import { parseMailbox, parsePath, isAddressError, domainOf, type Mailbox } from '../smtp/address.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
-import { receivedHeader } from '../inbound/received.js';
+import type { Intake } from '../intake/intake.js';
 import type { AttemptRow, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
@@ -59,8 +60,9 @@ export interface AdminApi {
 
 export interface AdminDeps {
   readonly store: Queue;
+  /** Where injected messages go (trace header, Message-ID/Date, the queue write), as every new message does. */
+  readonly intake: Intake;
   readonly clock: () => number;
-  readonly hostname: () => string;
   readonly maxMessageSize: () => number;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
@@ -208,15 +210,11 @@ export class Admin implements AdminApi {
         recipients.push({ address: t.address, destination: t.destination, orcpt: `rfc822;${String(to)}` });
       }
     }
-    const now = this.d.clock();
-    const id = this.d.store.messages.newId();
     const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
-    const received = receivedHeader({ trace: fullTrace, hostname: this.d.hostname(), id, recipient: recipients.length === 1 ? recipients[0]?.address : undefined, now });
-    const body = Buffer.concat([Buffer.from(received, 'latin1'), content]);
     const sender8 = sender.mailbox ? `${sender.mailbox.local}@${sender.mailbox.domain}` : '';
-    await this.d.store.messages.enqueue({
-      id, sender: sender8, params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: /[^\x00-\x7f]/.test(req.content) ? '8BITMIME' : undefined },
-      receivedAt: now, trace: fullTrace, body, recipients,
+    const { id } = await this.d.intake.accept({
+      origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
+      params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: /[^\x00-\x7f]/.test(req.content) ? '8BITMIME' : undefined },
     });
     this.d.onInjected?.(id, req, fullTrace);
     this.d.poke?.();

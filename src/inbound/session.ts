@@ -7,14 +7,17 @@
  * smtp/data, order from inbound/states, relay decisions from inbound/policy.
  * Commands are handled strictly one after another (even when pipelined), so
  * replies leave in order. The transaction's envelope is built in
- * inbound/envelope; the listener's limits are inbound/server's job.
+ * inbound/envelope; the listener's limits are inbound/server's job. The
+ * finished message goes through intake/ (trace header, queue write), as
+ * every new message does.
  */
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
-import type { NewMessage, Trace } from '../queue/model.js';
-import type { MessageStore } from '../queue/message-store.js';
+import { countHeader, headerBlock } from '../intake/headers.js';
+import type { Intake } from '../intake/intake.js';
+import type { Trace } from '../queue/model.js';
 import { isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
@@ -25,7 +28,6 @@ import type { Credentials, UserDirectory } from './auth.js';
 import { Envelope, type RecipientDirectory } from './envelope.js';
 import { relayVerdict } from './policy.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
-import { countHeader, headerBlock, receivedHeader, submissionHeaders } from './received.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
 export interface SessionSettings {
@@ -42,7 +44,7 @@ export interface SessionSettings {
 
 export interface SessionDeps {
   readonly settings: SessionSettings;
-  readonly store: MessageStore;
+  readonly intake: Intake;
   readonly users: UserDirectory;
   readonly directory: RecipientDirectory;
   readonly mayRelayFrom: (ip: string) => boolean;
@@ -51,7 +53,6 @@ export interface SessionDeps {
   readonly isDraining: () => boolean;
   readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
   readonly onReject?: (reason: string) => void;
-  readonly now?: () => number;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -83,12 +84,10 @@ export class InboundSession {
   private envelope: Envelope | undefined;
   private rcptTried = 0;
   private readonly ip: string;
-  private readonly now: () => number;
 
   constructor(socket: Socket, private readonly deps: SessionDeps) {
     this.socket = socket;
     this.ip = socket.remoteAddress ?? '0.0.0.0';
-    this.now = deps.now ?? Date.now;
   }
 
   start(): void {
@@ -397,25 +396,21 @@ export class InboundSession {
     if (countHeader(headers, 'Received') >= this.settings.maxReceivedHeaders) {
       return refuse('loop', ...replyOf('HAL_ERR_LOOP'));
     }
-    const now = this.now();
-    const store = this.deps.store;
-    const id = store.newId();
     const trace = this.trace();
-    let prefix = receivedHeader({ trace, hostname: this.settings.hostname, id, recipient: env.count === 1 ? env.firstAddress : undefined, now });
-    if (this.settings.kind === 'submission') prefix += submissionHeaders(headers, this.settings.hostname, now);
-    const body = Buffer.concat([Buffer.from(prefix, 'latin1'), content]);
-    const msg: NewMessage = {
-      id, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, receivedAt: now, trace, body, recipients: env.recipients,
-    };
+    let accepted;
     try {
-      await store.enqueue(msg);
+      accepted = await this.deps.intake.accept({
+        origin: this.settings.kind, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, trace, content, recipients: env.recipients,
+        ours: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
+      });
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
       // Whatever the store threw, the client hears "try again": never a 250, never a permanent refusal.
       return refuse('queue_write', ...replyOf('HAL_ERR_QUEUE_WRITE'));
     }
-    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size: body.length, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');
-    this.deps.onMessage?.({ id, size: body.length, recipients: env.count });
+    const { id, size } = accepted;
+    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');
+    this.deps.onMessage?.({ id, size, recipients: env.count });
     this.resetTransaction();
     this.reply(250, '2.0.0', `Ok: queued as ${id}`);
   }

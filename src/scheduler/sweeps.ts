@@ -9,10 +9,12 @@
  * claim* calls, leased to this node), so on several nodes each expiry is
  * logged once and each report is sent by one node. A node that dies
  * mid-report leaves a claim that runs out; another node then sends it (a
- * crash can repeat a report, never lose one).
+ * crash can repeat a report, never lose one). Reports are queued through
+ * intake/ like every new message.
  */
 import type { Logger } from 'pino';
 import { planReport, type NotifySettings, type ReportEvent } from '../dsn/notify.js';
+import type { Intake } from '../intake/intake.js';
 import type { MessageStore } from '../queue/message-store.js';
 import type { RecipientRow } from '../queue/model.js';
 import type { RecipientQueue, SweepClaim } from '../queue/recipient-queue.js';
@@ -20,6 +22,8 @@ import type { RecipientQueue, SweepClaim } from '../queue/recipient-queue.js';
 export interface SweepDeps {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
+  /** Where reports go, as every new message does. */
+  readonly intake: Intake;
   readonly log: Logger;
   /** This node's id: owns the sweeps' claims. */
   readonly node: string;
@@ -131,7 +135,7 @@ export class Sweeps {
     const plan = planReport(event, message, body, rows, this.d.notify, now);
     if (plan.dropped) log.warn({ event: 'dsn_dropped', queue_id: messageId, detail: plan.dropped }, 'undeliverable report dropped');
     if (plan.message) {
-      const id = await messages.enqueue(plan.message);
+      const { id } = await this.d.intake.accept(plan.message);
       log.info({ event: 'dsn', queue_id: messageId, dsn_id: id, kind: event, to: plan.message.recipients[0]?.address, recipients: rows.length },
         `${messageId}: sender ${event} notification: ${id}`);
       this.d.onEnqueued?.();
