@@ -36,6 +36,7 @@ import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
 import { WorkerQueue } from './queue/worker-store.js';
+import { assertQueueFit, markQueueCreated } from './queue/check.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
@@ -138,7 +139,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let current = cfg;
   const live = liveConfig(() => current);
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
+  // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
+  assertQueueFit(cfg.data_dir);
   const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
+  markQueueCreated(cfg.data_dir);
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
   const mailboxes = liveMailboxes(() => currentMailboxes);
