@@ -42,7 +42,7 @@ import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
 import { Metrics } from './http/metrics.js';
-import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
+import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -226,7 +226,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     throw err;
   }
   let httpServer: HttpServer | undefined;
-  if (cfg.http.enabled) {
+  if (httpEnabled(cfg)) {
     try {
       httpServer = await startHttpServer({ admin: admin, metrics, store, config: () => current, log, clock }, cfg.http.listen);
     } catch (err) {

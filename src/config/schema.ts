@@ -153,7 +153,7 @@ export const configSchema = z.strictObject({
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
 
   http: z.strictObject({
-    listen: z.string().regex(HOST_PORT, 'expected "host:port"').optional().default('127.0.0.1:8025')
+    listen: z.string().refine((s) => s === '' || HOST_PORT.test(s), 'expected "host:port", or "" to disable the API').optional().default('127.0.0.1:8025')
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
     enabled: z.boolean().default(true).describe('Serve the admin API at all.'),
