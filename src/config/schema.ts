@@ -87,6 +87,10 @@ export const configSchema = z.strictObject({
     command_timeout: duration('5m', 'Idle time allowed waiting for a command (RFC 5321 §4.5.3.2.7).'),
     data_timeout: duration('3m', 'Idle time allowed between data blocks (RFC 5321 §4.5.3.2.5).'),
     max_received_headers: z.number().int().min(1).default(50).describe('This many Received headers or more → 554 5.4.6 (mail loop).'),
+    auth_failure_delay: duration('1s', 'A failed AUTH is answered only after this long (per attempt; slows password guessing).'),
+    auth_max_failures: z.number().int().min(1).default(10)
+      .describe('AUTH failures from one client IP within auth_lockout after which AUTH from it is refused (454 4.7.0) until they age out.'),
+    auth_lockout: duration('15m', 'The window in which auth_max_failures failures lock an address out of AUTH.'),
     greeting_delay: duration('0s', 'Wait before the 220 greeting; a client that talks first gets 554 5.5.0 (0s = greet at once).'),
   }).prefault({}).describe('The relay/MX listener.'),
 
