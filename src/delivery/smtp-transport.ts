@@ -1,6 +1,9 @@
 /**
  * delivery/smtp-transport — the entry point the scheduler calls to deliver
- * one message to a batch of recipients at one destination over SMTP.
+ * one message to a batch of recipients at one destination over SMTP (or
+ * LMTP, when the destination's route says `protocol = "lmtp"`: the same
+ * connection, transaction and pooling, with LHLO and per-recipient
+ * end-of-data replies).
  *
  * One deliver() call:
  * 1. takes an idle connection to the destination from the pool, or resolves
@@ -30,7 +33,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
-import { SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { runTransaction } from './send.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
@@ -169,6 +172,7 @@ export class SmtpTransport implements Transport {
     const opts: OpenOptions = {
       heloName: cfg.delivery.helo_name ?? cfg.hostname,
       tls: route?.tls ?? cfg.delivery.tls,
+      ...(route?.protocol === 'lmtp' ? { lmtp: true } : {}),
       timeouts: this.timeouts,
       log: this.deps.log,
       ...(route?.auth ? { auth: route.auth } : {}),
@@ -178,7 +182,7 @@ export class SmtpTransport implements Transport {
       const got = await this.openHop(hop, opts);
       if (got.kind === 'connected') return got;
       last = got.reply;
-      this.deps.log.info({ domain, host: `${hop.host}[${hop.address}]:${hop.port}`, code: last.code, reply: last.text, command: last.command }, 'next hop failed; trying the next');
+      this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command }, 'next hop failed; trying the next');
     }
     return { kind: 'deferred', reply: last };
   }
