@@ -22,6 +22,7 @@ import { durationMs, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
 import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
+import { AuthThrottle } from './inbound/auth-throttle.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
 import { loadTlsContext } from './inbound/tls-cert.js';
@@ -42,7 +43,7 @@ import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
 import { Metrics } from './http/metrics.js';
-import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
+import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -181,6 +182,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
   });
 
+  // Shared by every session, kept across reloads: failures count per address, not per connection.
+  const authThrottle = new AuthThrottle({
+    get failureDelayMs() { return durationMs(current.smtp.auth_failure_delay); },
+    get maxFailures() { return current.smtp.auth_max_failures; },
+    get lockoutMs() { return durationMs(current.smtp.auth_lockout); },
+  }, clock);
   const inbound = new InboundServer(
     {
       get maxConnections() { return current.smtp.max_connections; },
@@ -188,7 +195,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log,
+      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -225,7 +232,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     throw err;
   }
   let httpServer: HttpServer | undefined;
-  if (cfg.http.enabled) {
+  if (httpEnabled(cfg)) {
     try {
       httpServer = await startHttpServer({ admin: admin, metrics, store, config: () => current, log, clock }, cfg.http.listen);
     } catch (err) {

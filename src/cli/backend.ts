@@ -11,6 +11,7 @@
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
+import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
 import { Intake } from '../intake/intake.js';
 import type { DkimKey } from '../intake/dkim.js';
@@ -124,7 +125,7 @@ export async function openDirectBackend(cfg: Config): Promise<Backend> {
 }
 
 export async function openBackend(cfg: Config, opts: BackendOptions = {}): Promise<Backend> {
-  if (!opts.direct && cfg.http.enabled) {
+  if (!opts.direct && httpEnabled(cfg)) {
     const base = baseUrl(cfg.http.listen);
     if (await answers(base, opts.probeTimeoutMs ?? 1_000)) return new HttpBackend(base, cfg.http.token);
   }

@@ -47,13 +47,16 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(v4) === 4 && v4.startsWith('127.');
 }
 
+/** Whether the admin listener runs: `http.enabled` and a non-empty `http.listen` ("" disables it, as documented). */
+export const httpEnabled = (cfg: Config): boolean => cfg.http.enabled && cfg.http.listen !== '';
+
 export function tokenRequired(cfg: Config): boolean {
   return cfg.http.require_token || !isLoopbackHost(splitHostPort(cfg.http.listen).host);
 }
 
 /** What keeps the admin listener from starting: a token is needed and none is set. */
 export function httpConfigProblems(cfg: Config): ConfigProblem[] {
-  if (!cfg.http.enabled || !tokenRequired(cfg) || (cfg.http.token ?? '') !== '') return [];
+  if (!httpEnabled(cfg) || !tokenRequired(cfg) || (cfg.http.token ?? '') !== '') return [];
   return [{ path: 'http.token', message: cfg.http.require_token
     ? 'http.require_token is set but http.token is empty'
     : `a token is required when http.listen (${cfg.http.listen}) is not a loopback address` }];
