@@ -22,6 +22,7 @@ import { durationMs, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
 import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
+import { AuthThrottle } from './inbound/auth-throttle.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
 import { loadTlsContext } from './inbound/tls-cert.js';
@@ -34,15 +35,15 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
-import type { Store } from './queue/store.js';
+import type { Queue } from './queue/store.js';
+import { WorkerQueue } from './queue/worker-store.js';
 import { assertQueueFit, markQueueCreated } from './queue/check.js';
-import { WorkerStore } from './queue/worker-store.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
 import { Metrics } from './http/metrics.js';
-import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
+import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -54,7 +55,7 @@ export interface AppOptions {
 
 export interface App {
   readonly config: Config;
-  readonly store: Store;
+  readonly store: Queue;
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
@@ -85,7 +86,7 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
   ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
-  ['hostname', (c) => c.hostname], ['postmaster', (c) => c.postmaster],
+  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['postmaster', (c) => c.postmaster],
 ];
 
 /**
@@ -141,7 +142,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
   assertQueueFit(cfg.data_dir);
-  const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
+  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
   markQueueCreated(cfg.data_dir);
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
@@ -159,7 +160,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
   let dkimKeys = loadDkimKeys(cfg.dkim);
-  const intake = new Intake({ store, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
+  const intake = new Intake({ store: store.messages, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   const smtp = new SmtpTransport({ config: live, resolver, log, clock });
@@ -169,7 +170,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    store, smtp, local, config: live, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id,
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
@@ -182,6 +183,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
   });
 
+  // Shared by every session, kept across reloads: failures count per address, not per connection.
+  const authThrottle = new AuthThrottle({
+    get failureDelayMs() { return durationMs(current.smtp.auth_failure_delay); },
+    get maxFailures() { return current.smtp.auth_max_failures; },
+    get lockoutMs() { return durationMs(current.smtp.auth_lockout); },
+  }, clock);
   const inbound = new InboundServer(
     {
       get maxConnections() { return current.smtp.max_connections; },
@@ -189,7 +196,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log,
+      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -200,7 +207,6 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
-    connections: () => qmgr.connections(),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),
@@ -233,7 +239,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     throw err;
   }
   let httpServer: HttpServer | undefined;
-  if (cfg.http.enabled) {
+  if (httpEnabled(cfg)) {
     try {
       httpServer = await startHttpServer({ admin: admin, metrics, store, config: () => current, log, clock }, cfg.http.listen);
     } catch (err) {

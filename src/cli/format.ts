@@ -72,7 +72,7 @@ export function formatDestinations(list: readonly DestinationInfo[], now: number
 
 /** Below the table: a destination's domains, limits now, what it learned and the rules in force (with the replies that set them). */
 function destinationDetails(d: DestinationInfo, now: number): string[] {
-  const l = d.limits;
+  const l = d.politeness;
   const out: string[] = [];
   if (d.domains && d.domains.length > 0) out.push(`  domains: ${d.domains.length <= 10 ? d.domains.join(', ') : `${d.domains.slice(0, 10).join(', ')} … (${d.domains.length})`}`);
   if (l && (l.learnedConnections || l.learnedRecipients || l.rules.length > 0 || l.connectionLimit !== l.connectionCap)) {

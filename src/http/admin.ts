@@ -14,9 +14,9 @@ import { formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } 
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../scheduler/politeness.js';
-import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { AttemptRow, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
 
@@ -49,7 +49,7 @@ export interface DestinationInfo extends DestinationRow {
   /** The queued keys (recipient domains) known to go to this destination (an MX host set), when there are others than itself. */
   readonly domains?: readonly string[];
   /** Connection and recipient limits now, what was learned and the reply rules in force (a running server only). */
-  readonly limits?: PolitenessView;
+  readonly politeness?: PolitenessView;
 }
 
 /** What the running scheduler knows about destinations beyond the queue's rows (scheduler/destination-map, scheduler/politeness). */
@@ -77,15 +77,13 @@ export interface AdminApi {
 }
 
 export interface AdminDeps {
-  readonly store: Store;
+  readonly store: Queue;
   /** Where injected messages go (trace header, Message-ID/Date, the queue write), as every new message does. */
   readonly intake: Intake;
   readonly clock: () => number;
   readonly maxMessageSize: () => number;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
-  /** Open outbound connections per destination (a running server only). */
-  readonly connections?: () => ReadonlyMap<string, number>;
   /** Destinations as the scheduler sees them (a running server only). */
   readonly destinationView?: DestinationView;
   /** Ask the scheduler to look at the queue now (a running server only). */
@@ -122,12 +120,12 @@ export class Admin implements AdminApi {
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
-    return this.d.store.listMessages({ domain: filter.domain, state: filter.state, olderThan });
+    return this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan });
   }
 
   async show(id: string): Promise<MessageDetail> {
     const message = await this.mustGet(id);
-    const [recipients, attempts, body] = await Promise.all([this.d.store.getRecipients(id), this.d.store.getAttempts(id), this.d.store.getBody(id)]);
+    const [recipients, attempts, body] = await Promise.all([this.d.store.recipients.getRecipients(id), this.d.store.recipients.getAttempts(id), this.d.store.messages.getBody(id)]);
     return {
       message,
       headers: headerSummary(body),
@@ -141,19 +139,19 @@ export class Admin implements AdminApi {
     const reset: string[] = [];
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
-      const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
+      const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
       // Recipients are queued under their domains; the backoff belongs to the host set a domain maps to.
       const gateOf = (q: string) => this.d.destinationView?.gateOf(q) ?? q;
       const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => gateOf(r.destination))));
       for (const key of keys) {
-        const row = await this.d.store.getDestination(key);
+        const row = await this.d.store.gate.getDestination(key);
         if (row && row.health !== 'ok') {
-          await this.d.store.putDestination(clearedDestination(key, now));
+          await this.d.store.gate.putDestination(clearedDestination(key, now));
           reset.push(key);
         }
       }
     }
-    const flushed = await this.d.store.flush({ domain: opts.domain, messageId: opts.id, now });
+    const flushed = await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now });
     this.d.poke?.();
     return { flushed, reset };
   }
@@ -161,17 +159,17 @@ export class Admin implements AdminApi {
   async hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
     let ids: string[];
     if (target.id) ids = [target.id];
-    else if (target.domain) ids = (await this.d.store.listMessages({ domain: target.domain })).map((e) => e.message.id);
+    else if (target.domain) ids = (await this.d.store.recipients.listMessages({ domain: target.domain })).map((e) => e.message.id);
     else throw new AdminError('bad_request', 'give a message id or a domain');
     const done: string[] = [];
-    for (const id of ids) if (await this.d.store.setHeld(id, held)) done.push(id);
+    for (const id of ids) if (await this.d.store.recipients.setHeld(id, held)) done.push(id);
     if (target.id && done.length === 0) throw new AdminError('not_found', `no message ${target.id} in the queue`);
     if (!held) this.d.poke?.();
     return { ids: done };
   }
 
   async remove(ids: readonly string[]): Promise<{ deleted: number }> {
-    return { deleted: await this.d.store.deleteMessages(ids) };
+    return { deleted: await this.d.store.messages.deleteMessages(ids) };
   }
 
   /**
@@ -182,10 +180,10 @@ export class Admin implements AdminApi {
    */
   async bounce(id: string): Promise<{ bounced: number; skipped: number }> {
     await this.mustGet(id);
-    const rows = await this.d.store.getRecipients(id);
+    const rows = await this.d.store.recipients.getRecipients(id);
     const waiting = rows.filter((r) => r.state === 'queued' || r.state === 'deferred');
     const skipped = rows.filter((r) => r.state === 'inflight').length;
-    await this.d.store.recordOutcomes(waiting.map((r) => ({
+    await this.d.store.recipients.recordOutcomes(waiting.map((r) => ({
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
     })), this.d.clock());
@@ -199,34 +197,31 @@ export class Admin implements AdminApi {
    * to an MX host set is folded into that destination (its queued count added, its name listed).
    */
   async destinations(): Promise<DestinationInfo[]> {
-    const conns = this.d.connections?.() ?? new Map<string, number>();
+    // Rows, waiting recipients and open connections (slots) of every node on the queue.
+    const rows = await this.d.store.gate.listDestinations();
     const view = this.d.destinationView;
-    const rows = await this.d.store.listDestinations();
+    if (!view) return rows;
     const now = this.d.clock();
-    const byKey = new Map<string, DestinationRow & { queued: number }>();
-    const folded: [string, string, number][] = [];
+    const byKey = new Map<string, DestinationInfo>();
+    const folded: DestinationInfo[] = [];
     for (const r of rows) {
-      const gate = view?.gateOf(r.key);
-      if (gate !== undefined && gate !== r.key) folded.push([r.key, gate, r.queued]);
+      const gate = view.gateOf(r.key);
+      if (gate !== undefined && gate !== r.key) folded.push({ ...r, key: gate });
       else byKey.set(r.key, r);
     }
-    const ensure = (key: string) => {
+    const ensure = (key: string): DestinationInfo => {
       let e = byKey.get(key);
-      if (!e) byKey.set(key, (e = { ...clearedDestination(key, now), queued: 0 }));
+      if (!e) byKey.set(key, (e = { ...clearedDestination(key, now), generation: 0, queued: 0, connections: 0 }));
       return e;
     };
-    for (const [, gate, queued] of folded) {
-      const e = ensure(gate);
-      byKey.set(gate, { ...e, queued: e.queued + queued });
+    for (const f of folded) {
+      const e = ensure(f.key);
+      byKey.set(f.key, { ...e, queued: e.queued + f.queued, connections: e.connections + f.connections });
     }
-    for (const k of [...conns.keys(), ...(view?.keys() ?? [])]) ensure(k);
+    for (const k of view.keys()) ensure(k);
     return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
-      const domains = view?.domainsOf(r.key) ?? [];
-      return {
-        ...r, connections: conns.get(r.key) ?? 0,
-        ...(domains.length > 0 ? { domains } : {}),
-        ...(view ? { limits: view.limits(r.key) } : {}),
-      };
+      const domains = view.domainsOf(r.key);
+      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.limits(r.key) };
     });
   }
 
@@ -234,11 +229,11 @@ export class Admin implements AdminApi {
     const now = this.d.clock();
     // An MX host set's recipients are queued under its domains: they are flushed with it.
     const domains = this.d.destinationView?.domainsOf(key) ?? [];
-    const known = domains.length > 0 || (await this.d.store.listDestinations()).some((r) => r.key === key);
+    const known = domains.length > 0 || (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
-    await this.d.store.putDestination(clearedDestination(key, now));
+    await this.d.store.gate.putDestination(clearedDestination(key, now));
     let flushed = 0;
-    for (const q of [key, ...domains]) flushed += await this.d.store.flush({ destination: q, now });
+    for (const q of [key, ...domains]) flushed += await this.d.store.recipients.flush({ destination: q, now });
     this.d.poke?.();
     return { flushed };
   }
@@ -281,7 +276,7 @@ export class Admin implements AdminApi {
   }
 
   private async mustGet(id: string): Promise<MessageRow> {
-    const m = await this.d.store.getMessage(id);
+    const m = await this.d.store.messages.getMessage(id);
     if (!m) throw new AdminError('not_found', `no message ${id} in the queue`);
     return m;
   }
@@ -294,6 +289,6 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
 }
 
 /** A destination with no backoff and no failures: what "reset" writes. */
-export function clearedDestination(key: string, now: number): DestinationRow {
+export function clearedDestination(key: string, now: number): DestinationState {
   return { key, health: 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, updatedAt: now };
 }

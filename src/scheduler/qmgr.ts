@@ -1,18 +1,35 @@
 /**
- * scheduler/qmgr — the queue manager: picks due recipients, groups them by
- * message and destination, gates them by the destination's health and
- * limits, runs deliveries on the transports and applies the outcomes.
+ * scheduler/qmgr — the queue manager: claims due recipients, groups them by
+ * message and destination, asks the DestinationGate for a connection slot,
+ * runs deliveries on the transports and applies the outcomes.
+ *
+ * It holds no state another node would need to agree with: the connection
+ * count, the probe and the rate of a destination are the gate's (shared by
+ * every node on the queue's database); what lives here is this node's own
+ * work — the batches it claimed and the connections it runs.
  *
  * What keeps invariant I5 (no storms) true: a destination in backoff is not
- * claimed from at all (the store's claim query skips it), and when its
- * backoff ends exactly one probe connection goes out; until the probe's
- * result is known no second connection opens. A connection-level failure
- * defers every waiting batch of that destination to the end of its backoff
- * without connecting, and without spending the recipients' own retry steps.
+ * claimed from at all (the claim query skips it); when its backoff ends the
+ * gate grants exactly one probe, cluster-wide, and no other slot until the
+ * probe's result is known. A connection-level failure moves the
+ * destination's row on by compare-and-set (one backoff step per failure
+ * wave, whichever node saw it) and defers every waiting batch of that
+ * destination to the end of its backoff without connecting, and without
+ * spending the recipients' own retry steps. Work that cannot get a slot is
+ * given back to the queue (unclaimed), for whichever node holds one.
  *
  * Memory is bounded by what is claimed (at most a few batches per free
  * connection), never by the queue's size. The clock is injected; `runOnce`
  * does one whole pass and waits for its deliveries, for tests.
+ *
+ * A destination is the MX host set its domains resolve to (scheduler/
+ * destination-map, docs/decisions/0004): recipients are queued under their
+ * domains and mapped here when picked, so every domain of a host set shares
+ * one gate entry, one probe and one pool of connections. The cap asked of
+ * the gate is the destination's adaptive limit (scheduler/politeness, fed by
+ * scheduler/feedback): it shrinks when the remote says "too many
+ * connections" while others of ours work (a throttle: no backoff), and a
+ * learned recipient limit and the reply rules in force apply to every batch.
  *
  * Reports (DSNs), expiry and delay warnings are driven by queue state in
  * sweeps (scheduler/sweeps), so a crash loses none of them.
@@ -20,47 +37,66 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs, parseRate } from '../config/units.js';
-import { judgeReply, isTimeout } from '../delivery/failure-policy.js';
 import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
+import type { Grant } from '../queue/destination-gate.js';
 import type { DestinationRow, LastReply, Outcome, RecipientOutcome } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
 import { DestinationMap } from './destination-map.js';
+import { Feedback } from './feedback.js';
 import { Politeness } from './politeness.js';
-import { destinationFailed, destinationRecovered, gate, retryDelay, type RetrySettings } from './retry.js';
+import { destinationFailed, destinationRecovered, retryDelay, type RetrySettings } from './retry.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
 
 export interface QmgrDeps {
-  readonly store: Store;
+  readonly queue: Queue;
   readonly smtp: Transport;
   readonly local: Transport;
   readonly config: Config;
   readonly log: Logger;
   readonly clock: () => number;
   readonly random?: () => number;
-  /** Lease owner name (process/node id). */
-  readonly owner: string;
-  readonly sweeps: Omit<SweepDeps, 'store' | 'log'>;
+  /** This node's id (config node_id): owns its leases and slots. */
+  readonly node: string;
+  readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs'>;
   readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
   /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
   readonly mxHostSet?: (domain: string) => Promise<MxHostSet>;
 }
 
+/** A batch as claimed here: its recipients are leased to this node until leaseUntil. */
+interface Claimed extends Batch {
+  leaseUntil: number;
+}
+
+/** A slot the gate granted, as a worker holds it. */
+interface Slot {
+  readonly id: number;
+  readonly probe: boolean;
+  /** The row's generation and the row itself when the slot was granted: the compare-and-set base. */
+  readonly generation: number;
+  readonly row: DestinationRow | undefined;
+  until: number;
+}
+
+/** This node's work for one destination. */
 interface DestState {
   /** The gate key: an MX host set ("mx:a,b"), a route, "local:…", or a domain. */
   readonly key: string;
-  /** The keys its recipients are queued under (domains) seen here: parked together when it goes into backoff. */
+  /** The keys its recipients are queued under (domains) seen here: excluded and parked together. */
   readonly queued: Set<string>;
-  readonly queue: Batch[];
-  /** The destination's row as last read or written here (saves a queue round trip per batch). */
-  health: DestinationRow | undefined;
+  readonly queue: Claimed[];
+  /** Connections (slots) this node runs for the destination. */
   workers: number;
   /** Sessions that worked so far (monotonic): a timeout is a throttle only if others worked meanwhile. */
   successes: number;
+  /** This node holds the destination's probe. */
   probing: boolean;
-  tokens: number;
-  tokensAt: number;
+  /** An acquire is on its way to the gate. */
+  asking: boolean;
+  /** The gate said the slots are taken (or the rate spent) until then: no claims, no asking before. */
+  waitUntil: number;
 }
 
 const isLocal = (destination: string): boolean => destination.startsWith('local:');
@@ -93,12 +129,9 @@ export class Qmgr {
   readonly stats = { connectionsStarted: 0, batches: 0, passes: 0, throttled: 0 };
   /** Queued key (domain) → destination (MX host set); see docs/decisions/0004. */
   readonly destinations: DestinationMap;
-  /** Adaptive concurrency, learned limits and reply rules per destination (the seam towards the DestinationGate). */
+  /** Adaptive concurrency, learned limits and reply rules per destination (this node's view; see politeness.ts). */
   readonly politeness: Politeness;
-  /** Batches whose connection-level failure was a throttle (others were working): no backoff, due again at once. */
-  private readonly throttled = new WeakSet<OutboundBatch>();
-  /** The destination's success count when each batch started (see isThrottle). */
-  private readonly startedAt = new WeakMap<OutboundBatch, number>();
+  private readonly feedback: Feedback;
 
   constructor(private readonly deps: QmgrDeps) {
     const d = deps.config.delivery;
@@ -108,17 +141,32 @@ export class Qmgr {
     };
     this.random = deps.random ?? Math.random;
     this.rate = d.destination_rate ? parseRate(d.destination_rate) : undefined;
-    this.sweeps = new Sweeps({ ...deps.sweeps, store: deps.store, log: deps.log });
     this.destinations = new DestinationMap({
       mxHostSet: deps.mxHostSet, clock: deps.clock,
       settings: () => ({ by: deps.config.delivery.destination_by, ttlMs: durationMs(deps.config.delivery.destination_cache_ttl) }),
     });
     this.politeness = new Politeness(deps.config, deps.clock);
+    this.feedback = new Feedback(this.politeness, deps.log);
+    this.sweeps = new Sweeps({
+      ...deps.sweeps, messages: deps.queue.messages, recipients: deps.queue.recipients, log: deps.log, node: deps.node,
+      leaseMs: durationMs(d.lease),
+    });
   }
 
-  /** On start every `inflight` recipient is due again (their worker died with the last process). */
+  private get leaseMs(): number {
+    return durationMs(this.deps.config.delivery.lease);
+  }
+
+  /**
+   * On start this node's leases and slots from before are given back (their workers died with the last
+   * process). Another node's are left alone: they come back when their lease runs out, if that node is dead.
+   */
   async start(): Promise<void> {
-    const n = await this.deps.store.releaseAllInflight(this.deps.clock());
+    const now = this.deps.clock();
+    const [n] = await Promise.all([
+      this.deps.queue.recipients.releaseNodeLeases(this.deps.node, now),
+      this.deps.queue.gate.releaseNodeSlots(this.deps.node),
+    ]);
     if (n > 0) this.deps.log.info({ event: 'recovered_inflight', count: n }, `${n} recipient(s) in flight at the last stop are due again`);
     this.stopped = false;
     this.poke();
@@ -165,8 +213,8 @@ export class Qmgr {
       this.scheduleSoon();
       return;
     }
-    const scan = durationMs(this.deps.config.delivery.queue_scan_interval);
-    const next = await this.deps.store.nextDueAt().catch(() => undefined);
+    const scan = this.scanMs();
+    const next = await this.deps.queue.recipients.nextDueAt().catch(() => undefined);
     // A poke while we asked has scheduled the next pass already; a second timer would run two loops.
     if (this.soon || this.stopped) return;
     const now = this.deps.clock();
@@ -174,6 +222,10 @@ export class Qmgr {
     const wait = next === undefined || next <= now ? scan : Math.min(scan, next - now);
     this.timer = setTimeout(() => void this.loop(), wait);
     this.timer.unref?.();
+  }
+
+  private scanMs(): number {
+    return durationMs(this.deps.config.delivery.queue_scan_interval);
   }
 
   /** One pass and all the deliveries it started (tests drive the scheduler with this and a fake clock). */
@@ -192,16 +244,16 @@ export class Qmgr {
     await this.running;
     await this.idle();
     // Messages finished by the last deliveries leave the queue now, not at the next start.
-    for (let i = 0; i < 100; i++) if ((await this.deps.store.removeCompleted(1000)).length < 1000) break;
+    for (let i = 0; i < 100; i++) if ((await this.deps.queue.recipients.removeCompleted(1000)).length < 1000) break;
   }
 
-  /** Open connections per destination, for `halcyon destinations` and metrics. */
+  /** Connections this node has open, per destination, for metrics. */
   connections(): Map<string, number> {
     return new Map([...this.dests.values()].filter((d) => d.workers > 0).map((d) => [d.key, d.workers]));
   }
 
   private async pass(): Promise<void> {
-    const { store, clock } = this.deps;
+    const { queue, clock } = this.deps;
     this.stats.passes++;
     const now = clock();
     // Lease recovery and the expiry/delay sweeps look at old rows only; once per interval of (injected) time is enough.
@@ -209,218 +261,218 @@ export class Qmgr {
     if (housekeeping) this.lastHousekeeping = now;
     // Issued together so the queue thread answers them in one commit, not one commit each.
     await Promise.all([
-      housekeeping ? store.releaseExpiredLeases(now) : undefined,
+      housekeeping ? queue.recipients.releaseExpiredLeases(now) : undefined,
+      housekeeping ? queue.gate.releaseExpiredSlots(now) : undefined,
       this.sweeps.run(now, housekeeping),
       this.dispatch(now),
-      store.removeCompleted(1000),
+      queue.recipients.removeCompleted(1000),
     ]);
   }
 
   private dest(key: string): DestState {
     let d = this.dests.get(key);
     if (!d) {
-      d = { key, queued: new Set(), queue: [], health: undefined, workers: 0, successes: 0, probing: false, tokens: this.rateOf(key)?.count ?? 0, tokensAt: this.deps.clock() };
+      d = { key, queued: new Set(), queue: [], workers: 0, successes: 0, probing: false, asking: false, waitUntil: -Infinity };
       this.dests.set(key, d);
     }
     return d;
   }
 
-  /** Connections the destination may have now: one probe after a backoff, else its adaptive limit (≤ the configured cap). */
-  private capOf(d: DestState): number {
-    return d.probing ? 1 : this.politeness.connectionLimit(d.key);
-  }
-
-  /** A rule's rate while it is in force, else delivery.destination_rate. */
-  private rateOf(key: string): { count: number; perMs: number } | undefined {
-    return this.politeness.rate(key) ?? this.rate;
-  }
-
-  /** Queued keys (domains) of a destination: those seen in memory and those the map knows. */
+  /** Queued keys (domains) of a destination: those seen here and those the map knows. */
   private queuedKeysOf(d: DestState): string[] {
     return [...new Set([d.key, ...d.queued, ...this.destinations.domainsOf(d.key)])];
   }
 
   private async dispatch(now: number): Promise<void> {
     const cfg = this.deps.config.delivery;
+    for (const d of this.dests.values()) {
+      if (d.queue.length === 0 && d.workers === 0 && !d.asking && d.waitUntil <= now) this.dests.delete(d.key);
+    }
     const free = cfg.max_connections - this.active;
     if (free <= 0) return;
-    // A destination with work waiting in memory, or in a probe, takes no more claims until it drains;
-    // the store knows recipients by their queued keys (domains), so those are what is excluded.
-    const busy = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || (this.rateOf(d.key) && this.refill(d, now) < 1));
-    const suspended = new Set([...this.destinations.known().values()].filter((k) => (this.politeness.suspendedUntil(k) ?? 0) > now));
+    // A destination with work waiting here, in a probe, told to wait or suspended by a rule takes no more claims
+    // until that changes; the queue knows recipients by their queued keys (domains), so those are excluded.
+    const known = this.destinations.known();
+    const held = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || d.asking || d.waitUntil > now);
     const exclude = [...new Set([
-      ...busy.flatMap((d) => this.queuedKeysOf(d)),
-      ...[...this.destinations.known()].filter(([, k]) => suspended.has(k)).map(([q]) => q),
+      ...held.flatMap((d) => this.queuedKeysOf(d)),
+      ...[...known].filter(([, k]) => (this.politeness.suspendedUntil(k) ?? 0) > now).map(([q]) => q),
     ])];
-    const rows = await this.deps.store.claimDue({
-      now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.owner,
-      leaseUntil: now + durationMs(cfg.lease), excludeDestinations: exclude,
+    const leaseUntil = now + this.leaseMs;
+    const rows = await this.deps.queue.recipients.claimDue({
+      now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil, excludeDestinations: exclude,
     });
-    if (rows.length === 0) return;
     // Queued keys → destinations (one MX question per domain not known yet, asked together).
     const gateOf = await this.destinations.keysFor(rows.map((r) => r.destination));
-    // Every destination's row in one go (one queue turn), not one round trip each.
-    const keys = [...new Set(gateOf.values())];
-    const healths = await Promise.all(keys.map((k) => this.deps.store.getDestination(k)));
-    keys.forEach((k, i) => { this.dest(k).health = healths[i]; });
-    for (const queuedBatch of groupBatches(rows, cfg.max_recipients_per_transaction)) {
-      const b: Batch = { ...queuedBatch, destination: gateOf.get(queuedBatch.destination) ?? queuedBatch.destination };
-      const d = this.dest(b.destination);
-      d.queued.add(queuedBatch.destination);
-      const g = gate(d.health, now);
-      if (!g.open) {
-        // Raced with a backoff set since the claim (or a domain first seen behind it): back to waiting, no attempt spent.
-        await this.deferBatch(b, g.until, { code: 451, enhanced: '4.4.1', text: 'delivery temporarily suspended (destination in backoff)' });
-        continue;
-      }
-      const suspendedUntil = this.politeness.suspendedUntil(d.key);
-      if (suspendedUntil !== undefined && suspendedUntil > now) {
-        await this.deferBatch(b, suspendedUntil, { code: 451, enhanced: '4.7.0', text: 'delivery suspended by a reply rule' });
-        continue;
-      }
-      if (g.probe && d.workers === 0) d.probing = true;
-      d.queue.push(b);
+    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
+      const d = this.dest(gateOf.get(b.destination) ?? b.destination);
+      d.queued.add(b.destination);
+      d.queue.push({ ...b, destination: d.key, leaseUntil });
     }
-    for (const d of this.dests.values()) this.startWorkers(d);
+    // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
+    await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
   }
 
-  private refill(d: DestState, now: number): number {
-    const rate = this.rateOf(d.key);
-    if (!rate) return Infinity;
-    const elapsed = now - d.tokensAt;
-    d.tokens = Math.min(rate.count, d.tokens + (elapsed * rate.count) / rate.perMs);
-    d.tokensAt = now;
-    return d.tokens;
+  /**
+   * Asks the gate for as many slots as the destination's waiting batches can use (all asked together: one
+   * queue turn) and starts a connection on each. A probe is granted alone; what cannot get a slot waits.
+   */
+  private async fill(d: DestState): Promise<void> {
+    const cfg = this.deps.config.delivery;
+    if (d.asking || d.probing) return;
+    const now = this.deps.clock();
+    const suspendedUntil = this.politeness.suspendedUntil(d.key);
+    if (suspendedUntil !== undefined && suspendedUntil > now) {
+      // A suspend rule is in force: the batches wait for its end in the queue, without asking the gate.
+      await this.waitForGate(d, { kind: 'wait', reason: 'suspended', until: suspendedUntil }, now);
+      return;
+    }
+    // The adaptive limit (≤ the configured cap, lowered by rules) is the cap the gate enforces.
+    const limit = this.politeness.connectionLimit(d.key);
+    const want = Math.min(d.queue.length, limit - d.workers, cfg.max_connections - this.active);
+    if (want <= 0) return;
+    d.asking = true;
+    const until = now + this.leaseMs;
+    let grants: Grant[];
+    try {
+      grants = await Promise.all(Array.from({ length: want }, () => this.deps.queue.gate.acquire({
+        destination: d.key, node: this.deps.node, now, leaseUntil: until, maxConnections: limit,
+      })));
+    } finally {
+      d.asking = false;
+    }
+    let wait: Extract<Grant, { kind: 'wait' }> | undefined;
+    for (const g of grants) {
+      if (g.kind === 'wait') wait ??= g;
+      else this.startWorker(d, { id: g.slot, probe: g.kind === 'probe', generation: g.generation, row: g.row, until });
+    }
+    if (wait && d.workers === 0) await this.waitForGate(d, wait, now);
   }
 
-  private startWorkers(d: DestState): void {
-    while (d.queue.length > 0 && d.workers < this.capOf(d) && this.active < this.deps.config.delivery.max_connections) {
-      d.workers++;
-      this.active++;
-      this.stats.connectionsStarted++;
-      const w: Promise<void> = this.worker(d).finally(() => {
+  /** No slot for this destination here: its batches go back to the queue, for a node that has one (or for later). */
+  private async waitForGate(d: DestState, wait: Extract<Grant, { kind: 'wait' }>, now: number): Promise<void> {
+    const held = wait.reason === 'backoff' || wait.reason === 'suspended';
+    // Backoff: due when it ends (the claim query skips the destination till then, and sees an administrator's
+    // reset at once). Full or probing elsewhere: due now for whoever has a slot; this node asks again after a scan.
+    if (!held) d.waitUntil = Math.min(wait.until, now + this.scanMs());
+    const batches = d.queue.splice(0);
+    const ids = batches.flatMap((b) => b.recipients.map((r) => r.id));
+    if (ids.length > 0) await this.deps.queue.recipients.unclaim(ids, this.deps.node, held ? wait.until : now);
+  }
+
+  private startWorker(d: DestState, slot: Slot): void {
+    d.workers++;
+    this.active++;
+    if (slot.probe) d.probing = true;
+    this.stats.connectionsStarted++;
+    const w: Promise<void> = this.worker(d, slot)
+      .catch((err: unknown) => {
+        this.deps.log.error({ event: 'qmgr_error', destination: d.key, err: (err as Error).message }, 'delivery worker failed');
+      })
+      .finally(() => {
         d.workers--;
         this.active--;
+        if (slot.probe) d.probing = false;
         this.workers.delete(w);
-        if (d.queue.length === 0 && d.workers === 0) this.dests.delete(d.key);
-        else this.startWorkers(d);
+        // Batches left behind (a worker that stopped early) get a connection of their own.
+        if (d.queue.length > 0) void this.fill(d);
       });
-      this.workers.add(w);
-    }
+    this.workers.add(w);
   }
 
-  /** Takes batches of one destination until none is left or the destination fails. */
-  private async worker(d: DestState): Promise<void> {
-    for (;;) {
-      const batch = d.queue.shift();
-      if (!batch) return;
-      const now = this.deps.clock();
-      const suspendedUntil = this.politeness.suspendedUntil(d.key);
-      if (suspendedUntil !== undefined && suspendedUntil > now) {
-        // A suspend rule triggered meanwhile: this and every waiting batch wait for it, without connecting.
-        await this.deferBatches([batch, ...d.queue.splice(0)], suspendedUntil, { code: 451, enhanced: '4.7.0', text: 'delivery suspended by a reply rule' });
-        return;
-      }
-      const rate = this.rateOf(d.key);
-      if (rate) {
-        if (this.refill(d, now) < 1) {
-          const wait = Math.ceil(((1 - d.tokens) * rate.perMs) / rate.count);
-          await this.deferBatch(batch, now + wait, { code: 451, enhanced: '4.7.0', text: 'destination rate limit reached' });
-          continue;
-        }
-        d.tokens -= 1;
-      }
-      const { result, throttled } = await this.deliverBatch(batch, d);
-      this.learn(d, result);
-      if (throttled && result.destinationFailure) {
-        // Others are working: the remote wants fewer of us, not none. Fewer connections, no backoff.
-        this.stats.throttled++;
-        const r = result.destinationFailure;
-        const limit = isTimeout(r) ? this.politeness.sessionTimedOut(d.key) : this.politeness.tooManyConnections(d.key, d.workers - 1, r);
-        this.deps.log.warn({ event: 'destination_throttled', destination: d.key, connections: limit, reply: `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}` },
-          `destination ${d.key} asked for fewer connections: now ${limit}`);
-        return;
-      }
-      if (result.destinationFailure) {
-        await this.destinationDown(d, result.destinationFailure);
-        return;
-      }
-      if (d.probing || (d.health !== undefined && d.health.health === 'backoff')) {
-        const wasProbe = d.probing;
-        d.probing = false;
-        d.health = destinationRecovered(d.health, d.key, this.deps.clock());
-        await this.deps.store.putDestination(d.health);
-        this.deps.log.info({ event: 'destination_recovered', destination: d.key }, 'destination recovered');
-        if (wasProbe) this.startWorkers(d);
-      }
-    }
-  }
-
-  /** What a delivery taught about its destination: a session worked (concurrency grows), a recipient limit (I6). */
-  private learn(d: DestState, result: BatchResult): void {
-    if (result.sessionWorked) {
-      d.successes++;
-      this.politeness.sessionWorked(d.key);
-    }
-    if (result.limitReached) {
-      const { accepted, reply } = result.limitReached;
-      const now = this.politeness.limitReached(d.key, accepted, reply);
-      if (now !== undefined) {
-        this.deps.log.info({ event: 'destination_limit_learned', destination: d.key, max_recipients: now, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}` },
-          `destination ${d.key}: at most ${now} recipients per transaction`);
-      }
-    }
-  }
-
-  private async deliverBatch(batch: Batch, d: DestState): Promise<{ result: BatchResult; throttled: boolean }> {
-    const { store } = this.deps;
-    // Asked together, answered in one queue turn.
-    const [message, body] = await Promise.all([store.getMessage(batch.messageId), store.getBody(batch.messageId).catch(() => undefined)]);
-    if (!message || !body) {
-      // Deleted while claimed (queue delete): nothing to do.
-      return { result: {}, throttled: false };
-    }
-    const outbound: OutboundBatch = {
-      destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients, maxRecipients: this.politeness.recipientLimit(d.key),
-    };
-    const transport = isLocal(batch.destination) ? this.deps.local : this.deps.smtp;
-    this.stats.batches++;
-    const prev = d.health;
-    const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, prev);
-    this.startedAt.set(outbound, d.successes);
+  /** One connection's worth of work: takes batches of one destination until none is left or the destination fails. */
+  private async worker(d: DestState, slot: Slot): Promise<void> {
+    const { queue } = this.deps;
     try {
-      const result = await transport.deliver(outbound, record);
-      return { result, throttled: this.throttled.has(outbound) };
-    } catch (err) {
-      // A transport bug must not strand recipients in flight: they are deferred and the lease is cleared.
-      this.deps.log.error({ event: 'transport_error', queue_id: message.id, destination: d.key, err: (err as Error).stack }, 'transport failed');
-      const reply: LastReply = { code: 451, enhanced: '4.3.0', text: `internal error: ${(err as Error).message}` };
-      const left = batch.recipients.map((r) => [r.id, { kind: 'deferred', reply } as RecipientVerdict] as const);
-      await this.record(outbound, new Map(left), prev).catch(() => undefined);
-      return { result: {}, throttled: false };
+      let s = slot;
+      for (;;) {
+        const batch = d.queue.shift();
+        if (!batch) return;
+        const now = this.deps.clock();
+        if (!(await this.keepLeases(s, batch, now))) continue;
+        const rate = this.politeness.rate(d.key) ?? this.rate;
+        if (rate) {
+          const t = await queue.gate.takeToken(d.key, now, rate);
+          if (!t.ok) {
+            // Over the shared rate: this batch and the rest wait for the next token, in the queue.
+            d.waitUntil = t.until;
+            const ids = [batch, ...d.queue.splice(0)].flatMap((b) => b.recipients.map((r) => r.id));
+            await queue.recipients.unclaim(ids, this.deps.node, t.until);
+            return;
+          }
+        }
+        const result = await this.deliverBatch(batch, s);
+        this.feedback.learn(d, result);
+        if (result.destinationFailure && this.feedback.wasThrottled(result.outbound)) {
+          // Others are working: the remote wants fewer of us, not none. Fewer connections, no backoff.
+          this.stats.throttled++;
+          this.feedback.throttle(d, result.destinationFailure);
+          return;
+        }
+        if (result.destinationFailure) {
+          await this.destinationDown(d, s, result.destinationFailure);
+          return;
+        }
+        if (s.probe || (s.row !== undefined && s.row.health !== 'ok')) {
+          s = await this.destinationUp(d, s);
+          d.probing = false;
+          // The probe went through: the others waiting here may have their connections now.
+          void this.fill(d);
+        }
+      }
+    } finally {
+      await queue.gate.releaseSlot(slot.id).catch(() => undefined);
     }
   }
 
   /**
-   * A connection-level failure that asked for fewer connections (failure policy `throttle`) while other
-   * connections of ours to the destination are working: a throttle, not a failing cohort (which backs off).
+   * A worker can hold a slot, and batches can wait here, longer than a lease: past half of it, both are
+   * renewed. A batch whose recipients were taken over meanwhile (this node was thought dead) is dropped.
    */
-  private isThrottle(batch: OutboundBatch, reply: LastReply): boolean {
-    const d = this.dests.get(batch.destination);
-    if (!d || !judgeReply(reply).throttle) return false;
-    // "Too many connections" while others of ours are open says so itself; a timeout only counts when
-    // another session worked meanwhile (else every connection hangs: a failing cohort, backoff as ever).
-    return isTimeout(reply) ? d.successes > (this.startedAt.get(batch) ?? Infinity) : d.workers > 1;
+  private async keepLeases(slot: Slot, batch: Claimed, now: number): Promise<boolean> {
+    const half = this.leaseMs / 2;
+    if (now >= slot.until - half && await this.deps.queue.gate.renewSlot(slot.id, now + this.leaseMs)) slot.until = now + this.leaseMs;
+    if (now < batch.leaseUntil - half) return true;
+    const kept = new Set(await this.deps.queue.recipients.renewLeases(batch.recipients.map((r) => r.id), this.deps.node, now + this.leaseMs));
+    batch.leaseUntil = now + this.leaseMs;
+    batch.recipients.splice(0, batch.recipients.length, ...batch.recipients.filter((r) => kept.has(r.id)));
+    return batch.recipients.length > 0;
   }
 
-  /** A reply rule this reply triggers (logged once per trigger). */
-  private ruleFor(batch: OutboundBatch, reply: LastReply): ReturnType<Politeness['onReply']> {
-    const rule = this.politeness.onReply(batch.destination, reply);
-    if (rule) {
-      this.deps.log.warn({ event: 'rule_triggered', destination: batch.destination, rule: rule.text, action: rule.action, queue_id: batch.message.id,
-        reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}` }, `destination ${batch.destination}: ${rule.text}`);
+  /** A connection went through while the row was not healthy (the probe, say): the destination recovers, once. */
+  private async destinationUp(d: DestState, slot: Slot): Promise<Slot> {
+    const r = await this.deps.queue.gate.transition(d.key, slot.generation, destinationRecovered(slot.row, d.key, this.deps.clock()));
+    if (r.applied) this.deps.log.info({ event: 'destination_recovered', destination: d.key, node: this.deps.node }, 'destination recovered');
+    // From here on this connection is an ordinary one, on the row as it now is.
+    return { ...slot, probe: false, generation: r.row?.generation ?? slot.generation, row: r.row };
+  }
+
+  private async deliverBatch(batch: Claimed, slot: Slot): Promise<BatchResult & { outbound?: OutboundBatch }> {
+    const { messages } = this.deps.queue;
+    // Asked together, answered in one queue turn.
+    const [message, body] = await Promise.all([messages.getMessage(batch.messageId), messages.getBody(batch.messageId).catch(() => undefined)]);
+    if (!message || !body) {
+      // Deleted while claimed (queue delete): nothing to do.
+      return {};
     }
-    return rule;
+    const d = this.dests.get(batch.destination);
+    const outbound: OutboundBatch = {
+      destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients, maxRecipients: this.politeness.recipientLimit(batch.destination),
+    };
+    if (d) this.feedback.started(outbound, d);
+    const transport = isLocal(batch.destination) ? this.deps.local : this.deps.smtp;
+    this.stats.batches++;
+    const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, slot.row);
+    try {
+      return { ...(await transport.deliver(outbound, record)), outbound };
+    } catch (err) {
+      // A transport bug must not strand recipients in flight: they are deferred and the lease is cleared.
+      this.deps.log.error({ event: 'transport_error', queue_id: message.id, destination: batch.destination, err: (err as Error).stack }, 'transport failed');
+      const reply: LastReply = { code: 451, enhanced: '4.3.0', text: `internal error: ${(err as Error).message}` };
+      const left = batch.recipients.map((r) => [r.id, { kind: 'deferred', reply } as RecipientVerdict] as const);
+      await this.record(outbound, new Map(left), slot.row).catch(() => undefined);
+      return {};
+    }
   }
 
   /** Turns verdicts into durable outcomes and log lines. Called by transports after each transaction. */
@@ -431,7 +483,7 @@ export class Qmgr {
     // One rule trigger per reply (a 421 that defers a hundred recipients triggers once).
     const judged = new Map<LastReply, ReturnType<Politeness['onReply']>>();
     const ruleOf = (reply: LastReply) => {
-      if (!judged.has(reply)) judged.set(reply, this.ruleFor(batch, reply));
+      if (!judged.has(reply)) judged.set(reply, this.feedback.ruleFor(batch, reply));
       return judged.get(reply);
     };
     for (const [id, given] of verdicts) {
@@ -443,9 +495,8 @@ export class Qmgr {
       let outcome: Outcome;
       if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
       else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
-      else if (v.connectionLevel && (this.throttled.has(batch) || this.isThrottle(batch, v.reply))) {
+      else if (v.connectionLevel && this.feedback.isThrottle(batch, v.reply, this.dests.get(batch.destination))) {
         // Throttled, not failed: due again at once under the lower connection limit; no attempt counted.
-        this.throttled.add(batch);
         outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: now, countAttempt: false };
       } else if (v.connectionLevel) {
         // The destination's backoff, not the recipient's schedule, decides the next try (spec: 421 row).
@@ -466,44 +517,41 @@ export class Qmgr {
       }, `${batch.message.id}: to=<${r.address}> status=${status}`);
       this.deps.onOutcome?.(status, batch.destination, now - batch.message.receivedAt);
     }
-    await this.deps.store.recordOutcomes(outcomes, now);
+    await this.deps.queue.recipients.recordOutcomes(outcomes, now, this.deps.node);
   }
 
-  /** A connection-level failure: backoff for the destination, and its waiting batches wait for it without connecting. */
-  private async destinationDown(d: DestState, why: LastReply): Promise<void> {
-    const { store, clock, log } = this.deps;
+  /**
+   * A connection-level failure: the destination's row moves into (or further into) backoff by compare-and-set
+   * on the generation this connection was granted under. Connections opened together (the first wave, up to
+   * the cap, on any node) all fail together: the first failure moves the row on, the others find it moved and
+   * change nothing (that used to jump a 1 m backoff straight to the 1 h cap). The waiting batches wait for the
+   * backoff without connecting.
+   */
+  private async destinationDown(d: DestState, slot: Slot, why: LastReply): Promise<void> {
+    const { queue, clock, log } = this.deps;
     const now = clock();
-    const current = await store.getDestination(d.key);
-    // Fix (H): connections opened together (the first wave, up to the per-destination cap) all fail together;
-    // a backoff already in force was set by one of them, and each further failure of that wave must not double
-    // it again (that jumped a 1 m backoff straight to the 1 h cap). Gate lets no connection start during a
-    // backoff, so a failure seen while one is in force always belongs to a connection started before it.
-    const inForce = current !== undefined && current.health === 'backoff' && current.backoffUntil > now;
-    const row = inForce ? current : destinationFailed(current, d.key, now, `${why.code} ${why.text}`, this.retry);
-    d.health = row;
-    if (!inForce) {
-      await store.putDestination(row);
+    const next = destinationFailed(slot.row, d.key, now, `${why.code} ${why.text}`, this.retry);
+    const r = await queue.gate.transition(d.key, slot.generation, next);
+    const row = r.row;
+    if (r.applied && row) {
       // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
       // Every domain of the host set waits with it (their recipients are queued under the domains).
       for (const q of this.queuedKeysOf(d)) {
-        for (let i = 0; i < 1000; i++) if ((await store.parkDestination(q, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
+        for (let i = 0; i < 1000; i++) if ((await queue.recipients.parkDestination(q, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
       }
-      log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
+      log.warn({ event: 'destination_backoff', destination: d.key, node: this.deps.node, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
         `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     }
-    d.probing = false;
+    // The row moved on to healthy meanwhile (another node's probe went through): this failure is old news.
+    if (!row || row.health === 'ok') return;
     const waiting = d.queue.splice(0);
-    // Fix (H): one commit for every waiting batch, not one per batch (thousands of fsyncs per failed probe).
+    // One commit for every waiting batch, not one per batch (thousands of fsyncs per failed probe).
     await this.deferBatches(waiting, row.backoffUntil, { code: 451, enhanced: '4.4.1', text: `delivery temporarily suspended: ${why.text}` }, why.host);
   }
 
   private async deferBatches(batches: readonly Batch[], until: number, reply: LastReply, host?: string): Promise<void> {
     const r: LastReply = host ? { ...reply, host } : reply;
     const outcomes = batches.flatMap((b) => b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? r, nextAttemptAt: until, countAttempt: false } as const })));
-    await this.deps.store.recordOutcomes(outcomes, this.deps.clock());
-  }
-
-  private async deferBatch(b: Batch, until: number, reply: LastReply, host?: string): Promise<void> {
-    await this.deferBatches([b], until, reply, host);
+    await this.deps.queue.recipients.recordOutcomes(outcomes, this.deps.clock(), this.deps.node);
   }
 }

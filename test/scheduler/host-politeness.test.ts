@@ -66,11 +66,11 @@ describe('destinations are MX host sets', () => {
     assert.ok(remote.connections.length <= expected.length + 4, `${remote.connections.length} connections in a day`);
 
     // One destination row for all twenty domains, in backoff at the cap; nothing lost or bounced.
-    const dest = (await h.app.store.listDestinations()).find((d) => d.key === KEY);
+    const dest = (await h.app.store.gate.listDestinations()).find((d) => d.key === KEY);
     assert.equal(dest?.health, 'backoff');
     assert.equal(dest?.consecutiveFailures, expected.length);
     assert.deepEqual(h.app.qmgr.destinations.domainsOf(KEY), [...DOMAINS].sort());
-    const rcpts = (await h.app.store.listMessages({})).flatMap((m) => m.recipients);
+    const rcpts = (await h.app.store.recipients.listMessages({})).flatMap((m) => m.recipients);
     assert.equal(rcpts.length, 40);
     assert.ok(rcpts.every((r) => r.state === 'deferred' || r.state === 'queued'), 'every recipient still waiting');
 
@@ -129,8 +129,8 @@ describe('I6: a recipient limit is learned once', () => {
     assert.ok(second.every((t) => t.rcptReplies.every((r) => r.reply.startsWith('250'))), 'a RCPT of the second message was refused');
     assert.equal(h.app.qmgr.politeness.view(KEY).learnedRecipients?.max, 3);
     const info = (await h.app.admin.destinations()).find((d) => d.key === KEY);
-    assert.equal(info?.limits?.recipientLimit, 3);
-    assert.equal(info?.limits?.learnedRecipients?.reply, '452 4.5.3 Too many recipients');
+    assert.equal(info?.politeness?.recipientLimit, 3);
+    assert.equal(info?.politeness?.learnedRecipients?.reply, '452 4.5.3 Too many recipients');
   });
 });
 
@@ -153,14 +153,14 @@ describe('adaptive concurrency', () => {
     assert.ok(h.app.qmgr.politeness.connectionLimit(KEY) <= 3);
     const list = await h.app.admin.destinations();
     const info = list.find((d) => d.key === KEY);
-    assert.equal(info?.limits?.learnedConnections?.max, h.app.qmgr.politeness.connectionLimit(KEY));
-    assert.equal(info?.limits?.connectionLimit, h.app.qmgr.politeness.connectionLimit(KEY));
-    assert.equal(info?.limits?.learnedConnections?.reply, '421 4.7.0 Too many connections, try again later');
+    assert.equal(info?.politeness?.learnedConnections?.max, h.app.qmgr.politeness.connectionLimit(KEY));
+    assert.equal(info?.politeness?.connectionLimit, h.app.qmgr.politeness.connectionLimit(KEY));
+    assert.equal(info?.politeness?.learnedConnections?.reply, '421 4.7.0 Too many connections, try again later');
     assert.match(formatDestinations(list, h.clock.now()), /learned: at most [123] connections for 23h5\dm \(421 4\.7\.0 Too many connections/);
     // A throttle is not a failure: the destination never went into backoff, no recipient spent a retry step.
-    const row = await h.app.store.getDestination(KEY);
+    const row = await h.app.store.gate.getDestination(KEY);
     assert.ok(row === undefined || row.health === 'ok', `destination ${row?.health}`);
-    const { byState } = await h.app.store.counts();
+    const { byState } = await h.app.store.recipients.counts();
     assert.equal(byState.deferred + byState.queued + byState.inflight + byState.failed, 0, JSON.stringify(byState));
   });
 });
@@ -194,7 +194,7 @@ describe('reply rules ([[delivery.rules]])', () => {
     assert.equal(view.rules[0]!.action, 'suspend');
     assert.equal(view.rules[0]!.reply, '451 4.7.1 Please slow down');
     const list = await h.app.admin.destinations();
-    assert.deepEqual(list.find((d) => d.key === key)?.limits?.rules.map((r) => [r.action, r.reply]), [['suspend', '451 4.7.1 Please slow down']]);
+    assert.deepEqual(list.find((d) => d.key === key)?.politeness?.rules.map((r) => [r.action, r.reply]), [['suspend', '451 4.7.1 Please slow down']]);
     assert.match(formatDestinations(list, h.clock.now()), /rule: rules\[0\] action=suspend .* — suspend for \d+m, triggered by "451 4\.7\.1 Please slow down"/);
     remote.setOptions({ mailReply: '250 2.1.0 OK' });
     await simulate(h, start + 40 * MINUTE, () => mails(remote), 50);
@@ -239,7 +239,7 @@ describe('reply rules ([[delivery.rules]])', () => {
     await enqueue(h, key, 2);
     await h.app.qmgr.runOnce();
     assert.equal(mails(remote), 2, 'one attempt per message');
-    const rcpts = (await h.app.store.listMessages({ domain: ROUTED })).flatMap((m) => m.recipients);
+    const rcpts = (await h.app.store.recipients.listMessages({ domain: ROUTED })).flatMap((m) => m.recipients);
     const byAddr = new Map(rcpts.map((r) => [r.address.split('@')[0]!, r]));
     assert.equal(byAddr.get('user0-0')?.state, 'failed');
     assert.equal(byAddr.get('user1-0')?.state, 'deferred');
