@@ -94,7 +94,11 @@ export class Qmgr {
 
   /** On start every `inflight` recipient is due again (their worker died with the last process). */
   async start(): Promise<void> {
-    const n = await this.deps.store.releaseAllInflight(this.deps.clock());
+    // On a full disk this write can fail; lease expiry (housekeeping) then returns those recipients instead.
+    const n = await this.deps.store.releaseAllInflight(this.deps.clock()).catch((err: unknown) => {
+      this.deps.log.warn({ event: 'recover_inflight_failed', err: (err as Error).message }, 'could not release recipients in flight at the last stop; their leases will expire');
+      return 0;
+    });
     if (n > 0) this.deps.log.info({ event: 'recovered_inflight', count: n }, `${n} recipient(s) in flight at the last stop are due again`);
     this.stopped = false;
     this.poke();
