@@ -35,10 +35,10 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
-import type { Store } from './queue/store.js';
+import type { Queue } from './queue/store.js';
+import { WorkerQueue } from './queue/worker-store.js';
 import { assertQueueFit, markQueueCreated } from './queue/check.js';
 import { QueueSpace } from './queue/space.js';
-import { WorkerStore } from './queue/worker-store.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
@@ -56,7 +56,7 @@ export interface AppOptions {
 
 export interface App {
   readonly config: Config;
-  readonly store: Store;
+  readonly store: Queue;
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
@@ -87,7 +87,7 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
   ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
-  ['hostname', (c) => c.hostname], ['postmaster', (c) => c.postmaster],
+  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['postmaster', (c) => c.postmaster],
 ];
 
 /**
@@ -146,7 +146,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).
   const space = new QueueSpace(cfg.data_dir, () => sizeBytes(current.smtp.max_message_size));
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
-  const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
+  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
   markQueueCreated(cfg.data_dir);
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
@@ -164,7 +164,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
   let dkimKeys = loadDkimKeys(cfg.dkim);
-  const intake = new Intake({ store, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
+  const intake = new Intake({ store: store.messages, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   const smtp = new SmtpTransport({ config: live, resolver, log, clock });
@@ -174,7 +174,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    store, smtp, local, config: live, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id,
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
@@ -211,7 +211,6 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
-    connections: () => qmgr.connections(),
     poke: () => qmgr.poke(),
     onInjected: (id, req, trace) => {
       metrics.messageAccepted();

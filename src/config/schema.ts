@@ -95,6 +95,8 @@ const dkimKey = z.strictObject({
 
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
+  node_id: z.string().min(1).max(128).default(osHostname())
+    .describe('This node\'s name on the queue: it owns the recipients and connection slots this node leases, and on start it takes back only its own. Stable across restarts and different for every node sharing one queue; default: the machine\'s hostname.'),
   data_dir: z.string().default('./var').describe('Where the queue, mailboxes and generated TLS certificate live.'),
   postmaster: z.string().default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),

@@ -17,7 +17,7 @@ import type { ConfigProblem } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { splitHostPort } from '../inbound/server.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 import { AdminError, type Admin } from './admin.js';
 import { renderDashboard } from './dashboard.js';
 import type { Metrics } from './metrics.js';
@@ -26,7 +26,7 @@ import { match } from './routes.js';
 export interface HttpDeps {
   readonly admin: Admin;
   readonly metrics: Metrics;
-  readonly store: Store;
+  readonly store: Queue;
   /** Read per request, so a reload (SIGHUP) changes the token. */
   readonly config: () => Config;
   readonly log: Logger;
@@ -134,7 +134,7 @@ async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.Serve
   const method = req.method ?? 'GET';
   if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await deps.metrics.text(), deps.metrics.contentType);
   if (url.pathname === '/' && method === 'GET') {
-    const [counts, destinations] = await Promise.all([deps.store.counts(), deps.admin.destinations()]);
+    const [counts, destinations] = await Promise.all([deps.store.recipients.counts(), deps.admin.destinations()]);
     return send(res, 200, renderDashboard({ hostname: cfg.hostname, counts, destinations, now: deps.clock() }), 'text/html; charset=utf-8');
   }
   const found = match(method, url.pathname);
