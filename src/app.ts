@@ -76,7 +76,7 @@ export interface ReloadResult {
 
 /** Settings captured when a service is built: a reload cannot change them. */
 const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
-  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen],
+  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen], ['submission.tls_listen', (c) => c.submission.tls_listen],
   ['tls', (c) => c.tls], ['dns', (c) => c.dns], ['http', (c) => [c.http.listen, c.http.enabled]], ['log_format', (c) => c.log_format],
   ['delivery.retry_initial', (c) => c.delivery.retry_initial], ['delivery.retry_max', (c) => c.delivery.retry_max],
   ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
@@ -210,6 +210,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),
     ...cfg.submission.listen.map((address) => ({ address, kind: 'submission' as const })),
+    ...cfg.submission.tls_listen.map((address) => ({ address, kind: 'submission' as const, implicitTls: true })),
   ];
   let listening: { kind: string; address: string }[];
   try {

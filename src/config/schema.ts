@@ -67,6 +67,8 @@ const domain = z.strictObject({
 const user = z.strictObject({
   name: z.string().min(1).describe('Login name for AUTH.'),
   password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
+  senders: z.array(z.string().regex(/^([^@\s]+)?@[^@\s]+$/, 'expected "user@domain" or "@domain"')).optional()
+    .describe('MAIL FROM addresses this user may use once authenticated: "alice@example.test" or a whole domain "@example.test"; others get 553 5.7.1. Unset → any sender (the null sender <> is always allowed).'),
 });
 
 export const configSchema = z.strictObject({
@@ -92,7 +94,9 @@ export const configSchema = z.strictObject({
   }).prefault({}).describe('The relay/MX listener.'),
 
   submission: z.strictObject({
-    listen: z.array(hostPort).default([]).describe('Submission listeners; AUTH is required there, after STARTTLS.'),
+    listen: z.array(hostPort).default([]).describe('Submission listeners (port 587); AUTH is required there, after STARTTLS.'),
+    tls_listen: z.array(hostPort).default([])
+      .describe('Implicit-TLS submission listeners (port 465, RFC 8314): TLS from the first byte, then the same policy as listen (AUTH required).'),
   }).prefault({}).describe('Authenticated submission.'),
 
   tls: z.strictObject({

@@ -18,7 +18,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import { countHeader, headerBlock } from '../intake/headers.js';
 import type { Intake } from '../intake/intake.js';
 import type { Trace } from '../queue/model.js';
-import { isAddressError, parsePath } from '../smtp/address.js';
+import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
@@ -85,9 +85,11 @@ export class InboundSession {
   private rcptTried = 0;
   private readonly ip: string;
 
-  constructor(socket: Socket, private readonly deps: SessionDeps) {
+  /** `secure`: the TLS description when the socket is already TLS (implicit TLS, port 465): no STARTTLS then. */
+  constructor(socket: Socket, private readonly deps: SessionDeps, secure?: string) {
     this.socket = socket;
     this.ip = socket.remoteAddress ?? '0.0.0.0';
+    this.secure = secure;
   }
 
   start(): void {
@@ -265,6 +267,12 @@ export class InboundSession {
     const path = parsePath(pathText, { utf8: params.smtputf8, allowNull: true });
     if (isAddressError(path)) {
       return this.error(path.error === 'utf8-not-allowed' ? 553 : 501, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.7', `Bad sender address: ${path.detail}`);
+    }
+    const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
+    if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
+      this.deps.onReject?.('sender_not_owned');
+      this.deps.log.info({ ip: this.ip, event: 'reject', user: this.authUser, sender }, 'sender address not owned by the authenticated user');
+      return this.error(...replyOf('HAL_ERR_SENDER_NOT_OWNED'));
     }
     if (params.size !== undefined && params.size > this.settings.maxMessageSize) {
       this.deps.onReject?.('too_big');
