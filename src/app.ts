@@ -24,6 +24,7 @@ import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
+import { createDnsblChecker } from './inbound/dnsbl.js';
 import { loadTlsContext } from './inbound/tls-cert.js';
 import { LocalTransport } from './delivery/local-transport.js';
 import { createResolver } from './delivery/resolve.js';
@@ -149,6 +150,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const settingsOf = (c: Config) => ({ smtp: sessionSettings(c, 'smtp'), submission: sessionSettings(c, 'submission'), greetingDelayMs: durationMs(c.smtp.greeting_delay) });
   let settings = settingsOf(cfg);
   let mayRelayFrom = networkMatcher(cfg.relay.networks);
+  const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
+  let dnsbl = dnsblOf(cfg);
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
@@ -183,6 +186,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
     (kind) => ({
       settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log,
+      ...(dnsbl.enabled ? { dnsbl: (ip: string) => dnsbl.check(ip) } : {}),
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -251,6 +255,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     currentMailboxes = nextMailboxes;
     users = nextUsers;
     mayRelayFrom = nextRelay;
+    dnsbl = dnsblOf(kept);
     directory = createDirectory(live, currentMailboxes);
     settings = settingsOf(kept);
     log.level = next.log_level;

@@ -109,6 +109,18 @@ export const configSchema = z.strictObject({
       .describe('CIDRs whose clients may relay; others may only send to local domains unless authenticated.'),
   }).prefault({}).describe('Relay policy.'),
 
+  inbound: z.strictObject({
+    dnsbl: z.array(z.union([
+      z.string().min(1),
+      z.strictObject({
+        zone: z.string().min(1).describe('The list\'s DNS zone, e.g. "zen.spamhaus.org".'),
+        codes: z.array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'expected an answer like "127.0.0.2"')).min(1)
+          .describe('A answers that mean "listed" (others are ignored).'),
+      }),
+    ])).default([])
+      .describe('DNS blocklists checked once per connection on the MX listener ("zone", or { zone, codes }); a listed client gets 554 5.7.1 at RCPT. Without codes any 127.0.0.0/8 answer but 127.255.255.x counts. Clients in relay.networks and authenticated ones are never checked; a DNS failure never rejects.'),
+  }).prefault({}).describe('Checks on inbound clients (MX listener).'),
+
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})

@@ -53,6 +53,8 @@ export interface SessionDeps {
   readonly isDraining: () => boolean;
   readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
   readonly onReject?: (reason: string) => void;
+  /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
+  readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -84,6 +86,8 @@ export class InboundSession {
   private envelope: Envelope | undefined;
   private rcptTried = 0;
   private readonly ip: string;
+  /** The DNSBL verdict for this client, asked at connect (undefined: not checked). */
+  private listed: Promise<{ readonly zone: string; readonly answer: string } | undefined> | undefined;
 
   /** `secure`: the TLS description when the socket is already TLS (implicit TLS, port 465): no STARTTLS then. */
   constructor(socket: Socket, private readonly deps: SessionDeps, secure?: string) {
@@ -93,6 +97,8 @@ export class InboundSession {
   }
 
   start(): void {
+    // Once per connection, in the background; RCPT waits for it. Relay clients are the site's own.
+    if (this.deps.dnsbl && this.settings.kind === 'smtp' && !this.deps.mayRelayFrom(this.ip)) this.listed = this.deps.dnsbl(this.ip);
     this.attach(this.socket);
     this.reply(220, undefined, `${this.deps.settings.hostname} ESMTP Halcyon`);
   }
@@ -208,6 +214,10 @@ export class InboundSession {
       case 'MAIL':
         return this.mail(cmd.path, cmd.params);
       case 'RCPT':
+        if (this.listed && this.authUser === undefined) {
+          const hit = await this.listed;
+          if (hit) return this.refuseListed(hit, cmd.path);
+        }
         return this.rcpt(cmd.path, cmd.params);
       case 'DATA':
         return this.startData();
@@ -282,6 +292,15 @@ export class InboundSession {
     this.rcptTried = 0;
     this.state = 'mail';
     this.reply(250, '2.1.0', 'Ok');
+  }
+
+  /** RCPT from a client on a DNSBL: 554 5.7.1, after the greeting so its sender and recipients are logged. */
+  private refuseListed(hit: { readonly zone: string; readonly answer: string }, rcpt: string): void {
+    this.rcptTried++;
+    const [code, enhanced, text] = replyOf('HAL_ERR_DNSBL_LISTED');
+    this.deps.onReject?.('dnsbl');
+    this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'dnsbl', dnsbl: hit.zone, answer: hit.answer, helo: this.helo, sender: this.envelope?.sender, rcpt }, `client listed by ${hit.zone}`);
+    this.reply(code, enhanced, `${text}; client [${this.ip}] blocked using ${hit.zone}`);
   }
 
   private rcpt(pathText: string, paramText: string): void {
