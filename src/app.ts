@@ -24,6 +24,7 @@ import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
+import { Anvil, type RateKind } from './inbound/anvil.js';
 import { createDnsblChecker } from './inbound/dnsbl.js';
 import { loadTlsContext } from './inbound/tls-cert.js';
 import { LocalTransport } from './delivery/local-transport.js';
@@ -152,6 +153,11 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let mayRelayFrom = networkMatcher(cfg.relay.networks);
   const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
   let dnsbl = dnsblOf(cfg);
+  const anvil = new Anvil(() => ({
+    connections: current.inbound.connection_rate_limit, messages: current.inbound.message_rate_limit, recipients: current.inbound.recipient_rate_limit,
+  }), clock);
+  /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
+  const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
@@ -183,10 +189,16 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get maxConnections() { return current.smtp.max_connections; },
       get maxConnectionsPerIp() { return current.smtp.max_connections_per_ip; },
       get greetingDelayMs() { return settings.greetingDelayMs; },
+      connectionRateExceeded: (ip) => {
+        if (mayRelayFrom(ip) || !over('connections', ip)) return false;
+        metrics.messageRejected('rate_connections');
+        return true;
+      },
     },
     (kind) => ({
       settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log,
       ...(dnsbl.enabled ? { dnsbl: (ip: string) => dnsbl.check(ip) } : {}),
+      rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),

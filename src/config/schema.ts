@@ -119,7 +119,13 @@ export const configSchema = z.strictObject({
       }),
     ])).default([])
       .describe('DNS blocklists checked once per connection on the MX listener ("zone", or { zone, codes }); a listed client gets 554 5.7.1 at RCPT. Without codes any 127.0.0.0/8 answer but 127.255.255.x counts. Clients in relay.networks and authenticated ones are never checked; a DNS failure never rejects.'),
-  }).prefault({}).describe('Checks on inbound clients (MX listener).'),
+    connection_rate_limit: z.number().int().min(0).default(300)
+      .describe('Connections one client IP may open per minute (any listener); more get 421 4.7.0. 0 = no limit. Not applied to relay.networks.'),
+    message_rate_limit: z.number().int().min(0).default(600)
+      .describe('Messages (MAIL FROM) one client IP may start per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
+    recipient_rate_limit: z.number().int().min(0).default(3000)
+      .describe('Recipients (RCPT TO) one AUTH user may give per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
+  }).prefault({}).describe('Checks on inbound clients: DNS blocklists (MX listener) and per-client rate limits (Postfix anvil style, per minute).'),
 
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 

@@ -28,6 +28,8 @@ export interface InboundLimits {
   readonly maxConnectionsPerIp: number;
   /** Wait this long before the greeting; a client that talks first is refused (0 = greet at once). */
   readonly greetingDelayMs: number;
+  /** Per-client connection rate (inbound/anvil): true when this connection is over it (421 4.7.0). */
+  readonly connectionRateExceeded?: (ip: string) => boolean;
 }
 
 export function splitHostPort(hp: string): { host: string; port: number } {
@@ -82,6 +84,7 @@ export class InboundServer {
     if (this.draining) return refuse(ERRORS.HAL_ERR_SHUTTING_DOWN.enhanced, ERRORS.HAL_ERR_SHUTTING_DOWN.text);
     if (this.sockets.size >= this.limits.maxConnections) return refuse('4.7.0', 'Too many connections, try again later');
     if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) return refuse('4.7.0', 'Too many connections from your address');
+    if (this.limits.connectionRateExceeded?.(ip)) return refuse(ERRORS.HAL_ERR_RATE_CONNECTIONS.enhanced, ERRORS.HAL_ERR_RATE_CONNECTIONS.text);
     this.sockets.add(sock);
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     this.onConnection?.(kind);

@@ -53,6 +53,8 @@ export interface SessionDeps {
   readonly isDraining: () => boolean;
   readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
   readonly onReject?: (reason: string) => void;
+  /** Per-client rates (inbound/anvil): true when this MAIL FROM (per IP) / RCPT TO (per AUTH user) is over its limit. */
+  readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
   /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
   readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
 }
@@ -278,6 +280,11 @@ export class InboundSession {
     if (isAddressError(path)) {
       return this.error(path.error === 'utf8-not-allowed' ? 553 : 501, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.7', `Bad sender address: ${path.detail}`);
     }
+    if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.messageOver(this.ip)) {
+      this.deps.onReject?.('rate_messages');
+      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'message_rate', user: this.authUser }, 'message rate limit exceeded');
+      return this.reply(...replyOf('HAL_ERR_RATE_MESSAGES'));
+    }
     const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
     if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
       this.deps.onReject?.('sender_not_owned');
@@ -306,6 +313,11 @@ export class InboundSession {
   private rcpt(pathText: string, paramText: string): void {
     const env = this.envelope!;
     this.rcptTried++;
+    if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
+      this.deps.onReject?.('rate_recipients');
+      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'recipient_rate', user: this.authUser, rcpt: pathText }, 'recipient rate limit exceeded');
+      return this.reply(...replyOf('HAL_ERR_RATE_RECIPIENTS'));
+    }
     if (env.count >= this.settings.maxRecipients) return this.reply(452, '4.5.3', 'Error: too many recipients');
     const params = parseRcptParams(paramText, this.offered());
     if (isParamError(params)) return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail) : this.error(501, '5.5.4', params.detail);
