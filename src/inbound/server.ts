@@ -3,6 +3,9 @@
  * connection limits (global and per client IP: 421 4.7.0), detects clients
  * that talk before the greeting, and starts a session for each connection.
  *
+ * An implicit-TLS listener (submission on 465) does the TLS handshake after
+ * admission and before the greeting (inbound/implicit-tls).
+ *
  * Draining (SIGTERM): new connections get 421 4.3.2, idle sessions are told
  * 421 4.3.2, sessions in a transaction finish it. Does not parse SMTP.
  */
@@ -10,11 +13,14 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { ERRORS } from '../errors.js';
 import { formatReply } from '../smtp/reply.js';
+import { implicitTlsHandshake } from './implicit-tls.js';
 import { InboundSession, type SessionDeps, type SessionSettings } from './session.js';
 
 export interface ListenerSpec {
   readonly address: string; // "host:port"
   readonly kind: 'smtp' | 'submission';
+  /** TLS from the first byte (submission on 465, RFC 8314); the session starts after the handshake. */
+  readonly implicitTls?: boolean;
 }
 
 export interface InboundLimits {
@@ -22,6 +28,8 @@ export interface InboundLimits {
   readonly maxConnectionsPerIp: number;
   /** Wait this long before the greeting; a client that talks first is refused (0 = greet at once). */
   readonly greetingDelayMs: number;
+  /** Per-client connection rate (inbound/anvil): true when this connection is over it (421 4.7.0). */
+  readonly connectionRateExceeded?: (ip: string) => boolean;
 }
 
 export function splitHostPort(hp: string): { host: string; port: number } {
@@ -48,7 +56,7 @@ export class InboundServer {
     const bound: { kind: string; address: string }[] = [];
     for (const spec of specs) {
       const { host, port } = splitHostPort(spec.address);
-      const server = net.createServer((sock) => this.accept(sock, spec.kind));
+      const server = net.createServer((sock) => this.accept(sock, spec.kind, spec.implicitTls === true));
       server.maxConnections = this.limits.maxConnections + 50; // above ours, so we can still say 421
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -65,7 +73,7 @@ export class InboundServer {
     return this.sockets.size;
   }
 
-  private accept(sock: net.Socket, kind: 'smtp' | 'submission'): void {
+  private accept(sock: net.Socket, kind: 'smtp' | 'submission', implicitTls = false): void {
     const ip = sock.remoteAddress ?? '?';
     sock.setNoDelay(true);
     sock.on('error', () => { /* reset by peer */ });
@@ -76,19 +84,34 @@ export class InboundServer {
     if (this.draining) return refuse(ERRORS.HAL_ERR_SHUTTING_DOWN.enhanced, ERRORS.HAL_ERR_SHUTTING_DOWN.text);
     if (this.sockets.size >= this.limits.maxConnections) return refuse('4.7.0', 'Too many connections, try again later');
     if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) return refuse('4.7.0', 'Too many connections from your address');
+    if (this.limits.connectionRateExceeded?.(ip)) return refuse(ERRORS.HAL_ERR_RATE_CONNECTIONS.enhanced, ERRORS.HAL_ERR_RATE_CONNECTIONS.text);
     this.sockets.add(sock);
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     this.onConnection?.(kind);
     this.log.info({ ip, event: 'connect', listener: kind }, 'connection');
     const deps = { ...this.sessionDeps(kind), isDraining: () => this.draining };
-    const session = new InboundSession(sock, deps);
+    let session: InboundSession | undefined;
     sock.once('close', () => {
       this.sockets.delete(sock);
-      this.sessions.delete(session);
+      if (session) this.sessions.delete(session);
       const n = (this.perIp.get(ip) ?? 1) - 1;
       if (n <= 0) this.perIp.delete(ip);
       else this.perIp.set(ip, n);
     });
+    if (!implicitTls) {
+      session = new InboundSession(sock, deps);
+      return this.greet(sock, session, ip);
+    }
+    if (!deps.tlsContext) return void sock.destroy();
+    void implicitTlsHandshake(sock, deps.tlsContext, deps.settings.commandTimeoutMs).then((h) => {
+      if (!h.ok) return void this.log.info({ ip, event: 'tls_failed', err: h.reason }, 'TLS handshake failed');
+      session = new InboundSession(h.socket, deps, h.description);
+      this.greet(h.socket, session, ip);
+    });
+  }
+
+  /** Starts the session with its greeting, after greeting_delay when one is set. */
+  private greet(sock: net.Socket, session: InboundSession, ip: string): void {
     if (this.limits.greetingDelayMs <= 0) {
       this.sessions.add(session);
       session.start();
