@@ -27,6 +27,20 @@ const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
 
+/** One `[[delivery.rules]]` entry: what to do when a destination's reply text matches (see delivery/reply-rules). */
+const replyRule = z.strictObject({
+  match: z.string().refine((s) => { try { new RegExp(s, 'i'); return true; } catch { return false; } }, { message: 'expected a regular expression' })
+    .describe('Regular expression (JavaScript syntax, case-insensitive) tested against the reply text (enhanced code included).'),
+  code: z.number().int().min(200).max(599).optional().describe('Only replies with this code (e.g. 421); unset → any code.'),
+  action: z.enum(['suspend', 'set', 'bounce'])
+    .describe('suspend: no connection to the destination for `for`; set: max_connections / rate for `for`; bounce: fail the recipient at once (no retry).'),
+  for: duration('1h', 'How long a suspend or set lasts after the last matching reply.'),
+  max_connections: z.number().int().min(1).optional().describe('With action "set": the destination\'s connection cap while the rule is active.'),
+  rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' }).optional()
+    .describe('With action "set": the destination\'s message rate while the rule is active ("20/min").'),
+  destination: z.string().default('*').describe('Glob (`*`, `?`) on the destination key, e.g. "mx:*.google.com*" or "route:*".'),
+}).refine((r) => r.action !== 'set' || r.max_connections !== undefined || r.rate !== undefined, { message: 'action "set" needs max_connections or rate' });
+
 const routeTable = z.strictObject({
   hosts: z.array(hostPort).min(1).optional().describe('Next hops ("host:port"), tried in order. Either hosts or socket.'),
   socket: z.string().startsWith('/', 'expected an absolute path').optional()
@@ -158,7 +172,15 @@ export const configSchema = z.strictObject({
     destination_backoff: duration('1m', 'First backoff of a destination after a connection-level failure.'),
     destination_backoff_max: duration('1h', 'Longest destination backoff (doubles up to this).'),
     max_connections: z.number().int().min(1).default(100).describe('Most concurrent outbound connections.'),
-    max_connections_per_destination: z.number().int().min(1).default(10).describe('Most concurrent connections to one destination.'),
+    max_connections_per_destination: z.number().int().min(1).default(10).describe('Most concurrent connections to one destination (the cap adaptive concurrency grows to).'),
+    initial_connections_per_destination: z.number().int().min(1).default(5)
+      .describe('Connections a destination starts with; each successful session grows it towards the cap, a "too many connections" reply or a connect timeout shrinks it (never below 1).'),
+    destination_by: z.enum(['mx', 'domain']).default('mx')
+      .describe('What a destination is: "mx" — the set of MX hosts a domain resolves to (domains sharing MX hosts share backoff, connections and limits); "domain" — each recipient domain. Routes are always "route:…".'),
+    destination_cache_ttl: duration('1h', 'How long a domain\'s MX host set (its destination key) is remembered before it is looked up again.'),
+    learned_limit_ttl: duration('1d', 'How long a learned recipient limit or connection ceiling of a destination is kept.'),
+    rules: z.array(replyRule).default([])
+      .describe('Reply rules ([[delivery.rules]]): the first rule whose destination glob, code and regex match a reply acts (suspend, set, bounce). See examples/reply-rules.toml.'),
     destination_rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' })
       .optional().describe('Optional message rate cap per destination ("100/min").'),
     max_messages_per_connection: z.number().int().min(1).default(100).describe('Transactions on one connection before it is closed.'),
@@ -200,3 +222,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type DomainConfig = Config['domains'][number];
 export type TlsPolicy = z.output<typeof tlsPolicy>;
+export type ReplyRuleConfig = z.output<typeof replyRule>;
