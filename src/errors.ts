@@ -26,6 +26,7 @@ export const ERRORS = {
   HAL_ERR_RCPT_UNSENDABLE: { smtp: 553, enhanced: '5.1.3', text: 'Not sent: the recipient address would not survive as a RCPT TO command' },
   HAL_ERR_TOO_MANY_FROM_IP: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections from your address, try again later' },
   HAL_ERR_TOO_MANY_CONNECTIONS: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections, try again later' },
+  HAL_ERR_AUTH_LOCKED: { smtp: 454, enhanced: '4.7.0', text: 'Too many authentication failures from your address, try again later' },
   HAL_ERR_SENDER_NOT_OWNED: { smtp: 553, enhanced: '5.7.1', text: 'Sender address rejected: not owned by the authenticated user' },
   /** The session appends "; client [IP] blocked using LIST". */
   HAL_ERR_DNSBL_LISTED: { smtp: 554, enhanced: '5.7.1', text: 'Service unavailable' },

@@ -97,6 +97,8 @@ const dkimKey = z.strictObject({
 
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
+  node_id: z.string().min(1).max(128).default(osHostname())
+    .describe('This node\'s name on the queue: it owns the recipients and connection slots this node leases, and on start it takes back only its own. Stable across restarts and different for every node sharing one queue; default: the machine\'s hostname.'),
   data_dir: z.string().default('./var').describe('Where the queue, mailboxes and generated TLS certificate live.'),
   postmaster: z.string().default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),
@@ -114,6 +116,10 @@ export const configSchema = z.strictObject({
     command_timeout: duration('5m', 'Idle time allowed waiting for a command (RFC 5321 §4.5.3.2.7).'),
     data_timeout: duration('3m', 'Idle time allowed between data blocks (RFC 5321 §4.5.3.2.5).'),
     max_received_headers: z.number().int().min(1).default(50).describe('This many Received headers or more → 554 5.4.6 (mail loop).'),
+    auth_failure_delay: duration('1s', 'A failed AUTH is answered only after this long (per attempt; slows password guessing).'),
+    auth_max_failures: z.number().int().min(1).default(10)
+      .describe('AUTH failures from one client IP within auth_lockout after which AUTH from it is refused (454 4.7.0) until they age out.'),
+    auth_lockout: duration('15m', 'The window in which auth_max_failures failures lock an address out of AUTH.'),
     greeting_delay: duration('0s', 'Wait before the 220 greeting; a client that talks first gets 554 5.5.0 (0s = greet at once).'),
   }).prefault({}).describe('The relay/MX listener.'),
 
@@ -208,7 +214,7 @@ export const configSchema = z.strictObject({
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
 
   http: z.strictObject({
-    listen: z.string().regex(HOST_PORT, 'expected "host:port"').optional().default('127.0.0.1:8025')
+    listen: z.string().refine((s) => s === '' || HOST_PORT.test(s), 'expected "host:port", or "" to disable the API').optional().default('127.0.0.1:8025')
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
     enabled: z.boolean().default(true).describe('Serve the admin API at all.'),

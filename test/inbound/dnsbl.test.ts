@@ -62,7 +62,7 @@ describe('DNSBL on the MX listener (real loopback DNS)', { timeout: 60_000 }, ()
     assert.equal(line.sender, 'sender@client.test');
     assert.equal(line.rcpt, '<postmaster@localhost>');
     assert.equal(line.dnsbl, ZONE);
-    assert.equal((await h.app.store.counts()).messages, 0);
+    assert.equal((await h.app.store.recipients.counts()).messages, 0);
   });
 
   test('not listed (127.0.0.2, NXDOMAIN): accepted', async () => {

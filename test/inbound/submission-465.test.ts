@@ -48,8 +48,8 @@ describe('submission on 465 (implicit TLS) and [[users]] senders', () => {
 
   async function bySubject(subject: string) {
     const found = [];
-    for (const entry of await t.app.store.listMessages({})) {
-      const body = (await t.app.store.getBody(entry.message.id)).toString('latin1');
+    for (const entry of await t.app.store.recipients.listMessages({})) {
+      const body = (await t.app.store.messages.getBody(entry.message.id)).toString('latin1');
       if (body.includes(`\r\nSubject: ${subject}\r\n`)) found.push(entry);
     }
     return found;
