@@ -40,6 +40,8 @@ import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
+import { createAuthResolver } from './inbound/auth-dns.js';
+import { AuthChecker } from './inbound/authcheck.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
 
@@ -117,6 +119,8 @@ function liveMailboxes(get: () => Mailboxes): Mailboxes {
 
 export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
   return {
+    verify: kind === 'smtp' && cfg.inbound.verify,
+    dmarc: cfg.inbound.dmarc,
     hostname: cfg.hostname,
     kind,
     maxMessageSize: sizeBytes(cfg.smtp.max_message_size),
@@ -158,8 +162,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const intake = new Intake({ store, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
+  const authChecker = new AuthChecker(() => current.hostname, createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }));
   const smtp = new SmtpTransport({ config: live, resolver, log, clock });
-  const local = new LocalTransport(mailboxes, log);
+  const local = new LocalTransport(mailboxes, log, () => live.inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
@@ -184,7 +189,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log,
+      settings: settings[kind], intake, authChecker, users, directory, mayRelayFrom, tlsContext, log,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),

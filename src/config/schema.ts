@@ -99,6 +99,15 @@ export const configSchema = z.strictObject({
     key: z.string().optional().describe('PEM private key for cert.'),
   }).prefault({}).describe('Inbound TLS (STARTTLS).'),
 
+  inbound: z.strictObject({
+    verify: z.boolean().default(true)
+      .describe('Verify SPF (MAIL FROM and HELO), DKIM, DMARC and ARC of mail from outside on the MX listener (not submission, authenticated or [relay] networks clients) and write one Authentication-Results header naming hostname. DNS through [dns].'),
+    dmarc: z.enum(['tag', 'enforce']).default('tag')
+      .describe('"tag": only the Authentication-Results header. "enforce": a DMARC failure under p=reject gets 550 5.7.1 at end of data (nothing queued), under p=quarantine the message is quarantined (see quarantine); a DNS failure that leaves it undecided gets 451 4.7.5.'),
+    quarantine: z.enum(['header', 'junk']).default('junk')
+      .describe('What quarantined mail gets: "header" (an X-Halcyon-Quarantine header), or "junk" (the header, and local delivery into the mailbox\'s Junk folder, Maildir++ ".Junk").'),
+  }).prefault({}).describe('Verification of mail from outside.'),
+
   relay: z.strictObject({
     networks: z.array(z.string()).default(['127.0.0.0/8', '::1/128'])
       .describe('CIDRs whose clients may relay; others may only send to local domains unless authenticated.'),
@@ -112,7 +121,7 @@ export const configSchema = z.strictObject({
   dns: z.strictObject({
     servers: z.array(z.string()).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
     timeout: duration('5s', 'Per-query timeout.'),
-  }).prefault({}).describe('DNS resolution for delivery.'),
+  }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
   delivery: z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
