@@ -15,7 +15,8 @@
  * certificate, DNS, retry/backoff schedule, rate, timeouts, queue lifetime
  * and delay warning, the admin listener) need a restart; `reload` names them.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { durationMs, sizeBytes } from './config/units.js';
@@ -42,6 +43,7 @@ import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
 import { createAuthResolver } from './inbound/auth-dns.js';
 import { AuthChecker } from './inbound/authcheck.js';
+import { MtaSts } from './delivery/mta-sts.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
 
@@ -85,7 +87,8 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
-  ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
+  ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime],
+  ['delivery.tls_ca_file', (c) => c.delivery.tls_ca_file], ['delivery.mta_sts', (c) => c.delivery.mta_sts], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
   ['hostname', (c) => c.hostname], ['postmaster', (c) => c.postmaster],
 ];
 
@@ -133,6 +136,15 @@ export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): Sessi
   };
 }
 
+/** [delivery] tls_ca_file's certificates; a file that cannot be read is a configuration error. */
+function readCaFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(undefined, [{ path: 'delivery.tls_ca_file', message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
+}
+
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format });
   const clock = opts.clock ?? Date.now;
@@ -162,8 +174,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const intake = new Intake({ store, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const authChecker = new AuthChecker(() => current.hostname, createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }));
-  const smtp = new SmtpTransport({ config: live, resolver, log, clock });
+  // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
+  const authDns = createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
+  const authChecker = new AuthChecker(() => current.hostname, authDns);
+  const caFile = cfg.delivery.tls_ca_file ? readCaFile(cfg.delivery.tls_ca_file) : undefined;
+  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({ resolver: authDns, ca: caFile, hosts: () => live.delivery.mta_sts_hosts, clock }) : undefined;
+  const smtp = new SmtpTransport({ config: live, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
   const local = new LocalTransport(mailboxes, log, () => live.inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
@@ -201,6 +217,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
     connections: () => qmgr.connections(),
+    tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
     poke: () => qmgr.poke(),
     onInjected: (id, req, trace) => {
       metrics.messageAccepted();

@@ -127,6 +127,12 @@ export const configSchema = z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
     helo_name: z.string().optional().describe('Name sent in EHLO; unset → hostname.'),
     tls: tlsPolicy.default('opportunistic').describe('Default TLS policy: none, opportunistic (STARTTLS when offered), required, verify.'),
+    tls_ca_file: z.string().optional()
+      .describe('PEM file of CA certificates trusted besides the system roots, for certificate checks (tls = "verify", MTA-STS, the MTA-STS policy fetch): for tests and private deployments with their own CA.'),
+    mta_sts: z.boolean().default(true)
+      .describe('Honour MTA-STS (RFC 8461) for MX deliveries: under an "enforce" policy only the MX hosts it names, over TLS with a verified certificate, never plaintext (failures defer); "testing" policies are logged. Sessions are counted per policy domain (TLS-RPT) in `halcyon destinations`.'),
+    mta_sts_hosts: z.record(z.string(), hostPort).default({})
+      .describe('MTA-STS policy host → "host:port" to fetch its policy from instead of DNS and port 443 (e.g. "mta-sts.example.test" = "127.0.0.1:8443"): for tests and private deployments.'),
     retry_initial: duration('5m', 'First retry delay for a deferred recipient.'),
     retry_max: duration('4h', 'Longest retry delay (delays double up to this, ±10 % jitter).'),
     max_queue_lifetime: duration('5d', 'Age after which an undelivered recipient expires (and is bounced).'),

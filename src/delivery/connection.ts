@@ -213,6 +213,8 @@ class ReplyChannel {
 export interface OpenOptions {
   readonly heloName: string;
   readonly tls: TlsPolicy;
+  /** Trusted roots for certificate checks (the system's plus [delivery] tls_ca_file); unset → the system's. */
+  readonly ca?: readonly string[];
   readonly auth?: { readonly user: string; readonly password: string };
   readonly timeouts: ClientTimeouts;
   readonly log: Logger;
@@ -238,6 +240,8 @@ export class SmtpConnection {
     readonly caps: Capabilities,
     readonly tls: string | undefined,
     readonly timeouts: ClientTimeouts,
+    /** Whether the TLS certificate was valid for the host name (checked even when the policy does not require it). */
+    readonly tlsVerified: boolean = false,
   ) {}
 
   /** Connects and brings the session to the point where MAIL FROM may be sent. */
@@ -262,6 +266,7 @@ export class SmtpConnection {
     if ('failure' in hello) return abandon(hello.failure);
 
     let tlsInfo: string | undefined;
+    let tlsVerified = false;
     const mustTls = opts.tls === 'required' || opts.tls === 'verify';
     if (opts.tls !== 'none' && hello.caps.starttls) {
       const up = await startTls(channel, hop, opts, label);
@@ -272,6 +277,7 @@ export class SmtpConnection {
       } else {
         channel = up.channel;
         tlsInfo = up.info;
+        tlsVerified = up.verified;
         hello = await ehlo(channel, opts.heloName, t.command, label);
         if ('failure' in hello) return abandon(hello.failure);
       }
@@ -283,7 +289,7 @@ export class SmtpConnection {
       const authed = await authenticate(channel, hello.caps, opts.auth, { tls: tlsInfo !== undefined, loopback: isLoopback(hop.address) }, t.command, label, opts.log);
       if (authed) return abandon(authed);
     }
-    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t) };
+    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, tlsVerified) };
   }
 
   get socket(): net.Socket {
@@ -375,7 +381,7 @@ async function startTls(
   hop: NextHop,
   opts: OpenOptions,
   label: string,
-): Promise<{ channel: ReplyChannel; info: string } | { failure: LastReply; broken: boolean }> {
+): Promise<{ channel: ReplyChannel; info: string; verified: boolean } | { failure: LastReply; broken: boolean }> {
   const r = await exchange(channel, 'STARTTLS', opts.timeouts.command, 'STARTTLS');
   if ('lost' in r) return { failure: lostReply(r, 'STARTTLS', label), broken: true };
   if (r.reply.code !== 220) return { failure: toLastReply(r.reply, 'STARTTLS', label), broken: false };
@@ -388,6 +394,7 @@ async function startTls(
     ...(net.isIP(hop.host) ? {} : { servername: hop.host }),
     rejectUnauthorized: opts.tls === 'verify',
     minVersion: 'TLSv1.2',
+    ...(opts.ca ? { ca: [...opts.ca] } : {}),
   });
   const done = await new Promise<Error | undefined>((resolve) => {
     const timer = setTimeout(() => resolve(new Error(`TLS handshake timeout after ${opts.timeouts.command}ms`)), opts.timeouts.command);
@@ -401,7 +408,7 @@ async function startTls(
   secure.removeAllListeners('error');
   const next = new ReplyChannel(secure);
   const cipher = secure.getCipher();
-  return { channel: next, info: `${secure.getProtocol() ?? 'TLS'} ${cipher.name}` };
+  return { channel: next, info: `${secure.getProtocol() ?? 'TLS'} ${cipher.name}`, verified: secure.authorized };
 }
 
 /** undefined when authenticated; else the failure that makes this host unusable. */

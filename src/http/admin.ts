@@ -42,7 +42,9 @@ export interface MessageDetail {
   readonly headers: Record<string, string>;
   readonly recipients: (RecipientRow & { readonly history: AttemptRow[] })[];
 }
-export interface DestinationInfo extends DestinationRow { readonly queued: number; readonly connections: number }
+/** TLS-RPT (RFC 8460) session counts of an MTA-STS policy domain since the server started. */
+export interface TlsReport { readonly mode: string; readonly success: number; readonly failure: number; readonly lastFailure?: string }
+export interface DestinationInfo extends DestinationRow { readonly queued: number; readonly connections: number; readonly tlsReport?: TlsReport }
 export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
 
@@ -68,6 +70,8 @@ export interface AdminDeps {
   readonly directory?: () => RecipientDirectory;
   /** Open outbound connections per destination (a running server only). */
   readonly connections?: () => ReadonlyMap<string, number>;
+  /** TLS-RPT counts per MTA-STS policy domain (a running server only); shown on the destination of that domain. */
+  readonly tlsReports?: () => ReadonlyMap<string, TlsReport>;
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
@@ -174,12 +178,16 @@ export class Admin implements AdminApi {
 
   async destinations(): Promise<DestinationInfo[]> {
     const conns = this.d.connections?.() ?? new Map<string, number>();
+    const reports = this.d.tlsReports?.() ?? new Map<string, TlsReport>();
     const rows = await this.d.store.listDestinations();
     const seen = new Set(rows.map((r) => r.key));
     const now = this.d.clock();
-    const extra = [...conns.keys()].filter((k) => !seen.has(k))
+    const extra = [...new Set([...conns.keys(), ...reports.keys()])].filter((k) => !seen.has(k))
       .map((key): DestinationRow & { queued: number } => ({ ...clearedDestination(key, now), queued: 0 }));
-    return [...rows, ...extra].map((r) => ({ ...r, connections: conns.get(r.key) ?? 0 }));
+    return [...rows, ...extra].map((r) => {
+      const report = reports.get(r.key);
+      return { ...r, connections: conns.get(r.key) ?? 0, ...(report ? { tlsReport: { ...report } } : {}) };
+    });
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
