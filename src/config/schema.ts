@@ -28,12 +28,23 @@ const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
 
 const routeTable = z.strictObject({
-  hosts: z.array(hostPort).min(1).describe('Next hops, tried in order.'),
+  hosts: z.array(hostPort).min(1).optional().describe('Next hops ("host:port"), tried in order. Either hosts or socket.'),
+  socket: z.string().startsWith('/', 'expected an absolute path').optional()
+    .describe('LMTP only: the Unix socket path of the LMTP server (e.g. Dovecot\'s /var/run/dovecot/lmtp), instead of hosts.'),
+  protocol: z.enum(['smtp', 'lmtp']).optional()
+    .describe('"smtp" (the default: EHLO, one reply at end of data) or "lmtp" (RFC 2033: LHLO, one end-of-data reply per recipient), e.g. to hand mail to Dovecot.'),
   tls: tlsPolicy.optional().describe('TLS policy towards this route (default: delivery.tls).'),
   auth: z.strictObject({
     user: z.string().min(1),
     password: z.string(),
   }).optional().describe('AUTH PLAIN/LOGIN credentials for a smarthost.'),
+}).superRefine((r, ctx) => {
+  if ((r.hosts === undefined) === (r.socket === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of hosts or socket' });
+  }
+  if (r.socket !== undefined && r.protocol !== 'lmtp') {
+    ctx.addIssue({ code: 'custom', path: ['socket'], message: 'socket is for protocol = "lmtp" routes' });
+  }
 });
 
 export const routeSchema = z.union([hostPort, z.array(hostPort).min(1), routeTable]);
@@ -116,7 +127,7 @@ export const configSchema = z.strictObject({
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})
-    .describe('domain → "host:port", a list, or { hosts, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
+    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
 
   dns: z.strictObject({
     servers: z.array(z.string()).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),

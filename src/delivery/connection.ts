@@ -1,6 +1,8 @@
 /**
- * delivery/connection — one outbound SMTP client connection over a real
- * socket: connect (with timeout), greeting, EHLO (HELO when EHLO gets a 5xx),
+ * delivery/connection — one outbound SMTP or LMTP client connection over a
+ * real socket (TCP, or a Unix socket for LMTP): connect (with timeout),
+ * greeting, EHLO (HELO when EHLO gets a 5xx; LHLO for LMTP, RFC 2033 §4.1,
+ * which has no fallback),
  * the capabilities the server offers, STARTTLS by policy, AUTH PLAIN/LOGIN,
  * then plain command/reply exchange for `send.ts`, RSET and QUIT.
  *
@@ -100,9 +102,9 @@ export function toLastReply(r: Reply, command: string, host: string): LastReply 
   return { code: r.code, ...(r.enhanced ? { enhanced: r.enhanced } : {}), text: replyText(r), host, command };
 }
 
-/** "mx.example.test[127.0.0.1]:25" */
+/** "mx.example.test[127.0.0.1]:25", or "unix:/run/dovecot/lmtp" for a Unix socket. */
 export function hopLabel(hop: NextHop): string {
-  return `${hop.host}[${hop.address}]:${hop.port}`;
+  return hop.socket !== undefined ? `unix:${hop.socket}` : `${hop.host}[${hop.address}]:${hop.port}`;
 }
 
 /**
@@ -212,6 +214,8 @@ class ReplyChannel {
 
 export interface OpenOptions {
   readonly heloName: string;
+  /** Speak LMTP (RFC 2033): LHLO instead of EHLO; the transaction then expects one end-of-data reply per recipient. */
+  readonly lmtp?: boolean;
   readonly tls: TlsPolicy;
   /** Trusted roots for certificate checks (the system's plus [delivery] tls_ca_file); unset → the system's. */
   readonly ca?: readonly string[];
@@ -240,6 +244,8 @@ export class SmtpConnection {
     readonly caps: Capabilities,
     readonly tls: string | undefined,
     readonly timeouts: ClientTimeouts,
+    /** An LMTP session: one end-of-data reply per accepted recipient. */
+    readonly lmtp: boolean,
     /** Whether the TLS certificate was valid for the host name (checked even when the policy does not require it). */
     readonly tlsVerified: boolean = false,
   ) {}
@@ -262,7 +268,8 @@ export class SmtpConnection {
     if ('lost' in greeting) return abandon(lostReply(greeting, 'greeting', label));
     if (greeting.reply.code !== 220) return abandon(toLastReply(greeting.reply, 'greeting', label));
 
-    let hello = await ehlo(channel, opts.heloName, t.command, label);
+    const verb = opts.lmtp ? 'LHLO' : 'EHLO';
+    let hello = await ehlo(channel, verb, opts.heloName, t.command, label);
     if ('failure' in hello) return abandon(hello.failure);
 
     let tlsInfo: string | undefined;
@@ -278,7 +285,7 @@ export class SmtpConnection {
         channel = up.channel;
         tlsInfo = up.info;
         tlsVerified = up.verified;
-        hello = await ehlo(channel, opts.heloName, t.command, label);
+        hello = await ehlo(channel, verb, opts.heloName, t.command, label);
         if ('failure' in hello) return abandon(hello.failure);
       }
     } else if (mustTls) {
@@ -286,10 +293,11 @@ export class SmtpConnection {
     }
 
     if (opts.auth) {
-      const authed = await authenticate(channel, hello.caps, opts.auth, { tls: tlsInfo !== undefined, loopback: isLoopback(hop.address) }, t.command, label, opts.log);
+      const local = hop.socket !== undefined || isLoopback(hop.address);
+      const authed = await authenticate(channel, hello.caps, opts.auth, { tls: tlsInfo !== undefined, loopback: local }, t.command, label, opts.log);
       if (authed) return abandon(authed);
     }
-    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, tlsVerified) };
+    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, opts.lmtp === true, tlsVerified) };
   }
 
   get socket(): net.Socket {
@@ -341,7 +349,7 @@ function isLoopback(address: string): boolean {
 
 function connectSocket(hop: NextHop, timeoutMs: number): Promise<net.Socket | Lost> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: hop.address, port: hop.port, family: hop.family });
+    const sock = hop.socket !== undefined ? net.connect({ path: hop.socket }) : net.connect({ host: hop.address, port: hop.port, family: hop.family });
     const timer = setTimeout(() => {
       sock.destroy();
       resolve({ lost: 'no-answer', detail: `connect timeout after ${timeoutMs}ms` });
@@ -364,12 +372,13 @@ async function exchange(channel: ReplyChannel, line: string, timeoutMs: number, 
   return lost ?? channel.read(timeoutMs, what);
 }
 
-async function ehlo(channel: ReplyChannel, name: string, timeoutMs: number, label: string): Promise<{ caps: Capabilities } | { failure: LastReply }> {
-  const e = await exchange(channel, `EHLO ${name}`, timeoutMs, 'EHLO');
-  if ('lost' in e) return { failure: lostReply(e, 'EHLO', label) };
+async function ehlo(channel: ReplyChannel, verb: 'EHLO' | 'LHLO', name: string, timeoutMs: number, label: string): Promise<{ caps: Capabilities } | { failure: LastReply }> {
+  const e = await exchange(channel, `${verb} ${name}`, timeoutMs, verb);
+  if ('lost' in e) return { failure: lostReply(e, verb, label) };
   if (e.reply.code === 250) return { caps: parseEhlo(e.reply.lines) };
   // RFC 5321 §3.2: a server that does not know EHLO answers 5xx; fall back to HELO then.
-  if (e.reply.code < 500 || e.reply.code >= 600) return { failure: toLastReply(e.reply, 'EHLO', label) };
+  // LMTP has no HELO (RFC 2033 §4.1): a refused LHLO fails the host.
+  if (verb === 'LHLO' || e.reply.code < 500 || e.reply.code >= 600) return { failure: toLastReply(e.reply, verb, label) };
   const h = await exchange(channel, `HELO ${name}`, timeoutMs, 'HELO');
   if ('lost' in h) return { failure: lostReply(h, 'HELO', label) };
   if (h.reply.code !== 250) return { failure: toLastReply(h.reply, 'HELO', label) };

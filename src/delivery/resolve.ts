@@ -8,6 +8,7 @@
  * | input                                   | result                                                  |
  * |-----------------------------------------|---------------------------------------------------------|
  * | domain matches `routes` (exact, or "*") | route hosts, in config order; names → A/AAAA; no MX     |
+ * |   … the route has a Unix `socket`       | that socket (LMTP)                                      |
  * | address literal "[192.0.2.1]"/"[IPv6:…]"| that address, delivery port                             |
  * | malformed address literal               | failed 550 5.1.2                                        |
  * | MX: one record, preference 0, "."       | failed 556 5.1.10 (RFC 7505 null MX)                    |
@@ -47,8 +48,10 @@ import type { RouteConfig } from '../config/schema.js';
 import { normalizeDomain, routeFor, routeKey, type Route } from './route.js';
 
 export interface NextHop {
-  /** The MX or route host name (the address itself for a literal). */
+  /** The MX or route host name (the address itself for a literal; "localhost" for a Unix socket). */
   host: string;
+  /** A Unix socket path (an LMTP route's `socket`): connect there; address/port/family are placeholders. */
+  socket?: string;
   address: string;
   port: number;
   family: 4 | 6;
@@ -167,6 +170,9 @@ export function resolverFromLookup(dns: DnsLookup, random: () => number = Math.r
     a.addresses.map(({ address, family }) => ({ host, address, port, family, preference }));
 
   async function viaRoute(route: Route): Promise<Resolution> {
+    if (route.socket !== undefined) {
+      return { kind: 'hops', hops: [{ host: 'localhost', socket: route.socket, address: route.socket, port: 0, family: 4, preference: 0 }], route: routeKey(route), routeConfig: route };
+    }
     const looked = await Promise.all(route.hosts.map((h) => addressesOf(h.host)));
     const hops = route.hosts.flatMap((h, i) => hopsOf(h.host, looked[i]!, h.port, i));
     if (hops.length === 0) {

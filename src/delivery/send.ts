@@ -1,7 +1,9 @@
 /**
- * delivery/send — runs ONE SMTP transaction for one message and a batch of
- * its recipients on an open connection, by driving the pure reducer of
- * `transaction.ts` (spec/outbound-replies.md) with real replies.
+ * delivery/send — runs ONE SMTP or LMTP transaction for one message and a
+ * batch of its recipients on an open connection, by driving the pure reducer
+ * of `transaction.ts` (spec/outbound-replies.md) with real replies. On an
+ * LMTP connection the reducer runs in its LMTP mode: after end of data it
+ * asks for one more reply per accepted recipient, read here like any other.
  *
  * What it writes:
  * - `MAIL FROM:<sender>` with SIZE= (when offered), BODY=8BITMIME (8-bit
@@ -140,15 +142,16 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
     return onNoReply(s, l.detail);
   };
 
-  let s = startTransaction(recipients.map((r) => r.id), input.policy);
+  let s = startTransaction(recipients.map((r) => r.id), input.policy, conn.lmtp ? 'lmtp' : 'smtp');
   const first = conn.caps.pipelining ? sendRcpts(s, Infinity) : { state: s, ids: [] };
   s = first.state;
   conn.transactions++;
   const opening = await conn.write(mailFromLine(message, body, recipients, conn.caps) + rcptLines(first.ids));
   if (opening) s = noReply(s, opening);
 
-  // Each step answers one reply or writes one command: bounded by the command count.
-  const maxSteps = 2 * recipients.length + 8;
+  // Each step answers one reply or writes one command: bounded by the command count
+  // (LMTP adds one end-of-data reply per recipient).
+  const maxSteps = 3 * recipients.length + 8;
   let end: 'done' | 'close' = 'close';
   for (let step = 0; step < maxSteps; step++) {
     const a = nextAction(s);

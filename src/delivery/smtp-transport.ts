@@ -1,6 +1,9 @@
 /**
  * delivery/smtp-transport — the entry point the scheduler calls to deliver
- * one message to a batch of recipients at one destination over SMTP.
+ * one message to a batch of recipients at one destination over SMTP (or
+ * LMTP, when the destination's route says `protocol = "lmtp"`: the same
+ * connection, transaction and pooling, with LHLO and per-recipient
+ * end-of-data replies).
  *
  * One deliver() call:
  * 1. takes an idle connection to the destination from the pool, or resolves
@@ -36,7 +39,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
-import { SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
 import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { runTransaction } from './send.js';
@@ -185,6 +188,7 @@ export class SmtpTransport implements Transport {
     const opts: OpenOptions = {
       heloName: cfg.delivery.helo_name ?? cfg.hostname,
       tls: sts.kind === 'enforce' ? 'verify' : route?.tls ?? cfg.delivery.tls,
+      ...(route?.protocol === 'lmtp' ? { lmtp: true } : {}),
       timeouts: this.timeouts,
       log: this.deps.log,
       ...(this.deps.ca ? { ca: this.deps.ca } : {}),
@@ -205,7 +209,7 @@ export class SmtpTransport implements Transport {
         this.deps.mtaSts?.count(domain, 'enforce', false, `${hop.host}: ${last.text}`);
         last = { ...last, text: `MTA-STS policy of ${domain} (enforce): ${last.text}` };
       }
-      this.deps.log.info({ domain, host: `${hop.host}[${hop.address}]:${hop.port}`, code: last.code, reply: last.text, command: last.command }, 'next hop failed; trying the next');
+      this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command }, 'next hop failed; trying the next');
     }
     return { kind: 'deferred', reply: last };
   }

@@ -26,6 +26,8 @@ export type ReportEvent = 'failure' | 'delay' | 'success';
 
 function hostName(host: string | undefined): string | undefined {
   if (!host || host === 'local') return undefined;
+  // An LMTP Unix socket ("unix:/run/dovecot/lmtp") is a server on this host.
+  if (host.startsWith('unix:')) return 'localhost';
   return host.replace(/\[.*$/, '');
 }
 

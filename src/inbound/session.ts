@@ -298,6 +298,7 @@ export class InboundSession {
       path,
       mayRelay: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
       isLocalDomain: (d) => dir.isLocalDomain(d),
+      isStoreDomain: (d) => dir.isStoreDomain?.(d) ?? false,
     });
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
