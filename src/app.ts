@@ -36,6 +36,7 @@ import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Store } from './queue/store.js';
+import { assertQueueFit, markQueueCreated } from './queue/check.js';
 import { WorkerStore } from './queue/worker-store.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
@@ -154,7 +155,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let current = cfg;
   const live = liveConfig(() => current);
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
+  // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
+  assertQueueFit(cfg.data_dir);
   const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
+  markQueueCreated(cfg.data_dir);
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
   const mailboxes = liveMailboxes(() => currentMailboxes);

@@ -23,6 +23,11 @@ export const ERRORS = {
   HAL_ERR_BARE_NEWLINE: { smtp: 550, enhanced: '5.5.2', text: 'Bare CR or LF not allowed in message content; use CRLF' },
   HAL_ERR_DMARC_REJECT: { smtp: 550, enhanced: '5.7.1', text: 'Message rejected: it fails the DMARC policy' },
   HAL_ERR_AUTH_TEMPFAIL: { smtp: 451, enhanced: '4.7.5', text: 'Sender authentication (SPF/DKIM/DMARC) failed temporarily, try again later' },
+  // Outbound: a command line that would not parse back to the stored envelope is never written (delivery/wire-check).
+  HAL_ERR_SENDER_UNSENDABLE: { smtp: 553, enhanced: '5.1.7', text: 'Not sent: the sender address would not survive as a MAIL FROM command' },
+  HAL_ERR_RCPT_UNSENDABLE: { smtp: 553, enhanced: '5.1.3', text: 'Not sent: the recipient address would not survive as a RCPT TO command' },
+  HAL_ERR_TOO_MANY_FROM_IP: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections from your address, try again later' },
+  HAL_ERR_TOO_MANY_CONNECTIONS: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections, try again later' },
   HAL_ERR_SHUTTING_DOWN: { smtp: 421, enhanced: '4.3.2', text: 'Service shutting down, closing transmission channel' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -18,6 +18,7 @@ import { loadDkimKeys } from '../intake/dkim-keys.js';
 import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
 import type { Trace } from '../queue/model.js';
+import { assertQueueFit, markQueueCreated } from '../queue/check.js';
 import { openSqliteStore, type SqliteStore } from '../queue/sqlite-store.js';
 
 export interface Backend extends AdminApi {
@@ -114,7 +115,11 @@ class DirectBackend extends Admin implements Backend {
 }
 
 export async function openDirectBackend(cfg: Config): Promise<Backend> {
-  return new DirectBackend(cfg, await openSqliteStore({ dataDir: cfg.data_dir }));
+  // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).
+  assertQueueFit(cfg.data_dir, { integrity: false });
+  const store = await openSqliteStore({ dataDir: cfg.data_dir });
+  markQueueCreated(cfg.data_dir);
+  return new DirectBackend(cfg, store);
 }
 
 export async function openBackend(cfg: Config, opts: BackendOptions = {}): Promise<Backend> {

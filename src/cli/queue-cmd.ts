@@ -14,6 +14,7 @@ import { parseDuration } from '../config/units.js';
 import { AdminError } from '../http/admin.js';
 import type { RecipientState } from '../queue/model.js';
 import { openBackend, type Backend } from './backend.js';
+import { registerQueueRepair } from './queue-repair.js';
 import { formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
 import { progress } from './progress.js';
 
@@ -87,6 +88,7 @@ function stateOf(text: string | undefined): RecipientState | undefined {
 
 export function registerQueueCommands(program: Command): void {
   const queue = program.command('queue').description('Inspect and manage the queue (through the running server, or data_dir when it is stopped)');
+  registerQueueRepair(queue);
 
   common(queue.command('list'))
     .description('List queued messages with each recipient\'s state and last reply')

@@ -19,6 +19,11 @@
  * smarthost that offers no STARTTLS elsewhere fails the host (4.7.10) rather
  * than leak the password.
  *
+ * A remote's replies are bounded (smtp/reply REPLY_LIMITS per reply, 1 MiB
+ * of replies not yet read): beyond that the connection is closed as a
+ * protocol violation, which the caller treats as a connection-level failure
+ * (the destination backs off), so a hostile remote costs bounded memory.
+ *
  * What it does not do: decide anything about recipients (send.ts and the
  * reducer do), pick hosts or pool connections (smtp-transport.ts).
  */
@@ -107,6 +112,9 @@ export function hopLabel(hop: NextHop): string {
   return hop.socket !== undefined ? `unix:${hop.socket}` : `${hop.host}[${hop.address}]:${hop.port}`;
 }
 
+/** Replies received but not yet read (pipelined RCPT replies arrive in a burst): more is a broken peer. */
+const MAX_QUEUED_REPLY_BYTES = 1024 * 1024;
+
 /**
  * Bytes in, replies out, for one socket at a time. Replies are queued in the
  * order they arrive and handed to `read` strictly in that order.
@@ -114,6 +122,7 @@ export function hopLabel(hop: NextHop): string {
 class ReplyChannel {
   private parser = new ReplyParser();
   private queue: Reply[] = [];
+  private queuedBytes = 0;
   private waiter: ((r: ReadResult) => void) | undefined;
   private ended: Lost | undefined;
 
@@ -135,7 +144,18 @@ class ReplyChannel {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    for (const r of this.parser.push(chunk)) this.queue.push(r);
+    for (const r of this.parser.push(chunk)) {
+      this.queue.push(r);
+      this.queuedBytes += r.lines.reduce((n, l) => n + l.length + 6, 0);
+    }
+    // A reply over its limits, or replies nobody asked for piling up: the peer is broken (a connection-level failure).
+    const broken = this.parser.broken ?? (this.queuedBytes > MAX_QUEUED_REPLY_BYTES ? `more than ${MAX_QUEUED_REPLY_BYTES} octets of replies not asked for` : undefined);
+    if (broken) {
+      this.queue = [];
+      this.end({ lost: 'dropped', detail: `protocol violation by the remote host: ${broken}` });
+      this.sock.destroy();
+      return;
+    }
     this.flush();
   };
   private readonly onError = (err: NodeJS.ErrnoException): void => {
@@ -161,6 +181,7 @@ class ReplyChannel {
     const w = this.waiter;
     if (!w) return;
     const r = this.queue.shift();
+    if (r) this.queuedBytes -= r.lines.reduce((n, l) => n + l.length + 6, 0);
     if (r) w({ reply: r });
     else if (this.ended) w(this.ended);
   }

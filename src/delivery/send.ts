@@ -16,7 +16,10 @@
  *
  * Checks before sending anything (no MAIL FROM is written):
  * - message larger than the server's SIZE → every recipient failed 552 5.3.4;
- * - message needs SMTPUTF8 and the server lacks it → failed 550 5.6.7.
+ * - message needs SMTPUTF8 and the server lacks it → failed 550 5.6.7;
+ * - a MAIL FROM line that would not parse back to the stored sender and its
+ *   parameters (wire-check.ts) → every recipient failed 553 5.1.7; a RCPT TO
+ *   line that would not → that recipient failed 553 5.1.3, the others go on.
  * 8-bit content to a server without 8BITMIME is sent as is, without BODY=
  * (RFC 6152 would have us convert or bounce; like Postfix's default we send,
  * since nearly every such server passes 8-bit octets through unharmed).
@@ -29,7 +32,9 @@ import type { Logger } from 'pino';
 import type { LastReply, MessageRow, Notify, RecipientRow } from '../queue/model.js';
 import { dotStuff, has8bit } from '../smtp/dotstuff.js';
 import { encodeXtext } from '../smtp/params.js';
+import { ERRORS } from '../errors.js';
 import type { Command } from './rcpt-table.js';
+import { wireMismatch } from './wire-check.js';
 import { isLost, lostReply, toLastReply, type Capabilities, type Lost, type SmtpConnection } from './connection.js';
 import {
   nextAction,
@@ -87,14 +92,18 @@ export function precheck(caps: Capabilities, message: MessageRow, body: Buffer, 
   return undefined;
 }
 
-export function mailFromLine(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities): string {
+export function mailFromParams(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities): string[] {
   const p: string[] = [];
   if (caps.size !== undefined) p.push(`SIZE=${body.length}`);
   if (caps.eightBitMime && is8bit(message, body)) p.push('BODY=8BITMIME');
   if (caps.smtputf8 && needsSmtputf8(message, recipients)) p.push('SMTPUTF8');
   if (caps.dsn && message.params.ret) p.push(`RET=${message.params.ret}`);
   if (caps.dsn && message.params.envid !== undefined) p.push(`ENVID=${encodeXtext(message.params.envid)}`);
-  return `MAIL FROM:<${message.sender}>${p.map((x) => ` ${x}`).join('')}\r\n`;
+  return p;
+}
+
+export function mailFromLine(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities): string {
+  return `MAIL FROM:<${message.sender}>${mailFromParams(message, body, recipients, caps).map((x) => ` ${x}`).join('')}\r\n`;
 }
 
 const notifyParam = (n: Notify): string => (n === 'NEVER' ? 'NEVER' : n.join(','));
@@ -105,11 +114,36 @@ function orcptParam(orcpt: string): string {
   return semi < 0 ? `rfc822;${encodeXtext(orcpt)}` : `${orcpt.slice(0, semi)};${encodeXtext(orcpt.slice(semi + 1))}`;
 }
 
-export function rcptToLine(r: RecipientRow, caps: Capabilities): string {
+export function rcptToParams(r: RecipientRow, caps: Capabilities): string[] {
   const p: string[] = [];
   if (caps.dsn && r.notify !== undefined) p.push(`NOTIFY=${notifyParam(r.notify)}`);
   if (caps.dsn && r.orcpt !== undefined) p.push(`ORCPT=${orcptParam(r.orcpt)}`);
-  return `RCPT TO:<${r.address}>${p.map((x) => ` ${x}`).join('')}\r\n`;
+  return p;
+}
+
+export function rcptToLine(r: RecipientRow, caps: Capabilities): string {
+  return `RCPT TO:<${r.address}>${rcptToParams(r, caps).map((x) => ` ${x}`).join('')}\r\n`;
+}
+
+/**
+ * The recipients whose RCPT TO line would not parse back to their stored
+ * address and parameters (wire-check.ts), each with its permanent failure;
+ * or, when the MAIL FROM line itself would not, every recipient failed.
+ */
+export function unsendable(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities, host: string): Map<number, LastReply> {
+  const out = new Map<number, LastReply>();
+  const mailWhy = wireMismatch('MAIL', mailFromLine(message, body, recipients, caps), message.sender, mailFromParams(message, body, recipients, caps));
+  if (mailWhy) {
+    const e = ERRORS.HAL_ERR_SENDER_UNSENDABLE;
+    for (const r of recipients) out.set(r.id, { code: e.smtp, enhanced: e.enhanced, text: `${e.text} (${mailWhy})`, host, command: 'MAIL FROM' });
+    return out;
+  }
+  const e = ERRORS.HAL_ERR_RCPT_UNSENDABLE;
+  for (const r of recipients) {
+    const why = wireMismatch('RCPT', rcptToLine(r, caps), r.address, rcptToParams(r, caps));
+    if (why) out.set(r.id, { code: e.smtp, enhanced: e.enhanced, text: `${e.text} (${why})`, host, command: 'RCPT TO' });
+  }
+  return out;
 }
 
 function timeoutFor(conn: SmtpConnection, command: Command): number {
@@ -127,12 +161,18 @@ function timeoutFor(conn: SmtpConnection, command: Command): number {
  * data answered), 'needs-rset' (ended without DATA) or 'closed'.
  */
 export async function runTransaction(conn: SmtpConnection, input: TxInput): Promise<TxReport> {
-  const { message, body, recipients } = input;
-  const byId = new Map(recipients.map((r) => [r.id, r]));
-  const refused = precheck(conn.caps, message, body, recipients, conn.label);
+  const { message, body } = input;
+  const refused = precheck(conn.caps, message, body, input.recipients, conn.label);
   if (refused) {
-    return { verdicts: new Map(recipients.map((r) => [r.id, { kind: 'failed', reply: refused }])), limitDeferred: [], mailSent: false };
+    return { verdicts: new Map(input.recipients.map((r) => [r.id, { kind: 'failed', reply: refused }])), limitDeferred: [], mailSent: false };
   }
+  // A line that would not parse back to its envelope is never written: those recipients fail here, the rest go on.
+  const unfit = unsendable(message, body, input.recipients, conn.caps, conn.label);
+  const verdicts = new Map<number, RecipientVerdict>([...unfit].map(([id, reply]) => [id, { kind: 'failed', reply }]));
+  if (unfit.size > 0) input.log.warn({ host: conn.label, messageId: message.id, refused: [...unfit.values()].map((r) => r.text) }, 'not sent: command line would not parse back to the envelope');
+  const recipients = input.recipients.filter((r) => !unfit.has(r.id));
+  if (recipients.length === 0) return { verdicts, limitDeferred: [], mailSent: false };
+  const byId = new Map(recipients.map((r) => [r.id, r]));
 
   const rcptLines = (ids: readonly number[]): string => ids.map((id) => rcptToLine(byId.get(id)!, conn.caps)).join('');
   // The reply, if any, that ended the connection without a server reply (the reducer keeps only its text).
@@ -197,7 +237,6 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
   if (s.phase !== 'settled') s = noReply(s, { lost: 'dropped', detail: 'transaction did not settle (internal step bound)' });
 
   const o = outcomes(s);
-  const verdicts = new Map<number, RecipientVerdict>();
   for (const [id, v] of o.perRecipient) verdicts.set(id, toVerdict(v, conn.label, lost));
   if (o.possibleDuplicate) {
     const dup = [...verdicts].filter(([, v]) => v.kind === 'deferred' && v.possibleDuplicate).map(([id]) => byId.get(id)!.address);

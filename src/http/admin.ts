@@ -10,7 +10,7 @@
  * a code that maps to an HTTP status. An injected message is queued through
  * intake/ (trace header, Message-ID/Date, the queue write) like every other.
  */
-import { parseMailbox, parsePath, isAddressError, domainOf, type Mailbox } from '../smtp/address.js';
+import { formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
@@ -218,7 +218,7 @@ export class Admin implements AdminApi {
       if ('error' in mb) throw new AdminError('bad_request', `to <${String(to)}>: ${mb.detail}`);
       const targets = directory.isLocalDomain(mb.domain)
         ? localTargets(directory, mb, content.length)
-        : [{ address: `${mb.local}@${mb.domain}`, destination: directory.destinationOf(domainOf(`${mb.local}@${mb.domain}`)) }];
+        : [{ address: formatMailbox(mb), destination: directory.destinationOf(mb.domain) }];
       for (const t of targets) {
         if (seen.has(t.address.toLowerCase())) continue;
         seen.add(t.address.toLowerCase());
@@ -226,7 +226,8 @@ export class Admin implements AdminApi {
       }
     }
     const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
-    const sender8 = sender.mailbox ? `${sender.mailbox.local}@${sender.mailbox.domain}` : '';
+    // The one formatter the SMTP path uses: a quoted local part keeps its quotes on the wire.
+    const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
     const { id } = await this.d.intake.accept({
       origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
       params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: /[^\x00-\x7f]/.test(req.content) ? '8BITMIME' : undefined },
