@@ -23,6 +23,7 @@ import { durationMs, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
 import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
+import { AuthThrottle } from './inbound/auth-throttle.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
 import { loadTlsContext } from './inbound/tls-cert.js';
@@ -35,9 +36,9 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
-import type { Store } from './queue/store.js';
+import type { Queue } from './queue/store.js';
+import { WorkerQueue } from './queue/worker-store.js';
 import { assertQueueFit, markQueueCreated } from './queue/check.js';
-import { WorkerStore } from './queue/worker-store.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
@@ -46,7 +47,7 @@ import { createAuthResolver } from './inbound/auth-dns.js';
 import { AuthChecker } from './inbound/authcheck.js';
 import { MtaSts } from './delivery/mta-sts.js';
 import { Metrics } from './http/metrics.js';
-import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
+import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -58,7 +59,7 @@ export interface AppOptions {
 
 export interface App {
   readonly config: Config;
-  readonly store: Store;
+  readonly store: Queue;
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
@@ -88,9 +89,9 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
-  ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime],
-  ['delivery.tls_ca_file', (c) => c.delivery.tls_ca_file], ['delivery.mta_sts', (c) => c.delivery.mta_sts], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
-  ['hostname', (c) => c.hostname], ['postmaster', (c) => c.postmaster],
+  ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
+  ['delivery.tls_ca_file', (c) => c.delivery.tls_ca_file], ['delivery.mta_sts', (c) => c.delivery.mta_sts],
+  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['postmaster', (c) => c.postmaster],
 ];
 
 /**
@@ -157,7 +158,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
   assertQueueFit(cfg.data_dir);
-  const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
+  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
   markQueueCreated(cfg.data_dir);
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
@@ -175,7 +176,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
   let dkimKeys = loadDkimKeys(cfg.dkim);
-  const intake = new Intake({ store, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
+  const intake = new Intake({ store: store.messages, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
@@ -190,7 +191,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    store, smtp, local, config: live, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id,
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
@@ -202,6 +203,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
   });
 
+  // Shared by every session, kept across reloads: failures count per address, not per connection.
+  const authThrottle = new AuthThrottle({
+    get failureDelayMs() { return durationMs(current.smtp.auth_failure_delay); },
+    get maxFailures() { return current.smtp.auth_max_failures; },
+    get lockoutMs() { return durationMs(current.smtp.auth_lockout); },
+  }, clock);
   const inbound = new InboundServer(
     {
       get maxConnections() { return current.smtp.max_connections; },
@@ -209,7 +216,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get greetingDelayMs() { return settings.greetingDelayMs; },
     },
     (kind) => ({
-      settings: settings[kind], intake, authChecker, users, directory, mayRelayFrom, tlsContext, log,
+      settings: settings[kind], intake, authChecker, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -220,7 +227,6 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
-    connections: () => qmgr.connections(),
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
     poke: () => qmgr.poke(),
     onInjected: (id, req, trace) => {
@@ -248,7 +254,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     throw err;
   }
   let httpServer: HttpServer | undefined;
-  if (cfg.http.enabled) {
+  if (httpEnabled(cfg)) {
     try {
       httpServer = await startHttpServer({ admin: admin, metrics, store, config: () => current, log, clock }, cfg.http.listen);
     } catch (err) {

@@ -28,6 +28,7 @@ export const ERRORS = {
   HAL_ERR_RCPT_UNSENDABLE: { smtp: 553, enhanced: '5.1.3', text: 'Not sent: the recipient address would not survive as a RCPT TO command' },
   HAL_ERR_TOO_MANY_FROM_IP: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections from your address, try again later' },
   HAL_ERR_TOO_MANY_CONNECTIONS: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections, try again later' },
+  HAL_ERR_AUTH_LOCKED: { smtp: 454, enhanced: '4.7.0', text: 'Too many authentication failures from your address, try again later' },
   HAL_ERR_SHUTTING_DOWN: { smtp: 421, enhanced: '4.3.2', text: 'Service shutting down, closing transmission channel' },
 } as const satisfies Record<string, ErrorSpec>;
 

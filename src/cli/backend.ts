@@ -11,6 +11,7 @@
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
+import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
 import { Intake } from '../intake/intake.js';
 import type { DkimKey } from '../intake/dkim.js';
@@ -19,7 +20,8 @@ import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
 import type { Trace } from '../queue/model.js';
 import { assertQueueFit, markQueueCreated } from '../queue/check.js';
-import { openSqliteStore, type SqliteStore } from '../queue/sqlite-store.js';
+import { openSqliteQueue } from '../queue/sqlite-store.js';
+import type { Queue } from '../queue/store.js';
 
 export interface Backend extends AdminApi {
   /** 'http' when talking to a running server, 'direct' when using the store file. */
@@ -102,12 +104,12 @@ async function answers(base: string, timeoutMs: number): Promise<boolean> {
 /** The store file itself; the directory lets sendmail queue mail while the server is stopped (delivered when it starts). */
 class DirectBackend extends Admin implements Backend {
   readonly kind = 'direct';
-  constructor(cfg: Config, private readonly store: SqliteStore) {
+  constructor(cfg: Config, private readonly store: Queue) {
     const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
     // Keys are read when a message is first injected, so a bad key does not stop `queue list` on a stopped server.
     let keys: DkimKey[] | undefined;
     super({
-      store, intake: new Intake({ store, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
+      store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
     });
   }
@@ -117,13 +119,13 @@ class DirectBackend extends Admin implements Backend {
 export async function openDirectBackend(cfg: Config): Promise<Backend> {
   // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).
   assertQueueFit(cfg.data_dir, { integrity: false });
-  const store = await openSqliteStore({ dataDir: cfg.data_dir });
+  const store = await openSqliteQueue({ dataDir: cfg.data_dir });
   markQueueCreated(cfg.data_dir);
   return new DirectBackend(cfg, store);
 }
 
 export async function openBackend(cfg: Config, opts: BackendOptions = {}): Promise<Backend> {
-  if (!opts.direct && cfg.http.enabled) {
+  if (!opts.direct && httpEnabled(cfg)) {
     const base = baseUrl(cfg.http.listen);
     if (await answers(base, opts.probeTimeoutMs ?? 1_000)) return new HttpBackend(base, cfg.http.token);
   }

@@ -12,6 +12,7 @@
 import type { Command } from 'commander';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { httpEnabled } from '../http/server.js';
 import { checkQueue } from '../queue/check.js';
 import { salvageQueue } from '../queue/salvage.js';
 import { baseUrl } from './backend.js';
@@ -28,7 +29,7 @@ function config(file: string | undefined): Config | undefined {
 }
 
 async function serverRuns(cfg: Config): Promise<boolean> {
-  if (!cfg.http.enabled) return false;
+  if (!httpEnabled(cfg)) return false;
   try {
     await fetch(`${baseUrl(cfg.http.listen)}/api/health`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.body?.cancel());
     return true;

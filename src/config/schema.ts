@@ -27,6 +27,20 @@ const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
 
+/** One `[[delivery.rules]]` entry: what to do when a destination's reply text matches (see delivery/reply-rules). */
+const replyRule = z.strictObject({
+  match: z.string().refine((s) => { try { new RegExp(s, 'i'); return true; } catch { return false; } }, { message: 'expected a regular expression' })
+    .describe('Regular expression (JavaScript syntax, case-insensitive) tested against the reply text (enhanced code included).'),
+  code: z.number().int().min(200).max(599).optional().describe('Only replies with this code (e.g. 421); unset → any code.'),
+  action: z.enum(['suspend', 'set', 'bounce'])
+    .describe('suspend: no connection to the destination for `for`; set: max_connections / rate for `for`; bounce: fail the recipient at once (no retry).'),
+  for: duration('1h', 'How long a suspend or set lasts after the last matching reply.'),
+  max_connections: z.number().int().min(1).optional().describe('With action "set": the destination\'s connection cap while the rule is active.'),
+  rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' }).optional()
+    .describe('With action "set": the destination\'s message rate while the rule is active ("20/min").'),
+  destination: z.string().default('*').describe('Glob (`*`, `?`) on the destination key, e.g. "mx:*.google.com*" or "route:*".'),
+}).refine((r) => r.action !== 'set' || r.max_connections !== undefined || r.rate !== undefined, { message: 'action "set" needs max_connections or rate' });
+
 const routeTable = z.strictObject({
   hosts: z.array(hostPort).min(1).optional().describe('Next hops ("host:port"), tried in order. Either hosts or socket.'),
   socket: z.string().startsWith('/', 'expected an absolute path').optional()
@@ -81,6 +95,8 @@ const dkimKey = z.strictObject({
 
 export const configSchema = z.strictObject({
   hostname: z.string().min(1).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
+  node_id: z.string().min(1).max(128).default(osHostname())
+    .describe('This node\'s name on the queue: it owns the recipients and connection slots this node leases, and on start it takes back only its own. Stable across restarts and different for every node sharing one queue; default: the machine\'s hostname.'),
   data_dir: z.string().default('./var').describe('Where the queue, mailboxes and generated TLS certificate live.'),
   postmaster: z.string().default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),
@@ -98,6 +114,10 @@ export const configSchema = z.strictObject({
     command_timeout: duration('5m', 'Idle time allowed waiting for a command (RFC 5321 §4.5.3.2.7).'),
     data_timeout: duration('3m', 'Idle time allowed between data blocks (RFC 5321 §4.5.3.2.5).'),
     max_received_headers: z.number().int().min(1).default(50).describe('This many Received headers or more → 554 5.4.6 (mail loop).'),
+    auth_failure_delay: duration('1s', 'A failed AUTH is answered only after this long (per attempt; slows password guessing).'),
+    auth_max_failures: z.number().int().min(1).default(10)
+      .describe('AUTH failures from one client IP within auth_lockout after which AUTH from it is refused (454 4.7.0) until they age out.'),
+    auth_lockout: duration('15m', 'The window in which auth_max_failures failures lock an address out of AUTH.'),
     greeting_delay: duration('0s', 'Wait before the 220 greeting; a client that talks first gets 554 5.5.0 (0s = greet at once).'),
   }).prefault({}).describe('The relay/MX listener.'),
 
@@ -151,7 +171,15 @@ export const configSchema = z.strictObject({
     destination_backoff: duration('1m', 'First backoff of a destination after a connection-level failure.'),
     destination_backoff_max: duration('1h', 'Longest destination backoff (doubles up to this).'),
     max_connections: z.number().int().min(1).default(100).describe('Most concurrent outbound connections.'),
-    max_connections_per_destination: z.number().int().min(1).default(10).describe('Most concurrent connections to one destination.'),
+    max_connections_per_destination: z.number().int().min(1).default(10).describe('Most concurrent connections to one destination (the cap adaptive concurrency grows to).'),
+    initial_connections_per_destination: z.number().int().min(1).default(5)
+      .describe('Connections a destination starts with; each successful session grows it towards the cap, a "too many connections" reply or a connect timeout shrinks it (never below 1).'),
+    destination_by: z.enum(['mx', 'domain']).default('mx')
+      .describe('What a destination is: "mx" — the set of MX hosts a domain resolves to (domains sharing MX hosts share backoff, connections and limits); "domain" — each recipient domain. Routes are always "route:…".'),
+    destination_cache_ttl: duration('1h', 'How long a domain\'s MX host set (its destination key) is remembered before it is looked up again.'),
+    learned_limit_ttl: duration('1d', 'How long a learned recipient limit or connection ceiling of a destination is kept.'),
+    rules: z.array(replyRule).default([])
+      .describe('Reply rules ([[delivery.rules]]): the first rule whose destination glob, code and regex match a reply acts (suspend, set, bounce). See examples/reply-rules.toml.'),
     destination_rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' })
       .optional().describe('Optional message rate cap per destination ("100/min").'),
     max_messages_per_connection: z.number().int().min(1).default(100).describe('Transactions on one connection before it is closed.'),
@@ -179,7 +207,7 @@ export const configSchema = z.strictObject({
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
 
   http: z.strictObject({
-    listen: z.string().regex(HOST_PORT, 'expected "host:port"').optional().default('127.0.0.1:8025')
+    listen: z.string().refine((s) => s === '' || HOST_PORT.test(s), 'expected "host:port", or "" to disable the API').optional().default('127.0.0.1:8025')
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
     enabled: z.boolean().default(true).describe('Serve the admin API at all.'),
@@ -193,3 +221,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type DomainConfig = Config['domains'][number];
 export type TlsPolicy = z.output<typeof tlsPolicy>;
+export type ReplyRuleConfig = z.output<typeof replyRule>;

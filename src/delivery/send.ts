@@ -69,6 +69,8 @@ export interface TxReport {
   readonly connectionFailure?: LastReply;
   /** False when a pre-check failed the batch without writing MAIL FROM. */
   readonly mailSent: boolean;
+  /** The server's recipient limit was reached after `accepted` recipients (spec rule 3), with its reply. */
+  readonly limitReached?: { readonly accepted: number; readonly reply: LastReply };
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
@@ -244,7 +246,8 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
   }
   const cf = o.connectionFailure;
   const connectionFailure = cf ? (cf.reply ? toLastReply(cf.reply, cf.command, conn.label) : lostReply(lost ?? { lost: 'dropped', detail: cf.lost ?? 'connection lost' }, cf.command, conn.label)) : undefined;
-  return { verdicts, limitDeferred: o.limitDeferred, mailSent: true, ...(connectionFailure ? { connectionFailure } : {}) };
+  const limitReached = o.limitReached ? { accepted: o.limitReached.accepted, reply: toLastReply(o.limitReached.reply, 'RCPT TO', conn.label) } : undefined;
+  return { verdicts, limitDeferred: o.limitDeferred, mailSent: true, ...(connectionFailure ? { connectionFailure } : {}), ...(limitReached ? { limitReached } : {}) };
 }
 
 function toVerdict(v: FinalVerdict, host: string, lost: Lost | undefined): RecipientVerdict {

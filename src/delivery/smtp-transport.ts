@@ -20,6 +20,12 @@
  *    `destinationFailure` is returned, so the destination's backoff (not a new
  *    connection per message) governs the next try (I5).
  *
+ * What a failure means beyond one recipient (next host, destination failure,
+ * bounce, "too many connections") is delivery/failure-policy's decision; this
+ * file only carries it out and reports it (`BatchResult.throttle`), together
+ * with whether a session worked and the lowest recipient limit met (I6). A
+ * batch's `maxRecipients` (a learned limit) caps every transaction.
+ *
  * Resolution that fails permanently (null MX, NXDOMAIN) fails every recipient
  * without `destinationFailure`; a temporary one defers them with it.
  *
@@ -42,6 +48,7 @@ import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
 import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
+import { judgeReply, judgeTrouble } from './failure-policy.js';
 import { runTransaction } from './send.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
 
@@ -67,7 +74,7 @@ interface Idle {
 type Connected =
   | { readonly kind: 'connected'; readonly conn: SmtpConnection }
   | { readonly kind: 'failed'; readonly reply: LastReply }
-  | { readonly kind: 'deferred'; readonly reply: LastReply };
+  | { readonly kind: 'deferred'; readonly reply: LastReply; readonly destinationFailure: boolean; readonly throttle: boolean };
 
 export class SmtpTransport implements Transport {
   readonly stats = { connectionsOpened: 0, transactions: 0 };
@@ -95,6 +102,13 @@ export class SmtpTransport implements Transport {
     let queue: readonly RecipientRow[] = batch.recipients;
     let conn: SmtpConnection | undefined = this.takeIdle(batch.destination);
     let resolution: Resolution | undefined;
+    // A learned limit (I6) caps every transaction; a limit met in this call caps the rest of it at once.
+    let perTx = Math.max(1, Math.min(d.max_recipients_per_transaction, batch.maxRecipients ?? Infinity));
+    let limitReached: BatchResult['limitReached'];
+    let sessionWorked = false;
+    const done = (r: BatchResult): BatchResult => ({
+      ...r, ...(sessionWorked ? { sessionWorked } : {}), ...(limitReached ? { limitReached } : {}),
+    });
 
     const settleAll = async (kind: 'failed' | 'deferred', reply: LastReply): Promise<void> => {
       const v: RecipientVerdict = kind === 'failed' ? { kind, reply } : { kind, reply, connectionLevel: true };
@@ -113,12 +127,13 @@ export class SmtpTransport implements Transport {
           const got = await this.connect(resolution, batch.domain);
           if (got.kind !== 'connected') {
             await settleAll(got.kind, got.reply);
-            return got.kind === 'deferred' ? { destinationFailure: got.reply } : {};
+            if (got.kind === 'failed' || !got.destinationFailure) return done({});
+            return done({ destinationFailure: got.reply, ...(got.throttle ? { throttle: true } : {}) });
           }
           conn = got.conn;
         }
 
-        const take = queue.slice(0, d.max_recipients_per_transaction);
+        const take = queue.slice(0, perTx);
         const report = await runTransaction(conn, {
           message: batch.message,
           body: batch.body,
@@ -127,6 +142,11 @@ export class SmtpTransport implements Transport {
           log: this.deps.log,
         });
         if (report.mailSent) this.stats.transactions++;
+        if (report.mailSent && !report.connectionFailure) sessionWorked = true;
+        if (report.limitReached) {
+          perTx = Math.max(1, Math.min(perTx, report.limitReached.accepted));
+          if (!limitReached || report.limitReached.accepted < limitReached.accepted) limitReached = report.limitReached;
+        }
         this.logTransaction(batch, conn.label, report.verdicts, report.limitDeferred.length);
         // Durable first: nothing else happens on this connection until record resolves.
         if (report.verdicts.size > 0) await record(report.verdicts);
@@ -136,7 +156,8 @@ export class SmtpTransport implements Transport {
           conn.destroy();
           conn = undefined;
           await settleAll('deferred', report.connectionFailure);
-          return { destinationFailure: report.connectionFailure };
+          const j = judgeReply(report.connectionFailure);
+          return done({ destinationFailure: report.connectionFailure, ...(j.throttle ? { throttle: true } : {}) });
         }
         if (conn.transactions >= d.max_messages_per_connection) {
           await conn.quit();
@@ -154,7 +175,7 @@ export class SmtpTransport implements Transport {
     } finally {
       if (conn) this.release(batch.destination, conn);
     }
-    return {};
+    return done({});
   }
 
   /** QUITs every idle connection. */
@@ -173,17 +194,20 @@ export class SmtpTransport implements Transport {
     return resolver.resolveDestination(domain, { port: config.delivery.port, maxHosts: config.delivery.max_mx_hosts, routes: config.routes });
   }
 
-  /** Tries each next hop in order; the last failure stands for the destination. */
+  /** Tries each next hop in order; the failure policy says whether to go on and what the last failure means. */
   private async connect(resolution: Resolution, domain: string): Promise<Connected> {
     if (resolution.kind === 'failed' || resolution.kind === 'deferred') {
-      return { kind: resolution.kind, reply: { code: resolution.code, enhanced: resolution.enhanced, text: resolution.text, command: 'resolve' } };
+      const reply: LastReply = { code: resolution.code, enhanced: resolution.enhanced, text: resolution.text, command: 'resolve' };
+      const j = judgeTrouble('resolve', reply);
+      return j.recipients === 'bounce' ? { kind: 'failed', reply } : { kind: 'deferred', reply, destinationFailure: j.destinationFailure, throttle: j.throttle };
     }
     const cfg = this.deps.config;
     const route = resolution.routeConfig;
     const sts = await this.stsFor(resolution, domain);
     if (sts.kind === 'no-match') {
       this.deps.mtaSts?.count(domain, sts.policy.mode, false, 'validation-failure: no MX host matches the policy');
-      return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: sts.text, command: 'connect' } };
+      // Every recipient of the domain meets the same policy: the destination backs off, one try per step.
+      return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: sts.text, command: 'connect' }, destinationFailure: true, throttle: false };
     }
     const opts: OpenOptions = {
       heloName: cfg.delivery.helo_name ?? cfg.hostname,
@@ -198,6 +222,7 @@ export class SmtpTransport implements Transport {
       this.deps.log.warn({ domain, event: 'mta_sts_testing', mx: sts.mismatched, policy_mx: sts.policy.mx }, `MTA-STS testing: MX host(s) ${sts.mismatched.join(', ')} not in the policy of ${domain}; delivering anyway`);
     }
     let last: LastReply = { code: 451, enhanced: '4.4.4', text: `No next hop for ${domain}`, command: 'connect' };
+    let verdict = judgeReply(last);
     for (const hop of sts.kind === 'enforce' ? sts.hops : resolution.hops) {
       const got = await this.openHop(hop, opts);
       if (got.kind === 'connected') {
@@ -205,13 +230,15 @@ export class SmtpTransport implements Transport {
         return got;
       }
       last = got.reply;
+      verdict = judgeReply(last);
       if (sts.kind === 'enforce') {
         this.deps.mtaSts?.count(domain, 'enforce', false, `${hop.host}: ${last.text}`);
         last = { ...last, text: `MTA-STS policy of ${domain} (enforce): ${last.text}` };
       }
-      this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command }, 'next hop failed; trying the next');
+      this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command, rule: verdict.rule }, 'next hop failed; trying the next');
+      if (!verdict.nextHost) break;
     }
-    return { kind: 'deferred', reply: last };
+    return { kind: 'deferred', reply: last, destinationFailure: verdict.destinationFailure, throttle: verdict.throttle };
   }
 
   /** The MTA-STS plan for an MX delivery (routes and address literals have none). */
@@ -232,16 +259,16 @@ export class SmtpTransport implements Transport {
     if (!ok) this.deps.log.warn({ domain, host, event: 'mta_sts_testing', reason: why }, `MTA-STS testing: ${host} would fail the policy of ${domain} (${why}); delivered anyway`);
   }
 
-  private async openHop(hop: NextHop, opts: OpenOptions): Promise<Connected> {
+  private async openHop(hop: NextHop, opts: OpenOptions): Promise<{ kind: 'connected'; conn: SmtpConnection } | { kind: 'refused'; reply: LastReply }> {
     this.stats.connectionsOpened++;
     const first = await SmtpConnection.open(hop, opts);
     if (first.ok) return { kind: 'connected', conn: first.conn };
     // Opportunistic TLS whose handshake broke the connection: this host once more in plaintext.
-    if (!first.tlsHandshakeFailed) return { kind: 'deferred', reply: first.failure };
+    if (!first.tlsHandshakeFailed) return { kind: 'refused', reply: first.failure };
     this.deps.log.warn({ host: first.failure.host, reply: first.failure.text }, 'TLS handshake failed; retrying in plaintext (opportunistic)');
     this.stats.connectionsOpened++;
     const plain = await SmtpConnection.open(hop, { ...opts, tls: 'none' });
-    return plain.ok ? { kind: 'connected', conn: plain.conn } : { kind: 'deferred', reply: plain.failure };
+    return plain.ok ? { kind: 'connected', conn: plain.conn } : { kind: 'refused', reply: plain.failure };
   }
 
   private takeIdle(destination: string): SmtpConnection | undefined {

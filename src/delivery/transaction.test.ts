@@ -546,3 +546,15 @@ describe('properties', () => {
     );
   });
 });
+
+describe('I6: the limit reply is reported with A, for the destination to learn', () => {
+  test('3 accepted, then 452: limitReached = { accepted: 3, the 452 }', () => {
+    const r = run(ids(9), limitRemote(3, '452 4.5.3 Too many recipients'), { pipelining: true });
+    assert.equal(r.out.limitReached?.accepted, 3);
+    assert.equal(r.out.limitReached?.reply.code, 452);
+  });
+  test('no limit met (a 552 to the first recipient is per-mailbox, rule 1): none reported', () => {
+    assert.equal(run(ids(3), byPosition('552 mailbox full')).out.limitReached, undefined);
+    assert.equal(run(ids(3), byPosition()).out.limitReached, undefined);
+  });
+});

@@ -91,6 +91,8 @@ export interface TxState {
   readonly slots: readonly Slot[];
   readonly connectionFailure?: { readonly reply?: Reply; readonly lost?: string; readonly command: Command };
   readonly possibleDuplicate: boolean;
+  /** The recipient-limit reply (rule 3) and A when it came: what the destination's learned limit is made of (I6). */
+  readonly limitReached?: { readonly accepted: number; readonly reply: Reply };
 }
 
 export type TxErrorCode = 'TX_EMPTY_BATCH' | 'TX_DUPLICATE_RECIPIENT' | 'TX_NO_OUTSTANDING_COMMAND' | 'TX_WRONG_PHASE' | 'TX_NOT_SETTLED';
@@ -199,7 +201,7 @@ export function onRcptReply(s: TxState, reply: Reply): TxState {
   if (d.connectionLevel) return failConnection(next, 'RCPT TO', reply, undefined, false);
   if (d.stopRcpt && !next.stopped) {
     // Rule 3: those not yet sent go into the next transaction; those already sent get their own replies.
-    next = { ...next, stopped: true, slots: next.slots.map((sl) => (sl.s === 'unsent' ? { s: 'limit-deferred', reply } : sl)) };
+    next = { ...next, stopped: true, limitReached: { accepted: s.accepted, reply }, slots: next.slots.map((sl) => (sl.s === 'unsent' ? { s: 'limit-deferred', reply } : sl)) };
   }
   return settleIfRcptDone(next);
 }
@@ -374,6 +376,7 @@ export interface TxOutcomes {
   readonly limitDeferred: readonly number[];
   readonly connectionFailure?: TxState['connectionFailure'];
   readonly possibleDuplicate: boolean;
+  readonly limitReached?: TxState['limitReached'];
 }
 
 export function isSettled(s: TxState): boolean {
@@ -392,5 +395,9 @@ export function outcomes(s: TxState): TxOutcomes {
     // Unreachable by construction (every path to 'settled' resolves the others); kept loud.
     else throw new TransactionError('TX_NOT_SETTLED', `recipient ${id} left ${sl.s}`);
   });
-  return { perRecipient, limitDeferred, possibleDuplicate: s.possibleDuplicate, ...(s.connectionFailure ? { connectionFailure: s.connectionFailure } : {}) };
+  return {
+    perRecipient, limitDeferred, possibleDuplicate: s.possibleDuplicate,
+    ...(s.connectionFailure ? { connectionFailure: s.connectionFailure } : {}),
+    ...(s.limitReached ? { limitReached: s.limitReached } : {}),
+  };
 }

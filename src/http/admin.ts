@@ -13,9 +13,9 @@
 import { formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
-import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { AttemptRow, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
 
@@ -61,15 +61,13 @@ export interface AdminApi {
 }
 
 export interface AdminDeps {
-  readonly store: Store;
+  readonly store: Queue;
   /** Where injected messages go (trace header, Message-ID/Date, the queue write), as every new message does. */
   readonly intake: Intake;
   readonly clock: () => number;
   readonly maxMessageSize: () => number;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
-  /** Open outbound connections per destination (a running server only). */
-  readonly connections?: () => ReadonlyMap<string, number>;
   /** TLS-RPT counts per MTA-STS policy domain (a running server only); shown on the destination of that domain. */
   readonly tlsReports?: () => ReadonlyMap<string, TlsReport>;
   /** Ask the scheduler to look at the queue now (a running server only). */
@@ -106,12 +104,12 @@ export class Admin implements AdminApi {
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
-    return this.d.store.listMessages({ domain: filter.domain, state: filter.state, olderThan });
+    return this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan });
   }
 
   async show(id: string): Promise<MessageDetail> {
     const message = await this.mustGet(id);
-    const [recipients, attempts, body] = await Promise.all([this.d.store.getRecipients(id), this.d.store.getAttempts(id), this.d.store.getBody(id)]);
+    const [recipients, attempts, body] = await Promise.all([this.d.store.recipients.getRecipients(id), this.d.store.recipients.getAttempts(id), this.d.store.messages.getBody(id)]);
     return {
       message,
       headers: headerSummary(body),
@@ -125,17 +123,17 @@ export class Admin implements AdminApi {
     const reset: string[] = [];
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
-      const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
+      const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
       const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => r.destination)));
       for (const key of keys) {
-        const row = await this.d.store.getDestination(key);
+        const row = await this.d.store.gate.getDestination(key);
         if (row && row.health !== 'ok') {
-          await this.d.store.putDestination(clearedDestination(key, now));
+          await this.d.store.gate.putDestination(clearedDestination(key, now));
           reset.push(key);
         }
       }
     }
-    const flushed = await this.d.store.flush({ domain: opts.domain, messageId: opts.id, now });
+    const flushed = await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now });
     this.d.poke?.();
     return { flushed, reset };
   }
@@ -143,17 +141,17 @@ export class Admin implements AdminApi {
   async hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
     let ids: string[];
     if (target.id) ids = [target.id];
-    else if (target.domain) ids = (await this.d.store.listMessages({ domain: target.domain })).map((e) => e.message.id);
+    else if (target.domain) ids = (await this.d.store.recipients.listMessages({ domain: target.domain })).map((e) => e.message.id);
     else throw new AdminError('bad_request', 'give a message id or a domain');
     const done: string[] = [];
-    for (const id of ids) if (await this.d.store.setHeld(id, held)) done.push(id);
+    for (const id of ids) if (await this.d.store.recipients.setHeld(id, held)) done.push(id);
     if (target.id && done.length === 0) throw new AdminError('not_found', `no message ${target.id} in the queue`);
     if (!held) this.d.poke?.();
     return { ids: done };
   }
 
   async remove(ids: readonly string[]): Promise<{ deleted: number }> {
-    return { deleted: await this.d.store.deleteMessages(ids) };
+    return { deleted: await this.d.store.messages.deleteMessages(ids) };
   }
 
   /**
@@ -164,10 +162,10 @@ export class Admin implements AdminApi {
    */
   async bounce(id: string): Promise<{ bounced: number; skipped: number }> {
     await this.mustGet(id);
-    const rows = await this.d.store.getRecipients(id);
+    const rows = await this.d.store.recipients.getRecipients(id);
     const waiting = rows.filter((r) => r.state === 'queued' || r.state === 'deferred');
     const skipped = rows.filter((r) => r.state === 'inflight').length;
-    await this.d.store.recordOutcomes(waiting.map((r) => ({
+    await this.d.store.recipients.recordOutcomes(waiting.map((r) => ({
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
     })), this.d.clock());
@@ -177,25 +175,27 @@ export class Admin implements AdminApi {
   }
 
   async destinations(): Promise<DestinationInfo[]> {
-    const conns = this.d.connections?.() ?? new Map<string, number>();
+    // Rows, waiting recipients and open connections (slots) of every node on the queue.
+    const rows: DestinationInfo[] = await this.d.store.gate.listDestinations();
+    // TLS-RPT counts of this node, on the destination of their policy domain (a row of its own if it has none yet).
     const reports = this.d.tlsReports?.() ?? new Map<string, TlsReport>();
-    const rows = await this.d.store.listDestinations();
+    if (reports.size === 0) return rows;
     const seen = new Set(rows.map((r) => r.key));
     const now = this.d.clock();
-    const extra = [...new Set([...conns.keys(), ...reports.keys()])].filter((k) => !seen.has(k))
-      .map((key): DestinationRow & { queued: number } => ({ ...clearedDestination(key, now), queued: 0 }));
+    const extra = [...reports.keys()].filter((k) => !seen.has(k))
+      .map((key): DestinationInfo => ({ ...clearedDestination(key, now), generation: 0, queued: 0, connections: 0 }));
     return [...rows, ...extra].map((r) => {
       const report = reports.get(r.key);
-      return { ...r, connections: conns.get(r.key) ?? 0, ...(report ? { tlsReport: { ...report } } : {}) };
+      return report ? { ...r, tlsReport: { ...report } } : r;
     });
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
     const now = this.d.clock();
-    const known = (await this.d.store.listDestinations()).some((r) => r.key === key);
+    const known = (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
-    await this.d.store.putDestination(clearedDestination(key, now));
-    const flushed = await this.d.store.flush({ destination: key, now });
+    await this.d.store.gate.putDestination(clearedDestination(key, now));
+    const flushed = await this.d.store.recipients.flush({ destination: key, now });
     this.d.poke?.();
     return { flushed };
   }
@@ -238,7 +238,7 @@ export class Admin implements AdminApi {
   }
 
   private async mustGet(id: string): Promise<MessageRow> {
-    const m = await this.d.store.getMessage(id);
+    const m = await this.d.store.messages.getMessage(id);
     if (!m) throw new AdminError('not_found', `no message ${id} in the queue`);
     return m;
   }
@@ -251,6 +251,6 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
 }
 
 /** A destination with no backoff and no failures: what "reset" writes. */
-export function clearedDestination(key: string, now: number): DestinationRow {
+export function clearedDestination(key: string, now: number): DestinationState {
   return { key, health: 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, updatedAt: now };
 }

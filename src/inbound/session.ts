@@ -25,6 +25,7 @@ import { LineReader } from '../smtp/lines.js';
 import { isParamError, parseMailParams, parseRcptParams, type Offered } from '../smtp/params.js';
 import { formatReply } from '../smtp/reply.js';
 import type { Credentials, UserDirectory } from './auth.js';
+import type { AuthThrottle } from './auth-throttle.js';
 import { Envelope, type RecipientDirectory } from './envelope.js';
 import type { AuthChecker } from './authcheck.js';
 import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
@@ -59,6 +60,8 @@ export interface SessionDeps {
   readonly isDraining: () => boolean;
   readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
   readonly onReject?: (reason: string) => void;
+  /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
+  readonly authThrottle?: AuthThrottle;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -253,7 +256,8 @@ export class InboundSession {
     this.helo = domain;
     this.esmtp = verb === 'EHLO';
     this.state = 'greeted';
-    const greet = `${this.settings.hostname} Hello ${domain} [${this.ip}]`;
+    // Echoed back: control bytes (NUL, ESC …) a client sent never come back verbatim.
+    const greet = `${this.settings.hostname} Hello ${domain.replace(/[^\x21-\x7e\p{L}\p{N}\p{M}]/gu, '?').slice(0, 255)} [${this.ip}]`;
     if (!this.esmtp) return this.reply(250, undefined, greet);
     const ext = ['PIPELINING', `SIZE ${this.settings.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES'];
     if (this.deps.tlsContext && !this.secure) ext.push('STARTTLS');
@@ -485,6 +489,11 @@ export class InboundSession {
   private async auth(cmd: Extract<Command, { verb: 'AUTH' }>): Promise<void> {
     if (!this.authAllowed()) return this.error(538, '5.7.11', 'Encryption required for requested authentication mechanism');
     if (this.authUser) return this.error(503, '5.5.1', 'Already authenticated');
+    if (this.deps.authThrottle?.lockedUntil(this.ip) !== undefined) {
+      this.deps.onReject?.('auth_locked');
+      this.deps.log.info({ ip: this.ip, event: 'auth_locked' }, 'AUTH refused: too many failures from this address');
+      return this.error(...replyOf('HAL_ERR_AUTH_LOCKED'));
+    }
     return this.authStepped(saslStart(cmd.mechanism, cmd.initial));
   }
 
@@ -510,6 +519,8 @@ export class InboundSession {
     if (!this.deps.users.check(creds)) {
       this.deps.onReject?.('auth_failed');
       this.deps.log.info({ ip: this.ip, event: 'auth_failed', user: creds.user }, 'authentication failed');
+      const delay = this.deps.authThrottle?.failed(this.ip) ?? 0;
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       return this.error(535, '5.7.8', 'Authentication credentials invalid');
     }
     this.authUser = creds.user;

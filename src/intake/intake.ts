@@ -19,7 +19,7 @@
  * the accepted message.
  */
 import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { MessageStore } from '../queue/message-store.js';
 import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
 import { claimsAuthserv, headerBlock, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
 
@@ -111,7 +111,7 @@ export function compose(sub: Submission, stamp: Stamp): Buffer {
 }
 
 export interface IntakeDeps {
-  readonly store: Pick<Store, 'newId' | 'enqueue'>;
+  readonly store: Pick<MessageStore, 'newId' | 'enqueue'>;
   /** Our name, read at each message (it may follow a reload). */
   readonly hostname: () => string;
   readonly clock: () => number;

@@ -20,7 +20,7 @@
  */
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_VERSION } from './schema-sql.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_VERSION } from './schema-sql.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
 export interface LostMessage {
@@ -78,6 +78,7 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   const fresh = new Database(f.db);
   for (const p of PRAGMAS) fresh.pragma(p);
   fresh.exec(SCHEMA_V1);
+  fresh.exec(SCHEMA_V2);
   fresh.pragma(`user_version = ${SCHEMA_VERSION}`);
   fresh.pragma('foreign_keys = OFF'); // rows are copied in dependency order; a lost parent must not abort a batch
 

@@ -21,7 +21,7 @@ test('an endless EHLO reply: the client hangs up early, memory stays bounded, th
     const key = destinationKey('hostile.test', t.app.config.routes);
     let dest;
     for (let i = 0; i < 400; i++) {
-      dest = await t.app.store.getDestination(key);
+      dest = await t.app.store.gate.getDestination(key);
       if (dest?.health === 'backoff' && remote.connections.every((c) => c.closedByClient || c.capReached)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -34,7 +34,7 @@ test('an endless EHLO reply: the client hangs up early, memory stays bounded, th
     }
     assert.ok(grown < 64 * 1024 * 1024, `memory grew by ${Math.round(grown / 1048576)} MiB`);
     assert.equal(dest?.health, 'backoff', 'the destination is backed off');
-    const [entry] = await t.app.store.listMessages({});
+    const [entry] = await t.app.store.recipients.listMessages({});
     const r = entry!.recipients[0]!;
     assert.equal(r.state, 'deferred');
     assert.match(r.lastReply?.text ?? '', /protocol violation/);

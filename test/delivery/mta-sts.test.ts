@@ -77,10 +77,10 @@ after(async () => {
 /** Submits to r@DOMAIN and runs the scheduler until the recipient's first attempt is settled. */
 async function deliverTo(domain: string): Promise<{ state: string; text: string }> {
   const id = await submit(h.port, { from: 'a@halcyon.test', to: [`r@${domain}`], content: message('a@halcyon.test', [`r@${domain}`], `to ${domain}`) });
-  let row = (await h.app.store.getRecipients(id))[0];
+  let row = (await h.app.store.recipients.getRecipients(id))[0];
   await waitUntil(async () => {
     await h.app.qmgr.runOnce();
-    row = (await h.app.store.getRecipients(id))[0];
+    row = (await h.app.store.recipients.getRecipients(id))[0];
     return row === undefined || (row.state !== 'queued' && row.state !== 'inflight');
   }, `the attempt to ${domain}`);
   // A delivered message is removed from the queue with its rows.

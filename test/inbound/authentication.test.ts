@@ -65,7 +65,7 @@ async function send(port: number, from: string, content: string, helo = 'client.
 async function queued(h: TestApp, r: Reply): Promise<string> {
   const id = queuedId(r);
   assert.ok(id, `accepted: ${r.code} ${r.lines.join(' ')}`);
-  return (await h.app.store.getBody(id)).toString('latin1');
+  return (await h.app.store.messages.getBody(id)).toString('latin1');
 }
 
 /** The Authentication-Results headers of a stored message, unfolded. */
@@ -139,12 +139,12 @@ describe('dmarc = "enforce"', () => {
   after(() => h.stop());
 
   test('p=reject and failing: 550 5.7.1 at end of data, nothing queued', async () => {
-    const before = (await h.app.store.counts()).messages;
+    const before = (await h.app.store.recipients.counts()).messages;
     const r = await send(h.port, 'a@reject.test', message('a@reject.test', 'enforced reject'));
     assert.equal(r.code, 550);
     assert.equal(r.enhanced, '5.7.1');
     assert.match(r.lines.join(' '), /DMARC/);
-    assert.equal((await h.app.store.counts()).messages, before);
+    assert.equal((await h.app.store.recipients.counts()).messages, before);
   });
 
   test('p=quarantine and failing: accepted, marked, delivered into the Junk folder', async () => {
@@ -162,11 +162,11 @@ describe('dmarc = "enforce"', () => {
   });
 
   test('DNS cannot tell the policy (SERVFAIL on _dmarc): 451 4.7.5, nothing queued, no crash', async () => {
-    const before = (await h.app.store.counts()).messages;
+    const before = (await h.app.store.recipients.counts()).messages;
     const r = await send(h.port, 'a@undecided.test', message('a@undecided.test', 'undecided'));
     assert.equal(r.code, 451);
     assert.equal(r.enhanced, '4.7.5');
-    assert.equal((await h.app.store.counts()).messages, before);
+    assert.equal((await h.app.store.recipients.counts()).messages, before);
     // The listener still serves: a passing message goes through.
     assert.ok(queuedId(await send(h.port, 'a@pass.test', message('a@pass.test', 'after the failure'))));
   });

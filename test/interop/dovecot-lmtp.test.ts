@@ -50,13 +50,13 @@ describe('Halcyon → real Dovecot over LMTP', { timeout: 90_000 }, () => {
     t.after(() => dc.stop());
     const h = await startTestApp(halcyonConfig({ hosts: [`127.0.0.1:${dc.port}`] }), { scheduler: true });
     t.after(() => h.stop());
-    const hold = holdRemoval(h.app.store);
+    const hold = holdRemoval(h.app.store.recipients);
 
     const id = await submit(h.port, { from: SENDER, to: RCPTS, content: message(SENDER, RCPTS, 'LMTP seed scenario', BIG_BODY) });
-    await waitUntil(async () => (await h.app.store.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'),
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'),
       'every recipient final in Halcyon');
 
-    const rows = await h.app.store.getRecipients(id);
+    const rows = await h.app.store.recipients.getRecipients(id);
     const full = rows.find((r) => r.address === `full@${DOMAIN}`)!;
     assert.equal(full.state, 'failed', JSON.stringify(full.lastReply));
     assert.equal(full.attempts, 1);
@@ -76,7 +76,7 @@ describe('Halcyon → real Dovecot over LMTP', { timeout: 90_000 }, () => {
 
     hold.release();
     await waitUntil(() => halcyonMaildir(h.dataDir, 'local.test', 'sender').length >= 1, 'a DSN in the sender mailbox');
-    await waitUntil(async () => (await h.app.store.getMessage(id)) === undefined, 'the original removed once reported');
+    await waitUntil(async () => (await h.app.store.messages.getMessage(id)) === undefined, 'the original removed once reported');
     const box = halcyonMaildir(h.dataDir, 'local.test', 'sender');
     assert.equal(box.length, 1, 'exactly one DSN');
     const dsn = parseDsn(box[0]!.content);
@@ -99,14 +99,14 @@ describe('Halcyon → real Dovecot over LMTP', { timeout: 90_000 }, () => {
     await dc.setQuota('full', '1M');
     const first = await submit(h.port, { from: SENDER, to: [`full@${DOMAIN}`], content: message(SENDER, [`full@${DOMAIN}`], 'filler', BIG_BODY) });
     await waitUntil(() => dc.maildir('full').length === 1, 'the filler in the full mailbox');
-    await waitUntil(async () => (await h.app.store.getMessage(first)) === undefined, 'the filler done');
+    await waitUntil(async () => (await h.app.store.messages.getMessage(first)) === undefined, 'the filler done');
     await dc.setQuota('full', '1K');
-    const hold = holdRemoval(h.app.store);
+    const hold = holdRemoval(h.app.store.recipients);
 
     const id = await submit(h.port, { from: SENDER, to: RCPTS, content: message(SENDER, RCPTS, 'LMTP rcpt check', 'small') });
-    await waitUntil(async () => (await h.app.store.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'),
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'),
       'every recipient final in Halcyon');
-    const rows = await h.app.store.getRecipients(id);
+    const rows = await h.app.store.recipients.getRecipients(id);
     const full = rows.find((r) => r.address === `full@${DOMAIN}`)!;
     assert.equal(full.state, 'failed', JSON.stringify(full.lastReply));
     assert.equal(full.lastReply?.code, 552);
@@ -126,27 +126,27 @@ describe('Halcyon → real Dovecot over LMTP', { timeout: 90_000 }, () => {
     t.after(() => dc.stop());
     const h = await startTestApp(halcyonConfig({ hosts: [`127.0.0.1:${dc.port}`] }), { scheduler: true });
     t.after(() => h.stop());
-    const hold = holdRemoval(h.app.store);
+    const hold = holdRemoval(h.app.store.recipients);
 
     const id = await submit(h.port, { from: SENDER, to: RCPTS, content: message(SENDER, RCPTS, 'LMTP tempfail', BIG_BODY) });
-    await waitUntil(async () => (await h.app.store.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'deferred'),
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'deferred'),
       'every recipient delivered or deferred');
-    let rows = await h.app.store.getRecipients(id);
+    let rows = await h.app.store.recipients.getRecipients(id);
     const full = rows.find((r) => r.address === `full@${DOMAIN}`)!;
     assert.equal(full.state, 'deferred');
     assert.equal(full.lastReply?.code, 452);
     assert.equal(full.lastReply?.enhanced, '4.2.2');
     assert.equal(full.lastReply?.command, 'end of DATA');
     assert.equal(rows.filter((r) => r.state === 'delivered').length, 4);
-    assert.equal((await h.app.store.getDestination(`route:lmtp:127.0.0.1:${dc.port}`))?.health ?? 'ok', 'ok',
+    assert.equal((await h.app.store.gate.getDestination(`route:lmtp:127.0.0.1:${dc.port}`))?.health ?? 'ok', 'ok',
       'a per-recipient 452 puts no backoff on the destination');
     assert.equal(dc.maildir('full').length, 0);
 
     await dc.setQuota('full', '10M');
-    assert.ok((await h.app.store.flush({ now: Date.now() })) >= 1);
-    await waitUntil(async () => (await h.app.store.getRecipients(id)).every((r) => r.state === 'delivered'), 'the deferred one delivered after the flush')
-      .catch(async (err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(await h.app.store.getRecipients(id))}\n${dc.log()}`); });
-    rows = await h.app.store.getRecipients(id);
+    assert.ok((await h.app.store.recipients.flush({ now: Date.now() })) >= 1);
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered'), 'the deferred one delivered after the flush')
+      .catch(async (err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(await h.app.store.recipients.getRecipients(id))}\n${dc.log()}`); });
+    rows = await h.app.store.recipients.getRecipients(id);
     assert.equal(rows.find((r) => r.address === `full@${DOMAIN}`)!.attempts, 2);
     for (const u of USERS) assert.equal(dc.maildir(u).length, 1, `${u} holds exactly one copy`);
     hold.release();

@@ -10,15 +10,15 @@ import assert from 'node:assert/strict';
 import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 import { freePort, runCli, spawnHalcyon, TEST_HOSTNAME } from '../support/halcyon.js';
 
 const N = 40;
 
 async function fill(dataDir: string, opts: { keepWalAt?: string } = {}): Promise<void> {
-  const store = await openSqliteStore({ dataDir });
+  const store = await openSqliteQueue({ dataDir });
   for (let i = 0; i < N; i++) {
-    await store.enqueue({
+    await store.messages.enqueue({
       sender: `s${i}@src.test`, params: { smtputf8: false }, receivedAt: Date.now(),
       trace: { clientIp: '127.0.0.1', clientHelo: 'c.test', protocol: 'ESMTP' },
       body: Buffer.from(`Subject: m${i}\r\n\r\n${`line ${i} of a body that fills pages\r\n`.repeat(80)}`),
