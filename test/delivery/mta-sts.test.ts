@@ -1,7 +1,7 @@
 /**
  * MTA-STS outbound (RFC 8461) end to end on loopback: the loopback DNS server
  * serves MX and `_mta-sts` records, a local HTTPS server (certificate from a
- * test CA, trusted through `[delivery] tls_ca_file`) serves the policies,
+ * test CA made with selfsigned, trusted through `[delivery] tls_ca_file`) serves the policies,
  * `[delivery] mta_sts_hosts` points the policy hosts at it, and the remote
  * SMTP server offers STARTTLS with a certificate for mx.good.test only.
  *
@@ -39,7 +39,7 @@ let h: TestApp;
 const logLines: string[] = [];
 
 before(async () => {
-  ca = makeTestCa();
+  ca = await makeTestCa();
   const zone: Record<string, { MX?: { preference: number; exchange: string }[]; A?: string[]; TXT?: string[] }> = {};
   for (const d of DOMAINS) {
     zone[`${d}.test`] = { MX: [{ preference: 10, exchange: `mx.${d}.test` }] };
@@ -47,14 +47,14 @@ before(async () => {
     zone[`_mta-sts.${d}.test`] = { TXT: ['v=STSv1; id=20261130'] };
   }
   dns = await startDnsServer(zone);
-  policyServer = https.createServer(ca.issue(Object.keys(POLICIES)), (req, res) => {
+  policyServer = https.createServer(await ca.issue(Object.keys(POLICIES)), (req, res) => {
     const policy = req.url === '/.well-known/mta-sts.txt' ? POLICIES[(req.headers.host ?? '').toLowerCase()] : undefined;
     res.writeHead(policy ? 200 : 404, { 'content-type': 'text/plain' }).end(policy ?? 'no such policy');
   });
   await new Promise<void>((r) => policyServer.listen(0, '127.0.0.1', r));
   const policyPort = (policyServer.address() as AddressInfo).port;
   // The MX's certificate names mx.good.test only.
-  remote = await startRemote({ extensions: { starttls: ca.issue(['mx.good.test']) } });
+  remote = await startRemote({ extensions: { starttls: await ca.issue(['mx.good.test']) } });
   const sink = new Writable({ write(chunk: Buffer, _e, done) { logLines.push(chunk.toString()); done(); } });
   h = await startTestApp({
     dns: { servers: [dns.address], timeout: '2s' },
