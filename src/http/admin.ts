@@ -13,6 +13,7 @@
 import { formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
+import type { PolitenessView } from '../scheduler/politeness.js';
 import type { AttemptRow, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
@@ -44,7 +45,26 @@ export interface MessageDetail {
 }
 /** TLS-RPT (RFC 8460) session counts of an MTA-STS policy domain since the server started. */
 export interface TlsReport { readonly mode: string; readonly success: number; readonly failure: number; readonly lastFailure?: string }
-export interface DestinationInfo extends DestinationRow { readonly queued: number; readonly connections: number; readonly tlsReport?: TlsReport }
+export interface DestinationInfo extends DestinationRow {
+  readonly queued: number;
+  readonly connections: number;
+  /** The queued keys (recipient domains) known to go to this destination (an MX host set), when there are others than itself. */
+  readonly domains?: readonly string[];
+  /** Connection and recipient limits now, what was learned and the reply rules in force (a running server only). */
+  readonly politeness?: PolitenessView;
+  /** TLS-RPT counts of the MTA-STS policy domains that go to this destination (a running server only). */
+  readonly tlsReports?: readonly (TlsReport & { readonly domain: string })[];
+}
+
+/** What the running scheduler knows about destinations beyond the queue's rows (scheduler/destination-map, scheduler/politeness). */
+export interface DestinationView {
+  /** The destination a queued key (a domain) goes to, when the scheduler has mapped it. */
+  gateOf(queued: string): string | undefined;
+  domainsOf(key: string): string[];
+  limits(key: string): PolitenessView;
+  /** Destinations with something learned or a rule in force. */
+  keys(): string[];
+}
 export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
 
@@ -70,6 +90,8 @@ export interface AdminDeps {
   readonly directory?: () => RecipientDirectory;
   /** TLS-RPT counts per MTA-STS policy domain (a running server only); shown on the destination of that domain. */
   readonly tlsReports?: () => ReadonlyMap<string, TlsReport>;
+  /** Destinations as the scheduler sees them (a running server only). */
+  readonly destinationView?: DestinationView;
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
@@ -124,7 +146,9 @@ export class Admin implements AdminApi {
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
       const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
-      const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => r.destination)));
+      // Recipients are queued under their domains; the backoff belongs to the host set a domain maps to.
+      const gateOf = (q: string) => this.d.destinationView?.gateOf(q) ?? q;
+      const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => gateOf(r.destination))));
       for (const key of keys) {
         const row = await this.d.store.gate.getDestination(key);
         if (row && row.health !== 'ok') {
@@ -174,28 +198,52 @@ export class Admin implements AdminApi {
     return { bounced: waiting.length, skipped };
   }
 
+  /**
+   * One entry per destination: recipients are queued under their domains, so a domain the scheduler maps
+   * to an MX host set is folded into that destination (its queued count added, its name listed).
+   */
   async destinations(): Promise<DestinationInfo[]> {
+    return withTlsReports(await this.listDestinations(), this.d.tlsReports?.() ?? new Map<string, TlsReport>(), this.d.clock());
+  }
+
+  private async listDestinations(): Promise<DestinationInfo[]> {
     // Rows, waiting recipients and open connections (slots) of every node on the queue.
-    const rows: DestinationInfo[] = await this.d.store.gate.listDestinations();
-    // TLS-RPT counts of this node, on the destination of their policy domain (a row of its own if it has none yet).
-    const reports = this.d.tlsReports?.() ?? new Map<string, TlsReport>();
-    if (reports.size === 0) return rows;
-    const seen = new Set(rows.map((r) => r.key));
+    const rows = await this.d.store.gate.listDestinations();
+    const view = this.d.destinationView;
+    if (!view) return rows;
     const now = this.d.clock();
-    const extra = [...reports.keys()].filter((k) => !seen.has(k))
-      .map((key): DestinationInfo => ({ ...clearedDestination(key, now), generation: 0, queued: 0, connections: 0 }));
-    return [...rows, ...extra].map((r) => {
-      const report = reports.get(r.key);
-      return report ? { ...r, tlsReport: { ...report } } : r;
+    const byKey = new Map<string, DestinationInfo>();
+    const folded: DestinationInfo[] = [];
+    for (const r of rows) {
+      const gate = view.gateOf(r.key);
+      if (gate !== undefined && gate !== r.key) folded.push({ ...r, key: gate });
+      else byKey.set(r.key, r);
+    }
+    const ensure = (key: string): DestinationInfo => {
+      let e = byKey.get(key);
+      if (!e) byKey.set(key, (e = { ...clearedDestination(key, now), generation: 0, queued: 0, connections: 0 }));
+      return e;
+    };
+    for (const f of folded) {
+      const e = ensure(f.key);
+      byKey.set(f.key, { ...e, queued: e.queued + f.queued, connections: e.connections + f.connections });
+    }
+    for (const k of view.keys()) ensure(k);
+    return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
+      const domains = view.domainsOf(r.key);
+      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.limits(r.key) };
     });
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
     const now = this.d.clock();
-    const known = (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
+    // An MX host set's recipients are queued under its domains: they are flushed with it.
+    const domains = this.d.destinationView?.domainsOf(key) ?? [];
+    const known = domains.length > 0 || (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
     await this.d.store.gate.putDestination(clearedDestination(key, now));
-    const flushed = await this.d.store.recipients.flush({ destination: key, now });
+    let flushed = 0;
+    for (const q of [key, ...domains]) flushed += await this.d.store.recipients.flush({ destination: q, now });
     this.d.poke?.();
     return { flushed };
   }
@@ -248,6 +296,22 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
   const r = directory.resolveLocal(mb, size);
   if (!r.ok) throw new AdminError('bad_request', `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}`);
   return r.targets;
+}
+
+/**
+ * TLS-RPT counts (this node's, per MTA-STS policy domain) on the destination the domain goes to:
+ * the one keyed by the domain or listing it among its domains; a destination of its own when none does yet.
+ */
+function withTlsReports(list: DestinationInfo[], reports: ReadonlyMap<string, TlsReport>, now: number): DestinationInfo[] {
+  if (reports.size === 0) return list;
+  const out = [...list];
+  for (const [domain, report] of reports) {
+    let at = out.findIndex((d) => d.key === domain || (d.domains ?? []).includes(domain));
+    if (at < 0) at = out.push({ ...clearedDestination(domain, now), generation: 0, queued: 0, connections: 0 }) - 1;
+    const d = out[at]!;
+    out[at] = { ...d, tlsReports: [...(d.tlsReports ?? []), { domain, ...report }] };
+  }
+  return out;
 }
 
 /** A destination with no backoff and no failures: what "reset" writes. */
