@@ -49,13 +49,13 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
+  /** A logger to read what the app logs (default: silent). */
+  readonly logger?: Logger;
   /**
    * Run the scheduler's loop (default false): inbound tests check what was
    * queued, and a running scheduler would deliver, bounce or remove it under them.
    */
   readonly scheduler?: boolean;
-  /** A logger to read the app's log lines (default: silent). */
-  readonly logger?: Logger;
 }
 
 /**
