@@ -15,7 +15,8 @@
  * certificate, DNS, retry/backoff schedule, rate, timeouts, queue lifetime
  * and delay warning, the admin listener) need a restart; `reload` names them.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { durationMs, sizeBytes } from './config/units.js';
@@ -25,6 +26,8 @@ import { networkMatcher } from './inbound/policy.js';
 import { AuthThrottle } from './inbound/auth-throttle.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
+import { Anvil, type RateKind } from './inbound/anvil.js';
+import { createDnsblChecker } from './inbound/dnsbl.js';
 import { loadTlsContext } from './inbound/tls-cert.js';
 import { LocalTransport } from './delivery/local-transport.js';
 import { createResolver } from './delivery/resolve.js';
@@ -43,6 +46,9 @@ import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
+import { createAuthResolver } from './inbound/auth-dns.js';
+import { AuthChecker } from './inbound/authcheck.js';
+import { MtaSts } from './delivery/mta-sts.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
@@ -80,13 +86,14 @@ export interface ReloadResult {
 
 /** Settings captured when a service is built: a reload cannot change them. */
 const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
-  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen],
+  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen], ['submission.tls_listen', (c) => c.submission.tls_listen],
   ['tls', (c) => c.tls], ['dns', (c) => c.dns], ['http', (c) => [c.http.listen, c.http.enabled]], ['log_format', (c) => c.log_format],
   ['delivery.retry_initial', (c) => c.delivery.retry_initial], ['delivery.retry_max', (c) => c.delivery.retry_max],
   ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
   ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
+  ['delivery.tls_ca_file', (c) => c.delivery.tls_ca_file], ['delivery.mta_sts', (c) => c.delivery.mta_sts],
   ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['postmaster', (c) => c.postmaster],
 ];
 
@@ -120,6 +127,8 @@ function liveMailboxes(get: () => Mailboxes): Mailboxes {
 
 export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
   return {
+    verify: kind === 'smtp' && cfg.inbound.verify,
+    dmarc: cfg.inbound.dmarc,
     hostname: cfg.hostname,
     kind,
     maxMessageSize: sizeBytes(cfg.smtp.max_message_size),
@@ -130,6 +139,15 @@ export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): Sessi
     dataTimeoutMs: durationMs(cfg.smtp.data_timeout),
     maxReceivedHeaders: cfg.smtp.max_received_headers,
   };
+}
+
+/** [delivery] tls_ca_file's certificates; a file that cannot be read is a configuration error. */
+function readCaFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(undefined, [{ path: 'delivery.tls_ca_file', message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
 }
 
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
@@ -165,6 +183,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const settingsOf = (c: Config) => ({ smtp: sessionSettings(c, 'smtp'), submission: sessionSettings(c, 'submission'), greetingDelayMs: durationMs(c.smtp.greeting_delay) });
   let settings = settingsOf(cfg);
   let mayRelayFrom = networkMatcher(cfg.relay.networks);
+  const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
+  let dnsbl = dnsblOf(cfg);
+  const anvil = new Anvil(() => ({
+    connections: current.inbound.connection_rate_limit, messages: current.inbound.message_rate_limit, recipients: current.inbound.recipient_rate_limit,
+  }), clock);
+  /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
+  const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
@@ -173,8 +198,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const intake = new Intake({ store: store.messages, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const smtp = new SmtpTransport({ config: live, resolver, log, clock });
-  const local = new LocalTransport(mailboxes, log);
+  // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
+  const authDns = createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
+  const authChecker = new AuthChecker(() => current.hostname, authDns);
+  const caFile = cfg.delivery.tls_ca_file ? readCaFile(cfg.delivery.tls_ca_file) : undefined;
+  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({ resolver: authDns, ca: caFile, hosts: () => live.delivery.mta_sts_hosts, clock }) : undefined;
+  const smtp = new SmtpTransport({ config: live, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  const local = new LocalTransport(mailboxes, log, () => live.inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
@@ -205,10 +235,17 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get maxConnections() { return current.smtp.max_connections; },
       get maxConnectionsPerIp() { return current.smtp.max_connections_per_ip; },
       get greetingDelayMs() { return settings.greetingDelayMs; },
+      connectionRateExceeded: (ip) => {
+        if (mayRelayFrom(ip) || !over('connections', ip)) return false;
+        metrics.messageRejected('rate_connections');
+        return true;
+      },
     },
     (kind) => ({
-      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
+      settings: settings[kind], intake, authChecker, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
       acceptsMail: (size) => space.acceptsMail(size),
+      ...(dnsbl.enabled ? { dnsbl: (ip: string) => dnsbl.check(ip) } : {}),
+      rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -219,6 +256,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock, storageFailure: () => store.failure,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
+    tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),
@@ -241,6 +279,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),
     ...cfg.submission.listen.map((address) => ({ address, kind: 'submission' as const })),
+    ...cfg.submission.tls_listen.map((address) => ({ address, kind: 'submission' as const, implicitTls: true })),
   ];
   let listening: { kind: string; address: string }[];
   try {
@@ -283,6 +322,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     users = nextUsers;
     mayRelayFrom = nextRelay;
     dkimKeys = nextDkim;
+    dnsbl = dnsblOf(kept);
     directory = createDirectory(live, currentMailboxes);
     settings = settingsOf(kept);
     log.level = next.log_level;

@@ -81,6 +81,8 @@ const domain = z.strictObject({
 const user = z.strictObject({
   name: z.string().min(1).describe('Login name for AUTH.'),
   password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
+  senders: z.array(z.string().regex(/^([^@\s]+)?@[^@\s]+$/, 'expected "user@domain" or "@domain"')).optional()
+    .describe('MAIL FROM addresses this user may use once authenticated: "alice@example.test" or a whole domain "@example.test"; others get 553 5.7.1. Unset → any sender (the null sender <> is always allowed).'),
 });
 
 const dkimKey = z.strictObject({
@@ -122,7 +124,9 @@ export const configSchema = z.strictObject({
   }).prefault({}).describe('The relay/MX listener.'),
 
   submission: z.strictObject({
-    listen: z.array(hostPort).default([]).describe('Submission listeners; AUTH is required there, after STARTTLS.'),
+    listen: z.array(hostPort).default([]).describe('Submission listeners (port 587); AUTH is required there, after STARTTLS.'),
+    tls_listen: z.array(hostPort).default([])
+      .describe('Implicit-TLS submission listeners (port 465, RFC 8314): TLS from the first byte, then the same policy as listen (AUTH required).'),
   }).prefault({}).describe('Authenticated submission.'),
 
   tls: z.strictObject({
@@ -135,6 +139,30 @@ export const configSchema = z.strictObject({
       .describe('CIDRs whose clients may relay; others may only send to local domains unless authenticated.'),
   }).prefault({}).describe('Relay policy.'),
 
+  inbound: z.strictObject({
+    dnsbl: z.array(z.union([
+      z.string().min(1),
+      z.strictObject({
+        zone: z.string().min(1).describe('The list\'s DNS zone, e.g. "zen.spamhaus.org".'),
+        codes: z.array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'expected an answer like "127.0.0.2"')).min(1)
+          .describe('A answers that mean "listed" (others are ignored).'),
+      }),
+    ])).default([])
+      .describe('DNS blocklists checked once per connection on the MX listener ("zone", or { zone, codes }); a listed client gets 554 5.7.1 at RCPT. Without codes any 127.0.0.0/8 answer but 127.255.255.x counts. Clients in relay.networks and authenticated ones are never checked; a DNS failure never rejects.'),
+    connection_rate_limit: z.number().int().min(0).default(300)
+      .describe('Connections one client IP may open per minute (any listener); more get 421 4.7.0. 0 = no limit. Not applied to relay.networks.'),
+    message_rate_limit: z.number().int().min(0).default(600)
+      .describe('Messages (MAIL FROM) one client IP may start per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
+    recipient_rate_limit: z.number().int().min(0).default(3000)
+      .describe('Recipients (RCPT TO) one AUTH user may give per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
+    verify: z.boolean().default(true)
+      .describe('Verify SPF (MAIL FROM and HELO), DKIM, DMARC and ARC of mail from outside on the MX listener (not submission, authenticated or [relay] networks clients) and write one Authentication-Results header naming hostname. DNS through [dns].'),
+    dmarc: z.enum(['tag', 'enforce']).default('tag')
+      .describe('"tag": only the Authentication-Results header. "enforce": a DMARC failure under p=reject gets 550 5.7.1 at end of data (nothing queued), under p=quarantine the message is quarantined (see quarantine); a DNS failure that leaves it undecided gets 451 4.7.5.'),
+    quarantine: z.enum(['header', 'junk']).default('junk')
+      .describe('What quarantined mail gets: "header" (an X-Halcyon-Quarantine header), or "junk" (the header, and local delivery into the mailbox\'s Junk folder, Maildir++ ".Junk").'),
+  }).prefault({}).describe('Checks on inbound clients and their mail: DNS blocklists (MX listener), per-client rate limits (Postfix anvil style, per minute), and SPF/DKIM/DMARC/ARC verification of mail from outside.'),
+
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})
@@ -143,12 +171,18 @@ export const configSchema = z.strictObject({
   dns: z.strictObject({
     servers: z.array(z.string()).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
     timeout: duration('5s', 'Per-query timeout.'),
-  }).prefault({}).describe('DNS resolution for delivery.'),
+  }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
   delivery: z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
     helo_name: z.string().optional().describe('Name sent in EHLO; unset → hostname.'),
     tls: tlsPolicy.default('opportunistic').describe('Default TLS policy: none, opportunistic (STARTTLS when offered), required, verify.'),
+    tls_ca_file: z.string().optional()
+      .describe('PEM file of CA certificates trusted besides the system roots, for certificate checks (tls = "verify", MTA-STS, the MTA-STS policy fetch): for tests and private deployments with their own CA.'),
+    mta_sts: z.boolean().default(true)
+      .describe('Honour MTA-STS (RFC 8461) for MX deliveries: under an "enforce" policy only the MX hosts it names, over TLS with a verified certificate, never plaintext (failures defer); "testing" policies are logged. Sessions are counted per policy domain (TLS-RPT) in `halcyon destinations`.'),
+    mta_sts_hosts: z.record(z.string(), hostPort).default({})
+      .describe('MTA-STS policy host → "host:port" to fetch its policy from instead of DNS and port 443 (e.g. "mta-sts.example.test" = "127.0.0.1:8443"): for tests and private deployments.'),
     retry_initial: duration('5m', 'First retry delay for a deferred recipient.'),
     retry_max: duration('4h', 'Longest retry delay (delays double up to this, ±10 % jitter).'),
     max_queue_lifetime: duration('5d', 'Age after which an undelivered recipient expires (and is bounced).'),
@@ -161,7 +195,7 @@ export const configSchema = z.strictObject({
       .describe('Connections a destination starts with; each successful session grows it towards the cap, a "too many connections" reply or a connect timeout shrinks it (never below 1).'),
     destination_by: z.enum(['mx', 'domain']).default('mx')
       .describe('What a destination is: "mx" — the set of MX hosts a domain resolves to (domains sharing MX hosts share backoff, connections and limits); "domain" — each recipient domain. Routes are always "route:…".'),
-    destination_cache_ttl: duration('1h', 'How long a domain\'s MX host set (its destination key) is remembered before it is looked up again.'),
+    destination_cache_ttl: duration('1h', 'The longest a domain\'s MX host set (its destination key) is remembered before it is looked up again: each is remembered for its MX records\' TTL, at most this, at least 60 s (this when the TTL cannot be read).'),
     learned_limit_ttl: duration('1d', 'How long a learned recipient limit or connection ceiling of a destination is kept.'),
     rules: z.array(replyRule).default([])
       .describe('Reply rules ([[delivery.rules]]): the first rule whose destination glob, code and regex match a reply acts (suspend, set, bounce). See examples/reply-rules.toml.'),

@@ -18,7 +18,7 @@ import { ERRORS, HalcyonError, type ErrorCode } from '../errors.js';
 import { countHeader, headerBlock } from '../intake/headers.js';
 import type { Intake } from '../intake/intake.js';
 import type { Trace } from '../queue/model.js';
-import { isAddressError, parsePath } from '../smtp/address.js';
+import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
@@ -27,12 +27,17 @@ import { formatReply } from '../smtp/reply.js';
 import type { Credentials, UserDirectory } from './auth.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { Envelope, type RecipientDirectory } from './envelope.js';
+import type { AuthChecker } from './authcheck.js';
+import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
 export interface SessionSettings {
   readonly hostname: string;
+  /** Verify SPF/DKIM/DMARC/ARC of mail from outside (MX listener only). */
+  readonly verify: boolean;
+  readonly dmarc: DmarcMode;
   readonly kind: 'smtp' | 'submission';
   readonly maxMessageSize: number;
   readonly maxRecipients: number;
@@ -46,6 +51,7 @@ export interface SessionSettings {
 export interface SessionDeps {
   readonly settings: SessionSettings;
   readonly intake: Intake;
+  readonly authChecker?: AuthChecker;
   readonly users: UserDirectory;
   readonly directory: RecipientDirectory;
   readonly mayRelayFrom: (ip: string) => boolean;
@@ -58,6 +64,10 @@ export interface SessionDeps {
   readonly acceptsMail?: (size: number | undefined) => boolean;
   /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
   readonly authThrottle?: AuthThrottle;
+  /** Per-client rates (inbound/anvil): true when this MAIL FROM (per IP) / RCPT TO (per AUTH user) is over its limit. */
+  readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
+  /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
+  readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -89,13 +99,19 @@ export class InboundSession {
   private envelope: Envelope | undefined;
   private rcptTried = 0;
   private readonly ip: string;
+  /** The DNSBL verdict for this client, asked at connect (undefined: not checked). */
+  private listed: Promise<{ readonly zone: string; readonly answer: string } | undefined> | undefined;
 
-  constructor(socket: Socket, private readonly deps: SessionDeps) {
+  /** `secure`: the TLS description when the socket is already TLS (implicit TLS, port 465): no STARTTLS then. */
+  constructor(socket: Socket, private readonly deps: SessionDeps, secure?: string) {
     this.socket = socket;
     this.ip = socket.remoteAddress ?? '0.0.0.0';
+    this.secure = secure;
   }
 
   start(): void {
+    // Once per connection, in the background; RCPT waits for it. Relay clients are the site's own.
+    if (this.deps.dnsbl && this.settings.kind === 'smtp' && !this.deps.mayRelayFrom(this.ip)) this.listed = this.deps.dnsbl(this.ip);
     this.attach(this.socket);
     this.reply(220, undefined, `${this.deps.settings.hostname} ESMTP Halcyon`);
   }
@@ -211,6 +227,10 @@ export class InboundSession {
       case 'MAIL':
         return this.mail(cmd.path, cmd.params);
       case 'RCPT':
+        if (this.listed && this.authUser === undefined) {
+          const hit = await this.listed;
+          if (hit) return this.refuseListed(hit, cmd.path);
+        }
         return this.rcpt(cmd.path, cmd.params);
       case 'DATA':
         return this.startData();
@@ -272,6 +292,17 @@ export class InboundSession {
     if (isAddressError(path)) {
       return this.error(path.error === 'utf8-not-allowed' ? 553 : 501, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.7', `Bad sender address: ${path.detail}`);
     }
+    if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.messageOver(this.ip)) {
+      this.deps.onReject?.('rate_messages');
+      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'message_rate', user: this.authUser }, 'message rate limit exceeded');
+      return this.reply(...replyOf('HAL_ERR_RATE_MESSAGES'));
+    }
+    const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
+    if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
+      this.deps.onReject?.('sender_not_owned');
+      this.deps.log.info({ ip: this.ip, event: 'reject', user: this.authUser, sender }, 'sender address not owned by the authenticated user');
+      return this.error(...replyOf('HAL_ERR_SENDER_NOT_OWNED'));
+    }
     if (params.size !== undefined && params.size > this.settings.maxMessageSize) {
       this.deps.onReject?.('too_big');
       return this.error(...replyOf('HAL_ERR_TOO_BIG'));
@@ -287,9 +318,23 @@ export class InboundSession {
     this.reply(250, '2.1.0', 'Ok');
   }
 
+  /** RCPT from a client on a DNSBL: 554 5.7.1, after the greeting so its sender and recipients are logged. */
+  private refuseListed(hit: { readonly zone: string; readonly answer: string }, rcpt: string): void {
+    this.rcptTried++;
+    const [code, enhanced, text] = replyOf('HAL_ERR_DNSBL_LISTED');
+    this.deps.onReject?.('dnsbl');
+    this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'dnsbl', dnsbl: hit.zone, answer: hit.answer, helo: this.helo, sender: this.envelope?.sender, rcpt }, `client listed by ${hit.zone}`);
+    this.reply(code, enhanced, `${text}; client [${this.ip}] blocked using ${hit.zone}`);
+  }
+
   private rcpt(pathText: string, paramText: string): void {
     const env = this.envelope!;
     this.rcptTried++;
+    if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
+      this.deps.onReject?.('rate_recipients');
+      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'recipient_rate', user: this.authUser, rcpt: pathText }, 'recipient rate limit exceeded');
+      return this.reply(...replyOf('HAL_ERR_RATE_RECIPIENTS'));
+    }
     if (env.count >= this.settings.maxRecipients) return this.reply(452, '4.5.3', 'Error: too many recipients');
     const params = parseRcptParams(paramText, this.offered());
     if (isParamError(params)) return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail) : this.error(501, '5.5.4', params.detail);
@@ -409,11 +454,14 @@ export class InboundSession {
       return refuse('loop', ...replyOf('HAL_ERR_LOOP'));
     }
     const trace = this.trace();
+    const ours = this.authUser !== undefined || this.deps.mayRelayFrom(this.ip);
+    const judged = ours ? undefined : await this.judge(env.sender, content);
+    if (judged && 'refusal' in judged) return refuse(judged.reason, ...judged.refusal);
     let accepted;
     try {
       accepted = await this.deps.intake.accept({
         origin: this.settings.kind, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, trace, content, recipients: env.recipients,
-        ours: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
+        ours, authResults: judged?.authResults, quarantine: judged?.quarantine,
       });
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
@@ -427,6 +475,22 @@ export class InboundSession {
     this.deps.onMessage?.({ id, size, recipients: env.count });
     this.resetTransaction();
     this.reply(250, '2.0.0', `Ok: queued as ${id}`);
+  }
+
+  /**
+   * Mail from outside on the MX listener: SPF/DKIM/DMARC/ARC (inbound/authcheck), then what
+   * `[inbound] dmarc` makes of it (inbound/dmarc-policy). Undefined when nothing is verified.
+   */
+  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean } | { reason: string; refusal: Reply3 } | undefined> {
+    const checker = this.deps.authChecker;
+    if (!checker || !this.settings.verify || this.settings.kind !== 'smtp') return undefined;
+    const result = await checker.check({ ip: this.ip, helo: this.helo, sender, message: content });
+    const action = dmarcAction(this.settings.dmarc, result.summary);
+    this.deps.log.info({ ip: this.ip, event: 'auth', from: sender, dmarc: result.summary.dmarc, policy: result.summary.policy, action: action.kind },
+      result.header.replace(/\r\n\t?/g, ' ').trim());
+    if (action.kind === 'reject') return { reason: 'dmarc_reject', refusal: [action.code, action.enhanced, action.text] };
+    if (action.kind === 'tempfail') return { reason: 'auth_tempfail', refusal: [action.code, action.enhanced, action.text] };
+    return { authResults: result.header, quarantine: action.kind === 'quarantine' };
   }
 
   private trace(): Trace {
