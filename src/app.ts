@@ -260,7 +260,11 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),
-      limits: (k) => qmgr.politeness.view(k),
+      limits: (k, shared) => {
+        // What another node (or this one before a restart) put on the row shows here too.
+        qmgr.politeness.absorb(k, shared);
+        return qmgr.politeness.view(k);
+      },
       keys: () => qmgr.politeness.keys(),
     },
     poke: () => qmgr.poke(),

@@ -24,7 +24,7 @@
  */
 import type { ReplyRuleConfig } from '../config/schema.js';
 import { durationMs, parseRate } from '../config/units.js';
-import type { LastReply } from '../queue/model.js';
+import type { DestinationRule, LastReply } from '../queue/model.js';
 
 export interface ReplyRule {
   /** Position in `delivery.rules` (0-based): the rule's name in logs and `halcyon destinations`. */
@@ -74,18 +74,8 @@ export function matchRule(rules: readonly ReplyRule[], destination: string, repl
   return rules.find((r) => (r.code === undefined || r.code === reply.code) && r.destinationRe.test(destination) && r.match.test(subject));
 }
 
-/** A rule in force on a destination, with the reply that triggered it last. */
-export interface ActiveRule {
-  readonly index: number;
-  readonly action: 'suspend' | 'set';
-  readonly rule: string;
-  readonly until: number;
-  readonly since: number;
-  /** "421 4.7.0 Too many connections" — the reply as the remote sent it. */
-  readonly reply: string;
-  readonly maxConnections?: number;
-  readonly rate?: { readonly count: number; readonly perMs: number };
-}
+/** A rule in force on a destination (stored on its gate row, so every node and the next start honour it). */
+export type ActiveRule = DestinationRule;
 
 export const formatReply = (r: Pick<LastReply, 'code' | 'enhanced' | 'text'>): string => `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`;
 

@@ -14,7 +14,7 @@ import { formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } 
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../scheduler/politeness.js';
-import type { AttemptRow, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 
@@ -61,7 +61,8 @@ export interface DestinationView {
   /** The destination a queued key (a domain) goes to, when the scheduler has mapped it. */
   gateOf(queued: string): string | undefined;
   domainsOf(key: string): string[];
-  limits(key: string): PolitenessView;
+  /** `shared`: the gate row's limits (what any node learned or a rule in force), taken into account first. */
+  limits(key: string, shared?: DestinationLimits): PolitenessView;
   /** Destinations with something learned or a rule in force. */
   keys(): string[];
 }
@@ -241,7 +242,7 @@ export class Admin implements AdminApi {
     for (const k of view.keys()) ensure(k);
     return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
       const domains = view.domainsOf(r.key);
-      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.limits(r.key) };
+      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.limits(r.key, r.limits) };
     });
   }
 

@@ -42,3 +42,20 @@ describe('decideGrant: a learned connection ceiling holds until it expires', () 
     assert.equal(decideGrant(row({ limits: { maxConnections: 2, maxConnectionsUntil: 100 } }), live, 100, 10).kind, 'go');
   });
 });
+
+describe('decideGrant: reply rules in force on the row hold for every node until they end', () => {
+  const rule = (action: 'suspend' | 'set', until: number, maxConnections?: number) => ({
+    index: 0, action, rule: 'rules[0]', until, since: 0, reply: '451 4.7.1 slow down', ...(maxConnections !== undefined ? { maxConnections } : {}),
+  });
+  test('a suspend: wait until it ends, then go', () => {
+    const r = row({ limits: { rules: [rule('suspend', 600_000)] } });
+    assert.deepEqual(decideGrant(r, none, 599_999, 10), { kind: 'wait', reason: 'suspended', until: 600_000 });
+    assert.deepEqual(decideGrant(r, none, 600_000, 10), { kind: 'go' });
+  });
+  test('a set rule\'s max_connections caps while in force', () => {
+    const r = row({ limits: { rules: [rule('set', 600_000, 1)] } });
+    const one = { count: 1, probing: false, earliestUntil: 9 };
+    assert.equal(decideGrant(r, one, 0, 10).kind, 'wait');
+    assert.equal(decideGrant(r, one, 600_000, 10).kind, 'go');
+  });
+});

@@ -105,6 +105,10 @@ export const NEVER = Number.MAX_SAFE_INTEGER;
 
 export function decideGrant(row: DestinationRow | undefined, live: LiveSlots, now: number, maxConnections: number): Decision {
   if (row?.health === 'suspended') return { kind: 'wait', reason: 'suspended', until: NEVER };
+  // A reply rule's suspend, written by whichever node saw the reply, holds for every node until it ends.
+  const rulesInForce = (row?.limits?.rules ?? []).filter((r) => r.until > now);
+  const suspendedUntil = Math.max(0, ...rulesInForce.filter((r) => r.action === 'suspend').map((r) => r.until));
+  if (suspendedUntil > now) return { kind: 'wait', reason: 'suspended', until: suspendedUntil };
   if (row?.health === 'backoff') {
     if (row.backoffUntil > now) return { kind: 'wait', reason: 'backoff', until: row.backoffUntil };
     // The backoff is over: exactly one probe, whose result decides for everyone waiting.
@@ -112,7 +116,7 @@ export function decideGrant(row: DestinationRow | undefined, live: LiveSlots, no
     return { kind: 'probe' };
   }
   const learned = row?.limits?.maxConnections !== undefined && (row.limits.maxConnectionsUntil ?? Infinity) > now ? row.limits.maxConnections : maxConnections;
-  const cap = Math.min(maxConnections, learned);
+  const cap = Math.min(maxConnections, learned, ...rulesInForce.map((r) => r.maxConnections ?? Infinity));
   if (live.count >= cap) return { kind: 'wait', reason: 'full', until: live.earliestUntil ?? now };
   return { kind: 'go' };
 }

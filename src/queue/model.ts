@@ -117,6 +117,23 @@ export interface DestinationLimits {
   /** The replies that taught them, for `halcyon destinations` on any node. */
   readonly connectionsReply?: string;
   readonly recipientsReply?: string;
+  /** Reply rules in force (suspend / set, delivery/reply-rules), each until its `until`: every node honours them. */
+  readonly rules?: readonly DestinationRule[];
+}
+
+/** A reply rule in force on a destination, with the reply that triggered it last. */
+export interface DestinationRule {
+  /** Position in `delivery.rules` (0-based). */
+  readonly index: number;
+  readonly action: 'suspend' | 'set';
+  /** The rule as configured, for display. */
+  readonly rule: string;
+  readonly until: number;
+  readonly since: number;
+  /** "421 4.7.0 Too many connections" — the reply as the remote sent it. */
+  readonly reply: string;
+  readonly maxConnections?: number;
+  readonly rate?: { readonly count: number; readonly perMs: number };
 }
 
 /** A destination's health as the scheduler writes it (the store keeps the generation). */

@@ -181,4 +181,26 @@ describe('Politeness: shared with other nodes through the gate row', () => {
     c.absorb(K, { maxRecipients: 2, maxRecipientsUntil: 500 });
     assert.equal(c.recipientLimit(K), 100);
   });
+
+  test('rules in force travel too: a suspend and a set rule seen on one node hold on another until they end', () => {
+    let now = 0;
+    const cfg = parseConfig({ delivery: { rules: [{ match: 'slow down', action: 'set', max_connections: 2, for: '1h' }, { match: 'go away', action: 'suspend', for: '10m' }] } });
+    const a = new Politeness(cfg, () => now);
+    const b = new Politeness(cfg, () => now);
+    const K = 'mx:mx.test';
+    a.onReply(K, { code: 451, text: 'please slow down' });
+    a.onReply(K, { code: 421, text: 'go away' });
+    const shared = a.shared(K);
+    assert.deepEqual(shared?.rules?.map((r) => [r.action, r.until, r.reply]), [['set', 3_600_000, '451 please slow down'], ['suspend', 600_000, '421 go away']]);
+    now = 1000;
+    b.absorb(K, shared);
+    assert.equal(b.suspendedUntil(K), 600_000);
+    assert.equal(b.connectionLimit(K), 2);
+    assert.deepEqual(b.view(K).rules.map((r) => r.reply), ['451 please slow down', '421 go away']);
+    now = 600_000;
+    assert.equal(b.suspendedUntil(K), undefined);
+    now = 3_600_000;
+    assert.equal(b.connectionLimit(K), 5);
+    assert.equal(a.shared(K), undefined);
+  });
 });

@@ -6,11 +6,12 @@
  * events the queue manager reports; the clock is injected.
  *
  * The record lives in this process's memory; what must hold across nodes —
- * the learned connection ceiling and recipient limit — is `shared()` onto
- * the DestinationGate's row (`limits`, which the gate enforces) and
- * `absorb()`ed from it when a slot is granted, so every node and the next
- * start apply it. Reply rules in force and the adaptive limit below the
- * ceiling stay node-local. Records that say nothing beyond the defaults are
+ * the learned connection ceiling and recipient limit, and the reply rules in
+ * force (suspend / set) — is `shared()` onto the DestinationGate's row
+ * (`limits`, which the gate enforces: a suspend and a rule's connection cap
+ * in `decideGrant`) and `absorb()`ed from it when a slot is granted or the
+ * destinations are listed, so every node and the next start apply it. The
+ * adaptive limit below the ceiling stays node-local. Records that say nothing beyond the defaults are
  * dropped when they expire, so memory follows the destinations in use.
  *
  * It never opens connections, writes the queue or decides backoff (the
@@ -149,6 +150,8 @@ export class Politeness {
     const out: { -readonly [K in keyof DestinationLimits]: DestinationLimits[K] } = {};
     if (c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now) Object.assign(out, { maxConnections: c.ceiling, maxConnectionsUntil: c.ceilingUntil, connectionsReply: c.ceilingReply });
     if (r.recipients && r.recipients.until > now) Object.assign(out, { maxRecipients: r.recipients.maxRecipients, maxRecipientsUntil: r.recipients.until, recipientsReply: r.recipients.reply });
+    const rules = r.rules.filter((a) => a.until > now);
+    if (rules.length > 0) Object.assign(out, { rules });
     return Object.keys(out).length > 0 ? out : undefined;
   }
 
@@ -165,6 +168,17 @@ export class Politeness {
     const ceilingHere = c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now ? c.ceiling : Infinity;
     if (m !== undefined && mUntil !== undefined && mUntil > now && m < ceilingHere) {
       r = { ...r, concurrency: { limit: Math.min(c.limit, m), credit: 0, ceiling: m, ceilingUntil: mUntil, ceilingReply: limits.connectionsReply ?? '' } };
+    }
+    // Rules in force elsewhere: each rule (by its index) as it is here or there, whichever holds longer.
+    const theirs = (limits.rules ?? []).filter((a) => a.until > now);
+    if (theirs.length > 0) {
+      const byIndex = new Map(r.rules.filter((a) => a.until > now).map((a) => [a.index, a]));
+      let changed = false;
+      for (const a of theirs) {
+        const mine = byIndex.get(a.index);
+        if (!mine || mine.until < a.until) { byIndex.set(a.index, a); changed = true; }
+      }
+      if (changed) r = { ...r, rules: [...byIndex.values()].sort((x, y) => x.index - y.index) };
     }
     if (r !== this.records.get(key)) this.put(key, r);
   }

@@ -538,6 +538,8 @@ export class Qmgr {
       this.deps.onOutcome?.(status, batch.destination, now - batch.message.receivedAt);
     }
     await this.deps.queue.recipients.recordOutcomes(outcomes, now, this.deps.node);
+    // A suspend or set rule now in force goes on the gate's row: every node (and the next start) honours it.
+    if ([...judged.values()].some((rule) => rule !== undefined && rule.action !== 'bounce')) await this.share(batch.destination);
   }
 
   /**

@@ -254,6 +254,30 @@ describe('reply rules ([[delivery.rules]])', () => {
     assert.equal(remote.transactions.length, 3);
   });
 
+  test('suspend is on the gate\'s row: a restart (a fresh app on the same data_dir) honours it until it ends and lists it', async () => {
+    const { h, remote, key } = await withRule({ match: 'slow down', action: 'suspend', for: '30m' }, { mailReply: '451 4.7.1 Please slow down' });
+    const start = h.clock.now();
+    await enqueue(h, key, 3);
+    await h.app.qmgr.runOnce();
+    const stored = (await h.app.store.gate.getDestination(key))?.limits?.rules ?? [];
+    assert.deepEqual(stored.map((r) => [r.action, r.reply, r.until]), [['suspend', '451 4.7.1 Please slow down', start + 30 * MINUTE]]);
+
+    await h.app.stop(2_000);
+    remote.setOptions({ mailReply: '250 2.1.0 OK' });
+    const seen = remote.connections.length;
+    const app = await startApp(h.app.config, { clock: h.clock.now, manualScheduler: true, random: () => 0.5, logger: pino({ level: 'silent' }) });
+    cleanup.push(() => app.stop(2_000));
+    const again: SchedulerHarness = { ...h, app };
+    // The recipients' own retry (5 m) comes due, but no connection while the suspension holds.
+    await simulate(again, start + 29 * MINUTE, () => remote.connections.length, 50);
+    assert.equal(remote.connections.length, seen, 'a connection while the suspension held');
+    // `halcyon destinations --json` on the new instance shows the rule and the reply that triggered it.
+    const listed = (await app.admin.destinations()).find((d) => d.key === key)?.politeness?.rules ?? [];
+    assert.deepEqual(listed.map((r) => [r.action, r.reply]), [['suspend', '451 4.7.1 Please slow down']]);
+    await simulate(again, start + 40 * MINUTE, () => remote.connections.length, 50);
+    assert.equal(remote.transactions.length, 3, 'delivered once the suspension ended');
+  });
+
   test('suspend: a reply that does not match leaves the recipients to their own retry', async () => {
     const { h, remote, key } = await withRule({ match: 'slow down', action: 'suspend', for: '30m' }, { mailReply: '451 4.3.0 Local error' });
     const start = h.clock.now();
