@@ -36,7 +36,7 @@ import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
-import { WorkerQueue } from './queue/worker-store.js';
+import { openQueue, usesPostgres } from './queue/open.js';
 import { assertQueueFit, markQueueCreated } from './queue/check.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
@@ -86,7 +86,7 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
   ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
-  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['postmaster', (c) => c.postmaster],
+  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['queue', (c) => c.queue], ['postmaster', (c) => c.postmaster],
 ];
 
 /**
@@ -141,9 +141,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const live = liveConfig(() => current);
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
-  assertQueueFit(cfg.data_dir);
-  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
-  markQueueCreated(cfg.data_dir);
+  // (A shared PostgreSQL queue has no file here to check.)
+  if (!usesPostgres(cfg)) assertQueueFit(cfg.data_dir);
+  const store = await openQueue(cfg, { clock, server: true });
+  if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
   const mailboxes = liveMailboxes(() => currentMailboxes);
@@ -170,7 +171,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id,
+    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),

@@ -129,7 +129,10 @@ export class PgRecipientQueue implements RecipientQueue {
 
   async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner?: string): Promise<number[]> {
     if (outcomes.length === 0) return [];
-    return this.d.tx('recordOutcomes', async (c) => {
+    // Candidates for removal are noted after the commit: a removeCompleted running meanwhile must not see
+    // the message before its last outcome is visible, and drop it as not yet complete.
+    const finished: MessageId[] = [];
+    const applied = await this.d.tx('recordOutcomes', async (c) => {
       const applied: number[] = [];
       for (const { recipientId, outcome } of outcomes) {
         const reply = JSON.stringify(outcome.reply);
@@ -140,11 +143,13 @@ export class PgRecipientQueue implements RecipientQueue {
         const mid = rows[0]?.message_id;
         if (mid === undefined) continue;
         applied.push(recipientId);
-        if (outcome.kind !== 'deferred') this.touched.add(mid);
+        if (outcome.kind !== 'deferred') finished.push(mid);
         await c.query('INSERT INTO attempts (recipient_id, at, state, reply) VALUES ($1, $2, $3, $4)', [recipientId, now, outcome.kind, reply]);
       }
       return applied;
     });
+    for (const mid of finished) this.touched.add(mid);
+    return applied;
   }
 
   async parkDestination(key: string, until: number, limit?: number): Promise<number> {
