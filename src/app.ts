@@ -38,6 +38,7 @@ import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
 import { assertQueueFit, markQueueCreated } from './queue/check.js';
+import { QueueSpace } from './queue/space.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
@@ -143,6 +144,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
   // (A shared PostgreSQL queue has no file here to check.)
   if (!usesPostgres(cfg)) assertQueueFit(cfg.data_dir);
+  // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).
+  const space = new QueueSpace(cfg.data_dir, () => sizeBytes(current.smtp.max_message_size));
+  if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
   const store = await openQueue(cfg, { clock, server: true });
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
@@ -172,6 +176,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   };
   const qmgr: Qmgr = new Qmgr({
     queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
+    ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
@@ -197,6 +202,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
     (kind) => ({
       settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
+      acceptsMail: (size) => space.acceptsMail(size),
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -207,6 +213,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
+    destinationView: {
+      gateOf: (q) => qmgr.destinations.known().get(q),
+      domainsOf: (k) => qmgr.destinations.domainsOf(k),
+      limits: (k) => qmgr.politeness.view(k),
+      keys: () => qmgr.politeness.keys(),
+    },
     poke: () => qmgr.poke(),
     onInjected: (id, req, trace) => {
       metrics.messageAccepted();
