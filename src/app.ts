@@ -25,6 +25,8 @@ import { networkMatcher } from './inbound/policy.js';
 import { AuthThrottle } from './inbound/auth-throttle.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
+import { Anvil, type RateKind } from './inbound/anvil.js';
+import { createDnsblChecker } from './inbound/dnsbl.js';
 import { loadTlsContext } from './inbound/tls-cert.js';
 import { LocalTransport } from './delivery/local-transport.js';
 import { createResolver } from './delivery/resolve.js';
@@ -80,7 +82,7 @@ export interface ReloadResult {
 
 /** Settings captured when a service is built: a reload cannot change them. */
 const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
-  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen],
+  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen], ['submission.tls_listen', (c) => c.submission.tls_listen],
   ['tls', (c) => c.tls], ['dns', (c) => c.dns], ['http', (c) => [c.http.listen, c.http.enabled]], ['log_format', (c) => c.log_format],
   ['delivery.retry_initial', (c) => c.delivery.retry_initial], ['delivery.retry_max', (c) => c.delivery.retry_max],
   ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
@@ -160,6 +162,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const settingsOf = (c: Config) => ({ smtp: sessionSettings(c, 'smtp'), submission: sessionSettings(c, 'submission'), greetingDelayMs: durationMs(c.smtp.greeting_delay) });
   let settings = settingsOf(cfg);
   let mayRelayFrom = networkMatcher(cfg.relay.networks);
+  const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
+  let dnsbl = dnsblOf(cfg);
+  const anvil = new Anvil(() => ({
+    connections: current.inbound.connection_rate_limit, messages: current.inbound.message_rate_limit, recipients: current.inbound.recipient_rate_limit,
+  }), clock);
+  /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
+  const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
@@ -199,10 +208,17 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get maxConnections() { return current.smtp.max_connections; },
       get maxConnectionsPerIp() { return current.smtp.max_connections_per_ip; },
       get greetingDelayMs() { return settings.greetingDelayMs; },
+      connectionRateExceeded: (ip) => {
+        if (mayRelayFrom(ip) || !over('connections', ip)) return false;
+        metrics.messageRejected('rate_connections');
+        return true;
+      },
     },
     (kind) => ({
       settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
       acceptsMail: (size) => space.acceptsMail(size),
+      ...(dnsbl.enabled ? { dnsbl: (ip: string) => dnsbl.check(ip) } : {}),
+      rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
       onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
       onReject: (reason) => metrics.messageRejected(reason),
     }),
@@ -235,6 +251,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),
     ...cfg.submission.listen.map((address) => ({ address, kind: 'submission' as const })),
+    ...cfg.submission.tls_listen.map((address) => ({ address, kind: 'submission' as const, implicitTls: true })),
   ];
   let listening: { kind: string; address: string }[];
   try {
@@ -277,6 +294,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     users = nextUsers;
     mayRelayFrom = nextRelay;
     dkimKeys = nextDkim;
+    dnsbl = dnsblOf(kept);
     directory = createDirectory(live, currentMailboxes);
     settings = settingsOf(kept);
     log.level = next.log_level;
