@@ -13,7 +13,7 @@ import type pg from 'pg';
 import {
   decideGrant, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
 } from './destination-gate.js';
-import type { DestinationRow, DestinationState } from './model.js';
+import type { DestinationLimits, DestinationRow, DestinationState } from './model.js';
 import type { PgDb } from './pg-db.js';
 import { DESTINATION_COLUMNS, toDestination, type RawDestination } from './sqlite-rows.js';
 
@@ -89,6 +89,12 @@ export class PgDestinationGate implements DestinationGate {
       await lockKey(c, row.key);
       await upsert(c, row, ((await rowOf(c, row.key))?.generation ?? 0) + 1);
     });
+  }
+
+  async putLimits(key: string, limits: DestinationLimits, now: number): Promise<void> {
+    // Only the limits: health and generation stay (a new row is healthy at generation 0, what an absent row counts as).
+    await this.d.read('putLimits', `INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
+      VALUES ($1, 'ok', 0, 0, 0, NULL, $2, 0, $3) ON CONFLICT (key) DO UPDATE SET limits = EXCLUDED.limits`, [key, now, JSON.stringify(limits)]);
   }
 
   takeToken(key: string, now: number, rate: { readonly count: number; readonly perMs: number }): Promise<TokenResult> {
