@@ -15,7 +15,8 @@
  * certificate, DNS, retry/backoff schedule, rate, timeouts, queue lifetime
  * and delay warning, the admin listener) need a restart; `reload` names them.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { durationMs, sizeBytes } from './config/units.js';
@@ -45,6 +46,9 @@ import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
+import { createAuthResolver } from './inbound/auth-dns.js';
+import { AuthChecker } from './inbound/authcheck.js';
+import { MtaSts } from './delivery/mta-sts.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
@@ -89,6 +93,7 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
   ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
+  ['delivery.tls_ca_file', (c) => c.delivery.tls_ca_file], ['delivery.mta_sts', (c) => c.delivery.mta_sts],
   ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['queue', (c) => c.queue], ['postmaster', (c) => c.postmaster],
 ];
 
@@ -122,6 +127,8 @@ function liveMailboxes(get: () => Mailboxes): Mailboxes {
 
 export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
   return {
+    verify: kind === 'smtp' && cfg.inbound.verify,
+    dmarc: cfg.inbound.dmarc,
     hostname: cfg.hostname,
     kind,
     maxMessageSize: sizeBytes(cfg.smtp.max_message_size),
@@ -132,6 +139,15 @@ export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): Sessi
     dataTimeoutMs: durationMs(cfg.smtp.data_timeout),
     maxReceivedHeaders: cfg.smtp.max_received_headers,
   };
+}
+
+/** [delivery] tls_ca_file's certificates; a file that cannot be read is a configuration error. */
+function readCaFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(undefined, [{ path: 'delivery.tls_ca_file', message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
 }
 
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
@@ -177,8 +193,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const intake = new Intake({ store: store.messages, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const smtp = new SmtpTransport({ config: live, resolver, log, clock });
-  const local = new LocalTransport(mailboxes, log);
+  // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
+  const authDns = createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
+  const authChecker = new AuthChecker(() => current.hostname, authDns);
+  const caFile = cfg.delivery.tls_ca_file ? readCaFile(cfg.delivery.tls_ca_file) : undefined;
+  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({ resolver: authDns, ca: caFile, hosts: () => live.delivery.mta_sts_hosts, clock }) : undefined;
+  const smtp = new SmtpTransport({ config: live, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  const local = new LocalTransport(mailboxes, log, () => live.inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
@@ -215,7 +236,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       },
     },
     (kind) => ({
-      settings: settings[kind], intake, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
+      settings: settings[kind], intake, authChecker, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
       acceptsMail: (size) => space.acceptsMail(size),
       ...(dnsbl.enabled ? { dnsbl: (ip: string) => dnsbl.check(ip) } : {}),
       rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
@@ -229,6 +250,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock,
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
+    tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),
