@@ -40,7 +40,8 @@ import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
-import { assertQueueFit, markQueueCreated } from './queue/check.js';
+import { WorkerQueue } from './queue/worker-store.js';
+import { assertQueueFit, markQueueCreated, queueFiles } from './queue/check.js';
 import { QueueSpace } from './queue/space.js';
 import { ConfigError } from './config/load.js';
 import { Admin } from './http/admin.js';
@@ -167,6 +168,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
   const store = await openQueue(cfg, { clock, server: true });
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
+  // Logged once: from here new mail gets 451 4.3.0, nothing is claimed, /api/health says so, until restart.
+  if (store instanceof WorkerQueue) store.onFailure((err) => {
+    const file = queueFiles(cfg.data_dir).db;
+    log.error({ event: 'queue_storage_failed', file, err: err.message },
+      `queue storage failed (${file}): ${err.message}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
+  });
   let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
   await currentMailboxes.refreshUsage();
   const mailboxes = liveMailboxes(() => currentMailboxes);
@@ -206,6 +213,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   };
   const qmgr: Qmgr = new Qmgr({
     queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
+    storageFailed: () => store instanceof WorkerQueue && store.failure !== undefined,
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
@@ -247,7 +255,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, intake, clock,
+    store, intake, clock, storageFailure: () => (store instanceof WorkerQueue ? store.failure : undefined),
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
@@ -331,11 +339,17 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;
+      const deadline = Date.now() + deadlineMs;
       await inbound.drain(deadlineMs);
-      await qmgr.stop();
-      await httpServer?.close();
-      await smtp.close();
-      await store.close();
+      // Deliveries and the last queue calls get what is left of the deadline: a broken queue must not hold the stop.
+      const rest = (async () => { await qmgr.stop(); await httpServer?.close(); await smtp.close(); })().catch((err: unknown) => {
+        log.warn({ event: 'stop_incomplete', err: (err as Error).message }, 'stop: some work did not finish cleanly');
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([rest.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now())); })]);
+      clearTimeout(timer);
+      if (timedOut) log.warn({ event: 'stop_deadline', deadline_ms: deadlineMs }, 'stop: deadline reached with work still waiting on the queue; closing it anyway');
+      await store.close(Math.max(1_000, deadline - Date.now()));
     },
   };
 }
