@@ -39,6 +39,7 @@ import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
+import { openQueue, usesPostgres } from './queue/open.js';
 import { WorkerQueue } from './queue/worker-store.js';
 import { assertQueueFit, markQueueCreated, queueFiles } from './queue/check.js';
 import { QueueSpace } from './queue/space.js';
@@ -94,7 +95,7 @@ const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
   ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
   ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
   ['delivery.tls_ca_file', (c) => c.delivery.tls_ca_file], ['delivery.mta_sts', (c) => c.delivery.mta_sts],
-  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['postmaster', (c) => c.postmaster],
+  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['queue', (c) => c.queue], ['postmaster', (c) => c.postmaster],
 ];
 
 /**
@@ -160,14 +161,15 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const live = liveConfig(() => current);
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
-  assertQueueFit(cfg.data_dir);
+  // (A shared PostgreSQL queue has no file here to check.)
+  if (!usesPostgres(cfg)) assertQueueFit(cfg.data_dir);
   // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).
   const space = new QueueSpace(cfg.data_dir, () => sizeBytes(current.smtp.max_message_size));
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
-  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
-  markQueueCreated(cfg.data_dir);
+  const store = await openQueue(cfg, { clock, server: true });
+  if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   // Logged once: from here new mail gets 451 4.3.0, nothing is claimed, /api/health says so, until restart.
-  store.onFailure((err) => {
+  if (store instanceof WorkerQueue) store.onFailure((err) => {
     const file = queueFiles(cfg.data_dir).db;
     log.error({ event: 'queue_storage_failed', file, err: err.message },
       `queue storage failed (${file}): ${err.message}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
@@ -210,8 +212,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id,
-    storageFailed: () => store.failure !== undefined,
+    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
+    storageFailed: () => store instanceof WorkerQueue && store.failure !== undefined,
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
@@ -253,7 +255,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, intake, clock, storageFailure: () => store.failure,
+    store, intake, clock, storageFailure: () => (store instanceof WorkerQueue ? store.failure : undefined),
     maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
     directory: () => directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
