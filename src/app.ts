@@ -6,14 +6,15 @@
  * `halcyon serve` and the integration tests call; `stop` drains in order
  * (listeners first, deliveries next, the store last).
  *
- * Reload (SIGHUP → `reload(next)`): the services read the configuration
- * through one live view (`live`), so settings read at the point of use change
- * at once without dropping a connection — routes, inbound limits and session
- * settings, relay networks, users, local domains and mailboxes, outbound
- * connection caps, TLS policy, lease and scan interval, log level.
- * Settings captured when a service was built (listeners, data_dir, TLS
- * certificate, DNS, retry/backoff schedule, rate, timeouts, queue lifetime
- * and delay warning, the admin listener) need a restart; `reload` names them.
+ * Reload (SIGHUP → `reload(next)`): one live holder (config/live) keeps the
+ * configuration in force and everything built from it (session settings,
+ * relay matcher, users, mailboxes, the RCPT directory); every service reads
+ * it at use time, and a reload swaps it whole. Settings captured when a
+ * service was built (RESTART_ONLY: listeners, data_dir, TLS, DNS, the
+ * retry/backoff schedule, rate, timeouts, queue lifetime, delay warning,
+ * hostname, postmaster, the admin listener) keep their running values in the
+ * new snapshot, so `app.config` (and `config show` against a running server)
+ * is exactly what is in force; `reload` names them.
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -24,7 +25,7 @@ import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
-import { loadTlsContext } from './inbound/tls-cert.js';
+import { loadTlsContext, tlsFileProblems } from './inbound/tls-cert.js';
 import { LocalTransport } from './delivery/local-transport.js';
 import { createResolver } from './delivery/resolve.js';
 import { destinationKey } from './delivery/route.js';
@@ -36,7 +37,8 @@ import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Store } from './queue/store.js';
 import { WorkerStore } from './queue/worker-store.js';
-import { ConfigError } from './config/load.js';
+import { ConfigError, type ConfigProblem } from './config/load.js';
+import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
@@ -73,44 +75,49 @@ export interface ReloadResult {
   readonly restartNeeded: string[];
 }
 
-/** Settings captured when a service is built: a reload cannot change them. */
-const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
-  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen],
-  ['tls', (c) => c.tls], ['dns', (c) => c.dns], ['http', (c) => [c.http.listen, c.http.enabled]], ['log_format', (c) => c.log_format],
-  ['delivery.retry_initial', (c) => c.delivery.retry_initial], ['delivery.retry_max', (c) => c.delivery.retry_max],
-  ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
-  ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
-  ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
-  ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
-  ['hostname', (c) => c.hostname], ['postmaster', (c) => c.postmaster],
+/** Settings captured when a service is built: a reload cannot change them (key paths into Config). */
+export const RESTART_ONLY: readonly string[] = [
+  'data_dir', 'smtp.listen', 'submission.listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
+  'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
+  'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
+  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'hostname', 'postmaster',
 ];
 
-/**
- * A view of the current configuration that follows reloads: every property
- * read goes to `get()`'s object. (A Proxy, so the services keep their
- * `config: Config` type and read it at use time as they already do.)
- */
-function liveConfig(get: () => Config): Config {
-  return new Proxy({} as Config, {
-    get: (_t, k) => Reflect.get(get(), k),
-    has: (_t, k) => Reflect.has(get(), k),
-    ownKeys: () => Reflect.ownKeys(get()),
-    getOwnPropertyDescriptor: (_t, k) => {
-      const d = Reflect.getOwnPropertyDescriptor(get(), k);
-      return d && { ...d, configurable: true };
-    },
-  });
+/** `next` with every restart-only setting at its running value: what a reload puts in force. */
+export function inForce(next: Config, running: Config): Config {
+  return RESTART_ONLY.reduce((c, path) => withValueAt(c, path, valueAt(running, path)), next);
 }
 
-/** The same trick for the mailboxes, which a reload rebuilds from the new [[domains]]. */
-function liveMailboxes(get: () => Mailboxes): Mailboxes {
-  return new Proxy({} as Mailboxes, {
-    get: (_t, k) => {
-      const target = get();
-      const v = Reflect.get(target, k) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+/**
+ * Everything a valid-looking configuration could still fail on at start:
+ * the admin listener's token rule, TLS files that cannot be read or do not
+ * make a key pair. `config check`, `serve` and a reload all ask this.
+ */
+export function configProblems(cfg: Config): ConfigProblem[] {
+  return [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
+}
+
+/** What the services read at use time: the configuration in force and what is built from it. */
+interface Running {
+  readonly config: Config;
+  readonly mailboxes: Mailboxes;
+  readonly users: UserDirectory;
+  readonly directory: ReturnType<typeof createDirectory>;
+  readonly mayRelayFrom: (ip: string) => boolean;
+  readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
+}
+
+async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
+  const mailboxes = new Mailboxes(cfg.domains, dataDir, { hostname: cfg.hostname });
+  await mailboxes.refreshUsage();
+  return {
+    config: cfg,
+    mailboxes,
+    users: new UserDirectory(cfg.users),
+    directory: createDirectory(cfg, mailboxes),
+    mayRelayFrom: networkMatcher(cfg.relay.networks),
+    settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
+  };
 }
 
 export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
@@ -130,36 +137,26 @@ export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): Sessi
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format });
   const clock = opts.clock ?? Date.now;
-  mkdirSync(cfg.data_dir, { recursive: true });
-  const problems = httpConfigProblems(cfg);
+  const problems = configProblems(cfg);
   if (problems.length > 0) throw new ConfigError(undefined, problems);
-  let current = cfg;
-  const live = liveConfig(() => current);
+  mkdirSync(cfg.data_dir, { recursive: true });
+  const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir));
+  const config = (): Config => live.current.config;
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
-  let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
-  await currentMailboxes.refreshUsage();
-  const mailboxes = liveMailboxes(() => currentMailboxes);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
-  let users = new UserDirectory(cfg.users);
-  // The directory answers every RCPT: it holds the current Mailboxes itself (rebuilt on reload), not the proxy.
-  let directory = createDirectory(live, currentMailboxes);
-  // Parsed once per configuration, not once per connection.
-  const settingsOf = (c: Config) => ({ smtp: sessionSettings(c, 'smtp'), submission: sessionSettings(c, 'submission'), greetingDelayMs: durationMs(c.smtp.greeting_delay) });
-  let settings = settingsOf(cfg);
-  let mayRelayFrom = networkMatcher(cfg.relay.networks);
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const smtp = new SmtpTransport({ config: live, resolver, log, clock });
-  const local = new LocalTransport(mailboxes, log);
+  const smtp = new SmtpTransport({ config, resolver, log, clock });
+  const local = new LocalTransport(() => live.current.mailboxes, log);
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
-    return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
+    return live.current.mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, config().routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    store, smtp, local, config: live, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    store, smtp, local, config, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
@@ -172,28 +169,33 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
 
   const inbound = new InboundServer(
     {
-      get maxConnections() { return current.smtp.max_connections; },
-      get maxConnectionsPerIp() { return current.smtp.max_connections_per_ip; },
-      get greetingDelayMs() { return settings.greetingDelayMs; },
+      get maxConnections() { return live.current.config.smtp.max_connections; },
+      get maxConnectionsPerIp() { return live.current.config.smtp.max_connections_per_ip; },
+      get greetingDelayMs() { return live.current.settings.greetingDelayMs; },
     },
-    (kind) => ({
-      settings: settings[kind], store, users, directory, mayRelayFrom, tlsContext, log, now: clock,
-      onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
-      onReject: (reason) => metrics.messageRejected(reason),
-    }),
+    (kind) => {
+      // One snapshot per connection: a session keeps the settings it started with.
+      const r = live.current;
+      return {
+        settings: r.settings[kind], store, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, now: clock,
+        onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
+        onReject: (reason) => metrics.messageRejected(reason),
+      };
+    },
     log,
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
     store, clock,
-    hostname: () => current.hostname,
-    maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
-    directory: () => directory,
+    hostname: () => config().hostname,
+    maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
+    directory: () => live.current.directory,
+    config,
     connections: () => qmgr.connections(),
     poke: () => qmgr.poke(),
-    onInjected: (id, req, trace) => {
+    onInjected: (id, req, trace, size) => {
       metrics.messageAccepted();
-      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size: req.content.length, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
+      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
     },
     onBounced: (id, addresses) => {
       for (const to of addresses) {
@@ -218,7 +220,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let httpServer: HttpServer | undefined;
   if (cfg.http.enabled) {
     try {
-      httpServer = await startHttpServer({ admin: admin, metrics, store, config: () => current, log, clock }, cfg.http.listen);
+      httpServer = await startHttpServer({ admin: admin, metrics, store, config, log, clock }, cfg.http.listen);
     } catch (err) {
       await inbound.close();
       await store.close();
@@ -230,33 +232,23 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   if (!opts.manualScheduler) await qmgr.start();
 
   async function reload(next: Config): Promise<ReloadResult> {
-    const bad = httpConfigProblems(next);
+    const running = live.current.config;
+    const kept = inForce(next, running);
+    const bad = configProblems(kept);
     if (bad.length > 0) throw new ConfigError(undefined, bad);
-    const restartNeeded = RESTART_ONLY.filter(([, f]) => JSON.stringify(f(next)) !== JSON.stringify(f(current))).map(([k]) => k);
-    // Build everything first, so a failure leaves the old configuration whole.
-    const nextMailboxes = new Mailboxes(next.domains, current.data_dir, { hostname: current.hostname });
-    await nextMailboxes.refreshUsage();
-    const nextUsers = new UserDirectory(next.users);
-    const nextRelay = networkMatcher(next.relay.networks);
-    // Restart-only settings keep their running values, so what is in force is what the services use.
-    const kept = { ...next, data_dir: current.data_dir, smtp: { ...next.smtp, listen: current.smtp.listen }, submission: current.submission,
-      tls: current.tls, dns: current.dns, http: { ...next.http, listen: current.http.listen, enabled: current.http.enabled },
-      hostname: current.hostname, log_format: current.log_format };
-    current = kept;
-    currentMailboxes = nextMailboxes;
-    users = nextUsers;
-    mayRelayFrom = nextRelay;
-    directory = createDirectory(live, currentMailboxes);
-    settings = settingsOf(kept);
-    log.level = next.log_level;
+    const restartNeeded = RESTART_ONLY.filter((k) => JSON.stringify(valueAt(next, k)) !== JSON.stringify(valueAt(running, k)));
+    // Build everything first, so a failure leaves the old configuration whole; then swap it in one step.
+    live.replace(await buildRunning(kept, running.data_dir));
+    log.level = kept.log_level;
     qmgr.poke();
     return { restartNeeded };
   }
 
   let stopped = false;
   return {
-    get config() { return current; },
-    store, mailboxes, qmgr, smtp, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
+    get config() { return live.current.config; },
+    get mailboxes() { return live.current.mailboxes; },
+    store, qmgr, smtp, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;

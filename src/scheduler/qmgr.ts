@@ -31,7 +31,8 @@ export interface QmgrDeps {
   readonly store: Store;
   readonly smtp: Transport;
   readonly local: Transport;
-  readonly config: Config;
+  /** The configuration in force, read at use time (config/live). */
+  readonly config: () => Config;
   readonly log: Logger;
   readonly clock: () => number;
   readonly random?: () => number;
@@ -82,7 +83,7 @@ export class Qmgr {
   readonly stats = { connectionsStarted: 0, batches: 0, passes: 0 };
 
   constructor(private readonly deps: QmgrDeps) {
-    const d = deps.config.delivery;
+    const d = deps.config().delivery;
     this.retry = {
       retryInitialMs: durationMs(d.retry_initial), retryMaxMs: durationMs(d.retry_max),
       backoffMs: durationMs(d.destination_backoff), backoffMaxMs: durationMs(d.destination_backoff_max),
@@ -141,7 +142,7 @@ export class Qmgr {
       this.scheduleSoon();
       return;
     }
-    const scan = durationMs(this.deps.config.delivery.queue_scan_interval);
+    const scan = durationMs(this.deps.config().delivery.queue_scan_interval);
     const next = await this.deps.store.nextDueAt().catch(() => undefined);
     // A poke while we asked has scheduled the next pass already; a second timer would run two loops.
     if (this.soon || this.stopped) return;
@@ -202,11 +203,11 @@ export class Qmgr {
   }
 
   private capOf(d: DestState): number {
-    return d.probing ? 1 : this.deps.config.delivery.max_connections_per_destination;
+    return d.probing ? 1 : this.deps.config().delivery.max_connections_per_destination;
   }
 
   private async dispatch(now: number): Promise<void> {
-    const cfg = this.deps.config.delivery;
+    const cfg = this.deps.config().delivery;
     const free = cfg.max_connections - this.active;
     if (free <= 0) return;
     // A destination with work waiting in memory, or in a probe, takes no more claims until it drains.
@@ -243,7 +244,7 @@ export class Qmgr {
   }
 
   private startWorkers(d: DestState): void {
-    while (d.queue.length > 0 && d.workers < this.capOf(d) && this.active < this.deps.config.delivery.max_connections) {
+    while (d.queue.length > 0 && d.workers < this.capOf(d) && this.active < this.deps.config().delivery.max_connections) {
       d.workers++;
       this.active++;
       this.stats.connectionsStarted++;
