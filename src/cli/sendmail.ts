@@ -15,7 +15,7 @@
  * as real sendmail does. Exit codes follow sysexits.h.
  */
 import net from 'node:net';
-import { hostname as osHostname, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import { AdminError } from '../http/admin.js';
@@ -194,11 +194,19 @@ export function prepareMessage(raw: string, args: SendmailArgs, env: { user: str
   return { sender: nullSender ? '' : sender, recipients: unique, content };
 }
 
+/**
+ * stdin as bytes, one char per byte (latin1): 8-bit mail in any charset goes through header parsing
+ * and dot handling untouched, and is submitted as the same bytes (base64). Decoding it as UTF-8
+ * would turn every byte that is not UTF-8 into U+FFFD.
+ */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('latin1');
 }
+
+/** An address taken from the byte-per-char header text, as the UTF-8 it was written in (SMTPUTF8 addresses). */
+const utf8Of = (byteText: string): string => Buffer.from(byteText, 'latin1').toString('utf8');
 
 const USAGE = `Usage: halcyon sendmail [-t] [-i|-oi] [-f sender] [-F fullname] [-bm|-bs] [-C config] [recipient...]
   Reads a message on stdin and queues it with the running Halcyon (or in data_dir when it is stopped).
@@ -234,20 +242,25 @@ export async function sendmailMain(argv: readonly string[]): Promise<number> {
   }
   if (args.mode === 'smtp') return smtpProxy(cfg.smtp.listen[0]);
   const raw = readMessage(await readStdin(), args.ignoreDots);
-  const msg = prepareMessage(raw, args, { user: userInfo().username, hostname: cfg.hostname || osHostname(), now: Date.now() });
+  // Everything that may end up in the message is byte-per-char text like stdin; it is turned back below.
+  const bytes = (t: string | undefined) => (t === undefined ? undefined : Buffer.from(t, 'utf8').toString('latin1'));
+  const byteArgs = { ...args, sender: bytes(args.sender), fullName: bytes(args.fullName), recipients: args.recipients.map((r) => bytes(r) ?? r) };
+  const prepared = prepareMessage(raw, byteArgs, { user: userInfo().username, hostname: cfg.hostname, now: Date.now() });
+  const msg = { ...prepared, sender: utf8Of(prepared.sender), recipients: prepared.recipients.map(utf8Of) };
   if (msg.recipients.length === 0) {
     process.stderr.write('sendmail: no recipients (give them as arguments or use -t)\n');
     return EX_USAGE;
   }
   let backend;
   try {
-    backend = await openBackend(cfg);
+    backend = await openBackend(cfg, { access: 'create' });
   } catch (err) {
     process.stderr.write(`sendmail: cannot reach the queue: ${(err as Error).message}\n`);
     return EX_TEMPFAIL;
   }
   try {
-    await backend.inject({ from: msg.sender, to: msg.recipients, content: msg.content }, { protocol: 'LOCAL', clientHelo: 'sendmail', listener: 'sendmail' });
+    await backend.inject({ from: msg.sender, to: msg.recipients, contentBase64: Buffer.from(msg.content, 'latin1').toString('base64') },
+      { protocol: 'LOCAL', clientHelo: 'sendmail', listener: 'sendmail' });
     return 0;
   } catch (err) {
     process.stderr.write(`sendmail: ${(err as Error).message}\n`);

@@ -10,6 +10,7 @@
  * a code that maps to an HTTP status.
  */
 import { parseMailbox, parsePath, isAddressError, domainOf, type Mailbox } from '../smtp/address.js';
+import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import { receivedHeader } from '../inbound/received.js';
 import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
@@ -33,28 +34,50 @@ export class AdminError extends Error {
   }
 }
 
-export interface QueueEntry { readonly message: MessageRow; readonly recipients: RecipientRow[] }
+/**
+ * When a waiting recipient can go next, and what it waits for: its own retry time, its destination's
+ * backoff (no connection before then, whatever the recipient's own time says), a suspended
+ * destination, or a hold on its message.
+ */
+export interface NextTry { readonly at: number; readonly why: 'retry' | 'destination backoff' | 'destination suspended' | 'held' }
+export type ListedRecipient = RecipientRow & { readonly next?: NextTry };
+export interface QueueEntry { readonly message: MessageRow; readonly recipients: ListedRecipient[] }
 export interface ListFilter { readonly domain?: string; readonly state?: RecipientState; readonly olderThanMs?: number }
 export interface MessageDetail {
   readonly message: MessageRow;
   /** A few headers of the stored message (Subject, From, To, Cc, Date, Message-ID), unfolded. */
   readonly headers: Record<string, string>;
-  readonly recipients: (RecipientRow & { readonly history: AttemptRow[] })[];
+  readonly recipients: (ListedRecipient & { readonly history: AttemptRow[] })[];
 }
 export interface DestinationInfo extends DestinationRow { readonly queued: number; readonly connections: number }
-export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content: string }
+/** A message to inject: `content` as text (UTF-8), or `contentBase64` for bytes as they are (8-bit mail in any charset). */
+export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content?: string; readonly contentBase64?: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
+/** A destination that will not take a connection now, and how many of a flush's recipients wait for it. */
+export interface BlockedDestination { readonly destination: string; readonly why: 'backoff' | 'suspended'; readonly until: number; readonly recipients: number }
+export interface FlushResult {
+  /** Recipients that are due now and can go (their destination takes connections, their message is not held). */
+  readonly flushed: number;
+  /** Destinations whose backoff `force` cleared. */
+  readonly reset: string[];
+  /** Destinations still closed, and the recipients waiting for them. */
+  readonly blocked: BlockedDestination[];
+  /** Recipients of a held message (flush by id): they go when it is released. */
+  readonly held?: number;
+}
 
 export interface AdminApi {
   list(filter: ListFilter): Promise<QueueEntry[]>;
   show(id: string): Promise<MessageDetail>;
-  flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }>;
+  flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<FlushResult>;
   hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }>;
   remove(ids: readonly string[]): Promise<{ deleted: number }>;
   bounce(id: string): Promise<{ bounced: number; skipped: number }>;
   destinations(): Promise<DestinationInfo[]>;
   resetDestination(key: string): Promise<{ flushed: number }>;
   inject(req: InjectRequest, trace?: Partial<Trace>): Promise<{ id: string }>;
+  /** The configuration in force (a running server's, after any reload), secrets hidden. */
+  config(): Promise<Config>;
 }
 
 export interface AdminDeps {
@@ -62,6 +85,8 @@ export interface AdminDeps {
   readonly clock: () => number;
   readonly hostname: () => string;
   readonly maxMessageSize: () => number;
+  /** The configuration in force, for `config()`. */
+  readonly config: () => Config;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
   /** Open outbound connections per destination (a running server only). */
@@ -69,7 +94,7 @@ export interface AdminDeps {
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
-  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace) => void;
+  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
 }
@@ -90,9 +115,11 @@ export function headerSummary(body: Buffer): Record<string, string> {
   return out;
 }
 
-/** Any line ending → CRLF, so the stored message is what SMTP would have stored. */
-export function toCrlf(text: string): Buffer {
-  return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
+/** Any line ending → CRLF, so the stored message is what SMTP would have stored. Bytes are kept as they are. */
+export function toCrlf(text: string | Buffer): Buffer {
+  if (typeof text === 'string') return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
+  // latin1 maps each byte to one char and back: line endings change, nothing else does.
+  return Buffer.from(text.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
 }
 
 export class Admin implements AdminApi {
@@ -100,38 +127,84 @@ export class Admin implements AdminApi {
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
-    return this.d.store.listMessages({ domain: filter.domain, state: filter.state, olderThan });
+    return this.withNextTry(await this.d.store.listMessages({ domain: filter.domain, state: filter.state, olderThan }));
+  }
+
+  /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
+  private async withNextTry(entries: readonly { message: MessageRow; recipients: RecipientRow[] }[]): Promise<QueueEntry[]> {
+    const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => r.destination)));
+    const health = new Map<string, DestinationRow | undefined>();
+    await Promise.all([...keys].map(async (k) => { health.set(k, await this.d.store.getDestination(k)); }));
+    return entries.map((e) => ({
+      message: e.message,
+      recipients: e.recipients.map((r) => (r.state === 'queued' || r.state === 'deferred' ? { ...r, next: nextTry(e.message, r, health.get(r.destination)) } : r)),
+    }));
   }
 
   async show(id: string): Promise<MessageDetail> {
     const message = await this.mustGet(id);
-    const [recipients, attempts, body] = await Promise.all([this.d.store.getRecipients(id), this.d.store.getAttempts(id), this.d.store.getBody(id)]);
+    const [rows, attempts, body] = await Promise.all([this.d.store.getRecipients(id), this.d.store.getAttempts(id), this.d.store.getBody(id)]);
+    const [entry] = await this.withNextTry([{ message, recipients: rows }]);
     return {
       message,
       headers: headerSummary(body),
-      recipients: recipients.map((r) => ({ ...r, history: attempts.filter((a) => a.recipientId === r.id) })),
+      recipients: (entry?.recipients ?? rows).map((r) => ({ ...r, history: attempts.filter((a) => a.recipientId === r.id) })),
     };
   }
 
-  async flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }> {
+  /**
+   * Makes the selection's deferred recipients due now. `flushed` counts only those that can actually
+   * go: recipients behind a destination in backoff (or suspended), or of a held message, are counted
+   * in `blocked` with what they wait for — `force` clears the backoff of the destinations involved.
+   */
+  async flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<FlushResult> {
     const now = this.d.clock();
-    if (opts.id) await this.mustGet(opts.id);
+    const held = opts.id ? (await this.mustGet(opts.id)).held : false;
     const reset: string[] = [];
+    /** Recipients already due by their own time that waited only for a destination --force opened. */
+    let unblocked = 0;
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
       const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
-      const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => r.destination)));
-      for (const key of keys) {
+      const waiting = entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred'));
+      for (const key of new Set(waiting.map((r) => r.destination))) {
         const row = await this.d.store.getDestination(key);
         if (row && row.health !== 'ok') {
           await this.d.store.putDestination(clearedDestination(key, now));
           reset.push(key);
         }
       }
+      unblocked = waiting.filter((r) => reset.includes(r.destination) && r.nextAttemptAt <= now).length;
     }
-    const flushed = await this.d.store.flush({ domain: opts.domain, messageId: opts.id, now });
+    const made = (await this.d.store.flush({ domain: opts.domain, messageId: opts.id, now })) + unblocked;
+    const blocked = held ? [] : await this.blockedDestinations(opts, now);
+    const behind = blocked.reduce((n, b) => n + b.recipients, 0);
     this.d.poke?.();
-    return { flushed, reset };
+    return { flushed: held ? 0 : Math.max(0, made - behind), reset, blocked, ...(held ? { held: made } : {}) };
+  }
+
+  /** The selection's destinations that will not take a connection now, with their waiting recipients. */
+  private async blockedDestinations(opts: { domain?: string; id?: string }, now: number): Promise<BlockedDestination[]> {
+    const counts = new Map<string, number>();
+    if (opts.id || opts.domain) {
+      const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
+      for (const e of entries) {
+        for (const r of e.recipients) {
+          if (r.state !== 'queued' && r.state !== 'deferred') continue;
+          if (opts.domain && domainOf(r.address).toLowerCase() !== opts.domain.toLowerCase()) continue;
+          counts.set(r.destination, (counts.get(r.destination) ?? 0) + 1);
+        }
+      }
+    }
+    const rows = opts.id || opts.domain
+      ? (await Promise.all([...counts.keys()].map((k) => this.d.store.getDestination(k)))).filter((r): r is DestinationRow => r !== undefined)
+      : (await this.d.store.listDestinations()).filter((r) => r.queued > 0);
+    return rows
+      .filter((r) => r.health === 'suspended' || (r.health === 'backoff' && r.backoffUntil > now))
+      .map((r) => ({
+        destination: r.key, why: r.health === 'suspended' ? 'suspended' as const : 'backoff' as const, until: r.backoffUntil,
+        recipients: counts.get(r.key) ?? ('queued' in r ? Number(r.queued) : 0),
+      }));
   }
 
   async hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
@@ -193,13 +266,14 @@ export class Admin implements AdminApi {
   async inject(req: InjectRequest, trace: Partial<Trace> = {}): Promise<{ id: string }> {
     const directory = this.d.directory?.();
     if (!directory) throw new AdminError('unavailable', 'injection needs the server configuration');
-    if (typeof req.from !== 'string' || !Array.isArray(req.to) || typeof req.content !== 'string') {
-      throw new AdminError('bad_request', 'expected {from: string, to: string[], content: string}');
+    if (typeof req.from !== 'string' || !Array.isArray(req.to) || (typeof req.content !== 'string') === (typeof req.contentBase64 !== 'string')) {
+      throw new AdminError('bad_request', 'expected {from: string, to: string[], content: string} (or content_base64 instead of content)');
     }
+    const raw = typeof req.contentBase64 === 'string' ? Buffer.from(req.contentBase64, 'base64') : Buffer.from(req.content ?? '', 'utf8');
     if (req.to.length === 0) throw new AdminError('bad_request', 'no recipients');
     const sender = parsePath(`<${req.from}>`, { utf8: true, allowNull: true });
     if (isAddressError(sender)) throw new AdminError('bad_request', `from: ${sender.detail}`);
-    const content = toCrlf(req.content.endsWith('\n') ? req.content : `${req.content}\n`);
+    const content = toCrlf(raw.at(-1) === 0x0a ? raw : Buffer.concat([raw, Buffer.from('\n')]));
     if (content.length > this.d.maxMessageSize()) throw new AdminError('too_big', 'message size exceeds fixed maximum message size');
     const recipients: NewRecipient[] = [];
     const seen = new Set<string>();
@@ -222,12 +296,16 @@ export class Admin implements AdminApi {
     const body = Buffer.concat([Buffer.from(received, 'latin1'), content]);
     const sender8 = sender.mailbox ? `${sender.mailbox.local}@${sender.mailbox.domain}` : '';
     await this.d.store.enqueue({
-      id, sender: sender8, params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: /[^\x00-\x7f]/.test(req.content) ? '8BITMIME' : undefined },
+      id, sender: sender8, params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
       receivedAt: now, trace: fullTrace, body, recipients,
     });
-    this.d.onInjected?.(id, req, fullTrace);
+    this.d.onInjected?.(id, req, fullTrace, body.length);
     this.d.poke?.();
     return { id };
+  }
+
+  async config(): Promise<Config> {
+    return redactConfig(this.d.config());
   }
 
   private async mustGet(id: string): Promise<MessageRow> {
@@ -243,7 +321,27 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
   return r.targets;
 }
 
+export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | undefined): NextTry {
+  if (m.held) return { at: r.nextAttemptAt, why: 'held' };
+  if (dest?.health === 'suspended') return { at: r.nextAttemptAt, why: 'destination suspended' };
+  if (dest?.health === 'backoff' && dest.backoffUntil >= r.nextAttemptAt) return { at: dest.backoffUntil, why: 'destination backoff' };
+  return { at: r.nextAttemptAt, why: 'retry' };
+}
+
 /** A destination with no backoff and no failures: what "reset" writes. */
 export function clearedDestination(key: string, now: number): DestinationRow {
   return { key, health: 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, updatedAt: now };
+}
+
+/** The configuration with its secrets (password hashes, the admin token, route passwords) replaced by "(hidden)". */
+export function redactConfig(cfg: Config): Config {
+  const hidden = '(hidden)';
+  const routes = Object.fromEntries(Object.entries(cfg.routes).map(([k, r]) =>
+    [k, typeof r === 'object' && !Array.isArray(r) && r.auth ? { ...r, auth: { ...r.auth, password: hidden } } : r]));
+  return {
+    ...cfg,
+    users: cfg.users.map((u) => ({ ...u, password_hash: hidden })),
+    routes,
+    http: { ...cfg.http, ...(cfg.http.token !== undefined ? { token: hidden } : {}) },
+  };
 }

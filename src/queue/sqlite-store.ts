@@ -16,7 +16,7 @@
  * Does not decide retry times, backoff or DSNs: callers pass those in.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HalcyonError } from '../errors.js';
 import { createIdGenerator } from './ids.js';
@@ -37,6 +37,46 @@ export interface SqliteStoreOptions {
   readonly clock?: () => number;
   /** Upper bound on the database size; writes past it fail (SQLITE_FULL → HAL_ERR_QUEUE_WRITE). */
   readonly maxDbBytes?: number;
+  /**
+   * 'create' (the server, sendmail): make the file when missing. 'existing' (admin commands on a
+   * stopped server): open it read-write, never create it. 'readonly' (listings): create no file at
+   * all — not even WAL side files, which as root would be root-owned and lock the server out.
+   */
+  readonly access?: 'create' | 'existing' | 'readonly';
+}
+
+/** There is no queue file in data_dir (a read-only or admin command never creates one). */
+export class NoQueueError extends Error {
+  readonly code = 'HAL_ERR_NO_QUEUE';
+  constructor(readonly dataDir: string) {
+    super(`no queue in ${dataDir} (${join(dataDir, 'queue', 'queue.db')} does not exist: is data_dir right, and has the server run here?)`);
+    this.name = 'NoQueueError';
+  }
+}
+
+/** Whether the file's header says WAL (bytes 18–19 = 2): opening it then needs -wal/-shm files. */
+function walHeader(file: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    return readSync(fd, b, 0, 2, 18) === 2 && b[0] === 2;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A read-only connection that creates no file. A cleanly stopped store is in rollback-journal mode
+ * (close() switches it back), which SQLite reads without side files; a running or crashed server's
+ * -wal/-shm already exist and are used as they are. Only a WAL file without them (an older Halcyon's
+ * queue) is read from a copy in memory.
+ */
+function openReadonly(file: string): Database.Database {
+  const sideFiles = existsSync(`${file}-wal`) && existsSync(`${file}-shm`);
+  if (walHeader(file) && !sideFiles) return new Database(readFileSync(file), { readonly: true });
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 10000');
+  return db;
 }
 
 /** Counters for tests and metrics; only ever increase. */
@@ -71,8 +111,20 @@ interface Batch { readonly items: Pending[]; bytes: number }
 
 export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteStore> {
   const dir = join(opts.dataDir, 'queue');
+  const file = join(dir, 'queue.db');
+  const access = opts.access ?? 'create';
+  if (access !== 'create' && !existsSync(file)) throw new NoQueueError(opts.dataDir);
+  if (access === 'readonly') {
+    const ro = openReadonly(file);
+    const version = ro.pragma('user_version', { simple: true }) as number;
+    if (version !== SCHEMA_VERSION) {
+      ro.close();
+      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `queue schema version ${version}, this Halcyon reads ${SCHEMA_VERSION}`);
+    }
+    return new SqliteStore(ro, opts.clock ?? Date.now, true);
+  }
   mkdirSync(dir, { recursive: true });
-  const db = new Database(join(dir, 'queue.db'));
+  const db = new Database(file, { fileMustExist: access === 'existing' });
   try {
     for (const p of PRAGMAS) db.pragma(p);
     migrate(db);
@@ -122,7 +174,7 @@ export class SqliteStore implements Store {
   private scannedAll = false;
   private readonly insertBatch: Database.Transaction<(items: readonly Pending[]) => void>;
 
-  constructor(private readonly db: Database.Database, private readonly clock: () => number) {
+  constructor(private readonly db: Database.Database, private readonly clock: () => number, private readonly readonly = false) {
     this.nextId = createIdGenerator(clock);
     this.insertBatch = db.transaction((items: readonly Pending[]) => {
       const now = this.clock();
@@ -452,6 +504,14 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.flushBatches();
     this.closed = true;
+    if (!this.readonly) {
+      // Back to a rollback journal when this was the last connection, so read-only commands on a stopped
+      // queue need no -wal/-shm files (see openReadonly). Busy (another connection open): stays WAL.
+      try {
+        this.db.pragma('busy_timeout = 0');
+        this.db.pragma('journal_mode = DELETE');
+      } catch { /* another process has the file open: it is still in use, WAL stays */ }
+    }
     this.db.close();
   }
 
