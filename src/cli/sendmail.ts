@@ -245,8 +245,11 @@ export async function sendmailMain(argv: readonly string[]): Promise<number> {
   // Everything that may end up in the message is byte-per-char text like stdin; it is turned back below.
   const bytes = (t: string | undefined) => (t === undefined ? undefined : Buffer.from(t, 'utf8').toString('latin1'));
   const byteArgs = { ...args, sender: bytes(args.sender), fullName: bytes(args.fullName), recipients: args.recipients.map((r) => bytes(r) ?? r) };
-  const prepared = prepareMessage(raw, byteArgs, { user: userInfo().username, hostname: cfg.hostname, now: Date.now() });
-  const msg = { ...prepared, sender: utf8Of(prepared.sender), recipients: prepared.recipients.map(utf8Of) };
+  const prepare = (hostname: string) => {
+    const p = prepareMessage(raw, byteArgs, { user: userInfo().username, hostname, now: Date.now() });
+    return { ...p, sender: utf8Of(p.sender), recipients: p.recipients.map(utf8Of) };
+  };
+  let msg = prepare(cfg.hostname);
   if (msg.recipients.length === 0) {
     process.stderr.write('sendmail: no recipients (give them as arguments or use -t)\n');
     return EX_USAGE;
@@ -259,6 +262,12 @@ export async function sendmailMain(argv: readonly string[]): Promise<number> {
     return EX_TEMPFAIL;
   }
   try {
+    // The mail is from the server's `hostname`: a running server says which is in force (this command may
+    // run with another file, or the embedded defaults); a stopped one's is the file's.
+    if (backend.kind === 'http') {
+      const hostname = (await backend.config()).hostname;
+      if (hostname !== cfg.hostname) msg = prepare(hostname);
+    }
     await backend.inject({ from: msg.sender, to: msg.recipients, contentBase64: Buffer.from(msg.content, 'latin1').toString('base64') },
       { protocol: 'LOCAL', clientHelo: 'sendmail', listener: 'sendmail' });
     return 0;

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, TEST_HOSTNAME, queueList, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
@@ -58,6 +58,17 @@ describe('halcyon sendmail', () => {
     assert.deepEqual([...body], [...Buffer.from('caf'), 0xe9, ...Buffer.from(' cr'), 0xe8, 0x6d, 0x65, 0x0d, 0x0a]);
     assert.equal(data.indexOf(Buffer.from('\uFFFD', 'utf8')), -1, 'no replacement characters');
     assert.match(data.toString('latin1'), new RegExp(`^Message-ID: <[^@>]+@${TEST_HOSTNAME.replace(/\./g, '\\.')}>\r$`, 'm'));
+  });
+
+  test('the Message-ID names the running server\'s hostname, even when sendmail runs with another config', async () => {
+    // A config that only says where the server is (as the embedded defaults do for 127.0.0.1:8025), with another hostname.
+    const other = join(h.dataDir, 'client.toml');
+    writeFileSync(other, `hostname = "client.invalid"\n[http]\nlisten = "127.0.0.1:${h.httpPort}"\n`);
+    const r = await runCli(['sendmail', '-C', other, '-f', 'cron@sink.test', 'm1@sink.test'], { input: 'Subject: mid\n\nx\n' });
+    assert.equal(r.code, 0, r.stderr);
+    const data = (await received('m1@sink.test')).data.toString('latin1');
+    assert.match(data, new RegExp(`^Message-ID: <[^@>]+@${TEST_HOSTNAME.replace(/\./g, '\\.')}>\r$`, 'm'));
+    assert.doesNotMatch(data, /client\.invalid/);
   });
 
   test('a lone dot ends the message without -i, not with -i or -oi', async () => {
