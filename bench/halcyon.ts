@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, rssKb, trackChild } from './procs.js';
+import { cpuSeconds, freePort, rssKb, trackChild } from './procs.js';
 
 /** The compiled CLI beside this compiled file's tree (…/bench → …/src/cli). */
 export const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -31,6 +31,8 @@ export interface BenchHalcyon {
   readonly pid: number;
   readonly child: ChildProcess;
   rssKb(): number;
+  /** User + system CPU seconds of the Halcyon process (its worker threads included) so far. */
+  cpuSeconds(): number;
   stderr(): string;
   stop(): Promise<void>;
 }
@@ -89,5 +91,5 @@ export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> 
     await stop();
     throw e;
   }
-  return { port, pid: child.pid!, child, rssKb: () => rssKb(child.pid!), stderr: () => err, stop };
+  return { port, pid: child.pid!, child, rssKb: () => rssKb(child.pid!), cpuSeconds: () => cpuSeconds(child.pid!), stderr: () => err, stop };
 }

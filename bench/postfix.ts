@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import {
   POSTCONF, baseMainCf, configurePostfix, freeLoopbackPort, makePostfixDirs, recipientRestrictions, virtualMailboxSettings,
 } from '../test/support/postfix-instance.js';
-import { processTree, pssKb, rssKb, sh, sleep, track } from './procs.js';
+import { cpuSeconds, processTree, pssKb, rssKb, sh, sleep, track } from './procs.js';
 
 export { POSTFIX, POSTCONF, PostfixStartError } from '../test/support/postfix-instance.js';
 
@@ -40,6 +40,10 @@ export interface BenchPostfix {
   transactions(): { id: string; from: string; nrcpt: number }[];
   /** RSS and PSS (KiB) summed over the master and all its descendants. */
   rssKb(): { total: number; pss: number; processes: number };
+  /** User + system CPU seconds of the master and every process it started (reaped ones included) so far. */
+  cpuSeconds(): number;
+  /** `postconf -n`: the settings this instance runs with that differ from Postfix's defaults. */
+  nonDefaults(): string[];
   stop(): Promise<void>;
 }
 
@@ -102,6 +106,13 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<BenchPost
       if (!pid) return { total: 0, pss: 0, processes: 0 };
       const pids = processTree(pid);
       return { total: pids.reduce((s, p) => s + rssKb(p), 0), pss: pids.reduce((s, p) => s + pssKb(p), 0), processes: pids.length };
+    },
+    cpuSeconds() {
+      const pid = masterPid();
+      return pid ? cpuSeconds(pid) : 0;
+    },
+    nonDefaults() {
+      return sh(POSTCONF, ['-c', dirs.dir, '-n']).split('\n').filter(Boolean);
     },
     stop: untrack,
   };

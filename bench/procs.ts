@@ -118,6 +118,28 @@ export function processTree(root: number): number[] {
   return out.filter((p) => existsSync(`/proc/${p}`));
 }
 
+/** Kernel clock ticks per second for /proc/PID/stat times (USER_HZ; 100 on Linux x86-64). */
+const CLK_TCK = Number(sh('getconf', ['CLK_TCK']).trim()) || 100;
+
+/**
+ * CPU seconds (user + system) spent by a process tree: for each live process,
+ * its own utime + stime and the cutime + cstime of the children it has reaped.
+ * A Postfix smtpd that served its sessions and exited is counted through the
+ * master that reaped it; one still alive is counted on its own; none twice.
+ */
+export function cpuSeconds(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the comm's last ")": state is [0], utime [11], stime [12], cutime [13], cstime [14].
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      ticks += f[11]! + f[12]! + f[13]! + f[14]!;
+    } catch { /* exited meanwhile */ }
+  }
+  return ticks / CLK_TCK;
+}
+
 /** Runs a command synchronously and returns its stdout ('' on failure). */
 export function sh(cmd: string, args: readonly string[]): string {
   try {

@@ -13,7 +13,7 @@ import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSy
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from '../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../src/queue/sqlite-store.js';
 import type { NewMessage } from '../src/queue/model.js';
 
 const COUNT = Number(process.argv[2] ?? 2000);
@@ -33,10 +33,10 @@ function report(name: string, ms: number, extra = ''): void {
 
 async function sqlite(grouped: boolean): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'halcyon-bench-'));
-  const store = await openSqliteStore({ dataDir: dir });
+  const store = await openSqliteQueue({ dataDir: dir });
   const t = performance.now();
-  if (grouped) await Promise.all(Array.from({ length: COUNT }, () => store.enqueue(msg())));
-  else for (let i = 0; i < COUNT; i++) await store.enqueue(msg());
+  if (grouped) await Promise.all(Array.from({ length: COUNT }, () => store.messages.enqueue(msg())));
+  else for (let i = 0; i < COUNT; i++) await store.messages.enqueue(msg());
   const ms = performance.now() - t;
   report(grouped ? 'sqlite, group commit (all concurrent)' : 'sqlite, one commit per message', ms, `(${store.stats.enqueueCommits} commits)`);
   await store.close();

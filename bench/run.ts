@@ -9,30 +9,37 @@
  *   1+2. smtp-source → MTA → smtp-sink: msgs/s accepted (smtp-source exits
  *        after its last 250) and end to end (smtp-sink counted them all), for
  *        1 KiB, 100 KiB and 10-recipient loads; 3. the ceiling, smtp-source
- *        straight into smtp-sink;
+ *        straight into smtp-sink; and the CPU seconds (user + system) each
+ *        MTA's own processes spent per 1,000 of those messages;
  *   4. end-of-data → reply latency p50/p99 at 1 and 50 sessions;
  *   5. RSS per idle inbound connection;
  *   6. transactions per 10-recipient message at a remote that answers 552 to
  *      the first recipient, or limits recipients to 3.
- * Prints the machine and one Markdown table; asserts nothing; installs
- * nothing (needs Debian's postfix package and root). BENCH_SCALE (default 1)
- * scales the message counts, for a quick look.
+ * Throughput and latency are run BENCH_RUNS times (default 3), Halcyon and
+ * Postfix alternating which goes first, and the table prints each figure's
+ * median with the range of the runs; memory and transaction counts, which
+ * noise does not move, run once. Prints the machine, the versions and
+ * Postfix's non-default settings, then one Markdown table; asserts nothing;
+ * installs nothing (needs Debian's postfix package and root). BENCH_SCALE
+ * (default 1) scales the message counts, for a quick look.
  *
  * Run: npm run bench   (or: node <outDir>/bench/run.js)
  */
 import { readFileSync } from 'node:fs';
-import { cpus, userInfo } from 'node:os';
+import { cpus, release, totalmem, userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { startHalcyon } from './halcyon.js';
 import { holdIdle } from './idle-conns.js';
 import { measureLatency, quantile } from './latency.js';
 import { postfixVersion, startPostfix, POSTFIX } from './postfix.js';
-import { installExitHandlers, pollUntil, sleep, stopAll } from './procs.js';
+import { installExitHandlers, pollUntil, sh, sleep, stopAll } from './procs.js';
 import { runSource, startSink, toolsPresent, type SourceLoad } from './sink.js';
-import { renderTable, type Row } from './table.js';
+import { renderTable, type Row, type Runs } from './table.js';
 import { transactionsHalcyon, transactionsPostfix } from './transactions.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const BUDGET_MS = Number(process.env.BENCH_BUDGET_S ?? 150) * 1000;
+const RUNS = Math.max(1, Math.round(Number(process.env.BENCH_RUNS ?? 3)));
 const n = (count: number): number => Math.max(10, Math.round(count * SCALE));
 
 interface Load extends SourceLoad { readonly label: string }
@@ -53,8 +60,13 @@ interface Throughput {
   /** msgs/s until smtp-sink counted them all (or what was reached in the budget). */
   readonly endToEnd: number;
   readonly complete: boolean;
+  /** User + system CPU seconds of the MTA's processes per 1,000 messages, from the load's start to the sink's last message. */
+  readonly cpuPerK: number | undefined;
   readonly note: string;
 }
+
+/** `postconf -n` of the first Postfix relay instance, printed above the table. */
+let postfixSettings: string[] = [];
 
 /** One MTA (or none, for the ceiling) between smtp-source and a fresh smtp-sink. */
 async function throughput(mta: Mta, load: Load): Promise<Throughput> {
@@ -62,19 +74,23 @@ async function throughput(mta: Mta, load: Load): Promise<Throughput> {
   try {
     let port = sink.port;
     let stopMta = async (): Promise<void> => undefined;
+    let cpu = (): number | undefined => undefined;
     if (mta === 'halcyon') {
       const h = await startHalcyon({ routeTo: sink.port });
-      port = h.port; stopMta = h.stop;
+      port = h.port; stopMta = h.stop; cpu = h.cpuSeconds;
     } else if (mta === 'postfix') {
       const p = await startPostfix({ relayTo: sink.port });
-      port = p.port; stopMta = p.stop;
+      port = p.port; stopMta = p.stop; cpu = p.cpuSeconds;
+      if (postfixSettings.length === 0) postfixSettings = p.nonDefaults();
     }
     try {
+      const cpu0 = cpu();
       const t0 = Date.now();
       const src = await runSource(port, load, BUDGET_MS);
       const done = await pollUntil(() => sink.messages() >= load.messages, t0 + BUDGET_MS, 10);
       const e2eS = (Date.now() - t0) / 1000;
       const got = sink.messages();
+      const cpu1 = cpu();
       const notes: string[] = [];
       if (!src.finished) notes.push(`smtp-source ${src.code === null ? `stopped at ${BUDGET_MS / 1000} s` : `exited ${src.code}: ${src.stderr.trim().split('\n').pop()}`}`);
       if (!done) notes.push(`sink got ${got}/${load.messages} in ${e2eS.toFixed(0)} s`);
@@ -82,9 +98,11 @@ async function throughput(mta: Mta, load: Load): Promise<Throughput> {
         accepted: src.finished ? load.messages / src.seconds : undefined,
         endToEnd: got / e2eS,
         complete: done,
+        cpuPerK: cpu0 !== undefined && cpu1 !== undefined && got > 0 ? ((cpu1 - cpu0) * 1000) / got : undefined,
         note: notes.join('; '),
       };
-      console.error(`  ${mta.padEnd(8)} ${load.label}: accepted ${r.accepted?.toFixed(0) ?? '—'} msgs/s (${src.seconds.toFixed(1)} s), end to end ${r.endToEnd.toFixed(0)} msgs/s (${e2eS.toFixed(1)} s)${r.note ? ` [${r.note}]` : ''}`);
+      const cpuNote = r.cpuPerK === undefined ? '' : `, CPU ${r.cpuPerK.toFixed(2)} s per 1,000`;
+      console.error(`  ${mta.padEnd(8)} ${load.label}: accepted ${r.accepted?.toFixed(0) ?? '—'} msgs/s (${src.seconds.toFixed(1)} s), end to end ${r.endToEnd.toFixed(0)} msgs/s (${e2eS.toFixed(1)} s)${cpuNote}${r.note ? ` [${r.note}]` : ''}`);
       return r;
     } finally {
       await stopMta();
@@ -164,7 +182,8 @@ async function idlePostfix(): Promise<{ kbPerConn: number; note: string }> {
 
 function machine(): string {
   const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
-  return `Machine: ${cpus().length} CPUs, ${model}; Node ${process.version}; Postfix ${postfixVersion()}`;
+  const rev = sh('git', ['-C', fileURLToPath(new URL('.', import.meta.url)), 'rev-parse', '--short', 'HEAD']).trim() || 'unknown';
+  return `Machine: ${cpus().length} CPUs, ${model}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}; Node ${process.version}; Halcyon ${rev}; Postfix ${postfixVersion()}`;
 }
 
 async function main(): Promise<void> {
@@ -176,35 +195,57 @@ async function main(): Promise<void> {
   installExitHandlers();
   const started = Date.now();
   const rows: Row[] = [];
-  const mtas: Mta[] = ['ceiling', 'halcyon', 'postfix'];
+  // Run r goes ceiling, Halcyon, Postfix when r is even and ceiling, Postfix, Halcyon when odd, so
+  // neither MTA always runs first (on a warm or a cold machine).
+  const order = (run: number): Mta[] => (run % 2 === 0 ? ['ceiling', 'halcyon', 'postfix'] : ['ceiling', 'postfix', 'halcyon']);
+  const notesOf = (h: readonly Throughput[], p: readonly Throughput[]): string => [
+    ...h.filter((t) => t.note).map((t) => `Halcyon: ${t.note}`),
+    ...p.filter((t) => t.note).map((t) => `Postfix: ${t.note}`),
+  ].join('; ');
 
-  console.error('throughput (smtp-source -s 20 → MTA → smtp-sink)');
-  const tp = new Map<string, Throughput>();
-  for (const load of LOADS) for (const mta of mtas) tp.set(`${mta}/${load.label}`, await throughput(mta, load));
-  const partial = (t: Throughput | undefined): string => (t && !t.complete ? 'partial' : '');
+  console.error(`throughput (smtp-source -s 20 → MTA → smtp-sink), ${RUNS} run(s) each`);
+  const byLoad = new Map<string, Map<Mta, Throughput[]>>();
+  for (const load of LOADS) {
+    const runs = new Map<Mta, Throughput[]>([['ceiling', []], ['halcyon', []], ['postfix', []]]);
+    for (let run = 0; run < RUNS; run++) {
+      for (const mta of order(run)) runs.get(mta)!.push(await throughput(mta, load));
+    }
+    byLoad.set(load.label, runs);
+  }
   for (const kind of ['accepted', 'end to end'] as const) {
     for (const load of LOADS) {
-      const [c, h, p] = mtas.map((m) => tp.get(`${m}/${load.label}`));
-      const pick = (t: Throughput | undefined): number | undefined => (kind === 'accepted' ? t?.accepted : t?.endToEnd);
-      const notes = [h?.note ? `Halcyon: ${h.note}` : '', p?.note ? `Postfix: ${p.note}` : ''].filter(Boolean).join('; ');
+      const runs = byLoad.get(load.label)!;
+      const pick = (mta: Mta): Runs => runs.get(mta)!.map((t) => (kind === 'accepted' ? t.accepted : t.endToEnd));
       rows.push({ what: `${kind === 'accepted' ? 'Inbound accepted' : 'Relay end to end'}, ${load.label}`, unit: 'msgs/s',
-        halcyon: pick(h), postfix: pick(p), ratio: 'hp', ceiling: pick(c), note: notes || partial(h) || partial(p) });
+        halcyon: pick('halcyon'), postfix: pick('postfix'), ratio: 'hp', ceiling: pick('ceiling'),
+        note: notesOf(runs.get('halcyon')!, runs.get('postfix')!) });
     }
   }
+  for (const load of LOADS) {
+    const runs = byLoad.get(load.label)!;
+    rows.push({ what: `CPU per 1,000 msgs, ${load.label}`, unit: 's', ratio: 'ph',
+      halcyon: runs.get('halcyon')!.map((t) => t.cpuPerK), postfix: runs.get('postfix')!.map((t) => t.cpuPerK),
+      note: 'user + system, from the load\'s start to the sink\'s last message; Postfix: master and all its children' });
+  }
 
-  console.error('latency (end of data → reply)');
+  console.error(`latency (end of data → reply), ${RUNS} run(s) each`);
   for (const sessions of [1, 50]) {
-    const h = await latency('halcyon', sessions);
-    const p = await latency('postfix', sessions);
-    const note = [h.note && `Halcyon: ${h.note}`, p.note && `Postfix: ${p.note}`].filter(Boolean).join('; ');
-    rows.push({ what: `Latency p50, ${sessions} session${sessions > 1 ? 's' : ''}`, unit: 'ms', halcyon: h.p50, postfix: p.p50, ratio: 'ph', note });
-    rows.push({ what: `Latency p99, ${sessions} session${sessions > 1 ? 's' : ''}`, unit: 'ms', halcyon: h.p99, postfix: p.p99, ratio: 'ph', note });
+    const h: { p50: number; p99: number; note: string }[] = [];
+    const p: { p50: number; p99: number; note: string }[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      if (run % 2 === 0) { h.push(await latency('halcyon', sessions)); p.push(await latency('postfix', sessions)); }
+      else { p.push(await latency('postfix', sessions)); h.push(await latency('halcyon', sessions)); }
+    }
+    const note = [...h.filter((x) => x.note).map((x) => `Halcyon: ${x.note}`), ...p.filter((x) => x.note).map((x) => `Postfix: ${x.note}`)].join('; ');
+    const label = `${sessions} session${sessions > 1 ? 's' : ''}`;
+    rows.push({ what: `Latency p50, ${label}`, unit: 'ms', halcyon: h.map((x) => x.p50), postfix: p.map((x) => x.p50), ratio: 'ph', note });
+    rows.push({ what: `Latency p99, ${label}`, unit: 'ms', halcyon: h.map((x) => x.p99), postfix: p.map((x) => x.p99), ratio: 'ph', note });
   }
 
   console.error('memory (idle inbound connections)');
   const mh = await idleHalcyon();
   const mp = await idlePostfix();
-  rows.push({ what: 'RSS per idle inbound connection', unit: 'KiB/conn', halcyon: mh.kbPerConn, postfix: mp.kbPerConn, ratio: 'ph',
+  rows.push({ what: 'RSS per idle inbound connection', unit: 'KiB/conn', halcyon: [mh.kbPerConn], postfix: [mp.kbPerConn], ratio: 'ph',
     note: `Halcyon: ${mh.note}; Postfix: ${mp.note}` });
 
   console.error('transactions per 10-recipient message');
@@ -213,11 +254,12 @@ async function main(): Promise<void> {
     const p = await transactionsPostfix(kind, 30_000);
     console.error(`  ${kind}: Halcyon ${h.transactions} (${h.fates}); Postfix ${p.transactions} (${p.fates})`);
     rows.push({ what: kind === '552-first' ? 'Transactions, remote 552s the 1st rcpt' : 'Transactions, remote limit 3 rcpts', unit: 'count',
-      halcyon: h.transactions, postfix: p.transactions, ratio: 'none', note: `within 30 s. Halcyon: ${h.fates}. Postfix: ${p.fates}` });
+      halcyon: [h.transactions], postfix: [p.transactions], ratio: 'none', note: `within 30 s. Halcyon: ${h.fates}. Postfix: ${p.fates}` });
   }
 
   console.log(machine());
-  console.log(`Scale ${SCALE}, budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s. Ratio: H/P = Halcyon/Postfix (higher favours Halcyon), P/H = Postfix/Halcyon (for latency and memory; higher favours Halcyon).`);
+  console.log(`Postfix's non-default settings (postconf -n of the relay instance; paths are per-run temporary directories): ${postfixSettings.join('; ')}`);
+  console.log(`Scale ${SCALE}, ${RUNS} run(s) per throughput and latency figure (median, then the runs' range), budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s. Ratio of the medians: H/P = Halcyon/Postfix (higher favours Halcyon), P/H = Postfix/Halcyon (for latency, CPU and memory; higher favours Halcyon).`);
   console.log('');
   console.log(renderTable(rows));
 }

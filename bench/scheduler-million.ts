@@ -5,7 +5,7 @@
  * RSS after enqueue, the time of one scheduling pass with the destination
  * already in backoff (so the pass is pure queue work: sweeps, claim, cleanup;
  * no connection), its RSS, nextDueAt's time, and the restart time (startApp
- * on the same data_dir until ready, plus releaseAllInflight).
+ * on the same data_dir until ready, plus releaseNodeLeases).
  *
  * Prints figures; asserts nothing. Bounded: enqueueing stops after
  * BUDGET_S seconds (default 240) and the figures are then given for what was
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
         break;
       }
       const n = Math.min(CHUNK, MESSAGES - done);
-      await Promise.all(Array.from({ length: n }, (_, k) => app.store.enqueue({
+      await Promise.all(Array.from({ length: n }, (_, k) => app.store.messages.enqueue({
         sender: 'bench@sender.test', params: { smtputf8: false }, receivedAt: Date.now(),
         trace: { clientIp: '127.0.0.1', clientHelo: 'bench', protocol: 'ESMTP' }, body: BODY,
         recipients: Array.from({ length: PER_MESSAGE }, (_, j) => ({ address: `u${done + k}-${j}@blackhole.test`, destination })),
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
 
     // Blackholed and known to be: the pass below must not connect, only do queue work.
     const now = Date.now();
-    await app.store.putDestination({ key: destination, health: 'backoff', backoffUntil: now + 86_400_000, backoffMs: 3_600_000, consecutiveFailures: 1, updatedAt: now });
+    await app.store.gate.putDestination({ key: destination, health: 'backoff', backoffUntil: now + 86_400_000, backoffMs: 3_600_000, consecutiveFailures: 1, updatedAt: now });
     // Unparked first: what a pass costs when the waiting rows still look due (a backoff set from outside qmgr).
     const [, rawMs] = await timed(() => app.qmgr.runOnce());
     line('one pass, waiting rows not parked', `${rawMs.toFixed(0)} ms`);
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     let longest = 0;
     const [, parkMs] = await timed(async () => {
       for (;;) {
-        const [n, ms] = await timed(() => app.store.parkDestination(destination, now + 86_400_000, 5_000));
+        const [n, ms] = await timed(() => app.store.recipients.parkDestination(destination, now + 86_400_000, 5_000));
         slices++;
         longest = Math.max(longest, ms);
         if (n < 5_000) break;
@@ -103,18 +103,18 @@ async function main(): Promise<void> {
     const [, pass2Ms] = await timed(() => app.qmgr.runOnce());
     line('a second pass', `${pass2Ms.toFixed(0)} ms`);
     line('connections opened during the passes', String(app.smtp.stats.connectionsOpened));
-    const [next, nextMs] = await timed(() => app.store.nextDueAt());
+    const [next, nextMs] = await timed(() => app.store.recipients.nextDueAt());
     line('nextDueAt', `${nextMs.toFixed(0)} ms (due in ${(((next ?? now) - now) / 3_600_000).toFixed(1)} h)`);
-    const [counts, countsMs] = await timed(() => app.store.counts());
+    const [counts, countsMs] = await timed(() => app.store.recipients.counts());
     line('counts()', `${countsMs.toFixed(0)} ms (${counts.messages} messages, ${counts.byState.queued} queued)`);
     line('RSS after the passes', mib());
 
     await app.stop(2_000);
     const [reopened, startMs] = await timed(() => open(cfg));
     app = reopened;
-    const [released, releaseMs] = await timed(() => app.store.releaseAllInflight(Date.now()));
+    const [released, releaseMs] = await timed(() => app.store.recipients.releaseNodeLeases(cfg.node_id, Date.now()));
     line('restart: startApp until ready', `${startMs.toFixed(0)} ms`);
-    line('restart: releaseAllInflight', `${releaseMs.toFixed(0)} ms (${released} released)`);
+    line('restart: releaseNodeLeases', `${releaseMs.toFixed(0)} ms (${released} released)`);
     line('RSS after restart', mib());
     await app.stop(2_000);
   } finally {

@@ -8,13 +8,13 @@
  *
  * Reload (SIGHUP → `reload(next)`): one live holder (config/live) keeps the
  * configuration in force and everything built from it (session settings,
- * relay matcher, users, mailboxes, the RCPT directory); every service reads
- * it at use time, and a reload swaps it whole. Settings captured when a
- * service was built (RESTART_ONLY: listeners, data_dir, TLS, DNS, the
- * retry/backoff schedule, rate, timeouts, queue lifetime, delay warning,
- * hostname, postmaster, the admin listener) keep their running values in the
- * new snapshot, so `app.config` (and `config show` against a running server)
- * is exactly what is in force; `reload` names them.
+ * relay matcher, users, mailboxes, the RCPT directory, DKIM keys); every
+ * service reads it at use time, and a reload swaps it whole. Settings
+ * captured when a service was built (RESTART_ONLY: listeners, data_dir, TLS,
+ * DNS, the retry/backoff schedule, rate, timeouts, queue lifetime, delay
+ * warning, hostname, node_id, postmaster, the admin listener) keep their
+ * running values in the new snapshot, so `app.config` (and `config show`
+ * against a running server) is exactly what is in force; `reload` names them.
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -23,6 +23,7 @@ import { durationMs, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
 import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
+import { AuthThrottle } from './inbound/auth-throttle.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
 import { loadTlsContext, tlsFileProblems } from './inbound/tls-cert.js';
@@ -35,13 +36,17 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
-import type { Store } from './queue/store.js';
-import { WorkerStore } from './queue/worker-store.js';
+import type { Queue } from './queue/store.js';
+import { WorkerQueue } from './queue/worker-store.js';
+import { assertQueueFit, markQueueCreated } from './queue/check.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
+import { Intake } from './intake/intake.js';
+import { loadDkimKeys } from './intake/dkim-keys.js';
+import type { DkimKey } from './intake/dkim.js';
 import { Metrics } from './http/metrics.js';
-import { httpConfigProblems, startHttpServer, type HttpServer } from './http/server.js';
+import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -53,7 +58,7 @@ export interface AppOptions {
 
 export interface App {
   readonly config: Config;
-  readonly store: Store;
+  readonly store: Queue;
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
@@ -80,7 +85,7 @@ export const RESTART_ONLY: readonly string[] = [
   'data_dir', 'smtp.listen', 'submission.listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
-  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'hostname', 'postmaster',
+  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'hostname', 'node_id', 'postmaster',
 ];
 
 /** `next` with every restart-only setting at its running value: what a reload puts in force. */
@@ -91,10 +96,18 @@ export function inForce(next: Config, running: Config): Config {
 /**
  * Everything a valid-looking configuration could still fail on at start:
  * the admin listener's token rule, TLS files that cannot be read or do not
- * make a key pair. `config check`, `serve` and a reload all ask this.
+ * make a key pair, DKIM keys that cannot be loaded. `config check`, `serve`
+ * and a reload all ask this.
  */
 export function configProblems(cfg: Config): ConfigProblem[] {
-  return [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
+  const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
+  try {
+    loadDkimKeys(cfg.dkim);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  return problems;
 }
 
 /** What the services read at use time: the configuration in force and what is built from it. */
@@ -104,6 +117,7 @@ interface Running {
   readonly users: UserDirectory;
   readonly directory: ReturnType<typeof createDirectory>;
   readonly mayRelayFrom: (ip: string) => boolean;
+  readonly dkimKeys: DkimKey[];
   readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
 }
 
@@ -116,6 +130,7 @@ async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
     users: new UserDirectory(cfg.users),
     directory: createDirectory(cfg, mailboxes),
     mayRelayFrom: networkMatcher(cfg.relay.networks),
+    dkimKeys: loadDkimKeys(cfg.dkim),
     settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
   };
 }
@@ -143,10 +158,16 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir));
   const config = (): Config => live.current.config;
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
-  const store = await WorkerStore.open({ dataDir: cfg.data_dir, clock });
+  // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
+  assertQueueFit(cfg.data_dir);
+  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
+  markQueueCreated(cfg.data_dir);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
+
+  // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
+  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   const smtp = new SmtpTransport({ config, resolver, log, clock });
@@ -156,28 +177,35 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return live.current.mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, config().routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    store, smtp, local, config, log, clock, random: opts.random, owner: `${cfg.hostname}:${process.pid}`,
+    queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id,
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
       delayWarningMs: durationMs(cfg.delivery.delay_warning_after),
       notify: { hostname: cfg.hostname, postmaster: cfg.postmaster, lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime), destinationOf, isLocal: (d) => d.startsWith('local:') },
+      intake,
       onEnqueued: () => qmgr.poke(),
       onExpired: () => metrics.outcome('expired', 0),
     },
   });
 
+  // Shared by every session, kept across reloads: failures count per address, not per connection.
+  const authThrottle = new AuthThrottle({
+    get failureDelayMs() { return durationMs(config().smtp.auth_failure_delay); },
+    get maxFailures() { return config().smtp.auth_max_failures; },
+    get lockoutMs() { return durationMs(config().smtp.auth_lockout); },
+  }, clock);
   const inbound = new InboundServer(
     {
-      get maxConnections() { return live.current.config.smtp.max_connections; },
-      get maxConnectionsPerIp() { return live.current.config.smtp.max_connections_per_ip; },
+      get maxConnections() { return config().smtp.max_connections; },
+      get maxConnectionsPerIp() { return config().smtp.max_connections_per_ip; },
       get greetingDelayMs() { return live.current.settings.greetingDelayMs; },
     },
     (kind) => {
       // One snapshot per connection: a session keeps the settings it started with.
       const r = live.current;
       return {
-        settings: r.settings[kind], store, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, now: clock,
+        settings: r.settings[kind], intake, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
       };
@@ -186,12 +214,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, clock,
-    hostname: () => config().hostname,
+    store, intake, clock, config,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
-    config,
-    connections: () => qmgr.connections(),
     poke: () => qmgr.poke(),
     onInjected: (id, req, trace, size) => {
       metrics.messageAccepted();
@@ -218,7 +243,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     throw err;
   }
   let httpServer: HttpServer | undefined;
-  if (cfg.http.enabled) {
+  if (httpEnabled(cfg)) {
     try {
       httpServer = await startHttpServer({ admin: admin, metrics, store, config, log, clock }, cfg.http.listen);
     } catch (err) {

@@ -11,11 +11,17 @@
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
+import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
+import { Intake } from '../intake/intake.js';
+import type { DkimKey } from '../intake/dkim.js';
+import { loadDkimKeys } from '../intake/dkim-keys.js';
 import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
 import type { Trace } from '../queue/model.js';
-import { openSqliteStore, type SqliteStore } from '../queue/sqlite-store.js';
+import { assertQueueFit, markQueueCreated } from '../queue/check.js';
+import { openSqliteQueue } from '../queue/sqlite-store.js';
+import type { Queue } from '../queue/store.js';
 
 export interface Backend extends AdminApi {
   /** 'http' when talking to a running server, 'direct' when using the store file. */
@@ -107,23 +113,34 @@ async function answers(base: string, timeoutMs: number): Promise<boolean> {
 /** The store file itself; the directory lets sendmail queue mail while the server is stopped (delivered when it starts). */
 class DirectBackend extends Admin implements Backend {
   readonly kind = 'direct';
-  constructor(cfg: Config, private readonly store: SqliteStore) {
+  constructor(cfg: Config, private readonly store: Queue) {
     const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
+    // Keys are read when a message is first injected, so a bad key does not stop `queue list` on a stopped server.
+    let keys: DkimKey[] | undefined;
     super({
-      store, clock: Date.now, config: () => cfg, hostname: () => cfg.hostname, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
+      store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now,
+      config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
     });
   }
   close(): Promise<void> { return this.store.close(); }
 }
 
+/**
+ * The store file itself. Only 'create' (sendmail) may make a queue; 'readonly' and 'existing' throw
+ * NoQueueError where there is none, and neither writes the queue's marker (that is the server's).
+ */
 export async function openDirectBackend(cfg: Config, access: BackendOptions['access']): Promise<Backend> {
-  return new DirectBackend(cfg, await openSqliteStore({ dataDir: cfg.data_dir, access }));
+  // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).
+  assertQueueFit(cfg.data_dir, { integrity: false });
+  const store = await openSqliteQueue({ dataDir: cfg.data_dir, access });
+  if (access === 'create') markQueueCreated(cfg.data_dir);
+  return new DirectBackend(cfg, store);
 }
 
 /** The running server's admin API, when one answers on http.listen. */
 export async function runningServer(cfg: Config, probeTimeoutMs = 1_000): Promise<HttpBackend | undefined> {
-  if (!cfg.http.enabled) return undefined;
+  if (!httpEnabled(cfg)) return undefined;
   const base = baseUrl(cfg.http.listen);
   return (await answers(base, probeTimeoutMs)) ? new HttpBackend(base, cfg.http.token) : undefined;
 }

@@ -10,6 +10,7 @@
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import { registerConfigCommands } from './config-cmd.js';
+import { registerDkimCommands } from './dkim-cmd.js';
 import { registerQueueCommands } from './queue-cmd.js';
 import { registerServe } from './serve.js';
 import { sendmailMain } from './sendmail.js';
@@ -30,6 +31,7 @@ if (sendmailArgs) {
   registerConfigCommands(program);
   registerUserCommands(program);
   registerQueueCommands(program);
+  registerDkimCommands(program);
   // Listed for --help; the real parsing happens above, before commander sees sendmail's flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');

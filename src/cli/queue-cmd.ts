@@ -15,6 +15,7 @@ import { AdminError } from '../http/admin.js';
 import type { RecipientState } from '../queue/model.js';
 import { NoQueueError } from '../queue/sqlite-store.js';
 import { openBackend, type Backend, type BackendOptions } from './backend.js';
+import { registerQueueRepair } from './queue-repair.js';
 import { age, formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
 import { progress } from './progress.js';
 
@@ -96,6 +97,7 @@ function stateOf(text: string | undefined): RecipientState | undefined {
 
 export function registerQueueCommands(program: Command): void {
   const queue = program.command('queue').description('Inspect and manage the queue (through the running server, or data_dir when it is stopped)');
+  registerQueueRepair(queue);
 
   common(queue.command('list'))
     .description('List queued messages with each recipient\'s state and last reply')

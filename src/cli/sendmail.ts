@@ -7,8 +7,8 @@
  * The message comes from stdin. Without -i a line holding a single "." ends
  * it. -t adds the To/Cc/Bcc addresses of the headers to the argument
  * recipients (as Postfix does) and removes Bcc. A From header is added when
- * missing (with -F's full name), and Date and Message-ID too. The message is
- * submitted through the running server's admin API, or queued straight into
+ * missing (with -F's full name); a missing Date and Message-ID are added by
+ * intake/, as for every local submission. The message is submitted through the running server's admin API, or queued straight into
  * data_dir when the server is stopped (delivered at its next start). -bs
  * speaks SMTP on stdin/stdout by relaying bytes to the local SMTP listener.
  * Unknown -o options and -v, -B, -N, -R, -V, -X, -L are accepted and ignored,
@@ -16,10 +16,8 @@
  */
 import net from 'node:net';
 import { userInfo } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import { AdminError } from '../http/admin.js';
-import { rfc5322Date } from '../inbound/received.js';
 import { splitHostPort } from '../inbound/server.js';
 import { openBackend } from './backend.js';
 
@@ -151,8 +149,11 @@ export interface Prepared {
   readonly content: string;
 }
 
-/** Turns stdin and the flags into what is submitted: recipients (with -t), Bcc removed, From/Date/Message-ID added. */
-export function prepareMessage(raw: string, args: SendmailArgs, env: { user: string; hostname: string; now: number }): Prepared {
+/**
+ * Turns stdin and the flags into what is submitted: recipients (with -t), Bcc removed, From added.
+ * Date and Message-ID, when missing, are added by the intake like for every local submission.
+ */
+export function prepareMessage(raw: string, args: SendmailArgs, env: { user: string; hostname: string }): Prepared {
   // Header fields (with their continuation lines) run up to the first empty line, or the first line that is not a header.
   const lines = raw.replace(/\r\n/g, '\n').split('\n');
   const fields: string[] = [];
@@ -181,8 +182,6 @@ export function prepareMessage(raw: string, args: SendmailArgs, env: { user: str
     const name = args.fullName?.replace(/["\\]/g, '\\$&');
     added.push(`From: ${name ? `"${name}" ` : ''}<${sender}>`);
   }
-  if (!has('date')) added.push(`Date: ${rfc5322Date(env.now)}`);
-  if (!has('message-id')) added.push(`Message-ID: <${env.now.toString(36)}.${randomBytes(6).toString('hex')}@${env.hostname}>`);
   const seen = new Set<string>();
   const unique = recipients.filter((r) => {
     const k = r.toLowerCase();
@@ -246,7 +245,7 @@ export async function sendmailMain(argv: readonly string[]): Promise<number> {
   const bytes = (t: string | undefined) => (t === undefined ? undefined : Buffer.from(t, 'utf8').toString('latin1'));
   const byteArgs = { ...args, sender: bytes(args.sender), fullName: bytes(args.fullName), recipients: args.recipients.map((r) => bytes(r) ?? r) };
   const prepare = (hostname: string) => {
-    const p = prepareMessage(raw, byteArgs, { user: userInfo().username, hostname, now: Date.now() });
+    const p = prepareMessage(raw, byteArgs, { user: userInfo().username, hostname });
     return { ...p, sender: utf8Of(p.sender), recipients: p.recipients.map(utf8Of) };
   };
   let msg = prepare(cfg.hostname);

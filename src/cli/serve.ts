@@ -5,6 +5,8 @@
  * - SIGTERM, SIGINT: graceful stop — new SMTP connections get 421 4.3.2,
  *   transactions in progress finish (up to --drain-timeout), deliveries in
  *   flight finish, the queue is closed, exit 0.
+ * A queue that is damaged or lost its file stops the start (exit 3) with a
+ * message naming the file and the `queue check` / `queue salvage` commands.
  * - SIGHUP: re-read the config file; a valid one is applied (see app.ts for
  *   what a reload changes), an invalid one is refused with its errors logged
  *   and the running configuration stays.
@@ -15,6 +17,7 @@ import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { configProblems } from '../app.js';
+import { QueueUnfitError } from '../queue/check.js';
 
 function withFormat(cfg: Config, format: 'json' | 'pretty' | undefined): Config {
   return format ? { ...cfg, log_format: format } : cfg;
@@ -67,7 +70,14 @@ export function registerServe(program: Command): void {
         }
         throw err;
       }
-      const app = await startApp(cfg);
+      let app: App;
+      try {
+        app = await startApp(cfg);
+      } catch (err) {
+        if (!(err instanceof QueueUnfitError)) throw err;
+        process.stderr.write(`halcyon: ${err.message}\n`);
+        process.exit(3);
+      }
       let stopping = false;
       const stop = (sig: string) => {
         if (stopping) return;

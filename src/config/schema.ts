@@ -40,13 +40,38 @@ const HOSTNAME_MESSAGE = 'expected a host name ("mx.example.com") or an address 
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
 
+/** One `[[delivery.rules]]` entry: what to do when a destination's reply text matches (see delivery/reply-rules). */
+const replyRule = z.strictObject({
+  match: z.string().refine((s) => { try { new RegExp(s, 'i'); return true; } catch { return false; } }, { message: 'expected a regular expression' })
+    .describe('Regular expression (JavaScript syntax, case-insensitive) tested against the reply text (enhanced code included).'),
+  code: z.number().int().min(200).max(599).optional().describe('Only replies with this code (e.g. 421); unset → any code.'),
+  action: z.enum(['suspend', 'set', 'bounce'])
+    .describe('suspend: no connection to the destination for `for`; set: max_connections / rate for `for`; bounce: fail the recipient at once (no retry).'),
+  for: duration('1h', 'How long a suspend or set lasts after the last matching reply.'),
+  max_connections: z.number().int().min(1).optional().describe('With action "set": the destination\'s connection cap while the rule is active.'),
+  rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' }).optional()
+    .describe('With action "set": the destination\'s message rate while the rule is active ("20/min").'),
+  destination: z.string().default('*').describe('Glob (`*`, `?`) on the destination key, e.g. "mx:*.google.com*" or "route:*".'),
+}).refine((r) => r.action !== 'set' || r.max_connections !== undefined || r.rate !== undefined, { message: 'action "set" needs max_connections or rate' });
+
 const routeTable = z.strictObject({
-  hosts: z.array(hostPort).min(1).describe('Next hops, tried in order.'),
+  hosts: z.array(hostPort).min(1).optional().describe('Next hops ("host:port"), tried in order. Either hosts or socket.'),
+  socket: z.string().startsWith('/', 'expected an absolute path').optional()
+    .describe('LMTP only: the Unix socket path of the LMTP server (e.g. Dovecot\'s /var/run/dovecot/lmtp), instead of hosts.'),
+  protocol: z.enum(['smtp', 'lmtp']).optional()
+    .describe('"smtp" (the default: EHLO, one reply at end of data) or "lmtp" (RFC 2033: LHLO, one end-of-data reply per recipient), e.g. to hand mail to Dovecot.'),
   tls: tlsPolicy.optional().describe('TLS policy towards this route (default: delivery.tls).'),
   auth: z.strictObject({
     user: z.string().min(1),
     password: z.string(),
   }).optional().describe('AUTH PLAIN/LOGIN credentials for a smarthost.'),
+}).superRefine((r, ctx) => {
+  if ((r.hosts === undefined) === (r.socket === undefined)) {
+    ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of hosts or socket' });
+  }
+  if (r.socket !== undefined && r.protocol !== 'lmtp') {
+    ctx.addIssue({ code: 'custom', path: ['socket'], message: 'socket is for protocol = "lmtp" routes' });
+  }
 });
 
 export const routeSchema = z.union([hostPort, z.array(hostPort).min(1), routeTable]);
@@ -71,8 +96,20 @@ const user = z.strictObject({
   password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
 });
 
+const dkimKey = z.strictObject({
+  domain: z.string().min(1).max(253).describe('Signing domain (d=): mail whose From: domain is this one or a subdomain of it is signed with this key.'),
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a selector like "s2026"')
+    .describe('Selector (s=): the public key is published as a TXT record at SELECTOR._domainkey.DOMAIN.'),
+  key: z.string().min(1).describe('PEM file of the private key (`halcyon dkim keygen` writes one and prints its TXT record).'),
+  algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key, RFC 8463).'),
+  headers: z.array(z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'expected a header field name')).optional()
+    .describe('Header fields to sign where present (default: From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, Sender, List-Id, List-Unsubscribe, List-Unsubscribe-Post). From is always signed; From, Subject and To are oversigned.'),
+});
+
 export const configSchema = z.strictObject({
   hostname: z.string().regex(HOSTNAME, HOSTNAME_MESSAGE).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
+  node_id: z.string().min(1).max(128).default(osHostname())
+    .describe('This node\'s name on the queue: it owns the recipients and connection slots this node leases, and on start it takes back only its own. Stable across restarts and different for every node sharing one queue; default: the machine\'s hostname.'),
   data_dir: z.string().default('./var').describe('Where the queue, mailboxes and generated TLS certificate live.'),
   postmaster: z.string().regex(/^[^@\s<>]+@[^@\s<>]+$/, 'expected an address "user@domain"').default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),
@@ -90,6 +127,10 @@ export const configSchema = z.strictObject({
     command_timeout: duration('5m', 'Idle time allowed waiting for a command (RFC 5321 §4.5.3.2.7).'),
     data_timeout: duration('3m', 'Idle time allowed between data blocks (RFC 5321 §4.5.3.2.5).'),
     max_received_headers: z.number().int().min(1).default(50).describe('This many Received headers or more → 554 5.4.6 (mail loop).'),
+    auth_failure_delay: duration('1s', 'A failed AUTH is answered only after this long (per attempt; slows password guessing).'),
+    auth_max_failures: z.number().int().min(1).default(10)
+      .describe('AUTH failures from one client IP within auth_lockout after which AUTH from it is refused (454 4.7.0) until they age out.'),
+    auth_lockout: duration('15m', 'The window in which auth_max_failures failures lock an address out of AUTH.'),
     greeting_delay: duration('0s', 'Wait before the 220 greeting; a client that talks first gets 554 5.5.0 (0s = greet at once).'),
   }).prefault({}).describe('The relay/MX listener.'),
 
@@ -113,7 +154,7 @@ export const configSchema = z.strictObject({
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})
-    .describe('domain → "host:port", a list, or { hosts, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
+    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
 
   dns: z.strictObject({
     servers: z.array(z.string().refine((s) => parseResolverAddress(s) !== undefined,
@@ -132,7 +173,15 @@ export const configSchema = z.strictObject({
     destination_backoff: duration('1m', 'First backoff of a destination after a connection-level failure.'),
     destination_backoff_max: duration('1h', 'Longest destination backoff (doubles up to this).'),
     max_connections: z.number().int().min(1).default(100).describe('Most concurrent outbound connections.'),
-    max_connections_per_destination: z.number().int().min(1).default(10).describe('Most concurrent connections to one destination.'),
+    max_connections_per_destination: z.number().int().min(1).default(10).describe('Most concurrent connections to one destination (the cap adaptive concurrency grows to).'),
+    initial_connections_per_destination: z.number().int().min(1).default(5)
+      .describe('Connections a destination starts with; each successful session grows it towards the cap, a "too many connections" reply or a connect timeout shrinks it (never below 1).'),
+    destination_by: z.enum(['mx', 'domain']).default('mx')
+      .describe('What a destination is: "mx" — the set of MX hosts a domain resolves to (domains sharing MX hosts share backoff, connections and limits); "domain" — each recipient domain. Routes are always "route:…".'),
+    destination_cache_ttl: duration('1h', 'How long a domain\'s MX host set (its destination key) is remembered before it is looked up again.'),
+    learned_limit_ttl: duration('1d', 'How long a learned recipient limit or connection ceiling of a destination is kept.'),
+    rules: z.array(replyRule).default([])
+      .describe('Reply rules ([[delivery.rules]]): the first rule whose destination glob, code and regex match a reply acts (suspend, set, bounce). See examples/reply-rules.toml.'),
     destination_rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' })
       .optional().describe('Optional message rate cap per destination ("100/min").'),
     max_messages_per_connection: z.number().int().min(1).default(100).describe('Transactions on one connection before it is closed.'),
@@ -156,8 +205,12 @@ export const configSchema = z.strictObject({
   domains: z.array(domain).default([{ name: 'localhost', mailboxes: [{ user: 'postmaster', quota: '100MiB' }], aliases: {}, over_quota_reply: '552' }])
     .describe('Local domains and their mailboxes.'),
 
+  dkim: z.array(dkimKey).default([])
+    .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
+
   http: z.strictObject({
-    listen: listenAddress.optional().default('127.0.0.1:8025')
+    listen: z.string().refine((s) => s === '' || (HOST_PORT.test(s) && portOf(s) <= 65535), 'expected "host:port" (port 0–65535), or "" to disable the API')
+      .optional().default('127.0.0.1:8025')
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
     enabled: z.boolean().default(true).describe('Serve the admin API at all.'),
@@ -171,3 +224,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type DomainConfig = Config['domains'][number];
 export type TlsPolicy = z.output<typeof tlsPolicy>;
+export type ReplyRuleConfig = z.output<typeof replyRule>;

@@ -1,6 +1,8 @@
 /**
- * delivery/connection — one outbound SMTP client connection over a real
- * socket: connect (with timeout), greeting, EHLO (HELO when EHLO gets a 5xx),
+ * delivery/connection — one outbound SMTP or LMTP client connection over a
+ * real socket (TCP, or a Unix socket for LMTP): connect (with timeout),
+ * greeting, EHLO (HELO when EHLO gets a 5xx; LHLO for LMTP, RFC 2033 §4.1,
+ * which has no fallback),
  * the capabilities the server offers, STARTTLS by policy, AUTH PLAIN/LOGIN,
  * then plain command/reply exchange for `send.ts`, RSET and QUIT.
  *
@@ -16,6 +18,11 @@
  * AUTH credentials are sent only over TLS or to a loopback address: a
  * smarthost that offers no STARTTLS elsewhere fails the host (4.7.10) rather
  * than leak the password.
+ *
+ * A remote's replies are bounded (smtp/reply REPLY_LIMITS per reply, 1 MiB
+ * of replies not yet read): beyond that the connection is closed as a
+ * protocol violation, which the caller treats as a connection-level failure
+ * (the destination backs off), so a hostile remote costs bounded memory.
  *
  * What it does not do: decide anything about recipients (send.ts and the
  * reducer do), pick hosts or pool connections (smtp-transport.ts).
@@ -100,10 +107,13 @@ export function toLastReply(r: Reply, command: string, host: string): LastReply 
   return { code: r.code, ...(r.enhanced ? { enhanced: r.enhanced } : {}), text: replyText(r), host, command };
 }
 
-/** "mx.example.test[127.0.0.1]:25" */
+/** "mx.example.test[127.0.0.1]:25", or "unix:/run/dovecot/lmtp" for a Unix socket. */
 export function hopLabel(hop: NextHop): string {
-  return `${hop.host}[${hop.address}]:${hop.port}`;
+  return hop.socket !== undefined ? `unix:${hop.socket}` : `${hop.host}[${hop.address}]:${hop.port}`;
 }
+
+/** Replies received but not yet read (pipelined RCPT replies arrive in a burst): more is a broken peer. */
+const MAX_QUEUED_REPLY_BYTES = 1024 * 1024;
 
 /**
  * Bytes in, replies out, for one socket at a time. Replies are queued in the
@@ -112,6 +122,7 @@ export function hopLabel(hop: NextHop): string {
 class ReplyChannel {
   private parser = new ReplyParser();
   private queue: Reply[] = [];
+  private queuedBytes = 0;
   private waiter: ((r: ReadResult) => void) | undefined;
   private ended: Lost | undefined;
 
@@ -133,7 +144,18 @@ class ReplyChannel {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    for (const r of this.parser.push(chunk)) this.queue.push(r);
+    for (const r of this.parser.push(chunk)) {
+      this.queue.push(r);
+      this.queuedBytes += r.lines.reduce((n, l) => n + l.length + 6, 0);
+    }
+    // A reply over its limits, or replies nobody asked for piling up: the peer is broken (a connection-level failure).
+    const broken = this.parser.broken ?? (this.queuedBytes > MAX_QUEUED_REPLY_BYTES ? `more than ${MAX_QUEUED_REPLY_BYTES} octets of replies not asked for` : undefined);
+    if (broken) {
+      this.queue = [];
+      this.end({ lost: 'dropped', detail: `protocol violation by the remote host: ${broken}` });
+      this.sock.destroy();
+      return;
+    }
     this.flush();
   };
   private readonly onError = (err: NodeJS.ErrnoException): void => {
@@ -159,6 +181,7 @@ class ReplyChannel {
     const w = this.waiter;
     if (!w) return;
     const r = this.queue.shift();
+    if (r) this.queuedBytes -= r.lines.reduce((n, l) => n + l.length + 6, 0);
     if (r) w({ reply: r });
     else if (this.ended) w(this.ended);
   }
@@ -212,6 +235,8 @@ class ReplyChannel {
 
 export interface OpenOptions {
   readonly heloName: string;
+  /** Speak LMTP (RFC 2033): LHLO instead of EHLO; the transaction then expects one end-of-data reply per recipient. */
+  readonly lmtp?: boolean;
   readonly tls: TlsPolicy;
   readonly auth?: { readonly user: string; readonly password: string };
   readonly timeouts: ClientTimeouts;
@@ -238,6 +263,8 @@ export class SmtpConnection {
     readonly caps: Capabilities,
     readonly tls: string | undefined,
     readonly timeouts: ClientTimeouts,
+    /** An LMTP session: one end-of-data reply per accepted recipient. */
+    readonly lmtp: boolean,
   ) {}
 
   /** Connects and brings the session to the point where MAIL FROM may be sent. */
@@ -258,7 +285,8 @@ export class SmtpConnection {
     if ('lost' in greeting) return abandon(lostReply(greeting, 'greeting', label));
     if (greeting.reply.code !== 220) return abandon(toLastReply(greeting.reply, 'greeting', label));
 
-    let hello = await ehlo(channel, opts.heloName, t.command, label);
+    const verb = opts.lmtp ? 'LHLO' : 'EHLO';
+    let hello = await ehlo(channel, verb, opts.heloName, t.command, label);
     if ('failure' in hello) return abandon(hello.failure);
 
     let tlsInfo: string | undefined;
@@ -272,7 +300,7 @@ export class SmtpConnection {
       } else {
         channel = up.channel;
         tlsInfo = up.info;
-        hello = await ehlo(channel, opts.heloName, t.command, label);
+        hello = await ehlo(channel, verb, opts.heloName, t.command, label);
         if ('failure' in hello) return abandon(hello.failure);
       }
     } else if (mustTls) {
@@ -280,10 +308,11 @@ export class SmtpConnection {
     }
 
     if (opts.auth) {
-      const authed = await authenticate(channel, hello.caps, opts.auth, { tls: tlsInfo !== undefined, loopback: isLoopback(hop.address) }, t.command, label, opts.log);
+      const local = hop.socket !== undefined || isLoopback(hop.address);
+      const authed = await authenticate(channel, hello.caps, opts.auth, { tls: tlsInfo !== undefined, loopback: local }, t.command, label, opts.log);
       if (authed) return abandon(authed);
     }
-    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t) };
+    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, opts.lmtp === true) };
   }
 
   get socket(): net.Socket {
@@ -335,7 +364,7 @@ function isLoopback(address: string): boolean {
 
 function connectSocket(hop: NextHop, timeoutMs: number): Promise<net.Socket | Lost> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: hop.address, port: hop.port, family: hop.family });
+    const sock = hop.socket !== undefined ? net.connect({ path: hop.socket }) : net.connect({ host: hop.address, port: hop.port, family: hop.family });
     const timer = setTimeout(() => {
       sock.destroy();
       resolve({ lost: 'no-answer', detail: `connect timeout after ${timeoutMs}ms` });
@@ -358,12 +387,13 @@ async function exchange(channel: ReplyChannel, line: string, timeoutMs: number, 
   return lost ?? channel.read(timeoutMs, what);
 }
 
-async function ehlo(channel: ReplyChannel, name: string, timeoutMs: number, label: string): Promise<{ caps: Capabilities } | { failure: LastReply }> {
-  const e = await exchange(channel, `EHLO ${name}`, timeoutMs, 'EHLO');
-  if ('lost' in e) return { failure: lostReply(e, 'EHLO', label) };
+async function ehlo(channel: ReplyChannel, verb: 'EHLO' | 'LHLO', name: string, timeoutMs: number, label: string): Promise<{ caps: Capabilities } | { failure: LastReply }> {
+  const e = await exchange(channel, `${verb} ${name}`, timeoutMs, verb);
+  if ('lost' in e) return { failure: lostReply(e, verb, label) };
   if (e.reply.code === 250) return { caps: parseEhlo(e.reply.lines) };
   // RFC 5321 §3.2: a server that does not know EHLO answers 5xx; fall back to HELO then.
-  if (e.reply.code < 500 || e.reply.code >= 600) return { failure: toLastReply(e.reply, 'EHLO', label) };
+  // LMTP has no HELO (RFC 2033 §4.1): a refused LHLO fails the host.
+  if (verb === 'LHLO' || e.reply.code < 500 || e.reply.code >= 600) return { failure: toLastReply(e.reply, verb, label) };
   const h = await exchange(channel, `HELO ${name}`, timeoutMs, 'HELO');
   if ('lost' in h) return { failure: lostReply(h, 'HELO', label) };
   if (h.reply.code !== 250) return { failure: toLastReply(h.reply, 'HELO', label) };

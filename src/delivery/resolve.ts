@@ -8,6 +8,7 @@
  * | input                                   | result                                                  |
  * |-----------------------------------------|---------------------------------------------------------|
  * | domain matches `routes` (exact, or "*") | route hosts, in config order; names → A/AAAA; no MX     |
+ * |   … the route has a Unix `socket`       | that socket (LMTP)                                      |
  * | address literal "[192.0.2.1]"/"[IPv6:…]"| that address, delivery port                             |
  * | malformed address literal               | failed 550 5.1.2                                        |
  * | MX: one record, preference 0, "."       | failed 556 5.1.10 (RFC 7505 null MX)                    |
@@ -37,6 +38,9 @@
  * - Route host names are resolved through the same resolver; "localhost" is
  *   answered locally (127.0.0.1, ::1) since a DNS server need not know it.
  *
+ * `mxHostSet` answers the MX names alone (no address lookups): the scheduler
+ * makes a domain's destination key of them (delivery/destination-key).
+ *
  * What it does not do: connect, cache answers (the resolver's servers do),
  * DANE/MTA-STS, or trim MX records at or below our own preference (RFC 5321
  * §5.1 — left to the caller, which knows our host names).
@@ -47,8 +51,10 @@ import type { RouteConfig } from '../config/schema.js';
 import { normalizeDomain, routeFor, routeKey, type Route } from './route.js';
 
 export interface NextHop {
-  /** The MX or route host name (the address itself for a literal). */
+  /** The MX or route host name (the address itself for a literal; "localhost" for a Unix socket). */
   host: string;
+  /** A Unix socket path (an LMTP route's `socket`): connect there; address/port/family are placeholders. */
+  socket?: string;
   address: string;
   port: number;
   family: 4 | 6;
@@ -69,8 +75,16 @@ export interface ResolveOptions {
   routes: Readonly<Record<string, RouteConfig>>;
 }
 
+/** A domain's MX host names (the destination key's input): the MX exchanges, or the domain itself (implicit MX), or unknown. */
+export type MxHostSet =
+  | { readonly kind: 'hosts'; readonly hosts: readonly string[] }
+  /** NXDOMAIN, null MX, a DNS error: no host set — the domain stays its own destination for now. */
+  | { readonly kind: 'none'; readonly why: 'nxdomain' | 'null-mx' | 'temporary' };
+
 export interface MxResolver {
   resolveDestination(domain: string, opts: ResolveOptions): Promise<Resolution>;
+  /** The MX host set of a domain, without address lookups (the destination key is made of names). */
+  mxHostSet?(domain: string): Promise<MxHostSet>;
 }
 
 /** The three queries this module makes; node's Resolver has this shape, and tests may pass fakes. */
@@ -167,6 +181,9 @@ export function resolverFromLookup(dns: DnsLookup, random: () => number = Math.r
     a.addresses.map(({ address, family }) => ({ host, address, port, family, preference }));
 
   async function viaRoute(route: Route): Promise<Resolution> {
+    if (route.socket !== undefined) {
+      return { kind: 'hops', hops: [{ host: 'localhost', socket: route.socket, address: route.socket, port: 0, family: 4, preference: 0 }], route: routeKey(route), routeConfig: route };
+    }
     const looked = await Promise.all(route.hosts.map((h) => addressesOf(h.host)));
     const hops = route.hosts.flatMap((h, i) => hopsOf(h.host, looked[i]!, h.port, i));
     if (hops.length === 0) {
@@ -224,7 +241,25 @@ export function resolverFromLookup(dns: DnsLookup, random: () => number = Math.r
     return { kind: 'hops', hops };
   }
 
+  async function mxHostSet(rawDomain: string): Promise<MxHostSet> {
+    const domain = normalizeDomain(rawDomain);
+    let records: { exchange: string; priority: number }[];
+    try {
+      records = await dns.resolveMx(domain);
+    } catch (err) {
+      switch (classifyDnsError(err)) {
+        case 'nxdomain': return { kind: 'none', why: 'nxdomain' };
+        case 'nodata': return { kind: 'hosts', hosts: [domain] };
+        case 'temporary': return { kind: 'none', why: 'temporary' };
+      }
+    }
+    const usable = records.filter((r) => r.exchange !== '' && r.exchange !== '.');
+    if (usable.length === 0) return records.length > 0 ? { kind: 'none', why: 'null-mx' } : { kind: 'hosts', hosts: [domain] };
+    return { kind: 'hosts', hosts: usable.map((r) => normalizeDomain(r.exchange)) };
+  }
+
   return {
+    mxHostSet,
     async resolveDestination(rawDomain, opts) {
       const domain = normalizeDomain(rawDomain);
       const route = routeFor(domain, opts.routes);

@@ -4,7 +4,7 @@
  * recipients are queued and backed off under.
  *
  * What it does: normalizes the three spellings of a route ("host:port", a list
- * of them, or `{ hosts, tls, auth }`) into one shape; matches a domain
+ * of them, or `{ hosts | socket, protocol, tls, auth }`) into one shape; matches a domain
  * exactly (case-insensitive, trailing dot ignored), then falls back to the
  * "*" smarthost. What it does not: DNS (resolve.ts turns route host names into
  * addresses), connection policy, or local domains (the scheduler keys those
@@ -21,8 +21,12 @@ export interface RouteHost {
 export interface Route {
   /** The routes-table key that matched: the domain itself, or "*". */
   readonly matched: string;
-  /** Next hops, in the order they are tried. */
+  /** 'lmtp': RFC 2033 (LHLO, one end-of-data reply per recipient). */
+  readonly protocol: 'smtp' | 'lmtp';
+  /** Next hops, in the order they are tried (empty when `socket` is set). */
   readonly hosts: readonly RouteHost[];
+  /** LMTP over a Unix socket: its path. */
+  readonly socket?: string;
   readonly tls?: TlsPolicy;
   readonly auth?: { readonly user: string; readonly password: string };
 }
@@ -43,11 +47,13 @@ export function parseHostPort(text: string): RouteHost {
 }
 
 function normalizeRoute(matched: string, cfg: RouteConfig): Route {
-  if (typeof cfg === 'string') return { matched, hosts: [parseHostPort(cfg)] };
-  if (Array.isArray(cfg)) return { matched, hosts: cfg.map(parseHostPort) };
+  if (typeof cfg === 'string') return { matched, protocol: 'smtp', hosts: [parseHostPort(cfg)] };
+  if (Array.isArray(cfg)) return { matched, protocol: 'smtp', hosts: cfg.map(parseHostPort) };
   return {
     matched,
-    hosts: cfg.hosts.map(parseHostPort),
+    protocol: cfg.protocol ?? 'smtp',
+    hosts: (cfg.hosts ?? []).map(parseHostPort),
+    ...(cfg.socket !== undefined ? { socket: cfg.socket } : {}),
     ...(cfg.tls ? { tls: cfg.tls } : {}),
     ...(cfg.auth ? { auth: { user: cfg.auth.user, password: cfg.auth.password } } : {}),
   };
@@ -74,7 +80,7 @@ export function formatHostPort(h: RouteHost): string {
 
 /**
  * The destination key: `route:<host:port,host:port>` when the domain is
- * routed — so every domain sent through one smarthost shares one backoff and
+ * routed (`route:lmtp:<host:port,…>` or `route:lmtp:unix:<path>` for LMTP) — so every domain sent through one smarthost shares one backoff and
  * one connection limit — else the normalized domain.
  */
 export function destinationKey(domain: string, routes: Readonly<Record<string, RouteConfig>>): string {
@@ -83,5 +89,6 @@ export function destinationKey(domain: string, routes: Readonly<Record<string, R
 }
 
 export function routeKey(route: Route): string {
-  return `route:${route.hosts.map(formatHostPort).join(',')}`;
+  const where = route.socket !== undefined ? `unix:${route.socket}` : route.hosts.map(formatHostPort).join(',');
+  return route.protocol === 'lmtp' ? `route:lmtp:${where}` : `route:${where}`;
 }

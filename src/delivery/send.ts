@@ -1,7 +1,9 @@
 /**
- * delivery/send — runs ONE SMTP transaction for one message and a batch of
- * its recipients on an open connection, by driving the pure reducer of
- * `transaction.ts` (spec/outbound-replies.md) with real replies.
+ * delivery/send — runs ONE SMTP or LMTP transaction for one message and a
+ * batch of its recipients on an open connection, by driving the pure reducer
+ * of `transaction.ts` (spec/outbound-replies.md) with real replies. On an
+ * LMTP connection the reducer runs in its LMTP mode: after end of data it
+ * asks for one more reply per accepted recipient, read here like any other.
  *
  * What it writes:
  * - `MAIL FROM:<sender>` with SIZE= (when offered), BODY=8BITMIME (8-bit
@@ -14,7 +16,10 @@
  *
  * Checks before sending anything (no MAIL FROM is written):
  * - message larger than the server's SIZE → every recipient failed 552 5.3.4;
- * - message needs SMTPUTF8 and the server lacks it → failed 550 5.6.7.
+ * - message needs SMTPUTF8 and the server lacks it → failed 550 5.6.7;
+ * - a MAIL FROM line that would not parse back to the stored sender and its
+ *   parameters (wire-check.ts) → every recipient failed 553 5.1.7; a RCPT TO
+ *   line that would not → that recipient failed 553 5.1.3, the others go on.
  * 8-bit content to a server without 8BITMIME is sent as is, without BODY=
  * (RFC 6152 would have us convert or bounce; like Postfix's default we send,
  * since nearly every such server passes 8-bit octets through unharmed).
@@ -27,7 +32,9 @@ import type { Logger } from 'pino';
 import type { LastReply, MessageRow, Notify, RecipientRow } from '../queue/model.js';
 import { dotStuff, has8bit } from '../smtp/dotstuff.js';
 import { encodeXtext } from '../smtp/params.js';
+import { ERRORS } from '../errors.js';
 import type { Command } from './rcpt-table.js';
+import { wireMismatch } from './wire-check.js';
 import { isLost, lostReply, toLastReply, type Capabilities, type Lost, type SmtpConnection } from './connection.js';
 import {
   nextAction,
@@ -62,6 +69,8 @@ export interface TxReport {
   readonly connectionFailure?: LastReply;
   /** False when a pre-check failed the batch without writing MAIL FROM. */
   readonly mailSent: boolean;
+  /** The server's recipient limit was reached after `accepted` recipients (spec rule 3), with its reply. */
+  readonly limitReached?: { readonly accepted: number; readonly reply: LastReply };
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
@@ -85,14 +94,18 @@ export function precheck(caps: Capabilities, message: MessageRow, body: Buffer, 
   return undefined;
 }
 
-export function mailFromLine(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities): string {
+export function mailFromParams(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities): string[] {
   const p: string[] = [];
   if (caps.size !== undefined) p.push(`SIZE=${body.length}`);
   if (caps.eightBitMime && is8bit(message, body)) p.push('BODY=8BITMIME');
   if (caps.smtputf8 && needsSmtputf8(message, recipients)) p.push('SMTPUTF8');
   if (caps.dsn && message.params.ret) p.push(`RET=${message.params.ret}`);
   if (caps.dsn && message.params.envid !== undefined) p.push(`ENVID=${encodeXtext(message.params.envid)}`);
-  return `MAIL FROM:<${message.sender}>${p.map((x) => ` ${x}`).join('')}\r\n`;
+  return p;
+}
+
+export function mailFromLine(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities): string {
+  return `MAIL FROM:<${message.sender}>${mailFromParams(message, body, recipients, caps).map((x) => ` ${x}`).join('')}\r\n`;
 }
 
 const notifyParam = (n: Notify): string => (n === 'NEVER' ? 'NEVER' : n.join(','));
@@ -103,11 +116,36 @@ function orcptParam(orcpt: string): string {
   return semi < 0 ? `rfc822;${encodeXtext(orcpt)}` : `${orcpt.slice(0, semi)};${encodeXtext(orcpt.slice(semi + 1))}`;
 }
 
-export function rcptToLine(r: RecipientRow, caps: Capabilities): string {
+export function rcptToParams(r: RecipientRow, caps: Capabilities): string[] {
   const p: string[] = [];
   if (caps.dsn && r.notify !== undefined) p.push(`NOTIFY=${notifyParam(r.notify)}`);
   if (caps.dsn && r.orcpt !== undefined) p.push(`ORCPT=${orcptParam(r.orcpt)}`);
-  return `RCPT TO:<${r.address}>${p.map((x) => ` ${x}`).join('')}\r\n`;
+  return p;
+}
+
+export function rcptToLine(r: RecipientRow, caps: Capabilities): string {
+  return `RCPT TO:<${r.address}>${rcptToParams(r, caps).map((x) => ` ${x}`).join('')}\r\n`;
+}
+
+/**
+ * The recipients whose RCPT TO line would not parse back to their stored
+ * address and parameters (wire-check.ts), each with its permanent failure;
+ * or, when the MAIL FROM line itself would not, every recipient failed.
+ */
+export function unsendable(message: MessageRow, body: Buffer, recipients: readonly RecipientRow[], caps: Capabilities, host: string): Map<number, LastReply> {
+  const out = new Map<number, LastReply>();
+  const mailWhy = wireMismatch('MAIL', mailFromLine(message, body, recipients, caps), message.sender, mailFromParams(message, body, recipients, caps));
+  if (mailWhy) {
+    const e = ERRORS.HAL_ERR_SENDER_UNSENDABLE;
+    for (const r of recipients) out.set(r.id, { code: e.smtp, enhanced: e.enhanced, text: `${e.text} (${mailWhy})`, host, command: 'MAIL FROM' });
+    return out;
+  }
+  const e = ERRORS.HAL_ERR_RCPT_UNSENDABLE;
+  for (const r of recipients) {
+    const why = wireMismatch('RCPT', rcptToLine(r, caps), r.address, rcptToParams(r, caps));
+    if (why) out.set(r.id, { code: e.smtp, enhanced: e.enhanced, text: `${e.text} (${why})`, host, command: 'RCPT TO' });
+  }
+  return out;
 }
 
 function timeoutFor(conn: SmtpConnection, command: Command): number {
@@ -125,12 +163,18 @@ function timeoutFor(conn: SmtpConnection, command: Command): number {
  * data answered), 'needs-rset' (ended without DATA) or 'closed'.
  */
 export async function runTransaction(conn: SmtpConnection, input: TxInput): Promise<TxReport> {
-  const { message, body, recipients } = input;
-  const byId = new Map(recipients.map((r) => [r.id, r]));
-  const refused = precheck(conn.caps, message, body, recipients, conn.label);
+  const { message, body } = input;
+  const refused = precheck(conn.caps, message, body, input.recipients, conn.label);
   if (refused) {
-    return { verdicts: new Map(recipients.map((r) => [r.id, { kind: 'failed', reply: refused }])), limitDeferred: [], mailSent: false };
+    return { verdicts: new Map(input.recipients.map((r) => [r.id, { kind: 'failed', reply: refused }])), limitDeferred: [], mailSent: false };
   }
+  // A line that would not parse back to its envelope is never written: those recipients fail here, the rest go on.
+  const unfit = unsendable(message, body, input.recipients, conn.caps, conn.label);
+  const verdicts = new Map<number, RecipientVerdict>([...unfit].map(([id, reply]) => [id, { kind: 'failed', reply }]));
+  if (unfit.size > 0) input.log.warn({ host: conn.label, messageId: message.id, refused: [...unfit.values()].map((r) => r.text) }, 'not sent: command line would not parse back to the envelope');
+  const recipients = input.recipients.filter((r) => !unfit.has(r.id));
+  if (recipients.length === 0) return { verdicts, limitDeferred: [], mailSent: false };
+  const byId = new Map(recipients.map((r) => [r.id, r]));
 
   const rcptLines = (ids: readonly number[]): string => ids.map((id) => rcptToLine(byId.get(id)!, conn.caps)).join('');
   // The reply, if any, that ended the connection without a server reply (the reducer keeps only its text).
@@ -140,15 +184,16 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
     return onNoReply(s, l.detail);
   };
 
-  let s = startTransaction(recipients.map((r) => r.id), input.policy);
+  let s = startTransaction(recipients.map((r) => r.id), input.policy, conn.lmtp ? 'lmtp' : 'smtp');
   const first = conn.caps.pipelining ? sendRcpts(s, Infinity) : { state: s, ids: [] };
   s = first.state;
   conn.transactions++;
   const opening = await conn.write(mailFromLine(message, body, recipients, conn.caps) + rcptLines(first.ids));
   if (opening) s = noReply(s, opening);
 
-  // Each step answers one reply or writes one command: bounded by the command count.
-  const maxSteps = 2 * recipients.length + 8;
+  // Each step answers one reply or writes one command: bounded by the command count
+  // (LMTP adds one end-of-data reply per recipient).
+  const maxSteps = 3 * recipients.length + 8;
   let end: 'done' | 'close' = 'close';
   for (let step = 0; step < maxSteps; step++) {
     const a = nextAction(s);
@@ -194,7 +239,6 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
   if (s.phase !== 'settled') s = noReply(s, { lost: 'dropped', detail: 'transaction did not settle (internal step bound)' });
 
   const o = outcomes(s);
-  const verdicts = new Map<number, RecipientVerdict>();
   for (const [id, v] of o.perRecipient) verdicts.set(id, toVerdict(v, conn.label, lost));
   if (o.possibleDuplicate) {
     const dup = [...verdicts].filter(([, v]) => v.kind === 'deferred' && v.possibleDuplicate).map(([id]) => byId.get(id)!.address);
@@ -202,7 +246,8 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
   }
   const cf = o.connectionFailure;
   const connectionFailure = cf ? (cf.reply ? toLastReply(cf.reply, cf.command, conn.label) : lostReply(lost ?? { lost: 'dropped', detail: cf.lost ?? 'connection lost' }, cf.command, conn.label)) : undefined;
-  return { verdicts, limitDeferred: o.limitDeferred, mailSent: true, ...(connectionFailure ? { connectionFailure } : {}) };
+  const limitReached = o.limitReached ? { accepted: o.limitReached.accepted, reply: toLastReply(o.limitReached.reply, 'RCPT TO', conn.label) } : undefined;
+  return { verdicts, limitDeferred: o.limitDeferred, mailSent: true, ...(connectionFailure ? { connectionFailure } : {}), ...(limitReached ? { limitReached } : {}) };
 }
 
 function toVerdict(v: FinalVerdict, host: string, lost: Lost | undefined): RecipientVerdict {

@@ -1,6 +1,9 @@
 /**
  * delivery/smtp-transport — the entry point the scheduler calls to deliver
- * one message to a batch of recipients at one destination over SMTP.
+ * one message to a batch of recipients at one destination over SMTP (or
+ * LMTP, when the destination's route says `protocol = "lmtp"`: the same
+ * connection, transaction and pooling, with LHLO and per-recipient
+ * end-of-data replies).
  *
  * One deliver() call:
  * 1. takes an idle connection to the destination from the pool, or resolves
@@ -17,6 +20,12 @@
  *    `destinationFailure` is returned, so the destination's backoff (not a new
  *    connection per message) governs the next try (I5).
  *
+ * What a failure means beyond one recipient (next host, destination failure,
+ * bounce, "too many connections") is delivery/failure-policy's decision; this
+ * file only carries it out and reports it (`BatchResult.throttle`), together
+ * with whether a session worked and the lowest recipient limit met (I6). A
+ * batch's `maxRecipients` (a learned limit) caps every transaction.
+ *
  * Resolution that fails permanently (null MX, NXDOMAIN) fails every recipient
  * without `destinationFailure`; a temporary one defers them with it.
  *
@@ -30,8 +39,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
-import { SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
+import { judgeReply, judgeTrouble } from './failure-policy.js';
 import { runTransaction } from './send.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
 
@@ -54,7 +64,7 @@ interface Idle {
 type Connected =
   | { readonly kind: 'connected'; readonly conn: SmtpConnection }
   | { readonly kind: 'failed'; readonly reply: LastReply }
-  | { readonly kind: 'deferred'; readonly reply: LastReply };
+  | { readonly kind: 'deferred'; readonly reply: LastReply; readonly destinationFailure: boolean; readonly throttle: boolean };
 
 export class SmtpTransport implements Transport {
   readonly stats = { connectionsOpened: 0, transactions: 0 };
@@ -82,6 +92,13 @@ export class SmtpTransport implements Transport {
     let queue: readonly RecipientRow[] = batch.recipients;
     let conn: SmtpConnection | undefined = this.takeIdle(batch.destination);
     let resolution: Resolution | undefined;
+    // A learned limit (I6) caps every transaction; a limit met in this call caps the rest of it at once.
+    let perTx = Math.max(1, Math.min(d.max_recipients_per_transaction, batch.maxRecipients ?? Infinity));
+    let limitReached: BatchResult['limitReached'];
+    let sessionWorked = false;
+    const done = (r: BatchResult): BatchResult => ({
+      ...r, ...(sessionWorked ? { sessionWorked } : {}), ...(limitReached ? { limitReached } : {}),
+    });
 
     const settleAll = async (kind: 'failed' | 'deferred', reply: LastReply): Promise<void> => {
       const v: RecipientVerdict = kind === 'failed' ? { kind, reply } : { kind, reply, connectionLevel: true };
@@ -100,12 +117,13 @@ export class SmtpTransport implements Transport {
           const got = await this.connect(resolution, batch.domain);
           if (got.kind !== 'connected') {
             await settleAll(got.kind, got.reply);
-            return got.kind === 'deferred' ? { destinationFailure: got.reply } : {};
+            if (got.kind === 'failed' || !got.destinationFailure) return done({});
+            return done({ destinationFailure: got.reply, ...(got.throttle ? { throttle: true } : {}) });
           }
           conn = got.conn;
         }
 
-        const take = queue.slice(0, d.max_recipients_per_transaction);
+        const take = queue.slice(0, perTx);
         const report = await runTransaction(conn, {
           message: batch.message,
           body: batch.body,
@@ -114,6 +132,11 @@ export class SmtpTransport implements Transport {
           log: this.deps.log,
         });
         if (report.mailSent) this.stats.transactions++;
+        if (report.mailSent && !report.connectionFailure) sessionWorked = true;
+        if (report.limitReached) {
+          perTx = Math.max(1, Math.min(perTx, report.limitReached.accepted));
+          if (!limitReached || report.limitReached.accepted < limitReached.accepted) limitReached = report.limitReached;
+        }
         this.logTransaction(batch, conn.label, report.verdicts, report.limitDeferred.length);
         // Durable first: nothing else happens on this connection until record resolves.
         if (report.verdicts.size > 0) await record(report.verdicts);
@@ -123,7 +146,8 @@ export class SmtpTransport implements Transport {
           conn.destroy();
           conn = undefined;
           await settleAll('deferred', report.connectionFailure);
-          return { destinationFailure: report.connectionFailure };
+          const j = judgeReply(report.connectionFailure);
+          return done({ destinationFailure: report.connectionFailure, ...(j.throttle ? { throttle: true } : {}) });
         }
         if (conn.transactions >= d.max_messages_per_connection) {
           await conn.quit();
@@ -141,7 +165,7 @@ export class SmtpTransport implements Transport {
     } finally {
       if (conn) this.release(batch.destination, conn);
     }
-    return {};
+    return done({});
   }
 
   /** QUITs every idle connection. */
@@ -160,40 +184,46 @@ export class SmtpTransport implements Transport {
     return this.deps.resolver.resolveDestination(domain, { port: config.delivery.port, maxHosts: config.delivery.max_mx_hosts, routes: config.routes });
   }
 
-  /** Tries each next hop in order; the last failure stands for the destination. */
+  /** Tries each next hop in order; the failure policy says whether to go on and what the last failure means. */
   private async connect(resolution: Resolution, domain: string): Promise<Connected> {
     if (resolution.kind === 'failed' || resolution.kind === 'deferred') {
-      return { kind: resolution.kind, reply: { code: resolution.code, enhanced: resolution.enhanced, text: resolution.text, command: 'resolve' } };
+      const reply: LastReply = { code: resolution.code, enhanced: resolution.enhanced, text: resolution.text, command: 'resolve' };
+      const j = judgeTrouble('resolve', reply);
+      return j.recipients === 'bounce' ? { kind: 'failed', reply } : { kind: 'deferred', reply, destinationFailure: j.destinationFailure, throttle: j.throttle };
     }
     const cfg = this.deps.config();
     const route = resolution.routeConfig;
     const opts: OpenOptions = {
       heloName: cfg.delivery.helo_name ?? cfg.hostname,
       tls: route?.tls ?? cfg.delivery.tls,
+      ...(route?.protocol === 'lmtp' ? { lmtp: true } : {}),
       timeouts: this.timeouts,
       log: this.deps.log,
       ...(route?.auth ? { auth: route.auth } : {}),
     };
     let last: LastReply = { code: 451, enhanced: '4.4.4', text: `No next hop for ${domain}`, command: 'connect' };
+    let verdict = judgeReply(last);
     for (const hop of resolution.hops) {
       const got = await this.openHop(hop, opts);
       if (got.kind === 'connected') return got;
       last = got.reply;
-      this.deps.log.info({ domain, host: `${hop.host}[${hop.address}]:${hop.port}`, code: last.code, reply: last.text, command: last.command }, 'next hop failed; trying the next');
+      verdict = judgeReply(last);
+      this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command, rule: verdict.rule }, 'next hop failed; trying the next');
+      if (!verdict.nextHost) break;
     }
-    return { kind: 'deferred', reply: last };
+    return { kind: 'deferred', reply: last, destinationFailure: verdict.destinationFailure, throttle: verdict.throttle };
   }
 
-  private async openHop(hop: NextHop, opts: OpenOptions): Promise<Connected> {
+  private async openHop(hop: NextHop, opts: OpenOptions): Promise<{ kind: 'connected'; conn: SmtpConnection } | { kind: 'refused'; reply: LastReply }> {
     this.stats.connectionsOpened++;
     const first = await SmtpConnection.open(hop, opts);
     if (first.ok) return { kind: 'connected', conn: first.conn };
     // Opportunistic TLS whose handshake broke the connection: this host once more in plaintext.
-    if (!first.tlsHandshakeFailed) return { kind: 'deferred', reply: first.failure };
+    if (!first.tlsHandshakeFailed) return { kind: 'refused', reply: first.failure };
     this.deps.log.warn({ host: first.failure.host, reply: first.failure.text }, 'TLS handshake failed; retrying in plaintext (opportunistic)');
     this.stats.connectionsOpened++;
     const plain = await SmtpConnection.open(hop, { ...opts, tls: 'none' });
-    return plain.ok ? { kind: 'connected', conn: plain.conn } : { kind: 'deferred', reply: plain.failure };
+    return plain.ok ? { kind: 'connected', conn: plain.conn } : { kind: 'refused', reply: plain.failure };
   }
 
   private takeIdle(destination: string): SmtpConnection | undefined {

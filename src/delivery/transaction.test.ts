@@ -49,6 +49,8 @@ interface Remote {
   rcpt: (id: number, nthInTx: number) => Reply | undefined;
   data?: () => Reply | undefined;
   eod?: () => Reply | undefined;
+  /** LMTP: the end-of-data replies, one per accepted recipient in order; undefined = the connection drops there. */
+  lmtpEod?: ReadonlyArray<string | undefined>;
 }
 
 interface Run {
@@ -60,8 +62,8 @@ interface Run {
 }
 
 /** The driving loop from transaction.ts's header, against an in-memory remote. */
-function run(ids: number[], remote: Remote, opts: { pipelining?: boolean; window?: number; policy?: MailboxPolicy } = {}): Run {
-  let s = startTransaction(ids, opts.policy ?? PERMANENT);
+function run(ids: number[], remote: Remote, opts: { pipelining?: boolean; window?: number; policy?: MailboxPolicy; lmtp?: boolean } = {}): Run {
+  let s = startTransaction(ids, opts.policy ?? PERMANENT, opts.lmtp ? 'lmtp' : 'smtp');
   const queue: Array<Reply | undefined> = [];
   let dropped = false;
   const write = (reply: Reply | undefined): void => {
@@ -97,6 +99,9 @@ function run(ids: number[], remote: Remote, opts: { pipelining?: boolean; window
       s = sendData(s);
       dataSent = true;
       write(remote.data ? remote.data() : R('354 go ahead'));
+    } else if (a.kind === 'send-content' && opts.lmtp) {
+      for (const line of remote.lmtpEod ?? []) write(line === undefined ? undefined : R(line));
+      s = onEndOfData(s, queue.shift());
     } else if (a.kind === 'send-content') {
       const r = dropped ? undefined : remote.eod ? remote.eod() : R('250 2.0.0 queued');
       s = onEndOfData(s, r);
@@ -313,22 +318,82 @@ describe('replies after the recipients', () => {
     assert.deepEqual(kinds(c.out), { deferred: [1, 2] });
     assert.equal(c.out.connectionFailure?.command, 'MAIL FROM');
   });
-  test('LMTP: one end-of-data reply per accepted recipient, each by the same table', () => {
-    let s = sendRcpts(startTransaction([1, 2, 3, 4]), 4).state;
-    s = onMailReply(s, OK);
-    for (const line of ['250 ok', '550 no', '250 ok', '250 ok']) s = onRcptReply(s, R(line));
-    s = onDataReply(sendData(s), R('354 go'));
-    s = onLmtpReply(s, R('250 2.0.0 delivered'));
-    s = onLmtpReply(s, R('552 5.2.2 full'));
-    assert.equal(nextAction(s).kind, 'send-content'); // one still to come
-    s = onLmtpReply(s, R('451 4.3.0 later'));
-    assert.deepEqual(kinds(outcomes(s)), { delivered: [1], failed: [2, 3], deferred: [4] });
-  });
   test('BDAT: a refused chunk ends the transaction like a refused DATA; the last chunk is end of data', () => {
     let s = onRcptReply(onMailReply(sendRcpts(startTransaction([1]), 1).state, OK), OK);
     s = onChunkReply(beginChunks(s), R('250 2.0.0 chunk ok'));
     assert.equal(onEndOfData(s, R('250 done')).phase, 'settled');
     assert.deepEqual(kinds(outcomes(onChunkReply(s, R('552 5.3.4 too big')))), { failed: [1] });
+  });
+});
+
+describe('LMTP: one end-of-data reply per accepted recipient, each applied to its own recipient by the same table', () => {
+  const lmtp = { lmtp: true, pipelining: true };
+  test('LMTP end of data: 2xx for every accepted recipient → each delivered; the connection is ready (no RSET)', () => {
+    const r = run(ids(3), { ...byPosition(), lmtpEod: ['250 2.0.0 <1> Saved', '250 2.0.0 <2> Saved', '250 2.0.0 <3> Saved'] }, lmtp);
+    assert.deepEqual(kinds(r.out), { delivered: [1, 2, 3] });
+    assert.deepEqual(nextAction(r.s), { kind: 'done', rsetFirst: false });
+  });
+  test('LMTP end of data: 552 5.2.2 for one recipient → that recipient failed (DSN), the others delivered', () => {
+    const r = run(ids(5), { ...byPosition(), lmtpEod: ['250 ok', '250 ok', '552 5.2.2 <3> Quota exceeded', '250 ok', '250 ok'] }, lmtp);
+    assert.deepEqual(kinds(r.out), { delivered: [1, 2, 4, 5], failed: [3] });
+    assert.equal(r.out.perRecipient.get(3)!.command, 'end of DATA');
+    assert.equal(r.out.perRecipient.get(3)!.reply?.enhanced, '5.2.2');
+    assert.equal(r.out.connectionFailure, undefined);
+  });
+  test('LMTP end of data: 452 4.2.2 for one recipient → that recipient deferred alone, not connection-level', () => {
+    const r = run(ids(3), { ...byPosition(), lmtpEod: ['250 ok', '452 4.2.2 <2> Quota exceeded', '250 ok'] }, lmtp);
+    assert.deepEqual(kinds(r.out), { delivered: [1, 3], deferred: [2] });
+    assert.equal(r.out.perRecipient.get(2)!.connectionLevel, false);
+    assert.equal(r.out.perRecipient.get(2)!.possibleDuplicate, false);
+  });
+  test('LMTP end of data: 552 5.2.2 with policy transient → deferred, as at RCPT', () => {
+    const r = run(ids(2), { ...byPosition(), lmtpEod: ['552 5.2.2 full', '250 ok'] }, { ...lmtp, policy: TRANSIENT });
+    assert.deepEqual(kinds(r.out), { deferred: [1], delivered: [2] });
+  });
+  test('LMTP end of data: other 5xx → failed; other 4xx → deferred, each for its recipient only', () => {
+    const r = run(ids(3), { ...byPosition(), lmtpEod: ['550 5.1.1 <1> gone', '451 4.3.0 <2> later', '250 ok'] }, lmtp);
+    assert.deepEqual(kinds(r.out), { failed: [1], deferred: [2], delivered: [3] });
+  });
+  test('LMTP RCPT table: a recipient refused at RCPT (552 5.2.2, quota checked at RCPT) gets no end-of-data reply', () => {
+    const r = run(ids(3), { ...byPosition('250 ok', '552 5.2.2 <2> Quota exceeded'), lmtpEod: ['250 ok', '250 ok'] }, lmtp);
+    assert.deepEqual(kinds(r.out), { delivered: [1, 3], failed: [2] });
+    assert.equal(r.out.perRecipient.get(2)!.command, 'RCPT TO');
+  });
+  test('LMTP end of data: no reply part-way → answered recipients keep their verdicts; the waiting ones deferred, possible duplicates', () => {
+    const r = run(ids(3), { ...byPosition(), lmtpEod: ['250 ok', undefined] }, lmtp);
+    assert.deepEqual(kinds(r.out), { delivered: [1], deferred: [2, 3] });
+    assert.equal(r.out.perRecipient.get(1)!.possibleDuplicate, false);
+    assert.equal(r.out.perRecipient.get(2)!.possibleDuplicate, true);
+    assert.equal(r.out.perRecipient.get(3)!.command, 'end of DATA');
+    assert.equal(r.out.possibleDuplicate, true);
+    assert.ok(r.out.connectionFailure, 'the destination records the failure');
+  });
+  test('LMTP end of data: 421 for one recipient → it and the rest deferred, connection-level; the earlier ones delivered', () => {
+    const r = run(ids(3), { ...byPosition(), lmtpEod: ['250 ok', '421 4.3.2 shutting down'] }, lmtp);
+    assert.deepEqual(kinds(r.out), { delivered: [1], deferred: [2, 3] });
+    assert.equal(r.out.perRecipient.get(2)!.connectionLevel, true);
+    assert.deepEqual(nextAction(r.s), { kind: 'close' });
+  });
+  test('LMTP: after the first end-of-data reply the next action is to read the next one, never to resend', () => {
+    let s = sendRcpts(startTransaction([1, 2], PERMANENT, 'lmtp'), 2).state;
+    s = onRcptReply(onRcptReply(onMailReply(s, OK), OK), OK);
+    s = onDataReply(sendData(s), R('354 go'));
+    assert.deepEqual(nextAction(s), { kind: 'send-content', via: 'DATA' });
+    s = onEndOfData(s, R('250 2.0.0 <1> Saved'));
+    assert.deepEqual(nextAction(s), { kind: 'read', command: 'end of DATA' });
+    s = onReply(s, R('250 2.0.0 <2> Saved'));
+    assert.deepEqual(kinds(outcomes(s)), { delivered: [1, 2] });
+  });
+  test('LMTP + BDAT: chunk replies are per transaction; the last chunk gets one reply per accepted recipient', () => {
+    let s = sendRcpts(startTransaction([1, 2], PERMANENT, 'lmtp'), 2).state;
+    s = onRcptReply(onRcptReply(onMailReply(s, OK), OK), OK);
+    s = onChunkReply(beginChunks(s), R('250 2.0.0 chunk ok'));
+    s = onEndOfData(s, R('552 5.2.2 <1> full'));
+    s = onReply(s, R('250 2.0.0 <2> Saved'));
+    assert.deepEqual(kinds(outcomes(s)), { failed: [1], delivered: [2] });
+  });
+  test('SMTP mode is unchanged: one end-of-data reply decides every accepted recipient', () => {
+    assert.deepEqual(kinds(run(ids(3), { ...byPosition(), eod: () => R('250 ok') }).out), { delivered: [1, 2, 3] });
   });
 });
 
@@ -479,5 +544,17 @@ describe('properties', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('I6: the limit reply is reported with A, for the destination to learn', () => {
+  test('3 accepted, then 452: limitReached = { accepted: 3, the 452 }', () => {
+    const r = run(ids(9), limitRemote(3, '452 4.5.3 Too many recipients'), { pipelining: true });
+    assert.equal(r.out.limitReached?.accepted, 3);
+    assert.equal(r.out.limitReached?.reply.code, 452);
+  });
+  test('no limit met (a 552 to the first recipient is per-mailbox, rule 1): none reported', () => {
+    assert.equal(run(ids(3), byPosition('552 mailbox full')).out.limitReached, undefined);
+    assert.equal(run(ids(3), byPosition()).out.limitReached, undefined);
   });
 });

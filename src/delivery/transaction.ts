@@ -21,6 +21,15 @@
  * ```
  * `limitDeferred` go into the next transaction at once (same connection after
  * 'done'); they never include a recipient that was accepted or answered.
+ *
+ * LMTP mode (RFC 2033, `startTransaction(ids, policy, 'lmtp')`): the same
+ * reducer, except that end of data (the dot or the last BDAT) is answered once
+ * per accepted recipient, in RCPT order. The first of those replies goes to
+ * `onEndOfData` like in SMTP; `nextAction` then asks to `read` the rest
+ * ('end of DATA'), which `onReply` applies, each to its own recipient alone
+ * (spec: "each is applied to its own recipient by the same table"). A reply
+ * that is lost part-way defers only the recipients still waiting, marked
+ * possible duplicates.
  */
 
 import type { Reply } from '../smtp/reply.js';
@@ -28,6 +37,7 @@ import {
   classifyAfterRcpt,
   classifyRcptReply,
   DEFAULT_MAILBOX_POLICY,
+  enhancedOf,
   type Command,
   type MailboxPolicy,
 } from './rcpt-table.js';
@@ -58,9 +68,13 @@ type Slot =
 
 export type Phase = 'mail' | 'rcpt' | 'data' | 'content' | 'settled';
 
+/** 'lmtp': one end-of-data reply per accepted recipient (RFC 2033 §4.2). */
+export type TxMode = 'smtp' | 'lmtp';
+
 export interface TxState {
   readonly recipients: readonly number[];
   readonly policy: MailboxPolicy;
+  readonly mode: TxMode;
   readonly phase: Phase;
   readonly mailAnswered: boolean;
   /** RCPT TO commands written; replies match `slots[0..sent)` in order. */
@@ -77,6 +91,8 @@ export interface TxState {
   readonly slots: readonly Slot[];
   readonly connectionFailure?: { readonly reply?: Reply; readonly lost?: string; readonly command: Command };
   readonly possibleDuplicate: boolean;
+  /** The recipient-limit reply (rule 3) and A when it came: what the destination's learned limit is made of (I6). */
+  readonly limitReached?: { readonly accepted: number; readonly reply: Reply };
 }
 
 export type TxErrorCode = 'TX_EMPTY_BATCH' | 'TX_DUPLICATE_RECIPIENT' | 'TX_NO_OUTSTANDING_COMMAND' | 'TX_WRONG_PHASE' | 'TX_NOT_SETTLED';
@@ -89,12 +105,13 @@ export class TransactionError extends Error {
   }
 }
 
-export function startTransaction(recipientIds: readonly number[], policy: MailboxPolicy = DEFAULT_MAILBOX_POLICY): TxState {
+export function startTransaction(recipientIds: readonly number[], policy: MailboxPolicy = DEFAULT_MAILBOX_POLICY, mode: TxMode = 'smtp'): TxState {
   if (recipientIds.length === 0) throw new TransactionError('TX_EMPTY_BATCH', 'a transaction needs at least one recipient');
   if (new Set(recipientIds).size !== recipientIds.length) throw new TransactionError('TX_DUPLICATE_RECIPIENT', 'recipient ids must be distinct');
   return {
     recipients: [...recipientIds],
     policy,
+    mode,
     phase: 'mail',
     mailAnswered: false,
     sent: 0,
@@ -184,7 +201,7 @@ export function onRcptReply(s: TxState, reply: Reply): TxState {
   if (d.connectionLevel) return failConnection(next, 'RCPT TO', reply, undefined, false);
   if (d.stopRcpt && !next.stopped) {
     // Rule 3: those not yet sent go into the next transaction; those already sent get their own replies.
-    next = { ...next, stopped: true, slots: next.slots.map((sl) => (sl.s === 'unsent' ? { s: 'limit-deferred', reply } : sl)) };
+    next = { ...next, stopped: true, limitReached: { accepted: s.accepted, reply }, slots: next.slots.map((sl) => (sl.s === 'unsent' ? { s: 'limit-deferred', reply } : sl)) };
   }
   return settleIfRcptDone(next);
 }
@@ -228,24 +245,40 @@ export function onChunkReply(s: TxState, reply: Reply): TxState {
   return afterRcpt(s, 'BDAT', reply);
 }
 
-/** The reply to end of data (`.` or the last BDAT); undefined = timeout/reset after the data was sent. */
+/**
+ * The reply to end of data (`.` or the last BDAT); undefined = timeout/reset after the data was sent.
+ * In LMTP mode this is the first of the per-recipient replies (see onLmtpReply).
+ */
 export function onEndOfData(s: TxState, reply: Reply | undefined): TxState {
   expect(s, s.phase === 'content', 'end of data reply');
+  if (s.mode === 'lmtp') return onLmtpReply(s, reply);
   if (!reply) return failConnection(s, 'end of DATA', undefined, 'no reply to end of data', true);
   return { ...afterRcpt(s, 'end of DATA', reply), endOfDataAnswered: true };
 }
 
-/** LMTP (RFC 2033): one end-of-data reply per accepted recipient, in RCPT order; undefined = none came. */
+/**
+ * LMTP (RFC 2033 §4.2): one end-of-data reply per accepted recipient, in RCPT
+ * order, each applied to the oldest accepted recipient still waiting, by the
+ * spec's second table (2xx delivered, 4xx deferred, 5xx failed). A `5.2.2`
+ * (mailbox full) follows `delivery.mailbox_full` as it does at RCPT: it is the
+ * same per-mailbox answer, given later. undefined = no reply came: the
+ * recipients still waiting are deferred and marked possible duplicates (the
+ * server had the whole message); the ones already answered keep their verdicts.
+ */
 export function onLmtpReply(s: TxState, reply: Reply | undefined): TxState {
-  expect(s, s.phase === 'content' && s.content === 'DATA', 'LMTP reply');
+  expect(s, s.phase === 'content' && s.mode === 'lmtp', 'LMTP reply');
   if (!reply) return failConnection(s, 'end of DATA', undefined, 'no reply to end of data', true);
   const i = s.slots.findIndex((sl) => sl.s === 'accepted');
   if (i < 0) throw new TransactionError('TX_NO_OUTSTANDING_COMMAND', 'LMTP reply with no accepted recipient waiting');
   const e = classifyAfterRcpt('end of DATA', reply);
+  const mailboxFull = enhancedOf(reply);
+  const transientFull = e.kind === 'failed' && s.policy.mailboxFull === 'transient' && mailboxFull?.subject === 2 && mailboxFull.detail === 2;
   const slot: Slot =
     e.kind === 'delivered' || e.kind === 'proceed'
       ? final('delivered', 'end of DATA', reply)
-      : final(e.kind, 'end of DATA', reply, e.kind === 'deferred' ? { connectionLevel: e.connectionLevel, possibleDuplicate: e.possibleDuplicate } : {});
+      : transientFull
+        ? final('deferred', 'end of DATA', reply)
+        : final(e.kind, 'end of DATA', reply, e.kind === 'deferred' ? { connectionLevel: e.connectionLevel, possibleDuplicate: e.possibleDuplicate } : {});
   let next: TxState = { ...s, lmtpApplied: s.lmtpApplied + 1, slots: s.slots.map((sl, k) => (k === i ? slot : sl)) };
   // A 421 or garbage for one recipient: the rest of the replies will never come.
   if (e.kind === 'deferred' && e.connectionLevel) return failConnection(next, 'end of DATA', reply, undefined, true);
@@ -278,6 +311,8 @@ function afterRcpt(s: TxState, command: 'DATA' | 'BDAT' | 'end of DATA', reply: 
  */
 export function onNoReply(s: TxState, why = 'connection lost'): TxState {
   if (s.phase === 'settled') return s;
+  // LMTP, some per-recipient replies read: end of data was sent, the rest may have been delivered.
+  if (s.mode === 'lmtp' && s.lmtpApplied > 0) return failConnection(s, 'end of DATA', undefined, why, true);
   const command: Command = s.phase === 'mail' ? 'MAIL FROM' : s.phase === 'rcpt' ? 'RCPT TO' : s.content === 'BDAT' ? 'BDAT' : 'DATA';
   return failConnection(s, command, undefined, why, false);
 }
@@ -291,15 +326,17 @@ export function awaiting(s: TxState): Command | undefined {
   if (!s.mailAnswered) return 'MAIL FROM';
   if (s.answered < s.sent) return 'RCPT TO';
   if (s.phase === 'data') return 'DATA';
+  if (s.phase === 'content' && s.mode === 'lmtp' && s.lmtpApplied > 0) return 'end of DATA';
   return undefined;
 }
 
-/** Feeds the next reply in order to the command it answers (MAIL, RCPT, DATA, end of DATA; not LMTP or BDAT chunks). */
+/** Feeds the next reply in order to the command it answers (MAIL, RCPT, DATA, end of DATA, LMTP's further end-of-data replies; not BDAT chunks). */
 export function onReply(s: TxState, reply: Reply): TxState {
   const a = awaiting(s);
   if (a === 'MAIL FROM') return onMailReply(s, reply);
   if (a === 'RCPT TO') return onRcptReply(s, reply);
   if (a === 'DATA') return onDataReply(s, reply);
+  if (a === 'end of DATA') return onLmtpReply(s, reply);
   if (s.phase === 'content' && s.content === 'DATA' && !s.connectionFailure) return onEndOfData(s, reply);
   throw new TransactionError('TX_NO_OUTSTANDING_COMMAND', `a ${reply.code} reply with no command outstanding (phase ${s.phase})`);
 }
@@ -339,6 +376,7 @@ export interface TxOutcomes {
   readonly limitDeferred: readonly number[];
   readonly connectionFailure?: TxState['connectionFailure'];
   readonly possibleDuplicate: boolean;
+  readonly limitReached?: TxState['limitReached'];
 }
 
 export function isSettled(s: TxState): boolean {
@@ -357,5 +395,9 @@ export function outcomes(s: TxState): TxOutcomes {
     // Unreachable by construction (every path to 'settled' resolves the others); kept loud.
     else throw new TransactionError('TX_NOT_SETTLED', `recipient ${id} left ${sl.s}`);
   });
-  return { perRecipient, limitDeferred, possibleDuplicate: s.possibleDuplicate, ...(s.connectionFailure ? { connectionFailure: s.connectionFailure } : {}) };
+  return {
+    perRecipient, limitDeferred, possibleDuplicate: s.possibleDuplicate,
+    ...(s.connectionFailure ? { connectionFailure: s.connectionFailure } : {}),
+    ...(s.limitReached ? { limitReached: s.limitReached } : {}),
+  };
 }

@@ -14,6 +14,8 @@ export interface OutboundBatch {
   readonly message: MessageRow;
   readonly body: Buffer;
   readonly recipients: readonly RecipientRow[];
+  /** Most recipients per transaction for this destination now (a learned limit, I6); unset → the configured one. */
+  readonly maxRecipients?: number;
 }
 
 export type RecipientVerdict =
@@ -28,6 +30,12 @@ export interface BatchResult {
    * scheduler puts the destination into backoff. Never set for replies to RCPT.
    */
   readonly destinationFailure?: LastReply;
+  /** The failure asked for fewer connections (delivery/failure-policy `throttle`): concurrency feedback. */
+  readonly throttle?: boolean;
+  /** A session to the destination worked (a transaction was answered): positive concurrency feedback. */
+  readonly sessionWorked?: boolean;
+  /** The lowest recipient limit the destination showed in this call (spec rule 3): what it learns (I6). */
+  readonly limitReached?: { readonly accepted: number; readonly reply: LastReply };
 }
 
 export type RecordVerdicts = (v: ReadonlyMap<number, RecipientVerdict>) => Promise<void>;

@@ -1,14 +1,15 @@
 /**
  * dsn/notify — turns queue rows into the report to enqueue: which recipients
  * of a message go into one DSN, with what action and status, and the
- * NewMessage that carries it (from <>, to the original sender).
+ * submission that carries it (from <>, to the original sender) into intake/.
  *
  * Rules kept here, in one place: no DSN to the null sender; a DSN about a DSN
  * goes to the postmaster once and never further; NOTIFY decides who is named
  * (RFC 3461 §4.1). The scheduler calls this after outcomes are recorded; it
  * does no I/O itself.
  */
-import type { MessageRow, NewMessage, RecipientRow } from '../queue/model.js';
+import type { Submission } from '../intake/intake.js';
+import type { MessageRow, RecipientRow } from '../queue/model.js';
 import { buildDsn, wantsDsn } from './report.js';
 import type { DsnAction, DsnRecipient } from './types.js';
 
@@ -25,6 +26,8 @@ export type ReportEvent = 'failure' | 'delay' | 'success';
 
 function hostName(host: string | undefined): string | undefined {
   if (!host || host === 'local') return undefined;
+  // An LMTP Unix socket ("unix:/run/dovecot/lmtp") is a server on this host.
+  if (host.startsWith('unix:')) return 'localhost';
   return host.replace(/\[.*$/, '');
 }
 
@@ -47,7 +50,7 @@ function dsnRecipient(r: RecipientRow, action: DsnAction, willRetryUntil: number
 
 export interface PlannedReport {
   /** The DSN to enqueue, or undefined when none is owed (NOTIFY=NEVER, null sender …). */
-  readonly message?: NewMessage;
+  readonly message?: Submission;
   /** Recipients whose report question is settled by this plan (mark dsn done). */
   readonly settled: readonly number[];
   /** Set when the DSN itself could not be delivered and nothing more will be sent: log it. */
@@ -75,7 +78,7 @@ export function planReport(event: ReportEvent, message: MessageRow, content: Buf
   return { settled, message: build(message, content, named, message.sender, s, now, event) };
 }
 
-function build(message: MessageRow, content: Buffer, named: readonly RecipientRow[], to: string, s: NotifySettings, now: number, event: ReportEvent): NewMessage {
+function build(message: MessageRow, content: Buffer, named: readonly RecipientRow[], to: string, s: NotifySettings, now: number, event: ReportEvent): Submission {
   const retryUntil = message.receivedAt + s.lifetimeMs;
   const recipients = named.map((r) => {
     const action: DsnAction = event === 'failure' ? 'failed' : event === 'delay' ? 'delayed' : s.isLocal(r.destination) ? 'delivered' : 'relayed';
@@ -90,11 +93,11 @@ function build(message: MessageRow, content: Buffer, named: readonly RecipientRo
     now,
   });
   return {
+    origin: 'report',
     sender: '',
     params: { smtputf8: report.smtputf8, body: report.bodyType === '7BIT' ? undefined : report.bodyType },
-    receivedAt: now,
     trace: { clientIp: '127.0.0.1', clientHelo: s.hostname, protocol: 'DSN' },
-    body: report.body,
+    content: report.body,
     recipients: [{ address: to, destination: s.destinationOf(to), notify: 'NEVER' }],
     dsnFor: message.id,
   };

@@ -7,15 +7,16 @@
  * `AdminApi` is also the interface the CLI's HTTP backend implements, so a
  * command does not care whether it talks to a running server or to the file.
  * Does not speak HTTP and does not format text; errors are `AdminError`s with
- * a code that maps to an HTTP status.
+ * a code that maps to an HTTP status. An injected message is queued through
+ * intake/ (trace header, Message-ID/Date, the queue write) like every other.
  */
-import { parseMailbox, parsePath, isAddressError, domainOf, type Mailbox } from '../smtp/address.js';
+import { domainOf, formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
 import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
-import { receivedHeader } from '../inbound/received.js';
-import type { AttemptRow, DestinationRow, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { Intake } from '../intake/intake.js';
+import type { AttemptRow, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
 
@@ -81,16 +82,15 @@ export interface AdminApi {
 }
 
 export interface AdminDeps {
-  readonly store: Store;
+  readonly store: Queue;
+  /** Where injected messages go (trace header, Message-ID/Date, the queue write), as every new message does. */
+  readonly intake: Intake;
   readonly clock: () => number;
-  readonly hostname: () => string;
   readonly maxMessageSize: () => number;
   /** The configuration in force, for `config()`. */
   readonly config: () => Config;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
-  /** Open outbound connections per destination (a running server only). */
-  readonly connections?: () => ReadonlyMap<string, number>;
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
@@ -127,14 +127,14 @@ export class Admin implements AdminApi {
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
-    return this.withNextTry(await this.d.store.listMessages({ domain: filter.domain, state: filter.state, olderThan }));
+    return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan }));
   }
 
   /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
   private async withNextTry(entries: readonly { message: MessageRow; recipients: RecipientRow[] }[]): Promise<QueueEntry[]> {
     const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => r.destination)));
     const health = new Map<string, DestinationRow | undefined>();
-    await Promise.all([...keys].map(async (k) => { health.set(k, await this.d.store.getDestination(k)); }));
+    await Promise.all([...keys].map(async (k) => { health.set(k, await this.d.store.gate.getDestination(k)); }));
     return entries.map((e) => ({
       message: e.message,
       recipients: e.recipients.map((r) => (r.state === 'queued' || r.state === 'deferred' ? { ...r, next: nextTry(e.message, r, health.get(r.destination)) } : r)),
@@ -143,7 +143,7 @@ export class Admin implements AdminApi {
 
   async show(id: string): Promise<MessageDetail> {
     const message = await this.mustGet(id);
-    const [rows, attempts, body] = await Promise.all([this.d.store.getRecipients(id), this.d.store.getAttempts(id), this.d.store.getBody(id)]);
+    const [rows, attempts, body] = await Promise.all([this.d.store.recipients.getRecipients(id), this.d.store.recipients.getAttempts(id), this.d.store.messages.getBody(id)]);
     const [entry] = await this.withNextTry([{ message, recipients: rows }]);
     return {
       message,
@@ -165,18 +165,18 @@ export class Admin implements AdminApi {
     let unblocked = 0;
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
-      const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
+      const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
       const waiting = entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred'));
       for (const key of new Set(waiting.map((r) => r.destination))) {
-        const row = await this.d.store.getDestination(key);
+        const row = await this.d.store.gate.getDestination(key);
         if (row && row.health !== 'ok') {
-          await this.d.store.putDestination(clearedDestination(key, now));
+          await this.d.store.gate.putDestination(clearedDestination(key, now));
           reset.push(key);
         }
       }
       unblocked = waiting.filter((r) => reset.includes(r.destination) && r.nextAttemptAt <= now).length;
     }
-    const made = (await this.d.store.flush({ domain: opts.domain, messageId: opts.id, now })) + unblocked;
+    const made = (await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now })) + unblocked;
     const blocked = held ? [] : await this.blockedDestinations(opts, now);
     const behind = blocked.reduce((n, b) => n + b.recipients, 0);
     this.d.poke?.();
@@ -187,7 +187,7 @@ export class Admin implements AdminApi {
   private async blockedDestinations(opts: { domain?: string; id?: string }, now: number): Promise<BlockedDestination[]> {
     const counts = new Map<string, number>();
     if (opts.id || opts.domain) {
-      const entries = await this.d.store.listMessages({ domain: opts.domain, messageId: opts.id });
+      const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
       for (const e of entries) {
         for (const r of e.recipients) {
           if (r.state !== 'queued' && r.state !== 'deferred') continue;
@@ -196,31 +196,31 @@ export class Admin implements AdminApi {
         }
       }
     }
-    const rows = opts.id || opts.domain
-      ? (await Promise.all([...counts.keys()].map((k) => this.d.store.getDestination(k)))).filter((r): r is DestinationRow => r !== undefined)
-      : (await this.d.store.listDestinations()).filter((r) => r.queued > 0);
+    const rows: (DestinationRow & { queued?: number })[] = opts.id || opts.domain
+      ? (await Promise.all([...counts.keys()].map((k) => this.d.store.gate.getDestination(k)))).filter((r): r is DestinationRow => r !== undefined)
+      : (await this.d.store.gate.listDestinations()).filter((r) => r.queued > 0);
     return rows
       .filter((r) => r.health === 'suspended' || (r.health === 'backoff' && r.backoffUntil > now))
       .map((r) => ({
         destination: r.key, why: r.health === 'suspended' ? 'suspended' as const : 'backoff' as const, until: r.backoffUntil,
-        recipients: counts.get(r.key) ?? ('queued' in r ? Number(r.queued) : 0),
+        recipients: counts.get(r.key) ?? r.queued ?? 0,
       }));
   }
 
   async hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
     let ids: string[];
     if (target.id) ids = [target.id];
-    else if (target.domain) ids = (await this.d.store.listMessages({ domain: target.domain })).map((e) => e.message.id);
+    else if (target.domain) ids = (await this.d.store.recipients.listMessages({ domain: target.domain })).map((e) => e.message.id);
     else throw new AdminError('bad_request', 'give a message id or a domain');
     const done: string[] = [];
-    for (const id of ids) if (await this.d.store.setHeld(id, held)) done.push(id);
+    for (const id of ids) if (await this.d.store.recipients.setHeld(id, held)) done.push(id);
     if (target.id && done.length === 0) throw new AdminError('not_found', `no message ${target.id} in the queue`);
     if (!held) this.d.poke?.();
     return { ids: done };
   }
 
   async remove(ids: readonly string[]): Promise<{ deleted: number }> {
-    return { deleted: await this.d.store.deleteMessages(ids) };
+    return { deleted: await this.d.store.messages.deleteMessages(ids) };
   }
 
   /**
@@ -231,10 +231,10 @@ export class Admin implements AdminApi {
    */
   async bounce(id: string): Promise<{ bounced: number; skipped: number }> {
     await this.mustGet(id);
-    const rows = await this.d.store.getRecipients(id);
+    const rows = await this.d.store.recipients.getRecipients(id);
     const waiting = rows.filter((r) => r.state === 'queued' || r.state === 'deferred');
     const skipped = rows.filter((r) => r.state === 'inflight').length;
-    await this.d.store.recordOutcomes(waiting.map((r) => ({
+    await this.d.store.recipients.recordOutcomes(waiting.map((r) => ({
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
     })), this.d.clock());
@@ -244,21 +244,16 @@ export class Admin implements AdminApi {
   }
 
   async destinations(): Promise<DestinationInfo[]> {
-    const conns = this.d.connections?.() ?? new Map<string, number>();
-    const rows = await this.d.store.listDestinations();
-    const seen = new Set(rows.map((r) => r.key));
-    const now = this.d.clock();
-    const extra = [...conns.keys()].filter((k) => !seen.has(k))
-      .map((key): DestinationRow & { queued: number } => ({ ...clearedDestination(key, now), queued: 0 }));
-    return [...rows, ...extra].map((r) => ({ ...r, connections: conns.get(r.key) ?? 0 }));
+    // Rows, waiting recipients and open connections (slots) of every node on the queue.
+    return this.d.store.gate.listDestinations();
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
     const now = this.d.clock();
-    const known = (await this.d.store.listDestinations()).some((r) => r.key === key);
+    const known = (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
-    await this.d.store.putDestination(clearedDestination(key, now));
-    const flushed = await this.d.store.flush({ destination: key, now });
+    await this.d.store.gate.putDestination(clearedDestination(key, now));
+    const flushed = await this.d.store.recipients.flush({ destination: key, now });
     this.d.poke?.();
     return { flushed };
   }
@@ -282,24 +277,21 @@ export class Admin implements AdminApi {
       if ('error' in mb) throw new AdminError('bad_request', `to <${String(to)}>: ${mb.detail}`);
       const targets = directory.isLocalDomain(mb.domain)
         ? localTargets(directory, mb, content.length)
-        : [{ address: `${mb.local}@${mb.domain}`, destination: directory.destinationOf(domainOf(`${mb.local}@${mb.domain}`)) }];
+        : [{ address: formatMailbox(mb), destination: directory.destinationOf(mb.domain) }];
       for (const t of targets) {
         if (seen.has(t.address.toLowerCase())) continue;
         seen.add(t.address.toLowerCase());
         recipients.push({ address: t.address, destination: t.destination, orcpt: `rfc822;${String(to)}` });
       }
     }
-    const now = this.d.clock();
-    const id = this.d.store.newId();
     const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
-    const received = receivedHeader({ trace: fullTrace, hostname: this.d.hostname(), id, recipient: recipients.length === 1 ? recipients[0]?.address : undefined, now });
-    const body = Buffer.concat([Buffer.from(received, 'latin1'), content]);
-    const sender8 = sender.mailbox ? `${sender.mailbox.local}@${sender.mailbox.domain}` : '';
-    await this.d.store.enqueue({
-      id, sender: sender8, params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
-      receivedAt: now, trace: fullTrace, body, recipients,
+    // The one formatter the SMTP path uses: a quoted local part keeps its quotes on the wire.
+    const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
+    const { id } = await this.d.intake.accept({
+      origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
+      params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
     });
-    this.d.onInjected?.(id, req, fullTrace, body.length);
+    this.d.onInjected?.(id, req, fullTrace, content.length);
     this.d.poke?.();
     return { id };
   }
@@ -309,7 +301,7 @@ export class Admin implements AdminApi {
   }
 
   private async mustGet(id: string): Promise<MessageRow> {
-    const m = await this.d.store.getMessage(id);
+    const m = await this.d.store.messages.getMessage(id);
     if (!m) throw new AdminError('not_found', `no message ${id} in the queue`);
     return m;
   }
@@ -329,7 +321,7 @@ export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | u
 }
 
 /** A destination with no backoff and no failures: what "reset" writes. */
-export function clearedDestination(key: string, now: number): DestinationRow {
+export function clearedDestination(key: string, now: number): DestinationState {
   return { key, health: 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, updatedAt: now };
 }
 

@@ -10,14 +10,14 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RecipientState } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 
 export const TOP_DESTINATIONS = 20;
 const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
 export type OutcomeStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
 
 export interface MetricsSources {
-  readonly store: Store;
+  readonly store: Queue;
   readonly connections: () => ReadonlyMap<string, number>;
   readonly clock: () => number;
 }
@@ -53,14 +53,14 @@ export class Metrics {
     new Gauge({
       name: 'halcyon_queue_recipients', help: 'Recipients in the queue by state', labelNames: ['state'], registers,
       async collect() {
-        const c = await src.store.counts();
+        const c = await src.store.recipients.counts();
         for (const s of STATES) this.set({ state: s }, c.byState[s] ?? 0);
       },
     });
     new Gauge({
       name: 'halcyon_queue_messages', help: 'Messages in the queue', registers,
       async collect() {
-        this.set((await src.store.counts()).messages);
+        this.set((await src.store.recipients.counts()).messages);
       },
     });
     new Gauge({
@@ -77,7 +77,7 @@ export class Metrics {
       async collect() {
         this.reset();
         const now = src.clock();
-        const rows = (await src.store.listDestinations()).filter((d) => d.health !== 'ok' && (d.health === 'suspended' || d.backoffUntil > now));
+        const rows = (await src.store.gate.listDestinations()).filter((d) => d.health !== 'ok' && (d.health === 'suspended' || d.backoffUntil > now));
         const queued = topN(new Map(rows.map((r) => [r.key, r.queued + 1])), TOP_DESTINATIONS);
         const named = new Set(queued.keys());
         for (const r of rows) if (named.has(r.key)) this.set({ destination: r.key }, 1);

@@ -102,6 +102,15 @@ export const ROUTES: readonly Route[] = [
   }),
 ];
 
+/** Percent-decoding of a path segment; malformed encoding ("%zz", a lone "%E2") is the client's error (400), not ours. */
+function decodePathPart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new AdminError('bad_request', `malformed percent-encoding in the path: ${s.slice(0, 100)}`);
+  }
+}
+
 /** The route for a request, with its decoded path parameters; `methods` lists what the path allows when the method doesn't match. */
 export function match(method: string, path: string): { route: Route; params: Record<string, string> } | { methods: string[] } | undefined {
   const methods: string[] = [];
@@ -113,7 +122,7 @@ export function match(method: string, path: string): { route: Route; params: Rec
       continue;
     }
     const params: Record<string, string> = {};
-    r.names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1] ?? ''); });
+    r.names.forEach((n, i) => { params[n] = decodePathPart(m[i + 1] ?? ''); });
     return { route: r, params };
   }
   return methods.length > 0 ? { methods } : undefined;

@@ -17,7 +17,7 @@ import type { ConfigProblem } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { splitHostPort } from '../inbound/server.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 import { AdminError, type Admin } from './admin.js';
 import { renderDashboard } from './dashboard.js';
 import type { Metrics } from './metrics.js';
@@ -26,7 +26,7 @@ import { match } from './routes.js';
 export interface HttpDeps {
   readonly admin: Admin;
   readonly metrics: Metrics;
-  readonly store: Store;
+  readonly store: Queue;
   /** Read per request, so a reload (SIGHUP) changes the token. */
   readonly config: () => Config;
   readonly log: Logger;
@@ -47,13 +47,16 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(v4) === 4 && v4.startsWith('127.');
 }
 
+/** Whether the admin listener runs: `http.enabled` and a non-empty `http.listen` ("" disables it, as documented). */
+export const httpEnabled = (cfg: Config): boolean => cfg.http.enabled && cfg.http.listen !== '';
+
 export function tokenRequired(cfg: Config): boolean {
   return cfg.http.require_token || !isLoopbackHost(splitHostPort(cfg.http.listen).host);
 }
 
 /** What keeps the admin listener from starting: a token is needed and none is set. */
 export function httpConfigProblems(cfg: Config): ConfigProblem[] {
-  if (!cfg.http.enabled || !tokenRequired(cfg) || (cfg.http.token ?? '') !== '') return [];
+  if (!httpEnabled(cfg) || !tokenRequired(cfg) || (cfg.http.token ?? '') !== '') return [];
   return [{ path: 'http.token', message: cfg.http.require_token
     ? 'http.require_token is set but http.token is empty'
     : `a token is required when http.listen (${cfg.http.listen}) is not a loopback address` }];
@@ -131,7 +134,7 @@ async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.Serve
   const method = req.method ?? 'GET';
   if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await deps.metrics.text(), deps.metrics.contentType);
   if (url.pathname === '/' && method === 'GET') {
-    const [counts, destinations] = await Promise.all([deps.store.counts(), deps.admin.destinations()]);
+    const [counts, destinations] = await Promise.all([deps.store.recipients.counts(), deps.admin.destinations()]);
     return send(res, 200, renderDashboard({ hostname: cfg.hostname, counts, destinations, now: deps.clock() }), 'text/html; charset=utf-8');
   }
   const found = match(method, url.pathname);

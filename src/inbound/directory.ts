@@ -9,7 +9,7 @@
  * accepted that will only bounce later for a reason known now.
  */
 import type { Config } from '../config/schema.js';
-import { destinationKey } from '../delivery/route.js';
+import { destinationKey, routeFor } from '../delivery/route.js';
 import type { Mailboxes } from '../local/maildir.js';
 import type { Mailbox } from '../smtp/address.js';
 import { domainOf } from '../smtp/address.js';
@@ -21,6 +21,10 @@ export function createDirectory(cfg: Config, mailboxes: Mailboxes): RecipientDir
   const firstLocal = cfg.domains[0]?.name ?? cfg.hostname;
   return {
     isLocalDomain: (d) => mailboxes.isLocalDomain(d),
+    isStoreDomain: (d) => {
+      const r = routeFor(d, cfg.routes);
+      return r !== undefined && r.matched !== '*' && r.protocol === 'lmtp';
+    },
     destinationOf: (d) => destinationKey(d, cfg.routes),
     resolveLocal(mb: Mailbox, declaredSize) {
       const address = mb.domain === '' ? `postmaster@${firstLocal}` : `${mb.local}@${mb.domain}`;

@@ -19,6 +19,8 @@ export interface LocalTarget {
 
 export interface RecipientDirectory {
   isLocalDomain(domain: string): boolean;
+  /** A domain Halcyon hands to a mailbox store over LMTP (an exact LMTP route): a final destination for anyone's mail. */
+  isStoreDomain?(domain: string): boolean;
   /** What a local address becomes in the queue, or why it is refused (550 5.1.1, 552 5.2.2 …). */
   resolveLocal(mailbox: Mailbox, declaredSize: number | undefined): { ok: true; targets: readonly LocalTarget[] } | { ok: false; refusal: Refusal };
   /** The destination key of a remote domain (the domain, or the route it goes through). */

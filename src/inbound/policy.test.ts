@@ -27,6 +27,12 @@ describe('relay policy', () => {
     assert.equal(relayVerdict({ path: p('<bob@remote.test>'), mayRelay: true, isLocalDomain }).kind, 'relay');
     assert.equal(relayVerdict({ path: p('<postmaster>'), mayRelay: false, isLocalDomain }).kind, 'local');
   });
+  test('a mailbox-store (LMTP-routed) domain is a final destination: accepted from outsiders, queued to its route, tricks still refused', () => {
+    const isStoreDomain = (d: string) => d === 'dove.test';
+    assert.equal(relayVerdict({ path: p('<u1@dove.test>'), mayRelay: false, isLocalDomain, isStoreDomain }).kind, 'relay');
+    assert.equal(relayVerdict({ path: p('<u1%remote.test@dove.test>'), mayRelay: false, isLocalDomain, isStoreDomain }).kind, 'refuse');
+    assert.equal(relayVerdict({ path: p('<bob@remote.test>'), mayRelay: false, isLocalDomain, isStoreDomain }).kind, 'refuse');
+  });
   test('network matcher handles v4, v6 and v4-mapped addresses', () => {
     const m = networkMatcher(['127.0.0.0/8', '::1/128', '192.0.2.7']);
     assert.ok(m('127.0.0.5') && m('::1') && m('::ffff:127.0.0.1') && m('192.0.2.7'));

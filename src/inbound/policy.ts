@@ -8,6 +8,11 @@
  * paths `b!a@local`, source routes `@a:b@c`, quoted local parts holding `@`,
  * address literals) are refused to it with 554 5.7.1. Mailbox existence and
  * quota are the directory's job (local/), not this file's.
+ *
+ * A domain whose mail Halcyon hands to a mailbox store over LMTP (an exact
+ * `routes` entry with protocol = "lmtp", e.g. Dovecot) is a final destination
+ * like a local domain: anyone may send to it, the same tricks are refused, and
+ * it is queued to its route (the store answers for its mailboxes).
  */
 import { BlockList, isIPv4 } from 'node:net';
 import { parseCidr } from '../config/units.js';
@@ -44,6 +49,8 @@ export function relayVerdict(input: {
   /** In relay networks or authenticated. */
   readonly mayRelay: boolean;
   readonly isLocalDomain: (domain: string) => boolean;
+  /** Domains delivered to a mailbox store over LMTP: accepted from anyone, queued as 'relay' to their route. */
+  readonly isStoreDomain?: (domain: string) => boolean;
 }): RelayVerdict {
   const mb = input.path.mailbox;
   if (!mb) return { kind: 'refuse', refusal: { code: 501, enhanced: '5.1.3', text: 'Bad recipient address syntax' } };
@@ -51,7 +58,9 @@ export function relayVerdict(input: {
   if (mb.domain === '') return { kind: 'local' };
   const local = !mb.literal && input.isLocalDomain(mb.domain);
   if (input.mayRelay) return { kind: local ? 'local' : 'relay' };
-  if (!local) return { kind: 'refuse', refusal: RELAY_DENIED };
+  const store = !local && !mb.literal && (input.isStoreDomain?.(mb.domain) ?? false);
+  if (!local && !store) return { kind: 'refuse', refusal: RELAY_DENIED };
   const tricky = input.path.sourceRoute !== undefined || /[%!@]/.test(mb.local);
-  return tricky ? { kind: 'refuse', refusal: RELAY_DENIED } : { kind: 'local' };
+  if (tricky) return { kind: 'refuse', refusal: RELAY_DENIED };
+  return { kind: store ? 'relay' : 'local' };
 }

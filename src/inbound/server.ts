@@ -1,7 +1,14 @@
 /**
  * inbound/server — the SMTP listeners: accepts connections, enforces the
- * connection limits (global and per client IP: 421 4.7.0), detects clients
- * that talk before the greeting, and starts a session for each connection.
+ * connection limits (per client IP first, then server-wide: 421 4.7.0,
+ * decided by inbound/admission), detects clients that talk before the
+ * greeting, and starts a session for each connection.
+ *
+ * A refused connection gets its one-line reply and is closed within
+ * REFUSED_CLOSE_MS whatever the client does: a client that never reads or
+ * never closes cannot pile up refused sockets. Node's server.maxConnections
+ * is not used: it drops connections silently (no greeting, no 421), which
+ * once let one address holding refused sockets shut every client out.
  *
  * Draining (SIGTERM): new connections get 421 4.3.2, idle sessions are told
  * 421 4.3.2, sessions in a transaction finish it. Does not parse SMTP.
@@ -10,7 +17,13 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import { ERRORS } from '../errors.js';
 import { formatReply } from '../smtp/reply.js';
+import { ConnectionAdmission } from './admission.js';
 import { InboundSession, type SessionDeps, type SessionSettings } from './session.js';
+
+/** How long a refused (or pre-greeting) client's socket may stay open after our reply. */
+export const REFUSED_CLOSE_MS = 1_000;
+/** Refused sockets waiting for their close; beyond this many, more are dropped at once (a flood, not a client). */
+const MAX_CLOSING = 10_000;
 
 export interface ListenerSpec {
   readonly address: string; // "host:port"
@@ -33,7 +46,8 @@ export class InboundServer {
   private readonly servers: net.Server[] = [];
   private readonly sessions = new Set<InboundSession>();
   private readonly sockets = new Set<net.Socket>();
-  private readonly perIp = new Map<string, number>();
+  private readonly closing = new Set<net.Socket>();
+  private readonly admission: ConnectionAdmission;
   private draining = false;
 
   constructor(
@@ -41,7 +55,9 @@ export class InboundServer {
     private readonly sessionDeps: (kind: 'smtp' | 'submission') => Omit<SessionDeps, 'isDraining'> & { settings: SessionSettings },
     private readonly log: Logger,
     private readonly onConnection?: (kind: string) => void,
-  ) {}
+  ) {
+    this.admission = new ConnectionAdmission(limits);
+  }
 
   /** Starts every listener; resolves with the bound "host:port" of each (ports resolved when 0 was asked). */
   async listen(specs: readonly ListenerSpec[]): Promise<{ kind: string; address: string }[]> {
@@ -49,7 +65,6 @@ export class InboundServer {
     for (const spec of specs) {
       const { host, port } = splitHostPort(spec.address);
       const server = net.createServer((sock) => this.accept(sock, spec.kind));
-      server.maxConnections = this.limits.maxConnections + 50; // above ours, so we can still say 421
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ host, port, backlog: 1024 }, () => resolve());
@@ -65,19 +80,33 @@ export class InboundServer {
     return this.sockets.size;
   }
 
+  /** Writes `reply`, half-closes, and destroys the socket after REFUSED_CLOSE_MS if the client has not closed it. */
+  private closeSoon(sock: net.Socket, reply: string): void {
+    if (this.closing.size >= MAX_CLOSING) {
+      sock.destroy();
+      return;
+    }
+    this.closing.add(sock);
+    const timer = setTimeout(() => sock.destroy(), REFUSED_CLOSE_MS);
+    sock.once('close', () => {
+      clearTimeout(timer);
+      this.closing.delete(sock);
+    });
+    sock.resume(); // whatever it sends is ignored, never buffered
+    sock.end(reply);
+  }
+
   private accept(sock: net.Socket, kind: 'smtp' | 'submission'): void {
-    const ip = sock.remoteAddress ?? '?';
     sock.setNoDelay(true);
     sock.on('error', () => { /* reset by peer */ });
-    const refuse = (enhanced: string, text: string) => {
-      sock.end(formatReply(421, enhanced, text));
-      this.log.info({ ip, event: 'refused', reason: text }, 'connection refused');
-    };
-    if (this.draining) return refuse(ERRORS.HAL_ERR_SHUTTING_DOWN.enhanced, ERRORS.HAL_ERR_SHUTTING_DOWN.text);
-    if (this.sockets.size >= this.limits.maxConnections) return refuse('4.7.0', 'Too many connections, try again later');
-    if ((this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) return refuse('4.7.0', 'Too many connections from your address');
+    const a = this.admission.admit(sock.remoteAddress ?? '?', this.draining);
+    const ip = a.ip;
+    if (!a.ok) {
+      this.closeSoon(sock, formatReply(421, a.enhanced, a.text));
+      this.log.info({ ip, event: 'refused', reason: a.reason }, `connection refused: ${a.text}`);
+      return;
+    }
     this.sockets.add(sock);
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     this.onConnection?.(kind);
     this.log.info({ ip, event: 'connect', listener: kind }, 'connection');
     const deps = { ...this.sessionDeps(kind), isDraining: () => this.draining };
@@ -85,9 +114,7 @@ export class InboundServer {
     sock.once('close', () => {
       this.sockets.delete(sock);
       this.sessions.delete(session);
-      const n = (this.perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, n);
+      this.admission.release(ip);
     });
     if (this.limits.greetingDelayMs <= 0) {
       this.sessions.add(session);
@@ -98,7 +125,7 @@ export class InboundServer {
     // spam engine, or a smuggling attempt.
     const early = () => {
       clearTimeout(timer);
-      sock.end(formatReply(554, '5.5.0', 'Error: SMTP protocol synchronization (you talked before the greeting)'));
+      this.closeSoon(sock, formatReply(554, '5.5.0', 'Error: SMTP protocol synchronization (you talked before the greeting)'));
       this.log.info({ ip, event: 'pregreet' }, 'client talked before the greeting');
     };
     sock.once('data', early);
@@ -120,6 +147,7 @@ export class InboundServer {
 
   async close(): Promise<void> {
     for (const sock of this.sockets) sock.destroy();
+    for (const sock of this.closing) sock.destroy();
     await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.servers.length = 0;
   }

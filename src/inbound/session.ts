@@ -7,14 +7,17 @@
  * smtp/data, order from inbound/states, relay decisions from inbound/policy.
  * Commands are handled strictly one after another (even when pipelined), so
  * replies leave in order. The transaction's envelope is built in
- * inbound/envelope; the listener's limits are inbound/server's job.
+ * inbound/envelope; the listener's limits are inbound/server's job. The
+ * finished message goes through intake/ (trace header, queue write), as
+ * every new message does.
  */
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { ERRORS, type ErrorCode } from '../errors.js';
-import type { NewMessage, Trace } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import { countHeader, headerBlock } from '../intake/headers.js';
+import type { Intake } from '../intake/intake.js';
+import type { Trace } from '../queue/model.js';
 import { isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
@@ -22,10 +25,10 @@ import { LineReader } from '../smtp/lines.js';
 import { isParamError, parseMailParams, parseRcptParams, type Offered } from '../smtp/params.js';
 import { formatReply } from '../smtp/reply.js';
 import type { Credentials, UserDirectory } from './auth.js';
+import type { AuthThrottle } from './auth-throttle.js';
 import { Envelope, type RecipientDirectory } from './envelope.js';
 import { relayVerdict } from './policy.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
-import { countHeader, headerBlock, receivedHeader, submissionHeaders } from './received.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
 export interface SessionSettings {
@@ -42,7 +45,7 @@ export interface SessionSettings {
 
 export interface SessionDeps {
   readonly settings: SessionSettings;
-  readonly store: Store;
+  readonly intake: Intake;
   readonly users: UserDirectory;
   readonly directory: RecipientDirectory;
   readonly mayRelayFrom: (ip: string) => boolean;
@@ -51,7 +54,8 @@ export interface SessionDeps {
   readonly isDraining: () => boolean;
   readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
   readonly onReject?: (reason: string) => void;
-  readonly now?: () => number;
+  /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
+  readonly authThrottle?: AuthThrottle;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -83,12 +87,10 @@ export class InboundSession {
   private envelope: Envelope | undefined;
   private rcptTried = 0;
   private readonly ip: string;
-  private readonly now: () => number;
 
   constructor(socket: Socket, private readonly deps: SessionDeps) {
     this.socket = socket;
     this.ip = socket.remoteAddress ?? '0.0.0.0';
-    this.now = deps.now ?? Date.now;
   }
 
   start(): void {
@@ -248,7 +250,8 @@ export class InboundSession {
     this.helo = domain;
     this.esmtp = verb === 'EHLO';
     this.state = 'greeted';
-    const greet = `${this.settings.hostname} Hello ${domain} [${this.ip}]`;
+    // Echoed back: control bytes (NUL, ESC …) a client sent never come back verbatim.
+    const greet = `${this.settings.hostname} Hello ${domain.replace(/[^\x21-\x7e\p{L}\p{N}\p{M}]/gu, '?').slice(0, 255)} [${this.ip}]`;
     if (!this.esmtp) return this.reply(250, undefined, greet);
     const ext = ['PIPELINING', `SIZE ${this.settings.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES'];
     if (this.deps.tlsContext && !this.secure) ext.push('STARTTLS');
@@ -293,6 +296,7 @@ export class InboundSession {
       path,
       mayRelay: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
       isLocalDomain: (d) => dir.isLocalDomain(d),
+      isStoreDomain: (d) => dir.isStoreDomain?.(d) ?? false,
     });
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
@@ -397,25 +401,21 @@ export class InboundSession {
     if (countHeader(headers, 'Received') >= this.settings.maxReceivedHeaders) {
       return refuse('loop', ...replyOf('HAL_ERR_LOOP'));
     }
-    const now = this.now();
-    const store = this.deps.store;
-    const id = store.newId();
     const trace = this.trace();
-    let prefix = receivedHeader({ trace, hostname: this.settings.hostname, id, recipient: env.count === 1 ? env.firstAddress : undefined, now });
-    if (this.settings.kind === 'submission') prefix += submissionHeaders(headers, this.settings.hostname, now);
-    const body = Buffer.concat([Buffer.from(prefix, 'latin1'), content]);
-    const msg: NewMessage = {
-      id, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, receivedAt: now, trace, body, recipients: env.recipients,
-    };
+    let accepted;
     try {
-      await store.enqueue(msg);
+      accepted = await this.deps.intake.accept({
+        origin: this.settings.kind, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, trace, content, recipients: env.recipients,
+        ours: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
+      });
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
       // Whatever the store threw, the client hears "try again": never a 250, never a permanent refusal.
       return refuse('queue_write', ...replyOf('HAL_ERR_QUEUE_WRITE'));
     }
-    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size: body.length, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');
-    this.deps.onMessage?.({ id, size: body.length, recipients: env.count });
+    const { id, size } = accepted;
+    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');
+    this.deps.onMessage?.({ id, size, recipients: env.count });
     this.resetTransaction();
     this.reply(250, '2.0.0', `Ok: queued as ${id}`);
   }
@@ -464,6 +464,11 @@ export class InboundSession {
   private async auth(cmd: Extract<Command, { verb: 'AUTH' }>): Promise<void> {
     if (!this.authAllowed()) return this.error(538, '5.7.11', 'Encryption required for requested authentication mechanism');
     if (this.authUser) return this.error(503, '5.5.1', 'Already authenticated');
+    if (this.deps.authThrottle?.lockedUntil(this.ip) !== undefined) {
+      this.deps.onReject?.('auth_locked');
+      this.deps.log.info({ ip: this.ip, event: 'auth_locked' }, 'AUTH refused: too many failures from this address');
+      return this.error(...replyOf('HAL_ERR_AUTH_LOCKED'));
+    }
     return this.authStepped(saslStart(cmd.mechanism, cmd.initial));
   }
 
@@ -489,6 +494,8 @@ export class InboundSession {
     if (!this.deps.users.check(creds)) {
       this.deps.onReject?.('auth_failed');
       this.deps.log.info({ ip: this.ip, event: 'auth_failed', user: creds.user }, 'authentication failed');
+      const delay = this.deps.authThrottle?.failed(this.ip) ?? 0;
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       return this.error(535, '5.7.8', 'Authentication credentials invalid');
     }
     this.authUser = creds.user;

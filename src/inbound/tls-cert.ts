@@ -1,8 +1,9 @@
 /**
  * inbound/tls-cert — the TLS context for STARTTLS: the configured PEM files,
- * or a self-signed certificate generated once into data_dir and reused.
+ * or a self-signed certificate generated once into data_dir and reused
+ * (kept in memory only when the disk is too full to write it).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { generate } from 'selfsigned';
@@ -45,8 +46,15 @@ export async function loadTlsContext(opts: { cert?: string; key?: string; dataDi
       keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 3650 * 86_400_000),
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: opts.hostname }, { type: 7, ip: '127.0.0.1' }] }],
     });
-    writeFileSync(keyFile, pems.private, { mode: 0o600 });
-    writeFileSync(certFile, pems.cert);
+    try {
+      writeFileSync(keyFile, pems.private, { mode: 0o600 });
+      writeFileSync(certFile, pems.cert);
+    } catch {
+      // A full disk must not stop the start (issue 10): use the certificate from memory; the next start writes it.
+      rmSync(keyFile, { force: true });
+      rmSync(certFile, { force: true });
+      return tls.createSecureContext({ cert: pems.cert, key: pems.private });
+    }
   }
   return tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
 }

@@ -108,6 +108,17 @@ export interface MessageRow {
 
 export type DestinationHealth = 'ok' | 'backoff' | 'suspended';
 
+/**
+ * What a destination has learned about itself (issue #11 fills these in): they only ever lower the
+ * configured limits. Stored as JSON on the destination's row, shared by every node.
+ */
+export interface DestinationLimits {
+  readonly maxConnections?: number;
+}
+
+/** A destination's health as the scheduler writes it (the store keeps the generation). */
+export type DestinationState = Omit<DestinationRow, 'generation'>;
+
 export interface DestinationRow {
   readonly key: string;
   readonly health: DestinationHealth;
@@ -118,6 +129,9 @@ export interface DestinationRow {
   readonly consecutiveFailures: number;
   readonly lastError?: string;
   readonly updatedAt: number;
+  /** Moves on with every health change: the compare-and-set token of DestinationGate.transition. */
+  readonly generation: number;
+  readonly limits?: DestinationLimits;
 }
 
 /** One attempt's result for one recipient, as the scheduler applies it. */

@@ -7,10 +7,14 @@
  * commit covers a message's row, its recipients and its body. Deleting a
  * message cascades to its body, recipients and their attempt history.
  *
- * Does not hold queries; those are in sqlite-store.ts.
+ * Version 2 adds what several nodes need to agree on (issue #15): report claims on
+ * recipients, a generation and learned limits on destinations, leased
+ * connection slots and a shared rate bucket.
+ *
+ * Does not hold queries; those are in sqlite-messages/-recipients/-gate.ts.
  */
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -83,5 +87,35 @@ CREATE TABLE destinations (
   consecutive_failures INTEGER NOT NULL DEFAULT 0,
   last_error           TEXT,
   updated_at           INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** Applied after V1 (on a fresh file, or a version 1 queue being opened). */
+export const SCHEMA_V2 = `
+-- A report (DSN) or delay warning being written by a node: the claim that makes one node send it.
+ALTER TABLE recipients ADD COLUMN report_owner TEXT;
+ALTER TABLE recipients ADD COLUMN report_until INTEGER;
+CREATE INDEX recipients_lease_owner ON recipients(lease_owner) WHERE state = 'inflight';
+
+-- The compare-and-set token of health changes, and what the destination has learned (JSON, issue #11).
+ALTER TABLE destinations ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE destinations ADD COLUMN limits TEXT;
+
+-- Connection slots: one row per open connection (or probe), leased, so a dead node's slots come back.
+CREATE TABLE destination_slots (
+  id          INTEGER PRIMARY KEY,
+  destination TEXT NOT NULL,
+  node        TEXT NOT NULL,
+  probe       INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL
+);
+CREATE INDEX destination_slots_destination ON destination_slots(destination);
+CREATE INDEX destination_slots_node ON destination_slots(node);
+
+-- A destination's shared rate (token bucket), when one is configured.
+CREATE TABLE destination_tokens (
+  destination TEXT PRIMARY KEY,
+  tokens      REAL NOT NULL,
+  at          INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;

@@ -6,7 +6,7 @@
  * Does no I/O and holds no SQL beyond the column lists the rows come from.
  */
 import type {
-  AttemptRow, DestinationHealth, DestinationRow, LastReply, MessageRow, Notify,
+  AttemptRow, DestinationHealth, DestinationLimits, DestinationRow, LastReply, MessageRow, Notify,
   RecipientRow, RecipientState,
 } from './model.js';
 
@@ -26,7 +26,10 @@ export interface RawAttempt { recipient_id: number; at: number; state: string; r
 export interface RawDestination {
   key: string; health: string; backoff_until: number; backoff_ms: number;
   consecutive_failures: number; last_error: string | null; updated_at: number;
+  generation: number; limits: string | null;
 }
+
+export const DESTINATION_COLUMNS = 'key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits';
 
 export const MESSAGE_COLUMNS = 'm.id, m.sender, m.params, m.received_at, m.size, m.trace, m.held, m.dsn_for';
 export const RECIPIENT_COLUMNS =
@@ -82,6 +85,8 @@ export function toDestination(raw: RawDestination): DestinationRow {
     consecutiveFailures: raw.consecutive_failures,
     ...(raw.last_error !== null ? { lastError: raw.last_error } : {}),
     updatedAt: raw.updated_at,
+    generation: Number(raw.generation),
+    ...(raw.limits !== null ? { limits: JSON.parse(raw.limits) as DestinationLimits } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * queue/store-worker — the worker thread that owns the SQLite queue when the
- * server runs (queue/worker-store is its other half).
+ * server runs (queue/worker-store is its other half; queue/worker-protocol
+ * the messages between them).
  *
  * Why a thread: better-sqlite3 is synchronous, and every commit waits for an
  * fsync. On the main thread each fsync would stop every SMTP session for its
@@ -9,41 +10,73 @@
  * in one turn of this thread's event loop runs inside one outer transaction
  * (each write in its own savepoint, so one failing write does not undo the
  * others), and all their answers are posted only after that transaction
- * committed. One fsync thus covers many enqueues, claims and outcomes — group
- * commit for everything, which is what makes `250` cheap and still durable.
+ * committed. One fsync thus covers many enqueues, claims, slots and outcomes
+ * — group commit for everything, which is what makes `250` cheap and still
+ * durable.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { HalcyonError } from '../errors.js';
-import { openSqliteStore } from './sqlite-store.js';
-
-export interface WorkerRequest {
-  readonly id: number;
-  readonly method: string;
-  readonly args: unknown[];
-  /** The caller's clock, so a test's fake clock reaches the store. */
-  readonly now: number;
-}
-
-export type WorkerResponse =
-  | { readonly id: number; readonly ok: true; readonly result: unknown }
-  | { readonly id: number; readonly ok: false; readonly error: { readonly code?: string; readonly message: string } };
+import type { NewMessage } from './model.js';
+import { openSqliteQueue } from './sqlite-store.js';
+import type { QueueHandlers, QueueRequest, QueueResponse } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('store-worker must run in a worker thread');
 const { dataDir } = workerData as { dataDir: string };
 
 let now = Date.now();
-const store = await openSqliteStore({ dataDir, clock: () => now });
-// The store's own database handle, for the outer transaction (its methods nest inside as savepoints).
-const db = (store as unknown as { db: import('better-sqlite3').Database }).db;
+const queue = await openSqliteQueue({ dataDir, clock: () => now });
+const { messages: m, recipients: r, gate: g } = queue;
 
 /** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
-function revive(method: string, args: unknown[]): unknown[] {
-  if (method === 'enqueue') {
-    const msg = args[0] as { body: Uint8Array };
-    return [{ ...msg, body: Buffer.from(msg.body.buffer, msg.body.byteOffset, msg.body.byteLength) }];
-  }
-  return args;
+function revive(msg: NewMessage): NewMessage {
+  const body = msg.body as Uint8Array;
+  return { ...msg, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
+}
+
+/** One entry per op of the protocol; the compiler checks that none is missing and every type matches. */
+const handlers: QueueHandlers = {
+  enqueue: (msg) => m.enqueue(revive(msg)),
+  getMessage: (id) => m.getMessage(id),
+  getBody: (id) => m.getBody(id),
+  deleteMessages: (ids) => m.deleteMessages(ids),
+  getRecipients: (id) => r.getRecipients(id),
+  getAttempts: (id) => r.getAttempts(id),
+  listMessages: (filter) => r.listMessages(filter),
+  counts: () => r.counts(),
+  claimDue: (req) => r.claimDue(req),
+  renewLeases: (ids, owner, until) => r.renewLeases(ids, owner, until),
+  unclaim: (ids, owner, next) => r.unclaim(ids, owner, next),
+  releaseExpiredLeases: (at) => r.releaseExpiredLeases(at),
+  releaseNodeLeases: (owner, at) => r.releaseNodeLeases(owner, at),
+  recordOutcomes: (outcomes, at, owner) => r.recordOutcomes(outcomes, at, owner),
+  nextDueAt: () => r.nextDueAt(),
+  parkDestination: (key, until, limit) => r.parkDestination(key, until, limit),
+  flush: (opts) => r.flush(opts),
+  setHeld: (id, held) => r.setHeld(id, held),
+  claimExpirable: (before, c) => r.claimExpirable(before, c),
+  claimDelayed: (before, c) => r.claimDelayed(before, c),
+  claimReportsDue: (c) => r.claimReportsDue(c),
+  markDsn: (ids, what) => r.markDsn(ids, what),
+  removeCompleted: (limit) => r.removeCompleted(limit),
+  acquire: (req) => g.acquire(req),
+  renewSlot: (slot, until) => g.renewSlot(slot, until),
+  releaseSlot: (slot) => g.releaseSlot(slot),
+  releaseNodeSlots: (node) => g.releaseNodeSlots(node),
+  releaseExpiredSlots: (at) => g.releaseExpiredSlots(at),
+  transition: (key, expected, next) => g.transition(key, expected, next),
+  takeToken: (key, at, rate) => g.takeToken(key, at, rate),
+  getDestination: (key) => g.getDestination(key),
+  listDestinations: () => g.listDestinations(),
+  putDestination: (row) => g.putDestination(row),
+  close: async () => undefined, // closed after the turn's answers are out
+};
+
+/** Runs one request: the synchronous part (the SQL) now, inside the caller's transaction. */
+function dispatch(req: QueueRequest): Promise<unknown> {
+  // TypeScript cannot relate req.op to req.args across the union; the table's own type guarantees the pairing.
+  const handler = handlers[req.op] as (...args: readonly unknown[]) => Promise<unknown>;
+  return handler(...req.args);
 }
 
 const errorOf = (err: unknown) => ({
@@ -51,10 +84,10 @@ const errorOf = (err: unknown) => ({
   message: err instanceof Error ? err.message : String(err),
 });
 
-let pending: WorkerRequest[] = [];
+let pending: QueueRequest[] = [];
 let scheduled = false;
 
-port.on('message', (req: WorkerRequest) => {
+port.on('message', (req: QueueRequest) => {
   pending.push(req);
   if (!scheduled) {
     scheduled = true;
@@ -66,43 +99,31 @@ function runTurn(): void {
   scheduled = false;
   const reqs = pending;
   pending = [];
-  if (reqs.length === 1 && reqs[0]!.method === 'close') return void close(reqs[0]!);
+  if (reqs.length === 1 && reqs[0]!.op === 'close') return void close(reqs[0]!);
   const calls: Promise<unknown>[] = [];
   try {
-    db.transaction(() => {
+    queue.turn(() => {
       for (const req of reqs) {
         now = req.now;
-        if (req.method === 'close') {
-          calls.push(Promise.resolve(undefined));
-          continue;
-        }
-        const fn = (store as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[req.method];
-        if (typeof fn !== 'function') {
-          calls.push(Promise.reject(new Error(`no such store method: ${req.method}`)));
-          continue;
-        }
-        // Each call returns a promise; the synchronous part (the SQL) runs now, inside this transaction.
-        calls.push(fn.apply(store, revive(req.method, req.args)));
+        calls.push(dispatch(req));
       }
-      // Enqueues batch themselves on setImmediate; flush them inside this transaction too.
-      (store as unknown as { flushBatches(): void }).flushBatches();
-    }).immediate();
+    });
   } catch (err) {
     // The commit itself failed (disk full, I/O error): nothing of this turn is durable.
-    for (const req of reqs) port!.postMessage({ id: req.id, ok: false, error: errorOf(new HalcyonError('HAL_ERR_QUEUE_WRITE', String(err))) } satisfies WorkerResponse);
+    for (const req of reqs) port!.postMessage({ id: req.id, ok: false, error: errorOf(new HalcyonError('HAL_ERR_QUEUE_WRITE', String(err))) } satisfies QueueResponse);
     return;
   }
   void Promise.allSettled(calls).then((results) => {
-    results.forEach((r, i) => {
+    results.forEach((res, i) => {
       const id = reqs[i]!.id;
-      port!.postMessage(r.status === 'fulfilled' ? { id, ok: true, result: r.value } : { id, ok: false, error: errorOf(r.reason) } satisfies WorkerResponse);
+      port!.postMessage(res.status === 'fulfilled' ? { id, ok: true, result: res.value } : { id, ok: false, error: errorOf(res.reason) } satisfies QueueResponse);
     });
-    if (reqs.some((r) => r.method === 'close')) void close(undefined);
+    if (reqs.some((x) => x.op === 'close')) void close(undefined);
   });
 }
 
-async function close(req: WorkerRequest | undefined): Promise<void> {
-  await store.close();
-  if (req) port!.postMessage({ id: req.id, ok: true, result: undefined } satisfies WorkerResponse);
+async function close(req: QueueRequest | undefined): Promise<void> {
+  await queue.close();
+  if (req) port!.postMessage({ id: req.id, ok: true, result: undefined } satisfies QueueResponse);
   port!.close();
 }

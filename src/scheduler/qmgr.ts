@@ -1,14 +1,22 @@
 /**
- * scheduler/qmgr — the queue manager: picks due recipients, groups them by
- * message and destination, gates them by the destination's health and
- * limits, runs deliveries on the transports and applies the outcomes.
+ * scheduler/qmgr — the queue manager: claims due recipients, groups them by
+ * message and destination, asks the DestinationGate for a connection slot,
+ * runs deliveries on the transports and applies the outcomes.
+ *
+ * It holds no state another node would need to agree with: the connection
+ * count, the probe and the rate of a destination are the gate's (shared by
+ * every node on the queue's database); what lives here is this node's own
+ * work — the batches it claimed and the connections it runs.
  *
  * What keeps invariant I5 (no storms) true: a destination in backoff is not
- * claimed from at all (the store's claim query skips it), and when its
- * backoff ends exactly one probe connection goes out; until the probe's
- * result is known no second connection opens. A connection-level failure
- * defers every waiting batch of that destination to the end of its backoff
- * without connecting, and without spending the recipients' own retry steps.
+ * claimed from at all (the claim query skips it); when its backoff ends the
+ * gate grants exactly one probe, cluster-wide, and no other slot until the
+ * probe's result is known. A connection-level failure moves the
+ * destination's row on by compare-and-set (one backoff step per failure
+ * wave, whichever node saw it) and defers every waiting batch of that
+ * destination to the end of its backoff without connecting, and without
+ * spending the recipients' own retry steps. Work that cannot get a slot is
+ * given back to the queue (unclaimed), for whichever node holds one.
  *
  * Memory is bounded by what is claimed (at most a few batches per free
  * connection), never by the queue's size. The clock is injected; `runOnce`
@@ -21,14 +29,15 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs, parseRate } from '../config/units.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
+import type { Grant } from '../queue/destination-gate.js';
 import type { DestinationRow, LastReply, Outcome, RecipientOutcome } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { Queue } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
-import { destinationFailed, destinationRecovered, gate, retryDelay, type RetrySettings } from './retry.js';
+import { destinationFailed, destinationRecovered, retryDelay, type RetrySettings } from './retry.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
 
 export interface QmgrDeps {
-  readonly store: Store;
+  readonly queue: Queue;
   readonly smtp: Transport;
   readonly local: Transport;
   /** The configuration in force, read at use time (config/live). */
@@ -36,21 +45,39 @@ export interface QmgrDeps {
   readonly log: Logger;
   readonly clock: () => number;
   readonly random?: () => number;
-  /** Lease owner name (process/node id). */
-  readonly owner: string;
-  readonly sweeps: Omit<SweepDeps, 'store' | 'log'>;
+  /** This node's id (config node_id): owns its leases and slots. */
+  readonly node: string;
+  readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs'>;
   readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
 }
 
+/** A batch as claimed here: its recipients are leased to this node until leaseUntil. */
+interface Claimed extends Batch {
+  leaseUntil: number;
+}
+
+/** A slot the gate granted, as a worker holds it. */
+interface Slot {
+  readonly id: number;
+  readonly probe: boolean;
+  /** The row's generation and the row itself when the slot was granted: the compare-and-set base. */
+  readonly generation: number;
+  readonly row: DestinationRow | undefined;
+  until: number;
+}
+
+/** This node's work for one destination. */
 interface DestState {
   readonly key: string;
-  readonly queue: Batch[];
-  /** The destination's row as last read or written here (saves a queue round trip per batch). */
-  health: DestinationRow | undefined;
+  readonly queue: Claimed[];
+  /** Connections (slots) this node runs for the destination. */
   workers: number;
+  /** This node holds the destination's probe. */
   probing: boolean;
-  tokens: number;
-  tokensAt: number;
+  /** An acquire is on its way to the gate. */
+  asking: boolean;
+  /** The gate said the slots are taken (or the rate spent) until then: no claims, no asking before. */
+  waitUntil: number;
 }
 
 const isLocal = (destination: string): boolean => destination.startsWith('local:');
@@ -90,12 +117,26 @@ export class Qmgr {
     };
     this.random = deps.random ?? Math.random;
     this.rate = d.destination_rate ? parseRate(d.destination_rate) : undefined;
-    this.sweeps = new Sweeps({ ...deps.sweeps, store: deps.store, log: deps.log });
+    this.sweeps = new Sweeps({
+      ...deps.sweeps, messages: deps.queue.messages, recipients: deps.queue.recipients, log: deps.log, node: deps.node,
+      leaseMs: durationMs(d.lease),
+    });
   }
 
-  /** On start every `inflight` recipient is due again (their worker died with the last process). */
+  private get leaseMs(): number {
+    return durationMs(this.deps.config().delivery.lease);
+  }
+
+  /**
+   * On start this node's leases and slots from before are given back (their workers died with the last
+   * process). Another node's are left alone: they come back when their lease runs out, if that node is dead.
+   */
   async start(): Promise<void> {
-    const n = await this.deps.store.releaseAllInflight(this.deps.clock());
+    const now = this.deps.clock();
+    const [n] = await Promise.all([
+      this.deps.queue.recipients.releaseNodeLeases(this.deps.node, now),
+      this.deps.queue.gate.releaseNodeSlots(this.deps.node),
+    ]);
     if (n > 0) this.deps.log.info({ event: 'recovered_inflight', count: n }, `${n} recipient(s) in flight at the last stop are due again`);
     this.stopped = false;
     this.poke();
@@ -142,8 +183,8 @@ export class Qmgr {
       this.scheduleSoon();
       return;
     }
-    const scan = durationMs(this.deps.config().delivery.queue_scan_interval);
-    const next = await this.deps.store.nextDueAt().catch(() => undefined);
+    const scan = this.scanMs();
+    const next = await this.deps.queue.recipients.nextDueAt().catch(() => undefined);
     // A poke while we asked has scheduled the next pass already; a second timer would run two loops.
     if (this.soon || this.stopped) return;
     const now = this.deps.clock();
@@ -151,6 +192,10 @@ export class Qmgr {
     const wait = next === undefined || next <= now ? scan : Math.min(scan, next - now);
     this.timer = setTimeout(() => void this.loop(), wait);
     this.timer.unref?.();
+  }
+
+  private scanMs(): number {
+    return durationMs(this.deps.config().delivery.queue_scan_interval);
   }
 
   /** One pass and all the deliveries it started (tests drive the scheduler with this and a fake clock). */
@@ -169,16 +214,16 @@ export class Qmgr {
     await this.running;
     await this.idle();
     // Messages finished by the last deliveries leave the queue now, not at the next start.
-    for (let i = 0; i < 100; i++) if ((await this.deps.store.removeCompleted(1000)).length < 1000) break;
+    for (let i = 0; i < 100; i++) if ((await this.deps.queue.recipients.removeCompleted(1000)).length < 1000) break;
   }
 
-  /** Open connections per destination, for `halcyon destinations` and metrics. */
+  /** Connections this node has open, per destination, for metrics. */
   connections(): Map<string, number> {
     return new Map([...this.dests.values()].filter((d) => d.workers > 0).map((d) => [d.key, d.workers]));
   }
 
   private async pass(): Promise<void> {
-    const { store, clock } = this.deps;
+    const { queue, clock } = this.deps;
     this.stats.passes++;
     const now = clock();
     // Lease recovery and the expiry/delay sweeps look at old rows only; once per interval of (injected) time is enough.
@@ -186,113 +231,163 @@ export class Qmgr {
     if (housekeeping) this.lastHousekeeping = now;
     // Issued together so the queue thread answers them in one commit, not one commit each.
     await Promise.all([
-      housekeeping ? store.releaseExpiredLeases(now) : undefined,
+      housekeeping ? queue.recipients.releaseExpiredLeases(now) : undefined,
+      housekeeping ? queue.gate.releaseExpiredSlots(now) : undefined,
       this.sweeps.run(now, housekeeping),
       this.dispatch(now),
-      store.removeCompleted(1000),
+      queue.recipients.removeCompleted(1000),
     ]);
   }
 
   private dest(key: string): DestState {
     let d = this.dests.get(key);
     if (!d) {
-      d = { key, queue: [], health: undefined, workers: 0, probing: false, tokens: this.rate?.count ?? 0, tokensAt: this.deps.clock() };
+      d = { key, queue: [], workers: 0, probing: false, asking: false, waitUntil: -Infinity };
       this.dests.set(key, d);
     }
     return d;
   }
 
-  private capOf(d: DestState): number {
-    return d.probing ? 1 : this.deps.config().delivery.max_connections_per_destination;
-  }
-
   private async dispatch(now: number): Promise<void> {
     const cfg = this.deps.config().delivery;
+    for (const d of this.dests.values()) {
+      if (d.queue.length === 0 && d.workers === 0 && !d.asking && d.waitUntil <= now) this.dests.delete(d.key);
+    }
     const free = cfg.max_connections - this.active;
     if (free <= 0) return;
-    // A destination with work waiting in memory, or in a probe, takes no more claims until it drains.
-    const exclude = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || (this.rate && this.refill(d, now) < 1)).map((d) => d.key);
-    const rows = await this.deps.store.claimDue({
-      now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.owner,
-      leaseUntil: now + durationMs(cfg.lease), excludeDestinations: exclude,
+    // A destination with work waiting here, in a probe, or told to wait takes no more claims until that changes.
+    const exclude = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || d.asking || d.waitUntil > now).map((d) => d.key);
+    const leaseUntil = now + this.leaseMs;
+    const rows = await this.deps.queue.recipients.claimDue({
+      now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil, excludeDestinations: exclude,
     });
-    if (rows.length === 0) return;
-    // Every destination's row in one go (one queue turn), not one round trip each.
-    const keys = [...new Set(rows.map((r) => r.destination))];
-    const healths = await Promise.all(keys.map((k) => this.deps.store.getDestination(k)));
-    keys.forEach((k, i) => { this.dest(k).health = healths[i]; });
-    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
-      const d = this.dest(b.destination);
-      const g = gate(d.health, now);
-      if (!g.open) {
-        // Raced with a backoff set since the claim: back to waiting, no attempt spent.
-        await this.deferBatch(b, g.until, { code: 451, enhanced: '4.4.1', text: 'delivery temporarily suspended (destination in backoff)' });
-        continue;
-      }
-      if (g.probe && d.workers === 0) d.probing = true;
-      d.queue.push(b);
+    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) this.dest(b.destination).queue.push({ ...b, leaseUntil });
+    // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
+    await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
+  }
+
+  /**
+   * Asks the gate for as many slots as the destination's waiting batches can use (all asked together: one
+   * queue turn) and starts a connection on each. A probe is granted alone; what cannot get a slot waits.
+   */
+  private async fill(d: DestState): Promise<void> {
+    const cfg = this.deps.config().delivery;
+    if (d.asking || d.probing) return;
+    const want = Math.min(d.queue.length, cfg.max_connections_per_destination - d.workers, cfg.max_connections - this.active);
+    if (want <= 0) return;
+    d.asking = true;
+    const now = this.deps.clock();
+    const until = now + this.leaseMs;
+    let grants: Grant[];
+    try {
+      grants = await Promise.all(Array.from({ length: want }, () => this.deps.queue.gate.acquire({
+        destination: d.key, node: this.deps.node, now, leaseUntil: until, maxConnections: cfg.max_connections_per_destination,
+      })));
+    } finally {
+      d.asking = false;
     }
-    for (const d of this.dests.values()) this.startWorkers(d);
+    let wait: Extract<Grant, { kind: 'wait' }> | undefined;
+    for (const g of grants) {
+      if (g.kind === 'wait') wait ??= g;
+      else this.startWorker(d, { id: g.slot, probe: g.kind === 'probe', generation: g.generation, row: g.row, until });
+    }
+    if (wait && d.workers === 0) await this.waitForGate(d, wait, now);
   }
 
-  private refill(d: DestState, now: number): number {
-    if (!this.rate) return Infinity;
-    const elapsed = now - d.tokensAt;
-    d.tokens = Math.min(this.rate.count, d.tokens + (elapsed * this.rate.count) / this.rate.perMs);
-    d.tokensAt = now;
-    return d.tokens;
+  /** No slot for this destination here: its batches go back to the queue, for a node that has one (or for later). */
+  private async waitForGate(d: DestState, wait: Extract<Grant, { kind: 'wait' }>, now: number): Promise<void> {
+    const held = wait.reason === 'backoff' || wait.reason === 'suspended';
+    // Backoff: due when it ends (the claim query skips the destination till then, and sees an administrator's
+    // reset at once). Full or probing elsewhere: due now for whoever has a slot; this node asks again after a scan.
+    if (!held) d.waitUntil = Math.min(wait.until, now + this.scanMs());
+    const batches = d.queue.splice(0);
+    const ids = batches.flatMap((b) => b.recipients.map((r) => r.id));
+    if (ids.length > 0) await this.deps.queue.recipients.unclaim(ids, this.deps.node, held ? wait.until : now);
   }
 
-  private startWorkers(d: DestState): void {
-    while (d.queue.length > 0 && d.workers < this.capOf(d) && this.active < this.deps.config().delivery.max_connections) {
-      d.workers++;
-      this.active++;
-      this.stats.connectionsStarted++;
-      const w: Promise<void> = this.worker(d).finally(() => {
+  private startWorker(d: DestState, slot: Slot): void {
+    d.workers++;
+    this.active++;
+    if (slot.probe) d.probing = true;
+    this.stats.connectionsStarted++;
+    const w: Promise<void> = this.worker(d, slot)
+      .catch((err: unknown) => {
+        this.deps.log.error({ event: 'qmgr_error', destination: d.key, err: (err as Error).message }, 'delivery worker failed');
+      })
+      .finally(() => {
         d.workers--;
         this.active--;
+        if (slot.probe) d.probing = false;
         this.workers.delete(w);
-        if (d.queue.length === 0 && d.workers === 0) this.dests.delete(d.key);
-        else this.startWorkers(d);
+        // Batches left behind (a worker that stopped early) get a connection of their own.
+        if (d.queue.length > 0) void this.fill(d);
       });
-      this.workers.add(w);
-    }
+    this.workers.add(w);
   }
 
-  /** Takes batches of one destination until none is left or the destination fails. */
-  private async worker(d: DestState): Promise<void> {
-    for (;;) {
-      const batch = d.queue.shift();
-      if (!batch) return;
-      const now = this.deps.clock();
-      if (this.rate) {
-        if (this.refill(d, now) < 1) {
-          const wait = Math.ceil(((1 - d.tokens) * this.rate.perMs) / this.rate.count);
-          await this.deferBatch(batch, now + wait, { code: 451, enhanced: '4.7.0', text: 'destination rate limit reached' });
-          continue;
+  /** One connection's worth of work: takes batches of one destination until none is left or the destination fails. */
+  private async worker(d: DestState, slot: Slot): Promise<void> {
+    const { queue } = this.deps;
+    try {
+      let s = slot;
+      for (;;) {
+        const batch = d.queue.shift();
+        if (!batch) return;
+        const now = this.deps.clock();
+        if (!(await this.keepLeases(s, batch, now))) continue;
+        if (this.rate) {
+          const t = await queue.gate.takeToken(d.key, now, this.rate);
+          if (!t.ok) {
+            // Over the shared rate: this batch and the rest wait for the next token, in the queue.
+            d.waitUntil = t.until;
+            const ids = [batch, ...d.queue.splice(0)].flatMap((b) => b.recipients.map((r) => r.id));
+            await queue.recipients.unclaim(ids, this.deps.node, t.until);
+            return;
+          }
         }
-        d.tokens -= 1;
+        const result = await this.deliverBatch(batch, s);
+        if (result.destinationFailure) {
+          await this.destinationDown(d, s, result.destinationFailure);
+          return;
+        }
+        if (s.probe || (s.row !== undefined && s.row.health !== 'ok')) {
+          s = await this.destinationUp(d, s);
+          d.probing = false;
+          // The probe went through: the others waiting here may have their connections now.
+          void this.fill(d);
+        }
       }
-      const result = await this.deliverBatch(batch, d);
-      if (result.destinationFailure) {
-        await this.destinationDown(d, result.destinationFailure);
-        return;
-      }
-      if (d.probing || (d.health !== undefined && d.health.health === 'backoff')) {
-        const wasProbe = d.probing;
-        d.probing = false;
-        d.health = destinationRecovered(d.health, d.key, this.deps.clock());
-        await this.deps.store.putDestination(d.health);
-        this.deps.log.info({ event: 'destination_recovered', destination: d.key }, 'destination recovered');
-        if (wasProbe) this.startWorkers(d);
-      }
+    } finally {
+      await queue.gate.releaseSlot(slot.id).catch(() => undefined);
     }
   }
 
-  private async deliverBatch(batch: Batch, d: DestState): Promise<BatchResult> {
-    const { store } = this.deps;
+  /**
+   * A worker can hold a slot, and batches can wait here, longer than a lease: past half of it, both are
+   * renewed. A batch whose recipients were taken over meanwhile (this node was thought dead) is dropped.
+   */
+  private async keepLeases(slot: Slot, batch: Claimed, now: number): Promise<boolean> {
+    const half = this.leaseMs / 2;
+    if (now >= slot.until - half && await this.deps.queue.gate.renewSlot(slot.id, now + this.leaseMs)) slot.until = now + this.leaseMs;
+    if (now < batch.leaseUntil - half) return true;
+    const kept = new Set(await this.deps.queue.recipients.renewLeases(batch.recipients.map((r) => r.id), this.deps.node, now + this.leaseMs));
+    batch.leaseUntil = now + this.leaseMs;
+    batch.recipients.splice(0, batch.recipients.length, ...batch.recipients.filter((r) => kept.has(r.id)));
+    return batch.recipients.length > 0;
+  }
+
+  /** A connection went through while the row was not healthy (the probe, say): the destination recovers, once. */
+  private async destinationUp(d: DestState, slot: Slot): Promise<Slot> {
+    const r = await this.deps.queue.gate.transition(d.key, slot.generation, destinationRecovered(slot.row, d.key, this.deps.clock()));
+    if (r.applied) this.deps.log.info({ event: 'destination_recovered', destination: d.key, node: this.deps.node }, 'destination recovered');
+    // From here on this connection is an ordinary one, on the row as it now is.
+    return { ...slot, probe: false, generation: r.row?.generation ?? slot.generation, row: r.row };
+  }
+
+  private async deliverBatch(batch: Claimed, slot: Slot): Promise<BatchResult> {
+    const { messages } = this.deps.queue;
     // Asked together, answered in one queue turn.
-    const [message, body] = await Promise.all([store.getMessage(batch.messageId), store.getBody(batch.messageId).catch(() => undefined)]);
+    const [message, body] = await Promise.all([messages.getMessage(batch.messageId), messages.getBody(batch.messageId).catch(() => undefined)]);
     if (!message || !body) {
       // Deleted while claimed (queue delete): nothing to do.
       return {};
@@ -300,16 +395,15 @@ export class Qmgr {
     const outbound: OutboundBatch = { destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients };
     const transport = isLocal(batch.destination) ? this.deps.local : this.deps.smtp;
     this.stats.batches++;
-    const prev = d.health;
-    const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, prev);
+    const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, slot.row);
     try {
       return await transport.deliver(outbound, record);
     } catch (err) {
       // A transport bug must not strand recipients in flight: they are deferred and the lease is cleared.
-      this.deps.log.error({ event: 'transport_error', queue_id: message.id, destination: d.key, err: (err as Error).stack }, 'transport failed');
+      this.deps.log.error({ event: 'transport_error', queue_id: message.id, destination: batch.destination, err: (err as Error).stack }, 'transport failed');
       const reply: LastReply = { code: 451, enhanced: '4.3.0', text: `internal error: ${(err as Error).message}` };
       const left = batch.recipients.map((r) => [r.id, { kind: 'deferred', reply } as RecipientVerdict] as const);
-      await this.record(outbound, new Map(left), prev).catch(() => undefined);
+      await this.record(outbound, new Map(left), slot.row).catch(() => undefined);
       return {};
     }
   }
@@ -344,41 +438,38 @@ export class Qmgr {
       }, `${batch.message.id}: to=<${r.address}> status=${status}`);
       this.deps.onOutcome?.(status, batch.destination, now - batch.message.receivedAt);
     }
-    await this.deps.store.recordOutcomes(outcomes, now);
+    await this.deps.queue.recipients.recordOutcomes(outcomes, now, this.deps.node);
   }
 
-  /** A connection-level failure: backoff for the destination, and its waiting batches wait for it without connecting. */
-  private async destinationDown(d: DestState, why: LastReply): Promise<void> {
-    const { store, clock, log } = this.deps;
+  /**
+   * A connection-level failure: the destination's row moves into (or further into) backoff by compare-and-set
+   * on the generation this connection was granted under. Connections opened together (the first wave, up to
+   * the cap, on any node) all fail together: the first failure moves the row on, the others find it moved and
+   * change nothing (that used to jump a 1 m backoff straight to the 1 h cap). The waiting batches wait for the
+   * backoff without connecting.
+   */
+  private async destinationDown(d: DestState, slot: Slot, why: LastReply): Promise<void> {
+    const { queue, clock, log } = this.deps;
     const now = clock();
-    const current = await store.getDestination(d.key);
-    // Fix (H): connections opened together (the first wave, up to the per-destination cap) all fail together;
-    // a backoff already in force was set by one of them, and each further failure of that wave must not double
-    // it again (that jumped a 1 m backoff straight to the 1 h cap). Gate lets no connection start during a
-    // backoff, so a failure seen while one is in force always belongs to a connection started before it.
-    const inForce = current !== undefined && current.health === 'backoff' && current.backoffUntil > now;
-    const row = inForce ? current : destinationFailed(current, d.key, now, `${why.code} ${why.text}`, this.retry);
-    d.health = row;
-    if (!inForce) {
-      await store.putDestination(row);
+    const next = destinationFailed(slot.row, d.key, now, `${why.code} ${why.text}`, this.retry);
+    const r = await queue.gate.transition(d.key, slot.generation, next);
+    const row = r.row;
+    if (r.applied && row) {
       // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
-      for (let i = 0; i < 1000; i++) if ((await store.parkDestination(d.key, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
-      log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
+      for (let i = 0; i < 1000; i++) if ((await queue.recipients.parkDestination(d.key, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
+      log.warn({ event: 'destination_backoff', destination: d.key, node: this.deps.node, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
         `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     }
-    d.probing = false;
+    // The row moved on to healthy meanwhile (another node's probe went through): this failure is old news.
+    if (!row || row.health === 'ok') return;
     const waiting = d.queue.splice(0);
-    // Fix (H): one commit for every waiting batch, not one per batch (thousands of fsyncs per failed probe).
+    // One commit for every waiting batch, not one per batch (thousands of fsyncs per failed probe).
     await this.deferBatches(waiting, row.backoffUntil, { code: 451, enhanced: '4.4.1', text: `delivery temporarily suspended: ${why.text}` }, why.host);
   }
 
   private async deferBatches(batches: readonly Batch[], until: number, reply: LastReply, host?: string): Promise<void> {
     const r: LastReply = host ? { ...reply, host } : reply;
     const outcomes = batches.flatMap((b) => b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? r, nextAttemptAt: until, countAttempt: false } as const })));
-    await this.deps.store.recordOutcomes(outcomes, this.deps.clock());
-  }
-
-  private async deferBatch(b: Batch, until: number, reply: LastReply, host?: string): Promise<void> {
-    await this.deferBatches([b], until, reply, host);
+    await this.deps.queue.recipients.recordOutcomes(outcomes, this.deps.clock(), this.deps.node);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { destinationFailed, destinationRecovered, gate, retryDelay } from './retry.js';
+import { destinationFailed, retryDelay } from './retry.js';
 
 const s = { retryInitialMs: 300_000, retryMaxMs: 4 * 3_600_000, backoffMs: 60_000, backoffMaxMs: 3_600_000 };
 
@@ -26,12 +26,5 @@ describe('destination health', () => {
     }
     assert.deepEqual(steps.map((x) => x / 60_000), [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     assert.equal(row.consecutiveFailures, 9);
-  });
-  test('gate: closed during backoff, one probe after, open when ok', () => {
-    const row = destinationFailed(undefined, 'd', 1000, 'x', s);
-    assert.deepEqual(gate(row, 1000 + 59_999), { open: false, until: 61_000 });
-    assert.deepEqual(gate(row, 61_000), { open: true, probe: true });
-    assert.deepEqual(gate(destinationRecovered(row, 'd', 62_000), 62_000), { open: true, probe: false });
-    assert.deepEqual(gate(undefined, 0), { open: true, probe: false });
   });
 });

@@ -7,9 +7,10 @@
  * retry_max, ±10 % jitter (so a burst of failures does not return as a burst).
  * Destination: destination_backoff, doubling per failed probe, capped at
  * destination_backoff_max. A recipient waiting on its destination's backoff
- * does not spend its own retry steps (its lifetime still runs).
+ * does not spend its own retry steps (its lifetime still runs). Whether a
+ * connection may open is the DestinationGate's (queue/destination-gate).
  */
-import type { DestinationRow } from '../queue/model.js';
+import type { DestinationState } from '../queue/model.js';
 
 export interface RetrySettings {
   readonly retryInitialMs: number;
@@ -25,7 +26,7 @@ export function retryDelay(attempts: number, s: RetrySettings, random: () => num
 }
 
 /** A destination after a connection-level failure: into backoff, or its backoff doubled. */
-export function destinationFailed(prev: DestinationRow | undefined, key: string, now: number, error: string, s: RetrySettings): DestinationRow {
+export function destinationFailed(prev: DestinationState | undefined, key: string, now: number, error: string, s: RetrySettings): DestinationState {
   const step = prev && prev.health !== 'ok' && prev.backoffMs > 0 ? Math.min(s.backoffMaxMs, prev.backoffMs * 2) : s.backoffMs;
   return {
     key,
@@ -35,23 +36,15 @@ export function destinationFailed(prev: DestinationRow | undefined, key: string,
     consecutiveFailures: (prev?.consecutiveFailures ?? 0) + 1,
     lastError: error,
     updatedAt: now,
+    // What the destination has learned survives its failures.
+    ...(prev?.limits ? { limits: prev.limits } : {}),
   };
 }
 
 /** A destination after a connection that worked (greeting and EHLO went through). */
-export function destinationRecovered(prev: DestinationRow | undefined, key: string, now: number): DestinationRow {
-  return { key, health: prev?.health === 'suspended' ? 'suspended' : 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, lastError: undefined, updatedAt: now };
-}
-
-export type Gate = { readonly open: true; readonly probe: boolean } | { readonly open: false; readonly until: number };
-
-/**
- * May a connection be opened to this destination now? After a backoff ends,
- * exactly one probe goes out; its result decides for everyone waiting.
- */
-export function gate(row: DestinationRow | undefined, now: number): Gate {
-  if (!row || row.health === 'ok') return { open: true, probe: false };
-  if (row.health === 'suspended') return { open: false, until: Number.MAX_SAFE_INTEGER };
-  if (row.backoffUntil > now) return { open: false, until: row.backoffUntil };
-  return { open: true, probe: true };
+export function destinationRecovered(prev: DestinationState | undefined, key: string, now: number): DestinationState {
+  return {
+    key, health: prev?.health === 'suspended' ? 'suspended' : 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, lastError: undefined, updatedAt: now,
+    ...(prev?.limits ? { limits: prev.limits } : {}),
+  };
 }

@@ -4,15 +4,31 @@
  * warnings after delay_warning_after, and the DSNs owed for failed, expired
  * and (NOTIFY=SUCCESS) delivered recipients — one report per message per
  * sweep, so recipients that failed in the same attempt share one DSN.
+ *
+ * Every sweep claims its rows before it acts on them (RecipientQueue's
+ * claim* calls, leased to this node), so on several nodes each expiry is
+ * logged once and each report is sent by one node. A node that dies
+ * mid-report leaves a claim that runs out; another node then sends it (a
+ * crash can repeat a report, never lose one). Reports are queued through
+ * intake/ like every new message.
  */
 import type { Logger } from 'pino';
 import { planReport, type NotifySettings, type ReportEvent } from '../dsn/notify.js';
+import type { Intake } from '../intake/intake.js';
+import type { MessageStore } from '../queue/message-store.js';
 import type { RecipientRow } from '../queue/model.js';
-import type { Store } from '../queue/store.js';
+import type { RecipientQueue, SweepClaim } from '../queue/recipient-queue.js';
 
 export interface SweepDeps {
-  readonly store: Store;
+  readonly messages: MessageStore;
+  readonly recipients: RecipientQueue;
+  /** Where reports go, as every new message does. */
+  readonly intake: Intake;
   readonly log: Logger;
+  /** This node's id: owns the sweeps' claims. */
+  readonly node: string;
+  /** How long a claim lasts if this node dies holding it. */
+  readonly leaseMs: number;
   readonly lifetimeMs: number;
   readonly delayWarningMs: number;
   readonly notify: NotifySettings;
@@ -46,11 +62,15 @@ export class Sweeps {
     await this.reports(now);
   }
 
+  private claim(now: number): SweepClaim {
+    return { now, limit: BATCH, owner: this.d.node, leaseUntil: now + this.d.leaseMs };
+  }
+
   private async expire(now: number): Promise<void> {
-    const rows = await this.d.store.listExpirable(now - this.d.lifetimeMs, BATCH);
-    if (rows.length === 0) return;
+    const claimed = await this.d.recipients.claimExpirable(now - this.d.lifetimeMs, this.claim(now));
+    if (claimed.length === 0) return;
     const days = Math.round(this.d.lifetimeMs / 86_400_000 * 10) / 10;
-    await this.d.store.recordOutcomes(rows.map((r) => ({
+    const applied = new Set(await this.d.recipients.recordOutcomes(claimed.map((r) => ({
       recipientId: r.id,
       outcome: {
         kind: 'expired',
@@ -59,11 +79,12 @@ export class Sweeps {
           text: `message expired after ${days} days in the queue${r.lastReply ? `; last error: ${r.lastReply.code} ${r.lastReply.text}` : ''}`,
         },
       },
-    })), now);
+    })), now, this.d.node));
+    const rows = claimed.filter((r) => applied.has(r.id));
     // The same fields as every other outcome line (sender, delay), so `grep QUEUEID` tells the whole story.
     const ids = [...new Set(rows.map((r) => r.messageId))];
     const messages = new Map(ids.map((id, i) => [id, i]));
-    const found = await Promise.all(ids.map((id) => this.d.store.getMessage(id)));
+    const found = await Promise.all(ids.map((id) => this.d.messages.getMessage(id)));
     for (const r of rows) {
       const m = found[messages.get(r.messageId)!];
       this.d.log.info({
@@ -81,12 +102,12 @@ export class Sweeps {
   // Order per recipient is unchanged: its DSN is durable before it is marked, so a crash can repeat a report, never lose one.
 
   private async delays(now: number): Promise<void> {
-    const rows = await this.d.store.listDelayed(now - this.d.delayWarningMs, BATCH);
+    const rows = await this.d.recipients.claimDelayed(now - this.d.delayWarningMs, this.claim(now));
     await this.reportAll('delay', byMessage(rows), now);
   }
 
   private async reports(now: number): Promise<void> {
-    const rows = await this.d.store.listReportsDue(BATCH);
+    const rows = await this.d.recipients.claimReportsDue(this.claim(now));
     const failed = new Map<string, RecipientRow[]>();
     const delivered = new Map<string, RecipientRow[]>();
     for (const [id, list] of byMessage(rows)) {
@@ -102,19 +123,19 @@ export class Sweeps {
   private async reportAll(event: ReportEvent, groups: ReadonlyMap<string, RecipientRow[]>, now: number): Promise<void> {
     if (groups.size === 0) return;
     const settled = await Promise.all([...groups].map(([id, list]) => this.report(event, id, list, now)));
-    await this.d.store.markDsn(settled.flat(), event === 'delay' ? 'delay' : 'final');
+    await this.d.recipients.markDsn(settled.flat(), event === 'delay' ? 'delay' : 'final');
   }
 
   /** Plans (and enqueues) one message's report; returns the recipients it settles, for the caller to mark. */
   private async report(event: ReportEvent, messageId: string, rows: RecipientRow[], now: number): Promise<readonly number[]> {
-    const { store, log } = this.d;
-    const message = await store.getMessage(messageId);
+    const { messages, log } = this.d;
+    const message = await messages.getMessage(messageId);
     if (!message) return rows.map((r) => r.id);
-    const body = await store.getBody(messageId);
+    const body = await messages.getBody(messageId);
     const plan = planReport(event, message, body, rows, this.d.notify, now);
     if (plan.dropped) log.warn({ event: 'dsn_dropped', queue_id: messageId, detail: plan.dropped }, 'undeliverable report dropped');
     if (plan.message) {
-      const id = await store.enqueue(plan.message);
+      const { id } = await this.d.intake.accept(plan.message);
       log.info({ event: 'dsn', queue_id: messageId, dsn_id: id, kind: event, to: plan.message.recipients[0]?.address, recipients: rows.length },
         `${messageId}: sender ${event} notification: ${id}`);
       this.d.onEnqueued?.();

@@ -49,29 +49,56 @@ export function formatReply(code: number, enhanced: string | undefined, ...lines
 }
 
 /**
- * Client side: feed it bytes, take complete replies out. Lines longer than
- * maxLine are truncated rather than buffered without bound. Malformed lines
- * produce a reply with code 0 so the caller treats the peer as broken.
+ * What one reply may hold before the peer counts as broken. RFC 5321 §4.5.3.1.5
+ * allows 512 octets per reply line; we allow four times that, and a reply of
+ * at most 128 lines / 64 KiB (the longest real EHLO replies are ~30 lines).
+ * Without these a remote streaming `250-` lines forever grows our memory
+ * without end (issue 10); with them it costs 64 KiB and a connection failure.
+ */
+export interface ReplyLimits {
+  readonly maxLine: number;
+  readonly maxLines: number;
+  readonly maxBytes: number;
+}
+export const REPLY_LIMITS: ReplyLimits = { maxLine: 2048, maxLines: 128, maxBytes: 64 * 1024 };
+
+/**
+ * Client side: feed it bytes, take complete replies out. Malformed lines
+ * produce a reply with code 0 so the caller treats the peer as broken. A line
+ * or a reply over its limit makes the parser `broken` (a reason string): it
+ * then drops everything it is given, and the caller must close the connection.
  */
 export class ReplyParser {
   private buf = '';
-  private pending: { code: number; lines: string[] } | undefined;
-  constructor(private readonly maxLine = 4096) {}
+  private pending: { code: number; lines: string[]; bytes: number } | undefined;
+  private why: string | undefined;
+  private readonly limits: ReplyLimits;
+  constructor(limits: Partial<ReplyLimits> = {}) {
+    this.limits = { ...REPLY_LIMITS, ...limits };
+  }
+
+  /** Why the peer's replies broke the limits; undefined while they have not. */
+  get broken(): string | undefined {
+    return this.why;
+  }
 
   push(chunk: Buffer | string): Reply[] {
-    this.buf += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
     const out: Reply[] = [];
+    if (this.why) return out;
+    this.buf += typeof chunk === 'string' ? chunk : chunk.toString('latin1');
+    const { maxLine } = this.limits;
+    let start = 0;
     for (;;) {
-      const nl = this.buf.indexOf('\n');
-      if (nl < 0) {
-        if (this.buf.length > this.maxLine) this.buf = this.buf.slice(0, this.maxLine);
-        break;
-      }
-      const line = this.buf.slice(0, nl).replace(/\r$/, '');
-      this.buf = this.buf.slice(nl + 1);
-      const r = this.line(line);
+      const nl = this.buf.indexOf('\n', start);
+      const lineEnd = nl < 0 ? this.buf.length : nl > start && this.buf[nl - 1] === '\r' ? nl - 1 : nl;
+      if (lineEnd - start > maxLine) return this.fail(out, `a reply line longer than ${maxLine} octets`);
+      if (nl < 0) break;
+      const r = this.line(this.buf.slice(start, lineEnd));
+      start = nl + 1;
+      if (this.why) return out;
       if (r) out.push(r);
     }
+    this.buf = this.buf.slice(start);
     return out;
   }
 
@@ -83,6 +110,14 @@ export class ReplyParser {
   reset(): void {
     this.buf = '';
     this.pending = undefined;
+    this.why = undefined;
+  }
+
+  private fail(out: Reply[], why: string): Reply[] {
+    this.why = why;
+    this.buf = '';
+    this.pending = undefined;
+    return out;
   }
 
   private line(line: string): Reply | undefined {
@@ -95,8 +130,13 @@ export class ReplyParser {
     const code = Number(m[1]);
     const more = m[2] === '-';
     const text = m[3] ?? '';
-    if (!this.pending) this.pending = { code, lines: [] };
+    if (!this.pending) this.pending = { code, lines: [], bytes: 0 };
     this.pending.lines.push(text);
+    this.pending.bytes += line.length + 2;
+    if (this.pending.lines.length > this.limits.maxLines || this.pending.bytes > this.limits.maxBytes) {
+      this.fail([], `a reply longer than ${this.limits.maxLines} lines or ${this.limits.maxBytes} octets`);
+      return undefined;
+    }
     if (more) return undefined;
     const { code: c, lines } = this.pending;
     this.pending = undefined;

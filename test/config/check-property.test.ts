@@ -116,10 +116,10 @@ test('any configuration `config check` accepts starts and serves a message witho
       const c = await RawSmtpClient.connect(port);
       await converse(c, cfg.domains[0] ? `${cfg.domains[0].mailboxes[0]?.user ?? 'postmaster'}@${cfg.domains[0].name}` : 'postmaster');
       c.close();
-      if ((await app.store.counts()).messages > 0) {
+      if ((await app.store.recipients.counts()).messages > 0) {
         await app.qmgr.runOnce();
         // Let the pass's deliveries (dead ports, a dead resolver, local mailboxes) finish.
-        for (let i = 0; i < 60 && (await app.store.counts()).byState.inflight > 0; i++) await new Promise((r) => setTimeout(r, 50));
+        for (let i = 0; i < 60 && (await app.store.recipients.counts()).byState.inflight > 0; i++) await new Promise((r) => setTimeout(r, 50));
       }
     } finally {
       await app.stop(2_000);

@@ -33,6 +33,24 @@ describe('configuration', () => {
     }
   });
 
+  test('routes: an LMTP route takes hosts or a socket, exactly one; a socket needs protocol = "lmtp"', () => {
+    const ok = parseConfig({ routes: { 'a.test': { protocol: 'lmtp', socket: '/run/dovecot/lmtp' }, 'b.test': { protocol: 'lmtp', hosts: ['127.0.0.1:24'] } } });
+    assert.equal(typeof ok.routes['a.test'] === 'object' && !Array.isArray(ok.routes['a.test']) ? ok.routes['a.test'].socket : undefined, '/run/dovecot/lmtp');
+    const bad = (route: unknown): string[] => {
+      try {
+        parseConfig({ routes: { 'x.test': route } });
+        return [];
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.problems.map((p) => `${p.path}: ${p.message}`);
+      }
+    };
+    assert.ok(bad({ protocol: 'lmtp' }).some((m) => /exactly one of hosts or socket/.test(m)));
+    assert.ok(bad({ protocol: 'lmtp', socket: '/s', hosts: ['127.0.0.1:24'] }).some((m) => /exactly one of hosts or socket/.test(m)));
+    assert.ok(bad({ socket: '/s' }).some((m) => /socket is for protocol = "lmtp"/.test(m)));
+    assert.ok(bad({ protocol: 'lmtp', socket: 'relative' }).some((m) => /absolute path/.test(m)));
+  });
+
   test('`halcyon config check` prints errors and exits 2; a good file says ok', () => {
     const dir = mkdtempSync(join(tmpdir(), 'halcyon-cfg-'));
     const bad = join(dir, 'bad.toml');

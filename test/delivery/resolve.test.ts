@@ -226,4 +226,16 @@ describe('routes', () => {
     assert.equal(routeFor('routed.test', routes)?.matched, 'routed.test');
     assert.equal(routeFor('zzz.test', withStar)?.matched, '*');
   });
+
+  test('LMTP routes: a Unix socket is the one next hop; the key names the protocol and the socket', async () => {
+    const lmtp = { 'dove.test': { protocol: 'lmtp' as const, socket: '/run/dovecot/lmtp' }, 'tcp.test': { protocol: 'lmtp' as const, hosts: ['127.0.0.1:24'] } };
+    const r = await resolver().resolveDestination('dove.test', { ...OPTS, routes: lmtp });
+    assert.ok(r.kind === 'hops', JSON.stringify(r));
+    assert.equal(r.hops.length, 1);
+    assert.equal(r.hops[0]!.socket, '/run/dovecot/lmtp');
+    assert.equal(r.routeConfig?.protocol, 'lmtp');
+    assert.equal(destinationKey('dove.test', lmtp), 'route:lmtp:unix:/run/dovecot/lmtp');
+    assert.equal(destinationKey('tcp.test', lmtp), 'route:lmtp:127.0.0.1:24');
+    assert.equal(routeFor('routed.test', routes)?.protocol, 'smtp');
+  });
 });

@@ -56,7 +56,7 @@ describe('DSNs end to end', { timeout: 60_000 }, () => {
       // A short scan keeps each report a fraction of a second away (sweeps run once per pass).
       delivery: { tls: 'none', queue_scan_interval: '200ms' },
     }, { scheduler: true });
-    hold = holdRemoval(h.app.store);
+    hold = holdRemoval(h.app.store.recipients);
   });
   after(async () => {
     hold.release();
@@ -76,13 +76,13 @@ describe('DSNs end to end', { timeout: 60_000 }, () => {
   /** Waits until every recipient of `id` has its report question settled (DSN enqueued or decided against). */
   async function settled(id: string): Promise<void> {
     await waitUntil(async () => {
-      const rows = await h.app.store.getRecipients(id);
+      const rows = await h.app.store.recipients.getRecipients(id);
       return rows.length > 0 && rows.every((r) => r.dsnDone || (r.state === 'delivered' && !(Array.isArray(r.notify) && r.notify.includes('SUCCESS'))));
     }, `reports of ${id} settled`);
   }
 
   async function dsnMessagesFor(id: string): Promise<number> {
-    return (await h.app.store.listMessages({})).filter((m) => m.message.dsnFor === id).length;
+    return (await h.app.store.recipients.listMessages({})).filter((m) => m.message.dsnFor === id).length;
   }
 
   test('a 550 → one DSN to the sender, RFC 3464 field by field', async () => {
@@ -124,7 +124,7 @@ describe('DSNs end to end', { timeout: 60_000 }, () => {
     const original = returned.content.toString('utf8');
     assert.match(original, /^Subject: dsn basic$/m);
     assert.match(original, /The body line\./);
-    assert.equal((await h.app.store.getRecipients(id)).find((x) => x.address === 'ok1@remote.test')?.state, 'delivered');
+    assert.equal((await h.app.store.recipients.getRecipients(id)).find((x) => x.address === 'ok1@remote.test')?.state, 'delivered');
   });
 
   test('RET=HDRS → only the headers are returned', async () => {
@@ -138,7 +138,7 @@ describe('DSNs end to end', { timeout: 60_000 }, () => {
 
   test('NOTIFY=NEVER → no DSN at all', async () => {
     const id = await submit(h.port, { from: SENDER, rcptParams: 'NOTIFY=NEVER', to: ['bad3@remote.test'], content: message(SENDER, ['bad3@remote.test'], 'dsn never') });
-    await waitUntil(async () => (await h.app.store.getRecipients(id))[0]?.state === 'failed', 'failed');
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id))[0]?.state === 'failed', 'failed');
     await settled(id);
     assert.equal(await dsnMessagesFor(id), 0);
     assert.equal(reportsAbout(id).length, 0);
@@ -171,7 +171,7 @@ describe('DSNs end to end', { timeout: 60_000 }, () => {
 
   test('a plain message from <> that fails is bounced to no one', async () => {
     const id = await submit(h.port, { from: '', to: ['bad6@remote.test'], content: message('mailer@client.test', ['bad6@remote.test'], 'dsn null sender') });
-    await waitUntil(async () => (await h.app.store.getRecipients(id))[0]?.state === 'failed', 'failed');
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id))[0]?.state === 'failed', 'failed');
     await settled(id);
     assert.equal(await dsnMessagesFor(id), 0);
     assert.equal(reportsAbout(id, 'postmaster').length, 0);
@@ -182,8 +182,8 @@ describe('DSNs end to end', { timeout: 60_000 }, () => {
     // A remote sender whose own address the remote rejects: its DSN fails in turn.
     const from = 'bounce7@remote.test';
     const id = await submit(h.port, { from, to: ['bad7@remote.test'], content: message(from, ['bad7@remote.test'], 'dsn double bounce') });
-    await waitUntil(async () => (await h.app.store.listMessages({})).some((m) => m.message.dsnFor === id), 'the first DSN queued');
-    const first = (await h.app.store.listMessages({})).find((m) => m.message.dsnFor === id)!;
+    await waitUntil(async () => (await h.app.store.recipients.listMessages({})).some((m) => m.message.dsnFor === id), 'the first DSN queued');
+    const first = (await h.app.store.recipients.listMessages({})).find((m) => m.message.dsnFor === id)!;
     assert.equal(first.message.sender, '');
     assert.deepEqual(first.recipients.map((r) => r.address), [from]);
     await waitUntil(() => reportsAbout(first.message.id, 'postmaster').length >= 1, 'the postmaster report about the failed DSN', 5_000);
@@ -192,7 +192,7 @@ describe('DSNs end to end', { timeout: 60_000 }, () => {
     assert.equal(await dsnMessagesFor(first.message.id), 1, 'one report about the failed DSN');
     assert.equal(remote.commands.filter((c) => /^RCPT TO:<bounce7@remote\.test>/i.test(c.line)).length, 1, 'the failed DSN was tried once');
     // The postmaster's report, delivered locally, settles with nothing further owed.
-    const pmReport = (await h.app.store.listMessages({})).find((m) => m.message.dsnFor === first.message.id)!;
+    const pmReport = (await h.app.store.recipients.listMessages({})).find((m) => m.message.dsnFor === first.message.id)!;
     await settled(pmReport.message.id);
     assert.equal(await dsnMessagesFor(pmReport.message.id), 0);
   });

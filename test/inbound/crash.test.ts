@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 import { queueList, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { RawSmtpClient, queuedId } from '../support/smtp-client.js';
 
@@ -80,10 +80,10 @@ test('every message acknowledged before a SIGKILL is in the queue after restart,
     assert.ok(listed.length <= acked.size + 1, `at most the one in-flight message beyond those acknowledged (${listed.length})`);
 
     // Bodies: read through the Store (WAL lets us read while the server runs).
-    const store = await openSqliteStore({ dataDir });
+    const store = await openSqliteQueue({ dataDir });
     try {
       for (const [id, content] of acked) {
-        const body = await store.getBody(id);
+        const body = await store.messages.getBody(id);
         const want = Buffer.from(content, 'latin1');
         assert.deepEqual(body.subarray(body.length - want.length), want, `body of ${id}`);
         assert.match(body.toString('latin1', 0, 10), /^Received: /);

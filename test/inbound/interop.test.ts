@@ -44,8 +44,8 @@ describe('interop with swaks and Python smtplib', () => {
   /** The queued messages whose content holds `Subject: <subject>`. */
   async function bySubject(subject: string) {
     const found = [];
-    for (const entry of await t.app.store.listMessages({})) {
-      const body = (await t.app.store.getBody(entry.message.id)).toString('latin1');
+    for (const entry of await t.app.store.recipients.listMessages({})) {
+      const body = (await t.app.store.messages.getBody(entry.message.id)).toString('latin1');
       if (body.includes(`\r\nSubject: ${subject}\r\n`)) found.push({ ...entry, body });
     }
     return found;
@@ -145,10 +145,10 @@ describe('interop with Postfix smtp-source', () => {
       const res = await run(SMTP_SOURCE, ['-s', '20', '-m', '1000', '-l', '1024', '-f', 'from@example.test', '-t', 'to@example.test',
         `127.0.0.1:${t.port}`], 120_000);
       assert.equal(res.code, 0, `smtp-source failed:\n${res.stdout}\n${res.stderr}`);
-      const counts = await t.app.store.counts();
+      const counts = await t.app.store.recipients.counts();
       assert.equal(counts.messages, 1000);
       assert.equal(counts.byState.queued, 1000);
-      const all = await t.app.store.listMessages({});
+      const all = await t.app.store.recipients.listMessages({});
       assert.equal(all.length, 1000);
       for (const { message, recipients } of all) {
         assert.equal(message.sender, 'from@example.test');

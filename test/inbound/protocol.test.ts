@@ -32,7 +32,7 @@ describe('inbound protocol (max_recipients 3, max_message_size 20000)', () => {
   });
   after(async () => t.stop());
 
-  const messages = async (): Promise<number> => (await t.app.store.counts()).messages;
+  const messages = async (): Promise<number> => (await t.app.store.recipients.counts()).messages;
 
   test('EHLO advertises the extensions Halcyon implements', async () => {
     const c = await RawSmtpClient.connect(t.port);
@@ -121,7 +121,7 @@ describe('inbound protocol (max_recipients 3, max_message_size 20000)', () => {
     await c.expect('DATA', 354);
     const id = queuedId(await c.cmd('Subject: many\r\n\r\nhi\r\n.'));
     assert.ok(id);
-    const rcpts = await t.app.store.getRecipients(id);
+    const rcpts = await t.app.store.recipients.getRecipients(id);
     assert.deepEqual(rcpts.map((r) => r.address).sort(), ['r1@remote.test', 'r2@remote.test', 'r3@remote.test']);
     c.close();
   });
@@ -180,7 +180,7 @@ describe('inbound protocol (max_recipients 3, max_message_size 20000)', () => {
     c.write(`BDAT ${Buffer.byteLength(part2)} LAST\r\n${part2}`);
     const id = queuedId(await c.read());
     assert.ok(id, 'BDAT LAST is answered with queued as');
-    const body = await t.app.store.getBody(id);
+    const body = await t.app.store.messages.getBody(id);
     const want = Buffer.from(part1 + part2);
     assert.ok(body.subarray(0, 10).toString() === 'Received: ', 'our trace header comes first');
     assert.deepEqual(body.subarray(body.length - want.length), want);
@@ -195,10 +195,10 @@ describe('inbound protocol (max_recipients 3, max_message_size 20000)', () => {
     await c.expect('DATA', 354);
     const id = queuedId(await c.cmd('Subject: dsn\r\n\r\nhi\r\n.'));
     assert.ok(id);
-    const msg = await t.app.store.getMessage(id);
+    const msg = await t.app.store.messages.getMessage(id);
     assert.equal(msg?.params.ret, 'HDRS');
     assert.equal(msg?.params.envid, 'x');
-    const [rcpt] = await t.app.store.getRecipients(id);
+    const [rcpt] = await t.app.store.recipients.getRecipients(id);
     assert.deepEqual(rcpt?.notify, ['SUCCESS', 'FAILURE']);
     assert.equal(rcpt?.orcpt, 'rfc822;a@b');
     c.close();
@@ -232,7 +232,7 @@ describe('inbound protocol (max_recipients 3, max_message_size 20000)', () => {
     const id = queuedId(await c.cmd('Subject: tls\r\n\r\nsecret\r\n.'));
     assert.ok(id);
     assert.equal(c.unread.length, 0, 'no stray replies');
-    const msg = await t.app.store.getMessage(id);
+    const msg = await t.app.store.messages.getMessage(id);
     assert.equal(msg?.sender, 'a@client.test');
     assert.equal(msg?.trace.protocol, 'ESMTPS');
     c.close();

@@ -43,10 +43,10 @@ describe('relay policy for a client outside relay.networks', () => {
     await c.expect('DATA', 354);
     const id = queuedId(await c.cmd('Subject: hi\r\n\r\nhello alice\r\n.'));
     assert.ok(id);
-    const [rcpt] = await t.app.store.getRecipients(id);
+    const [rcpt] = await t.app.store.recipients.getRecipients(id);
     assert.equal(rcpt?.address, 'alice@local.test');
     assert.equal(rcpt?.destination, 'local:local.test');
-    assert.equal((await t.app.store.getMessage(id))?.trace.clientIp, OUTSIDER);
+    assert.equal((await t.app.store.messages.getMessage(id))?.trace.clientIp, OUTSIDER);
     c.close();
   });
 
@@ -94,10 +94,10 @@ describe('relay policy for a client outside relay.networks', () => {
     await c.expect('DATA', 354);
     const id = queuedId(await c.cmd('Subject: relayed\r\n\r\nhi bob\r\n.'));
     assert.ok(id);
-    const msg = await t.app.store.getMessage(id);
+    const msg = await t.app.store.messages.getMessage(id);
     assert.equal(msg?.trace.authUser, 'u');
     assert.equal(msg?.trace.protocol, 'ESMTPA');
-    const [rcpt] = await t.app.store.getRecipients(id);
+    const [rcpt] = await t.app.store.recipients.getRecipients(id);
     assert.equal(rcpt?.address, 'bob@remote.test');
     c.close();
   });

@@ -46,12 +46,12 @@ describe('DATA content with bare_newline = "normalize" (the default)', () => {
   after(async () => t.stop());
 
   test('NUL in DATA: 550 and nothing queued', async () => {
-    const before = (await t.app.store.counts()).messages;
+    const before = (await t.app.store.recipients.counts()).messages;
     const c = await openData(t.port);
     const r = await c.cmd('Subject: nul\r\n\r\nbefore\x00after\r\n.');
     assert.equal(r.code, 550);
     assert.equal(r.enhanced?.[0], '5');
-    assert.equal((await t.app.store.counts()).messages, before);
+    assert.equal((await t.app.store.recipients.counts()).messages, before);
     c.close();
   });
 
@@ -59,7 +59,7 @@ describe('DATA content with bare_newline = "normalize" (the default)', () => {
     const c = await openData(t.port);
     const id = queuedId(await c.cmd('Subject: lf\r\n\r\nline one\nline two\rline three\r\n.'));
     assert.ok(id, 'accepted');
-    const body = (await t.app.store.getBody(id)).toString('latin1');
+    const body = (await t.app.store.messages.getBody(id)).toString('latin1');
     assert.doesNotMatch(body, BARE);
     assert.match(body, /line one\r\nline two\r\nline three\r\n$/);
     c.close();
@@ -73,7 +73,7 @@ describe('DATA content with bare_newline = "normalize" (the default)', () => {
 
   for (const [name, seq] of SEQUENCES) {
     test(`smuggling with ${name}: at most one message, nothing smuggled, no bare CR/LF stored`, async () => {
-      const before = await t.app.store.listMessages({});
+      const before = await t.app.store.recipients.listMessages({});
       const c = await openData(t.port);
       c.write(`Subject: real\r\n\r\nreal body${seq}`
         + 'MAIL FROM:<smuggler@evil.test>\r\nRCPT TO:<victim-smuggled@remote.test>\r\nDATA\r\n'
@@ -83,14 +83,14 @@ describe('DATA content with bare_newline = "normalize" (the default)', () => {
       const queued = replies.filter((r) => queuedId(r) !== undefined);
       assert.ok(queued.length <= 1, `${queued.length} "queued as" replies: ${replies.map((r) => r.code).join(',')}`);
       assert.ok(!replies.some((r) => r.code === 354), 'the smuggled DATA was never answered');
-      const after = await t.app.store.listMessages({});
+      const after = await t.app.store.recipients.listMessages({});
       const fresh = after.filter((m) => !before.some((b) => b.message.id === m.message.id));
       assert.ok(fresh.length <= 1, `${fresh.length} messages queued`);
       assert.equal(fresh.length, queued.length, 'what was acknowledged is what was queued');
       for (const m of fresh) {
         assert.equal(m.message.sender, 'sender@client.test');
         assert.deepEqual(m.recipients.map((r) => r.address), ['victim-real@remote.test']);
-        const body = (await t.app.store.getBody(m.message.id)).toString('latin1');
+        const body = (await t.app.store.messages.getBody(m.message.id)).toString('latin1');
         assert.doesNotMatch(body, BARE, 'no bare CR or LF stored');
       }
     });
@@ -106,7 +106,7 @@ describe('DATA content with bare_newline = "reject"', () => {
     const c = await openData(t.port);
     const r = await c.cmd('Subject: lf\r\n\r\nline one\nline two\r\n.');
     assert.equal(`${r.code} ${r.enhanced}`, '550 5.5.2');
-    assert.equal((await t.app.store.counts()).messages, 0);
+    assert.equal((await t.app.store.recipients.counts()).messages, 0);
     c.close();
   });
 
@@ -117,7 +117,7 @@ describe('DATA content with bare_newline = "reject"', () => {
     await c.expect('RCPT TO:<r@remote.test>', 250);
     await c.expect('DATA', 354);
     assert.ok(queuedId(await c.cmd('Subject: clean\r\n\r\nfine\r\n.')));
-    assert.equal((await t.app.store.counts()).messages, 1);
+    assert.equal((await t.app.store.recipients.counts()).messages, 1);
     c.close();
   });
 });

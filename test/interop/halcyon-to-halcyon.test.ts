@@ -23,7 +23,7 @@ test('A → B: 552 5.2.2 for the first of 5 recipients → one transaction, one 
     delivery: { queue_scan_interval: '200ms' },
   }, { scheduler: true });
   t.after(() => b.stop());
-  const bHold = holdRemoval(b.app.store);
+  const bHold = holdRemoval(b.app.store.recipients);
 
   // Fill B's first mailbox with a direct delivery through B's own SMTP: about 900 of its 1024 bytes, so
   // no further message fits (B's delivery refuses what would exceed the quota, so "full" means "nothing more fits").
@@ -40,18 +40,18 @@ test('A → B: 552 5.2.2 for the first of 5 recipients → one transaction, one 
     delivery: { queue_scan_interval: '200ms' },
   }, { scheduler: true });
   t.after(() => a.stop());
-  const aHold = holdRemoval(a.app.store);
+  const aHold = holdRemoval(a.app.store.recipients);
 
   const from = 'sender@a.test';
   const to = ['full@b.test', ...others.map((u) => `${u}@b.test`)];
   const id = await submit(a.port, { from, to, content: message(from, to, 'seed scenario') });
 
-  await waitUntil(async () => (await a.app.store.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'), 'A: every recipient final');
+  await waitUntil(async () => (await a.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'), 'A: every recipient final');
   await waitUntil(() => others.every((u) => halcyonMaildir(b.dataDir, 'b.test', u).length >= 1), 'B: the 4 copies delivered');
   await waitUntil(() => halcyonMaildir(a.dataDir, 'a.test', 'sender').length >= 1, 'A: the DSN in the sender mailbox');
 
   // A's view: the full mailbox failed with B's reply, the others delivered, each in one attempt.
-  const rows = await a.app.store.getRecipients(id);
+  const rows = await a.app.store.recipients.getRecipients(id);
   const full = rows.find((r) => r.address === 'full@b.test')!;
   assert.equal(full.state, 'failed');
   assert.equal(full.lastReply?.code, 552);
@@ -61,14 +61,14 @@ test('A → B: 552 5.2.2 for the first of 5 recipients → one transaction, one 
   for (const r of rows.filter((x) => x !== full)) assert.equal(r.state, 'delivered', r.address);
 
   // B's view: exactly one message (one transaction) from A, for the 4 others only.
-  const fromA = (await b.app.store.listMessages({})).filter((m) => m.message.sender === from);
+  const fromA = (await b.app.store.recipients.listMessages({})).filter((m) => m.message.sender === from);
   assert.equal(fromA.length, 1, 'B accepted exactly one transaction from A');
   assert.deepEqual(fromA[0]!.recipients.map((r) => r.address).sort(), others.map((u) => `${u}@b.test`));
   for (const u of others) assert.equal(halcyonMaildir(b.dataDir, 'b.test', u).length, 1, `${u}@b.test has one copy`);
   assert.equal(halcyonMaildir(b.dataDir, 'b.test', 'full').length, 1, 'the full mailbox holds only the filler');
 
   // A's sender: exactly one DSN, naming only the full mailbox.
-  await waitUntil(async () => (await a.app.store.getRecipients(id)).every((r) => r.state !== 'failed' || r.dsnDone), 'A: report settled');
+  await waitUntil(async () => (await a.app.store.recipients.getRecipients(id)).every((r) => r.state !== 'failed' || r.dsnDone), 'A: report settled');
   const box = halcyonMaildir(a.dataDir, 'a.test', 'sender');
   assert.equal(box.length, 1, 'one DSN');
   const dsn = parseDsn(box[0]!.content);

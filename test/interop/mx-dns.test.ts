@@ -118,7 +118,7 @@ describe('MX resolution through a real DNS server', { timeout: 60_000 }, () => {
       dns: { servers: [dns.address], timeout: '2s' },
       delivery: { port: three.port, tls: 'none', queue_scan_interval: '200ms' },
     }, { scheduler: true });
-    hold = holdRemoval(h.app.store);
+    hold = holdRemoval(h.app.store.recipients);
   });
   after(async () => {
     hold.release();
@@ -132,8 +132,8 @@ describe('MX resolution through a real DNS server', { timeout: 60_000 }, () => {
 
   async function send(rcpt: string) {
     const id = await submit(h.port, { from: SENDER, to: [rcpt], content: message(SENDER, [rcpt], `mx ${rcpt}`) });
-    await waitUntil(async () => ['delivered', 'failed'].includes((await h.app.store.getRecipients(id))[0]?.state ?? ''), `${rcpt} final`);
-    return (await h.app.store.getRecipients(id))[0]!;
+    await waitUntil(async () => ['delivered', 'failed'].includes((await h.app.store.recipients.getRecipients(id))[0]?.state ?? ''), `${rcpt} final`);
+    return (await h.app.store.recipients.getRecipients(id))[0]!;
   }
 
   /** The DSNs in the sender's mailbox that name `rcpt`. */

@@ -38,15 +38,15 @@ describe('Halcyon → real Postfix', { timeout: 60_000 }, () => {
     t.after(() => pf.stop());
     const h = await startTestApp(halcyonConfig(pf.port), { scheduler: true });
     t.after(() => h.stop());
-    const hold = holdRemoval(h.app.store);
+    const hold = holdRemoval(h.app.store.recipients);
 
     const rcpts = users.map((u) => `${u}@example.test`);
     const id = await submit(h.port, { from: SENDER, to: rcpts, content: message(SENDER, rcpts, 'I3 limit three') });
 
-    await waitUntil(async () => (await h.app.store.getRecipients(id)).every((r) => r.state === 'delivered'), 'all 10 delivered in Halcyon');
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered'), 'all 10 delivered in Halcyon');
     await pf.waitLog((log) => (log.match(/status=sent/g) ?? []).length >= 10);
 
-    const rows = await h.app.store.getRecipients(id);
+    const rows = await h.app.store.recipients.getRecipients(id);
     assert.equal(rows.length, 10);
     for (const r of rows) {
       assert.equal(r.state, 'delivered', `${r.address}: ${JSON.stringify(r.lastReply)}`);
@@ -60,7 +60,7 @@ describe('Halcyon → real Postfix', { timeout: 60_000 }, () => {
     assert.equal((pf.maillog().match(/smtpd\[\d+\]: connect from/g) ?? []).length, 2, 'all 4 transactions on one connection');
 
     hold.release();
-    await waitUntil(async () => (await h.app.store.getMessage(id)) === undefined, 'the delivered message is removed from the queue');
+    await waitUntil(async () => (await h.app.store.messages.getMessage(id)) === undefined, 'the delivered message is removed from the queue');
     assert.equal(halcyonMaildir(h.dataDir, 'local.test', 'sender').length, 0, 'no DSN for a fully delivered message');
   });
 
@@ -71,16 +71,16 @@ describe('Halcyon → real Postfix', { timeout: 60_000 }, () => {
     t.after(() => pf.stop());
     const h = await startTestApp(halcyonConfig(pf.port), { scheduler: true });
     t.after(() => h.stop());
-    const hold = holdRemoval(h.app.store);
+    const hold = holdRemoval(h.app.store.recipients);
 
     const rcpts = users.map((u) => `${u}@example.test`);
     const id = await submit(h.port, { from: SENDER, to: rcpts, content: message(SENDER, rcpts, 'I4 first full') });
 
-    await waitUntil(async () => (await h.app.store.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'),
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered' || r.state === 'failed'),
       'every recipient final in Halcyon');
     await pf.waitLog((log) => (log.match(/status=sent/g) ?? []).length >= 4);
 
-    const rows = await h.app.store.getRecipients(id);
+    const rows = await h.app.store.recipients.getRecipients(id);
     const full = rows.find((r) => r.address === 'full@example.test')!;
     assert.equal(full.state, 'failed');
     assert.equal(full.attempts, 1);
@@ -102,7 +102,7 @@ describe('Halcyon → real Postfix', { timeout: 60_000 }, () => {
     // The DSN: queued to the sender, delivered to its local Maildir, naming only the full mailbox.
     hold.release();
     await waitUntil(() => halcyonMaildir(h.dataDir, 'local.test', 'sender').length >= 1, 'a DSN in the sender mailbox');
-    await waitUntil(async () => (await h.app.store.getMessage(id)) === undefined, 'the original removed once reported');
+    await waitUntil(async () => (await h.app.store.messages.getMessage(id)) === undefined, 'the original removed once reported');
     const box = halcyonMaildir(h.dataDir, 'local.test', 'sender');
     assert.equal(box.length, 1, 'exactly one DSN');
     const dsn = parseDsn(box[0]!.content);

@@ -4,13 +4,13 @@
  * each claimed recipient id on its own line. Bounded to 10,000 rounds.
  */
 import { pathToFileURL } from 'node:url';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 
 async function main(dataDir: string, owner: string): Promise<void> {
-  const store = await openSqliteStore({ dataDir });
+  const store = await openSqliteQueue({ dataDir });
   for (let round = 0; round < 10_000; round++) {
     const now = Date.now();
-    const claimed = await store.claimDue({ now, limit: 3, owner, leaseUntil: now + 600_000 });
+    const claimed = await store.recipients.claimDue({ now, limit: 3, owner, leaseUntil: now + 600_000 });
     if (claimed.length === 0) break;
     process.stdout.write(claimed.map((r) => `${r.id}\n`).join(''));
   }

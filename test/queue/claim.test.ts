@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 
 const CHILD = fileURLToPath(new URL('./claim-child.js', import.meta.url));
 
@@ -33,8 +33,8 @@ function claimer(dataDir: string, owner: string): Promise<number[]> {
 test('three processes claiming at once never claim the same recipient (I2)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'halcyon-claim-'));
   try {
-    const store = await openSqliteStore({ dataDir: dir });
-    await Promise.all(Array.from({ length: 300 }, (_, i) => store.enqueue({
+    const store = await openSqliteQueue({ dataDir: dir });
+    await Promise.all(Array.from({ length: 300 }, (_, i) => store.messages.enqueue({
       sender: 's@s.test', params: { smtputf8: false }, receivedAt: Date.now(),
       trace: { clientIp: '127.0.0.1', clientHelo: 'h', protocol: 'ESMTP' }, body: Buffer.from('x\r\n'),
       recipients: [{ address: `a${i}@d.test`, destination: 'd.test' }, { address: `b${i}@e.test`, destination: 'e.test' }],
@@ -46,8 +46,8 @@ test('three processes claiming at once never claim the same recipient (I2)', asy
     assert.equal(new Set(all).size, all.length, 'a recipient was claimed twice');
     assert.equal(all.length, 600);
 
-    const after = await openSqliteStore({ dataDir: dir });
-    assert.equal((await after.counts()).byState.inflight, 600);
+    const after = await openSqliteQueue({ dataDir: dir });
+    assert.equal((await after.recipients.counts()).byState.inflight, 600);
     await after.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });

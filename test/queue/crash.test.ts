@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 import { childBody } from './enqueue-child.js';
 
 const CHILD = fileURLToPath(new URL('./enqueue-child.js', import.meta.url));
@@ -57,20 +57,20 @@ test('every acknowledged enqueue survives SIGKILL with body and recipients', asy
     const acked = await runUntilKilled(dir);
     assert.ok(acked.size >= KILL_AFTER);
 
-    const store = await openSqliteStore({ dataDir: dir });
+    const store = await openSqliteQueue({ dataDir: dir });
     try {
       for (const [id, seq] of acked) {
-        const msg = await store.getMessage(id);
+        const msg = await store.messages.getMessage(id);
         assert.ok(msg, `acknowledged ${id} (#${seq}) is missing`);
-        assert.deepEqual(await store.getBody(id), childBody(seq));
-        assert.deepEqual((await store.getRecipients(id)).map((r) => r.address), [`a${seq}@one.test`, `b${seq}@two.test`]);
+        assert.deepEqual(await store.messages.getBody(id), childBody(seq));
+        assert.deepEqual((await store.recipients.getRecipients(id)).map((r) => r.address), [`a${seq}@one.test`, `b${seq}@two.test`]);
       }
       // Messages committed but not yet printed when killed may exist too; each must be whole.
-      const all = await store.listMessages({});
+      const all = await store.recipients.listMessages({});
       assert.ok(all.length >= acked.size);
       for (const { message, recipients } of all) {
         assert.equal(recipients.length, 2, `${message.id} lacks recipients`);
-        assert.equal((await store.getBody(message.id)).length, message.size);
+        assert.equal((await store.messages.getBody(message.id)).length, message.size);
       }
     } finally {
       await store.close();

@@ -6,7 +6,7 @@
  * line means the parent can rely on that id having been acknowledged.
  */
 import { pathToFileURL } from 'node:url';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 import type { NewMessage } from '../../src/queue/model.js';
 
 /** The body message `seq` carries; the parent recomputes it to check integrity. */
@@ -29,12 +29,12 @@ export function childMessage(seq: number): NewMessage {
 }
 
 async function main(dataDir: string): Promise<void> {
-  const store = await openSqliteStore({ dataDir });
+  const store = await openSqliteQueue({ dataDir });
   const PARALLEL = 4;
   for (let round = 0; round < 100_000; round++) {
     await Promise.all(Array.from({ length: PARALLEL }, async (_, k) => {
       const seq = round * PARALLEL + k;
-      const id = await store.enqueue(childMessage(seq));
+      const id = await store.messages.enqueue(childMessage(seq));
       process.stdout.write(`${id} ${seq}\n`);
     }));
   }

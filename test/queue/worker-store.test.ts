@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HalcyonError } from '../../src/errors.js';
 import type { NewMessage } from '../../src/queue/model.js';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
-import { WorkerStore } from '../../src/queue/worker-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { WorkerQueue } from '../../src/queue/worker-store.js';
 
 const msg = (i: number, at: number): NewMessage => ({
   sender: `s${i}@example.test`, params: { smtputf8: false, ret: 'HDRS' }, receivedAt: at,
@@ -15,30 +15,30 @@ const msg = (i: number, at: number): NewMessage => ({
   recipients: [{ address: `r${i}@example.test`, destination: 'example.test', notify: ['FAILURE'] }],
 });
 
-describe('WorkerStore (SQLite in a worker thread)', () => {
+describe('WorkerQueue (SQLite in a worker thread)', () => {
   test('round trip, concurrent enqueues, Buffers back, typed errors, caller clock', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'halcyon-ws-'));
     let now = 1_000_000;
-    const store = await WorkerStore.open({ dataDir: dir, clock: () => now });
-    const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => store.enqueue(msg(i, now))));
+    const store = await WorkerQueue.open({ dataDir: dir, clock: () => now });
+    const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => store.messages.enqueue(msg(i, now))));
     assert.equal(new Set(ids).size, 300);
-    const body = await store.getBody(ids[7]!);
+    const body = await store.messages.getBody(ids[7]!);
     assert.ok(Buffer.isBuffer(body));
     assert.equal(body.toString(), 'Subject: 7\r\n\r\nbody 7\r\n');
-    const m = await store.getMessage(ids[7]!);
+    const m = await store.messages.getMessage(ids[7]!);
     assert.equal(m?.params.ret, 'HDRS');
-    await assert.rejects(store.getBody('NOPE'), (e: unknown) => e instanceof HalcyonError && e.code === 'HAL_ERR_QUEUE_NOT_FOUND');
+    await assert.rejects(store.messages.getBody('NOPE'), (e: unknown) => e instanceof HalcyonError && e.code === 'HAL_ERR_QUEUE_NOT_FOUND');
     // The fake clock reaches the store: recipients are due at the caller's "now", not the wall clock.
-    assert.equal(await store.nextDueAt(), 1_000_000);
+    assert.equal(await store.recipients.nextDueAt(), 1_000_000);
     now += 10;
-    const claimed = await store.claimDue({ now, limit: 1000, owner: 't', leaseUntil: now + 1000 });
+    const claimed = await store.recipients.claimDue({ now, limit: 1000, owner: 't', leaseUntil: now + 1000 });
     assert.equal(claimed.length, 300);
-    await store.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'delivered', reply: { code: 250, text: 'ok' } } })), now);
-    assert.equal((await store.counts()).byState.delivered, 300);
+    await store.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'delivered', reply: { code: 250, text: 'ok' } } })), now);
+    assert.equal((await store.recipients.counts()).byState.delivered, 300);
     await store.close();
     // Durable: a plain store on the same file sees everything.
-    const direct = await openSqliteStore({ dataDir: dir });
-    assert.equal((await direct.counts()).byState.delivered, 300);
+    const direct = await openSqliteQueue({ dataDir: dir });
+    assert.equal((await direct.recipients.counts()).byState.delivered, 300);
     await direct.close();
   });
 });

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { destinationKey } from '../../src/delivery/route.js';
-import { openSqliteStore } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 import { queueList, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { startRemote } from '../support/remote-smtp.js';
 import { BODY, enqueueMany } from './harness.js';
@@ -33,7 +33,7 @@ test(`SIGKILL mid-delivery of ${MESSAGES} messages: all delivered after restart,
   after(async () => { for (const c of children) await c.kill('SIGKILL'); });
 
   const routes = { [DOMAIN]: `127.0.0.1:${remote.port}` };
-  const store = await openSqliteStore({ dataDir });
+  const store = await openSqliteQueue({ dataDir });
   await enqueueMany(store, { count: MESSAGES, destination: destinationKey(DOMAIN, routes), domain: DOMAIN, receivedAt: Date.now(), sender: 'sender@origin.test', body: BODY });
   await store.close();
 
@@ -85,9 +85,9 @@ data_done = "5s"
   assert.ok(duplicates <= PER_DESTINATION, `${duplicates} duplicate deliveries (${openAtKill} connections open at the kill)`);
 
   // Nothing left behind: the store holds no message (delivered ones are removed).
-  const check = await openSqliteStore({ dataDir });
+  const check = await openSqliteQueue({ dataDir });
   try {
-    assert.equal((await check.counts()).messages, 0);
+    assert.equal((await check.recipients.counts()).messages, 0);
   } finally {
     await check.close();
   }

@@ -26,8 +26,8 @@ test('after max_queue_lifetime recipients expire and the sender gets one DSN wit
   // Watch what the scheduler enqueues (the DSN is delivered locally and removed in the same pass).
   const enqueued: NewMessage[] = [];
   const store = h.app.store;
-  const enqueue = store.enqueue.bind(store);
-  store.enqueue = (m: NewMessage) => { enqueued.push(m); return enqueue(m); };
+  const enqueue = store.messages.enqueue.bind(store.messages);
+  store.messages.enqueue = (m: NewMessage) => { enqueued.push(m); return enqueue(m); };
 
   const maildir = join(h.dataDir, 'mailboxes', LOCAL_DOMAIN, 'sender', 'new');
   const inbox = (): string[] => { try { return readdirSync(maildir); } catch { return []; } };
@@ -35,7 +35,7 @@ test('after max_queue_lifetime recipients expire and the sender gets one DSN wit
 
   // Just short of the lifetime: still queued, no report.
   await simulate(h, start + 2 * HOUR, attempts);
-  const waiting = await store.getRecipients(id!);
+  const waiting = await store.recipients.getRecipients(id!);
   assert.deepEqual(waiting.map((r) => r.state).sort(), ['deferred', 'deferred']);
   assert.equal(enqueued.length, 0);
   assert.equal(inbox().length, 0);
@@ -48,8 +48,8 @@ test('after max_queue_lifetime recipients expire and the sender gets one DSN wit
   assert.equal(dsn.dsnFor, id);
   assert.deepEqual(dsn.recipients.map((r) => r.address), [SENDER]);
   // The original is gone from the queue (all final, report sent) and nothing else waits.
-  assert.equal(await store.getMessage(id!), undefined);
-  const { byState } = await store.counts();
+  assert.equal(await store.messages.getMessage(id!), undefined);
+  const { byState } = await store.recipients.counts();
   assert.equal(byState.queued + byState.deferred + byState.inflight, 0, JSON.stringify(byState));
 
   const files = inbox();

@@ -30,19 +30,19 @@ test('flush makes deferred recipients due now, but not past a destination backof
 
   // The destination goes into backoff (as a failed probe would have put it), then the queue is flushed.
   const now = h.clock.now();
-  await store.putDestination({ key: h.destination, health: 'backoff', backoffUntil: now + HOUR, backoffMs: HOUR, consecutiveFailures: 1, updatedAt: now });
-  assert.equal(await store.flush({ now }), 5);
-  for (const m of await store.listMessages({})) for (const r of m.recipients) assert.equal(r.nextAttemptAt, now);
+  await store.gate.putDestination({ key: h.destination, health: 'backoff', backoffUntil: now + HOUR, backoffMs: HOUR, consecutiveFailures: 1, updatedAt: now });
+  assert.equal(await store.recipients.flush({ now }), 5);
+  for (const m of await store.recipients.listMessages({})) for (const r of m.recipients) assert.equal(r.nextAttemptAt, now);
   await qmgr.runOnce();
   assert.equal(rcpts(), 5, 'flush went past the destination backoff');
   assert.equal(remote.transactions.length, 0);
-  const { byState } = await store.counts();
+  const { byState } = await store.recipients.counts();
   assert.equal(byState.deferred, 5);
-  assert.equal(await store.nextDueAt(), now + HOUR, 'they are due when the backoff ends');
+  assert.equal(await store.recipients.nextDueAt(), now + HOUR, 'they are due when the backoff ends');
 
   // When the backoff ends: one probe pass delivers them all.
   h.clock.set(now + HOUR);
   for (let pass = 0; pass < 5 && remote.transactions.length < 5; pass++) await qmgr.runOnce();
   assert.deepEqual(remote.transactions.flatMap((t) => t.rcpts).sort(), [...seen].sort());
-  assert.equal((await store.getDestination(h.destination))?.health, 'ok');
+  assert.equal((await store.gate.getDestination(h.destination))?.health, 'ok');
 });

@@ -33,7 +33,7 @@ test('greylisted recipients retry on their own schedule; the destination stays h
   await h.app.qmgr.runOnce();
   assert.equal(seen.size, total, 'every recipient was tried once');
   assert.equal(remote.transactions.length, 0, 'no DATA without an accepted recipient');
-  const rows = (await h.app.store.listMessages({})).flatMap((m) => m.recipients);
+  const rows = (await h.app.store.recipients.listMessages({})).flatMap((m) => m.recipients);
   assert.equal(rows.length, total);
   for (const r of rows) {
     assert.equal(r.state, 'deferred', r.address);
@@ -42,7 +42,7 @@ test('greylisted recipients retry on their own schedule; the destination stays h
     // random() = 0.5 → no jitter: exactly retry_initial after the attempt.
     assert.equal(r.nextAttemptAt, start + RETRY_INITIAL, r.address);
   }
-  const dest = (await h.app.store.listDestinations()).find((d) => d.key === h.destination);
+  const dest = (await h.app.store.gate.listDestinations()).find((d) => d.key === h.destination);
   assert.equal(dest?.health ?? 'ok', 'ok');
   assert.equal(dest?.consecutiveFailures ?? 0, 0);
 
@@ -55,17 +55,17 @@ test('greylisted recipients retry on their own schedule; the destination stays h
 
   h.clock.set(start + RETRY_INITIAL);
   for (let pass = 0; pass < 10; pass++) {
-    const { byState } = await h.app.store.counts();
+    const { byState } = await h.app.store.recipients.counts();
     if (byState.queued + byState.deferred + byState.inflight === 0) break;
     await h.app.qmgr.runOnce();
   }
-  const { byState } = await h.app.store.counts();
+  const { byState } = await h.app.store.recipients.counts();
   assert.equal(byState.queued + byState.deferred + byState.inflight + byState.failed + byState.expired, 0, JSON.stringify(byState));
   const delivered = remote.transactions.flatMap((t) => t.rcpts);
   assert.equal(delivered.length, total);
   assert.equal(new Set(delivered).size, total, 'a recipient was delivered twice');
   // Each recipient was asked for exactly twice: greylisted once, accepted once.
   assert.equal(rcptCommands(), 2 * total);
-  const after2 = (await h.app.store.listDestinations()).find((d) => d.key === h.destination);
+  const after2 = (await h.app.store.gate.listDestinations()).find((d) => d.key === h.destination);
   assert.equal(after2?.health ?? 'ok', 'ok');
 });

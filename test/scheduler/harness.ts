@@ -16,7 +16,7 @@ import { freePort } from '../support/halcyon.js';
 import { parseConfig } from '../../src/config/load.js';
 import { destinationKey } from '../../src/delivery/route.js';
 import type { MessageId } from '../../src/queue/model.js';
-import type { Store } from '../../src/queue/store.js';
+import type { Queue } from '../../src/queue/store.js';
 import { FakeClock } from '../support/fake-clock.js';
 
 export const REMOTE_DOMAIN = 'dead.test';
@@ -77,7 +77,7 @@ export const BODY = Buffer.from('From: sender@local.test\r\nTo: someone@dead.tes
  * Enqueues `count` messages of `perMessage` recipients each (user<i>-<j>@domain),
  * 500 at a time concurrently so the store's group commit batches them.
  */
-export async function enqueueMany(store: Store, opts: {
+export async function enqueueMany(store: Queue, opts: {
   count: number; destination: string; domain?: string; perMessage?: number; receivedAt: number; sender?: string; body?: Buffer;
 }): Promise<MessageId[]> {
   const ids: MessageId[] = [];
@@ -85,7 +85,7 @@ export async function enqueueMany(store: Store, opts: {
   const domain = opts.domain ?? REMOTE_DOMAIN;
   for (let start = 0; start < opts.count; start += 500) {
     const chunk = Array.from({ length: Math.min(500, opts.count - start) }, (_, k) => start + k);
-    ids.push(...await Promise.all(chunk.map((i) => store.enqueue({
+    ids.push(...await Promise.all(chunk.map((i) => store.messages.enqueue({
       sender: opts.sender ?? SENDER,
       params: { smtputf8: false },
       receivedAt: opts.receivedAt,
@@ -116,7 +116,7 @@ export async function simulate(h: SchedulerHarness, until: number, attempts: () 
     const before = attempts();
     await h.app.qmgr.runOnce();
     log.push({ at, attempts: attempts() - before });
-    const next = await h.app.store.nextDueAt();
+    const next = await h.app.store.recipients.nextDueAt();
     // Something due now again (more than one pass of work): run again without moving time.
     if (next !== undefined && next <= h.clock.now()) continue;
     h.clock.set(Math.min(until, next ?? until));

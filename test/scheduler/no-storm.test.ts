@@ -83,7 +83,7 @@ describe('I5: a failing destination is probed at its backoff pace, not per messa
       if (remote) assert.equal(remote.transactions.length, 0);
 
       // Nothing lost, nothing bounced; waiting on the destination cost no retry steps.
-      const rows = await h.app.store.listMessages({ domain: REMOTE_DOMAIN });
+      const rows = await h.app.store.recipients.listMessages({ domain: REMOTE_DOMAIN });
       const rcpts = rows.flatMap((m) => m.recipients).filter((r) => r.destination === h.destination);
       assert.equal(rcpts.length, s.messages);
       const states = new Map<string, number>();
@@ -91,7 +91,7 @@ describe('I5: a failing destination is probed at its backoff pace, not per messa
       assert.equal((states.get('queued') ?? 0) + (states.get('deferred') ?? 0), s.messages, JSON.stringify([...states]));
       assert.equal(Math.max(...rcpts.map((r) => r.attempts)), 0, 'a recipient spent a retry step while its destination was in backoff');
 
-      const dest = (await h.app.store.listDestinations()).find((d) => d.key === h.destination);
+      const dest = (await h.app.store.gate.listDestinations()).find((d) => d.key === h.destination);
       assert.equal(dest?.health, 'backoff');
       assert.equal(dest?.backoffMs, 60 * MINUTE);
       assert.equal(dest?.consecutiveFailures, expected.length);

@@ -24,7 +24,7 @@ test(`a destination back from backoff: one probe first, then ≤ ${PER_DESTINATI
 
   // The host is down: the first pass puts the destination into backoff.
   await h.app.qmgr.runOnce();
-  const down = await h.app.store.getDestination(h.destination);
+  const down = await h.app.store.gate.getDestination(h.destination);
   assert.equal(down?.health, 'backoff');
   assert.ok(remote.connections.length <= PER_DESTINATION);
   assert.equal(remote.transactions.length, 0);
@@ -46,13 +46,13 @@ test(`a destination back from backoff: one probe first, then ≤ ${PER_DESTINATI
 
   h.clock.set(down!.backoffUntil);
   for (let pass = 0; pass < 20; pass++) {
-    const { byState } = await h.app.store.counts();
+    const { byState } = await h.app.store.recipients.counts();
     if (byState.queued + byState.deferred + byState.inflight === 0) break;
     await h.app.qmgr.runOnce();
   }
   await second;
 
-  const { byState } = await h.app.store.counts();
+  const { byState } = await h.app.store.recipients.counts();
   const rcpts = remote.transactions.flatMap((t) => t.rcpts);
   assert.equal(rcpts.length, MESSAGES, 'transactions at the remote');
   assert.equal(new Set(rcpts).size, MESSAGES, 'a recipient was delivered twice');
@@ -63,5 +63,5 @@ test(`a destination back from backoff: one probe first, then ≤ ${PER_DESTINATI
   assert.ok(doneAtSecond !== undefined && doneAtSecond >= 1, `second connection opened after ${doneAtSecond} transaction(s): the probe had not delivered yet`);
   assert.ok(remote.maxConcurrent <= PER_DESTINATION, `peak ${remote.maxConcurrent} concurrent connections`);
   assert.ok(remote.maxConcurrent >= 2, 'after the probe, the destination should get more than one connection');
-  assert.equal((await h.app.store.getDestination(h.destination))?.health, 'ok');
+  assert.equal((await h.app.store.gate.getDestination(h.destination))?.health, 'ok');
 });

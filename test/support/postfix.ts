@@ -144,7 +144,7 @@ export function halcyonMaildir(dataDir: string, domain: string, user: string): {
   return out;
 }
 
-/** Whatever has a removeCompleted(limit) (the Store), patched in place. */
+/** Whatever has a removeCompleted(limit) (the RecipientQueue), patched in place. */
 interface Removable {
   removeCompleted(limit: number): Promise<string[]>;
 }

@@ -1,9 +1,11 @@
 /**
- * inbound/received — the trace header Halcyon prepends to every accepted
- * message (RFC 5321 §4.4), and the header checks done at end of data
- * (hop count for loop detection, Message-ID and Date for submission).
+ * intake/headers — the header work done on every new message before it is
+ * queued: the trace header Halcyon prepends (RFC 5321 §4.4), the hop count
+ * used for loop detection, and the Message-ID and Date a local submission
+ * gets when its author's client left them out (RFC 6409 §8).
  *
- * Pure text work on the header block; the body is never parsed.
+ * Pure text work on the header block; the body is never parsed. Which of
+ * these a message gets is intake/intake's decision, by where it came from.
  */
 import { randomBytes } from 'node:crypto';
 import type { Trace } from '../queue/model.js';

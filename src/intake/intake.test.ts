@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { NewMessage } from '../queue/model.js';
+import { compose, Intake, type Origin, type Submission } from './intake.js';
+
+const NOW = Date.UTC(2026, 10, 30, 9, 0, 0);
+
+function submission(origin: Origin, content: string, recipients = ['r@x.test']): Submission {
+  return {
+    origin, sender: 's@a.test', params: { smtputf8: false },
+    trace: { clientIp: '192.0.2.7', clientHelo: 'client.a.test', protocol: 'ESMTP' },
+    content: Buffer.from(content, 'latin1'),
+    recipients: recipients.map((address) => ({ address, destination: 'x.test' })),
+  };
+}
+
+const text = (sub: Submission, stamp: Parameters<typeof compose>[1]): string => compose(sub, stamp).toString('latin1');
+
+describe('compose', () => {
+  const stamp = { id: 'Q1', now: NOW, hostname: 'mx.h.test' };
+  test('MX mail gets our Received header naming the queue id and the one recipient, nothing else', () => {
+    const p = text(submission('smtp', 'Subject: s\r\n\r\nbody\r\n'), stamp);
+    assert.match(p, /^Received: from client\.a\.test \(\[192\.0\.2\.7\]\)\r\n\tby mx\.h\.test \(Halcyon\) with ESMTP id Q1\r\n\tfor <r@x\.test>; Mon, 30 Nov 2026 09:00:00 \+0000\r\nSubject: s\r\n\r\nbody\r\n$/);
+  });
+  test('two recipients: the Received header names none', () => {
+    assert.doesNotMatch(text(submission('smtp', 'x\r\n', ['a@x.test', 'b@x.test']), stamp), /for </);
+  });
+  test('a local submission missing Message-ID and Date gets both; one that has them gets neither', () => {
+    for (const origin of ['submission', 'local'] as const) {
+      const p = text(submission(origin, 'Subject: s\r\n\r\nbody\r\n'), stamp);
+      assert.match(p, /^Message-ID: <[^>]+@mx\.h\.test>\r\n/m, origin);
+      assert.match(p, /^Date: Mon, 30 Nov 2026 09:00:00 \+0000\r\n/m, origin);
+      const q = text(submission(origin, 'Message-ID: <m@a>\r\nDate: yesterday\r\n\r\nbody\r\n'), stamp);
+      assert.equal(q.match(/^(Message-ID|Date):/gim)?.length, 2, origin);
+    }
+  });
+  test('MX mail is not completed: a message without Message-ID stays without', () => {
+    assert.doesNotMatch(text(submission('smtp', 'Subject: s\r\n\r\nbody\r\n'), stamp), /^(Message-ID|Date):/im);
+  });
+  test('a report (DSN) gets no Received header: it is born here', () => {
+    assert.equal(text(submission('report', 'Date: x\r\nMessage-ID: <m@h>\r\n\r\nbody\r\n'), stamp), 'Date: x\r\nMessage-ID: <m@h>\r\n\r\nbody\r\n');
+  });
+});
+
+describe('Intake.accept', () => {
+  test('queues the composed message under the id the Received header names, with the time of the clock', async () => {
+    const written: NewMessage[] = [];
+    const intake = new Intake({
+      store: { newId: () => 'Q42', enqueue: async (m) => { written.push(m); return m.id!; } },
+      hostname: () => 'mx.h.test', clock: () => NOW,
+    });
+    const content = 'Subject: s\r\n\r\nbody\r\n';
+    const r = await intake.accept({ ...submission('smtp', content), dsnFor: 'OLD' });
+    assert.equal(r.id, 'Q42');
+    assert.equal(written.length, 1);
+    const m = written[0]!;
+    assert.equal(m.id, 'Q42');
+    assert.equal(m.receivedAt, NOW);
+    assert.equal(m.dsnFor, 'OLD');
+    const queued = m.body.toString('latin1');
+    assert.match(queued, /^Received: [^]*id Q42\r\n\tfor <r@x\.test>; [^\r]+\r\nSubject: s\r\n\r\nbody\r\n$/);
+    assert.equal(r.size, m.body.length);
+  });
+  test('a failed queue write rejects and reports nothing accepted', async () => {
+    const intake = new Intake({
+      store: { newId: () => 'Q1', enqueue: async () => { throw new Error('disk full'); } },
+      hostname: () => 'h', clock: () => NOW,
+    });
+    await assert.rejects(intake.accept(submission('local', 'x\r\n')), /disk full/);
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * intake/intake — the one door into the queue for new messages. Every
+ * producer hands its finished message here: the SMTP session (MX and
+ * submission listeners), the admin API's injection (and so `halcyon
+ * sendmail`, which goes through it) and the scheduler's DSNs.
+ *
+ * What a message gets is decided here, once, by where it came from (the
+ * ORIGINS table): the trace header, Message-ID and Date for a local
+ * submission, a DKIM signature for mail that is ours (intake/dkim), and then
+ * the durable queue write. Signing happens before the write, so the queue
+ * only ever holds whole signed messages and a retry never signs again.
+ * `compose` is the pure part; `Intake.accept` is the thin shell that names
+ * the message and writes it.
+ *
+ * Not here: protocol checks (size, bare newlines, hop count) — those belong to
+ * the producer, which answers its client; recipient resolution; logging of
+ * the accepted message.
+ */
+import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
+import type { MessageStore } from '../queue/message-store.js';
+import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
+import { headerBlock, receivedHeader, submissionHeaders } from './headers.js';
+
+/**
+ * Where a message comes from:
+ * - `smtp`: the MX listener (port 25), from anyone;
+ * - `submission`: the submission listener (an authenticated author);
+ * - `local`: the admin API's injection and `halcyon sendmail`;
+ * - `report`: a DSN Halcyon wrote itself.
+ */
+export type Origin = 'smtp' | 'submission' | 'local' | 'report';
+
+interface OriginRule {
+  /** Prepend our Received header (a report is born here: its own headers are its trace). */
+  readonly received: boolean;
+  /** Add Message-ID and Date when missing (RFC 6409 §8: a submission server completes the message). */
+  readonly complete: boolean;
+  /**
+   * DKIM-sign (when the From: domain has a key): always, or only when the producer says the
+   * message is ours — on the MX listener, mail from an authenticated or [relay] networks client
+   * is ours to sign; mail from anyone else is for us to judge, never to sign.
+   */
+  readonly sign: 'always' | 'if-ours';
+}
+
+export const ORIGINS: Readonly<Record<Origin, OriginRule>> = {
+  smtp: { received: true, complete: false, sign: 'if-ours' },
+  submission: { received: true, complete: true, sign: 'always' },
+  local: { received: true, complete: true, sign: 'always' },
+  report: { received: false, complete: false, sign: 'always' },
+};
+
+export interface Submission {
+  readonly origin: Origin;
+  /** Envelope sender; "" for the null sender. */
+  readonly sender: string;
+  readonly params: EnvelopeParams;
+  readonly trace: Trace;
+  /** The message as the producer has it: CRLF lines, not dot-stuffed, without our headers. */
+  readonly content: Buffer;
+  readonly recipients: readonly NewRecipient[];
+  /** Set when the message is a DSN about that message. */
+  readonly dsnFor?: MessageId;
+  /** MX listener only: the client authenticated or is in [relay] networks (see OriginRule.sign). */
+  readonly ours?: boolean;
+}
+
+/** What `compose` needs besides the submission: the queue id the trace header names, the time, our name, our keys. */
+export interface Stamp {
+  readonly id: MessageId;
+  readonly now: number;
+  readonly hostname: string;
+  readonly dkimKeys?: readonly DkimKey[];
+}
+
+/** The key that signs this submission, if it is ours to sign and its From: domain has one. */
+export function signingKey(sub: Submission, keys: readonly DkimKey[]): DkimKey | undefined {
+  if (keys.length === 0) return undefined;
+  if (ORIGINS[sub.origin].sign === 'if-ours' && sub.ours !== true) return undefined;
+  return keyFor(authorDomain(headerBlock(sub.content)), keys);
+}
+
+/**
+ * The message as it is queued: the headers this intake prepends (DKIM-Signature
+ * first, over everything below it), then the submission's content. Pure but for
+ * Message-ID's random part.
+ */
+export function compose(sub: Submission, stamp: Stamp): Buffer {
+  const rule = ORIGINS[sub.origin];
+  let prefix = '';
+  if (rule.received) {
+    const only = sub.recipients.length === 1 ? sub.recipients[0]?.address : undefined;
+    prefix += receivedHeader({ trace: sub.trace, hostname: stamp.hostname, id: stamp.id, recipient: only, now: stamp.now });
+  }
+  if (rule.complete) prefix += submissionHeaders(headerBlock(sub.content), stamp.hostname, stamp.now);
+  const message = prefix === '' ? sub.content : Buffer.concat([Buffer.from(prefix, 'latin1'), sub.content]);
+  const key = signingKey(sub, stamp.dkimKeys ?? []);
+  if (!key) return message;
+  return Buffer.concat([Buffer.from(dkimSignature(message, key, stamp.now), 'latin1'), message]);
+}
+
+export interface IntakeDeps {
+  readonly store: Pick<MessageStore, 'newId' | 'enqueue'>;
+  /** Our name, read at each message (it may follow a reload). */
+  readonly hostname: () => string;
+  readonly clock: () => number;
+  /** The DKIM keys in force (they follow a reload); none → nothing is signed. */
+  readonly dkimKeys?: () => readonly DkimKey[];
+}
+
+export interface Accepted {
+  readonly id: MessageId;
+  /** Size of the message as queued (our headers included). */
+  readonly size: number;
+  readonly receivedAt: number;
+}
+
+export class Intake {
+  constructor(private readonly d: IntakeDeps) {}
+
+  /**
+   * Composes the message and queues it durably; resolves once it is on disk.
+   * A rejection leaves nothing queued (the store's contract): the producer
+   * answers "try again".
+   */
+  async accept(sub: Submission): Promise<Accepted> {
+    const now = this.d.clock();
+    const id = this.d.store.newId();
+    const body = compose(sub, { id, now, hostname: this.d.hostname(), dkimKeys: this.d.dkimKeys?.() });
+    const msg: NewMessage = {
+      id, sender: sub.sender, params: sub.params, receivedAt: now, trace: sub.trace, body, recipients: sub.recipients,
+      ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
+    };
+    await this.d.store.enqueue(msg);
+    return { id, size: body.length, receivedAt: now };
+  }
+}

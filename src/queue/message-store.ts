@@ -1,0 +1,27 @@
+/**
+ * queue/message-store — the messages of the queue: what was accepted, its
+ * envelope and its body, kept until every recipient is settled.
+ *
+ * Durability contract: a promise that resolves means the data is durable
+ * (fsync'd, or committed with synchronous_commit on a shared database).
+ * `enqueue` resolving is what lets inbound answer 250; a rejected enqueue
+ * leaves nothing behind and inbound answers 452 4.3.1 (451 4.3.0 when the
+ * queue cannot be reached at all).
+ *
+ * Does not know recipients' states or destinations' health: those are
+ * RecipientQueue's and DestinationGate's (queue/recipient-queue,
+ * queue/destination-gate). KumoMTA's `Spool {load, store, remove}` is the size.
+ */
+import type { MessageId, MessageRow, NewMessage } from './model.js';
+
+export interface MessageStore {
+  /** A fresh, unique, time-sortable message id (for NewMessage.id). Synchronous: the Received header names it. */
+  newId(): MessageId;
+  /** Durably stores a message, its recipients and its body in one commit; resolves with its id. */
+  enqueue(msg: NewMessage): Promise<MessageId>;
+  getMessage(id: MessageId): Promise<MessageRow | undefined>;
+  /** The stored body; rejects with HAL_ERR_QUEUE_NOT_FOUND when the message is gone. */
+  getBody(id: MessageId): Promise<Buffer>;
+  /** Deletes messages with their recipients and bodies. Returns how many existed. */
+  deleteMessages(ids: readonly MessageId[]): Promise<number>;
+}

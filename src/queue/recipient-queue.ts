@@ -1,0 +1,112 @@
+/**
+ * queue/recipient-queue — the recipients waiting for delivery, and the work
+ * done on them: claims with leases, outcomes, flush/hold, and the sweeps'
+ * claims (expiry, delay warnings, reports).
+ *
+ * Every piece of work is claimed before it is done, with a lease owned by a
+ * stable node id, so that on several nodes over one database each recipient
+ * is attempted by one node at a time (I2) and each report is sent by one
+ * node. A lease that runs out (its node died) makes the work available again;
+ * a node on start releases its OWN leases only, never another live node's.
+ * An outcome for a recipient already final is ignored (I1).
+ *
+ * Does not decide retry times, backoff or DSN contents (callers pass those
+ * in), and does not decide whether a connection may open (DestinationGate).
+ */
+import type {
+  AttemptRow, MessageId, MessageRow, RecipientOutcome, RecipientRow, RecipientState,
+} from './model.js';
+
+export interface ClaimRequest {
+  readonly now: number;
+  /** Most recipients to claim. */
+  readonly limit: number;
+  /** Who claims (the node id); the lease is theirs until leaseUntil. */
+  readonly owner: string;
+  readonly leaseUntil: number;
+  /** Destinations not to claim from (work already waiting here, no slot to be had …). */
+  readonly excludeDestinations?: readonly string[];
+}
+
+/** A claim of the sweeps: rows of messages received before `receivedBefore`, leased to `owner`. */
+export interface SweepClaim {
+  readonly now: number;
+  readonly limit: number;
+  readonly owner: string;
+  readonly leaseUntil: number;
+}
+
+export interface QueueFilter {
+  readonly domain?: string;
+  readonly state?: RecipientState;
+  readonly olderThan?: number; // received before this epoch ms
+  readonly messageId?: MessageId;
+  readonly limit?: number;
+}
+
+export interface QueueCounts {
+  readonly messages: number;
+  readonly byState: Readonly<Record<RecipientState, number>>;
+}
+
+export interface RecipientQueue {
+  getRecipients(id: MessageId): Promise<RecipientRow[]>;
+  getAttempts(id: MessageId): Promise<AttemptRow[]>;
+  listMessages(filter: QueueFilter): Promise<{ message: MessageRow; recipients: RecipientRow[] }[]>;
+  counts(): Promise<QueueCounts>;
+
+  /**
+   * Claims due recipients: state queued or deferred, nextAttemptAt ≤ now, the
+   * message not held, the destination not in backoff past now, not excluded.
+   * Claimed recipients become `inflight` with a lease (I2). Ordered by
+   * nextAttemptAt, then id, so a message's recipients come together. Two
+   * claimers at once never get the same recipient.
+   */
+  claimDue(req: ClaimRequest): Promise<RecipientRow[]>;
+  /** Extends the lease of recipients still `inflight` and leased to `owner`; returns the ids that still are. */
+  renewLeases(ids: readonly number[], owner: string, leaseUntil: number): Promise<number[]>;
+  /**
+   * Gives claimed recipients back without an attempt (no slot could be had, the destination went into
+   * backoff): due again at `nextAttemptAt`, no attempt counted, no history row, the last reply kept.
+   * Only rows still leased to `owner`. Returns how many.
+   */
+  unclaim(ids: readonly number[], owner: string, nextAttemptAt: number): Promise<number>;
+  /** Any node's leases that ran out (their worker died) become due again. Returns how many. (A report claim that ran out is free to claim again as it is.) */
+  releaseExpiredLeases(now: number): Promise<number>;
+  /** On start: this node's leases (from before it stopped) become due again. Never another node's. */
+  releaseNodeLeases(owner: string, now: number): Promise<number>;
+
+  /**
+   * Durably applies outcomes (and appends them to the attempt history) in one commit. With `owner`, only to
+   * recipients still leased to that owner (a lease lost to another node is not overwritten). Returns the ids applied.
+   */
+  recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner?: string): Promise<number[]>;
+
+  /** Earliest nextAttemptAt among claimable recipients, for the scheduler's sleep. */
+  nextDueAt(): Promise<number | undefined>;
+  /**
+   * A destination went into backoff until `until`: its waiting recipients become due then, not before
+   * (no attempt counted, no history row). At most `limit` rows per call (all when absent), so a huge
+   * backlog is parked in slices that let other queue work through between them. Returns how many moved.
+   */
+  parkDestination(key: string, until: number, limit?: number): Promise<number>;
+
+  /** Makes deferred recipients due now (optionally for one domain, destination key or message). Returns how many. */
+  flush(opts: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number>;
+  setHeld(id: MessageId, held: boolean): Promise<boolean>;
+
+  /** Claims (as `inflight`) non-final, unclaimed recipients of messages received before `receivedBefore`, for expiry. */
+  claimExpirable(receivedBefore: number, claim: SweepClaim): Promise<RecipientRow[]>;
+  /** Claims deferred recipients of messages received before `receivedBefore` with no delay DSN yet and no live report claim. */
+  claimDelayed(receivedBefore: number, claim: SweepClaim): Promise<RecipientRow[]>;
+  /**
+   * Claims recipients whose report is still owed: failed or expired with dsnDone unset, and delivered ones
+   * that asked NOTIFY=SUCCESS, with no live report claim. Driven by state, not by events in memory, so a
+   * crash between an outcome and its DSN loses no DSN; the claim makes one node send it.
+   */
+  claimReportsDue(claim: SweepClaim): Promise<RecipientRow[]>;
+  /** Marks the DSN bookkeeping flags of recipients and drops their report claims. */
+  markDsn(recipientIds: readonly number[], what: 'final' | 'delay'): Promise<void>;
+  /** Messages whose recipients are all final and whose DSNs are done: removed. Returns ids removed. */
+  removeCompleted(limit: number): Promise<MessageId[]>;
+}

@@ -1,0 +1,139 @@
+/**
+ * The RecipientQueue contract, for every implementation, with two handles
+ * standing for two nodes: claims never overlap (I2); a final state never
+ * changes (I1) and an outcome for a lease another node holds is not applied;
+ * a node on start releases its own leases only, any node releases expired
+ * ones; leases can be renewed and claims given back; each report and each
+ * expiry is claimed by one node; claims skip backoff and excluded
+ * destinations.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { message, reply, T0, withQueue, type Implementation } from './harness.js';
+
+const lease = (now: number, owner: string, limit = 100) => ({ now, limit, owner, leaseUntil: now + 60_000 });
+
+export function recipientQueueContract(impl: Implementation): void {
+  describe(`RecipientQueue contract: ${impl.name}`, { skip: impl.skip }, () => {
+    test('two nodes claiming at once never claim the same recipient (I2)', () => withQueue(impl, async (q) => {
+      await Promise.all(Array.from({ length: 150 }, (_, i) => q.queue.messages.enqueue(message([
+        { address: `a${i}@d${i % 5}.test`, destination: `d${i % 5}.test` }, { address: `b${i}@e.test`, destination: 'e.test' },
+      ]))));
+      const b = await q.open();
+      const seen = new Map<number, string>();
+      for (let round = 0; round < 200; round++) {
+        const [x, y] = await Promise.all([q.queue.recipients.claimDue(lease(T0, 'a', 7)), b.recipients.claimDue(lease(T0, 'b', 5))]);
+        if (x.length + y.length === 0) break;
+        for (const [owner, rows] of [['a', x], ['b', y]] as const) {
+          for (const r of rows) {
+            assert.equal(seen.get(r.id), undefined, `recipient ${r.id} claimed by ${seen.get(r.id)} and ${owner}`);
+            seen.set(r.id, owner);
+            assert.equal(r.state, 'inflight');
+          }
+        }
+      }
+      assert.equal(seen.size, 300);
+      assert.equal((await b.recipients.counts()).byState.inflight, 300);
+    }));
+
+    test('I1: a final state never changes; an outcome for a lease another node holds is ignored', () => withQueue(impl, async (q) => {
+      const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }]));
+      const [r1, r2] = await q.queue.recipients.claimDue(lease(T0, 'a'));
+      assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r1!.id, outcome: { kind: 'delivered', reply } }], T0, 'a'), [r1!.id]);
+      assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r1!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } }], T0 + 1), []);
+      assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r2!.id, outcome: { kind: 'delivered', reply } }], T0, 'b'), [], 'b does not hold the lease');
+      const rows = await q.queue.recipients.getRecipients(id);
+      assert.deepEqual(rows.map((r) => r.state), ['delivered', 'inflight']);
+      assert.deepEqual(rows[0]!.lastReply, reply);
+      const history = await q.queue.recipients.getAttempts(id);
+      assert.deepEqual(history.map((h) => [h.recipientId, h.state]), [[r1!.id, 'delivered']]);
+    }));
+
+    test('on start a node releases its own leases only; expired leases of any node are released', () => withQueue(impl, async (q) => {
+      await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }]));
+      const b = await q.open();
+      const [mine] = await q.queue.recipients.claimDue({ ...lease(T0, 'a', 1), leaseUntil: T0 + 100 });
+      const [theirs] = await b.recipients.claimDue({ ...lease(T0, 'b', 1), leaseUntil: T0 + 500 });
+      assert.equal(await q.queue.recipients.releaseNodeLeases('a', T0 + 1), 1);
+      assert.deepEqual((await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'a'), leaseUntil: T0 + 100 })).map((r) => r.id), [mine!.id], 'b\'s live lease is not taken');
+      assert.equal(await b.recipients.releaseExpiredLeases(T0 + 99), 0);
+      assert.equal(await b.recipients.releaseExpiredLeases(T0 + 100), 1, 'a\'s lease ran out');
+      assert.equal(await q.queue.recipients.releaseExpiredLeases(T0 + 500), 1, 'b\'s lease ran out');
+      assert.equal((await q.queue.recipients.claimDue(lease(T0 + 500, 'a'))).length, 2);
+      assert.ok(theirs);
+    }));
+
+    test('renewLeases keeps what is still ours; unclaim gives rows back without an attempt', () => withQueue(impl, async (q) => {
+      const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }]));
+      const [r1, r2] = await q.queue.recipients.claimDue({ ...lease(T0, 'a'), leaseUntil: T0 + 100 });
+      assert.equal(await q.queue.recipients.releaseExpiredLeases(T0 + 100), 2);
+      const [again] = await q.queue.recipients.claimDue({ ...lease(T0 + 100, 'b', 1) });
+      assert.deepEqual(await q.queue.recipients.renewLeases([r1!.id, r2!.id], 'a', T0 + 1000), [], 'lost to a lease expiry');
+      assert.deepEqual(await q.queue.recipients.renewLeases([again!.id], 'b', T0 + 1000), [again!.id]);
+      assert.equal(await q.queue.recipients.unclaim([again!.id], 'a', T0 + 5000), 0, 'not a\'s to give back');
+      assert.equal(await q.queue.recipients.unclaim([again!.id], 'b', T0 + 5000), 1);
+      const row = (await q.queue.recipients.getRecipients(id)).find((r) => r.id === again!.id)!;
+      assert.deepEqual([row.state, row.attempts, row.nextAttemptAt], ['queued', 0, T0 + 5000]);
+      assert.deepEqual(await q.queue.recipients.getAttempts(id), [], 'no history for a claim given back');
+    }));
+
+    test('claims skip held messages, excluded destinations and destinations in backoff', () => withQueue(impl, async (q) => {
+      const held = await q.queue.messages.enqueue(message([{ address: 'a@h.test', destination: 'h.test' }]));
+      await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'a@y.test', destination: 'y.test' }, { address: 'a@z.test', destination: 'z.test' }]));
+      await q.queue.recipients.setHeld(held, true);
+      await q.queue.gate.putDestination({ key: 'y.test', health: 'backoff', backoffUntil: T0 + 1000, backoffMs: 1000, consecutiveFailures: 1, updatedAt: T0 });
+      const claimed = await q.queue.recipients.claimDue({ ...lease(T0, 'a'), excludeDestinations: ['z.test'] });
+      assert.deepEqual(claimed.map((r) => r.destination), ['x.test']);
+      assert.deepEqual((await q.queue.recipients.claimDue(lease(T0 + 1000, 'a'))).map((r) => r.destination).sort(), ['y.test', 'z.test']);
+    }));
+
+    test('each owed report is claimed by one node; a claim that runs out can be taken; markDsn settles it', () => withQueue(impl, async (q) => {
+      const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }]));
+      const claimed = await q.queue.recipients.claimDue(lease(T0, 'a'));
+      await q.queue.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } })), T0, 'a');
+      const b = await q.open();
+      const sweep = (now: number, owner: string) => ({ now, limit: 10, owner, leaseUntil: now + 1000 });
+      const [x, y] = await Promise.all([q.queue.recipients.claimReportsDue(sweep(T0, 'a')), b.recipients.claimReportsDue(sweep(T0, 'b'))]);
+      assert.equal(x.length + y.length, 2);
+      assert.ok(x.length === 0 || y.length === 0, 'one node takes the whole report');
+      assert.deepEqual(await b.recipients.claimReportsDue(sweep(T0 + 999, 'b')), [], 'still claimed');
+      const retaken = await b.recipients.claimReportsDue(sweep(T0 + 1000, 'b'));
+      assert.equal(retaken.length, 2, 'the claim ran out (its node died): another node sends the report');
+      await b.recipients.markDsn(retaken.map((r) => r.id), 'final');
+      assert.deepEqual(await q.queue.recipients.claimReportsDue(sweep(T0 + 5000, 'a')), []);
+      assert.deepEqual(await q.queue.recipients.removeCompleted(10), [id]);
+    }));
+
+    test('expiry and delay warnings are claimed, each row by one node', () => withQueue(impl, async (q) => {
+      await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }], { receivedAt: T0 - 10_000 }));
+      const claimed = await q.queue.recipients.claimDue(lease(T0, 'a'));
+      await q.queue.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 60_000, countAttempt: true } })), T0, 'a');
+      const b = await q.open();
+      const sweep = (now: number, owner: string) => ({ now, limit: 10, owner, leaseUntil: now + 1000 });
+      const [d1, d2] = await Promise.all([q.queue.recipients.claimDelayed(T0, sweep(T0, 'a')), b.recipients.claimDelayed(T0, sweep(T0, 'b'))]);
+      assert.equal(d1.length + d2.length, 2);
+      assert.ok(d1.length === 0 || d2.length === 0);
+      await q.queue.recipients.markDsn([...d1, ...d2].map((r) => r.id), 'delay');
+      assert.deepEqual(await b.recipients.claimDelayed(T0, sweep(T0 + 5000, 'b')), [], 'warned once');
+      const [e1, e2] = await Promise.all([q.queue.recipients.claimExpirable(T0, sweep(T0, 'a')), b.recipients.claimExpirable(T0, sweep(T0, 'b'))]);
+      assert.equal(e1.length + e2.length, 2);
+      assert.ok(e1.length === 0 || e2.length === 0);
+      const [owner, rows] = e1.length ? ['a', e1] as const : ['b', e2] as const;
+      const applied = await q.queue.recipients.recordOutcomes(rows.map((r) => ({ recipientId: r.id, outcome: { kind: 'expired', reply: { code: 451, text: 'expired' } } })), T0, owner);
+      assert.equal(applied.length, 2);
+      assert.equal((await b.recipients.counts()).byState.expired, 2);
+    }));
+
+    test('parkDestination moves waiting rows to the backoff end; flush brings deferred ones back; nextDueAt follows', () => withQueue(impl, async (q) => {
+      await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }, { address: 'c@y.test', destination: 'y.test' }]));
+      assert.equal(await q.queue.recipients.parkDestination('x.test', T0 + 9000, 1), 1);
+      assert.equal(await q.queue.recipients.parkDestination('x.test', T0 + 9000), 1);
+      const claimed = await q.queue.recipients.claimDue(lease(T0 + 1, 'a'));
+      assert.deepEqual(claimed.map((r) => r.address), ['c@y.test']);
+      await q.queue.recipients.recordOutcomes([{ recipientId: claimed[0]!.id, outcome: { kind: 'deferred', reply, nextAttemptAt: T0 + 20_000, countAttempt: true } }], T0 + 1, 'a');
+      assert.equal(await q.queue.recipients.nextDueAt(), T0 + 9000);
+      assert.equal(await q.queue.recipients.flush({ domain: 'Y.test', now: T0 + 2 }), 1);
+      assert.equal(await q.queue.recipients.nextDueAt(), T0 + 2);
+    }));
+  });
+}
