@@ -39,6 +39,7 @@ import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
 import { WorkerQueue } from './queue/worker-store.js';
 import { assertQueueFit, markQueueCreated } from './queue/check.js';
+import { QueueSpace } from './queue/space.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
@@ -160,6 +161,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
   assertQueueFit(cfg.data_dir);
+  // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).
+  const space = new QueueSpace(cfg.data_dir, () => sizeBytes(config().smtp.max_message_size));
+  if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
   const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
   markQueueCreated(cfg.data_dir);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
@@ -206,6 +210,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       const r = live.current;
       return {
         settings: r.settings[kind], intake, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
+        acceptsMail: (size) => space.acceptsMail(size),
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
       };

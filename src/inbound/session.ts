@@ -54,6 +54,8 @@ export interface SessionDeps {
   readonly isDraining: () => boolean;
   readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
   readonly onReject?: (reason: string) => void;
+  /** Whether the queue has room for a new message of this declared size (absent: always). */
+  readonly acceptsMail?: (size: number | undefined) => boolean;
   /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
   readonly authThrottle?: AuthThrottle;
 }
@@ -273,6 +275,11 @@ export class InboundSession {
     if (params.size !== undefined && params.size > this.settings.maxMessageSize) {
       this.deps.onReject?.('too_big');
       return this.error(...replyOf('HAL_ERR_TOO_BIG'));
+    }
+    if (this.deps.acceptsMail && !this.deps.acceptsMail(params.size)) {
+      // A full disk: new mail waits (452 4.3.1) while what is queued is delivered (queue/space).
+      this.deps.onReject?.('queue_full');
+      return this.error(...replyOf('HAL_ERR_QUEUE_WRITE'));
     }
     this.envelope = new Envelope(path.mailbox, params);
     this.rcptTried = 0;

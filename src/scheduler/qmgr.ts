@@ -133,10 +133,14 @@ export class Qmgr {
    */
   async start(): Promise<void> {
     const now = this.deps.clock();
+    // On a full disk these writes can fail; lease expiry (housekeeping) then returns those recipients instead.
     const [n] = await Promise.all([
       this.deps.queue.recipients.releaseNodeLeases(this.deps.node, now),
       this.deps.queue.gate.releaseNodeSlots(this.deps.node),
-    ]);
+    ]).catch((err: unknown): [number, unknown] => {
+      this.deps.log.warn({ event: 'recover_inflight_failed', err: (err as Error).message }, 'could not release recipients in flight at the last stop; their leases will expire');
+      return [0, undefined];
+    });
     if (n > 0) this.deps.log.info({ event: 'recovered_inflight', count: n }, `${n} recipient(s) in flight at the last stop are due again`);
     this.stopped = false;
     this.poke();
