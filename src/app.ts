@@ -182,6 +182,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   };
   const qmgr: Qmgr = new Qmgr({
     queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id,
+    ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
@@ -222,6 +223,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock, config,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
+    destinationView: {
+      gateOf: (q) => qmgr.destinations.known().get(q),
+      domainsOf: (k) => qmgr.destinations.domainsOf(k),
+      limits: (k) => qmgr.politeness.view(k),
+      keys: () => qmgr.politeness.keys(),
+    },
     poke: () => qmgr.poke(),
     onInjected: (id, req, trace, size) => {
       metrics.messageAccepted();

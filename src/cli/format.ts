@@ -86,5 +86,20 @@ export function formatDestinations(list: readonly DestinationInfo[], now: number
   const head = ['DESTINATION', 'HEALTH', 'QUEUED', 'CONNS', 'FAILURES', 'BACKOFF', 'LAST ERROR'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0))).join('  ').trimEnd();
-  return `${[head, ...rows].map(line).join('\n')}\n`;
+  const details = list.flatMap((d) => destinationDetails(d, now));
+  return `${[head, ...rows].map(line).join('\n')}\n${details.length > 0 ? `\n${details.join('\n')}\n` : ''}`;
+}
+
+/** Below the table: a destination's domains, limits now, what it learned and the rules in force (with the replies that set them). */
+function destinationDetails(d: DestinationInfo, now: number): string[] {
+  const l = d.politeness;
+  const out: string[] = [];
+  if (d.domains && d.domains.length > 0) out.push(`  domains: ${d.domains.length <= 10 ? d.domains.join(', ') : `${d.domains.slice(0, 10).join(', ')} … (${d.domains.length})`}`);
+  if (l && (l.learnedConnections || l.learnedRecipients || l.rules.length > 0 || l.connectionLimit !== l.connectionCap)) {
+    out.push(`  limits: ${l.connectionLimit}/${l.connectionCap} connections, ${l.recipientLimit} recipients per transaction`);
+    if (l.learnedConnections) out.push(`  learned: at most ${l.learnedConnections.max} connections for ${age(l.learnedConnections.until - now)} (${l.learnedConnections.reply})`);
+    if (l.learnedRecipients) out.push(`  learned: at most ${l.learnedRecipients.max} recipients per transaction for ${age(l.learnedRecipients.until - now)} (${l.learnedRecipients.reply})`);
+    for (const r of l.rules) out.push(`  rule: ${r.rule} — ${r.action} for ${age(r.until - now)}, triggered by "${r.reply}"`);
+  }
+  return out.length > 0 ? [d.key, ...out] : [];
 }

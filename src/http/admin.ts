@@ -14,6 +14,7 @@ import { domainOf, formatMailbox, parseMailbox, parsePath, isAddressError, type 
 import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
+import type { PolitenessView } from '../scheduler/politeness.js';
 import type { AttemptRow, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
@@ -50,7 +51,24 @@ export interface MessageDetail {
   readonly headers: Record<string, string>;
   readonly recipients: (ListedRecipient & { readonly history: AttemptRow[] })[];
 }
-export interface DestinationInfo extends DestinationRow { readonly queued: number; readonly connections: number }
+export interface DestinationInfo extends DestinationRow {
+  readonly queued: number;
+  readonly connections: number;
+  /** The queued keys (recipient domains) known to go to this destination (an MX host set), when there are others than itself. */
+  readonly domains?: readonly string[];
+  /** Connection and recipient limits now, what was learned and the reply rules in force (a running server only). */
+  readonly politeness?: PolitenessView;
+}
+
+/** What the running scheduler knows about destinations beyond the queue's rows (scheduler/destination-map, scheduler/politeness). */
+export interface DestinationView {
+  /** The destination a queued key (a domain) goes to, when the scheduler has mapped it. */
+  gateOf(queued: string): string | undefined;
+  domainsOf(key: string): string[];
+  limits(key: string): PolitenessView;
+  /** Destinations with something learned or a rule in force. */
+  keys(): string[];
+}
 /** A message to inject: `content` as text (UTF-8), or `contentBase64` for bytes as they are (8-bit mail in any charset). */
 export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content?: string; readonly contentBase64?: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
@@ -91,6 +109,8 @@ export interface AdminDeps {
   readonly config: () => Config;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
+  /** Destinations as the scheduler sees them (a running server only). */
+  readonly destinationView?: DestinationView;
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
@@ -132,13 +152,18 @@ export class Admin implements AdminApi {
 
   /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
   private async withNextTry(entries: readonly { message: MessageRow; recipients: RecipientRow[] }[]): Promise<QueueEntry[]> {
-    const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => r.destination)));
+    const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => this.gateOf(r.destination))));
     const health = new Map<string, DestinationRow | undefined>();
     await Promise.all([...keys].map(async (k) => { health.set(k, await this.d.store.gate.getDestination(k)); }));
     return entries.map((e) => ({
       message: e.message,
-      recipients: e.recipients.map((r) => (r.state === 'queued' || r.state === 'deferred' ? { ...r, next: nextTry(e.message, r, health.get(r.destination)) } : r)),
+      recipients: e.recipients.map((r) => (r.state === 'queued' || r.state === 'deferred' ? { ...r, next: nextTry(e.message, r, health.get(this.gateOf(r.destination))) } : r)),
     }));
+  }
+
+  /** The destination (gate row) a queued key goes to: the host set a domain maps to, when the scheduler knows it. */
+  private gateOf(queued: string): string {
+    return this.d.destinationView?.gateOf(queued) ?? queued;
   }
 
   async show(id: string): Promise<MessageDetail> {
@@ -166,15 +191,16 @@ export class Admin implements AdminApi {
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
       const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
+      // Recipients are queued under their domains; the backoff belongs to the host set a domain maps to.
       const waiting = entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred'));
-      for (const key of new Set(waiting.map((r) => r.destination))) {
+      for (const key of new Set(waiting.map((r) => this.gateOf(r.destination)))) {
         const row = await this.d.store.gate.getDestination(key);
         if (row && row.health !== 'ok') {
           await this.d.store.gate.putDestination(clearedDestination(key, now));
           reset.push(key);
         }
       }
-      unblocked = waiting.filter((r) => reset.includes(r.destination) && r.nextAttemptAt <= now).length;
+      unblocked = waiting.filter((r) => reset.includes(this.gateOf(r.destination)) && r.nextAttemptAt <= now).length;
     }
     const made = (await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now })) + unblocked;
     const blocked = held ? [] : await this.blockedDestinations(opts, now);
@@ -192,7 +218,8 @@ export class Admin implements AdminApi {
         for (const r of e.recipients) {
           if (r.state !== 'queued' && r.state !== 'deferred') continue;
           if (opts.domain && domainOf(r.address).toLowerCase() !== opts.domain.toLowerCase()) continue;
-          counts.set(r.destination, (counts.get(r.destination) ?? 0) + 1);
+          const key = this.gateOf(r.destination);
+          counts.set(key, (counts.get(key) ?? 0) + 1);
         }
       }
     }
@@ -243,17 +270,48 @@ export class Admin implements AdminApi {
     return { bounced: waiting.length, skipped };
   }
 
+  /**
+   * One entry per destination: recipients are queued under their domains, so a domain the scheduler maps
+   * to an MX host set is folded into that destination (its queued count added, its name listed).
+   */
   async destinations(): Promise<DestinationInfo[]> {
     // Rows, waiting recipients and open connections (slots) of every node on the queue.
-    return this.d.store.gate.listDestinations();
+    const rows = await this.d.store.gate.listDestinations();
+    const view = this.d.destinationView;
+    if (!view) return rows;
+    const now = this.d.clock();
+    const byKey = new Map<string, DestinationInfo>();
+    const folded: DestinationInfo[] = [];
+    for (const r of rows) {
+      const gate = view.gateOf(r.key);
+      if (gate !== undefined && gate !== r.key) folded.push({ ...r, key: gate });
+      else byKey.set(r.key, r);
+    }
+    const ensure = (key: string): DestinationInfo => {
+      let e = byKey.get(key);
+      if (!e) byKey.set(key, (e = { ...clearedDestination(key, now), generation: 0, queued: 0, connections: 0 }));
+      return e;
+    };
+    for (const f of folded) {
+      const e = ensure(f.key);
+      byKey.set(f.key, { ...e, queued: e.queued + f.queued, connections: e.connections + f.connections });
+    }
+    for (const k of view.keys()) ensure(k);
+    return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
+      const domains = view.domainsOf(r.key);
+      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.limits(r.key) };
+    });
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
     const now = this.d.clock();
-    const known = (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
+    // An MX host set's recipients are queued under its domains: they are flushed with it.
+    const domains = this.d.destinationView?.domainsOf(key) ?? [];
+    const known = domains.length > 0 || (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
     await this.d.store.gate.putDestination(clearedDestination(key, now));
-    const flushed = await this.d.store.recipients.flush({ destination: key, now });
+    let flushed = 0;
+    for (const q of [key, ...domains]) flushed += await this.d.store.recipients.flush({ destination: q, now });
     this.d.poke?.();
     return { flushed };
   }

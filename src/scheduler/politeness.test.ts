@@ -131,7 +131,7 @@ describe('Politeness registry', () => {
   test('combines adaptive limit, learned limits and rules; the view shows them', () => {
     let now = 0;
     const cfg = parseConfig({ delivery: { max_connections_per_destination: 10, initial_connections_per_destination: 5, rules: [{ match: 'slow down', action: 'set', max_connections: 2, for: '1h' }, { match: 'go away', action: 'suspend', for: '10m' }] } });
-    const p = new Politeness(cfg, () => now);
+    const p = new Politeness(() => cfg, () => now);
     const K = 'mx:mx.test';
     assert.equal(p.connectionLimit(K), 5);
     assert.equal(p.recipientLimit(K), 100);

@@ -22,17 +22,30 @@
  * connection), never by the queue's size. The clock is injected; `runOnce`
  * does one whole pass and waits for its deliveries, for tests.
  *
+ * A destination is the MX host set its domains resolve to (scheduler/
+ * destination-map, docs/decisions/0004): recipients are queued under their
+ * domains and mapped here when picked, so every domain of a host set shares
+ * one gate entry, one probe and one pool of connections. The cap asked of
+ * the gate is the destination's adaptive limit (scheduler/politeness, fed by
+ * scheduler/feedback): it shrinks when the remote says "too many
+ * connections" while others of ours work (a throttle: no backoff), and a
+ * learned recipient limit and the reply rules in force apply to every batch.
+ *
  * Reports (DSNs), expiry and delay warnings are driven by queue state in
  * sweeps (scheduler/sweeps), so a crash loses none of them.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs, parseRate } from '../config/units.js';
+import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
 import type { Grant } from '../queue/destination-gate.js';
 import type { DestinationRow, LastReply, Outcome, RecipientOutcome } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
+import { DestinationMap } from './destination-map.js';
+import { Feedback } from './feedback.js';
+import { Politeness } from './politeness.js';
 import { destinationFailed, destinationRecovered, retryDelay, type RetrySettings } from './retry.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
 
@@ -49,6 +62,8 @@ export interface QmgrDeps {
   readonly node: string;
   readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs'>;
   readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
+  /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
+  readonly mxHostSet?: (domain: string) => Promise<MxHostSet>;
 }
 
 /** A batch as claimed here: its recipients are leased to this node until leaseUntil. */
@@ -68,10 +83,15 @@ interface Slot {
 
 /** This node's work for one destination. */
 interface DestState {
+  /** The gate key: an MX host set ("mx:a,b"), a route, "local:…", or a domain. */
   readonly key: string;
+  /** The keys its recipients are queued under (domains) seen here: excluded and parked together. */
+  readonly queued: Set<string>;
   readonly queue: Claimed[];
   /** Connections (slots) this node runs for the destination. */
   workers: number;
+  /** Sessions that worked so far (monotonic): a timeout is a throttle only if others worked meanwhile. */
+  successes: number;
   /** This node holds the destination's probe. */
   probing: boolean;
   /** An acquire is on its way to the gate. */
@@ -107,7 +127,12 @@ export class Qmgr {
   private readonly random: () => number;
   private readonly sweeps: Sweeps;
   private readonly rate: { count: number; perMs: number } | undefined;
-  readonly stats = { connectionsStarted: 0, batches: 0, passes: 0 };
+  readonly stats = { connectionsStarted: 0, batches: 0, passes: 0, throttled: 0 };
+  /** Queued key (domain) → destination (MX host set); see docs/decisions/0004. */
+  readonly destinations: DestinationMap;
+  /** Adaptive concurrency, learned limits and reply rules per destination (this node's view; see politeness.ts). */
+  readonly politeness: Politeness;
+  private readonly feedback: Feedback;
 
   constructor(private readonly deps: QmgrDeps) {
     const d = deps.config().delivery;
@@ -117,6 +142,12 @@ export class Qmgr {
     };
     this.random = deps.random ?? Math.random;
     this.rate = d.destination_rate ? parseRate(d.destination_rate) : undefined;
+    this.destinations = new DestinationMap({
+      mxHostSet: deps.mxHostSet, clock: deps.clock,
+      settings: () => ({ by: deps.config().delivery.destination_by, ttlMs: durationMs(deps.config().delivery.destination_cache_ttl) }),
+    });
+    this.politeness = new Politeness(deps.config, deps.clock);
+    this.feedback = new Feedback(this.politeness, deps.log);
     this.sweeps = new Sweeps({
       ...deps.sweeps, messages: deps.queue.messages, recipients: deps.queue.recipients, log: deps.log, node: deps.node,
       leaseMs: durationMs(d.lease),
@@ -246,10 +277,15 @@ export class Qmgr {
   private dest(key: string): DestState {
     let d = this.dests.get(key);
     if (!d) {
-      d = { key, queue: [], workers: 0, probing: false, asking: false, waitUntil: -Infinity };
+      d = { key, queued: new Set(), queue: [], workers: 0, successes: 0, probing: false, asking: false, waitUntil: -Infinity };
       this.dests.set(key, d);
     }
     return d;
+  }
+
+  /** Queued keys (domains) of a destination: those seen here and those the map knows. */
+  private queuedKeysOf(d: DestState): string[] {
+    return [...new Set([d.key, ...d.queued, ...this.destinations.domainsOf(d.key)])];
   }
 
   private async dispatch(now: number): Promise<void> {
@@ -259,13 +295,25 @@ export class Qmgr {
     }
     const free = cfg.max_connections - this.active;
     if (free <= 0) return;
-    // A destination with work waiting here, in a probe, or told to wait takes no more claims until that changes.
-    const exclude = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || d.asking || d.waitUntil > now).map((d) => d.key);
+    // A destination with work waiting here, in a probe, told to wait or suspended by a rule takes no more claims
+    // until that changes; the queue knows recipients by their queued keys (domains), so those are excluded.
+    const known = this.destinations.known();
+    const held = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || d.asking || d.waitUntil > now);
+    const exclude = [...new Set([
+      ...held.flatMap((d) => this.queuedKeysOf(d)),
+      ...[...known].filter(([, k]) => (this.politeness.suspendedUntil(k) ?? 0) > now).map(([q]) => q),
+    ])];
     const leaseUntil = now + this.leaseMs;
     const rows = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil, excludeDestinations: exclude,
     });
-    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) this.dest(b.destination).queue.push({ ...b, leaseUntil });
+    // Queued keys → destinations (one MX question per domain not known yet, asked together).
+    const gateOf = await this.destinations.keysFor(rows.map((r) => r.destination));
+    for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
+      const d = this.dest(gateOf.get(b.destination) ?? b.destination);
+      d.queued.add(b.destination);
+      d.queue.push({ ...b, destination: d.key, leaseUntil });
+    }
     // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
     await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
   }
@@ -277,15 +325,23 @@ export class Qmgr {
   private async fill(d: DestState): Promise<void> {
     const cfg = this.deps.config().delivery;
     if (d.asking || d.probing) return;
-    const want = Math.min(d.queue.length, cfg.max_connections_per_destination - d.workers, cfg.max_connections - this.active);
+    const now = this.deps.clock();
+    const suspendedUntil = this.politeness.suspendedUntil(d.key);
+    if (suspendedUntil !== undefined && suspendedUntil > now) {
+      // A suspend rule is in force: the batches wait for its end in the queue, without asking the gate.
+      await this.waitForGate(d, { kind: 'wait', reason: 'suspended', until: suspendedUntil }, now);
+      return;
+    }
+    // The adaptive limit (≤ the configured cap, lowered by rules) is the cap the gate enforces.
+    const limit = this.politeness.connectionLimit(d.key);
+    const want = Math.min(d.queue.length, limit - d.workers, cfg.max_connections - this.active);
     if (want <= 0) return;
     d.asking = true;
-    const now = this.deps.clock();
     const until = now + this.leaseMs;
     let grants: Grant[];
     try {
       grants = await Promise.all(Array.from({ length: want }, () => this.deps.queue.gate.acquire({
-        destination: d.key, node: this.deps.node, now, leaseUntil: until, maxConnections: cfg.max_connections_per_destination,
+        destination: d.key, node: this.deps.node, now, leaseUntil: until, maxConnections: limit,
       })));
     } finally {
       d.asking = false;
@@ -339,8 +395,9 @@ export class Qmgr {
         if (!batch) return;
         const now = this.deps.clock();
         if (!(await this.keepLeases(s, batch, now))) continue;
-        if (this.rate) {
-          const t = await queue.gate.takeToken(d.key, now, this.rate);
+        const rate = this.politeness.rate(d.key) ?? this.rate;
+        if (rate) {
+          const t = await queue.gate.takeToken(d.key, now, rate);
           if (!t.ok) {
             // Over the shared rate: this batch and the rest wait for the next token, in the queue.
             d.waitUntil = t.until;
@@ -350,6 +407,13 @@ export class Qmgr {
           }
         }
         const result = await this.deliverBatch(batch, s);
+        this.feedback.learn(d, result);
+        if (result.destinationFailure && this.feedback.wasThrottled(result.outbound)) {
+          // Others are working: the remote wants fewer of us, not none. Fewer connections, no backoff.
+          this.stats.throttled++;
+          this.feedback.throttle(d, result.destinationFailure);
+          return;
+        }
         if (result.destinationFailure) {
           await this.destinationDown(d, s, result.destinationFailure);
           return;
@@ -388,7 +452,7 @@ export class Qmgr {
     return { ...slot, probe: false, generation: r.row?.generation ?? slot.generation, row: r.row };
   }
 
-  private async deliverBatch(batch: Claimed, slot: Slot): Promise<BatchResult> {
+  private async deliverBatch(batch: Claimed, slot: Slot): Promise<BatchResult & { outbound?: OutboundBatch }> {
     const { messages } = this.deps.queue;
     // Asked together, answered in one queue turn.
     const [message, body] = await Promise.all([messages.getMessage(batch.messageId), messages.getBody(batch.messageId).catch(() => undefined)]);
@@ -396,12 +460,16 @@ export class Qmgr {
       // Deleted while claimed (queue delete): nothing to do.
       return {};
     }
-    const outbound: OutboundBatch = { destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients };
+    const d = this.dests.get(batch.destination);
+    const outbound: OutboundBatch = {
+      destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients, maxRecipients: this.politeness.recipientLimit(batch.destination),
+    };
+    if (d) this.feedback.started(outbound, d);
     const transport = isLocal(batch.destination) ? this.deps.local : this.deps.smtp;
     this.stats.batches++;
     const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, slot.row);
     try {
-      return await transport.deliver(outbound, record);
+      return { ...(await transport.deliver(outbound, record)), outbound };
     } catch (err) {
       // A transport bug must not strand recipients in flight: they are deferred and the lease is cleared.
       this.deps.log.error({ event: 'transport_error', queue_id: message.id, destination: batch.destination, err: (err as Error).stack }, 'transport failed');
@@ -417,13 +485,25 @@ export class Qmgr {
     const now = this.deps.clock();
     const outcomes: RecipientOutcome[] = [];
     const byId = new Map(batch.recipients.map((r) => [r.id, r]));
-    for (const [id, v] of verdicts) {
+    // One rule trigger per reply (a 421 that defers a hundred recipients triggers once).
+    const judged = new Map<LastReply, ReturnType<Politeness['onReply']>>();
+    const ruleOf = (reply: LastReply) => {
+      if (!judged.has(reply)) judged.set(reply, this.feedback.ruleFor(batch, reply));
+      return judged.get(reply);
+    };
+    for (const [id, given] of verdicts) {
       const r = byId.get(id);
       if (!r) continue;
+      let v = given;
+      // A bounce rule fails a recipient whose own result was temporary, at once (never a delivered one).
+      if (v.kind !== 'delivered' && ruleOf(v.reply)?.action === 'bounce' && v.kind === 'deferred') v = { kind: 'failed', reply: v.reply };
       let outcome: Outcome;
       if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
       else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
-      else if (v.connectionLevel) {
+      else if (v.connectionLevel && this.feedback.isThrottle(batch, v.reply, this.dests.get(batch.destination))) {
+        // Throttled, not failed: due again at once under the lower connection limit; no attempt counted.
+        outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: now, countAttempt: false };
+      } else if (v.connectionLevel) {
         // The destination's backoff, not the recipient's schedule, decides the next try (spec: 421 row).
         const until = destinationFailed(prev, batch.destination, now, '', this.retry).backoffUntil;
         outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: until, countAttempt: false };
@@ -460,7 +540,10 @@ export class Qmgr {
     const row = r.row;
     if (r.applied && row) {
       // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
-      for (let i = 0; i < 1000; i++) if ((await queue.recipients.parkDestination(d.key, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
+      // Every domain of the host set waits with it (their recipients are queued under the domains).
+      for (const q of this.queuedKeysOf(d)) {
+        for (let i = 0; i < 1000; i++) if ((await queue.recipients.parkDestination(q, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
+      }
       log.warn({ event: 'destination_backoff', destination: d.key, node: this.deps.node, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
         `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     }

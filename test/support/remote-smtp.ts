@@ -7,7 +7,8 @@
  * ENHANCEDSTATUSCODES, STARTTLS, AUTH PLAIN LOGIN, CHUNKING), replies per
  * recipient, a recipient limit K with its reply, overrides for MAIL, DATA and
  * end of data, dropping the connection after the data, slow replies, refusing
- * or hanging connections. It records every connection, every command line and
+ * or hanging connections, or turning away sessions above a limit with a
+ * reply of its choice. It records every connection, every command line and
  * every transaction (sender, accepted recipients, dot-unstuffed data), and
  * counts current and peak concurrent sessions.
  *
@@ -66,6 +67,8 @@ export interface RemoteOptions {
   refuse?: boolean;
   /** Accept connections and never greet. */
   hang?: boolean;
+  /** A connection that would make more than `max` sessions open at once gets `reply` as its greeting, then is closed. */
+  maxSessions?: { max: number; reply: string };
 }
 
 export interface RecordedConnection {
@@ -73,6 +76,8 @@ export interface RecordedConnection {
   readonly remotePort: number;
   open: boolean;
   tls: boolean;
+  /** Turned away at the greeting by `maxSessions`. */
+  overLimit?: boolean;
   ehlo?: string;
   authUser?: string;
 }
@@ -154,6 +159,11 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
     changed();
     if (opts.refuse) return void raw.destroy();
     if (opts.hang) return;
+    if (opts.maxSessions && current > opts.maxSessions.max) {
+      conn.overLimit = true;
+      raw.end(withCrlf(opts.maxSessions.reply));
+      return;
+    }
     session(raw, conn);
   });
 

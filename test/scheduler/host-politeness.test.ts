@@ -1,0 +1,247 @@
+/**
+ * The host, not the domain, is the unit of politeness (I5 across domains,
+ * I6, adaptive concurrency). Twenty domains whose only MX is one host share
+ * one destination (`mx:mx.shared.test`): one backoff, one connection cap, one
+ * pool of connections. A recipient limit is learned once; a remote that says
+ * "too many connections" gets fewer.
+ *
+ * Real DNS on loopback (test/support/dns-server) answers the MX questions;
+ * the remote is test/support/remote-smtp over real sockets; only the time
+ * Halcyon reads is fake (the scheduler harness).
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatDestinations } from '../../src/cli/format.js';
+import { startDnsServer, type TestDnsServer, type Zone } from '../support/dns-server.js';
+import { startRemote, type Remote, type RemoteOptions } from '../support/remote-smtp.js';
+import { enqueueMany, probeSchedule, simulate, startHarness, type SchedulerHarness } from './harness.js';
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+const MX = 'mx.shared.test';
+const KEY = `mx:${MX}`;
+const DOMAINS = Array.from({ length: 20 }, (_, i) => `d${i + 1}.test`);
+
+function zoneFor(domains: readonly string[]): Zone {
+  const z: Zone = { [MX]: { A: ['127.0.0.1'] } };
+  for (const d of domains) z[d] = { MX: [{ preference: 10, exchange: MX }] };
+  return z;
+}
+
+const cleanup: (() => Promise<void>)[] = [];
+after(async () => { for (const c of cleanup.reverse()) await c(); });
+
+/** A harness whose remote domains are delivered by MX (no routes), through the loopback DNS server. */
+async function setup(remoteOpts: RemoteOptions, delivery: Record<string, unknown> = {}, domains: readonly string[] = DOMAINS): Promise<{ h: SchedulerHarness; remote: Remote; dns: TestDnsServer }> {
+  const dns = await startDnsServer(zoneFor(domains));
+  cleanup.push(() => dns.close());
+  const remote = await startRemote(remoteOpts);
+  cleanup.push(() => remote.close());
+  const h = await startHarness(remote.port, { port: remote.port, connection_idle_timeout: '1m', ...delivery }, { routes: {}, dns: { servers: [dns.address], timeout: '2s' } });
+  cleanup.push(() => h.stop());
+  return { h, remote, dns };
+}
+
+async function enqueueAcross(h: SchedulerHarness, domains: readonly string[], perDomain: number, perMessage = 1): Promise<void> {
+  for (const domain of domains) await enqueueMany(h.app.store, { count: perDomain, destination: domain, domain, perMessage, receivedAt: h.clock.now() });
+}
+
+const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1);
+
+describe('destinations are MX host sets', () => {
+  test('20 domains → one MX host that refuses connections: connections over 24 h are one destination\'s backoff steps', async () => {
+    const { h, remote } = await setup({ refuse: true }, { destination_backoff: '1m', destination_backoff_max: '1h', delay_warning_after: '2d' });
+    const start = h.clock.now();
+    await enqueueAcross(h, DOMAINS, 2);
+
+    const log = await simulate(h, start + DAY, () => remote.connections.length, 400);
+    assert.equal(h.clock.now(), start + DAY, `simulation stopped early after ${log.length} passes`);
+
+    const expected = probeSchedule(MINUTE, 60 * MINUTE, DAY);
+    const connecting = log.filter((p) => p.attempts > 0);
+    assert.deepEqual(connecting.map((p) => (p.at - start) / MINUTE), expected.map((t) => t / MINUTE), 'passes that connected, in minutes since the first');
+    // The first wave is the destination's initial concurrency (5), not 20 domains' worth; then one probe per step.
+    assert.ok(connecting[0]!.attempts <= 5, `first wave: ${connecting[0]!.attempts}`);
+    for (const p of connecting.slice(1)) assert.equal(p.attempts, 1, `pass at +${(p.at - start) / MINUTE} min opened ${p.attempts}`);
+    assert.ok(remote.connections.length <= expected.length + 4, `${remote.connections.length} connections in a day`);
+
+    // One destination row for all twenty domains, in backoff at the cap; nothing lost or bounced.
+    const dest = (await h.app.store.gate.listDestinations()).find((d) => d.key === KEY);
+    assert.equal(dest?.health, 'backoff');
+    assert.equal(dest?.consecutiveFailures, expected.length);
+    assert.deepEqual(h.app.qmgr.destinations.domainsOf(KEY), [...DOMAINS].sort());
+    const rcpts = (await h.app.store.recipients.listMessages({})).flatMap((m) => m.recipients);
+    assert.equal(rcpts.length, 40);
+    assert.ok(rcpts.every((r) => r.state === 'deferred' || r.state === 'queued'), 'every recipient still waiting');
+
+    // `halcyon destinations --json`: one entry for the host set, its domains and all 40 recipients.
+    const list = await h.app.admin.destinations();
+    const info = list.find((d) => d.key === KEY);
+    assert.equal(info?.health, 'backoff');
+    assert.equal(info?.queued, 40);
+    assert.deepEqual(info?.domains, [...DOMAINS].sort());
+    assert.ok(!list.some((d) => DOMAINS.includes(d.key)), 'a domain listed as a destination of its own');
+  });
+
+  test('20 domains → one slow MX host, cap 2: never more than 2 sessions, every message once, connections reused across domains', async () => {
+    const { h, remote } = await setup({ delayMs: 15 }, { max_connections_per_destination: 2 });
+    const start = h.clock.now();
+    await enqueueAcross(h, DOMAINS, 2);
+
+    await simulate(h, start + 10 * MINUTE, () => remote.connections.length, 50);
+
+    assert.ok(remote.maxConcurrent <= 2, `${remote.maxConcurrent} sessions at once`);
+    const delivered = remote.transactions.flatMap((t) => t.rcpts);
+    assert.equal(delivered.length, 40);
+    assert.equal(new Set(delivered).size, 40, 'a recipient was delivered twice');
+    assert.ok(remote.connections.length <= 2, `${remote.connections.length} connections for 40 messages`);
+    const domainsPerConnection = new Map<number, Set<string>>();
+    for (const t of remote.transactions) {
+      const set = domainsPerConnection.get(t.connection) ?? new Set<string>();
+      for (const r of t.rcpts) set.add(domainOf(r));
+      domainsPerConnection.set(t.connection, set);
+    }
+    assert.ok([...domainsPerConnection.values()].some((s) => s.size >= 10), `domains per connection: ${[...domainsPerConnection.values()].map((s) => s.size)}`);
+  });
+
+  test('destination_by = "domain" keeps one destination per domain', async () => {
+    const { h } = await setup({}, { destination_by: 'domain' }, DOMAINS.slice(0, 2));
+    assert.equal(await h.app.qmgr.destinations.keyFor('d1.test'), 'd1.test');
+  });
+});
+
+describe('I6: a recipient limit is learned once', () => {
+  test('the second message to a destination that limits at 3 opens with 3 recipients: one transaction per 3, no refused RCPT', async () => {
+    const { h, remote } = await setup({ rcptLimit: { max: 3, reply: '452 4.5.3 Too many recipients' }, extensions: { pipelining: true, enhancedStatusCodes: true } }, {}, ['one.test']);
+    const start = h.clock.now();
+    await enqueueMany(h.app.store, { count: 1, destination: 'one.test', domain: 'one.test', perMessage: 9, receivedAt: start });
+    await simulate(h, start + MINUTE, () => remote.connections.length, 20);
+    const first = remote.transactions.length;
+    assert.equal(remote.transactions.flatMap((t) => t.rcpts).length, 9);
+    // The first message met the limit once (one transaction with refused RCPTs), then went on 3 at a time.
+    assert.deepEqual(remote.transactions.map((t) => t.rcpts.length), [3, 3, 3]);
+    assert.equal(remote.transactions.filter((t) => t.rcptReplies.some((r) => r.reply.startsWith('452'))).length, 1);
+
+    await enqueueMany(h.app.store, { count: 1, destination: 'one.test', domain: 'one.test', perMessage: 9, receivedAt: h.clock.now(), sender: 'second@local.test' });
+    await simulate(h, h.clock.now() + MINUTE, () => remote.connections.length, 20);
+    const second = remote.transactions.slice(first);
+    assert.deepEqual(second.map((t) => t.rcptReplies.length), [3, 3, 3], 'RCPTs per transaction of the second message');
+    assert.ok(second.every((t) => t.rcptReplies.every((r) => r.reply.startsWith('250'))), 'a RCPT of the second message was refused');
+    assert.equal(h.app.qmgr.politeness.view(KEY).learnedRecipients?.max, 3);
+    const info = (await h.app.admin.destinations()).find((d) => d.key === KEY);
+    assert.equal(info?.politeness?.recipientLimit, 3);
+    assert.equal(info?.politeness?.learnedRecipients?.reply, '452 4.5.3 Too many recipients');
+  });
+});
+
+describe('adaptive concurrency', () => {
+  test('a remote that answers "421 4.7.0 Too many connections" above 3 sessions: settles at ≤ 3, drains without further 421s, no backoff', async () => {
+    const { h, remote } = await setup({ delayMs: 10, maxSessions: { max: 3, reply: '421 4.7.0 Too many connections, try again later' } });
+    const start = h.clock.now();
+    await enqueueAcross(h, DOMAINS, 2);
+
+    await h.app.qmgr.runOnce();
+    const refusedInFirstWave = remote.connections.filter((c) => c.overLimit).length;
+    assert.ok(refusedInFirstWave >= 1, 'the first wave (initial concurrency 5) should have met the limit');
+    assert.ok(h.app.qmgr.politeness.connectionLimit(KEY) <= 3, `limit after the first wave: ${h.app.qmgr.politeness.connectionLimit(KEY)}`);
+
+    await simulate(h, start + 10 * MINUTE, () => remote.connections.length, 50);
+    assert.equal(remote.connections.filter((c) => c.overLimit).length, refusedInFirstWave, 'a 421 after the limit was learned');
+    const delivered = remote.transactions.flatMap((t) => t.rcpts);
+    assert.equal(delivered.length, 40);
+    assert.equal(new Set(delivered).size, 40);
+    assert.ok(h.app.qmgr.politeness.connectionLimit(KEY) <= 3);
+    const list = await h.app.admin.destinations();
+    const info = list.find((d) => d.key === KEY);
+    assert.equal(info?.politeness?.learnedConnections?.max, h.app.qmgr.politeness.connectionLimit(KEY));
+    assert.equal(info?.politeness?.connectionLimit, h.app.qmgr.politeness.connectionLimit(KEY));
+    assert.equal(info?.politeness?.learnedConnections?.reply, '421 4.7.0 Too many connections, try again later');
+    assert.match(formatDestinations(list, h.clock.now()), /learned: at most [123] connections for 23h5\dm \(421 4\.7\.0 Too many connections/);
+    // A throttle is not a failure: the destination never went into backoff, no recipient spent a retry step.
+    const row = await h.app.store.gate.getDestination(KEY);
+    assert.ok(row === undefined || row.health === 'ok', `destination ${row?.health}`);
+    const { byState } = await h.app.store.recipients.counts();
+    assert.equal(byState.deferred + byState.queued + byState.inflight + byState.failed, 0, JSON.stringify(byState));
+  });
+});
+
+describe('reply rules ([[delivery.rules]])', () => {
+  const ROUTED = 'routed.test';
+  /** A routed destination (rules apply to every kind of key) with one rule; `remote` answers as given. */
+  async function withRule(rule: Record<string, unknown>, remoteOpts: RemoteOptions): Promise<{ h: SchedulerHarness; remote: Remote; key: string }> {
+    const remote = await startRemote(remoteOpts);
+    cleanup.push(() => remote.close());
+    const h = await startHarness(remote.port, { rules: [rule], retry_initial: '5m', connection_idle_timeout: '1m' }, { routes: { [ROUTED]: `127.0.0.1:${remote.port}` } });
+    cleanup.push(() => h.stop());
+    return { h, remote, key: `route:127.0.0.1:${remote.port}` };
+  }
+  /** MAIL FROM commands the remote saw: attempts, whether on a new connection or a pooled one. */
+  const mails = (remote: Remote) => remote.commands.filter((c) => /^MAIL FROM/i.test(c.line)).length;
+  const enqueue = (h: SchedulerHarness, key: string, count: number) =>
+    enqueueMany(h.app.store, { count, destination: key, domain: ROUTED, receivedAt: h.clock.now() });
+
+  test('suspend: a matching MAIL FROM reply stops all connections for `for`', async () => {
+    const { h, remote, key } = await withRule({ match: 'slow down', action: 'suspend', for: '30m' }, { mailReply: '451 4.7.1 Please slow down' });
+    const start = h.clock.now();
+    await enqueue(h, key, 3);
+    const log = await simulate(h, start + 29 * MINUTE, () => mails(remote), 50);
+    // The first pass's sessions met the reply; nothing more for 30 minutes although the recipients' own retry (5 m) came due.
+    const attempting = log.filter((p) => p.attempts > 0);
+    assert.deepEqual(attempting.map((p) => p.at - start), [0], JSON.stringify(attempting));
+    assert.ok(h.clock.now() - start >= 29 * MINUTE);
+    const view = h.app.qmgr.politeness.view(key);
+    assert.equal(view.rules.length, 1);
+    assert.equal(view.rules[0]!.action, 'suspend');
+    assert.equal(view.rules[0]!.reply, '451 4.7.1 Please slow down');
+    const list = await h.app.admin.destinations();
+    assert.deepEqual(list.find((d) => d.key === key)?.politeness?.rules.map((r) => [r.action, r.reply]), [['suspend', '451 4.7.1 Please slow down']]);
+    assert.match(formatDestinations(list, h.clock.now()), /rule: rules\[0\] action=suspend .* — suspend for \d+m, triggered by "451 4\.7\.1 Please slow down"/);
+    remote.setOptions({ mailReply: '250 2.1.0 OK' });
+    await simulate(h, start + 40 * MINUTE, () => mails(remote), 50);
+    assert.equal(remote.transactions.length, 3);
+  });
+
+  test('suspend: a reply that does not match leaves the recipients to their own retry', async () => {
+    const { h, remote, key } = await withRule({ match: 'slow down', action: 'suspend', for: '30m' }, { mailReply: '451 4.3.0 Local error' });
+    const start = h.clock.now();
+    await enqueue(h, key, 1);
+    await simulate(h, start + 12 * MINUTE, () => mails(remote), 50);
+    assert.ok(mails(remote) >= 2, `${mails(remote)} attempt(s): the 5 m retry did not happen`);
+    assert.deepEqual(h.app.qmgr.politeness.view(key).rules, []);
+  });
+
+  test('set: a matching RCPT reply caps the destination\'s connections at max_connections; a non-matching one does not', async () => {
+    let first = true;
+    const { h, remote, key } = await withRule({ match: '4\\.7\\.28 .*rate', action: 'set', max_connections: 1, for: '1h' }, {
+      delayMs: 10, rcpt: () => (first ? ((first = false), '450 4.7.28 Receiving mail at a rate that prevents additional messages') : undefined),
+    });
+    await enqueue(h, key, 1);
+    await h.app.qmgr.runOnce();
+    assert.equal(h.app.qmgr.politeness.connectionLimit(key), 1);
+    assert.equal(h.app.qmgr.politeness.view(key).rules[0]?.reply, '450 4.7.28 Receiving mail at a rate that prevents additional messages');
+    remote.clear();
+    await enqueue(h, key, 12);
+    await simulate(h, h.clock.now() + MINUTE, () => remote.connections.length, 50);
+    assert.equal(remote.transactions.length, 12);
+    assert.equal(remote.maxConcurrent, 1, 'sessions at once while the rule is in force');
+
+    const other = await withRule({ match: '4\\.7\\.28 .*rate', action: 'set', max_connections: 1, for: '1h' }, { rcpt: () => '450 4.2.1 Mailbox busy' });
+    await enqueue(other.h, other.key, 1);
+    await other.h.app.qmgr.runOnce();
+    assert.equal(other.h.app.qmgr.politeness.connectionLimit(other.key), 5);
+    assert.deepEqual(other.h.app.qmgr.politeness.view(other.key).rules, []);
+  });
+
+  test('bounce: a matching temporary RCPT reply fails the recipient at once; a non-matching one is deferred', async () => {
+    const { h, remote, key } = await withRule({ match: 'user unknown in virtual mailbox table', action: 'bounce' }, {
+      rcpt: (rcpt) => (rcpt.startsWith('user0-') ? '450 4.1.1 <x>: Recipient address rejected: User unknown in virtual mailbox table' : '450 4.2.1 Mailbox busy'),
+    });
+    await enqueue(h, key, 2);
+    await h.app.qmgr.runOnce();
+    assert.equal(mails(remote), 2, 'one attempt per message');
+    const rcpts = (await h.app.store.recipients.listMessages({ domain: ROUTED })).flatMap((m) => m.recipients);
+    const byAddr = new Map(rcpts.map((r) => [r.address.split('@')[0]!, r]));
+    assert.equal(byAddr.get('user0-0')?.state, 'failed');
+    assert.equal(byAddr.get('user1-0')?.state, 'deferred');
+  });
+});
