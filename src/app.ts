@@ -26,6 +26,8 @@ import { networkMatcher } from './inbound/policy.js';
 import { AuthThrottle } from './inbound/auth-throttle.js';
 import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
+import { Anvil, type RateKind } from './inbound/anvil.js';
+import { createDnsblChecker } from './inbound/dnsbl.js';
 import { loadTlsContext, tlsFileProblems } from './inbound/tls-cert.js';
 import { LocalTransport } from './delivery/local-transport.js';
 import { createResolver } from './delivery/resolve.js';
@@ -83,7 +85,7 @@ export interface ReloadResult {
 
 /** Settings captured when a service is built: a reload cannot change them (key paths into Config). */
 export const RESTART_ONLY: readonly string[] = [
-  'data_dir', 'smtp.listen', 'submission.listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
+  'data_dir', 'smtp.listen', 'submission.listen', 'submission.tls_listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
   'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'hostname', 'node_id', 'postmaster',
@@ -167,6 +169,15 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
   markQueueCreated(cfg.data_dir);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
+  // The DNSBL checker is built from the live [inbound] settings per configuration; its resolver settings are the start's.
+  const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
+  let dnsbl = { of: live.current.config, checker: dnsblOf(live.current.config) };
+  const dnsblNow = () => (dnsbl.of === config() ? dnsbl.checker : (dnsbl = { of: config(), checker: dnsblOf(config()) }).checker);
+  const anvil = new Anvil(() => ({
+    connections: config().inbound.connection_rate_limit, messages: config().inbound.message_rate_limit, recipients: config().inbound.recipient_rate_limit,
+  }), clock);
+  /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
+  const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
@@ -205,13 +216,21 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       get maxConnections() { return config().smtp.max_connections; },
       get maxConnectionsPerIp() { return config().smtp.max_connections_per_ip; },
       get greetingDelayMs() { return live.current.settings.greetingDelayMs; },
+      connectionRateExceeded: (ip) => {
+        if (live.current.mayRelayFrom(ip) || !over('connections', ip)) return false;
+        metrics.messageRejected('rate_connections');
+        return true;
+      },
     },
     (kind) => {
       // One snapshot per connection: a session keeps the settings it started with.
       const r = live.current;
+      const dnsblChecker = dnsblNow();
       return {
         settings: r.settings[kind], intake, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
         acceptsMail: (size) => space.acceptsMail(size),
+        ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
+        rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
       };
@@ -245,6 +264,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),
     ...cfg.submission.listen.map((address) => ({ address, kind: 'submission' as const })),
+    ...cfg.submission.tls_listen.map((address) => ({ address, kind: 'submission' as const, implicitTls: true })),
   ];
   let listening: { kind: string; address: string }[];
   try {

@@ -27,6 +27,12 @@ export const ERRORS = {
   HAL_ERR_TOO_MANY_FROM_IP: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections from your address, try again later' },
   HAL_ERR_TOO_MANY_CONNECTIONS: { smtp: 421, enhanced: '4.7.0', text: 'Too many connections, try again later' },
   HAL_ERR_AUTH_LOCKED: { smtp: 454, enhanced: '4.7.0', text: 'Too many authentication failures from your address, try again later' },
+  HAL_ERR_SENDER_NOT_OWNED: { smtp: 553, enhanced: '5.7.1', text: 'Sender address rejected: not owned by the authenticated user' },
+  /** The session appends "; client [IP] blocked using LIST". */
+  HAL_ERR_DNSBL_LISTED: { smtp: 554, enhanced: '5.7.1', text: 'Service unavailable' },
+  HAL_ERR_RATE_CONNECTIONS: { smtp: 421, enhanced: '4.7.0', text: 'Error: too many connections from your address, try again later' },
+  HAL_ERR_RATE_MESSAGES: { smtp: 450, enhanced: '4.7.1', text: 'Error: too many messages from your address, try again later' },
+  HAL_ERR_RATE_RECIPIENTS: { smtp: 450, enhanced: '4.7.1', text: 'Error: too many recipients from your account, try again later' },
   HAL_ERR_SHUTTING_DOWN: { smtp: 421, enhanced: '4.3.2', text: 'Service shutting down, closing transmission channel' },
 } as const satisfies Record<string, ErrorSpec>;
 

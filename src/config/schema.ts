@@ -94,6 +94,8 @@ const domain = z.strictObject({
 const user = z.strictObject({
   name: z.string().min(1).describe('Login name for AUTH.'),
   password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
+  senders: z.array(z.string().regex(/^([^@\s]+)?@[^@\s]+$/, 'expected "user@domain" or "@domain"')).optional()
+    .describe('MAIL FROM addresses this user may use once authenticated: "alice@example.test" or a whole domain "@example.test"; others get 553 5.7.1. Unset → any sender (the null sender <> is always allowed).'),
 });
 
 const dkimKey = z.strictObject({
@@ -135,7 +137,9 @@ export const configSchema = z.strictObject({
   }).prefault({}).describe('The relay/MX listener.'),
 
   submission: z.strictObject({
-    listen: z.array(listenAddress).default([]).describe('Submission listeners; AUTH is required there, after STARTTLS.'),
+    listen: z.array(listenAddress).default([]).describe('Submission listeners (port 587); AUTH is required there, after STARTTLS.'),
+    tls_listen: z.array(listenAddress).default([])
+      .describe('Implicit-TLS submission listeners (port 465, RFC 8314): TLS from the first byte, then the same policy as listen (AUTH required).'),
   }).prefault({}).describe('Authenticated submission.'),
 
   tls: z.strictObject({
@@ -150,6 +154,24 @@ export const configSchema = z.strictObject({
       .default(['127.0.0.0/8', '::1/128'])
       .describe('CIDRs whose clients may relay; others may only send to local domains unless authenticated.'),
   }).prefault({}).describe('Relay policy.'),
+
+  inbound: z.strictObject({
+    dnsbl: z.array(z.union([
+      z.string().min(1),
+      z.strictObject({
+        zone: z.string().min(1).describe('The list\'s DNS zone, e.g. "zen.spamhaus.org".'),
+        codes: z.array(z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'expected an answer like "127.0.0.2"')).min(1)
+          .describe('A answers that mean "listed" (others are ignored).'),
+      }),
+    ])).default([])
+      .describe('DNS blocklists checked once per connection on the MX listener ("zone", or { zone, codes }); a listed client gets 554 5.7.1 at RCPT. Without codes any 127.0.0.0/8 answer but 127.255.255.x counts. Clients in relay.networks and authenticated ones are never checked; a DNS failure never rejects.'),
+    connection_rate_limit: z.number().int().min(0).default(300)
+      .describe('Connections one client IP may open per minute (any listener); more get 421 4.7.0. 0 = no limit. Not applied to relay.networks.'),
+    message_rate_limit: z.number().int().min(0).default(600)
+      .describe('Messages (MAIL FROM) one client IP may start per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
+    recipient_rate_limit: z.number().int().min(0).default(3000)
+      .describe('Recipients (RCPT TO) one AUTH user may give per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
+  }).prefault({}).describe('Checks on inbound clients: DNS blocklists (MX listener) and per-client rate limits (Postfix anvil style, per minute).'),
 
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 

@@ -12,7 +12,13 @@
  * - `RCPT TO:<addr>` with NOTIFY= and ORCPT= (xtext) when DSN is offered;
  * - with PIPELINING, MAIL and every RCPT in one write (RFC 2920); DATA only
  *   after every RCPT reply, never pipelined;
- * - the content through `dotStuff` (so no bare CR or LF ever leaves).
+ * - the content through `dotStuff` (so no bare CR or LF ever leaves) after
+ *   DATA; or, when the server offers CHUNKING (RFC 3030), as `BDAT n` chunks
+ *   of the stored bytes exactly (no dot-stuffing: binary-clean), the last
+ *   one `BDAT n LAST`. Each chunk's reply is read before the next chunk is
+ *   written (chunks are not pipelined); a chunk refused ends the transaction
+ *   like a refused DATA (spec, second table), the last chunk's reply is the
+ *   end of data (one per recipient over LMTP).
  *
  * Checks before sending anything (no MAIL FROM is written):
  * - message larger than the server's SIZE → every recipient failed 552 5.3.4;
@@ -37,7 +43,9 @@ import type { Command } from './rcpt-table.js';
 import { wireMismatch } from './wire-check.js';
 import { isLost, lostReply, toLastReply, type Capabilities, type Lost, type SmtpConnection } from './connection.js';
 import {
+  beginChunks,
   nextAction,
+  onChunkReply,
   onEndOfData,
   onNoReply,
   onReply,
@@ -58,7 +66,12 @@ export interface TxInput {
   readonly recipients: readonly RecipientRow[];
   readonly policy: MailboxPolicy;
   readonly log: Logger;
+  /** BDAT chunk size in bytes (default CHUNK_SIZE); tests set it small to see several chunks. */
+  readonly chunkSize?: number;
 }
+
+/** 1 MiB per BDAT chunk: few round trips, bounded memory per write. */
+export const CHUNK_SIZE = 1024 * 1024;
 
 export interface TxReport {
   /** One verdict per recipient that got one (all but the limit-deferred). */
@@ -216,12 +229,23 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
         break;
       }
       case 'send-data': {
+        if (conn.caps.chunking) {
+          // CHUNKING: the first BDAT replaces DATA (no 354); written at send-content.
+          s = beginChunks(s);
+          break;
+        }
         s = sendData(s);
         const l = await conn.write('DATA\r\n');
         if (l) s = noReply(s, l);
         break;
       }
       case 'send-content': {
+        if (a.via === 'BDAT') {
+          const r = await sendChunks(conn, body, input.chunkSize ?? CHUNK_SIZE, s);
+          s = r.state;
+          if (r.lost) lost = r.lost;
+          break;
+        }
         const l = await conn.write(dotStuff(body), conn.timeouts.dataBlock);
         if (l) {
           // Not all written: the server cannot have seen the final dot.
@@ -248,6 +272,31 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
   const connectionFailure = cf ? (cf.reply ? toLastReply(cf.reply, cf.command, conn.label) : lostReply(lost ?? { lost: 'dropped', detail: cf.lost ?? 'connection lost' }, cf.command, conn.label)) : undefined;
   const limitReached = o.limitReached ? { accepted: o.limitReached.accepted, reply: toLastReply(o.limitReached.reply, 'RCPT TO', conn.label) } : undefined;
   return { verdicts, limitDeferred: o.limitDeferred, mailSent: true, ...(connectionFailure ? { connectionFailure } : {}), ...(limitReached ? { limitReached } : {}) };
+}
+
+/**
+ * Writes the body as BDAT chunks and feeds each reply to the reducer: a chunk
+ * that is not the last to onChunkReply (a refusal settles the transaction and
+ * stops the chunks), the last to onEndOfData. A connection lost while a chunk
+ * is written is not a possible duplicate (the LAST chunk was not complete); no
+ * reply to the LAST chunk is.
+ */
+async function sendChunks(conn: SmtpConnection, body: Buffer, chunkSize: number, start: TxState): Promise<{ state: TxState; lost?: Lost }> {
+  let s = start;
+  const size = Math.max(1, Math.floor(chunkSize));
+  // At least one chunk: an empty body is "BDAT 0 LAST".
+  for (let at = 0; at === 0 || at < body.length; at += size) {
+    const part = body.subarray(at, at + size);
+    const last = at + size >= body.length;
+    const l = await conn.write(Buffer.concat([Buffer.from(`BDAT ${part.length}${last ? ' LAST' : ''}\r\n`, 'latin1'), part]), conn.timeouts.dataBlock);
+    if (l) return { state: onNoReply(s, l.detail), lost: l };
+    const r = await conn.read(conn.timeouts.dataDone, last ? 'end of DATA' : 'BDAT');
+    if (last) return isLost(r) ? { state: onEndOfData(s, undefined), lost: r } : { state: onEndOfData(s, r.reply) };
+    if (isLost(r)) return { state: onNoReply(s, r.detail), lost: r };
+    s = onChunkReply(s, r.reply);
+    if (s.phase !== 'content') return { state: s };
+  }
+  return { state: s };
 }
 
 function toVerdict(v: FinalVerdict, host: string, lost: Lost | undefined): RecipientVerdict {

@@ -3,7 +3,8 @@
  * LOGIN exchanges of RFC 4954 / RFC 4616, as pure steps.
  *
  * The session decides when AUTH is allowed (TLS or loopback) and keeps the
- * exchange state; this file only hashes, verifies and decodes.
+ * exchange state; this file only hashes, verifies and decodes, and says which
+ * MAIL FROM addresses a user may use (`[[users]] senders`).
  */
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 
@@ -44,8 +45,15 @@ export function decodeBase64Line(b64: string): string | undefined {
 
 export class UserDirectory {
   private readonly users: Map<string, string>;
-  constructor(users: readonly { name: string; password_hash: string }[]) {
+  private readonly senders: Map<string, readonly string[]>;
+  constructor(users: readonly { name: string; password_hash: string; senders?: readonly string[] }[]) {
     this.users = new Map(users.map((u) => [u.name, u.password_hash]));
+    this.senders = new Map(users.flatMap((u) => (u.senders ? [[u.name, u.senders] as const] : [])));
+  }
+  /** May this authenticated user use this MAIL FROM address? (`[[users]] senders`; unset → any.) */
+  maySend(user: string, sender: string): boolean {
+    const rules = this.senders.get(user);
+    return rules === undefined || senderAllowed(rules, sender);
   }
   get empty(): boolean {
     return this.users.size === 0;
@@ -55,6 +63,22 @@ export class UserDirectory {
     // Verify against a dummy hash for unknown users too, so timing does not tell who exists.
     return verifyPassword(c.password, hash ?? DUMMY) && hash !== undefined;
   }
+}
+
+/**
+ * A sender against a user's `senders` rules: the null sender is always allowed
+ * (bounces and auto-replies carry it and claim no one's identity); otherwise
+ * an exact address (case-insensitive) or "@domain" for any address there.
+ */
+export function senderAllowed(rules: readonly string[], sender: string): boolean {
+  if (sender === '') return true;
+  const s = sender.toLowerCase();
+  const at = s.lastIndexOf('@');
+  const domain = at < 0 ? '' : s.slice(at);
+  return rules.some((r) => {
+    const rule = r.toLowerCase();
+    return rule.startsWith('@') ? rule === domain : rule === s;
+  });
 }
 
 const DUMMY = hashPassword(randomBytes(8).toString('hex'));

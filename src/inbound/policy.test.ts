@@ -54,3 +54,18 @@ describe('command order', () => {
     assert.ok(!dataWithoutRecipients('mail', 0));
   });
 });
+
+describe('[[users]] senders', () => {
+  test('an exact address (any case), a whole "@domain", and the null sender are allowed; nothing else', async () => {
+    const { senderAllowed } = await import('./auth.js');
+    const rules = ['alice@example.test', '@alice.test'];
+    assert.equal(senderAllowed(rules, 'alice@example.test'), true);
+    assert.equal(senderAllowed(rules, 'Alice@Example.TEST'), true);
+    assert.equal(senderAllowed(rules, 'anyone@alice.test'), true);
+    assert.equal(senderAllowed(rules, ''), true);
+    assert.equal(senderAllowed(rules, 'bob@example.test'), false);
+    assert.equal(senderAllowed(rules, 'alice@sub.alice.test'), false, 'no subdomain matching');
+    assert.equal(senderAllowed(rules, 'alice@example.test.evil'), false);
+    assert.equal(senderAllowed([], 'alice@example.test'), false, 'an empty list allows only <>');
+  });
+});

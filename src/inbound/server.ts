@@ -10,6 +10,11 @@
  * is not used: it drops connections silently (no greeting, no 421), which
  * once let one address holding refused sockets shut every client out.
  *
+ * An implicit-TLS listener (submission on 465) does the TLS handshake after
+ * admission and before the greeting (inbound/implicit-tls). An admitted
+ * client over its per-minute connection rate (inbound/anvil, asked through
+ * `connectionRateExceeded`) is refused like an over-limit one.
+ *
  * Draining (SIGTERM): new connections get 421 4.3.2, idle sessions are told
  * 421 4.3.2, sessions in a transaction finish it. Does not parse SMTP.
  */
@@ -18,6 +23,7 @@ import type { Logger } from 'pino';
 import { ERRORS } from '../errors.js';
 import { formatReply } from '../smtp/reply.js';
 import { ConnectionAdmission } from './admission.js';
+import { implicitTlsHandshake } from './implicit-tls.js';
 import { InboundSession, type SessionDeps, type SessionSettings } from './session.js';
 
 /** How long a refused (or pre-greeting) client's socket may stay open after our reply. */
@@ -28,6 +34,8 @@ const MAX_CLOSING = 10_000;
 export interface ListenerSpec {
   readonly address: string; // "host:port"
   readonly kind: 'smtp' | 'submission';
+  /** TLS from the first byte (submission on 465, RFC 8314); the session starts after the handshake. */
+  readonly implicitTls?: boolean;
 }
 
 export interface InboundLimits {
@@ -35,6 +43,8 @@ export interface InboundLimits {
   readonly maxConnectionsPerIp: number;
   /** Wait this long before the greeting; a client that talks first is refused (0 = greet at once). */
   readonly greetingDelayMs: number;
+  /** Per-client connection rate (inbound/anvil): true when this connection is over it (421 4.7.0). */
+  readonly connectionRateExceeded?: (ip: string) => boolean;
 }
 
 export function splitHostPort(hp: string): { host: string; port: number } {
@@ -64,7 +74,7 @@ export class InboundServer {
     const bound: { kind: string; address: string }[] = [];
     for (const spec of specs) {
       const { host, port } = splitHostPort(spec.address);
-      const server = net.createServer((sock) => this.accept(sock, spec.kind));
+      const server = net.createServer((sock) => this.accept(sock, spec.kind, spec.implicitTls === true));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ host, port, backlog: 1024 }, () => resolve());
@@ -96,7 +106,7 @@ export class InboundServer {
     sock.end(reply);
   }
 
-  private accept(sock: net.Socket, kind: 'smtp' | 'submission'): void {
+  private accept(sock: net.Socket, kind: 'smtp' | 'submission', implicitTls = false): void {
     sock.setNoDelay(true);
     sock.on('error', () => { /* reset by peer */ });
     const a = this.admission.admit(sock.remoteAddress ?? '?', this.draining);
@@ -106,16 +116,37 @@ export class InboundServer {
       this.log.info({ ip, event: 'refused', reason: a.reason }, `connection refused: ${a.text}`);
       return;
     }
+    if (this.limits.connectionRateExceeded?.(ip)) {
+      this.admission.release(ip);
+      const { enhanced, text } = ERRORS.HAL_ERR_RATE_CONNECTIONS;
+      this.closeSoon(sock, formatReply(421, enhanced, text));
+      this.log.info({ ip, event: 'refused', reason: 'rate' }, `connection refused: ${text}`);
+      return;
+    }
     this.sockets.add(sock);
     this.onConnection?.(kind);
     this.log.info({ ip, event: 'connect', listener: kind }, 'connection');
     const deps = { ...this.sessionDeps(kind), isDraining: () => this.draining };
-    const session = new InboundSession(sock, deps);
+    let session: InboundSession | undefined;
     sock.once('close', () => {
       this.sockets.delete(sock);
-      this.sessions.delete(session);
+      if (session) this.sessions.delete(session);
       this.admission.release(ip);
     });
+    if (!implicitTls) {
+      session = new InboundSession(sock, deps);
+      return this.greet(sock, session, ip);
+    }
+    if (!deps.tlsContext) return void sock.destroy();
+    void implicitTlsHandshake(sock, deps.tlsContext, deps.settings.commandTimeoutMs).then((h) => {
+      if (!h.ok) return void this.log.info({ ip, event: 'tls_failed', err: h.reason }, 'TLS handshake failed');
+      session = new InboundSession(h.socket, deps, h.description);
+      this.greet(h.socket, session, ip);
+    });
+  }
+
+  /** Starts the session with its greeting, after greeting_delay when one is set. */
+  private greet(sock: net.Socket, session: InboundSession, ip: string): void {
     if (this.limits.greetingDelayMs <= 0) {
       this.sessions.add(session);
       session.start();

@@ -18,7 +18,7 @@ import { ERRORS, type ErrorCode } from '../errors.js';
 import { countHeader, headerBlock } from '../intake/headers.js';
 import type { Intake } from '../intake/intake.js';
 import type { Trace } from '../queue/model.js';
-import { isAddressError, parsePath } from '../smtp/address.js';
+import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
@@ -58,6 +58,10 @@ export interface SessionDeps {
   readonly acceptsMail?: (size: number | undefined) => boolean;
   /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
   readonly authThrottle?: AuthThrottle;
+  /** Per-client rates (inbound/anvil): true when this MAIL FROM (per IP) / RCPT TO (per AUTH user) is over its limit. */
+  readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
+  /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
+  readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -89,13 +93,19 @@ export class InboundSession {
   private envelope: Envelope | undefined;
   private rcptTried = 0;
   private readonly ip: string;
+  /** The DNSBL verdict for this client, asked at connect (undefined: not checked). */
+  private listed: Promise<{ readonly zone: string; readonly answer: string } | undefined> | undefined;
 
-  constructor(socket: Socket, private readonly deps: SessionDeps) {
+  /** `secure`: the TLS description when the socket is already TLS (implicit TLS, port 465): no STARTTLS then. */
+  constructor(socket: Socket, private readonly deps: SessionDeps, secure?: string) {
     this.socket = socket;
     this.ip = socket.remoteAddress ?? '0.0.0.0';
+    this.secure = secure;
   }
 
   start(): void {
+    // Once per connection, in the background; RCPT waits for it. Relay clients are the site's own.
+    if (this.deps.dnsbl && this.settings.kind === 'smtp' && !this.deps.mayRelayFrom(this.ip)) this.listed = this.deps.dnsbl(this.ip);
     this.attach(this.socket);
     this.reply(220, undefined, `${this.deps.settings.hostname} ESMTP Halcyon`);
   }
@@ -211,6 +221,10 @@ export class InboundSession {
       case 'MAIL':
         return this.mail(cmd.path, cmd.params);
       case 'RCPT':
+        if (this.listed && this.authUser === undefined) {
+          const hit = await this.listed;
+          if (hit) return this.refuseListed(hit, cmd.path);
+        }
         return this.rcpt(cmd.path, cmd.params);
       case 'DATA':
         return this.startData();
@@ -272,6 +286,17 @@ export class InboundSession {
     if (isAddressError(path)) {
       return this.error(path.error === 'utf8-not-allowed' ? 553 : 501, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.7', `Bad sender address: ${path.detail}`);
     }
+    if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.messageOver(this.ip)) {
+      this.deps.onReject?.('rate_messages');
+      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'message_rate', user: this.authUser }, 'message rate limit exceeded');
+      return this.reply(...replyOf('HAL_ERR_RATE_MESSAGES'));
+    }
+    const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
+    if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
+      this.deps.onReject?.('sender_not_owned');
+      this.deps.log.info({ ip: this.ip, event: 'reject', user: this.authUser, sender }, 'sender address not owned by the authenticated user');
+      return this.error(...replyOf('HAL_ERR_SENDER_NOT_OWNED'));
+    }
     if (params.size !== undefined && params.size > this.settings.maxMessageSize) {
       this.deps.onReject?.('too_big');
       return this.error(...replyOf('HAL_ERR_TOO_BIG'));
@@ -287,9 +312,23 @@ export class InboundSession {
     this.reply(250, '2.1.0', 'Ok');
   }
 
+  /** RCPT from a client on a DNSBL: 554 5.7.1, after the greeting so its sender and recipients are logged. */
+  private refuseListed(hit: { readonly zone: string; readonly answer: string }, rcpt: string): void {
+    this.rcptTried++;
+    const [code, enhanced, text] = replyOf('HAL_ERR_DNSBL_LISTED');
+    this.deps.onReject?.('dnsbl');
+    this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'dnsbl', dnsbl: hit.zone, answer: hit.answer, helo: this.helo, sender: this.envelope?.sender, rcpt }, `client listed by ${hit.zone}`);
+    this.reply(code, enhanced, `${text}; client [${this.ip}] blocked using ${hit.zone}`);
+  }
+
   private rcpt(pathText: string, paramText: string): void {
     const env = this.envelope!;
     this.rcptTried++;
+    if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
+      this.deps.onReject?.('rate_recipients');
+      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'recipient_rate', user: this.authUser, rcpt: pathText }, 'recipient rate limit exceeded');
+      return this.reply(...replyOf('HAL_ERR_RATE_RECIPIENTS'));
+    }
     if (env.count >= this.settings.maxRecipients) return this.reply(452, '4.5.3', 'Error: too many recipients');
     const params = parseRcptParams(paramText, this.offered());
     if (isParamError(params)) return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail) : this.error(501, '5.5.4', params.detail);

@@ -12,6 +12,9 @@
  *   first time a queue was found healthy, or a non-empty `queue.db-wal`).
  *   Opening it would silently create an empty queue over the lost messages.
  *
+ * - a body the file points at is gone: a spool segment (queue/spool) that
+ *   rows refer to is missing or shorter than they say.
+ *
  * A fresh data_dir (no file, no marker, no WAL) is fit: the store creates it.
  * Does not repair anything (queue/salvage does) and does not open the Store.
  */
@@ -62,6 +65,7 @@ export function checkQueue(dataDir: string, opts: { integrity?: boolean } = {}):
     db = new Database(f.db, { fileMustExist: true });
     const rows = db.pragma(`quick_check(${MAX_PROBLEMS})`) as { quick_check: string }[];
     const lines = rows.map((r) => r.quick_check).filter((l) => l !== 'ok');
+    if (lines.length === 0) lines.push(...missingSegments(db, f.dir));
     return { file: f.db, status: lines.length ? 'damaged' : 'ok', problems: lines };
   } catch (err) {
     return { file: f.db, status: 'damaged', problems: [`SQLite cannot read it: ${(err as Error).message}`] };
@@ -101,4 +105,20 @@ export function markQueueCreated(dataDir: string): void {
       writeFileSync(f.marker, `queue created; if ${f.db} is ever missing or empty, messages were lost: see docs/operations.md\n`);
     } catch { /* a full disk must not stop the start; the next start writes it */ }
   }
+}
+
+/** Spool segments the bodies table refers to that are missing or too short (schema 3 and later). */
+function missingSegments(db: Database.Database, queueDir: string): string[] {
+  const hasSpool = (db.prepare("SELECT 1 FROM pragma_table_info('bodies') WHERE name = 'segment'").get()) !== undefined;
+  if (!hasSpool) return [];
+  const segs = db.prepare(`SELECT segment, count(*) AS n, max(seg_offset + seg_length) AS needs
+                             FROM bodies WHERE segment IS NOT NULL GROUP BY segment`).all() as { segment: string; n: number; needs: number }[];
+  const out: string[] = [];
+  for (const s of segs) {
+    const size = sizeOf(join(queueDir, 'spool', s.segment));
+    if (size === undefined) out.push(`spool segment ${s.segment} holding ${s.n} message bod${s.n === 1 ? 'y' : 'ies'} is missing`);
+    else if (size < s.needs) out.push(`spool segment ${s.segment} is ${size} bytes; its ${s.n} bod${s.n === 1 ? 'y needs' : 'ies need'} ${s.needs}`);
+    if (out.length >= MAX_PROBLEMS) break;
+  }
+  return out;
 }

@@ -20,7 +20,9 @@
  */
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_VERSION } from './schema-sql.js';
+import { join } from 'node:path';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION } from './schema-sql.js';
+import { BodySpool } from './spool.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
 export interface LostMessage {
@@ -79,6 +81,7 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   for (const p of PRAGMAS) fresh.pragma(p);
   fresh.exec(SCHEMA_V1);
   fresh.exec(SCHEMA_V2);
+  fresh.exec(SCHEMA_V3);
   fresh.pragma(`user_version = ${SCHEMA_VERSION}`);
   fresh.pragma('foreign_keys = OFF'); // rows are copied in dependency order; a lost parent must not abort a batch
 
@@ -98,6 +101,7 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
       }
     }
     if (src) {
+      const spool = new BodySpool(join(dataDir, 'queue'));
       const ids = new Set<string>();
       for (const sql of [
         'SELECT id FROM messages ORDER BY id', 'SELECT id FROM messages ORDER BY id DESC',
@@ -122,8 +126,10 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
           if (r2.length > rcpts.length) rcpts = r2;
         }
         const known = { sender: m?.sender === undefined ? undefined : String(m.sender), recipients: rcpts.map((r) => String(r.address)) };
-        if (!m || !body || rcpts.length === 0) {
-          const why = !m ? 'message row unreadable' : !body ? 'body unreadable' : 'recipients unreadable';
+        const spoolErr = body ? unreadableSpooledBody(spool, body) : undefined;
+        if (spoolErr) errs.push(spoolErr);
+        if (!m || !body || spoolErr || rcpts.length === 0) {
+          const why = !m ? 'message row unreadable' : !body || spoolErr ? 'body unreadable' : 'recipients unreadable';
           lost.push({ id, why: errs.length ? `${why} (${errs[0]!.replace(/^.*?: /, '')})` : why, ...known });
           continue;
         }
@@ -152,4 +158,15 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   }
   markQueueCreated(dataDir);
   return { ...(had ? { keptAs } : {}), messages, recipients, attempts, destinations, lost, damagedScans: damaged };
+}
+
+/** Why a body kept in a spool segment cannot be read back (undefined when it can, or is not spooled). */
+function unreadableSpooledBody(spool: BodySpool, body: Row): string | undefined {
+  if (body.segment === null || body.segment === undefined) return undefined;
+  try {
+    spool.read({ segment: String(body.segment), offset: Number(body.seg_offset), length: Number(body.seg_length) });
+    return undefined;
+  } catch (err) {
+    return `spool: ${(err as Error).message}`;
+  }
 }

@@ -11,10 +11,14 @@
  * recipients, a generation and learned limits on destinations, leased
  * connection slots and a shared rate bucket.
  *
+ * Version 3 lets a body live in a spool segment instead (queue/spool,
+ * docs/decisions/0005-large-bodies-in-spool-segments.md): `data` is then
+ * empty and `segment`/`offset`/`length` say where the bytes are.
+ *
  * Does not hold queries; those are in sqlite-messages/-recipients/-gate.ts.
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -118,4 +122,12 @@ CREATE TABLE destination_tokens (
   tokens      REAL NOT NULL,
   at          INTEGER NOT NULL
 ) WITHOUT ROWID;
+`;
+
+/** Applied after V2: large bodies in spool segments (the row keeps where; `data` stays empty). */
+export const SCHEMA_V3 = `
+ALTER TABLE bodies ADD COLUMN segment TEXT;
+ALTER TABLE bodies ADD COLUMN seg_offset INTEGER;
+ALTER TABLE bodies ADD COLUMN seg_length INTEGER;
+CREATE INDEX bodies_segment ON bodies(segment) WHERE segment IS NOT NULL;
 `;

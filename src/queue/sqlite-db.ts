@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { HalcyonError } from '../errors.js';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_VERSION } from './schema-sql.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION } from './schema-sql.js';
 
 export interface SqliteQueueOptions {
   readonly dataDir: string;
@@ -128,6 +128,7 @@ function migrate(db: Database.Database): void {
     }
     if (version < 1) db.exec(SCHEMA_V1);
     if (version < 2) db.exec(SCHEMA_V2);
+    if (version < 3) db.exec(SCHEMA_V3);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

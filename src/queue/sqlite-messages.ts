@@ -1,7 +1,11 @@
 /**
  * queue/sqlite-messages — MessageStore over the SQLite queue: messages and
- * their bodies in the same file as their recipients, so one commit covers a
- * message's row, its recipients and its body.
+ * their recipients in one file, so one commit covers a message's row, its
+ * recipients and where its body is. A body under SPOOL_MIN_BYTES is stored in
+ * the row's transaction itself; a larger one is first appended to a spool
+ * segment (queue/spool: one write and one fdatasync for the whole batch) and
+ * the row keeps its location, so large bodies are written once instead of to
+ * the WAL and again at checkpoint (docs/decisions/0005).
  *
  * Enqueues are group-committed: every `enqueue()` made in the same event-loop
  * turn is written by one transaction (one fsync) on the next `setImmediate`
@@ -17,6 +21,10 @@ import type { MessageStore } from './message-store.js';
 import type { MessageId, MessageRow, NewMessage } from './model.js';
 import type { SqliteDb } from './sqlite-db.js';
 import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from './sqlite-rows.js';
+import type { BodySpool, SpoolLocation } from './spool.js';
+
+/** Bodies of at least this size go to the spool; smaller ones cost less inline than a second fsync. */
+export const SPOOL_MIN_BYTES = 16 * 1024;
 
 /** A batch is cut at whichever comes first; the next one commits right after it. */
 export const BATCH_MAX_MESSAGES = 256;
@@ -25,6 +33,8 @@ export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 interface Pending {
   readonly id: MessageId;
   readonly msg: NewMessage;
+  /** Where the body was spooled, once it was (set just before the batch's rows are written). */
+  spooled?: SpoolLocation;
   readonly resolve: (id: MessageId) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -36,16 +46,21 @@ export class SqliteMessageStore implements MessageStore {
   private flushTimer: NodeJS.Immediate | undefined;
   private readonly insertBatch: Database.Transaction<(items: readonly Pending[]) => void>;
 
-  constructor(private readonly d: SqliteDb) {
+  constructor(private readonly d: SqliteDb, private readonly spool: BodySpool) {
     this.nextId = createIdGenerator(d.clock);
     this.insertBatch = d.db.transaction((items: readonly Pending[]) => {
       const now = d.clock();
-      for (const { id, msg } of items) {
+      for (const { id, msg, spooled } of items) {
         d.st(`INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for)
                  VALUES (?, ?, ?, ?, ?, ?, 0, ?)`)
           .run(id, msg.sender, JSON.stringify(msg.params), msg.receivedAt, msg.body.length,
             JSON.stringify(msg.trace), msg.dsnFor ?? null);
-        d.st('INSERT INTO bodies (message_id, data) VALUES (?, ?)').run(id, msg.body);
+        if (spooled) {
+          d.st(`INSERT INTO bodies (message_id, data, segment, seg_offset, seg_length) VALUES (?, X'', ?, ?, ?)`)
+            .run(id, spooled.segment, spooled.offset, spooled.length);
+        } else {
+          d.st('INSERT INTO bodies (message_id, data) VALUES (?, ?)').run(id, msg.body);
+        }
         for (const r of msg.recipients) {
           d.st(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state,
                      attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`)
@@ -88,6 +103,10 @@ export class SqliteMessageStore implements MessageStore {
       try {
         items = this.dropDuplicateIds(batch.items);
         if (items.length === 0) continue;
+        // Durable bytes first, then the rows that point at them (a crash between leaves only garbage).
+        const large = items.filter((p) => p.msg.body.length >= SPOOL_MIN_BYTES);
+        const at = this.spool.append(large.map((p) => p.msg.body));
+        large.forEach((p, i) => { p.spooled = at[i]; });
         this.insertBatch.immediate(items);
       } catch (err) {
         const e = new HalcyonError('HAL_ERR_QUEUE_WRITE', `enqueue of ${items.length} message(s): ${String(err)}`, { cause: err });
@@ -123,9 +142,11 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async getBody(id: MessageId): Promise<Buffer> {
-    const row = this.d.st('SELECT data FROM bodies WHERE message_id = ?').get(id) as { data: Buffer } | undefined;
+    const row = this.d.st('SELECT data, segment, seg_offset, seg_length FROM bodies WHERE message_id = ?').get(id) as
+      { data: Buffer; segment: string | null; seg_offset: number | null; seg_length: number | null } | undefined;
     if (!row) throw new HalcyonError('HAL_ERR_QUEUE_NOT_FOUND', id);
-    return row.data;
+    if (row.segment === null) return row.data;
+    return this.spool.read({ segment: row.segment, offset: row.seg_offset ?? 0, length: row.seg_length ?? 0 });
   }
 
   async deleteMessages(ids: readonly MessageId[]): Promise<number> {
@@ -135,5 +156,11 @@ export class SqliteMessageStore implements MessageStore {
       for (const id of ids) n += del.run(id).changes;
       return n;
     });
+  }
+
+  /** Removes spool segments no body refers to any more (see BodySpool.collect for which are safe). */
+  collectSpool(): number {
+    const referenced = new Set(this.d.st('SELECT DISTINCT segment FROM bodies WHERE segment IS NOT NULL').pluck().all() as string[]);
+    return this.spool.collect(referenced);
   }
 }

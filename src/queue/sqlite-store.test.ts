@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HalcyonError } from '../errors.js';
 import type { NewMessage, NewRecipient } from './model.js';
-import { openSqliteQueue, type SqliteQueue } from './sqlite-store.js';
+import { openSqliteQueue, SPOOL_MIN_BYTES, type SqliteQueue } from './sqlite-store.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -116,13 +116,13 @@ describe('SqliteQueue enqueue and reads', () => {
 
   test('a failing write rejects the whole batch with HAL_ERR_QUEUE_WRITE and stores none of it', async () => {
     const dir = tempDir();
-    // A 200 KiB cap: the schema fits, a 1 MiB body in the batch does not (SQLITE_FULL).
+    // A 200 KiB cap: the schema fits, 20 bodies just small enough to stay inline do not (SQLITE_FULL).
     const store = await openSqliteQueue({ dataDir: dir, maxDbBytes: 200 * 1024 });
     try {
       const kept = await store.messages.enqueue(message());
       const results = await Promise.allSettled([
         store.messages.enqueue(message()),
-        store.messages.enqueue(message({ body: Buffer.alloc(1024 * 1024, 0x61) })),
+        ...Array.from({ length: 20 }, () => store.messages.enqueue(message({ body: Buffer.alloc(SPOOL_MIN_BYTES - 1, 0x61) }))),
         store.messages.enqueue(message()),
       ]);
       for (const r of results) {

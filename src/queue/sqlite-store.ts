@@ -1,7 +1,7 @@
 /**
  * queue/sqlite-store — the default durable queue: one SQLite file
  * (`<dataDir>/queue/queue.db`, WAL, synchronous=FULL) holding messages, their
- * bodies, recipients, attempt history, destination health and connection
+ * bodies (large ones in spool segments beside it: queue/spool), recipients, attempt history, destination health and connection
  * slots; the three parts of the Queue (sqlite-messages, sqlite-recipients,
  * sqlite-gate) over one handle (sqlite-db).
  *
@@ -15,19 +15,28 @@ import { closeDatabase, openDatabase, SqliteDb, type SqliteQueueOptions, type Sq
 import { SqliteDestinationGate } from './sqlite-gate.js';
 import { SqliteMessageStore } from './sqlite-messages.js';
 import { SqliteRecipientQueue } from './sqlite-recipients.js';
+import { BodySpool } from './spool.js';
 import type { Queue } from './store.js';
+import { join } from 'node:path';
 
 export type { SqliteQueueOptions, SqliteStoreStats } from './sqlite-db.js';
 export { NoQueueError } from './sqlite-db.js';
-export { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES } from './sqlite-messages.js';
+export { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, SPOOL_MIN_BYTES } from './sqlite-messages.js';
+
+/** How often a turn also removes spool segments nothing refers to any more. */
+const SPOOL_COLLECT_EVERY_MS = 60_000;
 
 export class SqliteQueue implements Queue {
   readonly messages: SqliteMessageStore;
   readonly recipients: SqliteRecipientQueue;
   readonly gate: SqliteDestinationGate;
 
-  constructor(private readonly d: SqliteDb) {
-    this.messages = new SqliteMessageStore(d);
+  private lastCollect: number;
+
+  constructor(private readonly d: SqliteDb, private readonly spool: BodySpool) {
+    this.messages = new SqliteMessageStore(d, spool);
+    // Real time, not the queue's clock: segment ages are about files on disk (a test's fake clock may stand still).
+    this.lastCollect = Date.now();
     this.recipients = new SqliteRecipientQueue(d);
     this.gate = new SqliteDestinationGate(d);
   }
@@ -51,16 +60,32 @@ export class SqliteQueue implements Queue {
     } catch (err) {
       throw err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', String(err), { cause: err });
     }
+    const now = Date.now();
+    if (now - this.lastCollect >= SPOOL_COLLECT_EVERY_MS) {
+      this.lastCollect = now;
+      this.collectSpool();
+    }
+  }
+
+  /** Removes spool segments that no message refers to any more; never fails the caller. */
+  collectSpool(): number {
+    try {
+      return this.messages.collectSpool();
+    } catch {
+      return 0; // a read error here costs only disk space until the next try
+    }
   }
 
   async close(): Promise<void> {
     if (this.d.closed) return;
     this.messages.flushPending();
     this.d.closed = true;
+    this.spool.close();
     closeDatabase(this.d.db);
   }
 }
 
 export async function openSqliteQueue(opts: SqliteQueueOptions): Promise<SqliteQueue> {
-  return new SqliteQueue(new SqliteDb(openDatabase(opts), opts.clock ?? Date.now));
+  const clock = opts.clock ?? Date.now;
+  return new SqliteQueue(new SqliteDb(openDatabase(opts), clock), new BodySpool(join(opts.dataDir, 'queue')));
 }

@@ -312,6 +312,57 @@ describe('SmtpTransport against a scripted remote', () => {
     assert.equal(remote.transactions[0]!.data.toString(), 'Subject: x\r\n\r\n.dot\r\nbare\r\ncr\r\n');
   });
 
+  describe('CHUNKING (BDAT, RFC 3030)', () => {
+    const chunking = { pipelining: true, enhancedStatusCodes: true, eightBitMime: true, chunking: true };
+    test('offered: the stored bytes go out as BDAT chunks exactly (no dot-stuffing, 8-bit intact), the last marked LAST, no DATA', async () => {
+      const remote = await startRemote({ extensions: chunking });
+      const h = harness(`127.0.0.1:${remote.port}`, {}, [remote]);
+      // 2.5 MiB: three chunks of at most 1 MiB. A line starting with a dot and 8-bit bytes on the way.
+      const head = Buffer.from('Subject: chunks\r\n\r\n.a line that starts with a dot\r\n..two dots\r\n', 'latin1');
+      const eight = Buffer.from('caf\u00e9 \u00fcber \u2603\r\n', 'utf8');
+      const filler = Buffer.from(`${'x'.repeat(1022)}\r\n`.repeat(2560), 'latin1');
+      const body = Buffer.concat([head, eight, filler, Buffer.from('.\r\nend\r\n')]);
+      const { verdicts } = await h.run({ rcpts: recipients(2), body });
+      assert.deepEqual(kinds(verdicts), { delivered: 2 });
+      assert.ok(remote.transactions[0]!.data.equals(body), 'the remote got the stored bytes unchanged');
+      const bdats = remote.commands.filter((c) => /^BDAT /.test(c.line)).map((c) => c.line);
+      assert.equal(bdats.length, 3, bdats.join(' | '));
+      assert.match(bdats[2]!, /^BDAT \d+ LAST$/);
+      assert.ok(bdats.slice(0, 2).every((l) => /^BDAT 1048576$/.test(l)), bdats.join(' | '));
+      assert.ok(!remote.commands.some((c) => c.line === 'DATA'), 'no DATA command');
+      assert.ok(remote.transactions[0]!.mailParams.includes('BODY=8BITMIME'));
+      assert.equal(verdicts.get(1)!.reply.command, 'end of DATA');
+    });
+
+    test('a chunk refused (552 5.3.4): accepted recipients failed by that reply, no further chunk, RSET before the next transaction', async () => {
+      const remote = await startRemote({ extensions: chunking, chunkReply: (n) => (n === 1 ? '552 5.3.4 Message too big for me' : '250 2.0.0 ok') });
+      const h = harness(`127.0.0.1:${remote.port}`, {}, [remote]);
+      const big = Buffer.from(`${'y'.repeat(1022)}\r\n`.repeat(1536), 'latin1');
+      const { verdicts } = await h.run({ rcpts: recipients(2), body: big });
+      assert.deepEqual(kinds(verdicts), { failed: 2 });
+      assert.equal(verdicts.get(1)!.reply.code, 552);
+      assert.equal(verdicts.get(1)!.reply.command, 'BDAT');
+      assert.equal(remote.commands.filter((c) => /^BDAT /.test(c.line)).length, 1, 'no chunk after the refusal');
+      // The connection is pooled and reused for the next message: RSET first.
+      const again = await h.run({ rcpts: recipients(1), body: BODY });
+      assert.deepEqual(kinds(again.verdicts), { delivered: 1 });
+      assert.equal(remote.connections.length, 1);
+      const verbs = remote.commands.map((c) => c.line.split(' ')[0]);
+      assert.ok(verbs.lastIndexOf('RSET') > verbs.indexOf('BDAT'), verbs.join(' '));
+      assert.ok(remote.transactions.at(-1)!.data.equals(BODY));
+    });
+
+    test('no reply to the LAST chunk: deferred and marked possible duplicate', async () => {
+      const remote = await startRemote({ extensions: chunking, dropConnectionAfterData: true });
+      const h = harness(`127.0.0.1:${remote.port}`, {}, [remote]);
+      const { verdicts, result } = await h.run({ rcpts: recipients(1) });
+      const v = verdicts.get(1)!;
+      assert.equal(v.kind, 'deferred');
+      assert.equal(v.kind === 'deferred' && v.possibleDuplicate, true);
+      assert.ok(result.destinationFailure);
+    });
+  });
+
   describe('TLS', () => {
     let pems: { private: string; cert: string };
     before(async () => {

@@ -8,12 +8,17 @@
  *   recipient gets one transaction; that recipient fails with Postfix's exact
  *   reply and host recorded, and the sender gets one DSN naming only it.
  *
+ * - CHUNKING: Postfix's smtpd offers it, so Halcyon sends BDAT; a message
+ *   with lines that start with a dot and 8-bit bytes arrives byte-identical
+ *   (in Postfix's Maildir, which stores LF line ends).
+ *
  * Evidence is read where a user would look: Postfix's maillog and Maildirs,
  * Halcyon's queue (Store) and the sender's local Maildir. Skipped with the
  * reason when Postfix is missing, failed instead under HALCYON_REQUIRE_INTEROP=1.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startTestApp, type TestApp } from '../support/halcyon.js';
 import {
   POSTFIX, requirePeer, startPostfix, submit, message, waitUntil, holdRemoval, halcyonMaildir, parseDsn,
@@ -62,6 +67,37 @@ describe('Halcyon → real Postfix', { timeout: 60_000 }, () => {
     hold.release();
     await waitUntil(async () => (await h.app.store.messages.getMessage(id)) === undefined, 'the delivered message is removed from the queue');
     assert.equal(halcyonMaildir(h.dataDir, 'local.test', 'sender').length, 0, 'no DSN for a fully delivered message');
+  });
+
+  test('CHUNKING: Postfix offers it, Halcyon sends BDAT; dot lines and 8-bit bytes arrive byte-identical', async (t) => {
+    if (!requirePeer(t, POSTFIX)) return;
+    const pf = await startPostfix({ virtualMailboxes: ['a0', 'a1'] });
+    t.after(() => pf.stop());
+    const h = await startTestApp(halcyonConfig(pf.port), { scheduler: true });
+    t.after(() => h.stop());
+    const hold = holdRemoval(h.app.store.recipients);
+    const rcpts = ['a0@example.test', 'a1@example.test'];
+    const body = ['.a line that starts with a dot', '..and one with two', '.', 'Grüße, café, naïve — ☃ 8-bit bytes', '. dot space', 'end'].join('\r\n');
+    const id = await submit(h.port, { from: SENDER, to: rcpts, content: message(SENDER, rcpts, 'BDAT to Postfix', body) });
+    await waitUntil(async () => (await h.app.store.recipients.getRecipients(id)).every((r) => r.state === 'delivered'), 'both delivered in Halcyon');
+    await pf.waitLog((log) => (log.match(/status=sent/g) ?? []).length >= 2);
+    const stored = await h.app.store.messages.getBody(id);
+    hold.release();
+    assert.ok(stored.includes(Buffer.from('\r\n.a line that starts with a dot\r\n')), 'the queue holds the unstuffed text');
+    // Postfix's smtpd counts the commands it got at disconnect: BDAT, never DATA.
+    // (Halcyon keeps the connection for reuse a few seconds; wait for it to close.)
+    const pattern = /disconnect from \S+ ehlo=\d+ mail=\d+ rcpt=\d+ (\w+)=(\d+)/;
+    const disconnect = pattern.exec(await pf.waitLog((log) => pattern.test(log)));
+    assert.ok(disconnect, pf.maillog());
+    assert.equal(disconnect[1], 'bdat', `Halcyon used ${disconnect[1]}:\n${pf.maillog()}`);
+    // Postfix's Maildir copy: its own headers on top, then exactly Halcyon's bytes (Postfix stores LF line ends).
+    const expected = stored.toString('latin1').replace(/\r\n/g, '\n');
+    for (const u of ['a0', 'a1']) {
+      const files = pf.maildir(u);
+      assert.equal(files.length, 1);
+      const got = readFileSync(files[0]!).toString('latin1');
+      assert.ok(got.endsWith(expected), `${u}: Postfix's copy ends with the stored message byte for byte`);
+    }
   });
 
   test('I4: 552 5.2.2 to the first recipient → one transaction, one DSN naming only it', async (t) => {

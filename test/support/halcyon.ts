@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { freeLoopbackPort } from './postfix-instance.js';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { startApp, type App } from '../../src/app.js';
@@ -49,6 +49,8 @@ export interface TestApp {
 }
 
 export interface TestAppOptions {
+  /** A logger to read what the app logs (default: silent). */
+  readonly logger?: Logger;
   /**
    * Run the scheduler's loop (default false): inbound tests check what was
    * queued, and a running scheduler would deliver, bounce or remove it under them.
@@ -71,7 +73,7 @@ export async function startTestApp(overrides: Obj = {}, opts: TestAppOptions = {
   const cfg = parseConfig(merge(base, overrides));
   let app: App;
   try {
-    app = await startApp(cfg, { logger: pino({ level: 'silent' }), manualScheduler: !opts.scheduler });
+    app = await startApp(cfg, { logger: opts.logger ?? pino({ level: 'silent' }), manualScheduler: !opts.scheduler });
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;

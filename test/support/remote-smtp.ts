@@ -57,6 +57,8 @@ export interface RemoteOptions {
   mailReply?: string;
   /** Reply to DATA; default 354. */
   dataReply?: string;
+  /** Reply to a BDAT chunk that is not the last (n = 1 for the first); default 250. */
+  chunkReply?: (n: number) => string;
   /** Reply to the final dot / last BDAT; a function sees the transaction just received. */
   endOfDataReply?: string | ((tx: RecordedTransaction) => string);
   /** Close the connection after the final dot, without replying. */
@@ -178,6 +180,7 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
     let tx: RecordedTransaction | undefined;
     let mode: 'cmd' | 'data' | 'bdat' = 'cmd';
     let bdat = { remaining: 0, last: false };
+    let chunks = 0;
     let auth: 'plain' | 'login-user' | 'login-pass' | undefined;
     let loginUser = '';
     raw.on('close', () => { closed = true; });
@@ -247,7 +250,14 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
     async function endOfChunk(): Promise<void> {
       mode = 'cmd';
       if (bdat.last) return endOfData();
-      await reply('250 2.0.0 chunk received');
+      chunks++;
+      const r = opts.chunkReply?.(chunks) ?? '250 2.0.0 chunk received';
+      if (codeOf(r) >= 400) {
+        // A refused chunk ends the transaction (RFC 3030 §4.2): its data is discarded.
+        tx = undefined;
+        chunks = 0;
+      }
+      await reply(r);
     }
 
     async function command(line: string): Promise<void> {
