@@ -34,3 +34,11 @@ describe('decideGrant', () => {
     assert.deepEqual(decideGrant(row({ health: 'suspended' }), none, 0, 10), { kind: 'wait', reason: 'suspended', until: NEVER });
   });
 });
+
+describe('decideGrant: a learned connection ceiling holds until it expires', () => {
+  test('maxConnectionsUntil in the future caps; in the past it does not', () => {
+    const live = { count: 2, probing: false, earliestUntil: 9 };
+    assert.equal(decideGrant(row({ limits: { maxConnections: 2, maxConnectionsUntil: 100 } }), live, 50, 10).kind, 'wait');
+    assert.equal(decideGrant(row({ limits: { maxConnections: 2, maxConnectionsUntil: 100 } }), live, 100, 10).kind, 'go');
+  });
+});

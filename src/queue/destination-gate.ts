@@ -22,7 +22,7 @@
  * (each runs it inside its own atomic section). Does not compute backoff
  * steps: the scheduler's retry policy (scheduler/retry) makes the next row.
  */
-import type { DestinationRow, DestinationState } from './model.js';
+import type { DestinationLimits, DestinationRow, DestinationState } from './model.js';
 
 export interface AcquireRequest {
   readonly destination: string;
@@ -81,6 +81,11 @@ export interface DestinationGate {
   listDestinations(): Promise<DestinationInfoRow[]>;
   /** An administrator's overwrite (e.g. "retry now"): the row becomes `row` and its generation moves on. */
   putDestination(row: DestinationState): Promise<void>;
+  /**
+   * What the destination has learned (scheduler/politeness), shared with every node. Only the limits change:
+   * health and generation stay as they are (a learned limit must not void a failure wave's compare-and-set).
+   */
+  putLimits(key: string, limits: DestinationLimits, now: number): Promise<void>;
 }
 
 /** What `acquire` decides, from the row, the destination's live slots and the cap. Pure. */
@@ -106,7 +111,8 @@ export function decideGrant(row: DestinationRow | undefined, live: LiveSlots, no
     if (live.probing) return { kind: 'wait', reason: 'probing', until: live.earliestUntil ?? now };
     return { kind: 'probe' };
   }
-  const cap = Math.min(maxConnections, row?.limits?.maxConnections ?? maxConnections);
+  const learned = row?.limits?.maxConnections !== undefined && (row.limits.maxConnectionsUntil ?? Infinity) > now ? row.limits.maxConnections : maxConnections;
+  const cap = Math.min(maxConnections, learned);
   if (live.count >= cap) return { kind: 'wait', reason: 'full', until: live.earliestUntil ?? now };
   return { kind: 'go' };
 }

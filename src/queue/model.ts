@@ -114,6 +114,14 @@ export type DestinationHealth = 'ok' | 'backoff' | 'suspended';
  */
 export interface DestinationLimits {
   readonly maxConnections?: number;
+  /** `maxConnections` holds until then (a learned ceiling expires; unset → until changed). */
+  readonly maxConnectionsUntil?: number;
+  /** A learned recipient limit (I6) and until when it holds. */
+  readonly maxRecipients?: number;
+  readonly maxRecipientsUntil?: number;
+  /** The replies that taught them, for `halcyon destinations` on any node. */
+  readonly connectionsReply?: string;
+  readonly recipientsReply?: string;
 }
 
 /** A destination's health as the scheduler writes it (the store keeps the generation). */

@@ -8,7 +8,7 @@
  * processes on one file. The decision is queue/destination-gate's pure
  * `decideGrant`, the same for every implementation.
  */
-import type { DestinationRow, DestinationState } from './model.js';
+import type { DestinationLimits, DestinationRow, DestinationState } from './model.js';
 import {
   decideGrant, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
 } from './destination-gate.js';
@@ -64,6 +64,12 @@ export class SqliteDestinationGate implements DestinationGate {
 
   async putDestination(row: DestinationState): Promise<void> {
     this.d.write('putDestination', () => this.upsert(row, (this.row(row.key)?.generation ?? 0) + 1));
+  }
+
+  async putLimits(key: string, limits: DestinationLimits, now: number): Promise<void> {
+    // A new row is healthy at generation 0 (what an absent row counts as), so no compare-and-set is voided.
+    this.d.write('putLimits', () => this.d.st(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
+      VALUES (?, 'ok', 0, 0, 0, NULL, ?, 0, ?) ON CONFLICT(key) DO UPDATE SET limits = excluded.limits`).run(key, now, JSON.stringify(limits)));
   }
 
   private upsert(row: DestinationState, generation: number): void {

@@ -69,6 +69,7 @@ const handlers: QueueHandlers = {
   getDestination: (key) => g.getDestination(key),
   listDestinations: () => g.listDestinations(),
   putDestination: (row) => g.putDestination(row),
+  putLimits: (key, limits, at) => g.putLimits(key, limits, at),
   close: async () => undefined, // closed after the turn's answers are out
 };
 

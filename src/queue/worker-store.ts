@@ -85,6 +85,7 @@ export class WorkerQueue implements Queue {
       getDestination: (key) => call('getDestination', key),
       listDestinations: () => call('listDestinations'),
       putDestination: (row) => call('putDestination', row),
+      putLimits: (key, limits, now) => call('putLimits', key, limits, now),
     };
   }
 

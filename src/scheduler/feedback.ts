@@ -39,8 +39,8 @@ export class Feedback {
     this.startedAt.set(batch, d.successes);
   }
 
-  /** After a delivery: a session worked (concurrency grows), a recipient limit met (I6, logged when it changes). */
-  learn(d: DestinationWork, result: BatchResult): void {
+  /** After a delivery: a session worked (concurrency grows), a recipient limit met (I6, logged when it changes). True when a limit changed. */
+  learn(d: DestinationWork, result: BatchResult): boolean {
     if (result.sessionWorked) {
       d.successes++;
       this.politeness.sessionWorked(d.key);
@@ -51,8 +51,10 @@ export class Feedback {
       if (now !== undefined) {
         this.log.info({ event: 'destination_limit_learned', destination: d.key, max_recipients: now, reply: show(reply) },
           `destination ${d.key}: at most ${now} recipients per transaction`);
+        return true;
       }
     }
+    return false;
   }
 
   /**

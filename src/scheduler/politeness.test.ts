@@ -154,3 +154,31 @@ describe('Politeness registry', () => {
     assert.deepEqual(p.view(K).rules, []);
   });
 });
+
+describe('Politeness: shared with other nodes through the gate row', () => {
+  test('shared() carries the learned ceilings; absorb() takes the stricter on a fresh node', () => {
+    let now = 0;
+    const cfg = parseConfig({});
+    const a = new Politeness(cfg, () => now);
+    const b = new Politeness(cfg, () => now);
+    const K = 'mx:mx.test';
+    assert.equal(a.shared(K), undefined);
+    a.limitReached(K, 3, { code: 452, enhanced: '4.5.3', text: 'Too many recipients' });
+    a.tooManyConnections(K, 2, { code: 421, enhanced: '4.7.0', text: 'Too many connections' });
+    const shared = a.shared(K);
+    assert.deepEqual({ ...shared }, {
+      maxConnections: 2, maxConnectionsUntil: 86_400_000, connectionsReply: '421 4.7.0 Too many connections',
+      maxRecipients: 3, maxRecipientsUntil: 86_400_000, recipientsReply: '452 4.5.3 Too many recipients',
+    });
+    now = 1000;
+    b.absorb(K, shared);
+    assert.equal(b.recipientLimit(K), 3);
+    assert.equal(b.connectionLimit(K), 2);
+    // A laxer row does not loosen what is known here; an expired one says nothing.
+    b.absorb(K, { maxRecipients: 10, maxRecipientsUntil: 5 * 86_400_000 });
+    assert.equal(b.recipientLimit(K), 3);
+    const c = new Politeness(cfg, () => now);
+    c.absorb(K, { maxRecipients: 2, maxRecipientsUntil: 500 });
+    assert.equal(c.recipientLimit(K), 100);
+  });
+});

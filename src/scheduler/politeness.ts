@@ -5,11 +5,13 @@
  * force (delivery/reply-rules). One record per destination key, driven by
  * events the queue manager reports; the clock is injected.
  *
- * This is the narrow seam towards the DestinationGate (DESIGN.md "Queue and
- * gates"): the record is plain data (`PolitenessRecord`) so it can live on
- * the gate's destination row and hold across nodes; here it lives in this
- * process's memory. Records that say nothing beyond the defaults are dropped
- * when they expire, so memory follows the destinations in use.
+ * The record lives in this process's memory; what must hold across nodes —
+ * the learned connection ceiling and recipient limit — is `shared()` onto
+ * the DestinationGate's row (`limits`, which the gate enforces) and
+ * `absorb()`ed from it when a slot is granted, so every node and the next
+ * start apply it. Reply rules in force and the adaptive limit below the
+ * ceiling stay node-local. Records that say nothing beyond the defaults are
+ * dropped when they expire, so memory follows the destinations in use.
  *
  * It never opens connections, writes the queue or decides backoff (the
  * failure policy and the scheduler's retry do); it logs nothing (the caller
@@ -17,7 +19,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
-import type { LastReply } from '../queue/model.js';
+import type { DestinationLimits, LastReply } from '../queue/model.js';
 import { compileRules, formatReply, matchRule, ruleEffect, triggerRule, type ActiveRule, type ReplyRule } from '../delivery/reply-rules.js';
 import {
   concurrencyLimit, initialConcurrency, onSessionSuccess, onSessionTimeout, onTooManyConnections, type ConcurrencyState,
@@ -137,6 +139,35 @@ export class Politeness {
     const r = this.record(key);
     this.put(key, { ...r, rules: triggerRule(r.rules, rule, reply, this.clock()) });
     return rule;
+  }
+
+  /** What other nodes should know (the gate row's `limits`): the learned ceilings in force, or undefined. */
+  shared(key: string): DestinationLimits | undefined {
+    const now = this.clock();
+    const r = this.records.get(key);
+    if (!r) return undefined;
+    const c = r.concurrency;
+    const out: { -readonly [K in keyof DestinationLimits]: DestinationLimits[K] } = {};
+    if (c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now) Object.assign(out, { maxConnections: c.ceiling, maxConnectionsUntil: c.ceilingUntil, connectionsReply: c.ceilingReply });
+    if (r.recipients && r.recipients.until > now) Object.assign(out, { maxRecipients: r.recipients.maxRecipients, maxRecipientsUntil: r.recipients.until, recipientsReply: r.recipients.reply });
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+
+  /** What another node learned (the gate row's `limits`): taken where it is stricter than what is known here. */
+  absorb(key: string, limits: DestinationLimits | undefined): void {
+    if (!limits) return;
+    const now = this.clock();
+    let r = this.record(key);
+    const { maxRecipients: k, maxRecipientsUntil: kUntil, maxConnections: m, maxConnectionsUntil: mUntil } = limits;
+    if (k !== undefined && kUntil !== undefined && kUntil > now && !(r.recipients && r.recipients.until > now && r.recipients.maxRecipients <= k)) {
+      r = { ...r, recipients: { maxRecipients: k, until: kUntil, learnedAt: now, reply: limits.recipientsReply ?? '' } };
+    }
+    const c = r.concurrency;
+    const ceilingHere = c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now ? c.ceiling : Infinity;
+    if (m !== undefined && mUntil !== undefined && mUntil > now && m < ceilingHere) {
+      r = { ...r, concurrency: { limit: Math.min(c.limit, m), credit: 0, ceiling: m, ceilingUntil: mUntil, ceilingReply: limits.connectionsReply ?? '' } };
+    }
+    if (r !== this.records.get(key)) this.put(key, r);
   }
 
   view(key: string): PolitenessView {

@@ -283,6 +283,14 @@ export class Qmgr {
     return d;
   }
 
+  /** Puts what this node learned about a destination on the gate's row, for every node (and the next start). */
+  private async share(key: string): Promise<void> {
+    const limits = this.politeness.shared(key);
+    if (limits) await this.deps.queue.gate.putLimits(key, limits, this.deps.clock()).catch((err: unknown) => {
+      this.deps.log.warn({ event: 'qmgr_error', destination: key, err: (err as Error).message }, 'could not share learned limits');
+    });
+  }
+
   /** Queued keys (domains) of a destination: those seen here and those the map knows. */
   private queuedKeysOf(d: DestState): string[] {
     return [...new Set([d.key, ...d.queued, ...this.destinations.domainsOf(d.key)])];
@@ -346,6 +354,8 @@ export class Qmgr {
     } finally {
       d.asking = false;
     }
+    // What other nodes learned about the destination (on the gate's row) applies here before any batch goes.
+    for (const g of grants) if (g.kind !== 'wait') this.politeness.absorb(d.key, g.row?.limits);
     let wait: Extract<Grant, { kind: 'wait' }> | undefined;
     for (const g of grants) {
       if (g.kind === 'wait') wait ??= g;
@@ -407,13 +417,15 @@ export class Qmgr {
           }
         }
         const result = await this.deliverBatch(batch, s);
-        this.feedback.learn(d, result);
+        const learned = this.feedback.learn(d, result);
         if (result.destinationFailure && this.feedback.wasThrottled(result.outbound)) {
           // Others are working: the remote wants fewer of us, not none. Fewer connections, no backoff.
           this.stats.throttled++;
           this.feedback.throttle(d, result.destinationFailure);
+          await this.share(d.key);
           return;
         }
+        if (learned) await this.share(d.key);
         if (result.destinationFailure) {
           await this.destinationDown(d, s, result.destinationFailure);
           return;

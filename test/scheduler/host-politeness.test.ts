@@ -11,6 +11,8 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { startApp } from '../../src/app.js';
 import { formatDestinations } from '../../src/cli/format.js';
 import { startDnsServer, type TestDnsServer, type Zone } from '../support/dns-server.js';
 import { startRemote, type Remote, type RemoteOptions } from '../support/remote-smtp.js';
@@ -131,6 +133,27 @@ describe('I6: a recipient limit is learned once', () => {
     const info = (await h.app.admin.destinations()).find((d) => d.key === KEY);
     assert.equal(info?.politeness?.recipientLimit, 3);
     assert.equal(info?.politeness?.learnedRecipients?.reply, '452 4.5.3 Too many recipients');
+  });
+});
+
+describe('what is learned is on the gate\'s row: every node, and the next start, know it', () => {
+  test('after a restart (memory gone), the next message to a destination that limited at 3 still opens with 3 recipients', async () => {
+    const { h, remote } = await setup({ rcptLimit: { max: 3, reply: '452 4.5.3 Too many recipients' }, extensions: { pipelining: true, enhancedStatusCodes: true } }, {}, ['one.test']);
+    await enqueueMany(h.app.store, { count: 1, destination: 'one.test', domain: 'one.test', perMessage: 9, receivedAt: h.clock.now() });
+    await simulate(h, h.clock.now() + MINUTE, () => remote.connections.length, 20);
+    assert.equal((await h.app.store.gate.getDestination(KEY))?.limits?.maxRecipients, 3);
+
+    await h.app.stop(2_000);
+    const app = await startApp(h.app.config, { clock: h.clock.now, manualScheduler: true, random: () => 0.5, logger: pino({ level: 'silent' }) });
+    cleanup.push(() => app.stop(2_000));
+    const again: SchedulerHarness = { ...h, app };
+    const first = remote.transactions.length;
+    await enqueueMany(app.store, { count: 1, destination: 'one.test', domain: 'one.test', perMessage: 9, receivedAt: h.clock.now(), sender: 'second@local.test' });
+    await simulate(again, h.clock.now() + MINUTE, () => remote.connections.length, 20);
+    const second = remote.transactions.slice(first);
+    assert.deepEqual(second.map((t) => t.rcptReplies.length), [3, 3, 3], 'RCPTs per transaction after the restart');
+    assert.ok(second.every((t) => t.rcptReplies.every((r) => r.reply.startsWith('250'))), 'a RCPT was refused after the restart');
+    assert.equal(app.qmgr.politeness.view(KEY).learnedRecipients?.max, 3);
   });
 });
 

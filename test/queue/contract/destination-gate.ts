@@ -4,7 +4,7 @@
  * backoff exactly one probe goes out, cluster-wide; health changes are
  * compare-and-set (one backoff step per failure wave); a node's slots come
  * back on its restart or when their lease runs out; a learned limit lowers
- * the cap; the rate bucket is shared; the listing counts every node's
+ * the cap (until it expires) and is written without moving the generation; the rate bucket is shared; the listing counts every node's
  * connections.
  */
 import { describe, test } from 'node:test';
@@ -110,6 +110,22 @@ export function destinationGateContract(impl: Implementation): void {
       const third = await q.queue.gate.takeToken('mx.test', T0, rate);
       assert.deepEqual(third, { ok: false, until: T0 + 30_000 });
       assert.equal((await b.gate.takeToken('mx.test', T0 + 30_000, rate)).ok, true);
+    }));
+
+    test('putLimits: learned limits shared with every node, without moving health or generation (a wave\'s compare-and-set still applies)', () => withQueue(impl, async (q) => {
+      const b = await q.open();
+      const g = await q.queue.gate.acquire(ask('a'));
+      assert.ok(g.kind === 'go');
+      await b.gate.putLimits('mx.test', { maxConnections: 1, maxConnectionsUntil: T0 + 60_000, maxRecipients: 3, maxRecipientsUntil: T0 + 60_000 }, T0);
+      const row = await q.queue.gate.getDestination('mx.test');
+      assert.equal(row?.generation, 0);
+      assert.equal(row?.health, 'ok');
+      assert.equal(row?.limits?.maxRecipients, 3);
+      // The ceiling holds for every node until it expires.
+      assert.equal((await b.gate.acquire(ask('b'))).kind, 'wait');
+      const later = await b.gate.acquire(ask('b', T0 + 60_000));
+      assert.equal(later.kind, 'go');
+      assert.equal((await q.queue.gate.transition('mx.test', g.generation, backoff(T0 + 60_000))).applied, true);
     }));
 
     test('the listing has rows, waiting recipients and open connections of every node', () => withQueue(impl, async (q) => {
