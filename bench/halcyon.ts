@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateDkimKey } from '../src/intake/dkim-keys.js';
 import { cpuSeconds, freePort, rssKb, trackChild } from './procs.js';
 
 /** The compiled CLI beside this compiled file's tree (…/bench → …/src/cli). */
@@ -24,6 +25,8 @@ export interface HalcyonOptions {
   readonly routeTo: number;
   /** smtp.max_connections and max_connections_per_ip (default: the schema's). */
   readonly maxConnections?: number;
+  /** Sign example.test's mail with a fresh key of this algorithm (RSA keys are 2048 bits). */
+  readonly dkim?: 'rsa-sha256' | 'ed25519-sha256';
 }
 
 export interface BenchHalcyon {
@@ -56,11 +59,13 @@ export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> 
     '[http]',
     'enabled = false',
     '',
+    ...(opts.dkim ? ['[[dkim]]', 'domain = "example.test"', 'selector = "bench"', `key = ${q(join(dataDir, 'dkim.pem'))}`, `algorithm = ${q(opts.dkim)}`, ''] : []),
     '[routes]',
     `"example.test" = ${q(`127.0.0.1:${opts.routeTo}`)}`,
     `"*" = ${q(`127.0.0.1:${nowhere}`)}`,
     '',
   ].join('\n');
+  if (opts.dkim) writeFileSync(join(dataDir, 'dkim.pem'), generateDkimKey(opts.dkim).pem, { mode: 0o600 });
   const configFile = join(dataDir, 'halcyon.toml');
   writeFileSync(configFile, toml);
   const child = spawn('/bin/bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, CLI, 'serve', '--config', configFile],

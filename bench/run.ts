@@ -23,6 +23,10 @@
  * installs nothing (needs Debian's postfix package and root). BENCH_SCALE
  * (default 1) scales the message counts, for a quick look.
  *
+ *   7. DKIM signing at acceptance: 1 KiB accepted msgs/s unsigned, RSA-2048
+ *      and Ed25519 (bench/dkim.ts; Halcyon only).
+ * BENCH_ONLY=dkim runs only 7 (no Postfix needed beyond smtp-source/smtp-sink).
+ *
  * Run: npm run bench   (or: node <outDir>/bench/run.js)
  */
 import { readFileSync } from 'node:fs';
@@ -34,6 +38,7 @@ import { measureLatency, quantile } from './latency.js';
 import { postfixVersion, startPostfix, POSTFIX } from './postfix.js';
 import { installExitHandlers, pollUntil, sh, sleep, stopAll } from './procs.js';
 import { runSource, startSink, toolsPresent, type SourceLoad } from './sink.js';
+import { dkimRows } from './dkim.js';
 import { renderTable, type Row, type Runs } from './table.js';
 import { transactionsHalcyon, transactionsPostfix } from './transactions.js';
 
@@ -195,6 +200,14 @@ async function main(): Promise<void> {
   installExitHandlers();
   const started = Date.now();
   const rows: Row[] = [];
+  if (process.env.BENCH_ONLY === 'dkim') {
+    rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
+    console.log(machine());
+    console.log(`Scale ${SCALE}, ${RUNS} run(s) per figure (median, then the runs' range), budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+    console.log('');
+    console.log(renderTable(rows));
+    return;
+  }
   // Run r goes ceiling, Halcyon, Postfix when r is even and ceiling, Postfix, Halcyon when odd, so
   // neither MTA always runs first (on a warm or a cold machine).
   const order = (run: number): Mta[] => (run % 2 === 0 ? ['ceiling', 'halcyon', 'postfix'] : ['ceiling', 'postfix', 'halcyon']);
@@ -221,6 +234,7 @@ async function main(): Promise<void> {
         note: notesOf(runs.get('halcyon')!, runs.get('postfix')!) });
     }
   }
+  rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
   for (const load of LOADS) {
     const runs = byLoad.get(load.label)!;
     rows.push({ what: `CPU per 1,000 msgs, ${load.label}`, unit: 's', ratio: 'ph',

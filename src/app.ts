@@ -16,7 +16,8 @@
  * running values in the new snapshot, so `app.config` (and `config show`
  * against a running server) is exactly what is in force; `reload` names them.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.js';
 import { durationMs, sizeBytes } from './config/units.js';
@@ -48,6 +49,9 @@ import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
 import type { DkimKey } from './intake/dkim.js';
+import { createAuthResolver } from './inbound/auth-dns.js';
+import { AuthChecker } from './inbound/authcheck.js';
+import { MtaSts } from './delivery/mta-sts.js';
 import { Metrics } from './http/metrics.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
@@ -88,7 +92,7 @@ export const RESTART_ONLY: readonly string[] = [
   'data_dir', 'smtp.listen', 'submission.listen', 'submission.tls_listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
-  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'hostname', 'node_id', 'postmaster',
+  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'postmaster',
 ];
 
 /** `next` with every restart-only setting at its running value: what a reload puts in force. */
@@ -140,6 +144,8 @@ async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
 
 export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
   return {
+    verify: kind === 'smtp' && cfg.inbound.verify,
+    dmarc: cfg.inbound.dmarc,
     hostname: cfg.hostname,
     kind,
     maxMessageSize: sizeBytes(cfg.smtp.max_message_size),
@@ -150,6 +156,15 @@ export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): Sessi
     dataTimeoutMs: durationMs(cfg.smtp.data_timeout),
     maxReceivedHeaders: cfg.smtp.max_received_headers,
   };
+}
+
+/** [delivery] tls_ca_file's certificates; a file that cannot be read is a configuration error. */
+function readCaFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(undefined, [{ path: 'delivery.tls_ca_file', message: `cannot read ${file}: ${(err as Error).message}` }]);
+  }
 }
 
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
@@ -185,8 +200,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const smtp = new SmtpTransport({ config, resolver, log, clock });
-  const local = new LocalTransport(() => live.current.mailboxes, log);
+  // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
+  const authDns = createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
+  const authChecker = new AuthChecker(() => config().hostname, authDns);
+  const caFile = cfg.delivery.tls_ca_file ? readCaFile(cfg.delivery.tls_ca_file) : undefined;
+  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({ resolver: authDns, ca: caFile, hosts: () => config().delivery.mta_sts_hosts, clock }) : undefined;
+  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
     return live.current.mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, config().routes);
@@ -227,7 +247,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       const r = live.current;
       const dnsblChecker = dnsblNow();
       return {
-        settings: r.settings[kind], intake, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
+        settings: r.settings[kind], intake, authChecker, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
         acceptsMail: (size) => space.acceptsMail(size),
         ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
@@ -242,6 +262,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock, config,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
+    tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),

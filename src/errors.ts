@@ -21,6 +21,8 @@ export const ERRORS = {
   HAL_ERR_TOO_BIG: { smtp: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
   HAL_ERR_LOOP: { smtp: 554, enhanced: '5.4.6', text: 'Too many hops (mail loop detected)' },
   HAL_ERR_BARE_NEWLINE: { smtp: 550, enhanced: '5.5.2', text: 'Bare CR or LF not allowed in message content; use CRLF' },
+  HAL_ERR_DMARC_REJECT: { smtp: 550, enhanced: '5.7.1', text: 'Message rejected: it fails the DMARC policy' },
+  HAL_ERR_AUTH_TEMPFAIL: { smtp: 451, enhanced: '4.7.5', text: 'Sender authentication (SPF/DKIM/DMARC) failed temporarily, try again later' },
   // Outbound: a command line that would not parse back to the stored envelope is never written (delivery/wire-check).
   HAL_ERR_SENDER_UNSENDABLE: { smtp: 553, enhanced: '5.1.7', text: 'Not sent: the sender address would not survive as a MAIL FROM command' },
   HAL_ERR_RCPT_UNSENDABLE: { smtp: 553, enhanced: '5.1.3', text: 'Not sent: the recipient address would not survive as a RCPT TO command' },

@@ -81,9 +81,10 @@ export function formatDestinations(list: readonly DestinationInfo[], now: number
   if (list.length === 0) return 'No destinations\n';
   const rows = list.map((d) => [
     d.key, d.health === 'backoff' && d.backoffUntil <= now ? 'ok (backoff over)' : d.health, String(d.queued), String(d.connections),
-    String(d.consecutiveFailures), d.health === 'backoff' && d.backoffUntil > now ? age(d.backoffUntil - now) : '-', d.lastError ?? '',
+    String(d.consecutiveFailures), d.health === 'backoff' && d.backoffUntil > now ? age(d.backoffUntil - now) : '-',
+    (d.tlsReports ?? []).map((r) => `${r.domain === d.key ? '' : `${r.domain} `}${r.mode} ok=${r.success} fail=${r.failure}`).join('; ') || '-', d.lastError ?? '',
   ]);
-  const head = ['DESTINATION', 'HEALTH', 'QUEUED', 'CONNS', 'FAILURES', 'BACKOFF', 'LAST ERROR'];
+  const head = ['DESTINATION', 'HEALTH', 'QUEUED', 'CONNS', 'FAILURES', 'BACKOFF', 'MTA-STS (TLS-RPT)', 'LAST ERROR'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] ?? 0))).join('  ').trimEnd();
   const details = list.flatMap((d) => destinationDetails(d, now));

@@ -171,7 +171,13 @@ export const configSchema = z.strictObject({
       .describe('Messages (MAIL FROM) one client IP may start per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
     recipient_rate_limit: z.number().int().min(0).default(3000)
       .describe('Recipients (RCPT TO) one AUTH user may give per minute; more get 450 4.7.1. 0 = no limit. Not applied to relay.networks.'),
-  }).prefault({}).describe('Checks on inbound clients: DNS blocklists (MX listener) and per-client rate limits (Postfix anvil style, per minute).'),
+    verify: z.boolean().default(true)
+      .describe('Verify SPF (MAIL FROM and HELO), DKIM, DMARC and ARC of mail from outside on the MX listener (not submission, authenticated or [relay] networks clients) and write one Authentication-Results header naming hostname. DNS through [dns].'),
+    dmarc: z.enum(['tag', 'enforce']).default('tag')
+      .describe('"tag": only the Authentication-Results header. "enforce": a DMARC failure under p=reject gets 550 5.7.1 at end of data (nothing queued), under p=quarantine the message is quarantined (see quarantine); a DNS failure that leaves it undecided gets 451 4.7.5.'),
+    quarantine: z.enum(['header', 'junk']).default('junk')
+      .describe('What quarantined mail gets: "header" (an X-Halcyon-Quarantine header), or "junk" (the header, and local delivery into the mailbox\'s Junk folder, Maildir++ ".Junk").'),
+  }).prefault({}).describe('Checks on inbound clients and their mail: DNS blocklists (MX listener), per-client rate limits (Postfix anvil style, per minute), and SPF/DKIM/DMARC/ARC verification of mail from outside.'),
 
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
@@ -182,12 +188,18 @@ export const configSchema = z.strictObject({
     servers: z.array(z.string().refine((s) => parseResolverAddress(s) !== undefined,
       { message: 'expected an IP address, "ip:port" or "[v6]:port" (port 1–65535)' })).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
     timeout: duration('5s', 'Per-query timeout.'),
-  }).prefault({}).describe('DNS resolution for delivery.'),
+  }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
   delivery: z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
     helo_name: z.string().regex(HOSTNAME, HOSTNAME_MESSAGE).optional().describe('Name sent in EHLO; unset → hostname.'),
     tls: tlsPolicy.default('opportunistic').describe('Default TLS policy: none, opportunistic (STARTTLS when offered), required, verify.'),
+    tls_ca_file: z.string().optional()
+      .describe('PEM file of CA certificates trusted besides the system roots, for certificate checks (tls = "verify", MTA-STS, the MTA-STS policy fetch): for tests and private deployments with their own CA.'),
+    mta_sts: z.boolean().default(true)
+      .describe('Honour MTA-STS (RFC 8461) for MX deliveries: under an "enforce" policy only the MX hosts it names, over TLS with a verified certificate, never plaintext (failures defer); "testing" policies are logged. Sessions are counted per policy domain (TLS-RPT) in `halcyon destinations`.'),
+    mta_sts_hosts: z.record(z.string(), hostPort).default({})
+      .describe('MTA-STS policy host → "host:port" to fetch its policy from instead of DNS and port 443 (e.g. "mta-sts.example.test" = "127.0.0.1:8443"): for tests and private deployments.'),
     retry_initial: duration('5m', 'First retry delay for a deferred recipient.'),
     retry_max: duration('4h', 'Longest retry delay (delays double up to this, ±10 % jitter).'),
     max_queue_lifetime: duration('5d', 'Age after which an undelivered recipient expires (and is bounced).'),

@@ -238,6 +238,8 @@ export interface OpenOptions {
   /** Speak LMTP (RFC 2033): LHLO instead of EHLO; the transaction then expects one end-of-data reply per recipient. */
   readonly lmtp?: boolean;
   readonly tls: TlsPolicy;
+  /** Trusted roots for certificate checks (the system's plus [delivery] tls_ca_file); unset → the system's. */
+  readonly ca?: readonly string[];
   readonly auth?: { readonly user: string; readonly password: string };
   readonly timeouts: ClientTimeouts;
   readonly log: Logger;
@@ -265,6 +267,8 @@ export class SmtpConnection {
     readonly timeouts: ClientTimeouts,
     /** An LMTP session: one end-of-data reply per accepted recipient. */
     readonly lmtp: boolean,
+    /** Whether the TLS certificate was valid for the host name (checked even when the policy does not require it). */
+    readonly tlsVerified: boolean = false,
   ) {}
 
   /** Connects and brings the session to the point where MAIL FROM may be sent. */
@@ -290,6 +294,7 @@ export class SmtpConnection {
     if ('failure' in hello) return abandon(hello.failure);
 
     let tlsInfo: string | undefined;
+    let tlsVerified = false;
     const mustTls = opts.tls === 'required' || opts.tls === 'verify';
     if (opts.tls !== 'none' && hello.caps.starttls) {
       const up = await startTls(channel, hop, opts, label);
@@ -300,6 +305,7 @@ export class SmtpConnection {
       } else {
         channel = up.channel;
         tlsInfo = up.info;
+        tlsVerified = up.verified;
         hello = await ehlo(channel, verb, opts.heloName, t.command, label);
         if ('failure' in hello) return abandon(hello.failure);
       }
@@ -312,7 +318,7 @@ export class SmtpConnection {
       const authed = await authenticate(channel, hello.caps, opts.auth, { tls: tlsInfo !== undefined, loopback: local }, t.command, label, opts.log);
       if (authed) return abandon(authed);
     }
-    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, opts.lmtp === true) };
+    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, opts.lmtp === true, tlsVerified) };
   }
 
   get socket(): net.Socket {
@@ -405,7 +411,7 @@ async function startTls(
   hop: NextHop,
   opts: OpenOptions,
   label: string,
-): Promise<{ channel: ReplyChannel; info: string } | { failure: LastReply; broken: boolean }> {
+): Promise<{ channel: ReplyChannel; info: string; verified: boolean } | { failure: LastReply; broken: boolean }> {
   const r = await exchange(channel, 'STARTTLS', opts.timeouts.command, 'STARTTLS');
   if ('lost' in r) return { failure: lostReply(r, 'STARTTLS', label), broken: true };
   if (r.reply.code !== 220) return { failure: toLastReply(r.reply, 'STARTTLS', label), broken: false };
@@ -418,6 +424,7 @@ async function startTls(
     ...(net.isIP(hop.host) ? {} : { servername: hop.host }),
     rejectUnauthorized: opts.tls === 'verify',
     minVersion: 'TLSv1.2',
+    ...(opts.ca ? { ca: [...opts.ca] } : {}),
   });
   const done = await new Promise<Error | undefined>((resolve) => {
     const timer = setTimeout(() => resolve(new Error(`TLS handshake timeout after ${opts.timeouts.command}ms`)), opts.timeouts.command);
@@ -431,7 +438,7 @@ async function startTls(
   secure.removeAllListeners('error');
   const next = new ReplyChannel(secure);
   const cipher = secure.getCipher();
-  return { channel: next, info: `${secure.getProtocol() ?? 'TLS'} ${cipher.name}` };
+  return { channel: next, info: `${secure.getProtocol() ?? 'TLS'} ${cipher.name}`, verified: secure.authorized };
 }
 
 /** undefined when authenticated; else the failure that makes this host unusable. */

@@ -7,15 +7,21 @@
  * have arrived since): a mailbox whose quota is reached → 552 5.2.2 failed, or
  * 452 4.2.2 deferred when the domain says `over_quota_reply = "452"`. A write
  * error defers (4.3.0).
+ *
+ * Mail quarantined by a DMARC policy at intake (its X-Halcyon-Quarantine
+ * header) goes to the mailbox's Junk folder when `junk()` says so
+ * (`[inbound] quarantine = "junk"`). Intake removes that header from every
+ * incoming message, so only Halcyon's own mark moves mail.
  */
 import type { Logger } from 'pino';
+import { QUARANTINE_HEADER } from '../intake/headers.js';
 import type { Mailboxes } from '../local/maildir.js';
 import type { LastReply } from '../queue/model.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
 
 export class LocalTransport implements Transport {
   /** `mailboxes` is read per recipient: a reload (SIGHUP) may have rebuilt them from new [[domains]]. */
-  constructor(private readonly mailboxesNow: () => Mailboxes, private readonly log: Logger) {}
+  constructor(private readonly mailboxesNow: () => Mailboxes, private readonly log: Logger, private readonly junk: () => boolean = () => false) {}
 
   private get mailboxes(): Mailboxes {
     return this.mailboxesNow();
@@ -44,7 +50,8 @@ export class LocalTransport implements Transport {
     }
     try {
       const md = this.mailboxes.maildir(found.domain, found.user);
-      const { path } = await md.deliver(batch.body, { deliveredTo: address, returnPath: batch.message.sender });
+      const folder = this.junk() && quarantined(batch.body) ? 'Junk' as const : undefined;
+      const { path } = await md.deliver(batch.body, { deliveredTo: address, returnPath: batch.message.sender, folder });
       return { kind: 'delivered', reply: reply(250, '2.0.0', `delivered to maildir (${path.split('/').slice(-3).join('/')})`) };
     } catch (err) {
       this.log.error({ event: 'local_delivery_error', queue_id: batch.message.id, to: address, err: (err as Error).message }, 'local delivery failed');
@@ -53,4 +60,12 @@ export class LocalTransport implements Transport {
   }
 
   async close(): Promise<void> {}
+}
+
+const QUARANTINED = new RegExp(`^${QUARANTINE_HEADER}:`, 'im');
+
+/** Whether the message's header block carries the quarantine mark. */
+function quarantined(body: Buffer): boolean {
+  const end = body.indexOf('\r\n\r\n');
+  return QUARANTINED.test(body.toString('latin1', 0, end < 0 ? Math.min(body.length, 65_536) : end));
 }

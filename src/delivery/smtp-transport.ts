@@ -29,6 +29,12 @@
  * Resolution that fails permanently (null MX, NXDOMAIN) fails every recipient
  * without `destinationFailure`; a temporary one defers them with it.
  *
+ * MTA-STS (delivery/mta-sts) for MX deliveries: under an `enforce` policy only
+ * the MX hosts the policy names are tried, each with TLS and a certificate
+ * verified for its name, never in plaintext; a failure defers with the
+ * reason. Under `testing` delivery goes on as usual and what would have failed
+ * is logged. Each session under a policy counts towards its TLS-RPT figures.
+ *
  * Idle connections are pooled per destination (up to
  * max_messages_per_connection transactions each) and closed with QUIT after
  * connection_idle_timeout; a connection that saw a timeout or error is never
@@ -40,6 +46,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { judgeReply, judgeTrouble } from './failure-policy.js';
 import { runTransaction } from './send.js';
@@ -53,6 +60,10 @@ export interface SmtpTransportDeps {
   readonly resolver: MxResolver;
   readonly log: Logger;
   readonly clock?: () => number;
+  /** MTA-STS policies and TLS-RPT counts; absent → no MTA-STS. */
+  readonly mtaSts?: MtaSts;
+  /** Trusted roots for certificate checks ([delivery] tls_ca_file added to the system's). */
+  readonly ca?: readonly string[];
 }
 
 interface Idle {
@@ -193,25 +204,60 @@ export class SmtpTransport implements Transport {
     }
     const cfg = this.deps.config();
     const route = resolution.routeConfig;
+    const sts = await this.stsFor(resolution, domain);
+    if (sts.kind === 'no-match') {
+      this.deps.mtaSts?.count(domain, sts.policy.mode, false, 'validation-failure: no MX host matches the policy');
+      // Every recipient of the domain meets the same policy: the destination backs off, one try per step.
+      return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: sts.text, command: 'connect' }, destinationFailure: true, throttle: false };
+    }
     const opts: OpenOptions = {
       heloName: cfg.delivery.helo_name ?? cfg.hostname,
-      tls: route?.tls ?? cfg.delivery.tls,
+      tls: sts.kind === 'enforce' ? 'verify' : route?.tls ?? cfg.delivery.tls,
       ...(route?.protocol === 'lmtp' ? { lmtp: true } : {}),
       timeouts: this.timeouts,
       log: this.deps.log,
+      ...(this.deps.ca ? { ca: this.deps.ca } : {}),
       ...(route?.auth ? { auth: route.auth } : {}),
     };
+    if (sts.kind === 'testing' && sts.mismatched.length > 0) {
+      this.deps.log.warn({ domain, event: 'mta_sts_testing', mx: sts.mismatched, policy_mx: sts.policy.mx }, `MTA-STS testing: MX host(s) ${sts.mismatched.join(', ')} not in the policy of ${domain}; delivering anyway`);
+    }
     let last: LastReply = { code: 451, enhanced: '4.4.4', text: `No next hop for ${domain}`, command: 'connect' };
     let verdict = judgeReply(last);
-    for (const hop of resolution.hops) {
+    for (const hop of sts.kind === 'enforce' ? sts.hops : resolution.hops) {
       const got = await this.openHop(hop, opts);
-      if (got.kind === 'connected') return got;
+      if (got.kind === 'connected') {
+        this.countSts(sts, domain, hop.host, got.conn);
+        return got;
+      }
       last = got.reply;
       verdict = judgeReply(last);
+      if (sts.kind === 'enforce') {
+        this.deps.mtaSts?.count(domain, 'enforce', false, `${hop.host}: ${last.text}`);
+        last = { ...last, text: `MTA-STS policy of ${domain} (enforce): ${last.text}` };
+      }
       this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command, rule: verdict.rule }, 'next hop failed; trying the next');
       if (!verdict.nextHost) break;
     }
     return { kind: 'deferred', reply: last, destinationFailure: verdict.destinationFailure, throttle: verdict.throttle };
+  }
+
+  /** The MTA-STS plan for an MX delivery (routes and address literals have none). */
+  private async stsFor(resolution: Resolution & { kind: 'hops' }, domain: string): Promise<StsPlan> {
+    const sts = this.deps.mtaSts;
+    if (!sts || resolution.route !== undefined || domain.startsWith('[')) return { kind: 'none' };
+    return stsPlan(await sts.policyFor(domain), resolution.hops, domain);
+  }
+
+  /** TLS-RPT: a session under a policy succeeded, or (testing) would have failed — counted and logged. */
+  private countSts(sts: StsPlan, domain: string, host: string, conn: SmtpConnection): void {
+    if (sts.kind === 'enforce') this.deps.mtaSts?.count(domain, 'enforce', true);
+    if (sts.kind !== 'testing') return;
+    const matched = !sts.mismatched.includes(host);
+    const ok = matched && conn.tls !== undefined && conn.tlsVerified;
+    const why = !matched ? 'validation-failure: MX host not in the policy' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate not valid for the MX host';
+    this.deps.mtaSts?.count(domain, 'testing', ok, ok ? undefined : `${host}: ${why}`);
+    if (!ok) this.deps.log.warn({ domain, host, event: 'mta_sts_testing', reason: why }, `MTA-STS testing: ${host} would fail the policy of ${domain} (${why}); delivered anyway`);
   }
 
   private async openHop(hop: NextHop, opts: OpenOptions): Promise<{ kind: 'connected'; conn: SmtpConnection } | { kind: 'refused'; reply: LastReply }> {

@@ -51,6 +51,8 @@ export interface MessageDetail {
   readonly headers: Record<string, string>;
   readonly recipients: (ListedRecipient & { readonly history: AttemptRow[] })[];
 }
+/** TLS-RPT (RFC 8460) session counts of an MTA-STS policy domain since the server started. */
+export interface TlsReport { readonly mode: string; readonly success: number; readonly failure: number; readonly lastFailure?: string }
 export interface DestinationInfo extends DestinationRow {
   readonly queued: number;
   readonly connections: number;
@@ -58,6 +60,8 @@ export interface DestinationInfo extends DestinationRow {
   readonly domains?: readonly string[];
   /** Connection and recipient limits now, what was learned and the reply rules in force (a running server only). */
   readonly politeness?: PolitenessView;
+  /** TLS-RPT counts of the MTA-STS policy domains that go to this destination (a running server only). */
+  readonly tlsReports?: readonly (TlsReport & { readonly domain: string })[];
 }
 
 /** What the running scheduler knows about destinations beyond the queue's rows (scheduler/destination-map, scheduler/politeness). */
@@ -109,6 +113,8 @@ export interface AdminDeps {
   readonly config: () => Config;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
+  /** TLS-RPT counts per MTA-STS policy domain (a running server only); shown on the destination of that domain. */
+  readonly tlsReports?: () => ReadonlyMap<string, TlsReport>;
   /** Destinations as the scheduler sees them (a running server only). */
   readonly destinationView?: DestinationView;
   /** Ask the scheduler to look at the queue now (a running server only). */
@@ -275,6 +281,10 @@ export class Admin implements AdminApi {
    * to an MX host set is folded into that destination (its queued count added, its name listed).
    */
   async destinations(): Promise<DestinationInfo[]> {
+    return withTlsReports(await this.listDestinations(), this.d.tlsReports?.() ?? new Map<string, TlsReport>(), this.d.clock());
+  }
+
+  private async listDestinations(): Promise<DestinationInfo[]> {
     // Rows, waiting recipients and open connections (slots) of every node on the queue.
     const rows = await this.d.store.gate.listDestinations();
     const view = this.d.destinationView;
@@ -376,6 +386,22 @@ export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | u
   if (dest?.health === 'suspended') return { at: r.nextAttemptAt, why: 'destination suspended' };
   if (dest?.health === 'backoff' && dest.backoffUntil >= r.nextAttemptAt) return { at: dest.backoffUntil, why: 'destination backoff' };
   return { at: r.nextAttemptAt, why: 'retry' };
+}
+
+/**
+ * TLS-RPT counts (this node's, per MTA-STS policy domain) on the destination the domain goes to:
+ * the one keyed by the domain or listing it among its domains; a destination of its own when none does yet.
+ */
+function withTlsReports(list: DestinationInfo[], reports: ReadonlyMap<string, TlsReport>, now: number): DestinationInfo[] {
+  if (reports.size === 0) return list;
+  const out = [...list];
+  for (const [domain, report] of reports) {
+    let at = out.findIndex((d) => d.key === domain || (d.domains ?? []).includes(domain));
+    if (at < 0) at = out.push({ ...clearedDestination(domain, now), generation: 0, queued: 0, connections: 0 }) - 1;
+    const d = out[at]!;
+    out[at] = { ...d, tlsReports: [...(d.tlsReports ?? []), { domain, ...report }] };
+  }
+  return out;
 }
 
 /** A destination with no backoff and no failures: what "reset" writes. */

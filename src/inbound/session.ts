@@ -27,12 +27,17 @@ import { formatReply } from '../smtp/reply.js';
 import type { Credentials, UserDirectory } from './auth.js';
 import type { AuthThrottle } from './auth-throttle.js';
 import { Envelope, type RecipientDirectory } from './envelope.js';
+import type { AuthChecker } from './authcheck.js';
+import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
 export interface SessionSettings {
   readonly hostname: string;
+  /** Verify SPF/DKIM/DMARC/ARC of mail from outside (MX listener only). */
+  readonly verify: boolean;
+  readonly dmarc: DmarcMode;
   readonly kind: 'smtp' | 'submission';
   readonly maxMessageSize: number;
   readonly maxRecipients: number;
@@ -46,6 +51,7 @@ export interface SessionSettings {
 export interface SessionDeps {
   readonly settings: SessionSettings;
   readonly intake: Intake;
+  readonly authChecker?: AuthChecker;
   readonly users: UserDirectory;
   readonly directory: RecipientDirectory;
   readonly mayRelayFrom: (ip: string) => boolean;
@@ -448,11 +454,14 @@ export class InboundSession {
       return refuse('loop', ...replyOf('HAL_ERR_LOOP'));
     }
     const trace = this.trace();
+    const ours = this.authUser !== undefined || this.deps.mayRelayFrom(this.ip);
+    const judged = ours ? undefined : await this.judge(env.sender, content);
+    if (judged && 'refusal' in judged) return refuse(judged.reason, ...judged.refusal);
     let accepted;
     try {
       accepted = await this.deps.intake.accept({
         origin: this.settings.kind, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, trace, content, recipients: env.recipients,
-        ours: this.authUser !== undefined || this.deps.mayRelayFrom(this.ip),
+        ours, authResults: judged?.authResults, quarantine: judged?.quarantine,
       });
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
@@ -464,6 +473,22 @@ export class InboundSession {
     this.deps.onMessage?.({ id, size, recipients: env.count });
     this.resetTransaction();
     this.reply(250, '2.0.0', `Ok: queued as ${id}`);
+  }
+
+  /**
+   * Mail from outside on the MX listener: SPF/DKIM/DMARC/ARC (inbound/authcheck), then what
+   * `[inbound] dmarc` makes of it (inbound/dmarc-policy). Undefined when nothing is verified.
+   */
+  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean } | { reason: string; refusal: Reply3 } | undefined> {
+    const checker = this.deps.authChecker;
+    if (!checker || !this.settings.verify || this.settings.kind !== 'smtp') return undefined;
+    const result = await checker.check({ ip: this.ip, helo: this.helo, sender, message: content });
+    const action = dmarcAction(this.settings.dmarc, result.summary);
+    this.deps.log.info({ ip: this.ip, event: 'auth', from: sender, dmarc: result.summary.dmarc, policy: result.summary.policy, action: action.kind },
+      result.header.replace(/\r\n\t?/g, ' ').trim());
+    if (action.kind === 'reject') return { reason: 'dmarc_reject', refusal: [action.code, action.enhanced, action.text] };
+    if (action.kind === 'tempfail') return { reason: 'auth_tempfail', refusal: [action.code, action.enhanced, action.text] };
+    return { authResults: result.header, quarantine: action.kind === 'quarantine' };
   }
 
   private trace(): Trace {

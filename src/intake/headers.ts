@@ -49,3 +49,36 @@ export function submissionHeaders(headers: string, hostname: string, now: number
   if (countHeader(headers, 'Date') === 0) add += `Date: ${rfc5322Date(now)}\r\n`;
   return add;
 }
+
+/**
+ * The content with the header fields `drop(name, value)` selects removed
+ * (with their continuation lines); the body is untouched. Returns the same
+ * buffer when nothing is removed.
+ */
+export function removeHeaders(content: Buffer, drop: (name: string, value: string) => boolean): Buffer {
+  const end = content.indexOf('\r\n\r\n');
+  const headEnd = end < 0 ? content.length : end + 2;
+  const head = content.toString('latin1', 0, headEnd);
+  const fields = head.match(/[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*/g) ?? [];
+  // A header block that does not split cleanly into CRLF-ended fields is left alone rather than cut.
+  if (fields.join('').length !== head.length) return content;
+  let removed = false;
+  const kept = fields.filter((f) => {
+    const colon = f.indexOf(':');
+    if (colon <= 0) return true;
+    const out = drop(f.slice(0, colon).trim().toLowerCase(), f.slice(colon + 1));
+    removed ||= out;
+    return !out;
+  });
+  if (!removed) return content;
+  return Buffer.concat([Buffer.from(kept.join(''), 'latin1'), content.subarray(headEnd)]);
+}
+
+/** RFC 8601 §5: whether an Authentication-Results value names `hostname` as its authserv-id. */
+export function claimsAuthserv(value: string, hostname: string): boolean {
+  const id = value.replace(/\([^)]*\)/g, ' ').trim().split(/[\s;]/)[0] ?? '';
+  return id.toLowerCase() === hostname.toLowerCase();
+}
+
+/** The header Halcyon writes on mail quarantined by a DMARC policy (and removes from any incoming message). */
+export const QUARANTINE_HEADER = 'X-Halcyon-Quarantine';

@@ -69,3 +69,19 @@ describe('Intake.accept', () => {
     await assert.rejects(intake.accept(submission('local', 'x\r\n')), /disk full/);
   });
 });
+
+describe('compose: authentication results', () => {
+  const stamp = { id: 'Q1', now: NOW, hostname: 'mx.h.test' };
+  test('a forged Authentication-Results naming us and any quarantine mark are removed; others stay', () => {
+    const content = 'Authentication-Results: MX.H.TEST;\r\n\tdkim=pass\r\nAuthentication-Results: other.test; spf=pass\r\n'
+      + 'X-Halcyon-Quarantine: dmarc=fail\r\nSubject: s\r\n\r\nAuthentication-Results: mx.h.test; in the body stays\r\n';
+    const out = text({ ...submission('smtp', content), authResults: 'Authentication-Results: mx.h.test; spf=pass\r\n' }, stamp);
+    assert.equal(out.match(/^Authentication-Results: mx\.h\.test;/gim)?.length, 2, 'ours on top, and the one in the body');
+    assert.ok(out.startsWith('Authentication-Results: mx.h.test; spf=pass\r\nReceived: '));
+    assert.doesNotMatch(out, /dkim=pass|X-Halcyon-Quarantine/i);
+    assert.match(out, /^Authentication-Results: other\.test; spf=pass\r\nSubject: s\r\n\r\n/m);
+  });
+  test('a quarantined message carries the mark', () => {
+    assert.match(text({ ...submission('smtp', 'Subject: s\r\n\r\nb\r\n'), quarantine: true }, stamp), /^X-Halcyon-Quarantine: dmarc=fail/m);
+  });
+});

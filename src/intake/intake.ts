@@ -6,20 +6,22 @@
  *
  * What a message gets is decided here, once, by where it came from (the
  * ORIGINS table): the trace header, Message-ID and Date for a local
- * submission, a DKIM signature for mail that is ours (intake/dkim), and then
- * the durable queue write. Signing happens before the write, so the queue
+ * submission, the Authentication-Results of inbound verification (with any
+ * forged one naming us removed), a DKIM signature for mail that is ours
+ * (intake/dkim), and then the durable queue write. Signing happens before the write, so the queue
  * only ever holds whole signed messages and a retry never signs again.
  * `compose` is the pure part; `Intake.accept` is the thin shell that names
  * the message and writes it.
  *
- * Not here: protocol checks (size, bare newlines, hop count) — those belong to
+ * Not here: protocol checks (size, bare newlines, hop count) and the SPF/DKIM/
+ * DMARC verification (inbound/authcheck) — those belong to
  * the producer, which answers its client; recipient resolution; logging of
  * the accepted message.
  */
 import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
 import type { MessageStore } from '../queue/message-store.js';
 import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
-import { headerBlock, receivedHeader, submissionHeaders } from './headers.js';
+import { claimsAuthserv, headerBlock, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
 
 /**
  * Where a message comes from:
@@ -63,6 +65,10 @@ export interface Submission {
   readonly dsnFor?: MessageId;
   /** MX listener only: the client authenticated or is in [relay] networks (see OriginRule.sign). */
   readonly ours?: boolean;
+  /** MX mail from outside: the verification result ("Authentication-Results: …\r\n", inbound/authcheck). */
+  readonly authResults?: string;
+  /** MX mail from outside that a DMARC p=quarantine policy puts aside (inbound/dmarc-policy). */
+  readonly quarantine?: boolean;
 }
 
 /** What `compose` needs besides the submission: the queue id the trace header names, the time, our name, our keys. */
@@ -87,13 +93,18 @@ export function signingKey(sub: Submission, keys: readonly DkimKey[]): DkimKey |
  */
 export function compose(sub: Submission, stamp: Stamp): Buffer {
   const rule = ORIGINS[sub.origin];
-  let prefix = '';
+  // RFC 8601 §5: an Authentication-Results that claims to be ours and did not come from us is removed, and so
+  // is a quarantine mark; a report is ours from its first byte.
+  const content = sub.origin === 'report' ? sub.content : removeHeaders(sub.content, (name, value) =>
+    (name === 'authentication-results' && claimsAuthserv(value, stamp.hostname)) || name === QUARANTINE_HEADER.toLowerCase());
+  let prefix = sub.authResults ?? '';
+  if (sub.quarantine) prefix += `${QUARANTINE_HEADER}: dmarc=fail policy.dmarc=quarantine (${stamp.hostname})\r\n`;
   if (rule.received) {
     const only = sub.recipients.length === 1 ? sub.recipients[0]?.address : undefined;
     prefix += receivedHeader({ trace: sub.trace, hostname: stamp.hostname, id: stamp.id, recipient: only, now: stamp.now });
   }
-  if (rule.complete) prefix += submissionHeaders(headerBlock(sub.content), stamp.hostname, stamp.now);
-  const message = prefix === '' ? sub.content : Buffer.concat([Buffer.from(prefix, 'latin1'), sub.content]);
+  if (rule.complete) prefix += submissionHeaders(headerBlock(content), stamp.hostname, stamp.now);
+  const message = prefix === '' ? content : Buffer.concat([Buffer.from(prefix, 'latin1'), content]);
   const key = signingKey(sub, stamp.dkimKeys ?? []);
   if (!key) return message;
   return Buffer.concat([Buffer.from(dkimSignature(message, key, stamp.now), 'latin1'), message]);

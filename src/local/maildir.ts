@@ -56,6 +56,11 @@ export interface DeliverOptions {
   deliveredTo?: string;
   /** Envelope sender; "" becomes "<>". */
   returnPath?: string;
+  /**
+   * A Maildir++ folder ("Junk" → `.Junk/`) instead of the inbox. Mail in a folder does not count
+   * towards the quota (usage counts the inbox's new/ and cur/).
+   */
+  folder?: 'Junk';
 }
 
 export class Maildir {
@@ -96,14 +101,16 @@ export class Maildir {
 
   async deliver(body: Buffer, opts: DeliverOptions = {}): Promise<{ path: string; size: number }> {
     await this.ensureDirs();
+    const root = opts.folder ? join(this.root, `.${opts.folder}`) : this.root;
+    if (opts.folder) await Promise.all(['tmp', 'new', 'cur'].map((d) => mkdir(join(root, d), { recursive: true, mode: 0o700 })));
     let header = '';
     if (opts.returnPath !== undefined) header += `Return-Path: <${oneLine(opts.returnPath)}>\r\n`;
     if (opts.deliveredTo !== undefined) header += `Delivered-To: ${oneLine(opts.deliveredTo)}\r\n`;
     const head = Buffer.from(header, 'utf8');
     const size = head.length + body.length;
     const name = this.uniqueName(size);
-    const tmpPath = join(this.root, 'tmp', name);
-    const newPath = join(this.root, 'new', name);
+    const tmpPath = join(root, 'tmp', name);
+    const newPath = join(root, 'new', name);
 
     // 'wx': never overwrite; a clash would mean the name was not unique after all.
     const fh = await open(tmpPath, 'wx', 0o600);
@@ -120,7 +127,7 @@ export class Maildir {
       throw err;
     }
     try {
-      const dir = await open(join(this.root, 'new'), 'r');
+      const dir = await open(join(root, 'new'), 'r');
       try {
         await dir.sync();
       } finally {
@@ -131,6 +138,7 @@ export class Maildir {
       await unlink(newPath).catch(() => undefined);
       throw err;
     }
+    if (opts.folder) return { path: newPath, size };
     if (this.cached !== undefined) this.cached += size;
     this.scan?.delivered.set(name, size);
     return { path: newPath, size };

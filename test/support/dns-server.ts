@@ -89,7 +89,8 @@ function answer(request: dns2.Packet, zone: Map<string, ZoneEntry>): dns2.Packet
       for (const address of entry.AAAA ?? []) push({ type: Packet.TYPE.AAAA, address });
       break;
     case Packet.TYPE.TXT:
-      for (const data of entry.TXT ?? []) push({ type: Packet.TYPE.TXT, data });
+      // A record longer than 255 octets (a DKIM key) goes out as several character-strings, as a zone file would split it.
+      for (const data of entry.TXT ?? []) push({ type: Packet.TYPE.TXT, data: data.match(/[^]{1,255}/g) ?? [''] });
       break;
     case Packet.TYPE.CNAME:
       if (entry.CNAME !== undefined) push({ type: Packet.TYPE.CNAME, domain: entry.CNAME });
