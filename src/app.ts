@@ -41,7 +41,7 @@ import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
 import { WorkerQueue } from './queue/worker-store.js';
-import { assertQueueFit, markQueueCreated } from './queue/check.js';
+import { assertQueueFit, markQueueCreated, queueFiles } from './queue/check.js';
 import { QueueSpace } from './queue/space.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
@@ -183,6 +183,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
   const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
   markQueueCreated(cfg.data_dir);
+  // Logged once: from here new mail gets 451 4.3.0, nothing is claimed, /api/health says so, until restart.
+  store.onFailure((err) => {
+    const file = queueFiles(cfg.data_dir).db;
+    log.error({ event: 'queue_storage_failed', file, err: err.message },
+      `queue storage failed (${file}): ${err.message}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
+  });
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
   // The DNSBL checker is built from the live [inbound] settings per configuration; its resolver settings are the start's.
   const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
@@ -213,6 +219,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   };
   const qmgr: Qmgr = new Qmgr({
     queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id,
+    storageFailed: () => store.failure !== undefined,
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
@@ -259,7 +266,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, intake, clock, config,
+    store, intake, clock, config, storageFailure: () => store.failure,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
@@ -330,11 +337,17 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;
+      const deadline = Date.now() + deadlineMs;
       await inbound.drain(deadlineMs);
-      await qmgr.stop();
-      await httpServer?.close();
-      await smtp.close();
-      await store.close();
+      // Deliveries and the last queue calls get what is left of the deadline: a broken queue must not hold the stop.
+      const rest = (async () => { await qmgr.stop(); await httpServer?.close(); await smtp.close(); })().catch((err: unknown) => {
+        log.warn({ event: 'stop_incomplete', err: (err as Error).message }, 'stop: some work did not finish cleanly');
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([rest.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), Math.max(0, deadline - Date.now())); })]);
+      clearTimeout(timer);
+      if (timedOut) log.warn({ event: 'stop_deadline', deadline_ms: deadlineMs }, 'stop: deadline reached with work still waiting on the queue; closing it anyway');
+      await store.close(Math.max(1_000, deadline - Date.now()));
     },
   };
 }

@@ -212,7 +212,7 @@ export const configSchema = z.strictObject({
       .describe('Connections a destination starts with; each successful session grows it towards the cap, a "too many connections" reply or a connect timeout shrinks it (never below 1).'),
     destination_by: z.enum(['mx', 'domain']).default('mx')
       .describe('What a destination is: "mx" — the set of MX hosts a domain resolves to (domains sharing MX hosts share backoff, connections and limits); "domain" — each recipient domain. Routes are always "route:…".'),
-    destination_cache_ttl: duration('1h', 'How long a domain\'s MX host set (its destination key) is remembered before it is looked up again.'),
+    destination_cache_ttl: duration('1h', 'The longest a domain\'s MX host set (its destination key) is remembered before it is looked up again: each is remembered for its MX records\' TTL, at most this, at least 60 s (this when the TTL cannot be read).'),
     learned_limit_ttl: duration('1d', 'How long a learned recipient limit or connection ceiling of a destination is kept.'),
     rules: z.array(replyRule).default([])
       .describe('Reply rules ([[delivery.rules]]): the first rule whose destination glob, code and regex match a reply acts (suspend, set, bounce). See examples/reply-rules.toml.'),

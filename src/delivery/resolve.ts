@@ -48,6 +48,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import type { RouteConfig } from '../config/schema.js';
+import { mxTtlQuery } from './mx-ttl.js';
 import { normalizeDomain, routeFor, routeKey, type Route } from './route.js';
 
 export interface NextHop {
@@ -77,7 +78,7 @@ export interface ResolveOptions {
 
 /** A domain's MX host names (the destination key's input): the MX exchanges, or the domain itself (implicit MX), or unknown. */
 export type MxHostSet =
-  | { readonly kind: 'hosts'; readonly hosts: readonly string[] }
+  | { readonly kind: 'hosts'; readonly hosts: readonly string[]; /** The MX records' TTL in seconds, when known (delivery/mx-ttl). */ readonly ttlSeconds?: number }
   /** NXDOMAIN, null MX, a DNS error: no host set — the domain stays its own destination for now. */
   | { readonly kind: 'none'; readonly why: 'nxdomain' | 'null-mx' | 'temporary' };
 
@@ -92,6 +93,8 @@ export interface DnsLookup {
   resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
+  /** The MX records' TTL in seconds (node's resolveMx has none); absent or undefined → unknown. */
+  mxTtl?(name: string): Promise<number | undefined>;
 }
 
 export interface CreateResolverOptions {
@@ -107,7 +110,11 @@ export interface CreateResolverOptions {
 export function createResolver(opts: CreateResolverOptions): MxResolver {
   const r = new Resolver({ timeout: opts.timeoutMs, tries: opts.tries ?? 2 });
   if (opts.servers.length > 0) r.setServers(opts.servers);
-  return resolverFromLookup(r, opts.random);
+  const mxTtl = mxTtlQuery(opts.servers, opts.timeoutMs);
+  const lookup: DnsLookup = {
+    resolveMx: (n) => r.resolveMx(n), resolve4: (n) => r.resolve4(n), resolve6: (n) => r.resolve6(n), mxTtl,
+  };
+  return resolverFromLookup(lookup, opts.random);
 }
 
 /** How a DNS error is read: only NXDOMAIN and NODATA are answers; everything else is "try later". */
@@ -243,6 +250,8 @@ export function resolverFromLookup(dns: DnsLookup, random: () => number = Math.r
 
   async function mxHostSet(rawDomain: string): Promise<MxHostSet> {
     const domain = normalizeDomain(rawDomain);
+    // Asked beside the MX question: it only says how long the answer holds.
+    const ttl = dns.mxTtl ? dns.mxTtl(domain).catch(() => undefined) : Promise.resolve(undefined);
     let records: { exchange: string; priority: number }[];
     try {
       records = await dns.resolveMx(domain);
@@ -255,7 +264,9 @@ export function resolverFromLookup(dns: DnsLookup, random: () => number = Math.r
     }
     const usable = records.filter((r) => r.exchange !== '' && r.exchange !== '.');
     if (usable.length === 0) return records.length > 0 ? { kind: 'none', why: 'null-mx' } : { kind: 'hosts', hosts: [domain] };
-    return { kind: 'hosts', hosts: usable.map((r) => normalizeDomain(r.exchange)) };
+    const ttlSeconds = await ttl;
+    const hosts = usable.map((r) => normalizeDomain(r.exchange));
+    return ttlSeconds === undefined ? { kind: 'hosts', hosts } : { kind: 'hosts', hosts, ttlSeconds };
   }
 
   return {

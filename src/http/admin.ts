@@ -101,6 +101,8 @@ export interface AdminApi {
   inject(req: InjectRequest, trace?: Partial<Trace>): Promise<{ id: string }>;
   /** The configuration in force (a running server's, after any reload), secrets hidden. */
   config(): Promise<Config>;
+  /** Throws AdminError 'unavailable' once the queue's storage has failed (a running server only). */
+  health?(): Promise<{ ok: true }>;
 }
 
 export interface AdminDeps {
@@ -123,6 +125,8 @@ export interface AdminDeps {
   readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
+  /** Why the queue's storage failed, once it has (queue/worker-store); undefined while healthy. */
+  readonly storageFailure?: () => Error | undefined;
 }
 
 const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
@@ -150,6 +154,12 @@ export function toCrlf(text: string | Buffer): Buffer {
 
 export class Admin implements AdminApi {
   constructor(private readonly d: AdminDeps) {}
+
+  async health(): Promise<{ ok: true }> {
+    const failed = this.d.storageFailure?.();
+    if (failed) throw new AdminError('unavailable', `queue storage failed: ${failed.message}; stop the server and run 'halcyon queue check'`);
+    return { ok: true };
+  }
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;

@@ -4,7 +4,7 @@
  * values; errors are `AdminError`s (status from their code). Does not listen,
  * authenticate or serialise (http/server does).
  *
- *   GET    /api/health                   {ok: true}
+ *   GET    /api/health                   {ok: true}; 503 once the queue's storage failed
  *   GET    /api/config                   the configuration in force (secrets hidden)
  *   GET    /api/queue                    ?domain=&state=&older_than=1h
  *   GET    /api/queue/:id
@@ -64,7 +64,7 @@ function need(params: Record<string, string>, key: string): string {
 }
 
 export const ROUTES: readonly Route[] = [
-  route('GET', '/api/health', async () => ({ ok: true })),
+  route('GET', '/api/health', async (a) => (a.health ? a.health() : { ok: true })),
   route('GET', '/api/config', async (a) => a.config()),
   route('GET', '/api/queue', async (a, { query }) => {
     const state = query.get('state') || undefined;

@@ -14,7 +14,7 @@
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ERRORS, type ErrorCode } from '../errors.js';
+import { ERRORS, HalcyonError, type ErrorCode } from '../errors.js';
 import { countHeader, headerBlock } from '../intake/headers.js';
 import type { Intake } from '../intake/intake.js';
 import type { Trace } from '../queue/model.js';
@@ -466,7 +466,9 @@ export class InboundSession {
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
       // Whatever the store threw, the client hears "try again": never a 250, never a permanent refusal.
-      return refuse('queue_write', ...replyOf('HAL_ERR_QUEUE_WRITE'));
+      // Broken storage is 451 4.3.0; anything else (a full disk above all) stays 452 4.3.1.
+      const failed = err instanceof HalcyonError && err.code === 'HAL_ERR_QUEUE_FAILED';
+      return refuse('queue_write', ...replyOf(failed ? 'HAL_ERR_QUEUE_FAILED' : 'HAL_ERR_QUEUE_WRITE'));
     }
     const { id, size } = accepted;
     this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');

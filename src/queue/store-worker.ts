@@ -80,9 +80,19 @@ function dispatch(req: QueueRequest): Promise<unknown> {
   return handler(...req.args);
 }
 
+/** The SQLite result code (SQLITE_CORRUPT, SQLITE_FULL…) at the root of an error, if any. */
+function sqliteCodeOf(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return code;
+  }
+  return undefined;
+}
+
 const errorOf = (err: unknown) => ({
   code: err instanceof HalcyonError ? err.code : (err as { code?: string }).code,
   message: err instanceof Error ? err.message : String(err),
+  sqlite: sqliteCodeOf(err),
 });
 
 let pending: QueueRequest[] = [];
@@ -111,7 +121,10 @@ function runTurn(): void {
     });
   } catch (err) {
     // The commit itself failed (disk full, I/O error): nothing of this turn is durable.
-    for (const req of reqs) port!.postMessage({ id: req.id, ok: false, error: errorOf(new HalcyonError('HAL_ERR_QUEUE_WRITE', String(err))) } satisfies QueueResponse);
+    const error = errorOf(err);
+    for (const req of reqs) port!.postMessage({ id: req.id, ok: false, error } satisfies QueueResponse);
+    // A close that came with this turn still closes: the caller's stop must not wait for an answer that never comes.
+    if (reqs.some((x) => x.op === 'close')) void close(undefined);
     return;
   }
   void Promise.allSettled(calls).then((results) => {
@@ -124,7 +137,7 @@ function runTurn(): void {
 }
 
 async function close(req: QueueRequest | undefined): Promise<void> {
-  await queue.close();
+  await queue.close().catch(() => undefined); // a damaged file may refuse even this; the thread ends anyway
   if (req) port!.postMessage({ id: req.id, ok: true, result: undefined } satisfies QueueResponse);
   port!.close();
 }

@@ -9,6 +9,13 @@
  * resolved promise means committed. Message ids are made here, on the
  * caller's thread, because `newId()` is synchronous. CLI commands open the
  * SQLite queue directly instead.
+ *
+ * Every call settles. A storage error that is not about space (SQLITE_CORRUPT,
+ * SQLITE_IOERR, SQLITE_NOTADB…), a queue thread that dies, or a call left
+ * unanswered for `callTimeoutMs` rejects with HAL_ERR_QUEUE_FAILED (451 4.3.0)
+ * and marks the queue failed (`failure`, `onFailure`) until restart. Once the
+ * thread is gone or stuck, every call — waiting or later — is rejected at once.
+ * A full disk stays HAL_ERR_QUEUE_WRITE (452 4.3.1) and fails nothing.
  */
 import { Worker } from 'node:worker_threads';
 import { HalcyonError, type ErrorCode } from '../errors.js';
@@ -20,28 +27,42 @@ import type { RecipientQueue } from './recipient-queue.js';
 import type { Queue } from './store.js';
 import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
 
+/** SQLite result codes that mean the file or the I/O under it is broken, not that space ran out. */
+const BROKEN = /^SQLITE_(CORRUPT|NOTADB|IOERR|CANTOPEN|PROTOCOL|FORMAT|READONLY)/;
+
+/** How long a call may wait for the queue thread before the queue counts as failed. */
+export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+
 export class WorkerQueue implements Queue {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private seq = 0;
   private closed = false;
+  /** Set when the thread is gone or stuck: every call is then refused at once. */
+  private dead: HalcyonError | undefined;
+  private failed: HalcyonError | undefined;
+  private readonly failureListeners: ((err: HalcyonError) => void)[] = [];
 
-  private constructor(private readonly worker: Worker, private readonly clock: () => number) {
+  private constructor(private readonly worker: Worker, private readonly clock: () => number, private readonly callTimeoutMs: number) {
     const nextId = createIdGenerator(clock);
     worker.on('message', (res: QueueResponse) => {
       const w = this.waiting.get(res.id);
       if (!w) return;
       this.waiting.delete(res.id);
-      if (res.ok) w.resolve(res.result);
-      else {
-        const code = res.error.code;
-        w.reject(code?.startsWith('HAL_ERR_') ? new HalcyonError(code as ErrorCode, res.error.message) : new Error(res.error.message));
+      clearTimeout(w.timer);
+      if (res.ok) return w.resolve(res.result);
+      const { code, message, sqlite } = res.error;
+      if (sqlite && BROKEN.test(sqlite)) {
+        const err = new HalcyonError('HAL_ERR_QUEUE_FAILED', `${w.op}: ${sqlite}: ${message}`);
+        this.fail(err);
+        return w.reject(err);
       }
+      w.reject(code?.startsWith('HAL_ERR_') ? new HalcyonError(code as ErrorCode, message) : new Error(message));
     });
-    worker.on('error', (err) => this.failAll(err));
-    worker.on('exit', () => this.failAll(new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue worker exited')));
+    worker.on('error', (err) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread exited (code ${code})`)));
     const call = this.call.bind(this);
     this.messages = {
       newId: () => nextId(),
@@ -89,33 +110,62 @@ export class WorkerQueue implements Queue {
     };
   }
 
-  static async open(opts: { dataDir: string; clock?: () => number }): Promise<WorkerQueue> {
+  static async open(opts: { dataDir: string; clock?: () => number; callTimeoutMs?: number }): Promise<WorkerQueue> {
     const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { dataDir: opts.dataDir } });
-    const queue = new WorkerQueue(worker, opts.clock ?? Date.now);
+    const queue = new WorkerQueue(worker, opts.clock ?? Date.now, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
     await queue.recipients.counts(); // the worker has opened (and migrated) the database
     return queue;
   }
 
-  private failAll(err: unknown): void {
-    for (const w of this.waiting.values()) w.reject(err);
+  /** Why the queue's storage failed, once it has (until restart); undefined while healthy. */
+  get failure(): HalcyonError | undefined {
+    return this.failed;
+  }
+
+  /** Called once, when the storage first fails. */
+  onFailure(listener: (err: HalcyonError) => void): void {
+    this.failureListeners.push(listener);
+  }
+
+  private fail(err: HalcyonError): void {
+    if (this.failed || this.closed) return;
+    this.failed = err;
+    for (const l of this.failureListeners) l(err);
+  }
+
+  /** The thread is gone or stuck: fail, and refuse every call waiting and every later one. */
+  private die(err: HalcyonError): void {
+    this.dead ??= err;
+    this.fail(err);
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
     this.waiting.clear();
   }
 
   private call<K extends QueueOp>(op: K, ...args: QueueOps[K]['args']): Promise<QueueOps[K]['result']> {
     if (this.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', `${op}: queue is closed`));
+    if (this.dead) return Promise.reject(this.dead);
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      // The last resort: a thread that never answers (stuck in a damaged file) must not hold a caller forever.
+      const timer = setTimeout(() => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `${op}: no answer from the queue thread in ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
+      timer.unref();
+      this.waiting.set(id, { op, timer, resolve: resolve as (v: unknown) => void, reject });
       // The union cannot be narrowed from a generic K; op and args were checked together by this method's signature.
       this.worker.postMessage({ id, op, args, now: this.clock() } as QueueRequest);
     });
   }
 
-  async close(): Promise<void> {
+  /** Closes the database and ends the thread; within `deadlineMs` whatever state the storage is in. */
+  async close(deadlineMs = 5_000): Promise<void> {
     if (this.closed) return;
-    const done = this.call('close');
+    const done = this.dead ? Promise.resolve() : this.call('close').catch(() => undefined);
     this.closed = true;
-    await done;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise((r) => { timer = setTimeout(r, deadlineMs); })]);
+    clearTimeout(timer);
     await this.worker.terminate().catch(() => 0);
   }
 }

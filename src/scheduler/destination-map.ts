@@ -3,8 +3,10 @@
  * of a queued key go to: a recipient is queued under its domain (or route,
  * or local mailbox), decided at RCPT time without DNS; the scheduler maps a
  * domain to its MX host set (`mx:a.example,b.example`) when it first picks
- * that domain's recipients, and remembers the answer for
- * `delivery.destination_cache_ttl` (see docs/decisions/0004). Domains whose
+ * that domain's recipients, and remembers the answer for its MX TTL, at
+ * most `delivery.destination_cache_ttl` and at least MIN_TTL_MS (a TTL of 0
+ * or 5 s must not turn every pass into a DNS question); when the TTL is
+ * unknown, for the cap (see docs/decisions/0004). Domains whose
  * MX sets are equal share one key, so they share one backoff, one probe, one
  * connection cap and one pool of connections.
  *
@@ -25,6 +27,15 @@ export interface DestinationMapDeps {
   readonly clock: () => number;
   /** Read on every lookup, so a reload applies. */
   readonly settings: () => { readonly by: 'mx' | 'domain'; readonly ttlMs: number };
+}
+
+/** The shortest time a host set is remembered, whatever its MX TTL. */
+export const MIN_TTL_MS = 60_000;
+
+/** How long a host set with the given MX TTL is remembered: min(TTL, cap), at least MIN_TTL_MS (the cap when unknown). */
+export function hostSetTtlMs(ttlSeconds: number | undefined, capMs: number): number {
+  if (ttlSeconds === undefined) return capMs;
+  return Math.min(capMs, Math.max(MIN_TTL_MS, ttlSeconds * 1000));
 }
 
 /** How long "no host set known" is remembered (the next lookup may know better). */
@@ -86,7 +97,7 @@ export class DestinationMap {
     }
     const now = this.deps.clock();
     const entry: Entry = set.kind === 'hosts'
-      ? { key: mxDestinationKey(set.hosts), until: now + ttlMs }
+      ? { key: mxDestinationKey(set.hosts), until: now + hostSetTtlMs(set.ttlSeconds, ttlMs) }
       : { key: domain, until: now + Math.min(ttlMs, NEGATIVE_TTL_MS) };
     this.cache.set(domain, entry);
     return entry.key;

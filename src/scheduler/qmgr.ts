@@ -64,6 +64,8 @@ export interface QmgrDeps {
   readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
   /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
   readonly mxHostSet?: (domain: string) => Promise<MxHostSet>;
+  /** True once the queue's storage has failed (queue/worker-store): no pass claims anything until restart. */
+  readonly storageFailed?: () => boolean;
 }
 
 /** A batch as claimed here: its recipients are leased to this node until leaseUntil. */
@@ -259,6 +261,8 @@ export class Qmgr {
 
   private async pass(): Promise<void> {
     const { queue, clock } = this.deps;
+    // A damaged queue is not read for work: deliveries in progress finish, nothing new is claimed.
+    if (this.deps.storageFailed?.()) return;
     this.stats.passes++;
     const now = clock();
     // Lease recovery and the expiry/delay sweeps look at old rows only; once per interval of (injected) time is enough.

@@ -27,6 +27,8 @@ export interface ZoneRecords {
   AAAA?: string[];
   TXT?: string[];
   CNAME?: string;
+  /** TTL in seconds of every record of this name (default 60). */
+  TTL?: number;
 }
 export type ZoneEntry = ZoneRecords | 'NXDOMAIN' | 'SERVFAIL' | 'REFUSED' | 'TIMEOUT';
 export type Zone = Record<string, ZoneEntry>;
@@ -72,7 +74,7 @@ function answer(request: dns2.Packet, zone: Map<string, ZoneEntry>): dns2.Packet
     response.header.rcode = entry === 'SERVFAIL' ? RCODE.SERVFAIL : RCODE.REFUSED;
     return response;
   }
-  const base = { name: q.name, class: Packet.CLASS.IN, ttl: 60 };
+  const base = { name: q.name, class: Packet.CLASS.IN, ttl: entry.TTL ?? 60 };
   const push = (r: Record<string, unknown>) => response.answers.push({ ...base, ...r } as unknown as dns2.Packet.Resource);
   if (entry.CNAME !== undefined && q.type !== Packet.TYPE.CNAME) {
     push({ type: Packet.TYPE.CNAME, domain: entry.CNAME });
