@@ -53,7 +53,7 @@ export interface TroubleDecision {
 }
 
 /** Reply texts that mean "you have too many connections open to me" (Gmail, Yahoo, Outlook, Postfix, Exim wordings). */
-const TOO_MANY = /too many (concurrent |simultaneous )?(connections|sessions)|connection (rate|limit)|(max|maximum) (number of )?connections|too many (smtp )?sessions|try again later.*(concurren|connections)/i;
+const TOO_MANY = /too many (concurrent |simultaneous )?(smtp )?(connections|sessions)|connection (rate|limit)|(max|maximum) (number of )?connections|too many (smtp )?sessions|try again later.*(concurren|connections)/i;
 
 /** Enhanced codes that mean "policy: slow down" at session level (RFC 3463 4.7.0; 4.7.28 is Gmail's rate limit). */
 const THROTTLE_ENHANCED = new Set(['4.7.0', '4.7.28']);
@@ -88,7 +88,7 @@ const d = (scope: TroubleScope, recipients: 'defer' | 'bounce', destinationFailu
  * | greeting, EHLO, HELO               | too-many text, 4.7.0/4.7.28| host        | defer  | yes       | yes       | yes               |
  * | greeting, EHLO, HELO, STARTTLS, AUTH| anything else, timeout    | host        | defer  | yes       | yes       | timeout only      |
  * | MAIL FROM, RCPT, DATA, BDAT, eod, RSET | 421, no reply, not 2-5xx| session   | defer  | yes       | no        | MAIL: too-many/timeout |
- * | MAIL FROM                          | 4xx too-many / 4.7.0/4.7.28| transaction | defer  | no        | no        | yes               |
+ * | MAIL FROM                          | 4xx too-many / 4.7.0/4.7.28| session     | defer  | yes       | no        | yes               |
  * | MAIL FROM, DATA, BDAT, eod         | other 4xx                  | transaction | defer  | no        | no        | no                |
  * | MAIL FROM, DATA, BDAT, eod         | 5xx                        | transaction | bounce | no        | no        | no                |
  * | RCPT TO                            | 4xx/5xx                    | recipient   | (rcpt-table)                                 |
@@ -111,10 +111,13 @@ export function judgeTrouble(stage: TroubleStage, reply: Pick<LastReply, 'code' 
     return d('session', 'defer', true, false, throttle, code === 421 ? `${stage} 421` : `${stage} no reply`);
   }
   if (stage === 'RCPT TO') return d('recipient', code >= 500 ? 'bounce' : 'defer', false, false, false, 'RCPT (rcpt-table)');
-  if (code >= 400 && code < 500) {
-    const throttle = stage === 'MAIL FROM' && asksToThrottle(reply);
-    return d('transaction', 'defer', false, false, throttle, throttle ? 'MAIL FROM too many' : `${stage} 4xx`);
+  // "Too many connections" at MAIL FROM says the same as at the greeting, one step later: this
+  // connection is one too many, so the session ends here and the scheduler weighs the throttle
+  // (others working → fewer connections; alone → the destination's backoff), as for a greeting.
+  if (stage === 'MAIL FROM' && code >= 400 && code < 500 && asksToThrottle(reply)) {
+    return d('session', 'defer', true, false, true, 'MAIL FROM too many');
   }
+  if (code >= 400 && code < 500) return d('transaction', 'defer', false, false, false, `${stage} 4xx`);
   if (code >= 500) return d('transaction', 'bounce', false, false, false, `${stage} 5xx`);
   // 2xx/3xx is no trouble at all; a caller asking is a bug, answered safely.
   return d('transaction', 'defer', false, false, false, `${stage} not a failure`);

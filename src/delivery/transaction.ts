@@ -33,6 +33,7 @@
  */
 
 import type { Reply } from '../smtp/reply.js';
+import { judgeTrouble } from './failure-policy.js';
 import {
   classifyAfterRcpt,
   classifyRcptReply,
@@ -170,7 +171,10 @@ export function onMailReply(s: TxState, reply: Reply): TxState {
   expect(s, s.phase === 'mail' && !s.mailAnswered, 'MAIL FROM reply');
   const e = classifyAfterRcpt('MAIL FROM', reply);
   if (e.kind === 'proceed') return settleIfRcptDone({ ...s, phase: 'rcpt', mailAnswered: true });
-  if (e.kind === 'deferred' && e.connectionLevel) return failConnection({ ...s, mailAnswered: true }, 'MAIL FROM', reply, undefined, false);
+  // The failure policy also ends the session on a "too many connections" 4xx (its MAIL FROM row).
+  const sessionOver = e.kind === 'deferred' && (e.connectionLevel ||
+    judgeTrouble('MAIL FROM', { code: reply.code, ...(reply.enhanced ? { enhanced: reply.enhanced } : {}), text: reply.lines.join(' ') }).scope === 'session');
+  if (sessionOver) return failConnection({ ...s, mailAnswered: true }, 'MAIL FROM', reply, undefined, false);
   // Pipelined RCPT replies may still arrive; they are read and ignored (see onRcptReply).
   const kind = e.kind === 'failed' ? 'failed' : 'deferred';
   return { ...s, mailAnswered: true, phase: 'settled', slots: s.slots.map(() => final(kind, 'MAIL FROM', reply)) };

@@ -189,6 +189,35 @@ describe('adaptive concurrency', () => {
   });
 });
 
+describe('adaptive concurrency at MAIL FROM', () => {
+  test('a remote that answers MAIL FROM with "451 4.7.0 Too many concurrent SMTP connections" above 3 sessions: the session ends, the destination settles at ≤ 3, drains, no backoff', async () => {
+    const reply = '451 4.7.0 Too many concurrent SMTP connections from this IP';
+    const { h, remote } = await setup({ delayMs: 10, maxSessions: { max: 3, reply, at: 'MAIL FROM' } });
+    const start = h.clock.now();
+    await enqueueAcross(h, DOMAINS, 2);
+
+    await h.app.qmgr.runOnce();
+    const refused = () => remote.connections.filter((c) => c.overLimit);
+    const refusedInFirstWave = refused().length;
+    assert.ok(refusedInFirstWave >= 1, 'the first wave (initial concurrency 5) should have met the limit');
+    assert.ok(refused().every((c) => !c.open), 'a connection told "too many" at MAIL FROM is left');
+    assert.ok(h.app.qmgr.politeness.connectionLimit(KEY) <= 3, `limit after the first wave: ${h.app.qmgr.politeness.connectionLimit(KEY)}`);
+
+    await simulate(h, start + 10 * MINUTE, () => remote.connections.length, 50);
+    assert.equal(refused().length, refusedInFirstWave, 'a refusal after the limit was learned');
+    const delivered = remote.transactions.flatMap((t) => t.rcpts);
+    assert.equal(delivered.length, 40);
+    assert.equal(new Set(delivered).size, 40);
+    const info = (await h.app.admin.destinations()).find((d) => d.key === KEY);
+    assert.equal(info?.politeness?.learnedConnections?.reply, reply);
+    assert.ok((info?.politeness?.connectionLimit ?? Infinity) <= 3);
+    const row = await h.app.store.gate.getDestination(KEY);
+    assert.ok(row === undefined || row.health === 'ok', `destination ${row?.health}`);
+    const { byState } = await h.app.store.recipients.counts();
+    assert.equal(byState.deferred + byState.queued + byState.inflight + byState.failed, 0, JSON.stringify(byState));
+  });
+});
+
 describe('reply rules ([[delivery.rules]])', () => {
   const ROUTED = 'routed.test';
   /** A routed destination (rules apply to every kind of key) with one rule; `remote` answers as given. */

@@ -69,8 +69,12 @@ export interface RemoteOptions {
   refuse?: boolean;
   /** Accept connections and never greet. */
   hang?: boolean;
-  /** A connection that would make more than `max` sessions open at once gets `reply` as its greeting, then is closed. */
-  maxSessions?: { max: number; reply: string };
+  /**
+   * A connection that would make more than `max` sessions open at once gets `reply` as its greeting,
+   * then is closed; with `at: 'MAIL FROM'` it is greeted and gets `reply` to every MAIL FROM instead
+   * (the connection stays open until the client leaves).
+   */
+  maxSessions?: { max: number; reply: string; at?: 'greeting' | 'MAIL FROM' };
 }
 
 export interface RecordedConnection {
@@ -78,7 +82,7 @@ export interface RecordedConnection {
   readonly remotePort: number;
   open: boolean;
   tls: boolean;
-  /** Turned away at the greeting by `maxSessions`. */
+  /** Turned away by `maxSessions` (at the greeting, or at every MAIL FROM). */
   overLimit?: boolean;
   ehlo?: string;
   authUser?: string;
@@ -163,8 +167,10 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
     if (opts.hang) return;
     if (opts.maxSessions && current > opts.maxSessions.max) {
       conn.overLimit = true;
-      raw.end(withCrlf(opts.maxSessions.reply));
-      return;
+      if (opts.maxSessions.at !== 'MAIL FROM') {
+        raw.end(withCrlf(opts.maxSessions.reply));
+        return;
+      }
     }
     session(raw, conn);
   });
@@ -305,7 +311,7 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
           const size = p.params.find((x) => /^SIZE=/i.test(x));
           const max = opts.extensions?.size;
           if (size && max && Number(size.slice(5)) > max) return reply('552 5.3.4 Message size exceeds fixed limit');
-          const r = opts.mailReply ?? '250 2.1.0 Ok';
+          const r = conn.overLimit && opts.maxSessions ? opts.maxSessions.reply : opts.mailReply ?? '250 2.1.0 Ok';
           if (codeOf(r) < 300) tx = { connection: conn.id, mailFrom: p.addr, mailParams: p.params, rcpts: [], rcptReplies: [], data: Buffer.alloc(0) };
           return reply(r);
         }
