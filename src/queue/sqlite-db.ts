@@ -52,11 +52,17 @@ function walHeader(file: string): boolean {
  * A read-only connection that creates no file. A cleanly closed queue is in rollback-journal mode
  * (`closeDatabase` switches it back), which SQLite reads without side files; a running or crashed
  * server's -wal/-shm already exist and are used as they are. Only a WAL file without them (a queue
- * last closed by an older Halcyon) is read from a copy in memory.
+ * last closed by an older Halcyon, or written by `queue salvage`) is read from a copy in memory.
  */
 function openReadonly(file: string): Database.Database {
   const sideFiles = existsSync(`${file}-wal`) && existsSync(`${file}-shm`);
-  if (walHeader(file) && !sideFiles) return new Database(readFileSync(file), { readonly: true });
+  if (walHeader(file) && !sideFiles) {
+    // Without a -wal everything is in the file; the copy is marked rollback-mode (bytes 18–19 = 1), as SQLite will not read a WAL image from memory.
+    const image = readFileSync(file);
+    image[18] = 1;
+    image[19] = 1;
+    return new Database(image, { readonly: true });
+  }
   const db = new Database(file, { readonly: true, fileMustExist: true });
   db.pragma('busy_timeout = 10000');
   return db;
