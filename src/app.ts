@@ -40,6 +40,7 @@ import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import type { Queue } from './queue/store.js';
+import { openQueue, usesPostgres } from './queue/open.js';
 import { WorkerQueue } from './queue/worker-store.js';
 import { assertQueueFit, markQueueCreated, queueFiles } from './queue/check.js';
 import { QueueSpace } from './queue/space.js';
@@ -92,7 +93,7 @@ export const RESTART_ONLY: readonly string[] = [
   'data_dir', 'smtp.listen', 'submission.listen', 'submission.tls_listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
-  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'postmaster',
+  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'queue', 'postmaster',
 ];
 
 /** `next` with every restart-only setting at its running value: what a reload puts in force. */
@@ -177,14 +178,15 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const config = (): Config => live.current.config;
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
-  assertQueueFit(cfg.data_dir);
+  // (A shared PostgreSQL queue has no file here to check.)
+  if (!usesPostgres(cfg)) assertQueueFit(cfg.data_dir);
   // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).
   const space = new QueueSpace(cfg.data_dir, () => sizeBytes(config().smtp.max_message_size));
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
-  const store = await WorkerQueue.open({ dataDir: cfg.data_dir, clock });
-  markQueueCreated(cfg.data_dir);
+  const store = await openQueue(cfg, { clock, server: true });
+  if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   // Logged once: from here new mail gets 451 4.3.0, nothing is claimed, /api/health says so, until restart.
-  store.onFailure((err) => {
+  if (store instanceof WorkerQueue) store.onFailure((err) => {
     const file = queueFiles(cfg.data_dir).db;
     log.error({ event: 'queue_storage_failed', file, err: err.message },
       `queue storage failed (${file}): ${err.message}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
@@ -218,8 +220,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     return live.current.mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, config().routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id,
-    storageFailed: () => store.failure !== undefined,
+    queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
+    storageFailed: () => store instanceof WorkerQueue && store.failure !== undefined,
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
@@ -266,7 +268,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, intake, clock, config, storageFailure: () => store.failure,
+    store, intake, clock, config, storageFailure: () => (store instanceof WorkerQueue ? store.failure : undefined),
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),

@@ -20,6 +20,7 @@ import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
 import type { Trace } from '../queue/model.js';
 import { assertQueueFit, markQueueCreated } from '../queue/check.js';
+import { openQueue, usesPostgres } from '../queue/open.js';
 import { openSqliteQueue } from '../queue/sqlite-store.js';
 import type { Queue } from '../queue/store.js';
 
@@ -131,6 +132,8 @@ class DirectBackend extends Admin implements Backend {
  * NoQueueError where there is none, and neither writes the queue's marker (that is the server's).
  */
 export async function openDirectBackend(cfg: Config, access: BackendOptions['access']): Promise<Backend> {
+  // A shared PostgreSQL queue is the whole cluster's, whichever node the command runs on.
+  if (usesPostgres(cfg)) return new DirectBackend(cfg, await openQueue(cfg));
   // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).
   assertQueueFit(cfg.data_dir, { integrity: false });
   const store = await openSqliteQueue({ dataDir: cfg.data_dir, access });

@@ -13,7 +13,10 @@ import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import { AdminError } from '../http/admin.js';
 import type { RecipientState } from '../queue/model.js';
-import { NoQueueError } from '../queue/sqlite-store.js';
+import { usesPostgres } from '../queue/open.js';
+import { createPool, migratePg } from '../queue/pg-db.js';
+import { SCHEMA_VERSION } from '../queue/schema-sql.js';
+import { NoQueueError, openSqliteQueue } from '../queue/sqlite-store.js';
 import { openBackend, type Backend, type BackendOptions } from './backend.js';
 import { registerQueueRepair } from './queue-repair.js';
 import { age, formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
@@ -98,6 +101,25 @@ function stateOf(text: string | undefined): RecipientState | undefined {
 export function registerQueueCommands(program: Command): void {
   const queue = program.command('queue').description('Inspect and manage the queue (through the running server, or data_dir when it is stopped)');
   registerQueueRepair(queue);
+
+  queue.command('migrate')
+    .description('Create or migrate the queue\'s schema ([queue] backend: the SQLite file, or the shared PostgreSQL database) and exit')
+    .option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
+    .action(async (opts: { config?: string }) => {
+      const cfg = loadConfig(configFileFrom(opts.config));
+      if (usesPostgres(cfg)) {
+        const pool = createPool({ url: cfg.queue.url! });
+        try {
+          const { from, to } = await migratePg(pool);
+          process.stdout.write(from === to ? `queue schema is at version ${to}\n` : `queue schema migrated from version ${from} to ${to}\n`);
+        } finally {
+          await pool.end();
+        }
+        return;
+      }
+      await (await openSqliteQueue({ dataDir: cfg.data_dir })).close();
+      process.stdout.write(`queue schema is at version ${SCHEMA_VERSION} (${cfg.data_dir}/queue/queue.db)\n`);
+    });
 
   common(queue.command('list'))
     .description('List queued messages with each recipient\'s state and last reply')

@@ -40,7 +40,7 @@ function walk(schema: z.ZodType, prefix: string, rows: Row[]): void {
   const d = (inner as unknown as { def: { type: string; shape?: Record<string, z.ZodType>; element?: z.ZodType } }).def;
   const meaning = schema.description ?? inner.description ?? '';
   if (prefix) {
-    const shown = def === undefined ? '—' : prefix === 'hostname' ? '(this machine\'s name)' : `\`${JSON.stringify(def)}\``;
+    const shown = def === undefined ? '—' : prefix === 'hostname' || prefix === 'node_id' ? '(this machine\'s name)' : `\`${JSON.stringify(def)}\``;
     rows.push({ key: prefix, type: typeName(inner), def: d.type === 'object' ? '' : shown, meaning });
   }
   if (d.type === 'object' && d.shape) for (const [k, v] of Object.entries(d.shape)) walk(v, prefix ? `${prefix}.${k}` : k, rows);

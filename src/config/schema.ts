@@ -242,6 +242,14 @@ export const configSchema = z.strictObject({
   dkim: z.array(dkimKey).default([])
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
 
+  queue: z.strictObject({
+    backend: z.enum(['sqlite', 'postgres']).default('sqlite')
+      .describe('Where the queue lives: "sqlite" (one node, a file under data_dir) or "postgres" (one database shared by every node; see docs/cluster.md).'),
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'expected "postgres://user@host:port/database"').optional()
+      .describe('The PostgreSQL database of a "postgres" queue ("postgres://user@host:port/database"; a password may be given as PGPASSWORD). Every node of the cluster names the same one.'),
+  }).prefault({}).refine((q) => q.backend !== 'postgres' || q.url !== undefined, { message: 'backend "postgres" needs url', path: ['url'] })
+    .describe('The queue\'s storage.'),
+
   http: z.strictObject({
     listen: z.string().refine((s) => s === '' || (HOST_PORT.test(s) && portOf(s) <= 65535), 'expected "host:port" (port 0–65535), or "" to disable the API')
       .optional().default('127.0.0.1:8025')

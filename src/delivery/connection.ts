@@ -352,10 +352,14 @@ export class SmtpConnection {
     return true;
   }
 
-  async quit(): Promise<void> {
+  /**
+   * QUIT, then close. With `untilPeerCloses`, the server's own close (RFC 5321 §4.1.1.10: it closes after
+   * 221) is awaited first, up to a second, so the session is over on its side too when this resolves.
+   */
+  async quit(untilPeerCloses = false): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    await quietQuit(this.channel, Math.min(this.timeouts.command, 10_000));
+    await quietQuit(this.channel, Math.min(this.timeouts.command, 10_000), untilPeerCloses ? 1_000 : 0);
   }
 
   destroy(): void {
@@ -475,7 +479,17 @@ async function authenticate(
 }
 
 /** QUIT, wait briefly for 221, then close. Never throws. */
-async function quietQuit(channel: ReplyChannel, timeoutMs: number): Promise<void> {
+async function quietQuit(channel: ReplyChannel, timeoutMs: number, peerCloseMs = 0): Promise<void> {
   if (!channel.closed) await exchange(channel, 'QUIT', timeoutMs, 'QUIT');
-  channel.socket.destroy();
+  const socket = channel.socket;
+  if (peerCloseMs > 0 && !socket.readableEnded && !socket.destroyed) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, peerCloseMs);
+      timer.unref();
+      socket.once('end', () => { clearTimeout(timer); resolve(); });
+      socket.once('close', () => { clearTimeout(timer); resolve(); });
+      socket.resume();
+    });
+  }
+  socket.destroy();
 }

@@ -174,9 +174,22 @@ export class SmtpTransport implements Transport {
       conn = undefined;
       throw err;
     } finally {
-      if (conn) this.release(batch.destination, conn);
+      // A connection that cannot be reused is QUIT before this returns: the caller's slot covers its session to the end.
+      if (conn) await this.release(batch.destination, conn);
     }
     return done({});
+  }
+
+  /** QUITs up to `count` (default all) of the connections to `destination` kept idle, and waits until they are closed. */
+  async closeIdle(destination: string, count = Infinity): Promise<void> {
+    const pooled = this.idle.get(destination) ?? [];
+    const list = pooled.splice(0, Math.min(count, pooled.length));
+    if (pooled.length === 0) this.idle.delete(destination);
+    await Promise.all([...list.map(async (i) => {
+      clearTimeout(i.timer);
+      // The slot is given back after this: the remote must see the session over by then.
+      await i.conn.quit(true);
+    })]);
   }
 
   /** QUITs every idle connection. */
@@ -288,10 +301,10 @@ export class SmtpTransport implements Transport {
     return undefined;
   }
 
-  private release(destination: string, conn: SmtpConnection): void {
+  private async release(destination: string, conn: SmtpConnection): Promise<void> {
     const max = this.deps.config().delivery.max_messages_per_connection;
     if (this.closed || !conn.usable || conn.transactions >= max) {
-      void conn.quit();
+      await conn.quit().catch(() => undefined);
       return;
     }
     const timer = setTimeout(() => {

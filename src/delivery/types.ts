@@ -42,5 +42,10 @@ export type RecordVerdicts = (v: ReadonlyMap<number, RecipientVerdict>) => Promi
 
 export interface Transport {
   deliver(batch: OutboundBatch, record: RecordVerdicts): Promise<BatchResult>;
+  /**
+   * Closes the connections to `destination` kept idle for reuse. On a shared queue an idle connection holds
+   * no slot of the DestinationGate, so a node gives it up with its last slot (else the cluster's cap leaks).
+   */
+  closeIdle?(destination: string, count?: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -120,11 +120,19 @@ function runTurn(): void {
       }
     });
   } catch (err) {
-    // The commit itself failed (disk full, I/O error): nothing of this turn is durable.
+    // The commit itself failed (disk full, I/O error, a damaged file): nothing of this turn is durable.
+    // Each request hears its own failure when it had one (SQLITE_CORRUPT from its read rather than the
+    // "no transaction is active" of the commit SQLite already rolled back), else the commit's. Consuming
+    // every call's rejection here also keeps it from killing this thread as an unhandled rejection.
     const error = errorOf(err);
-    for (const req of reqs) port!.postMessage({ id: req.id, ok: false, error } satisfies QueueResponse);
-    // A close that came with this turn still closes: the caller's stop must not wait for an answer that never comes.
-    if (reqs.some((x) => x.op === 'close')) void close(undefined);
+    void Promise.allSettled(calls).then((results) => {
+      reqs.forEach((req, i) => {
+        const own = results[i]?.status === 'rejected' ? errorOf((results[i] as PromiseRejectedResult).reason) : undefined;
+        port!.postMessage({ id: req.id, ok: false, error: own?.sqlite ? own : error } satisfies QueueResponse);
+      });
+      // A close that came with this turn still closes: the caller's stop must not wait for an answer that never comes.
+      if (reqs.some((x) => x.op === 'close')) void close(undefined);
+    });
     return;
   }
   void Promise.allSettled(calls).then((results) => {

@@ -22,7 +22,8 @@ export interface Queue {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
-  close(): Promise<void>;
+  /** Writes what waits and closes; `deadlineMs` bounds the wait where an implementation has one to bound. */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 export type { DestinationGate } from './destination-gate.js';

@@ -60,6 +60,12 @@ export interface QmgrDeps {
   readonly random?: () => number;
   /** This node's id (config node_id): owns its leases and slots. */
   readonly node: string;
+  /**
+   * The queue is shared with other nodes: a connection is not kept idle for reuse past its slot (it would
+   * count against the destination's cap without holding a slot). One node alone keeps them, as its next
+   * slots reuse them first.
+   */
+  readonly shared?: boolean;
   readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs'>;
   readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
   /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
@@ -442,6 +448,9 @@ export class Qmgr {
         }
       }
     } finally {
+      // One connection per slot: the one this worker leaves idle (or one like it) goes with its slot, and is
+      // closed before the slot is given back. Not all of them: the others belong to this node's other workers.
+      if (this.deps.shared) await this.transportOf(d.key).closeIdle?.(d.key, 1).catch(() => undefined);
       await queue.gate.releaseSlot(slot.id).catch(() => undefined);
     }
   }
@@ -468,6 +477,10 @@ export class Qmgr {
     return { ...slot, probe: false, generation: r.row?.generation ?? slot.generation, row: r.row };
   }
 
+  private transportOf(destination: string): Transport {
+    return isLocal(destination) ? this.deps.local : this.deps.smtp;
+  }
+
   private async deliverBatch(batch: Claimed, slot: Slot): Promise<BatchResult & { outbound?: OutboundBatch }> {
     const { messages } = this.deps.queue;
     // Asked together, answered in one queue turn.
@@ -481,7 +494,7 @@ export class Qmgr {
       destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients, maxRecipients: this.politeness.recipientLimit(batch.destination),
     };
     if (d) this.feedback.started(outbound, d);
-    const transport = isLocal(batch.destination) ? this.deps.local : this.deps.smtp;
+    const transport = this.transportOf(batch.destination);
     this.stats.batches++;
     const record = (v: ReadonlyMap<number, RecipientVerdict>) => this.record(outbound, v, slot.row);
     try {

@@ -116,6 +116,8 @@ export interface Remote {
   readonly transactions: RecordedTransaction[];
   readonly current: number;
   readonly maxConcurrent: number;
+  /** Peak of SMTP sessions at once: from accept until QUIT was answered (or the connection closed), so TCP teardown after 221 does not count. */
+  readonly maxConcurrentSessions: number;
   setOptions(partial: Partial<RemoteOptions>): void;
   /** Forgets what was recorded (and resets maxConcurrent to the current count). */
   clear(): void;
@@ -141,6 +143,8 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
   const waiters = new Set<() => void>();
   let current = 0;
   let maxConcurrent = 0;
+  let sessions = 0;
+  let maxConcurrentSessions = 0;
   let closing = false;
   const changed = (): void => waiters.forEach((w) => w());
   const sleep = (ms: number): Promise<void> =>
@@ -156,7 +160,16 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
     connections.push(conn);
     current++;
     maxConcurrent = Math.max(maxConcurrent, current);
+    sessions++;
+    maxConcurrentSessions = Math.max(maxConcurrentSessions, sessions);
+    let sessionOver = false;
+    (raw as net.Socket & { endSession?: () => void }).endSession = () => {
+      if (sessionOver) return;
+      sessionOver = true;
+      sessions--;
+    };
     raw.on('close', () => {
+      (raw as net.Socket & { endSession?: () => void }).endSession?.();
       sockets.delete(raw);
       conn.open = false;
       current--;
@@ -275,6 +288,7 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
       const arg = sp < 0 ? '' : line.slice(sp + 1);
       if (verb === 'QUIT') {
         await reply('221 2.0.0 Bye');
+        (raw as net.Socket & { endSession?: () => void }).endSession?.();
         sock.end();
         return;
       }
@@ -456,12 +470,14 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
     transactions,
     get current() { return current; },
     get maxConcurrent() { return maxConcurrent; },
+    get maxConcurrentSessions() { return maxConcurrentSessions; },
     setOptions(partial) { opts = { ...opts, ...partial }; },
     clear() {
       connections.length = 0;
       commands.length = 0;
       transactions.length = 0;
       maxConcurrent = current;
+      maxConcurrentSessions = sessions;
     },
     waitFor(pred, timeoutMs = 5000) {
       return new Promise<void>((resolve, reject) => {

@@ -1,0 +1,47 @@
+/**
+ * queue/pg-store — the shared queue for several nodes: the three parts of the
+ * Queue (pg-messages, pg-recipients, pg-gate) over one PostgreSQL pool
+ * (pg-db). The schema is created or migrated on open (under an advisory
+ * lock), as `halcyon serve` and `halcyon queue migrate` do.
+ *
+ * Every node opens its own pool; what they share is the database. The pg
+ * driver is asynchronous already, so no worker thread is needed.
+ */
+import { createPool, migratePg, PgDb, type PgQueueOptions } from './pg-db.js';
+import { PgDestinationGate } from './pg-gate.js';
+import { PgMessageStore } from './pg-messages.js';
+import { PgRecipientQueue } from './pg-recipients.js';
+import type { Queue } from './store.js';
+
+export type { PgQueueOptions } from './pg-db.js';
+
+export class PgQueue implements Queue {
+  readonly messages: PgMessageStore;
+  readonly recipients: PgRecipientQueue;
+  readonly gate: PgDestinationGate;
+
+  constructor(private readonly d: PgDb) {
+    this.messages = new PgMessageStore(d);
+    this.recipients = new PgRecipientQueue(d);
+    this.gate = new PgDestinationGate(d);
+  }
+
+  async close(): Promise<void> {
+    if (this.d.closed) return;
+    this.messages.flushPending();
+    await Promise.allSettled([...this.messages.inFlight]);
+    this.d.closed = true;
+    await this.d.pool.end();
+  }
+}
+
+export async function openPgQueue(opts: PgQueueOptions & { migrate?: boolean }): Promise<PgQueue> {
+  const pool = createPool(opts);
+  try {
+    if (opts.migrate !== false) await migratePg(pool);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  return new PgQueue(new PgDb(pool, opts.clock ?? Date.now));
+}
