@@ -6,14 +6,15 @@
  * `halcyon serve` and the integration tests call; `stop` drains in order
  * (listeners first, deliveries next, the store last).
  *
- * Reload (SIGHUP → `reload(next)`): the services read the configuration
- * through one live view (`live`), so settings read at the point of use change
- * at once without dropping a connection — routes, inbound limits and session
- * settings, relay networks, users, local domains and mailboxes, DKIM keys, outbound
- * connection caps, TLS policy, lease and scan interval, log level.
- * Settings captured when a service was built (listeners, data_dir, TLS
- * certificate, DNS, retry/backoff schedule, rate, timeouts, queue lifetime
- * and delay warning, the admin listener) need a restart; `reload` names them.
+ * Reload (SIGHUP → `reload(next)`): one live holder (config/live) keeps the
+ * configuration in force and everything built from it (session settings,
+ * relay matcher, users, mailboxes, the RCPT directory, DKIM keys); every
+ * service reads it at use time, and a reload swaps it whole. Settings
+ * captured when a service was built (RESTART_ONLY: listeners, data_dir, TLS,
+ * DNS, the retry/backoff schedule, rate, timeouts, queue lifetime, delay
+ * warning, hostname, node_id, postmaster, the admin listener) keep their
+ * running values in the new snapshot, so `app.config` (and `config show`
+ * against a running server) is exactly what is in force; `reload` names them.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
@@ -28,7 +29,7 @@ import { InboundServer, type ListenerSpec } from './inbound/server.js';
 import type { SessionSettings } from './inbound/session.js';
 import { Anvil, type RateKind } from './inbound/anvil.js';
 import { createDnsblChecker } from './inbound/dnsbl.js';
-import { loadTlsContext } from './inbound/tls-cert.js';
+import { loadTlsContext, tlsFileProblems } from './inbound/tls-cert.js';
 import { LocalTransport } from './delivery/local-transport.js';
 import { createResolver } from './delivery/resolve.js';
 import { destinationKey } from './delivery/route.js';
@@ -43,10 +44,12 @@ import { openQueue, usesPostgres } from './queue/open.js';
 import { WorkerQueue } from './queue/worker-store.js';
 import { assertQueueFit, markQueueCreated, queueFiles } from './queue/check.js';
 import { QueueSpace } from './queue/space.js';
-import { ConfigError } from './config/load.js';
+import { ConfigError, type ConfigProblem } from './config/load.js';
+import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
+import type { DkimKey } from './intake/dkim.js';
 import { createAuthResolver } from './inbound/auth-dns.js';
 import { AuthChecker } from './inbound/authcheck.js';
 import { MtaSts } from './delivery/mta-sts.js';
@@ -85,45 +88,59 @@ export interface ReloadResult {
   readonly restartNeeded: string[];
 }
 
-/** Settings captured when a service is built: a reload cannot change them. */
-const RESTART_ONLY: readonly [string, (c: Config) => unknown][] = [
-  ['data_dir', (c) => c.data_dir], ['smtp.listen', (c) => c.smtp.listen], ['submission.listen', (c) => c.submission.listen], ['submission.tls_listen', (c) => c.submission.tls_listen],
-  ['tls', (c) => c.tls], ['dns', (c) => c.dns], ['http', (c) => [c.http.listen, c.http.enabled]], ['log_format', (c) => c.log_format],
-  ['delivery.retry_initial', (c) => c.delivery.retry_initial], ['delivery.retry_max', (c) => c.delivery.retry_max],
-  ['delivery.destination_backoff', (c) => c.delivery.destination_backoff], ['delivery.destination_backoff_max', (c) => c.delivery.destination_backoff_max],
-  ['delivery.destination_rate', (c) => c.delivery.destination_rate], ['delivery.timeouts', (c) => c.delivery.timeouts],
-  ['delivery.connection_idle_timeout', (c) => c.delivery.connection_idle_timeout],
-  ['delivery.max_queue_lifetime', (c) => c.delivery.max_queue_lifetime], ['delivery.delay_warning_after', (c) => c.delivery.delay_warning_after],
-  ['delivery.tls_ca_file', (c) => c.delivery.tls_ca_file], ['delivery.mta_sts', (c) => c.delivery.mta_sts],
-  ['hostname', (c) => c.hostname], ['node_id', (c) => c.node_id], ['queue', (c) => c.queue], ['postmaster', (c) => c.postmaster],
+/** Settings captured when a service is built: a reload cannot change them (key paths into Config). */
+export const RESTART_ONLY: readonly string[] = [
+  'data_dir', 'smtp.listen', 'submission.listen', 'submission.tls_listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
+  'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
+  'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
+  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'queue', 'postmaster',
 ];
 
-/**
- * A view of the current configuration that follows reloads: every property
- * read goes to `get()`'s object. (A Proxy, so the services keep their
- * `config: Config` type and read it at use time as they already do.)
- */
-function liveConfig(get: () => Config): Config {
-  return new Proxy({} as Config, {
-    get: (_t, k) => Reflect.get(get(), k),
-    has: (_t, k) => Reflect.has(get(), k),
-    ownKeys: () => Reflect.ownKeys(get()),
-    getOwnPropertyDescriptor: (_t, k) => {
-      const d = Reflect.getOwnPropertyDescriptor(get(), k);
-      return d && { ...d, configurable: true };
-    },
-  });
+/** `next` with every restart-only setting at its running value: what a reload puts in force. */
+export function inForce(next: Config, running: Config): Config {
+  return RESTART_ONLY.reduce((c, path) => withValueAt(c, path, valueAt(running, path)), next);
 }
 
-/** The same trick for the mailboxes, which a reload rebuilds from the new [[domains]]. */
-function liveMailboxes(get: () => Mailboxes): Mailboxes {
-  return new Proxy({} as Mailboxes, {
-    get: (_t, k) => {
-      const target = get();
-      const v = Reflect.get(target, k) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+/**
+ * Everything a valid-looking configuration could still fail on at start:
+ * the admin listener's token rule, TLS files that cannot be read or do not
+ * make a key pair, DKIM keys that cannot be loaded. `config check`, `serve`
+ * and a reload all ask this.
+ */
+export function configProblems(cfg: Config): ConfigProblem[] {
+  const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
+  try {
+    loadDkimKeys(cfg.dkim);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  return problems;
+}
+
+/** What the services read at use time: the configuration in force and what is built from it. */
+interface Running {
+  readonly config: Config;
+  readonly mailboxes: Mailboxes;
+  readonly users: UserDirectory;
+  readonly directory: ReturnType<typeof createDirectory>;
+  readonly mayRelayFrom: (ip: string) => boolean;
+  readonly dkimKeys: DkimKey[];
+  readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
+}
+
+async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
+  const mailboxes = new Mailboxes(cfg.domains, dataDir, { hostname: cfg.hostname });
+  await mailboxes.refreshUsage();
+  return {
+    config: cfg,
+    mailboxes,
+    users: new UserDirectory(cfg.users),
+    directory: createDirectory(cfg, mailboxes),
+    mayRelayFrom: networkMatcher(cfg.relay.networks),
+    dkimKeys: loadDkimKeys(cfg.dkim),
+    settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
+  };
 }
 
 export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
@@ -154,17 +171,17 @@ function readCaFile(file: string): string {
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
   const log = opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format });
   const clock = opts.clock ?? Date.now;
-  mkdirSync(cfg.data_dir, { recursive: true });
-  const problems = httpConfigProblems(cfg);
+  const problems = configProblems(cfg);
   if (problems.length > 0) throw new ConfigError(undefined, problems);
-  let current = cfg;
-  const live = liveConfig(() => current);
+  mkdirSync(cfg.data_dir, { recursive: true });
+  const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir));
+  const config = (): Config => live.current.config;
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
   // (A shared PostgreSQL queue has no file here to check.)
   if (!usesPostgres(cfg)) assertQueueFit(cfg.data_dir);
   // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).
-  const space = new QueueSpace(cfg.data_dir, () => sizeBytes(current.smtp.max_message_size));
+  const space = new QueueSpace(cfg.data_dir, () => sizeBytes(config().smtp.max_message_size));
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
   const store = await openQueue(cfg, { clock, server: true });
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
@@ -174,21 +191,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     log.error({ event: 'queue_storage_failed', file, err: err.message },
       `queue storage failed (${file}): ${err.message}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
   });
-  let currentMailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
-  await currentMailboxes.refreshUsage();
-  const mailboxes = liveMailboxes(() => currentMailboxes);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
-  let users = new UserDirectory(cfg.users);
-  // The directory answers every RCPT: it holds the current Mailboxes itself (rebuilt on reload), not the proxy.
-  let directory = createDirectory(live, currentMailboxes);
-  // Parsed once per configuration, not once per connection.
-  const settingsOf = (c: Config) => ({ smtp: sessionSettings(c, 'smtp'), submission: sessionSettings(c, 'submission'), greetingDelayMs: durationMs(c.smtp.greeting_delay) });
-  let settings = settingsOf(cfg);
-  let mayRelayFrom = networkMatcher(cfg.relay.networks);
+  // The DNSBL checker is built from the live [inbound] settings per configuration; its resolver settings are the start's.
   const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
-  let dnsbl = dnsblOf(cfg);
+  let dnsbl = { of: live.current.config, checker: dnsblOf(live.current.config) };
+  const dnsblNow = () => (dnsbl.of === config() ? dnsbl.checker : (dnsbl = { of: config(), checker: dnsblOf(config()) }).checker);
   const anvil = new Anvil(() => ({
-    connections: current.inbound.connection_rate_limit, messages: current.inbound.message_rate_limit, recipients: current.inbound.recipient_rate_limit,
+    connections: config().inbound.connection_rate_limit, messages: config().inbound.message_rate_limit, recipients: config().inbound.recipient_rate_limit,
   }), clock);
   /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
   const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
@@ -196,23 +205,22 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
-  let dkimKeys = loadDkimKeys(cfg.dkim);
-  const intake = new Intake({ store: store.messages, hostname: () => current.hostname, clock, dkimKeys: () => dkimKeys });
+  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
   const authDns = createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const authChecker = new AuthChecker(() => current.hostname, authDns);
+  const authChecker = new AuthChecker(() => config().hostname, authDns);
   const caFile = cfg.delivery.tls_ca_file ? readCaFile(cfg.delivery.tls_ca_file) : undefined;
-  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({ resolver: authDns, ca: caFile, hosts: () => live.delivery.mta_sts_hosts, clock }) : undefined;
-  const smtp = new SmtpTransport({ config: live, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
-  const local = new LocalTransport(mailboxes, log, () => live.inbound.quarantine === 'junk');
+  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({ resolver: authDns, ca: caFile, hosts: () => config().delivery.mta_sts_hosts, clock }) : undefined;
+  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
-    return mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, live.routes);
+    return live.current.mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, config().routes);
   };
   const qmgr: Qmgr = new Qmgr({
-    queue: store, smtp, local, config: live, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
+    queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
     storageFailed: () => store instanceof WorkerQueue && store.failure !== undefined,
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
@@ -228,36 +236,41 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
 
   // Shared by every session, kept across reloads: failures count per address, not per connection.
   const authThrottle = new AuthThrottle({
-    get failureDelayMs() { return durationMs(current.smtp.auth_failure_delay); },
-    get maxFailures() { return current.smtp.auth_max_failures; },
-    get lockoutMs() { return durationMs(current.smtp.auth_lockout); },
+    get failureDelayMs() { return durationMs(config().smtp.auth_failure_delay); },
+    get maxFailures() { return config().smtp.auth_max_failures; },
+    get lockoutMs() { return durationMs(config().smtp.auth_lockout); },
   }, clock);
   const inbound = new InboundServer(
     {
-      get maxConnections() { return current.smtp.max_connections; },
-      get maxConnectionsPerIp() { return current.smtp.max_connections_per_ip; },
-      get greetingDelayMs() { return settings.greetingDelayMs; },
+      get maxConnections() { return config().smtp.max_connections; },
+      get maxConnectionsPerIp() { return config().smtp.max_connections_per_ip; },
+      get greetingDelayMs() { return live.current.settings.greetingDelayMs; },
       connectionRateExceeded: (ip) => {
-        if (mayRelayFrom(ip) || !over('connections', ip)) return false;
+        if (live.current.mayRelayFrom(ip) || !over('connections', ip)) return false;
         metrics.messageRejected('rate_connections');
         return true;
       },
     },
-    (kind) => ({
-      settings: settings[kind], intake, authChecker, users, directory, mayRelayFrom, tlsContext, log, authThrottle,
-      acceptsMail: (size) => space.acceptsMail(size),
-      ...(dnsbl.enabled ? { dnsbl: (ip: string) => dnsbl.check(ip) } : {}),
-      rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
-      onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
-      onReject: (reason) => metrics.messageRejected(reason),
-    }),
+    (kind) => {
+      // One snapshot per connection: a session keeps the settings it started with.
+      const r = live.current;
+      const dnsblChecker = dnsblNow();
+      return {
+        settings: r.settings[kind], intake, authChecker, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
+        acceptsMail: (size) => space.acceptsMail(size),
+        ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
+        rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
+        onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
+        onReject: (reason) => metrics.messageRejected(reason),
+      };
+    },
     log,
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, intake, clock, storageFailure: () => (store instanceof WorkerQueue ? store.failure : undefined),
-    maxMessageSize: () => sizeBytes(current.smtp.max_message_size),
-    directory: () => directory,
+    store, intake, clock, config, storageFailure: () => (store instanceof WorkerQueue ? store.failure : undefined),
+    maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
+    directory: () => live.current.directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
@@ -270,9 +283,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       keys: () => qmgr.politeness.keys(),
     },
     poke: () => qmgr.poke(),
-    onInjected: (id, req, trace) => {
+    onInjected: (id, req, trace, size) => {
       metrics.messageAccepted();
-      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size: req.content.length, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
+      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
     },
     onBounced: (id, addresses) => {
       for (const to of addresses) {
@@ -298,7 +311,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let httpServer: HttpServer | undefined;
   if (httpEnabled(cfg)) {
     try {
-      httpServer = await startHttpServer({ admin: admin, metrics, store, config: () => current, log, clock }, cfg.http.listen);
+      httpServer = await startHttpServer({ admin: admin, metrics, store, config, log, clock }, cfg.http.listen);
     } catch (err) {
       await inbound.close();
       await store.close();
@@ -310,36 +323,23 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   if (!opts.manualScheduler) await qmgr.start();
 
   async function reload(next: Config): Promise<ReloadResult> {
-    const bad = httpConfigProblems(next);
+    const running = live.current.config;
+    const kept = inForce(next, running);
+    const bad = configProblems(kept);
     if (bad.length > 0) throw new ConfigError(undefined, bad);
-    const restartNeeded = RESTART_ONLY.filter(([, f]) => JSON.stringify(f(next)) !== JSON.stringify(f(current))).map(([k]) => k);
-    // Build everything first, so a failure leaves the old configuration whole.
-    const nextMailboxes = new Mailboxes(next.domains, current.data_dir, { hostname: current.hostname });
-    await nextMailboxes.refreshUsage();
-    const nextUsers = new UserDirectory(next.users);
-    const nextRelay = networkMatcher(next.relay.networks);
-    const nextDkim = loadDkimKeys(next.dkim);
-    // Restart-only settings keep their running values, so what is in force is what the services use.
-    const kept = { ...next, data_dir: current.data_dir, smtp: { ...next.smtp, listen: current.smtp.listen }, submission: current.submission,
-      tls: current.tls, dns: current.dns, http: { ...next.http, listen: current.http.listen, enabled: current.http.enabled },
-      hostname: current.hostname, log_format: current.log_format };
-    current = kept;
-    currentMailboxes = nextMailboxes;
-    users = nextUsers;
-    mayRelayFrom = nextRelay;
-    dkimKeys = nextDkim;
-    dnsbl = dnsblOf(kept);
-    directory = createDirectory(live, currentMailboxes);
-    settings = settingsOf(kept);
-    log.level = next.log_level;
+    const restartNeeded = RESTART_ONLY.filter((k) => JSON.stringify(valueAt(next, k)) !== JSON.stringify(valueAt(running, k)));
+    // Build everything first, so a failure leaves the old configuration whole; then swap it in one step.
+    live.replace(await buildRunning(kept, running.data_dir));
+    log.level = kept.log_level;
     qmgr.poke();
     return { restartNeeded };
   }
 
   let stopped = false;
   return {
-    get config() { return current; },
-    store, mailboxes, qmgr, smtp, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
+    get config() { return live.current.config; },
+    get mailboxes() { return live.current.mailboxes; },
+    store, qmgr, smtp, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;

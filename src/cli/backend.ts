@@ -10,7 +10,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
-import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
+import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
 import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
 import { Intake } from '../intake/intake.js';
@@ -33,6 +33,12 @@ export interface Backend extends AdminApi {
 export interface BackendOptions {
   /** Skip the server even if it runs (`--direct`). */
   readonly direct?: boolean;
+  /**
+   * How the store file is opened when the server does not answer: 'readonly' for listings (no file
+   * is created, not even WAL side files), 'existing' for admin actions (a missing queue is an error,
+   * NoQueueError), 'create' only for sendmail, which queues mail for the server's next start.
+   */
+  readonly access: 'create' | 'existing' | 'readonly';
   /** How long to wait for the server's answer to the probe. */
   readonly probeTimeoutMs?: number;
 }
@@ -79,7 +85,7 @@ export class HttpBackend implements Backend {
     return this.call('GET', `/api/queue${qs ? `?${qs}` : ''}`);
   }
   show(id: string): Promise<MessageDetail> { return this.call('GET', `/api/queue/${encodeURIComponent(id)}`); }
-  flush(o: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }> { return this.call('POST', '/api/queue/flush', o); }
+  flush(o: { domain?: string; id?: string; force?: boolean }): Promise<FlushResult> { return this.call('POST', '/api/queue/flush', o); }
   hold(t: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
     const verb = held ? 'hold' : 'release';
     return t.id ? this.call('POST', `/api/queue/${encodeURIComponent(t.id)}/${verb}`) : this.call('POST', `/api/queue/${verb}`, { domain: t.domain });
@@ -88,7 +94,10 @@ export class HttpBackend implements Backend {
   bounce(id: string): Promise<{ bounced: number; skipped: number }> { return this.call('POST', `/api/queue/${encodeURIComponent(id)}/bounce`); }
   destinations(): Promise<DestinationInfo[]> { return this.call('GET', '/api/destinations'); }
   resetDestination(key: string): Promise<{ flushed: number }> { return this.call('POST', `/api/destinations/${encodeURIComponent(key)}/reset`); }
-  inject(req: InjectRequest, _trace?: Partial<Trace>): Promise<{ id: string }> { return this.call('POST', '/api/messages', req); }
+  inject(req: InjectRequest, _trace?: Partial<Trace>): Promise<{ id: string }> {
+    return this.call('POST', '/api/messages', { from: req.from, to: req.to, content: req.content, content_base64: req.contentBase64 });
+  }
+  config(): Promise<Config> { return this.call('GET', '/api/config'); }
   async close(): Promise<void> { /* fetch keeps no state we own */ }
 }
 
@@ -110,27 +119,36 @@ class DirectBackend extends Admin implements Backend {
     // Keys are read when a message is first injected, so a bad key does not stop `queue list` on a stopped server.
     let keys: DkimKey[] | undefined;
     super({
-      store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
+      store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now,
+      config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
     });
   }
   close(): Promise<void> { return this.store.close(); }
 }
 
-export async function openDirectBackend(cfg: Config): Promise<Backend> {
+/**
+ * The store file itself. Only 'create' (sendmail) may make a queue; 'readonly' and 'existing' throw
+ * NoQueueError where there is none, and neither writes the queue's marker (that is the server's).
+ */
+export async function openDirectBackend(cfg: Config, access: BackendOptions['access']): Promise<Backend> {
   // A shared PostgreSQL queue is the whole cluster's, whichever node the command runs on.
   if (usesPostgres(cfg)) return new DirectBackend(cfg, await openQueue(cfg));
   // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).
   assertQueueFit(cfg.data_dir, { integrity: false });
-  const store = await openSqliteQueue({ dataDir: cfg.data_dir });
-  markQueueCreated(cfg.data_dir);
+  const store = await openSqliteQueue({ dataDir: cfg.data_dir, access });
+  if (access === 'create') markQueueCreated(cfg.data_dir);
   return new DirectBackend(cfg, store);
 }
 
-export async function openBackend(cfg: Config, opts: BackendOptions = {}): Promise<Backend> {
-  if (!opts.direct && httpEnabled(cfg)) {
-    const base = baseUrl(cfg.http.listen);
-    if (await answers(base, opts.probeTimeoutMs ?? 1_000)) return new HttpBackend(base, cfg.http.token);
-  }
-  return openDirectBackend(cfg);
+/** The running server's admin API, when one answers on http.listen. */
+export async function runningServer(cfg: Config, probeTimeoutMs = 1_000): Promise<HttpBackend | undefined> {
+  if (!httpEnabled(cfg)) return undefined;
+  const base = baseUrl(cfg.http.listen);
+  return (await answers(base, probeTimeoutMs)) ? new HttpBackend(base, cfg.http.token) : undefined;
+}
+
+export async function openBackend(cfg: Config, opts: BackendOptions): Promise<Backend> {
+  const server = opts.direct ? undefined : await runningServer(cfg, opts.probeTimeoutMs);
+  return server ?? openDirectBackend(cfg, opts.access);
 }

@@ -2,8 +2,8 @@
  * cli/format — text renderings of queue listings, in the spirit of `mailq`
  * but one line per recipient with its state and last reply.
  */
-import type { DestinationInfo, MessageDetail } from '../http/admin.js';
-import type { MessageRow, RecipientRow } from '../queue/model.js';
+import type { DestinationInfo, ListedRecipient, MessageDetail } from '../http/admin.js';
+import type { LastReply, MessageRow, RecipientRow } from '../queue/model.js';
 
 export function age(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -13,22 +13,42 @@ export function age(ms: number): string {
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
 }
 
-export function describeLast(r: RecipientRow): string {
-  const l = r.lastReply;
-  if (!l) return '';
+/**
+ * One reply as a person reads it: "host H said: 550 5.1.1 … (in reply to RCPT TO)" when H answered;
+ * "connect to H failed: connect failed (ECONNREFUSED) [recorded as 451 4.4.1]" when no reply came.
+ */
+export function describeReply(l: LastReply): string {
+  const code = `${l.code}${l.enhanced ? ` ${l.enhanced}` : ''}`;
+  if (l.ours) {
+    const step = l.command === 'connect' || l.command === undefined ? 'connect to' : `${l.command} with`;
+    return `${l.host ? `${step} ${l.host} failed: ` : ''}${l.text} [no reply; recorded as ${code}]`;
+  }
   const where = l.host ? `host ${l.host} said: ` : '';
   const cmd = l.command ? ` (in reply to ${l.command})` : '';
-  return `${where}${l.code}${l.enhanced ? ` ${l.enhanced}` : ''} ${l.text}${cmd}`;
+  return `${where}${code} ${l.text}${cmd}`;
 }
 
-export function formatQueueList(list: { message: MessageRow; recipients: RecipientRow[] }[], now: number): string {
+export function describeLast(r: RecipientRow): string {
+  return r.lastReply ? describeReply(r.lastReply) : '';
+}
+
+/** " next in 5m (destination backoff)", " held", or "" for a recipient that is not waiting. */
+export function nextText(r: ListedRecipient, now: number, prefix = 'next in'): string {
+  if (r.state !== 'deferred' && r.state !== 'queued') return '';
+  const n = r.next ?? { at: r.nextAttemptAt, why: 'retry' as const };
+  if (n.why === 'held') return ' held (no attempt until released)';
+  if (n.why === 'destination suspended') return ' destination suspended';
+  return ` ${prefix} ${age(n.at - now)}${n.why === 'destination backoff' ? ' (destination backoff)' : ''}`;
+}
+
+export function formatQueueList(list: { message: MessageRow; recipients: ListedRecipient[] }[], now: number): string {
   if (list.length === 0) return 'Mail queue is empty\n';
   let out = '';
   for (const { message: m, recipients } of list) {
     out += `${m.id}  ${age(now - m.receivedAt).padStart(6)}  ${String(m.size).padStart(8)}  <${m.sender}>${m.held ? '  (held)' : ''}\n`;
     for (const r of recipients) {
       const last = describeLast(r);
-      const when = r.state === 'deferred' || r.state === 'queued' ? ` next in ${age(r.nextAttemptAt - now)}` : '';
+      const when = nextText(r, now);
       out += `    ${r.state.padEnd(9)} <${r.address}>  attempts=${r.attempts}${when}${last ? `\n              ${last}` : ''}\n`;
     }
   }
@@ -46,11 +66,11 @@ export function formatMessageDetail(d: MessageDetail, now: number): string {
   for (const [k, v] of Object.entries(d.headers)) out += `  ${`${k}:`.padEnd(11)}${v}\n`;
   out += 'Recipients:\n';
   for (const r of d.recipients) {
-    const when = r.state === 'deferred' || r.state === 'queued' ? `, next attempt in ${age(r.nextAttemptAt - now)}` : '';
+    const when = nextText(r, now, 'next attempt in').replace(/^ /, ', ');
     out += `  <${r.address}>  ${r.state}, ${r.attempts} attempt(s)${when}  via ${r.destination}\n`;
     for (const a of r.history) {
       const l = a.reply;
-      out += `      ${new Date(a.at).toISOString()}  ${a.state.padEnd(9)}${l ? ` ${l.host ? `${l.host}: ` : ''}${l.code}${l.enhanced ? ` ${l.enhanced}` : ''} ${l.text}` : ''}\n`;
+      out += `      ${new Date(a.at).toISOString()}  ${a.state.padEnd(9)}${l ? ` ${describeReply(l)}` : ''}\n`;
     }
   }
   return out;

@@ -16,10 +16,10 @@ import type { RecipientState } from '../queue/model.js';
 import { usesPostgres } from '../queue/open.js';
 import { createPool, migratePg } from '../queue/pg-db.js';
 import { SCHEMA_VERSION } from '../queue/schema-sql.js';
-import { openSqliteQueue } from '../queue/sqlite-store.js';
-import { openBackend, type Backend } from './backend.js';
+import { NoQueueError, openSqliteQueue } from '../queue/sqlite-store.js';
+import { openBackend, type Backend, type BackendOptions } from './backend.js';
 import { registerQueueRepair } from './queue-repair.js';
-import { formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
+import { age, formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
 import { progress } from './progress.js';
 
 interface Common { config?: string; direct?: boolean; json?: boolean }
@@ -40,12 +40,20 @@ function common(cmd: Command, json = true): Command {
   return cmd;
 }
 
-/** Loads the config, opens a backend, runs `fn`, maps errors to exit codes. */
-async function withBackend(opts: Common, fn: (b: Backend) => Promise<void>): Promise<void> {
+/**
+ * Loads the config, opens a backend, runs `fn`, maps errors to exit codes. `access` is how a stopped
+ * server's store is opened: listings read it without creating any file; actions need it to exist.
+ */
+async function withBackend(opts: Common, fn: (b: Backend) => Promise<void>, access: BackendOptions['access'] = 'existing'): Promise<void> {
   let backend: Backend;
   try {
-    backend = await openBackend(loadConfig(configFileFrom(opts.config)), { direct: opts.direct });
+    backend = await openBackend(loadConfig(configFileFrom(opts.config)), { direct: opts.direct, access });
   } catch (err) {
+    if (err instanceof NoQueueError) {
+      process.stderr.write(`halcyon: ${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
     if (!(err instanceof ConfigError)) throw err;
     for (const p of err.problems) process.stderr.write(`${err.file ?? 'config'}: ${p.path}: ${p.message}\n`);
     process.exitCode = 2;
@@ -121,14 +129,14 @@ export function registerQueueCommands(program: Command): void {
     .action((opts: Common & { domain?: string; state?: string; olderThan?: string }) => withBackend(opts, async (b) => {
       const list = await b.list({ domain: opts.domain, state: stateOf(opts.state), olderThanMs: olderThanMs(opts.olderThan) });
       print(opts.json, list, formatQueueList(list, Date.now()));
-    }));
+    }, 'readonly'));
 
   common(queue.command('show <id>'))
     .description('Show a message: envelope, headers, each recipient with its attempt history')
     .action((id: string, opts: Common) => withBackend(opts, async (b) => {
       const d = await b.show(id);
       print(opts.json, d, formatMessageDetail(d, Date.now()));
-    }));
+    }, 'readonly'));
 
   common(queue.command('flush [target]'))
     .description('Retry deferred recipients now: all, one domain, or one message id')
@@ -136,7 +144,10 @@ export function registerQueueCommands(program: Command): void {
     .action((target: string | undefined, opts: Common & { force?: boolean }) => withBackend(opts, async (b) => {
       const sel = target === undefined ? {} : ID.test(target) ? { id: target } : { domain: target.toLowerCase() };
       const r = await b.flush({ ...sel, force: opts.force });
-      print(opts.json, r, `${r.flushed} recipient(s) due now${r.reset.length ? `; backoff cleared for ${r.reset.join(', ')}` : ''}${b.kind === 'direct' ? ' (server not running: they go at its next start)' : ''}\n`);
+      const now = Date.now();
+      const blocked = r.blocked.map((x) => `\n  ${x.recipients} recipient(s) wait for ${x.destination}: ${x.why === 'suspended' ? 'destination suspended' : `destination backoff, ${age(x.until - now)} left`} (--force clears it)`).join('');
+      print(opts.json, r, `${r.flushed} recipient(s) due now${r.reset.length ? `; backoff cleared for ${r.reset.join(', ')}` : ''}${b.kind === 'direct' ? ' (server not running: they go at its next start)' : ''}`
+        + `${r.held ? `\n  ${r.held} recipient(s) of a held message: they go when it is released` : ''}${blocked}\n`);
     }));
 
   for (const [verb, held] of [['hold', true], ['release', false]] as const) {
@@ -192,7 +203,7 @@ export function registerQueueCommands(program: Command): void {
     .action((opts: Common) => withBackend(opts, async (b) => {
       const list = await b.destinations();
       print(opts.json, list, formatDestinations(list, Date.now()));
-    }));
+    }, 'readonly'));
   common(dest.command('reset <key>'))
     .description('Clear a destination\'s backoff and make its waiting recipients due now')
     // The parent (`destinations`) has the same options and commander gives them to it: read both.

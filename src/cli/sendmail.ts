@@ -15,7 +15,7 @@
  * as real sendmail does. Exit codes follow sysexits.h.
  */
 import net from 'node:net';
-import { hostname as osHostname, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import { AdminError } from '../http/admin.js';
 import { splitHostPort } from '../inbound/server.js';
@@ -193,11 +193,19 @@ export function prepareMessage(raw: string, args: SendmailArgs, env: { user: str
   return { sender: nullSender ? '' : sender, recipients: unique, content };
 }
 
+/**
+ * stdin as bytes, one char per byte (latin1): 8-bit mail in any charset goes through header parsing
+ * and dot handling untouched, and is submitted as the same bytes (base64). Decoding it as UTF-8
+ * would turn every byte that is not UTF-8 into U+FFFD.
+ */
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('latin1');
 }
+
+/** An address taken from the byte-per-char header text, as the UTF-8 it was written in (SMTPUTF8 addresses). */
+const utf8Of = (byteText: string): string => Buffer.from(byteText, 'latin1').toString('utf8');
 
 const USAGE = `Usage: halcyon sendmail [-t] [-i|-oi] [-f sender] [-F fullname] [-bm|-bs] [-C config] [recipient...]
   Reads a message on stdin and queues it with the running Halcyon (or in data_dir when it is stopped).
@@ -233,20 +241,34 @@ export async function sendmailMain(argv: readonly string[]): Promise<number> {
   }
   if (args.mode === 'smtp') return smtpProxy(cfg.smtp.listen[0]);
   const raw = readMessage(await readStdin(), args.ignoreDots);
-  const msg = prepareMessage(raw, args, { user: userInfo().username, hostname: cfg.hostname || osHostname() });
+  // Everything that may end up in the message is byte-per-char text like stdin; it is turned back below.
+  const bytes = (t: string | undefined) => (t === undefined ? undefined : Buffer.from(t, 'utf8').toString('latin1'));
+  const byteArgs = { ...args, sender: bytes(args.sender), fullName: bytes(args.fullName), recipients: args.recipients.map((r) => bytes(r) ?? r) };
+  const prepare = (hostname: string) => {
+    const p = prepareMessage(raw, byteArgs, { user: userInfo().username, hostname });
+    return { ...p, sender: utf8Of(p.sender), recipients: p.recipients.map(utf8Of) };
+  };
+  let msg = prepare(cfg.hostname);
   if (msg.recipients.length === 0) {
     process.stderr.write('sendmail: no recipients (give them as arguments or use -t)\n');
     return EX_USAGE;
   }
   let backend;
   try {
-    backend = await openBackend(cfg);
+    backend = await openBackend(cfg, { access: 'create' });
   } catch (err) {
     process.stderr.write(`sendmail: cannot reach the queue: ${(err as Error).message}\n`);
     return EX_TEMPFAIL;
   }
   try {
-    await backend.inject({ from: msg.sender, to: msg.recipients, content: msg.content }, { protocol: 'LOCAL', clientHelo: 'sendmail', listener: 'sendmail' });
+    // The mail is from the server's `hostname`: a running server says which is in force (this command may
+    // run with another file, or the embedded defaults); a stopped one's is the file's.
+    if (backend.kind === 'http') {
+      const hostname = (await backend.config()).hostname;
+      if (hostname !== cfg.hostname) msg = prepare(hostname);
+    }
+    await backend.inject({ from: msg.sender, to: msg.recipients, contentBase64: Buffer.from(msg.content, 'latin1').toString('base64') },
+      { protocol: 'LOCAL', clientHelo: 'sendmail', listener: 'sendmail' });
     return 0;
   } catch (err) {
     process.stderr.write(`sendmail: ${(err as Error).message}\n`);

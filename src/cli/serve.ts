@@ -16,7 +16,7 @@ import { startApp, type App } from '../app.js';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
-import { httpConfigProblems } from '../http/server.js';
+import { configProblems } from '../app.js';
 import { QueueUnfitError } from '../queue/check.js';
 
 function withFormat(cfg: Config, format: 'json' | 'pretty' | undefined): Config {
@@ -61,7 +61,7 @@ export function registerServe(program: Command): void {
       let cfg: Config;
       try {
         cfg = withFormat(loadConfig(file), opts.logFormat);
-        const problems = httpConfigProblems(cfg);
+        const problems = configProblems(cfg);
         if (problems.length > 0) throw new ConfigError(file, problems);
       } catch (err) {
         if (err instanceof ConfigError) {
@@ -78,8 +78,6 @@ export function registerServe(program: Command): void {
         process.stderr.write(`halcyon: ${err.message}\n`);
         process.exit(3);
       }
-      const where = app.listening.map((l) => `${l.kind} on ${l.address}`).join(', ');
-      process.stderr.write(`halcyon: serving ${where}; data in ${cfg.data_dir}${file ? `; config ${file}` : ' (embedded defaults)'}\n`);
       let stopping = false;
       const stop = (sig: string) => {
         if (stopping) return;
@@ -104,5 +102,8 @@ export function registerServe(program: Command): void {
         // One reload at a time, in signal order.
         reloading = reloading.then(() => reloadFromFile(app, file, opts.logFormat)).then(() => undefined);
       });
+      // Announced only once the handlers are in place: a SIGHUP sent on seeing "serving" must not meet the default action (exit).
+      const where = app.listening.map((l) => `${l.kind} on ${l.address}`).join(', ');
+      process.stderr.write(`halcyon: serving ${where}; data in ${cfg.data_dir}${file ? `; config ${file}` : ' (embedded defaults)'}\n`);
     });
 }

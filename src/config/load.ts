@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
+import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 
 export interface ConfigProblem {
@@ -21,14 +22,30 @@ export class ConfigError extends Error {
   }
 }
 
+const pathText = (path: readonly PropertyKey[]): string => (path.length ? path.map(String).join('.') : '(top)');
+
+/**
+ * One problem per zod issue, with its full key path. A value that matches no
+ * branch of a union (a route is a string, a list or a table) is reported by
+ * the branch of its own type — `routes.x.tls: Invalid option: expected one of
+ * "none"|…` — rather than zod's bare "Invalid input".
+ */
+function problemsOf(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): ConfigProblem[] {
+  return issues.flatMap((i): ConfigProblem[] => {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_union' && i.errors.length > 0) {
+      const sameType = i.errors.filter((branch) => !branch.some((b) => b.code === 'invalid_type' && b.path.length === 0));
+      if (sameType.length > 0) return problemsOf(sameType[0]!, path);
+      const expected = i.errors.flatMap((branch) => branch.flatMap((b) => (b.code === 'invalid_type' ? [b.expected] : [])));
+      return [{ path: pathText(path), message: `expected ${[...new Set(expected)].join(' or ')}` }];
+    }
+    return [{ path: pathText(path), message: i.code === 'unrecognized_keys' ? `unknown key(s): ${i.keys.join(', ')}` : i.message }];
+  });
+}
+
 export function parseConfig(raw: unknown, file?: string): Config {
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    throw new ConfigError(file, result.error.issues.map((i) => ({
-      path: i.path.length ? i.path.map(String).join('.') : '(top)',
-      message: i.code === 'unrecognized_keys' ? `unknown key(s): ${i.keys.join(', ')}` : i.message,
-    })));
-  }
+  if (!result.success) throw new ConfigError(file, problemsOf(result.error.issues));
   return result.data;
 }
 
@@ -45,7 +62,11 @@ export function loadConfig(file?: string): Config {
   try {
     raw = parseToml(text);
   } catch (err) {
-    throw new ConfigError(file, [{ path: '(toml)', message: (err as Error).message.split('\n')[0] ?? 'parse error' }]);
+    // smol-toml's TomlError carries line and column (1-based); its message repeats them in a code excerpt.
+    const e = err as Error & { line?: number; column?: number };
+    const what = e.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'parse error';
+    const where = e.line !== undefined ? `line ${e.line}, column ${e.column ?? 0}: ` : '';
+    throw new ConfigError(file, [{ path: '(toml)', message: `${where}${what}` }]);
   }
   return parseConfig(raw, file);
 }

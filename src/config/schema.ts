@@ -10,7 +10,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
-import { parseDuration, parseRate, parseSize } from './units.js';
+import { parseCidr, parseDuration, parseRate, parseResolverAddress, parseSize } from './units.js';
 
 const duration = (def: string, what: string) =>
   z.string().refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration like "500ms", "15m", "4h", "5d"' })
@@ -23,7 +23,20 @@ const size = (def: string, what: string) =>
 
 /** "host:port", "[v6]:port" or "v6addr" is not accepted without brackets. */
 export const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
-const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::1]:port")');
+const portOf = (s: string): number => Number(HOST_PORT.exec(s)?.[2] ?? -1);
+/** A next hop: port 1–65535 (a route with port 0 or 99999 would fail at the first delivery, not here). */
+const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::1]:port")')
+  .refine((s) => !HOST_PORT.test(s) || (portOf(s) >= 1 && portOf(s) <= 65535), { message: 'port must be 1–65535' });
+/** A listener: port 0–65535, where 0 binds any free port (tests; the bound port is logged). */
+const listenAddress = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::1]:port")')
+  .refine((s) => !HOST_PORT.test(s) || portOf(s) <= 65535, { message: 'port must be 0–65535 (0: any free port)' });
+/** A file or directory name taken from config: nothing that could climb out of data_dir. */
+const safeSegment = (s: string): boolean => !(s === '.' || s === '..' || /[/\\\0]/.test(s));
+const UNSAFE_SEGMENT = 'may not be "." or ".." nor contain "/", "\\" or NUL (it names a directory under data_dir)';
+
+/** What goes after EHLO and in Received: a domain name (or an address literal), nothing that could break a line. */
+const HOSTNAME = /^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\]|\[IPv6:[0-9A-Fa-f:.]+\])$/;
+const HOSTNAME_MESSAGE = 'expected a host name ("mx.example.com") or an address literal ("[192.0.2.1]")';
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
 
@@ -64,12 +77,12 @@ const routeTable = z.strictObject({
 export const routeSchema = z.union([hostPort, z.array(hostPort).min(1), routeTable]);
 
 const mailbox = z.strictObject({
-  user: z.string().min(1).max(64).describe('Local part of the mailbox.'),
+  user: z.string().min(1).max(64).refine(safeSegment, UNSAFE_SEGMENT).describe('Local part of the mailbox.'),
   quota: size('0', 'Mailbox quota; 0 means unlimited.'),
 });
 
 const domain = z.strictObject({
-  name: z.string().min(1).max(255).describe('A local domain: mail to it is delivered to mailboxes under data_dir.'),
+  name: z.string().min(1).max(255).refine(safeSegment, UNSAFE_SEGMENT).describe('A local domain: mail to it is delivered to mailboxes under data_dir.'),
   mailboxes: z.array(mailbox).default([]).describe('The mailboxes of this domain.'),
   aliases: z.record(z.string(), z.array(z.string().min(1))).default({})
     .describe('local part → targets (local users or full remote addresses).'),
@@ -96,16 +109,16 @@ const dkimKey = z.strictObject({
 });
 
 export const configSchema = z.strictObject({
-  hostname: z.string().min(1).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
+  hostname: z.string().regex(HOSTNAME, HOSTNAME_MESSAGE).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
   node_id: z.string().min(1).max(128).default(osHostname())
     .describe('This node\'s name on the queue: it owns the recipients and connection slots this node leases, and on start it takes back only its own. Stable across restarts and different for every node sharing one queue; default: the machine\'s hostname.'),
   data_dir: z.string().default('./var').describe('Where the queue, mailboxes and generated TLS certificate live.'),
-  postmaster: z.string().default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
+  postmaster: z.string().regex(/^[^@\s<>]+@[^@\s<>]+$/, 'expected an address "user@domain"').default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),
   log_format: z.enum(['json', 'pretty']).default('json').describe('JSON lines, or a pretty format for a terminal.'),
 
   smtp: z.strictObject({
-    listen: z.array(hostPort).default(['127.0.0.1:2525']).describe('Relay/MX listeners ("host:port").'),
+    listen: z.array(listenAddress).default(['127.0.0.1:2525']).describe('Relay/MX listeners ("host:port").'),
     max_message_size: size('35MiB', 'Largest message accepted (advertised with SIZE).'),
     max_recipients: z.number().int().min(1).default(1000).describe('Most RCPT accepted per transaction; more get 452 4.5.3.'),
     max_connections: z.number().int().min(1).default(1000).describe('Most concurrent inbound connections; more get 421 4.7.0.'),
@@ -124,18 +137,21 @@ export const configSchema = z.strictObject({
   }).prefault({}).describe('The relay/MX listener.'),
 
   submission: z.strictObject({
-    listen: z.array(hostPort).default([]).describe('Submission listeners (port 587); AUTH is required there, after STARTTLS.'),
-    tls_listen: z.array(hostPort).default([])
+    listen: z.array(listenAddress).default([]).describe('Submission listeners (port 587); AUTH is required there, after STARTTLS.'),
+    tls_listen: z.array(listenAddress).default([])
       .describe('Implicit-TLS submission listeners (port 465, RFC 8314): TLS from the first byte, then the same policy as listen (AUTH required).'),
   }).prefault({}).describe('Authenticated submission.'),
 
   tls: z.strictObject({
-    cert: z.string().optional().describe('PEM certificate chain; unset → a self-signed one generated once into data_dir.'),
-    key: z.string().optional().describe('PEM private key for cert.'),
-  }).prefault({}).describe('Inbound TLS (STARTTLS).'),
+    cert: z.string().min(1).optional().describe('PEM certificate chain; unset → a self-signed one generated once into data_dir.'),
+    key: z.string().min(1).optional().describe('PEM private key for cert.'),
+  }).refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'set both cert and key, or neither (a self-signed pair is generated)' })
+    .prefault({}).describe('Inbound TLS (STARTTLS).'),
 
   relay: z.strictObject({
-    networks: z.array(z.string()).default(['127.0.0.0/8', '::1/128'])
+    networks: z.array(z.string().refine((s) => parseCidr(s) !== undefined,
+      { message: 'expected an IP address or CIDR: IPv4 prefix 0–32 ("10.0.0.0/8"), IPv6 prefix 0–128 ("::1/128")' }))
+      .default(['127.0.0.0/8', '::1/128'])
       .describe('CIDRs whose clients may relay; others may only send to local domains unless authenticated.'),
   }).prefault({}).describe('Relay policy.'),
 
@@ -169,13 +185,14 @@ export const configSchema = z.strictObject({
     .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
 
   dns: z.strictObject({
-    servers: z.array(z.string()).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
+    servers: z.array(z.string().refine((s) => parseResolverAddress(s) !== undefined,
+      { message: 'expected an IP address, "ip:port" or "[v6]:port" (port 1–65535)' })).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
     timeout: duration('5s', 'Per-query timeout.'),
   }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
   delivery: z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
-    helo_name: z.string().optional().describe('Name sent in EHLO; unset → hostname.'),
+    helo_name: z.string().regex(HOSTNAME, HOSTNAME_MESSAGE).optional().describe('Name sent in EHLO; unset → hostname.'),
     tls: tlsPolicy.default('opportunistic').describe('Default TLS policy: none, opportunistic (STARTTLS when offered), required, verify.'),
     tls_ca_file: z.string().optional()
       .describe('PEM file of CA certificates trusted besides the system roots, for certificate checks (tls = "verify", MTA-STS, the MTA-STS policy fetch): for tests and private deployments with their own CA.'),
@@ -234,7 +251,8 @@ export const configSchema = z.strictObject({
     .describe('The queue\'s storage.'),
 
   http: z.strictObject({
-    listen: z.string().refine((s) => s === '' || HOST_PORT.test(s), 'expected "host:port", or "" to disable the API').optional().default('127.0.0.1:8025')
+    listen: z.string().refine((s) => s === '' || (HOST_PORT.test(s) && portOf(s) <= 65535), 'expected "host:port" (port 0–65535), or "" to disable the API')
+      .optional().default('127.0.0.1:8025')
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
     enabled: z.boolean().default(true).describe('Serve the admin API at all.'),

@@ -1,9 +1,12 @@
 /**
- * config/units — human durations ("500ms", "15m", "4h", "5d") and sizes
- * ("35MiB", "100MB", "1024") as the config file writes them.
+ * config/units — human durations ("500ms", "15m", "4h", "5d"), sizes
+ * ("35MiB", "100MB", "1024"), rates ("100/min"), CIDRs ("10.0.0.0/8") and
+ * resolver addresses ("127.0.0.1:53") as the config file writes them.
  *
  * Pure parsing only; the schema decides which setting takes which unit.
  */
+
+import { isIP } from 'node:net';
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/;
 const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -43,7 +46,28 @@ export function sizeBytes(text: string | number): number {
 /** "100/min" → messages per millisecond window; undefined when not a rate. */
 export function parseRate(text: string): { count: number; perMs: number } | undefined {
   const m = /^(\d+)\s*\/\s*(s|sec|m|min|h|hour)$/.exec(text.trim());
-  if (!m) return undefined;
+  if (!m || Number(m[1]) < 1) return undefined;
   const unit: Record<string, number> = { s: 1000, sec: 1000, m: 60_000, min: 60_000, h: 3_600_000, hour: 3_600_000 };
   return { count: Number(m[1]), perMs: unit[m[2]!]! };
+}
+
+/** "10.0.0.0/8", "::1/128" or a bare address (a /32 or /128); undefined when the address or prefix is bad. */
+export function parseCidr(text: string): { address: string; bits: number; family: 'ipv4' | 'ipv6' } | undefined {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const v = isIP(address);
+  if (v === 0) return undefined;
+  const max = v === 4 ? 32 : 128;
+  const bitsText = slash < 0 ? String(max) : text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bitsText) || Number(bitsText) > max) return undefined;
+  return { address, bits: Number(bitsText), family: v === 4 ? 'ipv4' : 'ipv6' };
+}
+
+/** A DNS server as node:dns `setServers` takes it: "ip", "ip:port" or "[v6]:port" (port 1–65535). */
+export function parseResolverAddress(text: string): { address: string; port: number } | undefined {
+  if (isIP(text) !== 0) return { address: text, port: 53 };
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([0-9.]+):(\d{1,5})$/.exec(text);
+  if (!m || isIP(m[1]!) === 0) return undefined;
+  const port = Number(m[2]);
+  return port >= 1 && port <= 65535 ? { address: m[1]!, port } : undefined;
 }

@@ -100,7 +100,7 @@ export const isLost = (r: ReadResult | Lost | undefined): r is Lost => r !== und
  * answer (timeout, refused), 4.4.2 for a connection dropped under us.
  */
 export function lostReply(l: Lost, command: string, host?: string): LastReply {
-  return { code: 451, enhanced: l.lost === 'no-answer' ? '4.4.1' : '4.4.2', text: l.detail, command, ...(host ? { host } : {}) };
+  return { code: 451, enhanced: l.lost === 'no-answer' ? '4.4.1' : '4.4.2', text: l.detail, command, ...(host ? { host } : {}), ours: true };
 }
 
 export function toLastReply(r: Reply, command: string, host: string): LastReply {

@@ -20,7 +20,12 @@ import type { LastReply } from '../queue/model.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
 
 export class LocalTransport implements Transport {
-  constructor(private readonly mailboxes: Mailboxes, private readonly log: Logger, private readonly junk: () => boolean = () => false) {}
+  /** `mailboxes` is read per recipient: a reload (SIGHUP) may have rebuilt them from new [[domains]]. */
+  constructor(private readonly mailboxesNow: () => Mailboxes, private readonly log: Logger, private readonly junk: () => boolean = () => false) {}
+
+  private get mailboxes(): Mailboxes {
+    return this.mailboxesNow();
+  }
 
   async deliver(batch: OutboundBatch, record: RecordVerdicts): Promise<BatchResult> {
     const verdicts = new Map<number, RecipientVerdict>();

@@ -55,7 +55,8 @@ import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Tran
 export type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts } from './types.js';
 
 export interface SmtpTransportDeps {
-  readonly config: Config;
+  /** The configuration in force, read at use time (config/live). */
+  readonly config: () => Config;
   readonly resolver: MxResolver;
   readonly log: Logger;
   readonly clock?: () => number;
@@ -84,7 +85,7 @@ export class SmtpTransport implements Transport {
   private closed = false;
 
   constructor(private readonly deps: SmtpTransportDeps) {
-    const t = deps.config.delivery.timeouts;
+    const t = deps.config().delivery.timeouts;
     this.timeouts = {
       connect: durationMs(t.connect),
       greeting: durationMs(t.greeting),
@@ -93,11 +94,11 @@ export class SmtpTransport implements Transport {
       dataBlock: durationMs(t.data_block),
       dataDone: durationMs(t.data_done),
     };
-    this.idleMs = durationMs(deps.config.delivery.connection_idle_timeout);
+    this.idleMs = durationMs(deps.config().delivery.connection_idle_timeout);
   }
 
   async deliver(batch: OutboundBatch, record: RecordVerdicts): Promise<BatchResult> {
-    const d = this.deps.config.delivery;
+    const d = this.deps.config().delivery;
     const byId = new Map(batch.recipients.map((r) => [r.id, r]));
     let queue: readonly RecipientRow[] = batch.recipients;
     let conn: SmtpConnection | undefined = this.takeIdle(batch.destination);
@@ -203,8 +204,8 @@ export class SmtpTransport implements Transport {
   }
 
   private resolve(domain: string): Promise<Resolution> {
-    const { config, resolver } = this.deps;
-    return resolver.resolveDestination(domain, { port: config.delivery.port, maxHosts: config.delivery.max_mx_hosts, routes: config.routes });
+    const config = this.deps.config();
+    return this.deps.resolver.resolveDestination(domain, { port: config.delivery.port, maxHosts: config.delivery.max_mx_hosts, routes: config.routes });
   }
 
   /** Tries each next hop in order; the failure policy says whether to go on and what the last failure means. */
@@ -214,7 +215,7 @@ export class SmtpTransport implements Transport {
       const j = judgeTrouble('resolve', reply);
       return j.recipients === 'bounce' ? { kind: 'failed', reply } : { kind: 'deferred', reply, destinationFailure: j.destinationFailure, throttle: j.throttle };
     }
-    const cfg = this.deps.config;
+    const cfg = this.deps.config();
     const route = resolution.routeConfig;
     const sts = await this.stsFor(resolution, domain);
     if (sts.kind === 'no-match') {
@@ -301,7 +302,7 @@ export class SmtpTransport implements Transport {
   }
 
   private async release(destination: string, conn: SmtpConnection): Promise<void> {
-    const max = this.deps.config.delivery.max_messages_per_connection;
+    const max = this.deps.config().delivery.max_messages_per_connection;
     if (this.closed || !conn.usable || conn.transactions >= max) {
       await conn.quit().catch(() => undefined);
       return;

@@ -10,7 +10,8 @@
  * a code that maps to an HTTP status. An injected message is queued through
  * intake/ (trace header, Message-ID/Date, the queue write) like every other.
  */
-import { formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
+import { domainOf, formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
+import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../scheduler/politeness.js';
@@ -35,13 +36,20 @@ export class AdminError extends Error {
   }
 }
 
-export interface QueueEntry { readonly message: MessageRow; readonly recipients: RecipientRow[] }
+/**
+ * When a waiting recipient can go next, and what it waits for: its own retry time, its destination's
+ * backoff (no connection before then, whatever the recipient's own time says), a suspended
+ * destination, or a hold on its message.
+ */
+export interface NextTry { readonly at: number; readonly why: 'retry' | 'destination backoff' | 'destination suspended' | 'held' }
+export type ListedRecipient = RecipientRow & { readonly next?: NextTry };
+export interface QueueEntry { readonly message: MessageRow; readonly recipients: ListedRecipient[] }
 export interface ListFilter { readonly domain?: string; readonly state?: RecipientState; readonly olderThanMs?: number }
 export interface MessageDetail {
   readonly message: MessageRow;
   /** A few headers of the stored message (Subject, From, To, Cc, Date, Message-ID), unfolded. */
   readonly headers: Record<string, string>;
-  readonly recipients: (RecipientRow & { readonly history: AttemptRow[] })[];
+  readonly recipients: (ListedRecipient & { readonly history: AttemptRow[] })[];
 }
 /** TLS-RPT (RFC 8460) session counts of an MTA-STS policy domain since the server started. */
 export interface TlsReport { readonly mode: string; readonly success: number; readonly failure: number; readonly lastFailure?: string }
@@ -66,19 +74,34 @@ export interface DestinationView {
   /** Destinations with something learned or a rule in force. */
   keys(): string[];
 }
-export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content: string }
+/** A message to inject: `content` as text (UTF-8), or `contentBase64` for bytes as they are (8-bit mail in any charset). */
+export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content?: string; readonly contentBase64?: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
+/** A destination that will not take a connection now, and how many of a flush's recipients wait for it. */
+export interface BlockedDestination { readonly destination: string; readonly why: 'backoff' | 'suspended'; readonly until: number; readonly recipients: number }
+export interface FlushResult {
+  /** Recipients that are due now and can go (their destination takes connections, their message is not held). */
+  readonly flushed: number;
+  /** Destinations whose backoff `force` cleared. */
+  readonly reset: string[];
+  /** Destinations still closed, and the recipients waiting for them. */
+  readonly blocked: BlockedDestination[];
+  /** Recipients of a held message (flush by id): they go when it is released. */
+  readonly held?: number;
+}
 
 export interface AdminApi {
   list(filter: ListFilter): Promise<QueueEntry[]>;
   show(id: string): Promise<MessageDetail>;
-  flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }>;
+  flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<FlushResult>;
   hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }>;
   remove(ids: readonly string[]): Promise<{ deleted: number }>;
   bounce(id: string): Promise<{ bounced: number; skipped: number }>;
   destinations(): Promise<DestinationInfo[]>;
   resetDestination(key: string): Promise<{ flushed: number }>;
   inject(req: InjectRequest, trace?: Partial<Trace>): Promise<{ id: string }>;
+  /** The configuration in force (a running server's, after any reload), secrets hidden. */
+  config(): Promise<Config>;
   /** Throws AdminError 'unavailable' once the queue's storage has failed (a running server only). */
   health?(): Promise<{ ok: true }>;
 }
@@ -89,6 +112,8 @@ export interface AdminDeps {
   readonly intake: Intake;
   readonly clock: () => number;
   readonly maxMessageSize: () => number;
+  /** The configuration in force, for `config()`. */
+  readonly config: () => Config;
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
   /** TLS-RPT counts per MTA-STS policy domain (a running server only); shown on the destination of that domain. */
@@ -98,7 +123,7 @@ export interface AdminDeps {
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
-  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace) => void;
+  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
   /** Why the queue's storage failed, once it has (queue/worker-store); undefined while healthy. */
@@ -121,9 +146,11 @@ export function headerSummary(body: Buffer): Record<string, string> {
   return out;
 }
 
-/** Any line ending → CRLF, so the stored message is what SMTP would have stored. */
-export function toCrlf(text: string): Buffer {
-  return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
+/** Any line ending → CRLF, so the stored message is what SMTP would have stored. Bytes are kept as they are. */
+export function toCrlf(text: string | Buffer): Buffer {
+  if (typeof text === 'string') return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
+  // latin1 maps each byte to one char and back: line endings change, nothing else does.
+  return Buffer.from(text.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
 }
 
 export class Admin implements AdminApi {
@@ -137,40 +164,91 @@ export class Admin implements AdminApi {
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
-    return this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan });
+    return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan }));
+  }
+
+  /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
+  private async withNextTry(entries: readonly { message: MessageRow; recipients: RecipientRow[] }[]): Promise<QueueEntry[]> {
+    const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred').map((r) => this.gateOf(r.destination))));
+    const health = new Map<string, DestinationRow | undefined>();
+    await Promise.all([...keys].map(async (k) => { health.set(k, await this.d.store.gate.getDestination(k)); }));
+    return entries.map((e) => ({
+      message: e.message,
+      recipients: e.recipients.map((r) => (r.state === 'queued' || r.state === 'deferred' ? { ...r, next: nextTry(e.message, r, health.get(this.gateOf(r.destination))) } : r)),
+    }));
+  }
+
+  /** The destination (gate row) a queued key goes to: the host set a domain maps to, when the scheduler knows it. */
+  private gateOf(queued: string): string {
+    return this.d.destinationView?.gateOf(queued) ?? queued;
   }
 
   async show(id: string): Promise<MessageDetail> {
     const message = await this.mustGet(id);
-    const [recipients, attempts, body] = await Promise.all([this.d.store.recipients.getRecipients(id), this.d.store.recipients.getAttempts(id), this.d.store.messages.getBody(id)]);
+    const [rows, attempts, body] = await Promise.all([this.d.store.recipients.getRecipients(id), this.d.store.recipients.getAttempts(id), this.d.store.messages.getBody(id)]);
+    const [entry] = await this.withNextTry([{ message, recipients: rows }]);
     return {
       message,
       headers: headerSummary(body),
-      recipients: recipients.map((r) => ({ ...r, history: attempts.filter((a) => a.recipientId === r.id) })),
+      recipients: (entry?.recipients ?? rows).map((r) => ({ ...r, history: attempts.filter((a) => a.recipientId === r.id) })),
     };
   }
 
-  async flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<{ flushed: number; reset: string[] }> {
+  /**
+   * Makes the selection's deferred recipients due now. `flushed` counts only those that can actually
+   * go: recipients behind a destination in backoff (or suspended), or of a held message, are counted
+   * in `blocked` with what they wait for — `force` clears the backoff of the destinations involved.
+   */
+  async flush(opts: { domain?: string; id?: string; force?: boolean }): Promise<FlushResult> {
     const now = this.d.clock();
-    if (opts.id) await this.mustGet(opts.id);
+    const held = opts.id ? (await this.mustGet(opts.id)).held : false;
     const reset: string[] = [];
+    /** Recipients already due by their own time that waited only for a destination --force opened. */
+    let unblocked = 0;
     if (opts.force) {
       // A destination in backoff is never claimed from: --force clears the backoff of the destinations involved.
       const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
       // Recipients are queued under their domains; the backoff belongs to the host set a domain maps to.
-      const gateOf = (q: string) => this.d.destinationView?.gateOf(q) ?? q;
-      const keys = new Set(entries.flatMap((e) => e.recipients.filter((r) => !FINAL_STATES.includes(r.state)).map((r) => gateOf(r.destination))));
-      for (const key of keys) {
+      const waiting = entries.flatMap((e) => e.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred'));
+      for (const key of new Set(waiting.map((r) => this.gateOf(r.destination)))) {
         const row = await this.d.store.gate.getDestination(key);
         if (row && row.health !== 'ok') {
           await this.d.store.gate.putDestination(clearedDestination(key, now));
           reset.push(key);
         }
       }
+      unblocked = waiting.filter((r) => reset.includes(this.gateOf(r.destination)) && r.nextAttemptAt <= now).length;
     }
-    const flushed = await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now });
+    const made = (await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now })) + unblocked;
+    const blocked = held ? [] : await this.blockedDestinations(opts, now);
+    const behind = blocked.reduce((n, b) => n + b.recipients, 0);
     this.d.poke?.();
-    return { flushed, reset };
+    return { flushed: held ? 0 : Math.max(0, made - behind), reset, blocked, ...(held ? { held: made } : {}) };
+  }
+
+  /** The selection's destinations that will not take a connection now, with their waiting recipients. */
+  private async blockedDestinations(opts: { domain?: string; id?: string }, now: number): Promise<BlockedDestination[]> {
+    const counts = new Map<string, number>();
+    if (opts.id || opts.domain) {
+      const entries = await this.d.store.recipients.listMessages({ domain: opts.domain, messageId: opts.id });
+      for (const e of entries) {
+        for (const r of e.recipients) {
+          if (r.state !== 'queued' && r.state !== 'deferred') continue;
+          if (opts.domain && domainOf(r.address).toLowerCase() !== opts.domain.toLowerCase()) continue;
+          const key = this.gateOf(r.destination);
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+      }
+    }
+    const rows: (DestinationRow & { queued?: number })[] = opts.id || opts.domain
+      ? (await Promise.all([...counts.keys()].map((k) => this.d.store.gate.getDestination(k)))).filter((r): r is DestinationRow => r !== undefined)
+      : (await this.d.store.gate.listDestinations()).filter((r) => r.queued > 0);
+    return rows
+      .filter((r) => r.health === 'suspended' || (r.health === 'backoff' && r.backoffUntil > now))
+      .map((r) => ({
+        destination: r.key, why: r.health === 'suspended' ? 'suspended' as const : 'backoff' as const, until: r.backoffUntil,
+        recipients: counts.get(r.key) ?? r.queued ?? 0,
+      }));
   }
 
   async hold(target: HoldTarget, held: boolean): Promise<{ ids: string[] }> {
@@ -262,13 +340,14 @@ export class Admin implements AdminApi {
   async inject(req: InjectRequest, trace: Partial<Trace> = {}): Promise<{ id: string }> {
     const directory = this.d.directory?.();
     if (!directory) throw new AdminError('unavailable', 'injection needs the server configuration');
-    if (typeof req.from !== 'string' || !Array.isArray(req.to) || typeof req.content !== 'string') {
-      throw new AdminError('bad_request', 'expected {from: string, to: string[], content: string}');
+    if (typeof req.from !== 'string' || !Array.isArray(req.to) || (typeof req.content !== 'string') === (typeof req.contentBase64 !== 'string')) {
+      throw new AdminError('bad_request', 'expected {from: string, to: string[], content: string} (or content_base64 instead of content)');
     }
+    const raw = typeof req.contentBase64 === 'string' ? Buffer.from(req.contentBase64, 'base64') : Buffer.from(req.content ?? '', 'utf8');
     if (req.to.length === 0) throw new AdminError('bad_request', 'no recipients');
     const sender = parsePath(`<${req.from}>`, { utf8: true, allowNull: true });
     if (isAddressError(sender)) throw new AdminError('bad_request', `from: ${sender.detail}`);
-    const content = toCrlf(req.content.endsWith('\n') ? req.content : `${req.content}\n`);
+    const content = toCrlf(raw.at(-1) === 0x0a ? raw : Buffer.concat([raw, Buffer.from('\n')]));
     if (content.length > this.d.maxMessageSize()) throw new AdminError('too_big', 'message size exceeds fixed maximum message size');
     const recipients: NewRecipient[] = [];
     const seen = new Set<string>();
@@ -289,11 +368,15 @@ export class Admin implements AdminApi {
     const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
     const { id } = await this.d.intake.accept({
       origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
-      params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: /[^\x00-\x7f]/.test(req.content) ? '8BITMIME' : undefined },
+      params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
     });
-    this.d.onInjected?.(id, req, fullTrace);
+    this.d.onInjected?.(id, req, fullTrace, content.length);
     this.d.poke?.();
     return { id };
+  }
+
+  async config(): Promise<Config> {
+    return redactConfig(this.d.config());
   }
 
   private async mustGet(id: string): Promise<MessageRow> {
@@ -307,6 +390,13 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
   const r = directory.resolveLocal(mb, size);
   if (!r.ok) throw new AdminError('bad_request', `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}`);
   return r.targets;
+}
+
+export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | undefined): NextTry {
+  if (m.held) return { at: r.nextAttemptAt, why: 'held' };
+  if (dest?.health === 'suspended') return { at: r.nextAttemptAt, why: 'destination suspended' };
+  if (dest?.health === 'backoff' && dest.backoffUntil >= r.nextAttemptAt) return { at: dest.backoffUntil, why: 'destination backoff' };
+  return { at: r.nextAttemptAt, why: 'retry' };
 }
 
 /**
@@ -328,4 +418,17 @@ function withTlsReports(list: DestinationInfo[], reports: ReadonlyMap<string, Tl
 /** A destination with no backoff and no failures: what "reset" writes. */
 export function clearedDestination(key: string, now: number): DestinationState {
   return { key, health: 'ok', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, updatedAt: now };
+}
+
+/** The configuration with its secrets (password hashes, the admin token, route passwords) replaced by "(hidden)". */
+export function redactConfig(cfg: Config): Config {
+  const hidden = '(hidden)';
+  const routes = Object.fromEntries(Object.entries(cfg.routes).map(([k, r]) =>
+    [k, typeof r === 'object' && !Array.isArray(r) && r.auth ? { ...r, auth: { ...r.auth, password: hidden } } : r]));
+  return {
+    ...cfg,
+    users: cfg.users.map((u) => ({ ...u, password_hash: hidden })),
+    routes,
+    http: { ...cfg.http, ...(cfg.http.token !== undefined ? { token: hidden } : {}) },
+  };
 }

@@ -5,6 +5,7 @@
  * authenticate or serialise (http/server does).
  *
  *   GET    /api/health                   {ok: true}; 503 once the queue's storage failed
+ *   GET    /api/config                   the configuration in force (secrets hidden)
  *   GET    /api/queue                    ?domain=&state=&older_than=1h
  *   GET    /api/queue/:id
  *   POST   /api/queue/flush              {domain?, id?, force?}
@@ -14,7 +15,7 @@
  *   POST   /api/queue/delete             {ids: [...]}
  *   GET    /api/destinations
  *   POST   /api/destinations/:key/reset
- *   POST   /api/messages                 {from, to: [...], content}
+ *   POST   /api/messages                 {from, to: [...], content} or {from, to, content_base64} (bytes as they are)
  */
 import { parseDuration } from '../config/units.js';
 import type { RecipientState } from '../queue/model.js';
@@ -64,6 +65,7 @@ function need(params: Record<string, string>, key: string): string {
 
 export const ROUTES: readonly Route[] = [
   route('GET', '/api/health', async (a) => (a.health ? a.health() : { ok: true })),
+  route('GET', '/api/config', async (a) => a.config()),
   route('GET', '/api/queue', async (a, { query }) => {
     const state = query.get('state') || undefined;
     if (state && !STATES.includes(state)) throw new AdminError('bad_request', `state must be one of ${STATES.join(', ')}`);
@@ -96,7 +98,7 @@ export const ROUTES: readonly Route[] = [
   route('POST', '/api/destinations/:key/reset', async (a, { params }) => a.resetDestination(need(params, 'key'))),
   route('POST', '/api/messages', async (a, { body, remoteIp }) => {
     const o = obj(body);
-    return a.inject({ from: o.from as string, to: o.to as string[], content: o.content as string }, { clientIp: remoteIp });
+    return a.inject({ from: o.from as string, to: o.to as string[], content: o.content as string | undefined, contentBase64: o.content_base64 as string | undefined }, { clientIp: remoteIp });
   }),
 ];
 

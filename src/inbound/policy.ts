@@ -14,7 +14,8 @@
  * like a local domain: anyone may send to it, the same tricks are refused, and
  * it is queued to its route (the store answers for its mailboxes).
  */
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4 } from 'node:net';
+import { parseCidr } from '../config/units.js';
 import type { Path } from '../smtp/address.js';
 
 export interface Refusal {
@@ -31,11 +32,10 @@ const RELAY_DENIED: Refusal = { code: 554, enhanced: '5.7.1', text: 'Relay acces
 export function networkMatcher(cidrs: readonly string[]): (ip: string) => boolean {
   const list = new BlockList();
   for (const c of cidrs) {
-    const [addr, bits] = c.split('/');
-    if (!addr) continue;
-    const type = isIPv6(addr) ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(addr, type);
-    else list.addSubnet(addr, Number(bits), type);
+    // The schema refuses what parseCidr does not read, so a running server never gets here with one.
+    const n = parseCidr(c);
+    if (!n) throw new RangeError(`relay.networks: not an address or CIDR: ${JSON.stringify(c)}`);
+    list.addSubnet(n.address, n.bits, n.family);
   }
   return (ip: string) => {
     const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);

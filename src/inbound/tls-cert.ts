@@ -7,6 +7,31 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { generate } from 'selfsigned';
+import type { ConfigProblem } from '../config/load.js';
+
+/** Configured cert/key files that cannot be read or do not make a key pair (what would stop `serve`). */
+export function tlsFileProblems(t: { cert?: string; key?: string }): ConfigProblem[] {
+  if (!t.cert || !t.key) return [];
+  const problems: ConfigProblem[] = [];
+  const read = (path: 'tls.cert' | 'tls.key', file: string): Buffer | undefined => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      problems.push({ path, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      return undefined;
+    }
+  };
+  const cert = read('tls.cert', t.cert);
+  const key = read('tls.key', t.key);
+  if (cert && key) {
+    try {
+      tls.createSecureContext({ cert, key });
+    } catch (err) {
+      problems.push({ path: 'tls', message: `cert and key do not make a TLS context: ${(err as Error).message}` });
+    }
+  }
+  return problems;
+}
 
 export async function loadTlsContext(opts: { cert?: string; key?: string; dataDir: string; hostname: string }): Promise<tls.SecureContext> {
   if (opts.cert && opts.key) {

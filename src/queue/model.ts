@@ -70,6 +70,11 @@ export interface LastReply {
   readonly host?: string;
   /** The command the reply answered: "RCPT TO", "end of DATA", "connect" … */
   readonly command?: string;
+  /**
+   * Made up here, not said by `host`: no reply came (refused, timed out, dropped), and code/enhanced
+   * are what we record for that. Shown as "connect to HOST failed: …", never as "HOST said".
+   */
+  readonly ours?: boolean;
 }
 
 export interface RecipientRow {

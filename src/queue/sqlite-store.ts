@@ -11,7 +11,7 @@
  * CLI commands and tests open it directly.
  */
 import { HalcyonError } from '../errors.js';
-import { openDatabase, SqliteDb, type SqliteQueueOptions, type SqliteStoreStats } from './sqlite-db.js';
+import { closeDatabase, openDatabase, SqliteDb, type SqliteQueueOptions, type SqliteStoreStats } from './sqlite-db.js';
 import { SqliteDestinationGate } from './sqlite-gate.js';
 import { SqliteMessageStore } from './sqlite-messages.js';
 import { SqliteRecipientQueue } from './sqlite-recipients.js';
@@ -20,6 +20,7 @@ import type { Queue } from './store.js';
 import { join } from 'node:path';
 
 export type { SqliteQueueOptions, SqliteStoreStats } from './sqlite-db.js';
+export { NoQueueError } from './sqlite-db.js';
 export { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, SPOOL_MIN_BYTES } from './sqlite-messages.js';
 
 /** How often a turn also removes spool segments nothing refers to any more. */
@@ -80,7 +81,7 @@ export class SqliteQueue implements Queue {
     this.messages.flushPending();
     this.d.closed = true;
     this.spool.close();
-    this.d.db.close();
+    closeDatabase(this.d.db);
   }
 }
 

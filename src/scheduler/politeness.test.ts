@@ -131,7 +131,7 @@ describe('Politeness registry', () => {
   test('combines adaptive limit, learned limits and rules; the view shows them', () => {
     let now = 0;
     const cfg = parseConfig({ delivery: { max_connections_per_destination: 10, initial_connections_per_destination: 5, rules: [{ match: 'slow down', action: 'set', max_connections: 2, for: '1h' }, { match: 'go away', action: 'suspend', for: '10m' }] } });
-    const p = new Politeness(cfg, () => now);
+    const p = new Politeness(() => cfg, () => now);
     const K = 'mx:mx.test';
     assert.equal(p.connectionLimit(K), 5);
     assert.equal(p.recipientLimit(K), 100);
@@ -159,8 +159,8 @@ describe('Politeness: shared with other nodes through the gate row', () => {
   test('shared() carries the learned ceilings; absorb() takes the stricter on a fresh node', () => {
     let now = 0;
     const cfg = parseConfig({});
-    const a = new Politeness(cfg, () => now);
-    const b = new Politeness(cfg, () => now);
+    const a = new Politeness(() => cfg, () => now);
+    const b = new Politeness(() => cfg, () => now);
     const K = 'mx:mx.test';
     assert.equal(a.shared(K), undefined);
     a.limitReached(K, 3, { code: 452, enhanced: '4.5.3', text: 'Too many recipients' });
@@ -177,7 +177,7 @@ describe('Politeness: shared with other nodes through the gate row', () => {
     // A laxer row does not loosen what is known here; an expired one says nothing.
     b.absorb(K, { maxRecipients: 10, maxRecipientsUntil: 5 * 86_400_000 });
     assert.equal(b.recipientLimit(K), 3);
-    const c = new Politeness(cfg, () => now);
+    const c = new Politeness(() => cfg, () => now);
     c.absorb(K, { maxRecipients: 2, maxRecipientsUntil: 500 });
     assert.equal(c.recipientLimit(K), 100);
   });

@@ -50,10 +50,11 @@ export class Politeness {
   private readonly records = new Map<string, PolitenessRecord>();
   private compiled: { from: Config['delivery']['rules']; rules: ReplyRule[] } | undefined;
 
-  constructor(private readonly config: Config, private readonly clock: () => number) {}
+  /** `config` is read at use time (config/live): a reload's new rules and caps apply at once. */
+  constructor(private readonly config: () => Config, private readonly clock: () => number) {}
 
   private get d(): Config['delivery'] {
-    return this.config.delivery;
+    return this.config().delivery;
   }
 
   private get rules(): ReplyRule[] {

@@ -53,7 +53,8 @@ export interface QmgrDeps {
   readonly queue: Queue;
   readonly smtp: Transport;
   readonly local: Transport;
-  readonly config: Config;
+  /** The configuration in force, read at use time (config/live). */
+  readonly config: () => Config;
   readonly log: Logger;
   readonly clock: () => number;
   readonly random?: () => number;
@@ -142,7 +143,7 @@ export class Qmgr {
   private readonly feedback: Feedback;
 
   constructor(private readonly deps: QmgrDeps) {
-    const d = deps.config.delivery;
+    const d = deps.config().delivery;
     this.retry = {
       retryInitialMs: durationMs(d.retry_initial), retryMaxMs: durationMs(d.retry_max),
       backoffMs: durationMs(d.destination_backoff), backoffMaxMs: durationMs(d.destination_backoff_max),
@@ -151,7 +152,7 @@ export class Qmgr {
     this.rate = d.destination_rate ? parseRate(d.destination_rate) : undefined;
     this.destinations = new DestinationMap({
       mxHostSet: deps.mxHostSet, clock: deps.clock,
-      settings: () => ({ by: deps.config.delivery.destination_by, ttlMs: durationMs(deps.config.delivery.destination_cache_ttl) }),
+      settings: () => ({ by: deps.config().delivery.destination_by, ttlMs: durationMs(deps.config().delivery.destination_cache_ttl) }),
     });
     this.politeness = new Politeness(deps.config, deps.clock);
     this.feedback = new Feedback(this.politeness, deps.log);
@@ -162,7 +163,7 @@ export class Qmgr {
   }
 
   private get leaseMs(): number {
-    return durationMs(this.deps.config.delivery.lease);
+    return durationMs(this.deps.config().delivery.lease);
   }
 
   /**
@@ -237,7 +238,7 @@ export class Qmgr {
   }
 
   private scanMs(): number {
-    return durationMs(this.deps.config.delivery.queue_scan_interval);
+    return durationMs(this.deps.config().delivery.queue_scan_interval);
   }
 
   /** One pass and all the deliveries it started (tests drive the scheduler with this and a fake clock). */
@@ -306,7 +307,7 @@ export class Qmgr {
   }
 
   private async dispatch(now: number): Promise<void> {
-    const cfg = this.deps.config.delivery;
+    const cfg = this.deps.config().delivery;
     for (const d of this.dests.values()) {
       if (d.queue.length === 0 && d.workers === 0 && !d.asking && d.waitUntil <= now) this.dests.delete(d.key);
     }
@@ -340,7 +341,7 @@ export class Qmgr {
    * queue turn) and starts a connection on each. A probe is granted alone; what cannot get a slot waits.
    */
   private async fill(d: DestState): Promise<void> {
-    const cfg = this.deps.config.delivery;
+    const cfg = this.deps.config().delivery;
     if (d.asking || d.probing) return;
     const now = this.deps.clock();
     const suspendedUntil = this.politeness.suspendedUntil(d.key);

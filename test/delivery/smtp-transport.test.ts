@@ -81,7 +81,7 @@ function harness(route: RouteInput, delivery: NonNullable<ConfigInput['delivery'
   const logLines: string[] = [];
   const sink = new Writable({ write(chunk: Buffer, _e, cb) { logLines.push(chunk.toString()); cb(); } });
   const log = createLogger({ level: 'debug', format: 'json', destination: sink });
-  const transport = new SmtpTransport({ config, resolver: createResolver({ servers: [], timeoutMs: 2000 }), log });
+  const transport = new SmtpTransport({ config: () => config, resolver: createResolver({ servers: [], timeoutMs: 2000 }), log });
   open.push({ transport, remotes });
   const calls: Map<number, RecipientVerdict>[] = [];
   return {

@@ -34,7 +34,7 @@ const rcpt = (id: number, address: string): RecipientRow => ({
 async function deliver(sender: string, rcpts: RecipientRow[]) {
   const remote = await startRemote({ extensions: { pipelining: true, size: 10_000_000, dsn: true, enhancedStatusCodes: true } });
   const config = parseConfig({ hostname: 'halcyon.test', data_dir: dir, routes: { 'example.test': `127.0.0.1:${remote.port}` } });
-  const transport = new SmtpTransport({ config, resolver: createResolver({ servers: [], timeoutMs: 2000 }), log: pino({ level: 'silent' }) });
+  const transport = new SmtpTransport({ config: () => config, resolver: createResolver({ servers: [], timeoutMs: 2000 }), log: pino({ level: 'silent' }) });
   const verdicts = new Map<number, RecipientVerdict>();
   try {
     const result = await transport.deliver(

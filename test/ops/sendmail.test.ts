@@ -6,10 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, queueList, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
+import { CLI, TEST_HOSTNAME, queueList, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 
 describe('halcyon sendmail', () => {
@@ -46,6 +46,29 @@ describe('halcyon sendmail', () => {
     assert.match(data, /^From: "Backup Job" <backup@sink\.test>\r$/m);
     assert.match(data, /^Date: /m);
     assert.match(data, /^Message-ID: </m);
+  });
+
+  test('-t keeps 8-bit input byte for byte (Latin-1 é stays 0xE9), and its Message-ID names config hostname', async () => {
+    const input = Buffer.concat([Buffer.from('To: l1@sink.test\nSubject: latin1\nContent-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n\ncaf'),
+      Buffer.from([0xe9]), Buffer.from(' cr'), Buffer.from([0xe8, 0x6d, 0x65]), Buffer.from('\n')]);
+    const r = await runCli(['sendmail', '-C', h.configFile, '-t', '-f', 'latin@sink.test'], { input });
+    assert.equal(r.code, 0, r.stderr);
+    const data = (await received('l1@sink.test')).data;
+    const body = data.subarray(data.indexOf('\r\n\r\n') + 4);
+    assert.deepEqual([...body], [...Buffer.from('caf'), 0xe9, ...Buffer.from(' cr'), 0xe8, 0x6d, 0x65, 0x0d, 0x0a]);
+    assert.equal(data.indexOf(Buffer.from('\uFFFD', 'utf8')), -1, 'no replacement characters');
+    assert.match(data.toString('latin1'), new RegExp(`^Message-ID: <[^@>]+@${TEST_HOSTNAME.replace(/\./g, '\\.')}>\r$`, 'm'));
+  });
+
+  test('the Message-ID names the running server\'s hostname, even when sendmail runs with another config', async () => {
+    // A config that only says where the server is (as the embedded defaults do for 127.0.0.1:8025), with another hostname.
+    const other = join(h.dataDir, 'client.toml');
+    writeFileSync(other, `hostname = "client.invalid"\n[http]\nlisten = "127.0.0.1:${h.httpPort}"\n`);
+    const r = await runCli(['sendmail', '-C', other, '-f', 'cron@sink.test', 'm1@sink.test'], { input: 'Subject: mid\n\nx\n' });
+    assert.equal(r.code, 0, r.stderr);
+    const data = (await received('m1@sink.test')).data.toString('latin1');
+    assert.match(data, new RegExp(`^Message-ID: <[^@>]+@${TEST_HOSTNAME.replace(/\./g, '\\.')}>\r$`, 'm'));
+    assert.doesNotMatch(data, /client\.invalid/);
   });
 
   test('a lone dot ends the message without -i, not with -i or -oi', async () => {
