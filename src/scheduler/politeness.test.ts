@@ -185,8 +185,8 @@ describe('Politeness: shared with other nodes through the gate row', () => {
   test('rules in force travel too: a suspend and a set rule seen on one node hold on another until they end', () => {
     let now = 0;
     const cfg = parseConfig({ delivery: { rules: [{ match: 'slow down', action: 'set', max_connections: 2, for: '1h' }, { match: 'go away', action: 'suspend', for: '10m' }] } });
-    const a = new Politeness(cfg, () => now);
-    const b = new Politeness(cfg, () => now);
+    const a = new Politeness(() => cfg, () => now);
+    const b = new Politeness(() => cfg, () => now);
     const K = 'mx:mx.test';
     a.onReply(K, { code: 451, text: 'please slow down' });
     a.onReply(K, { code: 421, text: 'go away' });
