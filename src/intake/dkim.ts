@@ -9,7 +9,7 @@
  * someone added a second From, Subject or To. The canonicalization, body hash
  * and header formatting are mailauth's (4.13); this file only chooses what to
  * sign and composes them, because mailauth's signer cannot oversign
- * (docs/decisions/0004-dkim-signing-from-mailauth-parts.md).
+ * (docs/decisions/0007-dkim-signing-from-mailauth-parts.md).
  *
  * Pure functions of their input (the signature's t= is the time given); no
  * file or DNS access — keys are loaded by intake/dkim-keys.

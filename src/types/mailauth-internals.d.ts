@@ -4,7 +4,7 @@
  * public API only). mailauth's own signer cannot oversign header fields, so
  * intake/dkim composes these pieces — mailauth's header parser, relaxed
  * canonicalization, body hash and signature header formatter — itself; see
- * docs/decisions/0004-dkim-signing-from-mailauth-parts.md. mailauth is pinned
+ * docs/decisions/0007-dkim-signing-from-mailauth-parts.md. mailauth is pinned
  * exactly in package.json because these paths are not its public API.
  */
 declare module 'mailauth/lib/tools.js' {
