@@ -36,7 +36,7 @@
  */
 import type { Logger } from 'pino';
 import type { LastReply, MessageRow, Notify, RecipientRow } from '../queue/model.js';
-import { dotStuff, has8bit } from '../smtp/dotstuff.js';
+import { dotStuffParts, has8bit } from '../smtp/dotstuff.js';
 import { encodeXtext } from '../smtp/params.js';
 import { ERRORS } from '../errors.js';
 import type { Command } from './rcpt-table.js';
@@ -246,7 +246,9 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
           if (r.lost) lost = r.lost;
           break;
         }
-        const l = await conn.write(dotStuff(body), conn.timeouts.dataBlock);
+        // Gathered, not joined (a clean body is [body, ".\r\n"]); a body cut into many pieces is joined after all.
+        const parts = dotStuffParts(body);
+        const l = await conn.write(parts.length > 64 ? Buffer.concat(parts) : parts, conn.timeouts.dataBlock);
         if (l) {
           // Not all written: the server cannot have seen the final dot.
           s = noReply(s, l);
