@@ -70,6 +70,9 @@ export interface TxInput {
   readonly chunkSize?: number;
 }
 
+/** Bodies from this size go out as a gathered write of views rather than one joined copy. */
+const GATHER_MIN_BYTES = 16 * 1024;
+
 /** 1 MiB per BDAT chunk: few round trips, bounded memory per write. */
 export const CHUNK_SIZE = 1024 * 1024;
 
@@ -246,9 +249,10 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
           if (r.lost) lost = r.lost;
           break;
         }
-        // Gathered, not joined (a clean body is [body, ".\r\n"]); a body cut into many pieces is joined after all.
+        // A large body is gathered, not joined (a clean one is [body, ".\r\n"]); a small one, or one cut into
+        // many pieces, is joined: a small copy costs less than a gathered write's bookkeeping.
         const parts = dotStuffParts(body);
-        const l = await conn.write(parts.length > 64 ? Buffer.concat(parts) : parts, conn.timeouts.dataBlock);
+        const l = await conn.write(parts.length > 64 || body.length < GATHER_MIN_BYTES ? Buffer.concat(parts) : parts, conn.timeouts.dataBlock);
         if (l) {
           // Not all written: the server cannot have seen the final dot.
           s = noReply(s, l);
