@@ -26,6 +26,9 @@
  *   7. DKIM signing at acceptance: 1 KiB accepted msgs/s unsigned, RSA-2048
  *      and Ed25519 (bench/dkim.ts; Halcyon only).
  * BENCH_ONLY=dkim runs only 7 (no Postfix needed beyond smtp-source/smtp-sink).
+ *   8. Relay end to end on a shared queue: SQLite one node, PostgreSQL one
+ *      node, PostgreSQL three nodes (bench/cluster.ts; skipped when
+ *      PostgreSQL does not answer). BENCH_ONLY=cluster runs only 8.
  *
  * Run: npm run bench   (or: node <outDir>/bench/run.js)
  */
@@ -39,6 +42,7 @@ import { postfixVersion, startPostfix, POSTFIX } from './postfix.js';
 import { installExitHandlers, pollUntil, sh, sleep, stopAll } from './procs.js';
 import { runSource, startSink, toolsPresent, type SourceLoad } from './sink.js';
 import { dkimRows } from './dkim.js';
+import { clusterRows } from './cluster.js';
 import { renderTable, type Row, type Runs } from './table.js';
 import { transactionsHalcyon, transactionsPostfix } from './transactions.js';
 
@@ -200,8 +204,8 @@ async function main(): Promise<void> {
   installExitHandlers();
   const started = Date.now();
   const rows: Row[] = [];
-  if (process.env.BENCH_ONLY === 'dkim') {
-    rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
+  if (process.env.BENCH_ONLY === 'dkim' || process.env.BENCH_ONLY === 'cluster') {
+    rows.push(...await (process.env.BENCH_ONLY === 'dkim' ? dkimRows(n(20_000), RUNS, BUDGET_MS) : clusterRows(n(10_000), RUNS, BUDGET_MS)));
     console.log(machine());
     console.log(`Scale ${SCALE}, ${RUNS} run(s) per figure (median, then the runs' range), budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
     console.log('');
@@ -235,6 +239,7 @@ async function main(): Promise<void> {
     }
   }
   rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
+  rows.push(...await clusterRows(n(10_000), RUNS, BUDGET_MS));
   for (const load of LOADS) {
     const runs = byLoad.get(load.label)!;
     rows.push({ what: `CPU per 1,000 msgs, ${load.label}`, unit: 's', ratio: 'ph',
