@@ -63,6 +63,15 @@ async function confirmAction(page: Page, scope: string, action: string): Promise
   return text;
 }
 
+/** Runs a search from the page's form; the queue ids listed once the results say they match it. */
+async function search(page: Page, q: string, state: string): Promise<string[]> {
+  await page.locator('#q').fill(q);
+  await page.locator('#state').selectOption(state);
+  await page.locator('#search button[type=submit]').click();
+  await page.locator('#results p.sub', { hasText: `${q ? ` matching “${q}”` : ''}${state ? ` in state ${state}` : ''}` }).waitFor();
+  return (await page.locator('#results tr[data-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id') ?? ''))).sort();
+}
+
 describe('the dashboard in chromium', { timeout: 180_000 }, () => {
   let present = false;
   let remote: Remote;
@@ -73,6 +82,7 @@ describe('the dashboard in chromium', { timeout: 180_000 }, () => {
   const ids: Record<'hostile' | 'later' | 'ok' | 'bad', string> = { hostile: '', later: '', ok: '', bad: '' };
   const pageErrors: string[] = [];
   const cspViolations: string[] = [];
+  const consoleErrors: string[] = [];
   let port = 0;
   let base = '';
 
@@ -115,7 +125,10 @@ destination_backoff = "1h"
     ctx = await launch(profile);
     page = await ctx.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text()); });
+    page.on('console', (m) => {
+      if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
   });
   after(async () => {
     if (!present) return;
@@ -149,6 +162,10 @@ destination_backoff = "1h"
 
   test('a search finds a message; its page shows each attempt\'s host, command and reply', async (t) => {
     if (!present) return t.skip('chromium not installed');
+    // By Message-ID, by sender and state: only what matches is listed.
+    assert.deepEqual(await search(page, 'later.2@example.test', ''), [ids.later]);
+    assert.deepEqual(await search(page, 'example.test', 'deferred'), [ids.hostile, ids.later].sort());
+    assert.deepEqual(await search(page, 'x@dead.test', ''), [ids.hostile]);
     await page.locator('#q').fill(ids.later);
     await page.locator('#q').press('Enter');
     await page.waitForURL(new RegExp(`#/\\?q=${ids.later}`));
@@ -179,6 +196,38 @@ destination_backoff = "1h"
     await page.locator('#message-detail button[data-action="release"]').waitFor();
     assert.match(await confirmAction(page, '#message-detail', 'release'), new RegExp(`released ${ids.later}`));
     assert.equal(await held(), false);
+  });
+
+  test('the queue shape and age histogram count held recipients apart; the chart shows the hour\'s counts', async (t) => {
+    if (!present) return t.skip('chromium not installed');
+    await page.goto(`${base}/#/`);
+    const row = page.locator(`#results tr[data-id="${ids.hostile}"]`);
+    await row.waitFor();
+    // Held from its row in the results, after the confirmation.
+    assert.match(await confirmAction(page, `#results tr[data-id="${ids.hostile}"]`, 'hold'), new RegExp(`held ${ids.hostile}`));
+    await row.locator('button[data-action="release"]').waitFor();
+    assert.deepEqual(await search(page, '', 'held'), [ids.hostile]);
+    const shape = (await api(port, 'GET', '/api/queue/shape?by=destination')).json as { total: { total: number }; held: { total: number } };
+    assert.deepEqual([shape.total.total, shape.held.total], [1, 1]);
+    await page.locator('#shape tr.held-total td.n', { hasText: /^1$/ }).first().waitFor();
+    assert.equal(await page.locator('#shape tr.total td').first().textContent(), '1', 'one recipient waiting (later@), held one apart');
+    assert.equal(await page.locator('#shape tr.held-total td').first().textContent(), '1');
+    assert.equal(await page.locator('#histogram .bucket').first().locator('.count').textContent(), '1 + 1 held', 'both messages are minutes old');
+    // The chart: the page's totals are the API's, and they are what happened (one 550, two first-attempt deferrals, the 250s).
+    const tp = (await api(port, 'GET', '/api/stats/throughput')).json as { minutes: { sent: number; deferred: number; bounced: number }[] };
+    const sum = (k: 'sent' | 'deferred' | 'bounced') => tp.minutes.reduce((n, m) => n + m[k], 0);
+    assert.equal(sum('bounced'), 1);
+    assert.equal(sum('deferred'), 2);
+    assert.ok(sum('sent') >= 1);
+    for (const k of ['sent', 'deferred', 'bounced'] as const) {
+      await page.locator(`#throughput-totals [data-series="${k}"]`, { hasText: `${k} ${sum(k)}` }).waitFor();
+    }
+    assert.ok(await page.locator('#throughput .uplot canvas').count() >= 1, 'uPlot drew the chart');
+    assert.match(await page.locator('#throughput .u-legend').textContent() ?? '', /sent.*deferred.*bounced/s);
+    await page.screenshot({ path: join(outDir, 'dashboard-overview.png'), fullPage: true });
+    assert.match(await confirmAction(page, `#results tr[data-id="${ids.hostile}"]`, 'release'), new RegExp(`released ${ids.hostile}`));
+    assert.equal(((await api(port, 'GET', `/api/queue/${ids.hostile}`)).json as { message: { held: boolean } }).message.held, false);
+    assert.deepEqual(consoleErrors, [], 'no console error (every endpoint answered)');
   });
 
   test('hostile strings in a subject, a sender and a remote\'s reply are shown as text and never run', async (t) => {

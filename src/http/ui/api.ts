@@ -19,6 +19,8 @@ export interface QueueShape {
   readonly total: ShapeRow;
   readonly held: ShapeRow;
   readonly rows: ShapeRow[];
+  /** Held recipients per key (tools' addition to the contract). */
+  readonly heldRows?: ShapeRow[];
 }
 /** GET /api/stats/throughput (team contract): this node's last 60 minutes, oldest first. */
 export interface Throughput { readonly node: string; readonly minutes: { at: number; sent: number; deferred: number; bounced: number }[] }

@@ -4,8 +4,8 @@
  * hash (#/ with an optional ?q=&state= search, #/message/ID) and refreshes
  * it every 5 s while the tab is visible and the box is ticked, and at once
  * after an action. A refresh never rebuilds the view the user is in: the view
- * replaces only its data. A refresh that is still running is not started
- * twice. Does not render anything itself.
+ * replaces only its data. Refreshes never overlap: one asked for while another
+ * runs follows it. Does not render anything itself.
  */
 import { REFRESH_EVENT } from './actions.js';
 import { MessagePage } from './message.js';
@@ -18,6 +18,8 @@ interface View { readonly root: HTMLElement; refresh(now: number): Promise<void>
 let view: View | undefined;
 let viewKey = '';
 let running = false;
+/** Asked for while one was running (a new search, an action): run once more when it ends. */
+let again = false;
 
 function parseHash(): { key: string; message?: string; search: Search } {
   const h = location.hash.replace(/^#/, '') || '/';
@@ -36,8 +38,13 @@ function searchHash(s: Search): string {
 }
 
 async function refresh(): Promise<void> {
-  if (running || !view) return;
+  if (!view) return;
+  if (running) {
+    again = true;
+    return;
+  }
   running = true;
+  again = false;
   try {
     await view.refresh(Date.now());
     const u = document.getElementById('updated');
@@ -48,6 +55,7 @@ async function refresh(): Promise<void> {
   } finally {
     running = false;
   }
+  if (again) void refresh();
 }
 
 function route(): void {

@@ -17,7 +17,8 @@ export function shapeTable(shape: QueueShape): HTMLTableElement {
   const labels = bucketLabels(shape);
   const row = (r: ShapeRow, cls?: string) => el('tr', { class: cls },
     el('th', { scope: 'row' }, r.key), el('td', { class: 'n' }, r.total), ...r.counts.map((n) => el('td', { class: n ? 'n' : 'n zero' }, n)));
-  const rows = [row(shape.total, 'total'), ...shape.rows.map((r) => row(r)), row({ ...shape.held, key: 'held' }, 'held')];
+  const rows = [row(shape.total, 'total'), ...shape.rows.map((r) => row(r)), row({ ...shape.held, key: 'held' }, 'held held-total'),
+    ...(shape.heldRows ?? []).map((r) => row({ ...r, key: `held: ${r.key}` }, 'held'))];
   return table([shape.by, 'total', ...labels], rows);
 }
 
