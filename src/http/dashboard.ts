@@ -34,9 +34,10 @@ const CSS = 'text/css; charset=utf-8';
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 const uplotDir = (): string => dirname(createRequire(import.meta.url).resolve('uplot/package.json'));
 
-/** URL path → file and type. The modules are tsc's output next to this file; the stylesheet is not compiled, so it is read from src/. */
+/** URL path → file and type. The modules are tsc's output next to this file; the stylesheet and icon are not compiled, so they are read from src/. */
 const ASSETS: Readonly<Record<string, { readonly file: () => string; readonly type: string }>> = {
   '/ui/dashboard.css': { file: () => here('../../../src/http/ui/dashboard.css'), type: CSS },
+  '/ui/icon.svg': { file: () => here('../../../src/http/ui/icon.svg'), type: 'image/svg+xml' },
   // The CLI's wording of replies and its escaping of control characters, shared (pure modules, no Node API at load).
   '/cli/format.js': { file: () => here('../cli/format.js'), type: JS },
   '/cli/terminal.js': { file: () => here('../cli/terminal.js'), type: JS },
@@ -67,6 +68,7 @@ export function dashboardPage(opts: { hostname: string; csrfToken: string }): st
 <meta name=viewport content="width=device-width, initial-scale=1">
 <meta name=halcyon-csrf content="${attr(opts.csrfToken)}">
 <title>Halcyon — ${attr(opts.hostname)}</title>
+<link rel=icon href="/ui/icon.svg" type="image/svg+xml">
 <link rel=stylesheet href="/ui/vendor/uPlot.min.css">
 <link rel=stylesheet href="/ui/dashboard.css">
 <script src="/ui/vendor/uPlot.iife.min.js" defer></script>

@@ -127,7 +127,7 @@ destination_backoff = "1h"
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => {
       if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
-      if (m.type() === 'error') consoleErrors.push(m.text());
+      if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url}`);
     });
   });
   after(async () => {
