@@ -290,6 +290,37 @@ destination_backoff = "1h"
       assert.equal((await entry())?.message.held, verb === 'hold');
     }
   });
+
+  test('it refreshes itself without losing what the user was typing', async (t) => {
+    if (!present) return t.skip('chromium not installed');
+    await page.goto(`${base}/#/`);
+    await page.locator('#results tr[data-id]').first().waitFor();
+    await page.locator('#q').fill('half-typed');
+    const before = await page.locator('#updated').textContent();
+    await page.locator('#updated').filter({ hasNotText: before ?? '' }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator('#q').inputValue(), 'half-typed');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'q', 'the search box keeps the focus');
+  });
+
+  test('flush, bounce and delete from the page, each after a confirmation', async (t) => {
+    if (!present) return t.skip('chromium not installed');
+    // Flush: its destination is in backoff, and the page says so rather than claiming a retry.
+    await page.goto(`${base}/#/message/${ids.hostile}`);
+    await page.locator('#message-detail button[data-action="flush"]').waitFor();
+    assert.match(await confirmAction(page, '#message-detail', 'flush'), new RegExp(`flushed ${ids.hostile}: 0 recipient\\(s\\) due now; 1 wait for route:127\\.0\\.0\\.1:\\d+ \\(backoff\\)`));
+    await page.goto(`${base}/#/message/${ids.later}`);
+    await page.locator('#message-detail button[data-action="bounce"]').waitFor();
+    assert.match(await confirmAction(page, '#message-detail', 'bounce'), new RegExp(`bounced ${ids.later}: 1 recipient`));
+    await until('the bounce recorded', async () => {
+      const r = await api(port, 'GET', `/api/queue/${ids.later}`);
+      return r.status === 404 || (r.json as { recipients: { state: string }[] }).recipients[0]?.state === 'failed';
+    });
+    await page.goto(`${base}/#/message/${ids.hostile}`);
+    await page.locator('#message-detail button[data-action="delete"]').waitFor();
+    assert.match(await confirmAction(page, '#message-detail', 'delete'), new RegExp(`deleted ${ids.hostile}: 1 message`));
+    assert.equal((await api(port, 'GET', `/api/queue/${ids.hostile}`)).status, 404);
+    await page.locator('#message-detail', { hasText: `Message ${ids.hostile} is no longer in the queue.` }).waitFor();
+  });
 });
 
 describe('the dashboard where the token is required', { timeout: 120_000 }, () => {
