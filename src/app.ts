@@ -272,6 +272,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
+    throughput: () => metrics.throughput.snapshot(cfg.node_id),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),

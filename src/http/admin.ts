@@ -18,6 +18,8 @@ import type { PolitenessView } from '../scheduler/politeness.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
+import { queueShape, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
+import type { Throughput } from './throughput.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
 
@@ -44,7 +46,15 @@ export class AdminError extends Error {
 export interface NextTry { readonly at: number; readonly why: 'retry' | 'destination backoff' | 'destination suspended' | 'held' }
 export type ListedRecipient = RecipientRow & { readonly next?: NextTry };
 export interface QueueEntry { readonly message: MessageRow; readonly recipients: ListedRecipient[] }
-export interface ListFilter { readonly domain?: string; readonly state?: RecipientState; readonly olderThanMs?: number }
+export interface ListFilter {
+  readonly domain?: string;
+  readonly state?: RecipientState;
+  readonly olderThanMs?: number;
+  /** A search: messages whose queue id, sender, any recipient address or Message-ID contains it (case-insensitive). */
+  readonly q?: string;
+  /** At most this many messages (the first by queue id, i.e. the oldest). */
+  readonly limit?: number;
+}
 export interface MessageDetail {
   readonly message: MessageRow;
   /** A few headers of the stored message (Subject, From, To, Cc, Date, Message-ID), unfolded. */
@@ -104,6 +114,12 @@ export interface AdminApi {
   config(): Promise<Config>;
   /** Throws AdminError 'unavailable' once the queue's storage has failed (a running server only). */
   health?(): Promise<{ ok: true }>;
+  /** qshape: waiting recipients per domain (or destination: the MX host set a running server maps it to) × age of their message; held apart. */
+  shape(by: ShapeBy): Promise<QueueShape>;
+  /** The message as stored (headers with our Received, body), CRLF lines: for `queue cat`. */
+  content(id: string): Promise<Buffer>;
+  /** Outcomes per minute over the last hour, this node's (a running server only). */
+  throughput?(): Promise<Throughput>;
 }
 
 export interface AdminDeps {
@@ -128,6 +144,8 @@ export interface AdminDeps {
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
   /** Why the queue's storage failed, once it has (queue/worker-store); undefined while healthy. */
   readonly storageFailure?: () => Error | undefined;
+  /** This node's outcomes per minute (http/throughput; a running server only). */
+  readonly throughput?: () => Throughput;
 }
 
 const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
@@ -164,7 +182,70 @@ export class Admin implements AdminApi {
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
-    return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan }));
+    const q = filter.q?.trim().toLowerCase() || undefined;
+    // A search filters here, so the limit applies to what matched.
+    let entries = await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: q ? undefined : filter.limit });
+    if (q) entries = (await this.search(entries, q)).slice(0, filter.limit);
+    return this.withNextTry(entries);
+  }
+
+  /**
+   * Messages whose id, sender or a recipient contains `q` (lower case), or whose Message-ID does. The
+   * Message-ID is in the stored header, not in the rows: read once per message and remembered (a body
+   * never changes), so a dashboard searching every few seconds reads each body once.
+   */
+  private async search<E extends { message: MessageRow; recipients: RecipientRow[] }>(entries: readonly E[], q: string): Promise<E[]> {
+    const out: E[] = [];
+    const unmatched = entries.filter((e) => {
+      if (!matchesEnvelope(e, q)) return true;
+      out.push(e);
+      return false;
+    });
+    for (let i = 0; i < unmatched.length; i += 16) {
+      const chunk = unmatched.slice(i, i + 16);
+      const ids = await Promise.all(chunk.map((e) => this.messageIdOf(e.message.id)));
+      chunk.forEach((e, j) => { if ((ids[j] ?? '').toLowerCase().includes(q)) out.push(e); });
+    }
+    // Forget messages that left the queue (a full listing shows what is still there).
+    if (this.messageIds.size > 2 * entries.length + 1_000) {
+      const live = new Set(entries.map((e) => e.message.id));
+      for (const id of this.messageIds.keys()) if (!live.has(id)) this.messageIds.delete(id);
+    }
+    return out.sort((a, b) => a.message.id.localeCompare(b.message.id));
+  }
+
+  private readonly messageIds = new Map<string, string>();
+
+  private async messageIdOf(id: string): Promise<string> {
+    let v = this.messageIds.get(id);
+    if (v === undefined) {
+      // Gone since it was listed: nothing to match.
+      v = await this.d.store.messages.getBody(id).then((b) => headerSummary(b)['message-id'] ?? '', () => '');
+      this.messageIds.set(id, v);
+    }
+    return v;
+  }
+
+  async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
+    if (!SHAPE_BY.includes(by)) throw new AdminError('bad_request', `by must be one of ${SHAPE_BY.join(', ')}`);
+    const entries = await this.d.store.recipients.listMessages({});
+    return queueShape(entries, this.d.clock(), by, by === 'destination' ? (r) => this.gateOf(r.destination) : undefined);
+  }
+
+  async content(id: string): Promise<Buffer> {
+    await this.mustGet(id);
+    try {
+      return await this.d.store.messages.getBody(id);
+    } catch (err) {
+      // Removed between the two reads (delivered and cleaned up); any other failure is the storage's.
+      if ((err as { code?: unknown }).code === 'HAL_ERR_QUEUE_NOT_FOUND') throw new AdminError('not_found', `no message ${id} in the queue`);
+      throw err;
+    }
+  }
+
+  async throughput(): Promise<Throughput> {
+    if (!this.d.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
+    return this.d.throughput();
   }
 
   /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
@@ -390,6 +471,12 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
   const r = directory.resolveLocal(mb, size);
   if (!r.ok) throw new AdminError('bad_request', `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}`);
   return r.targets;
+}
+
+/** Whether a message's queue id, sender or a recipient address contains `q` (already lower case). */
+export function matchesEnvelope(e: { message: MessageRow; recipients: readonly RecipientRow[] }, q: string): boolean {
+  return e.message.id.toLowerCase().includes(q) || e.message.sender.toLowerCase().includes(q)
+    || e.recipients.some((r) => r.address.toLowerCase().includes(q));
 }
 
 export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | undefined): NextTry {

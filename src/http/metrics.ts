@@ -6,11 +6,13 @@
  * onMessage / onReject, qmgr onOutcome, sweeps onExpired); gauges are read
  * from the store and the scheduler when /metrics is scraped. Destination
  * labels are bounded: the 20 destinations with most queued recipients by
- * name, the rest summed as "other". Does not serve HTTP.
+ * name, the rest summed as "other". Outcomes also go to a per-minute ring
+ * (http/throughput) for the dashboard's chart. Does not serve HTTP.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RecipientState } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
+import { ThroughputRing } from './throughput.js';
 
 export const TOP_DESTINATIONS = 20;
 const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
@@ -38,8 +40,11 @@ export class Metrics {
   private readonly recipients: Counter<'status'>;
   private readonly latency: Histogram;
   private readonly inbound: Counter<'listener'>;
+  /** Outcomes per minute over the last hour (GET /api/stats/throughput), fed by `outcome` with the counter. */
+  readonly throughput: ThroughputRing;
 
   constructor(src: MetricsSources) {
+    this.throughput = new ThroughputRing(src.clock);
     const registers = [this.registry];
     this.accepted = new Counter({ name: 'halcyon_messages_accepted_total', help: 'Messages accepted (250 to end of data, or injected)', registers });
     this.rejected = new Counter({ name: 'halcyon_messages_rejected_total', help: 'Inbound refusals by reason', labelNames: ['reason'], registers });
@@ -91,6 +96,7 @@ export class Metrics {
   inboundConnection(listener: string): void { this.inbound.inc({ listener }); }
   outcome(status: OutcomeStatus, latencyMs: number): void {
     this.recipients.inc({ status });
+    this.throughput.record(status === 'expired' ? 'bounced' : status);
     if (status === 'sent') this.latency.observe(Math.max(0, latencyMs) / 1000);
   }
 

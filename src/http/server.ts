@@ -21,7 +21,7 @@ import type { Queue } from '../queue/store.js';
 import { AdminError, type Admin } from './admin.js';
 import { renderDashboard } from './dashboard.js';
 import type { Metrics } from './metrics.js';
-import { match } from './routes.js';
+import { match, RawBody } from './routes.js';
 
 export interface HttpDeps {
   readonly admin: Admin;
@@ -88,7 +88,7 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<unkno
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: string, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
+function send(res: http.ServerResponse, status: number, body: string | Buffer, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...extra });
   res.end(body);
 }
@@ -144,6 +144,7 @@ async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.Serve
   const limit = 2 * sizeBytes(cfg.smtp.max_message_size) + 64 * 1024;
   const body = method === 'GET' ? undefined : await readBody(req, limit);
   const value = await found.route.handle(deps.admin, { params: found.params, query: url.searchParams, body, remoteIp: req.socket.remoteAddress ?? '127.0.0.1' });
+  if (value instanceof RawBody) return send(res, 200, value.bytes, value.contentType, { 'x-content-type-options': 'nosniff' });
   if (method !== 'GET') deps.log.info({ event: 'admin', method, path: url.pathname, ip: req.socket.remoteAddress }, `admin ${method} ${url.pathname}`);
   json(res, method === 'POST' && url.pathname === '/api/messages' ? 201 : 200, value);
 }

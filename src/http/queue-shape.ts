@@ -1,0 +1,97 @@
+/**
+ * http/queue-shape — the queue's shape, Postfix's qshape: how many waiting
+ * recipients go to each domain (or destination) and how old their messages
+ * are, in qshape's age buckets (0-5, 5-10, 10-20 … 640-1280, 1280+ minutes).
+ *
+ * A pure function of queue rows and a clock: it reads nothing and formats
+ * nothing (cli/queue-tools-format renders the table). Only non-final
+ * recipients count (queued, in flight, deferred); those of a held message are
+ * counted apart (`held`, `heldRows`), as qshape shows the hold queue apart.
+ * The age is the message's (its arrival), as in qshape.
+ */
+import { domainOf } from '../smtp/address.js';
+import type { MessageRow, RecipientRow } from '../queue/model.js';
+import { FINAL_STATES } from '../queue/model.js';
+
+export type ShapeBy = 'domain' | 'destination';
+export const SHAPE_BY: readonly ShapeBy[] = ['domain', 'destination'];
+
+/** qshape's default buckets: upper bounds in minutes, doubling from 5 to 1280, then everything older (null: no bound). */
+export const SHAPE_BUCKETS_MINUTES: readonly (number | null)[] = [5, 10, 20, 40, 80, 160, 320, 640, 1280, null];
+
+export interface ShapeRow {
+  readonly key: string;
+  readonly total: number;
+  /** One count per bucket of `bucketsMinutes`. */
+  readonly counts: number[];
+}
+
+export interface QueueShape {
+  readonly by: ShapeBy;
+  /** Age bucket upper bounds in minutes; the last is null (no bound: 1280+). */
+  readonly bucketsMinutes: (number | null)[];
+  /** Every non-final recipient of a message that is not held. */
+  readonly total: ShapeRow;
+  /** Non-final recipients of held messages, counted apart. */
+  readonly held: ShapeRow;
+  /** One per key, not held, largest total first (then by key). */
+  readonly rows: ShapeRow[];
+  /** One per key of the held recipients, largest total first. */
+  readonly heldRows: ShapeRow[];
+}
+
+/** The bucket of a message `ageMs` old: the first whose bound is above it (a clock behind the arrival counts as 0). */
+export function bucketOf(ageMs: number, buckets: readonly (number | null)[] = SHAPE_BUCKETS_MINUTES): number {
+  const minutes = Math.max(0, ageMs) / 60_000;
+  const i = buckets.findIndex((b) => b === null || minutes < b);
+  return i < 0 ? buckets.length - 1 : i;
+}
+
+class Tally {
+  private readonly byKey = new Map<string, number[]>();
+  readonly all: number[];
+  constructor(private readonly n: number) {
+    this.all = new Array<number>(n).fill(0);
+  }
+  add(key: string, bucket: number): void {
+    let row = this.byKey.get(key);
+    if (!row) this.byKey.set(key, (row = new Array<number>(this.n).fill(0)));
+    row[bucket]! += 1;
+    this.all[bucket]! += 1;
+  }
+  rows(): ShapeRow[] {
+    return [...this.byKey].map(([key, counts]) => row(key, counts)).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
+  }
+}
+
+const row = (key: string, counts: number[]): ShapeRow => ({ key, total: counts.reduce((s, c) => s + c, 0), counts });
+
+/**
+ * The shape of the queue at `now`. `keyOf` names a recipient's row: its domain (lower case) by default;
+ * by destination the caller passes the destination key (the MX host set the scheduler maps it to, when known).
+ */
+export function queueShape(
+  entries: readonly { readonly message: MessageRow; readonly recipients: readonly RecipientRow[] }[],
+  now: number,
+  by: ShapeBy = 'domain',
+  keyOf: (r: RecipientRow) => string = by === 'domain' ? (r) => domainOf(r.address).toLowerCase() : (r) => r.destination,
+): QueueShape {
+  const n = SHAPE_BUCKETS_MINUTES.length;
+  const waiting = new Tally(n);
+  const held = new Tally(n);
+  for (const { message, recipients } of entries) {
+    const bucket = bucketOf(now - message.receivedAt);
+    for (const r of recipients) {
+      if (FINAL_STATES.includes(r.state)) continue;
+      (message.held ? held : waiting).add(keyOf(r), bucket);
+    }
+  }
+  return {
+    by,
+    bucketsMinutes: [...SHAPE_BUCKETS_MINUTES],
+    total: row('TOTAL', waiting.all),
+    held: row('HELD', held.all),
+    rows: waiting.rows(),
+    heldRows: held.rows(),
+  };
+}
