@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import type { MessageDetail } from '../http/admin.js';
 import { queueShape } from '../http/queue-shape.js';
 import type { MessageRow, RecipientRow } from '../queue/model.js';
-import { catJson, decodeForTerminal, formatCat, formatShape, headerFields, printable } from './queue-tools-format.js';
+import { catJson, formatCat, formatShape, headerFields } from './queue-tools-format.js';
+import { decodeForTerminal, printable } from './terminal.js';
 
 const NOW = Date.UTC(2026, 10, 30, 13, 0, 0);
 const MIN = 60_000;

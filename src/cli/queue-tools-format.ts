@@ -6,39 +6,14 @@
  *
  * Pure functions of what the admin API returned and a clock. Everything that
  * came with mail (addresses, headers, body, remote replies) goes through
- * `printable` before it reaches a terminal: control characters are shown
- * escaped (`\x1b`), never sent, so a message cannot drive the terminal that
- * reads it. `--raw` output (bytes as stored) is not made here.
+ * cli/terminal's `printable` before it reaches a terminal, so a message
+ * cannot drive the terminal that reads it. `--raw` output (bytes as stored)
+ * is not made here.
  */
 import type { MessageDetail } from '../http/admin.js';
 import type { QueueShape, ShapeRow } from '../http/queue-shape.js';
 import { age, describeReply, nextText } from './format.js';
-
-/** C0 controls but TAB (and LF when kept), DEL, C1 controls, and the bidirectional overrides that reorder what is shown. */
-const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const UNSAFE_KEEP_LF = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-function escapeChar(c: string): string {
-  const n = c.codePointAt(0) ?? 0;
-  if (c === '\n') return '\\n';
-  if (c === '\r') return '\\r';
-  return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
-}
-
-/** Text from mail made safe for a terminal: controls escaped; with `keepNewlines`, LF stays a line break (a CR before it is dropped). */
-export function printable(s: string, keepNewlines = false): string {
-  if (!keepNewlines) return s.replace(UNSAFE, escapeChar);
-  return s.replace(/\r\n/g, '\n').replace(UNSAFE_KEEP_LF, escapeChar);
-}
-
-/** Bytes from mail as text: UTF-8 when they are; otherwise each byte ≥ 0x80 shown as \xNN (8-bit mail in another charset). */
-export function decodeForTerminal(bytes: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return bytes.toString('latin1').replace(/[\x80-\xff]/g, escapeChar);
-  }
-}
+import { decodeForTerminal, printable } from './terminal.js';
 
 // ---- queue shape ----
 
@@ -138,7 +113,7 @@ export function formatCat(d: MessageDetail, content: Buffer, parts: CatParts, no
       out += line('recipient', printable(`<${r.address}>  ${r.state}, ${r.attempts} attempt(s)${when}  via ${r.destination}`));
       if (r.orcpt) out += line('  original_recipient', printable(r.orcpt));
       for (const a of r.history) {
-        out += `    ${new Date(a.at).toISOString()}  ${a.state.padEnd(9)}${a.reply ? ` ${printable(describeReply(a.reply))}` : ''}\n`;
+        out += `    ${new Date(a.at).toISOString()}  ${a.state.padEnd(9)}${a.reply ? ` ${describeReply(a.reply)}` : ''}\n`;
       }
     }
   }
