@@ -1,13 +1,17 @@
 /**
  * http/server — the admin listener (node:http): the JSON API of http/routes,
- * GET /metrics (Prometheus text) and GET / (the dashboard).
+ * GET /metrics (Prometheus text) and the dashboard (GET / and /ui/…, from
+ * http/dashboard).
  *
  * Auth rule (docs/operations.md): a listener outside loopback (127.0.0.0/8,
  * ::1, "localhost") requires `Authorization: Bearer <http.token>` on every
  * request, and refuses to start without a token (a config error);
- * `http.require_token = true` asks for the token on loopback too. Tokens are
- * compared in constant time. Does not implement the operations themselves
- * (http/admin) nor TLS: put a proxy in front for that.
+ * `http.require_token = true` asks for the token on loopback too. A browser
+ * may give the token as the password of HTTP Basic auth (any user name), so
+ * the dashboard can be opened where a token is required. Tokens are
+ * compared in constant time. Cross-site requests and DNS rebinding are
+ * refused by http/csrf's verdict (after auth). Does not implement the
+ * operations themselves (http/admin) nor TLS: put a proxy in front for that.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -19,7 +23,8 @@ import { sizeBytes } from '../config/units.js';
 import { splitHostPort } from '../inbound/server.js';
 import type { Queue } from '../queue/store.js';
 import { AdminError, type Admin } from './admin.js';
-import { renderDashboard } from './dashboard.js';
+import { csrfVerdict, newCsrfToken } from './csrf.js';
+import { DASHBOARD_HEADERS, dashboardAsset, dashboardPage } from './dashboard.js';
 import type { Metrics } from './metrics.js';
 import { match, RawBody } from './routes.js';
 
@@ -64,12 +69,22 @@ export function httpConfigProblems(cfg: Config): ConfigProblem[] {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/** The token a request offers: a Bearer token, or the password of Basic auth (a browser's prompt). */
+function offeredToken(authorization: string): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
+  if (bearer) return bearer[1];
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization);
+  if (!basic) return undefined;
+  const pair = Buffer.from(basic[1] ?? '', 'base64').toString('utf8');
+  return pair.includes(':') ? pair.slice(pair.indexOf(':') + 1) : undefined;
+}
+
 function authorized(req: http.IncomingMessage, cfg: Config): boolean {
   if (!tokenRequired(cfg)) return true;
   const token = cfg.http.token ?? '';
-  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  const offered = offeredToken(req.headers.authorization ?? '');
   // Without a configured token nothing is accepted (startup refuses this case; a reload could not get here either).
-  return token !== '' && m !== null && timingSafeEqual(digest(m[1] ?? ''), digest(token));
+  return token !== '' && offered !== undefined && timingSafeEqual(digest(offered), digest(token));
 }
 
 async function readBody(req: http.IncomingMessage, limit: number): Promise<unknown> {
@@ -88,19 +103,21 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<unkno
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: string | Buffer, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...extra });
+function send(res: http.ServerResponse, status: number, body: string | Buffer, type = 'application/json; charset=utf-8', extra: Record<string, string | string[]> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra });
   res.end(body);
 }
 
-const json = (res: http.ServerResponse, status: number, value: unknown, extra?: Record<string, string>) =>
+const json = (res: http.ServerResponse, status: number, value: unknown, extra?: Record<string, string | string[]>) =>
   send(res, status, `${JSON.stringify(value)}\n`, undefined, extra);
 
 export async function startHttpServer(deps: HttpDeps, listen: string): Promise<HttpServer> {
   const problems = httpConfigProblems(deps.config());
   if (problems.length > 0) throw new AdminError('bad_request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  // One per server: the dashboard page carries it, a browser's action must send it back (http/csrf).
+  const csrfToken = newCsrfToken();
   const server = http.createServer((req, res) => {
-    void handle(deps, req, res).catch((err: unknown) => {
+    void handle(deps, csrfToken, req, res).catch((err: unknown) => {
       if (err instanceof AdminError) return json(res, err.status, { error: err.code, message: err.message });
       deps.log.error({ event: 'http_error', url: req.url, err: (err as Error).stack }, 'admin API error');
       if (!res.headersSent) json(res, 500, { error: 'internal', message: (err as Error).message });
@@ -124,18 +141,29 @@ export async function startHttpServer(deps: HttpDeps, listen: string): Promise<H
   };
 }
 
-async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(deps: HttpDeps, csrfToken: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const cfg = deps.config();
   if (!authorized(req, cfg)) {
     deps.log.warn({ event: 'http_unauthorized', ip: req.socket.remoteAddress, url: req.url }, 'admin API request without a valid token');
-    return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <http.token> required' }, { 'www-authenticate': 'Bearer realm="halcyon"' });
+    // Basic first: a browser opening the dashboard prompts for it (the token as the password).
+    return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <http.token> required' },
+      { 'www-authenticate': ['Basic realm="halcyon", charset="UTF-8"', 'Bearer realm="halcyon"'] });
+  }
+  const method = req.method ?? 'GET';
+  const verdict = csrfVerdict(method, req.headers, csrfToken, tokenRequired(cfg));
+  if (!verdict.ok) {
+    deps.log.warn({ event: 'http_forbidden', ip: req.socket.remoteAddress, method, url: req.url, reason: verdict.reason }, 'admin API request refused');
+    return json(res, 403, { error: 'forbidden', message: verdict.reason });
   }
   const url = new URL(req.url ?? '/', 'http://halcyon.invalid');
-  const method = req.method ?? 'GET';
   if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await deps.metrics.text(), deps.metrics.contentType);
   if (url.pathname === '/' && method === 'GET') {
-    const [counts, destinations] = await Promise.all([deps.store.recipients.counts(), deps.admin.destinations()]);
-    return send(res, 200, renderDashboard({ hostname: cfg.hostname, counts, destinations, now: deps.clock() }), 'text/html; charset=utf-8');
+    return send(res, 200, dashboardPage({ hostname: cfg.hostname, csrfToken }), 'text/html; charset=utf-8', DASHBOARD_HEADERS);
+  }
+  if ((url.pathname.startsWith('/ui/') || url.pathname.startsWith('/cli/')) && method === 'GET') {
+    const asset = await dashboardAsset(url.pathname);
+    if (asset) return send(res, 200, asset.body, asset.type, DASHBOARD_HEADERS);
+    return json(res, 404, { error: 'not_found', message: `no such file: ${url.pathname}` });
   }
   const found = match(method, url.pathname);
   if (!found) return json(res, 404, { error: 'not_found', message: `no such endpoint: ${method} ${url.pathname}` });
@@ -144,7 +172,7 @@ async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.Serve
   const limit = 2 * sizeBytes(cfg.smtp.max_message_size) + 64 * 1024;
   const body = method === 'GET' ? undefined : await readBody(req, limit);
   const value = await found.route.handle(deps.admin, { params: found.params, query: url.searchParams, body, remoteIp: req.socket.remoteAddress ?? '127.0.0.1' });
-  if (value instanceof RawBody) return send(res, 200, value.bytes, value.contentType, { 'x-content-type-options': 'nosniff' });
+  if (value instanceof RawBody) return send(res, 200, value.bytes, value.contentType);
   if (method !== 'GET') deps.log.info({ event: 'admin', method, path: url.pathname, ip: req.socket.remoteAddress }, `admin ${method} ${url.pathname}`);
   json(res, method === 'POST' && url.pathname === '/api/messages' ? 201 : 200, value);
 }
