@@ -18,7 +18,7 @@ import type { PolitenessView } from '../scheduler/politeness.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
-import { queueShape, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
+import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
@@ -228,8 +228,8 @@ export class Admin implements AdminApi {
 
   async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
     if (!SHAPE_BY.includes(by)) throw new AdminError('bad_request', `by must be one of ${SHAPE_BY.join(', ')}`);
-    const entries = await this.d.store.recipients.listMessages({});
-    return queueShape(entries, this.d.clock(), by, by === 'destination' ? (r) => this.gateOf(r.destination) : undefined);
+    const counts = await this.d.store.recipients.shapeCounts(this.d.clock(), SHAPE_BOUNDS_MS);
+    return queueShape(counts, by, by === 'destination' ? (c) => this.gateOf(c.destination) : undefined);
   }
 
   async content(id: string): Promise<Buffer> {

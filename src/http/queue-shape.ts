@@ -3,15 +3,15 @@
  * recipients go to each domain (or destination) and how old their messages
  * are, in qshape's age buckets (0-5, 5-10, 10-20 … 640-1280, 1280+ minutes).
  *
- * A pure function of queue rows and a clock: it reads nothing and formats
- * nothing (cli/queue-tools-format renders the table). Only non-final
- * recipients count (queued, in flight, deferred); those of a held message are
- * counted apart (`held`, `heldRows`), as qshape shows the hold queue apart.
- * The age is the message's (its arrival), as in qshape.
+ * A pure function of the queue's counts (RecipientQueue.shapeCounts: one
+ * aggregate read, the age bucketing done there at the caller's clock): it
+ * reads nothing and formats nothing (cli/queue-tools-format renders the
+ * table). Only non-final recipients count (queued, in flight, deferred);
+ * those of a held message are counted apart (`held`, `heldRows`), as qshape
+ * shows the hold queue apart. The age is the message's (its arrival), as in
+ * qshape.
  */
-import { domainOf } from '../smtp/address.js';
-import type { MessageRow, RecipientRow } from '../queue/model.js';
-import { FINAL_STATES } from '../queue/model.js';
+import type { ShapeCount } from '../queue/recipient-queue.js';
 
 export type ShapeBy = 'domain' | 'destination';
 export const SHAPE_BY: readonly ShapeBy[] = ['domain', 'destination'];
@@ -40,12 +40,8 @@ export interface QueueShape {
   readonly heldRows: ShapeRow[];
 }
 
-/** The bucket of a message `ageMs` old: the first whose bound is above it (a clock behind the arrival counts as 0). */
-export function bucketOf(ageMs: number, buckets: readonly (number | null)[] = SHAPE_BUCKETS_MINUTES): number {
-  const minutes = Math.max(0, ageMs) / 60_000;
-  const i = buckets.findIndex((b) => b === null || minutes < b);
-  return i < 0 ? buckets.length - 1 : i;
-}
+/** The bucket bounds in ms, as the queue counts them (RecipientQueue.shapeCounts): everything but the open last one. */
+export const SHAPE_BOUNDS_MS: readonly number[] = SHAPE_BUCKETS_MINUTES.filter((b): b is number => b !== null).map((b) => b * 60_000);
 
 class Tally {
   private readonly byKey = new Map<string, number[]>();
@@ -53,11 +49,11 @@ class Tally {
   constructor(private readonly n: number) {
     this.all = new Array<number>(n).fill(0);
   }
-  add(key: string, bucket: number): void {
+  add(key: string, bucket: number, count: number): void {
     let row = this.byKey.get(key);
     if (!row) this.byKey.set(key, (row = new Array<number>(this.n).fill(0)));
-    row[bucket]! += 1;
-    this.all[bucket]! += 1;
+    row[bucket]! += count;
+    this.all[bucket]! += count;
   }
   rows(): ShapeRow[] {
     return [...this.byKey].map(([key, counts]) => row(key, counts)).sort((a, b) => b.total - a.total || a.key.localeCompare(b.key));
@@ -67,25 +63,19 @@ class Tally {
 const row = (key: string, counts: number[]): ShapeRow => ({ key, total: counts.reduce((s, c) => s + c, 0), counts });
 
 /**
- * The shape of the queue at `now`. `keyOf` names a recipient's row: its domain (lower case) by default;
- * by destination the caller passes the destination key (the MX host set the scheduler maps it to, when known).
+ * The shape from the queue's counts (RecipientQueue.shapeCounts with SHAPE_BOUNDS_MS). `keyOf` names a
+ * count's row: its domain by default; by destination the caller passes the destination key (the MX host
+ * set the scheduler maps it to, when known).
  */
 export function queueShape(
-  entries: readonly { readonly message: MessageRow; readonly recipients: readonly RecipientRow[] }[],
-  now: number,
+  counts: readonly ShapeCount[],
   by: ShapeBy = 'domain',
-  keyOf: (r: RecipientRow) => string = by === 'domain' ? (r) => domainOf(r.address).toLowerCase() : (r) => r.destination,
+  keyOf: (c: ShapeCount) => string = by === 'domain' ? (c) => c.domain : (c) => c.destination,
 ): QueueShape {
   const n = SHAPE_BUCKETS_MINUTES.length;
   const waiting = new Tally(n);
   const held = new Tally(n);
-  for (const { message, recipients } of entries) {
-    const bucket = bucketOf(now - message.receivedAt);
-    for (const r of recipients) {
-      if (FINAL_STATES.includes(r.state)) continue;
-      (message.held ? held : waiting).add(keyOf(r), bucket);
-    }
-  }
+  for (const c of counts) (c.held ? held : waiting).add(keyOf(c), Math.min(Math.max(0, c.bucket), n - 1), c.n);
   return {
     by,
     bucketsMinutes: [...SHAPE_BUCKETS_MINUTES],

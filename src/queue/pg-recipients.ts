@@ -11,7 +11,8 @@ import type pg from 'pg';
 import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from './model.js';
 import { FINAL_STATES } from './model.js';
 import type { PgDb } from './pg-db.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SweepClaim } from './recipient-queue.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
+import { ageBucketSql } from './shape-sql.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient, type RawAttempt, type RawMessage, type RawRecipient,
 } from './sqlite-rows.js';
@@ -67,6 +68,14 @@ export class PgRecipientQueue implements RecipientQueue {
     const byState: Record<RecipientState, number> = { queued: 0, inflight: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 };
     for (const row of await this.d.read<{ state: RecipientState; n: number }>('counts', 'SELECT state, COUNT(*)::bigint AS n FROM recipients GROUP BY state')) byState[row.state] = row.n;
     return { messages: n, byState };
+  }
+
+  async shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]> {
+    const rows = await this.d.read<{ domain: string; destination: string; held: boolean; bucket: number; n: number }>('shapeCounts',
+      `SELECT r.domain, r.destination, m.held, ${ageBucketSql('$1::bigint - m.received_at', boundsMs)} AS bucket, COUNT(*)::int AS n
+        FROM recipients r JOIN messages m ON m.id = r.message_id
+        WHERE r.state IN ('queued','inflight','deferred') GROUP BY 1, 2, 3, 4`, [now]);
+    return rows.map((r) => ({ domain: r.domain, destination: r.destination, held: Boolean(r.held), bucket: Number(r.bucket), n: Number(r.n) }));
   }
 
   async nextDueAt(): Promise<number | undefined> {

@@ -49,11 +49,29 @@ export interface QueueCounts {
   readonly byState: Readonly<Record<RecipientState, number>>;
 }
 
+/** Waiting recipients of one domain, destination and hold state whose message is in one age bucket (`queue shape`). */
+export interface ShapeCount {
+  /** The recipient's domain, lower case. */
+  readonly domain: string;
+  /** The destination key the recipient is queued under. */
+  readonly destination: string;
+  readonly held: boolean;
+  /** Index of the first bound of `boundsMs` above the message's age; `boundsMs.length` when none is. */
+  readonly bucket: number;
+  readonly n: number;
+}
+
 export interface RecipientQueue {
   getRecipients(id: MessageId): Promise<RecipientRow[]>;
   getAttempts(id: MessageId): Promise<AttemptRow[]>;
   listMessages(filter: QueueFilter): Promise<{ message: MessageRow; recipients: RecipientRow[] }[]>;
   counts(): Promise<QueueCounts>;
+  /**
+   * Non-final recipients (queued, inflight, deferred) counted by domain, destination, hold and the age of
+   * their message at `now` in buckets of `boundsMs` (ascending upper bounds, safe integers): one aggregate
+   * read, so a dashboard polling the queue's shape costs no listing of every message.
+   */
+  shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]>;
 
   /**
    * Claims due recipients: state queued or deferred, nextAttemptAt ≤ now, the

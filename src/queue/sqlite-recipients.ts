@@ -13,7 +13,8 @@ import type {
   AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState,
 } from './model.js';
 import { FINAL_STATES } from './model.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SweepClaim } from './recipient-queue.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
+import { ageBucketSql } from './shape-sql.js';
 import type { SqliteDb } from './sqlite-db.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient,
@@ -86,6 +87,13 @@ export class SqliteRecipientQueue implements RecipientQueue {
       byState[row.state] = row.n;
     }
     return { messages: n, byState };
+  }
+
+  async shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]> {
+    const rows = this.d.st(`SELECT r.domain, r.destination, m.held, ${ageBucketSql('@now - m.received_at', boundsMs)} AS bucket, COUNT(*) AS n
+      FROM recipients r JOIN messages m ON m.id = r.message_id
+      WHERE r.state IN ('queued','inflight','deferred') GROUP BY 1, 2, 3, 4`).all({ now }) as { domain: string; destination: string; held: number; bucket: number; n: number }[];
+    return rows.map((r) => ({ domain: r.domain, destination: r.destination, held: r.held !== 0, bucket: r.bucket, n: r.n }));
   }
 
   async nextDueAt(): Promise<number | undefined> {

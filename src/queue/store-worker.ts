@@ -44,6 +44,7 @@ const handlers: QueueHandlers = {
   getAttempts: (id) => r.getAttempts(id),
   listMessages: (filter) => r.listMessages(filter),
   counts: () => r.counts(),
+  shapeCounts: (at, bounds) => r.shapeCounts(at, bounds),
   claimDue: (req) => r.claimDue(req),
   renewLeases: (ids, owner, until) => r.renewLeases(ids, owner, until),
   unclaim: (ids, owner, next) => r.unclaim(ids, owner, next),

@@ -79,6 +79,7 @@ export class WorkerQueue implements Queue {
       getAttempts: (id) => call('getAttempts', id),
       listMessages: (filter) => call('listMessages', filter),
       counts: () => call('counts'),
+      shapeCounts: (now, bounds) => call('shapeCounts', now, bounds),
       claimDue: (req) => call('claimDue', req),
       renewLeases: (ids, owner, until) => call('renewLeases', ids, owner, until),
       unclaim: (ids, owner, next) => call('unclaim', ids, owner, next),

@@ -133,5 +133,35 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.equal(await q.queue.recipients.flush({ domain: 'Y.test', now: T0 + 2 }), 1);
       assert.equal(await q.queue.recipients.nextDueAt(), T0 + 2);
     }));
+
+    test('shapeCounts: waiting recipients by domain, destination, hold and the age bucket of their message; final ones left out', () => withQueue(impl, async (q) => {
+      const min = 60_000;
+      const at = (ageMin: number, recipients: { address: string; destination: string }[]) => q.queue.messages.enqueue(message(recipients, { receivedAt: T0 - ageMin * min }));
+      const done = await at(2, [{ address: 'a@One.TEST', destination: 'route:one' }, { address: 'gone@x.test', destination: 'x.test' }]);
+      await at(5, [{ address: 'edge@x.test', destination: 'x.test' }]); // exactly 5 minutes: the second bucket
+      await at(7, [{ address: 'b@x.test', destination: 'x.test' }, { address: 'c@x.test', destination: 'x.test' }]);
+      await at(2000, [{ address: 'old@x.test', destination: 'x.test' }]);
+      await at(-1, [{ address: 'future@x.test', destination: 'x.test' }]); // a clock behind the arrival: the first bucket
+      const held = await at(30, [{ address: 'h@x.test', destination: 'x.test' }]);
+      await q.queue.recipients.setHeld(held, true);
+      // gone@ delivered (final: not counted); a@ claimed (in flight: still waiting for an outcome, counted).
+      const claimed = await q.queue.recipients.claimDue(lease(T0, 'a', 100));
+      const gone = claimed.find((r) => r.address === 'gone@x.test')!;
+      await q.queue.recipients.recordOutcomes([{ recipientId: gone.id, outcome: { kind: 'delivered', reply } }], T0, 'a');
+      await q.queue.recipients.unclaim(claimed.filter((r) => r.messageId !== done).map((r) => r.id), 'a', T0);
+      const counts = await q.queue.recipients.shapeCounts(T0, [5, 10, 20, 40].map((m) => m * min));
+      const key = (c: { domain: string; destination: string; held: boolean; bucket: number }) => `${c.domain} ${c.destination} ${c.held} ${c.bucket}`;
+      assert.deepEqual(counts.map((c) => [key(c), c.n]).sort(), [
+        ['one.test route:one false 0', 1],
+        ['x.test x.test false 0', 1],
+        ['x.test x.test false 1', 3],
+        ['x.test x.test false 4', 1],
+        ['x.test x.test true 3', 1],
+      ]);
+      // No bounds: one bucket for every age.
+      assert.deepEqual((await q.queue.recipients.shapeCounts(T0, [])).map((c) => [key(c), c.n]).sort(), [
+        ['one.test route:one false 0', 1], ['x.test x.test false 0', 5], ['x.test x.test true 0', 1],
+      ]);
+    }));
   });
 }
