@@ -20,6 +20,7 @@ import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
+import type { HalcyonError } from '../errors.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
 
@@ -142,8 +143,8 @@ export interface AdminDeps {
   readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
-  /** Why the queue's storage failed, once it has (queue/worker-store); undefined while healthy. */
-  readonly storageFailure?: () => Error | undefined;
+  /** Why the queue cannot be used now (failed: HAL_ERR_QUEUE_FAILED, unreachable: HAL_ERR_QUEUE_UNAVAILABLE; queue/health); undefined while healthy. */
+  readonly queueTrouble?: () => HalcyonError | undefined;
   /** This node's outcomes per minute (http/throughput; a running server only). */
   readonly throughput?: () => Throughput;
 }
@@ -175,8 +176,9 @@ export class Admin implements AdminApi {
   constructor(private readonly d: AdminDeps) {}
 
   async health(): Promise<{ ok: true }> {
-    const failed = this.d.storageFailure?.();
-    if (failed) throw new AdminError('unavailable', `queue storage failed: ${failed.message}; stop the server and run 'halcyon queue check'`);
+    const trouble = this.d.queueTrouble?.();
+    if (trouble?.code === 'HAL_ERR_QUEUE_UNAVAILABLE') throw new AdminError('unavailable', `queue database unreachable: ${trouble.message}; the node retries by itself`);
+    if (trouble) throw new AdminError('unavailable', `queue storage failed: ${trouble.message}; stop the server and run 'halcyon queue check'`);
     return { ok: true };
   }
 
