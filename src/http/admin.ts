@@ -185,48 +185,34 @@ export class Admin implements AdminApi {
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
     const q = filter.q?.trim().toLowerCase() || undefined;
-    // A search filters here, so the limit applies to what matched.
-    let entries = await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: q ? undefined : filter.limit });
-    if (q) entries = (await this.search(entries, q)).slice(0, filter.limit);
-    return this.withNextTry(entries);
+    const search = q === undefined ? undefined : { text: q, alsoIds: await this.messageIdsMatching(q) };
+    return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: filter.limit, search }));
   }
 
   /**
-   * Messages whose id, sender or a recipient contains `q` (lower case), or whose Message-ID does. The
-   * Message-ID is in the stored header, not in the rows: read once per message and remembered (a body
-   * never changes), so a dashboard searching every few seconds reads each body once.
+   * The queue ids of messages whose Message-ID contains `q` (lower case). The Message-ID is in the stored
+   * header, not in the rows: each body is read once and its Message-ID remembered (a body never changes),
+   * so a dashboard searching every few seconds reads only the bodies of messages new since the last search.
    */
-  private async search<E extends { message: MessageRow; recipients: RecipientRow[] }>(entries: readonly E[], q: string): Promise<E[]> {
-    const out: E[] = [];
-    const unmatched = entries.filter((e) => {
-      if (!matchesEnvelope(e, q)) return true;
-      out.push(e);
-      return false;
-    });
-    for (let i = 0; i < unmatched.length; i += 16) {
-      const chunk = unmatched.slice(i, i + 16);
-      const ids = await Promise.all(chunk.map((e) => this.messageIdOf(e.message.id)));
-      chunk.forEach((e, j) => { if ((ids[j] ?? '').toLowerCase().includes(q)) out.push(e); });
+  private async messageIdsMatching(q: string): Promise<string[]> {
+    const ids = await this.d.store.recipients.listMessageIds();
+    const unknown = ids.filter((id) => !this.messageIds.has(id));
+    for (let i = 0; i < unknown.length; i += 16) {
+      await Promise.all(unknown.slice(i, i + 16).map(async (id) => {
+        // Gone since it was listed: nothing to match.
+        this.messageIds.set(id, await this.d.store.messages.getBody(id).then((b) => (headerSummary(b)['message-id'] ?? '').toLowerCase(), () => ''));
+      }));
     }
-    // Forget messages that left the queue (a full listing shows what is still there).
-    if (this.messageIds.size > 2 * entries.length + 1_000) {
-      const live = new Set(entries.map((e) => e.message.id));
+    // Forget messages that left the queue.
+    if (this.messageIds.size > ids.length) {
+      const live = new Set(ids);
       for (const id of this.messageIds.keys()) if (!live.has(id)) this.messageIds.delete(id);
     }
-    return out.sort((a, b) => a.message.id.localeCompare(b.message.id));
+    return ids.filter((id) => this.messageIds.get(id)?.includes(q));
   }
 
+  /** Queue id → its Message-ID header (lower case; "" when it has none), for searches. */
   private readonly messageIds = new Map<string, string>();
-
-  private async messageIdOf(id: string): Promise<string> {
-    let v = this.messageIds.get(id);
-    if (v === undefined) {
-      // Gone since it was listed: nothing to match.
-      v = await this.d.store.messages.getBody(id).then((b) => headerSummary(b)['message-id'] ?? '', () => '');
-      this.messageIds.set(id, v);
-    }
-    return v;
-  }
 
   async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
     if (!SHAPE_BY.includes(by)) throw new AdminError('bad_request', `by must be one of ${SHAPE_BY.join(', ')}`);
@@ -473,12 +459,6 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
   const r = directory.resolveLocal(mb, size);
   if (!r.ok) throw new AdminError('bad_request', `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}`);
   return r.targets;
-}
-
-/** Whether a message's queue id, sender or a recipient address contains `q` (already lower case). */
-export function matchesEnvelope(e: { message: MessageRow; recipients: readonly RecipientRow[] }, q: string): boolean {
-  return e.message.id.toLowerCase().includes(q) || e.message.sender.toLowerCase().includes(q)
-    || e.recipients.some((r) => r.address.toLowerCase().includes(q));
 }
 
 export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | undefined): NextTry {
