@@ -1,8 +1,9 @@
 /**
- * http/admin — the queue operations an operator performs (list, show, flush,
- * hold, release, delete, bounce, destinations, inject), written once over the
- * Store so the admin API (http/routes) and the CLI's direct backend (a stopped
- * server's data_dir) behave the same.
+ * http/admin — the queue operations an operator performs (list and search,
+ * show, flush, hold, release, delete, bounce, destinations, inject, the
+ * queue's shape, a message's content, this node's throughput), written once
+ * over the Store so the admin API (http/routes) and the CLI's direct backend
+ * (a stopped server's data_dir) behave the same.
  *
  * `AdminApi` is also the interface the CLI's HTTP backend implements, so a
  * command does not care whether it talks to a running server or to the file.
@@ -20,6 +21,7 @@ import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
+import { MessageIdIndex } from './message-ids.js';
 import type { HalcyonError } from '../errors.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
@@ -173,7 +175,12 @@ export function toCrlf(text: string | Buffer): Buffer {
 }
 
 export class Admin implements AdminApi {
-  constructor(private readonly d: AdminDeps) {}
+  /** Message-IDs of queued messages, for searches. */
+  private readonly messageIds: MessageIdIndex;
+
+  constructor(private readonly d: AdminDeps) {
+    this.messageIds = new MessageIdIndex(d.store, (body) => headerSummary(body)['message-id'] ?? '');
+  }
 
   async health(): Promise<{ ok: true }> {
     const trouble = this.d.queueTrouble?.();
@@ -185,34 +192,9 @@ export class Admin implements AdminApi {
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
     const q = filter.q?.trim().toLowerCase() || undefined;
-    const search = q === undefined ? undefined : { text: q, alsoIds: await this.messageIdsMatching(q) };
+    const search = q === undefined ? undefined : { text: q, alsoIds: await this.messageIds.matching(q) };
     return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: filter.limit, search }));
   }
-
-  /**
-   * The queue ids of messages whose Message-ID contains `q` (lower case). The Message-ID is in the stored
-   * header, not in the rows: each body is read once and its Message-ID remembered (a body never changes),
-   * so a dashboard searching every few seconds reads only the bodies of messages new since the last search.
-   */
-  private async messageIdsMatching(q: string): Promise<string[]> {
-    const ids = await this.d.store.recipients.listMessageIds();
-    const unknown = ids.filter((id) => !this.messageIds.has(id));
-    for (let i = 0; i < unknown.length; i += 16) {
-      await Promise.all(unknown.slice(i, i + 16).map(async (id) => {
-        // Gone since it was listed: nothing to match.
-        this.messageIds.set(id, await this.d.store.messages.getBody(id).then((b) => (headerSummary(b)['message-id'] ?? '').toLowerCase(), () => ''));
-      }));
-    }
-    // Forget messages that left the queue.
-    if (this.messageIds.size > ids.length) {
-      const live = new Set(ids);
-      for (const id of this.messageIds.keys()) if (!live.has(id)) this.messageIds.delete(id);
-    }
-    return ids.filter((id) => this.messageIds.get(id)?.includes(q));
-  }
-
-  /** Queue id → its Message-ID header (lower case; "" when it has none), for searches. */
-  private readonly messageIds = new Map<string, string>();
 
   async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
     if (!SHAPE_BY.includes(by)) throw new AdminError('bad_request', `by must be one of ${SHAPE_BY.join(', ')}`);
