@@ -1,8 +1,9 @@
 /**
- * http/admin — the queue operations an operator performs (list, show, flush,
- * hold, release, delete, bounce, destinations, inject), written once over the
- * Store so the admin API (http/routes) and the CLI's direct backend (a stopped
- * server's data_dir) behave the same.
+ * http/admin — the queue operations an operator performs (list and search,
+ * show, flush, hold, release, delete, bounce, destinations, inject, the
+ * queue's shape, a message's content, this node's throughput), written once
+ * over the Store so the admin API (http/routes) and the CLI's direct backend
+ * (a stopped server's data_dir) behave the same.
  *
  * `AdminApi` is also the interface the CLI's HTTP backend implements, so a
  * command does not care whether it talks to a running server or to the file.
@@ -20,6 +21,7 @@ import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
+import { MessageIdIndex } from './message-ids.js';
 import type { HalcyonError } from '../errors.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
@@ -173,7 +175,12 @@ export function toCrlf(text: string | Buffer): Buffer {
 }
 
 export class Admin implements AdminApi {
-  constructor(private readonly d: AdminDeps) {}
+  /** Message-IDs of queued messages, for searches. */
+  private readonly messageIds: MessageIdIndex;
+
+  constructor(private readonly d: AdminDeps) {
+    this.messageIds = new MessageIdIndex(d.store, (body) => headerSummary(body)['message-id'] ?? '');
+  }
 
   async health(): Promise<{ ok: true }> {
     const trouble = this.d.queueTrouble?.();
@@ -185,47 +192,8 @@ export class Admin implements AdminApi {
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
     const q = filter.q?.trim().toLowerCase() || undefined;
-    // A search filters here, so the limit applies to what matched.
-    let entries = await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: q ? undefined : filter.limit });
-    if (q) entries = (await this.search(entries, q)).slice(0, filter.limit);
-    return this.withNextTry(entries);
-  }
-
-  /**
-   * Messages whose id, sender or a recipient contains `q` (lower case), or whose Message-ID does. The
-   * Message-ID is in the stored header, not in the rows: read once per message and remembered (a body
-   * never changes), so a dashboard searching every few seconds reads each body once.
-   */
-  private async search<E extends { message: MessageRow; recipients: RecipientRow[] }>(entries: readonly E[], q: string): Promise<E[]> {
-    const out: E[] = [];
-    const unmatched = entries.filter((e) => {
-      if (!matchesEnvelope(e, q)) return true;
-      out.push(e);
-      return false;
-    });
-    for (let i = 0; i < unmatched.length; i += 16) {
-      const chunk = unmatched.slice(i, i + 16);
-      const ids = await Promise.all(chunk.map((e) => this.messageIdOf(e.message.id)));
-      chunk.forEach((e, j) => { if ((ids[j] ?? '').toLowerCase().includes(q)) out.push(e); });
-    }
-    // Forget messages that left the queue (a full listing shows what is still there).
-    if (this.messageIds.size > 2 * entries.length + 1_000) {
-      const live = new Set(entries.map((e) => e.message.id));
-      for (const id of this.messageIds.keys()) if (!live.has(id)) this.messageIds.delete(id);
-    }
-    return out.sort((a, b) => a.message.id.localeCompare(b.message.id));
-  }
-
-  private readonly messageIds = new Map<string, string>();
-
-  private async messageIdOf(id: string): Promise<string> {
-    let v = this.messageIds.get(id);
-    if (v === undefined) {
-      // Gone since it was listed: nothing to match.
-      v = await this.d.store.messages.getBody(id).then((b) => headerSummary(b)['message-id'] ?? '', () => '');
-      this.messageIds.set(id, v);
-    }
-    return v;
+    const search = q === undefined ? undefined : { text: q, alsoIds: await this.messageIds.matching(q) };
+    return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: filter.limit, search }));
   }
 
   async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
@@ -473,12 +441,6 @@ function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) 
   const r = directory.resolveLocal(mb, size);
   if (!r.ok) throw new AdminError('bad_request', `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}`);
   return r.targets;
-}
-
-/** Whether a message's queue id, sender or a recipient address contains `q` (already lower case). */
-export function matchesEnvelope(e: { message: MessageRow; recipients: readonly RecipientRow[] }, q: string): boolean {
-  return e.message.id.toLowerCase().includes(q) || e.message.sender.toLowerCase().includes(q)
-    || e.recipients.some((r) => r.address.toLowerCase().includes(q));
 }
 
 export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | undefined): NextTry {

@@ -163,6 +163,25 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.equal(await q.queue.recipients.nextDueAt(), T0 + 2);
     }));
 
+    test('listMessages search: id, sender or a recipient containing the text in any case, or an id given; LIKE wildcards taken literally', () => withQueue(impl, async (q) => {
+      const a = await q.queue.messages.enqueue(message([{ address: 'Carol@Dest.test', destination: 'dest.test' }], { sender: 'alice@src.test' }));
+      const b = await q.queue.messages.enqueue(message([{ address: 'dave@other.test', destination: 'other.test' }, { address: 'x_y@other.test', destination: 'other.test' }], { sender: 'BOB@src.test' }));
+      const c = await q.queue.messages.enqueue(message([{ address: 'erin@third.test', destination: 'third.test' }], { sender: '' }));
+      const ids = async (text: string, alsoIds?: string[], more: object = {}) =>
+        (await q.queue.recipients.listMessages({ search: { text, alsoIds }, ...more })).map((e) => e.message.id);
+      assert.deepEqual(await ids('carol@dest'), [a]);
+      assert.deepEqual(await ids('bob@'), [b]);
+      assert.deepEqual(await ids('src.test'), [a, b]);
+      assert.deepEqual(await ids(c.toLowerCase()), [c]);
+      assert.deepEqual(await ids('x_y'), [b]);
+      assert.deepEqual(await ids('d_ve'), [], '_ is not a wildcard');
+      assert.deepEqual(await ids('%'), [], '% is not a wildcard');
+      assert.deepEqual(await ids('nothing', [c]), [c]);
+      assert.deepEqual(await ids('src.test', [c], { limit: 2 }), [a, b]);
+      assert.deepEqual(await ids('src.test', [], { domain: 'other.test' }), [b]);
+      assert.deepEqual(await q.queue.recipients.listMessageIds(), [a, b, c].sort());
+    }));
+
     test('shapeCounts: waiting recipients by domain, destination, hold and the age bucket of their message; final ones left out', () => withQueue(impl, async (q) => {
       const min = 60_000;
       const at = (ageMin: number, recipients: { address: string; destination: string }[]) => q.queue.messages.enqueue(message(recipients, { receivedAt: T0 - ageMin * min }));
