@@ -2,11 +2,30 @@
  * cli/format — text renderings of queue listings, in the spirit of `mailq`
  * but one line per recipient with its state and last reply. Text that came
  * with mail or from a remote (addresses, headers, replies) is printed through
- * cli/terminal's `printable`: escaped control characters, never raw ones.
+ * `printable`: escaped control characters, never raw ones.
+ *
+ * The dashboard serves this file to the browser as it is (http/dashboard):
+ * it imports nothing but types.
  */
 import type { DestinationInfo, ListedRecipient, MessageDetail } from '../http/admin.js';
 import type { LastReply, MessageRow, RecipientRow } from '../queue/model.js';
-import { printable } from './terminal.js';
+
+/** C0 controls but TAB (and LF when kept), DEL, C1 controls, and the bidirectional overrides that reorder what is shown. */
+const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_KEEP_LF = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function escapeChar(c: string): string {
+  const n = c.codePointAt(0) ?? 0;
+  if (c === '\n') return '\\n';
+  if (c === '\r') return '\\r';
+  return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
+}
+
+/** Text from mail made safe for a terminal: controls escaped; with `keepNewlines`, LF stays a line break (a CR before it is dropped). */
+export function printable(s: string, keepNewlines = false): string {
+  if (!keepNewlines) return s.replace(UNSAFE, escapeChar);
+  return s.replace(/\r\n/g, '\n').replace(UNSAFE_KEEP_LF, escapeChar);
+}
 
 export function age(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
