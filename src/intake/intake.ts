@@ -146,7 +146,9 @@ export class Intake {
       id, sender: sub.sender, params: sub.params, receivedAt: now, trace: sub.trace, body, recipients: sub.recipients,
       ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
     };
-    await this.d.store.enqueue(msg);
-    return { id, size: body.length, receivedAt: now };
+    const size = body.length;
+    // A body compose() built is ours alone: the queue thread may take it instead of copying it.
+    await this.d.store.enqueue(msg, { handOver: body !== sub.content });
+    return { id, size, receivedAt: now };
   }
 }
