@@ -116,7 +116,10 @@ const PASS_GAP_MS = 10;
 /** Rows parked per queue request when a destination goes into backoff. */
 const PARK_SLICE = 5_000;
 
-/** How often (in clock time) leases are checked and the expiry and delay sweeps run. */
+/**
+ * How often (in clock time) leases are checked and the expiry and delay sweeps run: every 30 s, or every
+ * half lease when the lease is shorter, so a dead node's recipients come back about one lease after it died.
+ */
 const HOUSEKEEPING_MS = 30_000;
 
 export class Qmgr {
@@ -273,7 +276,7 @@ export class Qmgr {
     this.stats.passes++;
     const now = clock();
     // Lease recovery and the expiry/delay sweeps look at old rows only; once per interval of (injected) time is enough.
-    const housekeeping = now - this.lastHousekeeping >= HOUSEKEEPING_MS;
+    const housekeeping = now - this.lastHousekeeping >= Math.min(HOUSEKEEPING_MS, this.leaseMs / 2);
     if (housekeeping) this.lastHousekeeping = now;
     // Issued together so the queue thread answers them in one commit, not one commit each.
     await Promise.all([
