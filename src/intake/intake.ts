@@ -21,7 +21,7 @@
 import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
 import type { MessageStore } from '../queue/message-store.js';
 import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
-import { claimsAuthserv, headerBlock, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
+import { claimsAuthserv, headerBlock, headerValue, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
 
 /**
  * Where a message comes from:
@@ -128,6 +128,8 @@ export interface Accepted {
   /** Size of the message as queued (our headers included). */
   readonly size: number;
   readonly receivedAt: number;
+  /** The queued message's Message-ID field (ours when intake added it), for the accepted log line; undefined when it has none. */
+  readonly messageId?: string;
 }
 
 export class Intake {
@@ -147,6 +149,8 @@ export class Intake {
       ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
     };
     await this.d.store.enqueue(msg);
-    return { id, size: body.length, receivedAt: now };
+    // Only the header block is searched, and only as far as the first empty line.
+    const messageId = headerValue(headerBlock(body), 'Message-ID')?.slice(0, 998);
+    return { id, size: body.length, receivedAt: now, ...(messageId ? { messageId } : {}) };
   }
 }
