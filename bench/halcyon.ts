@@ -68,7 +68,9 @@ export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> 
   if (opts.dkim) writeFileSync(join(dataDir, 'dkim.pem'), generateDkimKey(opts.dkim).pem, { mode: 0o600 });
   const configFile = join(dataDir, 'halcyon.toml');
   writeFileSync(configFile, toml);
-  const child = spawn('/bin/bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, CLI, 'serve', '--config', configFile],
+  // BENCH_NODE_ARGS: extra node flags for Halcyon only (e.g. --cpu-prof), set by whoever profiles it.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn('/bin/bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"', process.execPath, ...nodeArgs, CLI, 'serve', '--config', configFile],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   const untrack = trackChild('halcyon', child);
   let err = '';

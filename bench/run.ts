@@ -26,6 +26,11 @@
  *   7. DKIM signing at acceptance: 1 KiB accepted msgs/s unsigned, RSA-2048
  *      and Ed25519 (bench/dkim.ts; Halcyon only).
  * BENCH_ONLY=dkim runs only 7 (no Postfix needed beyond smtp-source/smtp-sink).
+ * BENCH_ONLY=throughput runs only 1–3 (and the CPU rows), for single rows while
+ * working on speed: BENCH_LOADS=1k,100k,10rcpt picks the loads (default all),
+ * BENCH_MTAS=halcyon,postfix,ceiling the contestants (default all), and
+ * BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") is passed to
+ * Halcyon's node.
  *
  * Run: npm run bench   (or: node <outDir>/bench/run.js)
  */
@@ -53,6 +58,12 @@ const LOADS: readonly Load[] = [
   { label: `${n(5_000).toLocaleString('en-US')} × 100 KiB`, sessions: 20, messages: n(5_000), size: 102_400, recipients: 1 },
   { label: `${n(5_000).toLocaleString('en-US')} × 1 KiB × 10 rcpt`, sessions: 20, messages: n(5_000), size: 1024, recipients: 10 },
 ];
+const LOAD_KEYS = ['1k', '100k', '10rcpt'] as const;
+/** BENCH_LOADS / BENCH_MTAS: a comma list, or everything when unset. */
+const picked = <T extends string>(env: string | undefined, all: readonly T[]): readonly T[] =>
+  env ? all.filter((k) => env.split(',').map((x) => x.trim()).includes(k)) : all;
+const LOADS_RUN: readonly Load[] = LOADS.filter((_, i) => picked(process.env.BENCH_LOADS, LOAD_KEYS).includes(LOAD_KEYS[i]!));
+const MTAS_RUN = picked(process.env.BENCH_MTAS, ['ceiling', 'halcyon', 'postfix'] as const);
 const LATENCY_MESSAGES = n(2_000);
 const IDLE_HALCYON = 10_000;
 const IDLE_POSTFIX = 100;
@@ -210,7 +221,9 @@ async function main(): Promise<void> {
   }
   // Run r goes ceiling, Halcyon, Postfix when r is even and ceiling, Postfix, Halcyon when odd, so
   // neither MTA always runs first (on a warm or a cold machine).
-  const order = (run: number): Mta[] => (run % 2 === 0 ? ['ceiling', 'halcyon', 'postfix'] : ['ceiling', 'postfix', 'halcyon']);
+  const order = (run: number): Mta[] => (run % 2 === 0 ? ['ceiling', 'halcyon', 'postfix'] as Mta[] : ['ceiling', 'postfix', 'halcyon'] as Mta[])
+    .filter((m) => MTAS_RUN.includes(m));
+  const only = process.env.BENCH_ONLY === 'throughput';
   const notesOf = (h: readonly Throughput[], p: readonly Throughput[]): string => [
     ...h.filter((t) => t.note).map((t) => `Halcyon: ${t.note}`),
     ...p.filter((t) => t.note).map((t) => `Postfix: ${t.note}`),
@@ -218,7 +231,7 @@ async function main(): Promise<void> {
 
   console.error(`throughput (smtp-source -s 20 → MTA → smtp-sink), ${RUNS} run(s) each`);
   const byLoad = new Map<string, Map<Mta, Throughput[]>>();
-  for (const load of LOADS) {
+  for (const load of only ? LOADS_RUN : LOADS) {
     const runs = new Map<Mta, Throughput[]>([['ceiling', []], ['halcyon', []], ['postfix', []]]);
     for (let run = 0; run < RUNS; run++) {
       for (const mta of order(run)) runs.get(mta)!.push(await throughput(mta, load));
@@ -226,7 +239,7 @@ async function main(): Promise<void> {
     byLoad.set(load.label, runs);
   }
   for (const kind of ['accepted', 'end to end'] as const) {
-    for (const load of LOADS) {
+    for (const load of only ? LOADS_RUN : LOADS) {
       const runs = byLoad.get(load.label)!;
       const pick = (mta: Mta): Runs => runs.get(mta)!.map((t) => (kind === 'accepted' ? t.accepted : t.endToEnd));
       rows.push({ what: `${kind === 'accepted' ? 'Inbound accepted' : 'Relay end to end'}, ${load.label}`, unit: 'msgs/s',
@@ -234,14 +247,21 @@ async function main(): Promise<void> {
         note: notesOf(runs.get('halcyon')!, runs.get('postfix')!) });
     }
   }
-  rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
-  for (const load of LOADS) {
+  if (!only) rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
+  for (const load of only ? LOADS_RUN : LOADS) {
     const runs = byLoad.get(load.label)!;
     rows.push({ what: `CPU per 1,000 msgs, ${load.label}`, unit: 's', ratio: 'ph',
       halcyon: runs.get('halcyon')!.map((t) => t.cpuPerK), postfix: runs.get('postfix')!.map((t) => t.cpuPerK),
       note: 'user + system, from the load\'s start to the sink\'s last message; Postfix: master and all its children' });
   }
 
+  if (only) {
+    console.log(machine());
+    console.log(`Scale ${SCALE}, ${RUNS} run(s) per figure, budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+    console.log('');
+    console.log(renderTable(rows));
+    return;
+  }
   console.error(`latency (end of data → reply), ${RUNS} run(s) each`);
   for (const sessions of [1, 50]) {
     const h: { p50: number; p99: number; note: string }[] = [];

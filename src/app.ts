@@ -42,7 +42,7 @@ import { createLogger } from './log.js';
 import { adminLine } from './http/audit.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
-import { WorkerQueue } from './queue/worker-store.js';
+import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
 import { assertQueueFit, markQueueCreated, queueFiles } from './queue/check.js';
 import { QueueSpace } from './queue/space.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
@@ -170,7 +170,8 @@ function readCaFile(file: string): string {
 }
 
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
-  const log = opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format });
+  // Every line names the node: several nodes on one queue log to one place.
+  const log = (opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format })).child({ node: cfg.node_id });
   const clock = opts.clock ?? Date.now;
   const problems = configProblems(cfg);
   if (problems.length > 0) throw new ConfigError(undefined, problems);
@@ -186,12 +187,6 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
   const store = await openQueue(cfg, { clock, server: true });
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
-  // Logged once: from here new mail gets 451 4.3.0, nothing is claimed, /api/health says so, until restart.
-  if (store instanceof WorkerQueue) store.onFailure((err) => {
-    const file = queueFiles(cfg.data_dir).db;
-    log.error({ event: 'queue_storage_failed', file, err: err.message },
-      `queue storage failed (${file}): ${err.message}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
-  });
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
   // The DNSBL checker is built from the live [inbound] settings per configuration; its resolver settings are the start's.
   const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
@@ -203,7 +198,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
   const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
-  const metrics = new Metrics({ store, clock, connections: () => qmgr.connections() });
+  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections() });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
   const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys });
@@ -222,7 +217,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   };
   const qmgr: Qmgr = new Qmgr({
     queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
-    storageFailed: () => store instanceof WorkerQueue && store.failure !== undefined,
+    queueDown: () => store.health.state !== 'ok',
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
@@ -233,6 +228,24 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       onEnqueued: () => qmgr.poke(),
       onExpired: () => metrics.outcome('expired', 0),
     },
+  });
+
+  // One line per change of the queue's health (queue/health), not one per message. Failed or unavailable:
+  // new mail gets 451 4.3.0, nothing is claimed, /api/health answers 503. Unavailable ends by itself (the
+  // probe), failed at restart.
+  store.health.onChange((change) => {
+    const err = change.error?.message ?? '';
+    if (change.state === 'failed') {
+      const file = usesPostgres(cfg) ? cfg.queue.url : queueFiles(cfg.data_dir).db;
+      log.error({ event: 'queue_storage_failed', file, err },
+        `queue storage failed (${file}): ${err}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
+    } else if (change.state === 'unavailable') {
+      log.error({ event: 'queue_unavailable', err },
+        `queue database unreachable: ${err}; new mail gets 451 4.3.0 and nothing is claimed until it answers again (retrying every ${PROBE_INITIAL_MS / 1000}-${PROBE_MAX_MS / 1000} s)`);
+    } else {
+      log.warn({ event: 'queue_restored', down_ms: change.downMs }, `queue database reachable again after ${((change.downMs ?? 0) / 1000).toFixed(1)} s; accepting and delivering`);
+      qmgr.poke();
+    }
   });
 
   // Shared by every session, kept across reloads: failures count per address, not per connection.
@@ -259,6 +272,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       return {
         settings: r.settings[kind], intake, authChecker, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
         acceptsMail: (size) => space.acceptsMail(size),
+        queueTrouble: () => store.health.problem?.code,
         ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
@@ -269,7 +283,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     (kind) => metrics.inboundConnection(kind),
   );
   const admin = new Admin({
-    store, intake, clock, config, storageFailure: () => (store instanceof WorkerQueue ? store.failure : undefined),
+    store, intake, clock, config, queueTrouble: () => store.health.problem,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),

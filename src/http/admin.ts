@@ -18,6 +18,7 @@ import type { PolitenessView } from '../scheduler/politeness.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
+import type { HalcyonError } from '../errors.js';
 import type { Actor, AdminAction, AdminVerb } from './audit.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
@@ -127,12 +128,12 @@ export interface AdminDeps {
   readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number, messageId?: string) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
-  /** Why the queue's storage failed, once it has (queue/worker-store); undefined while healthy. */
-  readonly storageFailure?: () => Error | undefined;
   /** Who acts through this instance (`withActor`: the API token's name per request; the CLI's Unix user). */
   readonly actor?: Actor;
   /** One line per action taken: what, who, every queue id touched (http/audit formats it). */
   readonly onAction?: (action: AdminAction, actor: Actor) => void;
+  /** Why the queue cannot be used now (failed: HAL_ERR_QUEUE_FAILED, unreachable: HAL_ERR_QUEUE_UNAVAILABLE; queue/health); undefined while healthy. */
+  readonly queueTrouble?: () => HalcyonError | undefined;
 }
 
 const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
@@ -184,8 +185,9 @@ export class Admin implements AdminApi {
   }
 
   async health(): Promise<{ ok: true }> {
-    const failed = this.d.storageFailure?.();
-    if (failed) throw new AdminError('unavailable', `queue storage failed: ${failed.message}; stop the server and run 'halcyon queue check'`);
+    const trouble = this.d.queueTrouble?.();
+    if (trouble?.code === 'HAL_ERR_QUEUE_UNAVAILABLE') throw new AdminError('unavailable', `queue database unreachable: ${trouble.message}; the node retries by itself`);
+    if (trouble) throw new AdminError('unavailable', `queue storage failed: ${trouble.message}; stop the server and run 'halcyon queue check'`);
     return { ok: true };
   }
 
@@ -316,8 +318,9 @@ export class Admin implements AdminApi {
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
     })), this.d.clock());
-    this.d.onBounced?.(id, waiting.map((r) => r.address));
+    // The administrator's line first, then what it did to each recipient.
     this.audit('bounce', [id], { recipients: waiting.length, skipped });
+    this.d.onBounced?.(id, waiting.map((r) => r.address));
     this.d.poke?.();
     return { bounced: waiting.length, skipped };
   }

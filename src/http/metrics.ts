@@ -6,7 +6,11 @@
  * onMessage / onReject, qmgr onOutcome, sweeps onExpired); gauges are read
  * from the store and the scheduler when /metrics is scraped. Destination
  * labels are bounded: the 20 destinations with most queued recipients by
- * name, the rest summed as "other". Does not serve HTTP.
+ * name, the rest summed as "other". Every sample carries the node's id as
+ * the label `node` (several nodes on one queue are scraped into one place).
+ * While the queue is unavailable or failed, `halcyon_queue_up` is 0 and the
+ * gauges read from it are left out rather than failing the scrape. Does not
+ * serve HTTP.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RecipientState } from '../queue/model.js';
@@ -18,6 +22,8 @@ export type OutcomeStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
 
 export interface MetricsSources {
   readonly store: Queue;
+  /** This node's id (config node_id): the `node` label on every metric. */
+  readonly node: string;
   readonly connections: () => ReadonlyMap<string, number>;
   readonly clock: () => number;
 }
@@ -40,7 +46,9 @@ export class Metrics {
   private readonly inbound: Counter<'listener'>;
 
   constructor(src: MetricsSources) {
+    this.registry.setDefaultLabels({ node: src.node });
     const registers = [this.registry];
+    const up = () => src.store.health.state === 'ok';
     this.accepted = new Counter({ name: 'halcyon_messages_accepted_total', help: 'Messages accepted (250 to end of data, or injected)', registers });
     this.rejected = new Counter({ name: 'halcyon_messages_rejected_total', help: 'Inbound refusals by reason', labelNames: ['reason'], registers });
     this.recipients = new Counter({ name: 'halcyon_recipients_total', help: 'Recipient outcomes', labelNames: ['status'], registers });
@@ -51,8 +59,16 @@ export class Metrics {
     });
     this.inbound = new Counter({ name: 'halcyon_inbound_connections_total', help: 'Inbound SMTP connections accepted', labelNames: ['listener'], registers });
     new Gauge({
+      name: 'halcyon_queue_up', help: 'Whether this node can use the queue (1), or it is unreachable or failed (0)', registers,
+      collect() {
+        this.set(up() ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'halcyon_queue_recipients', help: 'Recipients in the queue by state', labelNames: ['state'], registers,
       async collect() {
+        this.reset();
+        if (!up()) return;
         const c = await src.store.recipients.counts();
         for (const s of STATES) this.set({ state: s }, c.byState[s] ?? 0);
       },
@@ -60,7 +76,8 @@ export class Metrics {
     new Gauge({
       name: 'halcyon_queue_messages', help: 'Messages in the queue', registers,
       async collect() {
-        this.set((await src.store.recipients.counts()).messages);
+        this.reset();
+        if (up()) this.set((await src.store.recipients.counts()).messages);
       },
     });
     new Gauge({
@@ -76,6 +93,7 @@ export class Metrics {
       labelNames: ['destination'], registers,
       async collect() {
         this.reset();
+        if (!up()) return;
         const now = src.clock();
         const rows = (await src.store.gate.listDestinations()).filter((d) => d.health !== 'ok' && (d.health === 'suspended' || d.backoffUntil > now));
         const queued = topN(new Map(rows.map((r) => [r.key, r.queued + 1])), TOP_DESTINATIONS);

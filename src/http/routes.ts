@@ -4,7 +4,7 @@
  * values; errors are `AdminError`s (status from their code). Does not listen,
  * authenticate or serialise (http/server does).
  *
- *   GET    /api/health                   {ok: true}; 503 once the queue's storage failed
+ *   GET    /api/health                   {ok: true}; 503 while the queue is failed or unreachable
  *   GET    /api/config                   the configuration in force (secrets hidden)
  *   GET    /api/queue                    ?domain=&state=&older_than=1h
  *   GET    /api/queue/:id

@@ -1,13 +1,17 @@
 /**
  * http/server — the admin listener (node:http): the JSON API of http/routes,
- * GET /metrics (Prometheus text) and GET / (the dashboard).
+ * GET /metrics (Prometheus text) and the dashboard (GET / and /ui/…, from
+ * http/dashboard).
  *
  * Auth rule (docs/operations.md): a listener outside loopback (127.0.0.0/8,
  * ::1, "localhost") requires `Authorization: Bearer <http.token>` on every
  * request, and refuses to start without a token (a config error);
- * `http.require_token = true` asks for the token on loopback too. Tokens are
- * compared in constant time. Does not implement the operations themselves
- * (http/admin) nor TLS: put a proxy in front for that.
+ * `http.require_token = true` asks for the token on loopback too. A browser
+ * may give the token as the password of HTTP Basic auth (any user name), so
+ * the dashboard can be opened where a token is required. Tokens are
+ * compared in constant time. Cross-site requests and DNS rebinding are
+ * refused by http/csrf's verdict (after auth). Does not implement the
+ * operations themselves (http/admin) nor TLS: put a proxy in front for that.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -20,7 +24,8 @@ import { splitHostPort } from '../inbound/server.js';
 import type { Queue } from '../queue/store.js';
 import { AdminError, type Admin } from './admin.js';
 import type { Actor } from './audit.js';
-import { renderDashboard } from './dashboard.js';
+import { csrfVerdict, newCsrfToken } from './csrf.js';
+import { DASHBOARD_HEADERS, dashboardAsset, dashboardPage } from './dashboard.js';
 import type { Metrics } from './metrics.js';
 import { match } from './routes.js';
 
@@ -65,11 +70,21 @@ export function httpConfigProblems(cfg: Config): ConfigProblem[] {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
-/** The name of the configured token the request carries ("http.token" for the unnamed one); undefined when none matches. */
+/** The token a request offers: a Bearer token, or the password of Basic auth (a browser's prompt). */
+function offeredToken(authorization: string): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(authorization);
+  if (bearer) return bearer[1];
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization);
+  if (!basic) return undefined;
+  const pair = Buffer.from(basic[1] ?? '', 'base64').toString('utf8');
+  return pair.includes(':') ? pair.slice(pair.indexOf(':') + 1) : undefined;
+}
+
+/** The name of the configured token the request offers ("http.token" for the unnamed one); undefined when none matches. */
 export function tokenName(req: http.IncomingMessage, cfg: Config): string | undefined {
-  const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  if (!m) return undefined;
-  const given = digest(m[1] ?? '');
+  const offered = offeredToken(req.headers.authorization ?? '');
+  if (offered === undefined) return undefined;
+  const given = digest(offered);
   const known = [...((cfg.http.token ?? '') !== '' ? [{ name: 'http.token', token: cfg.http.token! }] : []), ...cfg.http.tokens];
   let name: string | undefined;
   // Every token is compared (in constant time), whichever matches.
@@ -105,19 +120,21 @@ async function readBody(req: http.IncomingMessage, limit: number): Promise<unkno
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: string, type = 'application/json; charset=utf-8', extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...extra });
+function send(res: http.ServerResponse, status: number, body: string | Buffer, type = 'application/json; charset=utf-8', extra: Record<string, string | string[]> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra });
   res.end(body);
 }
 
-const json = (res: http.ServerResponse, status: number, value: unknown, extra?: Record<string, string>) =>
+const json = (res: http.ServerResponse, status: number, value: unknown, extra?: Record<string, string | string[]>) =>
   send(res, status, `${JSON.stringify(value)}\n`, undefined, extra);
 
 export async function startHttpServer(deps: HttpDeps, listen: string): Promise<HttpServer> {
   const problems = httpConfigProblems(deps.config());
   if (problems.length > 0) throw new AdminError('bad_request', problems.map((p) => `${p.path}: ${p.message}`).join('; '));
+  // One per server: the dashboard page carries it, a browser's action must send it back (http/csrf).
+  const csrfToken = newCsrfToken();
   const server = http.createServer((req, res) => {
-    void handle(deps, req, res).catch((err: unknown) => {
+    void handle(deps, csrfToken, req, res).catch((err: unknown) => {
       if (err instanceof AdminError) return json(res, err.status, { error: err.code, message: err.message });
       deps.log.error({ event: 'http_error', url: req.url, err: (err as Error).stack }, 'admin API error');
       if (!res.headersSent) json(res, 500, { error: 'internal', message: (err as Error).message });
@@ -141,18 +158,29 @@ export async function startHttpServer(deps: HttpDeps, listen: string): Promise<H
   };
 }
 
-async function handle(deps: HttpDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(deps: HttpDeps, csrfToken: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const cfg = deps.config();
   if (!authorized(req, cfg)) {
     deps.log.warn({ event: 'http_unauthorized', ip: req.socket.remoteAddress, url: req.url }, 'admin API request without a valid token');
-    return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <http.token> required' }, { 'www-authenticate': 'Bearer realm="halcyon"' });
+    // Basic first: a browser opening the dashboard prompts for it (the token as the password).
+    return json(res, 401, { error: 'unauthorized', message: 'Authorization: Bearer <http.token> required' },
+      { 'www-authenticate': ['Basic realm="halcyon", charset="UTF-8"', 'Bearer realm="halcyon"'] });
+  }
+  const method = req.method ?? 'GET';
+  const verdict = csrfVerdict(method, req.headers, csrfToken, tokenRequired(cfg));
+  if (!verdict.ok) {
+    deps.log.warn({ event: 'http_forbidden', ip: req.socket.remoteAddress, method, url: req.url, reason: verdict.reason }, 'admin API request refused');
+    return json(res, 403, { error: 'forbidden', message: verdict.reason });
   }
   const url = new URL(req.url ?? '/', 'http://halcyon.invalid');
-  const method = req.method ?? 'GET';
   if (url.pathname === '/metrics' && method === 'GET') return send(res, 200, await deps.metrics.text(), deps.metrics.contentType);
   if (url.pathname === '/' && method === 'GET') {
-    const [counts, destinations] = await Promise.all([deps.store.recipients.counts(), deps.admin.destinations()]);
-    return send(res, 200, renderDashboard({ hostname: cfg.hostname, counts, destinations, now: deps.clock() }), 'text/html; charset=utf-8');
+    return send(res, 200, dashboardPage({ hostname: cfg.hostname, csrfToken }), 'text/html; charset=utf-8', DASHBOARD_HEADERS);
+  }
+  if ((url.pathname.startsWith('/ui/') || url.pathname.startsWith('/cli/')) && method === 'GET') {
+    const asset = await dashboardAsset(url.pathname);
+    if (asset) return send(res, 200, asset.body, asset.type, DASHBOARD_HEADERS);
+    return json(res, 404, { error: 'not_found', message: `no such file: ${url.pathname}` });
   }
   const found = match(method, url.pathname);
   if (!found) return json(res, 404, { error: 'not_found', message: `no such endpoint: ${method} ${url.pathname}` });

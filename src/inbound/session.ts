@@ -63,6 +63,8 @@ export interface SessionDeps {
   readonly onReject?: (reason: string) => void;
   /** Whether the queue has room for a new message of this declared size (absent: always). */
   readonly acceptsMail?: (size: number | undefined) => boolean;
+  /** Why the queue cannot take mail now (failed or unreachable: queue/health), as the error code the reply comes from. */
+  readonly queueTrouble?: () => ErrorCode | undefined;
   /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
   readonly authThrottle?: AuthThrottle;
   /** Per-client rates (inbound/anvil): true when this MAIL FROM (per IP) / RCPT TO (per AUTH user) is over its limit. */
@@ -324,6 +326,13 @@ export class InboundSession {
       this.deps.onReject?.('too_big');
       return this.error(...replyOf('HAL_ERR_TOO_BIG'), { stage: 'MAIL', reason: 'too_big', from: sender, extra: { size: params.size } });
     }
+    const trouble = this.deps.queueTrouble?.();
+    if (trouble !== undefined) {
+      // The queue is broken or unreachable: 451 4.3.0 now rather than after the client sent the data.
+      // Not logged per message: the change of the queue's health was logged once.
+      this.deps.onReject?.('queue_unavailable');
+      return this.error(...replyOf(trouble));
+    }
     if (this.deps.acceptsMail && !this.deps.acceptsMail(params.size)) {
       // A full disk: new mail waits (452 4.3.1) while what is queued is delivered (queue/space).
       this.deps.onReject?.('queue_full');
@@ -490,9 +499,9 @@ export class InboundSession {
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
       // Whatever the store threw, the client hears "try again": never a 250, never a permanent refusal.
-      // Broken storage is 451 4.3.0; anything else (a full disk above all) stays 452 4.3.1.
-      const failed = err instanceof HalcyonError && err.code === 'HAL_ERR_QUEUE_FAILED';
-      return refuse('queue_write', ...replyOf(failed ? 'HAL_ERR_QUEUE_FAILED' : 'HAL_ERR_QUEUE_WRITE'));
+      // Broken or unreachable storage is 451 4.3.0; anything else (a full disk above all) stays 452 4.3.1.
+      const code = err instanceof HalcyonError && (err.code === 'HAL_ERR_QUEUE_FAILED' || err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') ? err.code : 'HAL_ERR_QUEUE_WRITE';
+      return refuse('queue_write', ...replyOf(code));
     }
     const { id, size, messageId } = accepted;
     this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser },

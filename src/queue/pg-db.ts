@@ -5,11 +5,14 @@
  * migrations under an advisory lock, and a helper for one transaction.
  *
  * bigint columns are parsed to numbers: every one holds epoch ms, a count or
- * a serial id, all far below 2^53. Any failure of a write becomes
- * HAL_ERR_QUEUE_WRITE with the cause kept. Holds no queue logic.
+ * a serial id, all far below 2^53. A failure that means the database cannot
+ * be reached (`isConnectionLoss`) becomes HAL_ERR_QUEUE_UNAVAILABLE and marks
+ * the node's QueueHealth unavailable (its probe brings it back); any other
+ * failure becomes HAL_ERR_QUEUE_WRITE. The cause is kept. Holds no queue logic.
  */
 import pg from 'pg';
 import { HalcyonError } from '../errors.js';
+import type { QueueHealth } from './health.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './pg-schema.js';
 
 pg.types.setTypeParser(20 /* int8 */, (v: string) => Number(v));
@@ -62,18 +65,49 @@ export async function migratePg(pool: pg.Pool): Promise<{ from: number; to: numb
   }
 }
 
+/** SQLSTATEs that mean the session or the server went away: class 08, and shutdown / crash / starting up (57P01–03). */
+const LOST_SQLSTATE = /^(08...|57P0[123])$/;
+/** Socket errors on the way to the server. */
+const LOST_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
+/** What the pg driver and pool say when a connection died or never came (they carry no code). */
+const LOST_MESSAGE = /Connection terminated|not queryable|timeout exceeded when trying to connect/;
+
+/**
+ * Whether a pg error means the database cannot be reached now (transient: the node waits and probes),
+ * rather than a statement that failed on a live connection. Looks through `cause` (the pool wraps).
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (LOST_SQLSTATE.test(code) || LOST_ERRNO.has(code))) return true;
+    if (LOST_MESSAGE.test(e.message)) return true;
+  }
+  return false;
+}
+
 /** The pool the three parts share. */
 export class PgDb {
   closed = false;
-  constructor(readonly pool: pg.Pool, readonly clock: () => number) {}
+  constructor(readonly pool: pg.Pool, readonly clock: () => number, readonly health: QueueHealth) {}
 
-  /** A read (any failure: HAL_ERR_QUEUE_WRITE, so callers see one kind of queue trouble). */
+  /** A failure as callers see it: unavailable (and the node marked so) or a failed write; one kind of queue trouble each. */
+  private trouble(what: string, err: unknown): HalcyonError {
+    if (err instanceof HalcyonError) return err;
+    if (isConnectionLoss(err)) {
+      const e = new HalcyonError('HAL_ERR_QUEUE_UNAVAILABLE', `${what}: ${String(err)}`, { cause: err });
+      this.health.lost(e);
+      return e;
+    }
+    return new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: ${String(err)}`, { cause: err });
+  }
+
+  /** A read. */
   async read<T extends pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<T[]> {
     if (this.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: queue is closed`);
     try {
       return (await this.pool.query<T>(sql, params)).rows;
     } catch (err) {
-      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: ${String(err)}`, { cause: err });
+      throw this.trouble(what, err);
     }
   }
 
@@ -84,18 +118,23 @@ export class PgDb {
     try {
       c = await this.pool.connect();
     } catch (err) {
-      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: ${String(err)}`, { cause: err });
+      throw this.trouble(what, err);
     }
+    let broken: Error | undefined;
     try {
       await c.query('BEGIN');
       const result = await fn(c);
+      // A COMMIT whose answer is lost may or may not have committed: the caller hears a failure (never a 250),
+      // and a client that retries may leave a duplicate, as with any lost reply.
       await c.query('COMMIT');
       return result;
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: ${String(err)}`, { cause: err });
+      if (isConnectionLoss(err)) broken = err as Error;
+      else await c.query('ROLLBACK').catch(() => undefined);
+      throw this.trouble(what, err);
     } finally {
-      c.release();
+      // A connection that died is not given back to the pool.
+      c.release(broken);
     }
   }
 }

@@ -24,7 +24,7 @@ async function lockKey(c: pg.PoolClient, key: string): Promise<void> {
   await c.query(`SELECT pg_advisory_xact_lock(hashtext('halcyon-destination:' || $1))`, [key]);
 }
 
-async function rowOf(c: pg.PoolClient | pg.Pool, key: string): Promise<DestinationRow | undefined> {
+async function rowOf(c: pg.PoolClient, key: string): Promise<DestinationRow | undefined> {
   const { rows } = await c.query<Raw>(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE key = $1`, [key]);
   return rows[0] && toDestination(rows[0]);
 }
@@ -112,7 +112,8 @@ export class PgDestinationGate implements DestinationGate {
   }
 
   async getDestination(key: string): Promise<DestinationRow | undefined> {
-    return rowOf(this.d.pool, key);
+    const [raw] = await this.d.read<Raw>('getDestination', `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE key = $1`, [key]);
+    return raw && toDestination(raw);
   }
 
   async listDestinations(): Promise<DestinationInfoRow[]> {

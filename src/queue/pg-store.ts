@@ -6,7 +6,11 @@
  *
  * Every node opens its own pool; what they share is the database. The pg
  * driver is asynchronous already, so no worker thread is needed.
+ *
+ * Losing the database makes `health` unavailable (pg-db says which errors
+ * mean that); its probe, a `SELECT 1` with backoff, makes it ok again.
  */
+import { QueueHealth } from './health.js';
 import { createPool, migratePg, PgDb, type PgQueueOptions } from './pg-db.js';
 import { PgDestinationGate } from './pg-gate.js';
 import { PgMessageStore } from './pg-messages.js';
@@ -19,8 +23,10 @@ export class PgQueue implements Queue {
   readonly messages: PgMessageStore;
   readonly recipients: PgRecipientQueue;
   readonly gate: PgDestinationGate;
+  readonly health: QueueHealth;
 
   constructor(private readonly d: PgDb) {
+    this.health = d.health;
     this.messages = new PgMessageStore(d);
     this.recipients = new PgRecipientQueue(d);
     this.gate = new PgDestinationGate(d);
@@ -28,6 +34,7 @@ export class PgQueue implements Queue {
 
   async close(): Promise<void> {
     if (this.d.closed) return;
+    this.health.close();
     this.messages.flushPending();
     await Promise.allSettled([...this.messages.inFlight]);
     this.d.closed = true;
@@ -43,5 +50,6 @@ export async function openPgQueue(opts: PgQueueOptions & { migrate?: boolean }):
     await pool.end().catch(() => undefined);
     throw err;
   }
-  return new PgQueue(new PgDb(pool, opts.clock ?? Date.now));
+  const health = new QueueHealth({ probe: async () => { await pool.query('SELECT 1'); } });
+  return new PgQueue(new PgDb(pool, opts.clock ?? Date.now, health));
 }

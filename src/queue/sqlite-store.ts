@@ -18,6 +18,7 @@ import { SqliteRecipientQueue } from './sqlite-recipients.js';
 import { BodySpool } from './spool.js';
 import type { Queue } from './store.js';
 import { join } from 'node:path';
+import { QueueHealth } from './health.js';
 
 export type { SqliteQueueOptions, SqliteStoreStats } from './sqlite-db.js';
 export { NoQueueError } from './sqlite-db.js';
@@ -30,6 +31,8 @@ export class SqliteQueue implements Queue {
   readonly messages: SqliteMessageStore;
   readonly recipients: SqliteRecipientQueue;
   readonly gate: SqliteDestinationGate;
+  /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
+  readonly health = new QueueHealth();
 
   private lastCollect: number;
 

@@ -7,7 +7,8 @@
  * - RecipientQueue (queue/recipient-queue): claims with leases, outcomes,
  *   flush/hold, the sweeps' claims;
  * - DestinationGate (queue/destination-gate): connection slots, probes,
- *   compare-and-set health, a shared rate.
+ *   compare-and-set health, a shared rate;
+ * - QueueHealth (queue/health): whether the storage answers at all.
  *
  * Asynchronous from the first line: the SQLite implementation could answer
  * synchronously, but one on a shared database (several nodes) drops in
@@ -15,6 +16,7 @@
  * needs (an SMTP session only a MessageStore).
  */
 import type { DestinationGate } from './destination-gate.js';
+import type { QueueHealth } from './health.js';
 import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
 
@@ -22,6 +24,8 @@ export interface Queue {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
+  /** Whether the storage can be used now (ok, unavailable for a while, failed for good): queue/health. */
+  readonly health: QueueHealth;
   /** Writes what waits and closes; `deadlineMs` bounds the wait where an implementation has one to bound. */
   close(deadlineMs?: number): Promise<void>;
 }

@@ -13,13 +13,14 @@
  * Every call settles. A storage error that is not about space (SQLITE_CORRUPT,
  * SQLITE_IOERR, SQLITE_NOTADB…), a queue thread that dies, or a call left
  * unanswered for `callTimeoutMs` rejects with HAL_ERR_QUEUE_FAILED (451 4.3.0)
- * and marks the queue failed (`failure`, `onFailure`) until restart. Once the
+ * and marks the queue failed (`health`: queue/health) until restart. Once the
  * thread is gone or stuck, every call — waiting or later — is rejected at once.
  * A full disk stays HAL_ERR_QUEUE_WRITE (452 4.3.1) and fails nothing.
  */
 import { Worker } from 'node:worker_threads';
 import { HalcyonError, type ErrorCode } from '../errors.js';
 import type { DestinationGate } from './destination-gate.js';
+import { QueueHealth } from './health.js';
 import { createIdGenerator } from './ids.js';
 import type { MessageStore } from './message-store.js';
 import type { MessageId } from './model.js';
@@ -37,13 +38,13 @@ export class WorkerQueue implements Queue {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
+  /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
+  readonly health = new QueueHealth();
   private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private seq = 0;
   private closed = false;
   /** Set when the thread is gone or stuck: every call is then refused at once. */
   private dead: HalcyonError | undefined;
-  private failed: HalcyonError | undefined;
-  private readonly failureListeners: ((err: HalcyonError) => void)[] = [];
 
   private constructor(private readonly worker: Worker, private readonly clock: () => number, private readonly callTimeoutMs: number) {
     const nextId = createIdGenerator(clock);
@@ -117,20 +118,9 @@ export class WorkerQueue implements Queue {
     return queue;
   }
 
-  /** Why the queue's storage failed, once it has (until restart); undefined while healthy. */
-  get failure(): HalcyonError | undefined {
-    return this.failed;
-  }
-
-  /** Called once, when the storage first fails. */
-  onFailure(listener: (err: HalcyonError) => void): void {
-    this.failureListeners.push(listener);
-  }
-
   private fail(err: HalcyonError): void {
-    if (this.failed || this.closed) return;
-    this.failed = err;
-    for (const l of this.failureListeners) l(err);
+    if (this.closed) return;
+    this.health.failed(err);
   }
 
   /** The thread is gone or stuck: fail, and refuse every call waiting and every later one. */

@@ -70,8 +70,8 @@ export interface QmgrDeps {
   readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
   /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
   readonly mxHostSet?: (domain: string) => Promise<MxHostSet>;
-  /** True once the queue's storage has failed (queue/worker-store): no pass claims anything until restart. */
-  readonly storageFailed?: () => boolean;
+  /** True while the queue's storage is failed or unavailable (queue/health): no pass claims anything meanwhile. */
+  readonly queueDown?: () => boolean;
 }
 
 /** A batch as claimed here: its recipients are leased to this node until leaseUntil. */
@@ -273,8 +273,9 @@ export class Qmgr {
 
   private async pass(): Promise<void> {
     const { queue, clock } = this.deps;
-    // A damaged queue is not read for work: deliveries in progress finish, nothing new is claimed.
-    if (this.deps.storageFailed?.()) return;
+    // A damaged or unreachable queue is not read for work: deliveries in progress finish, nothing new is
+    // claimed. The leases they hold expire as usual if their outcomes cannot be recorded.
+    if (this.deps.queueDown?.()) return;
     this.stats.passes++;
     const now = clock();
     // Lease recovery and the expiry/delay sweeps look at old rows only; once per interval of (injected) time is enough.
@@ -478,7 +479,7 @@ export class Qmgr {
   /** A connection went through while the row was not healthy (the probe, say): the destination recovers, once. */
   private async destinationUp(d: DestState, slot: Slot): Promise<Slot> {
     const r = await this.deps.queue.gate.transition(d.key, slot.generation, destinationRecovered(slot.row, d.key, this.deps.clock()));
-    if (r.applied) this.deps.log.info({ event: 'destination_recovered', destination: d.key, node: this.deps.node }, 'destination recovered');
+    if (r.applied) this.deps.log.info({ event: 'destination_recovered', destination: d.key }, 'destination recovered');
     // From here on this connection is an ordinary one, on the row as it now is.
     return { ...slot, probe: false, generation: r.row?.generation ?? slot.generation, row: r.row };
   }
@@ -581,7 +582,7 @@ export class Qmgr {
       for (const q of this.queuedKeysOf(d)) {
         for (let i = 0; i < 1000; i++) if ((await queue.recipients.parkDestination(q, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
       }
-      log.warn({ event: 'destination_backoff', destination: d.key, node: this.deps.node, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
+      log.warn({ event: 'destination_backoff', destination: d.key, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
         `destination ${d.key} in backoff for ${Math.round(row.backoffMs / 1000)}s`);
     }
     // The row moved on to healthy meanwhile (another node's probe went through): this failure is old news.

@@ -30,7 +30,7 @@ describe('per-client rate limits', { timeout: 60_000 }, () => {
     for (let i = 0; i < 3; i++) assert.match(await greeting(h.port, '127.0.0.1'), /^220 /);
     assert.equal(await greeting(h.port, '127.0.0.1'), '421 4.7.0 Error: too many connections from your address, try again later');
     assert.match(await greeting(h.port, '127.0.0.2'), /^220 /, 'another address is unaffected');
-    assert.match(await h.app.metrics.text(), /halcyon_messages_rejected_total\{reason="rate_connections"\} 1/);
+    assert.match(await h.app.metrics.text(), /halcyon_messages_rejected_total\{reason="rate_connections",node="[^"]+"\} 1/);
   });
 
   test('messages per minute per IP: the third MAIL FROM gets 450 4.7.1, on any connection; another address is unaffected', async (t) => {
@@ -50,7 +50,7 @@ describe('per-client rate limits', { timeout: 60_000 }, () => {
     await other.read();
     await other.expect('EHLO other.test', 250);
     await other.expect('MAIL FROM:<b@other.test>', 250);
-    assert.match(await h.app.metrics.text(), /halcyon_messages_rejected_total\{reason="rate_messages"\} 1/);
+    assert.match(await h.app.metrics.text(), /halcyon_messages_rejected_total\{reason="rate_messages",node="[^"]+"\} 1/);
   });
 
   test('recipients per minute per AUTH user: past the limit RCPT gets 450 4.7.1; the accepted ones are kept', async (t) => {
@@ -70,7 +70,7 @@ describe('per-client rate limits', { timeout: 60_000 }, () => {
     await c.expect('RCPT TO:<r1@remote.test>', 250);
     await c.expect('RCPT TO:<r2@remote.test>', 250);
     assert.equal(line(await c.cmd('RCPT TO:<r3@remote.test>')), '450 4.7.1 Error: too many recipients from your account, try again later');
-    assert.match(await h.app.metrics.text(), /halcyon_messages_rejected_total\{reason="rate_recipients"\} 1/);
+    assert.match(await h.app.metrics.text(), /halcyon_messages_rejected_total\{reason="rate_recipients",node="[^"]+"\} 1/);
   });
 
   test('[relay] networks are exempt: a relay client far past every limit is still served', async (t) => {

@@ -141,6 +141,25 @@ tokens = [{ name = "ops-alice", token = "${TOKEN}" }]
     assert.deepEqual(deleted.queue_ids, [injected[0]]);
   });
 
+  test('grep QUEUEID of a bounced message: accepted → inject → bounce (admin) → bounced → DSN with its own id → removed', async () => {
+    const r = await api(h.httpPort!, 'POST', '/api/messages', { from: 'postmaster@localhost', to: ['z@dead.test'], content: 'Subject: doomed\n\nx\n' }, TOKEN);
+    assert.equal(r.status, 201, r.text);
+    const id = (r.json as { id: string }).id;
+    const b = await api(h.httpPort!, 'POST', `/api/queue/${id}/bounce`, undefined, TOKEN);
+    assert.equal(b.status, 200, b.text);
+    await find('the removed line', (l) => l.event === 'removed' && l.queue_id === id);
+    const story = h.stdout().split('\n').filter((l) => l.includes(id)).map((l) => JSON.parse(l) as LogLine);
+    const events = story.map((l) => (l.event === 'delivery' ? `delivery:${String(l.status)}` : l.event === 'admin' ? `admin:${String(l.action)}` : String(l.event)));
+    // The deferral by the dead port may or may not come before the bounce: the rest is in this order.
+    assert.deepEqual(events.filter((e) => e !== 'delivery:deferred'), ['accepted', 'admin:inject', 'admin:bounce', 'delivery:bounced', 'dsn', 'removed'], JSON.stringify(story));
+    const bounce = story.find((l) => l.action === 'bounce')!;
+    assert.equal(bounce.who, 'ops-alice');
+    const dsn = story.find((l) => l.event === 'dsn')!;
+    assert.match(String(dsn.dsn_id), /^\S+$/);
+    assert.notEqual(dsn.dsn_id, id);
+    assert.match(String(dsn.msg), new RegExp(`${String(dsn.dsn_id)}$`), 'the DSN id is in the message too');
+  });
+
   test('with the server stopped: the stop is logged, a CLI delete goes to DATA_DIR/admin.log with the Unix user and the ids', async () => {
     assert.equal(injected.length, 2, 'runs after the admin API test');
     await h.kill('SIGTERM');

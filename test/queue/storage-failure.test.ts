@@ -2,7 +2,8 @@
  * A queue whose storage breaks under a running server (issue 10, item 4, the
  * run-time half): most of queue.db overwritten while `serve` runs, with a
  * queue larger than SQLite's page cache so the damage is really read. End of
- * data answers 451 4.3.0 (not 452: the disk is not full), the log names the
+ * data answers 451 4.3.0 (not 452: the disk is not full), and once the
+ * server knows, MAIL FROM does; the log names the
  * file and `halcyon queue check` once, /api/health answers 503, and SIGTERM
  * still stops the server. Also: a queue thread that dies settles every call.
  * The compiled CLI and real sockets.
@@ -39,7 +40,7 @@ function overwrite(db: string): number {
   return pages;
 }
 
-test('queue.db overwritten under a running server: 451 4.3.0 at end of data, logged once, health 503, SIGTERM stops it', { timeout: 90_000 }, async () => {
+test('queue.db overwritten under a running server: 451 4.3.0 (end of data, then MAIL FROM), logged once, health 503, SIGTERM stops it', { timeout: 90_000 }, async () => {
   const { mkdtempSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const dataDir = mkdtempSync(join(tmpdir(), 'halcyon-broken-'));
@@ -58,11 +59,24 @@ test('queue.db overwritten under a running server: 451 4.3.0 at end of data, log
     const c = await RawSmtpClient.connect(h.port);
     assert.equal((await c.read()).code, 220);
     await c.expect('EHLO client.test', 250);
-    let reply = await c.send({ from: 'a@src.test', to: ['b@dest.test'], content: `Subject: x\r\n\r\n${'y'.repeat(70).concat('\r\n').repeat(200)}`, ehlo: false });
+    // A transaction's refusal: at MAIL FROM once the server knows of the damage, else at end of data.
+    const attempt = async (subject: string) => {
+      const mail = await c.cmd('MAIL FROM:<a@src.test>');
+      if (mail.code !== 250) return mail;
+      await c.expect('RCPT TO:<b@dest.test>', 250);
+      await c.expect('DATA', 354);
+      c.write(`Subject: ${subject}\r\n\r\n${'y'.repeat(70).concat('\r\n').repeat(200)}`);
+      return c.cmd('.');
+    };
+    let reply = await attempt('x');
     // The first write may still land in the WAL; the ones after meet the damage the server now knows of.
-    for (let i = 0; i < 3 && reply.code === 250; i++) reply = await c.send({ from: 'a@src.test', to: ['b@dest.test'], content: `Subject: ${i}\r\n\r\n${'y'.repeat(70).concat('\r\n').repeat(200)}`, ehlo: false });
-    assert.equal(reply.code, 451, `end of data: ${reply.code} ${reply.lines.join(' ')}`);
+    for (let i = 0; i < 3 && reply.code === 250; i++) reply = await attempt(String(i));
+    assert.equal(reply.code, 451, `refusal: ${reply.code} ${reply.lines.join(' ')}`);
     assert.equal(reply.enhanced, '4.3.0');
+    // Known now: the next transaction is refused at once, before any data.
+    const next = await c.cmd('MAIL FROM:<a@src.test>');
+    assert.equal(next.code, 451, `MAIL FROM on a failed queue: ${next.code} ${next.lines.join(' ')}`);
+    assert.equal(next.enhanced, '4.3.0');
     await c.cmd('QUIT').catch(() => undefined);
 
     const health = await api('/api/health');
@@ -92,7 +106,9 @@ test('a queue thread that dies: every later call rejects with HAL_ERR_QUEUE_FAIL
     await assert.rejects(h.app.store.recipients.listMessages({}), { code: 'HAL_ERR_QUEUE_FAILED' });
     const c = await RawSmtpClient.connect(h.port);
     assert.equal((await c.read()).code, 220);
-    const reply = await c.send({ from: 'a@src.test', to: ['b@example.net'], content: 'Subject: x\r\n\r\nx\r\n' });
+    await c.expect('EHLO client.test', 250);
+    // The queue is known to be failed: refused at MAIL FROM, before any data.
+    const reply = await c.cmd('MAIL FROM:<a@src.test>');
     assert.equal(reply.code, 451, `${reply.code} ${reply.lines.join(' ')}`);
     assert.equal(reply.enhanced, '4.3.0');
     await c.cmd('QUIT').catch(() => undefined);
