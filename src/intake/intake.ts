@@ -150,7 +150,8 @@ export class Intake {
     };
     await this.d.store.enqueue(msg);
     // Only the header block is searched, and only as far as the first empty line.
-    const messageId = headerValue(headerBlock(body), 'Message-ID')?.slice(0, 998);
+    // Control bytes are replaced: the value goes into log lines, a terminal's pretty line among them.
+    const messageId = headerValue(headerBlock(body), 'Message-ID')?.slice(0, 998).replace(/[\x00-\x1f\x7f]/g, '?');
     return { id, size: body.length, receivedAt: now, ...(messageId ? { messageId } : {}) };
   }
 }
