@@ -27,6 +27,8 @@ export interface HalcyonOptions {
   readonly maxConnections?: number;
   /** Sign example.test's mail with a fresh key of this algorithm (RSA keys are 2048 bits). */
   readonly dkim?: 'rsa-sha256' | 'ed25519-sha256';
+  /** The queue in this PostgreSQL database (bench/cluster), as this node; default the SQLite queue in data_dir. */
+  readonly postgres?: { readonly url: string; readonly node: string };
 }
 
 export interface BenchHalcyon {
@@ -51,6 +53,7 @@ export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> 
     'hostname = "halcyon.bench.test"',
     `data_dir = ${q(dataDir)}`,
     'log_level = "warn"',
+    ...(opts.postgres ? [`node_id = ${q(opts.postgres.node)}`, '', '[queue]', 'backend = "postgres"', `url = ${q(opts.postgres.url)}`] : []),
     '',
     '[smtp]',
     `listen = [${q(`127.0.0.1:${port}`)}]`,

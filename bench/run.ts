@@ -26,6 +26,9 @@
  *   7. DKIM signing at acceptance: 1 KiB accepted msgs/s unsigned, RSA-2048
  *      and Ed25519 (bench/dkim.ts; Halcyon only).
  * BENCH_ONLY=dkim runs only 7 (no Postfix needed beyond smtp-source/smtp-sink).
+ *   8. Relay end to end on a shared queue: SQLite one node, PostgreSQL one
+ *      node, PostgreSQL three nodes (bench/cluster.ts; skipped when
+ *      PostgreSQL does not answer). BENCH_ONLY=cluster runs only 8.
  * BENCH_ONLY=throughput runs only 1–3 (and the CPU rows), for single rows while
  * working on speed: BENCH_LOADS=1k,100k,10rcpt picks the loads (default all),
  * BENCH_MTAS=halcyon,postfix,ceiling the contestants (default all), and
@@ -44,6 +47,7 @@ import { postfixVersion, startPostfix, POSTFIX } from './postfix.js';
 import { installExitHandlers, pollUntil, sh, sleep, stopAll } from './procs.js';
 import { runSource, startSink, toolsPresent, type SourceLoad } from './sink.js';
 import { dkimRows } from './dkim.js';
+import { clusterRows } from './cluster.js';
 import { renderTable, type Row, type Runs } from './table.js';
 import { transactionsHalcyon, transactionsPostfix } from './transactions.js';
 
@@ -211,8 +215,8 @@ async function main(): Promise<void> {
   installExitHandlers();
   const started = Date.now();
   const rows: Row[] = [];
-  if (process.env.BENCH_ONLY === 'dkim') {
-    rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
+  if (process.env.BENCH_ONLY === 'dkim' || process.env.BENCH_ONLY === 'cluster') {
+    rows.push(...await (process.env.BENCH_ONLY === 'dkim' ? dkimRows(n(20_000), RUNS, BUDGET_MS) : clusterRows(n(10_000), RUNS, BUDGET_MS)));
     console.log(machine());
     console.log(`Scale ${SCALE}, ${RUNS} run(s) per figure (median, then the runs' range), budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
     console.log('');
@@ -248,6 +252,7 @@ async function main(): Promise<void> {
     }
   }
   if (!only) rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
+  if (!only) rows.push(...await clusterRows(n(10_000), RUNS, BUDGET_MS));
   for (const load of only ? LOADS_RUN : LOADS) {
     const runs = byLoad.get(load.label)!;
     rows.push({ what: `CPU per 1,000 msgs, ${load.label}`, unit: 's', ratio: 'ph',

@@ -199,15 +199,23 @@ class ReplyChannel {
     });
   }
 
-  /** Resolves once the data is handed to the kernel; a Lost when the socket failed or stayed blocked past timeoutMs. */
-  write(data: string | Buffer, timeoutMs: number): Promise<Lost | undefined> {
+  /**
+   * Resolves once the data is handed to the kernel; a Lost when the socket failed or stayed blocked past timeoutMs.
+   * Several buffers (dotStuffParts) go out as one gathered write, without being joined first.
+   */
+  write(data: string | Buffer | readonly Buffer[], timeoutMs: number): Promise<Lost | undefined> {
     if (this.ended) return Promise.resolve(this.ended);
+    const parts = typeof data === 'string' || Buffer.isBuffer(data) ? [data] : data;
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve({ lost: 'no-answer', detail: `timeout after ${timeoutMs}ms writing to the remote host` }), timeoutMs);
-      this.sock.write(data, (err) => {
+      const done = (err?: Error | null): void => {
         clearTimeout(timer);
         resolve(err ? { lost: 'dropped', detail: `connection lost while writing (${(err as NodeJS.ErrnoException).code ?? err.message})` } : undefined);
-      });
+      };
+      if (parts.length === 1) return void this.sock.write(parts[0]!, done);
+      this.sock.cork();
+      parts.forEach((p, i) => (i === parts.length - 1 ? this.sock.write(p, done) : this.sock.write(p)));
+      this.sock.uncork();
     });
   }
 
@@ -330,7 +338,7 @@ export class SmtpConnection {
     return this.state !== 'closed' && !this.channel.closed && this.channel.unsolicited === 0;
   }
 
-  write(data: string | Buffer, timeoutMs = this.timeouts.command): Promise<Lost | undefined> {
+  write(data: string | Buffer | readonly Buffer[], timeoutMs = this.timeouts.command): Promise<Lost | undefined> {
     return this.channel.write(data, timeoutMs);
   }
 

@@ -36,7 +36,7 @@
  */
 import type { Logger } from 'pino';
 import type { LastReply, MessageRow, Notify, RecipientRow } from '../queue/model.js';
-import { dotStuff, has8bit } from '../smtp/dotstuff.js';
+import { dotStuffParts, has8bit } from '../smtp/dotstuff.js';
 import { encodeXtext } from '../smtp/params.js';
 import { ERRORS } from '../errors.js';
 import type { Command } from './rcpt-table.js';
@@ -69,6 +69,9 @@ export interface TxInput {
   /** BDAT chunk size in bytes (default CHUNK_SIZE); tests set it small to see several chunks. */
   readonly chunkSize?: number;
 }
+
+/** Bodies from this size go out as a gathered write of views rather than one joined copy. */
+const GATHER_MIN_BYTES = 16 * 1024;
 
 /** 1 MiB per BDAT chunk: few round trips, bounded memory per write. */
 export const CHUNK_SIZE = 1024 * 1024;
@@ -246,7 +249,10 @@ export async function runTransaction(conn: SmtpConnection, input: TxInput): Prom
           if (r.lost) lost = r.lost;
           break;
         }
-        const l = await conn.write(dotStuff(body), conn.timeouts.dataBlock);
+        // A large body is gathered, not joined (a clean one is [body, ".\r\n"]); a small one, or one cut into
+        // many pieces, is joined: a small copy costs less than a gathered write's bookkeeping.
+        const parts = dotStuffParts(body);
+        const l = await conn.write(parts.length > 64 || body.length < GATHER_MIN_BYTES ? Buffer.concat(parts) : parts, conn.timeouts.dataBlock);
         if (l) {
           // Not all written: the server cannot have seen the final dot.
           s = noReply(s, l);

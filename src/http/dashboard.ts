@@ -37,8 +37,9 @@ const uplotDir = (): string => dirname(createRequire(import.meta.url).resolve('u
 /** URL path → file and type. The modules are tsc's output next to this file; the stylesheet is not compiled, so it is read from src/. */
 const ASSETS: Readonly<Record<string, { readonly file: () => string; readonly type: string }>> = {
   '/ui/dashboard.css': { file: () => here('../../../src/http/ui/dashboard.css'), type: CSS },
-  // The CLI's text formatting, shared (it imports types only).
+  // The CLI's wording of replies and its escaping of control characters, shared (pure modules, no Node API at load).
   '/cli/format.js': { file: () => here('../cli/format.js'), type: JS },
+  '/cli/terminal.js': { file: () => here('../cli/terminal.js'), type: JS },
   '/ui/vendor/uPlot.iife.min.js': { file: () => `${uplotDir()}/dist/uPlot.iife.min.js`, type: JS },
   '/ui/vendor/uPlot.min.css': { file: () => `${uplotDir()}/dist/uPlot.min.css`, type: CSS },
 };

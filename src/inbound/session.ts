@@ -198,10 +198,13 @@ export class InboundSession {
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
+    // Pipelined commands (RFC 2920): their replies are corked and leave in one write when the group is done.
+    let corked: Socket | undefined;
     try {
       while (this.mode === 'command' || this.mode === 'auth') {
         const ev = this.lines.next();
         if (!ev) break;
+        if (!corked && this.lines.pending > 0 && this.esmtp) (corked = this.socket).cork();
         if ('overlong' in ev) {
           this.error(500, '5.5.2', 'Line too long (512 octets at most)');
           continue;
@@ -219,6 +222,7 @@ export class InboundSession {
       }
     } finally {
       this.busy = false;
+      corked?.uncork();
     }
     if (this.deps.isDraining()) this.drain();
   }
@@ -544,6 +548,7 @@ export class InboundSession {
     if (!ctx) return this.error(454, '4.7.0', 'TLS not available');
     if (this.secure) return this.error(503, '5.5.1', 'Already using TLS');
     this.reply(220, '2.0.0', 'Ready to start TLS');
+    this.socket.uncork(); // a pipelined group's replies, this one last, leave in the clear before the handshake
     // CVE-2011-0411: whatever the client sent after STARTTLS in plaintext is discarded.
     this.lines.takeRest();
     this.mode = 'tls';

@@ -17,8 +17,12 @@ import type { MessageId, MessageRow, NewMessage } from './model.js';
 export interface MessageStore {
   /** A fresh, unique, time-sortable message id (for NewMessage.id). Synchronous: the Received header names it. */
   newId(): MessageId;
-  /** Durably stores a message, its recipients and its body in one commit; resolves with its id. */
-  enqueue(msg: NewMessage): Promise<MessageId>;
+  /**
+   * Durably stores a message, its recipients and its body in one commit; resolves with its id.
+   * `handOver`: the caller never touches `msg.body` again, so a store in another thread may take
+   * the body's memory instead of copying it (the caller's Buffer is then empty).
+   */
+  enqueue(msg: NewMessage, opts?: { readonly handOver?: boolean }): Promise<MessageId>;
   getMessage(id: MessageId): Promise<MessageRow | undefined>;
   /** The stored body; rejects with HAL_ERR_QUEUE_NOT_FOUND when the message is gone. */
   getBody(id: MessageId): Promise<Buffer>;

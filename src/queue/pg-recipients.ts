@@ -187,11 +187,23 @@ export class PgRecipientQueue implements RecipientQueue {
     [receivedBefore, c.now, c.limit], c);
   }
 
-  claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
-    return this.claimReports('claimReportsDue', `SELECT r.id FROM recipients r
-      WHERE r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))
-        AND (r.report_until IS NULL OR r.report_until <= $1)
-      ORDER BY r.message_id, r.id LIMIT $2`, [c.now, c.limit], c);
+  async claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
+    const OWED = `r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))`;
+    // No recipient of the message in an attempt (its outcome belongs in the same report) or under a live report claim.
+    const QUIET = `NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = r.message_id AND (o.state = 'inflight' OR o.report_until > $1))`;
+    const raws = await this.d.tx('claimReportsDue', async (t) => {
+      // Whole messages (`limit` of them), each locked while it is claimed: a node claiming at the same moment skips
+      // it, so one message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).
+      const ids = (await t.query<{ id: string }>(`SELECT m.id FROM messages m WHERE m.id IN (
+          SELECT r.message_id FROM recipients r WHERE ${OWED} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET})
+        ORDER BY m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED`, [c.now, c.limit])).rows.map((r) => r.id);
+      if (ids.length === 0) return [];
+      // A new statement sees (READ COMMITTED) what a node that held a message's lock before us committed: its claim.
+      return (await t.query<Raw>(`UPDATE recipients r SET report_owner = $2, report_until = $3
+        WHERE r.message_id = ANY($4) AND ${OWED} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET}
+        RETURNING ${RETURNING}`, [c.now, c.owner, c.leaseUntil, ids])).rows;
+    });
+    return raws.map(toRecipient).sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : a.id - b.id));
   }
 
   async markDsn(recipientIds: readonly number[], what: 'final' | 'delay'): Promise<void> {

@@ -102,7 +102,9 @@ export interface RecipientQueue {
   /**
    * Claims recipients whose report is still owed: failed or expired with dsnDone unset, and delivered ones
    * that asked NOTIFY=SUCCESS, with no live report claim. Driven by state, not by events in memory, so a
-   * crash between an outcome and its DSN loses no DSN; the claim makes one node send it.
+   * crash between an outcome and its DSN loses no DSN; the claim makes one node send it. By whole messages
+   * (`limit` counts messages): every owed report of a message in one claim, never split between nodes, and
+   * none while a recipient of the message is in an attempt — the failures of one round share one DSN.
    */
   claimReportsDue(claim: SweepClaim): Promise<RecipientRow[]>;
   /** Marks the DSN bookkeeping flags of recipients and drops their report claims. */

@@ -234,12 +234,17 @@ export class SqliteRecipientQueue implements RecipientQueue {
 
   async claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
     return this.d.write('claimReportsDue', () => {
-      const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r
+      // Whole messages (`limit` of them): all of a message's owed reports in one claim, and none while one of its
+      // recipients is in an attempt (its outcome belongs in the same report) or under another claim.
+      const ids = this.d.st(`SELECT DISTINCT r.message_id FROM recipients r
         -- The same condition as the partial index recipients_reports, word for word, so SQLite uses it.
         WHERE dsn_done = 0 AND (state IN ('failed', 'expired') OR (state = 'delivered' AND notify LIKE '%SUCCESS%'))
-          AND ${REPORT_FREE_SQL}
-        ORDER BY r.message_id, r.id LIMIT @limit`).all({ limit: c.limit, now: c.now }) as RawRecipient[];
-      return this.claimReports(raws, c);
+          AND ${REPORT_FREE_SQL} AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = r.message_id
+            AND (o.state = 'inflight' OR o.report_until > @now))
+        ORDER BY r.message_id LIMIT @limit`).pluck().all({ limit: c.limit, now: c.now }) as MessageId[];
+      const owed = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = ?
+        AND r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%')) ORDER BY r.id`);
+      return this.claimReports(ids.flatMap((id) => owed.all(id) as RawRecipient[]), c);
     });
   }
 

@@ -18,6 +18,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { HalcyonError } from '../errors.js';
 import type { NewMessage } from './model.js';
 import { openSqliteQueue } from './sqlite-store.js';
+import { ownsMemory } from './worker-store.js';
 import type { QueueHandlers, QueueRequest, QueueResponse } from './worker-protocol.js';
 
 const port = parentPort;
@@ -138,7 +139,10 @@ function runTurn(): void {
   void Promise.allSettled(calls).then((results) => {
     results.forEach((res, i) => {
       const id = reqs[i]!.id;
-      port!.postMessage(res.status === 'fulfilled' ? { id, ok: true, result: res.value } : { id, ok: false, error: errorOf(res.reason) } satisfies QueueResponse);
+      if (res.status === 'rejected') return port!.postMessage({ id, ok: false, error: errorOf(res.reason) } satisfies QueueResponse);
+      // A body read for this answer alone (a spool read, a fresh SQLite blob) is moved, not copied.
+      const body = reqs[i]!.op === 'getBody' && res.value instanceof Uint8Array && ownsMemory(res.value) ? [res.value.buffer] : [];
+      port!.postMessage({ id, ok: true, result: res.value } satisfies QueueResponse, body);
     });
     if (reqs.some((x) => x.op === 'close')) void close(undefined);
   });

@@ -34,6 +34,14 @@ const BROKEN = /^SQLITE_(CORRUPT|NOTADB|IOERR|CANTOPEN|PROTOCOL|FORMAT|READONLY)
 /** How long a call may wait for the queue thread before the queue counts as failed. */
 export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 
+/**
+ * A Buffer that is the whole of its ArrayBuffer (not a slice of Node's shared pool, nor of a bigger
+ * read): moving it moves exactly its bytes and takes nothing from anyone else.
+ */
+export function ownsMemory(b: Uint8Array): b is Uint8Array & { buffer: ArrayBuffer } {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer && b.byteLength > 0;
+}
+
 export class WorkerQueue implements Queue {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
@@ -67,7 +75,14 @@ export class WorkerQueue implements Queue {
     const call = this.call.bind(this);
     this.messages = {
       newId: () => nextId(),
-      enqueue: (msg) => call('enqueue', msg.id === undefined ? { ...msg, id: nextId() } : msg),
+      enqueue: (msg, opts) => {
+        // The body is always moved to the queue thread: handed over and the whole of its memory, as it
+        // is; else an exact copy. A structured clone would copy it twice, and a small body's whole 8 KiB
+        // Buffer pool with it.
+        const body = opts?.handOver && ownsMemory(msg.body) ? msg.body : Buffer.from(new Uint8Array(msg.body).buffer);
+        const m = { ...msg, id: msg.id ?? nextId(), body };
+        return body.byteLength > 0 ? this.callMoving([body.buffer], 'enqueue', m) : call('enqueue', m);
+      },
       getMessage: (id) => call('getMessage', id),
       async getBody(id) {
         const u8: Uint8Array = await call('getBody', id);
@@ -135,6 +150,11 @@ export class WorkerQueue implements Queue {
   }
 
   private call<K extends QueueOp>(op: K, ...args: QueueOps[K]['args']): Promise<QueueOps[K]['result']> {
+    return this.callMoving([], op, ...args);
+  }
+
+  /** A call whose `transfer` buffers are moved to the queue thread (detached here) rather than copied. */
+  private callMoving<K extends QueueOp>(transfer: readonly ArrayBuffer[], op: K, ...args: QueueOps[K]['args']): Promise<QueueOps[K]['result']> {
     if (this.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', `${op}: queue is closed`));
     if (this.dead) return Promise.reject(this.dead);
     const id = ++this.seq;
@@ -144,7 +164,7 @@ export class WorkerQueue implements Queue {
       timer.unref();
       this.waiting.set(id, { op, timer, resolve: resolve as (v: unknown) => void, reject });
       // The union cannot be narrowed from a generic K; op and args were checked together by this method's signature.
-      this.worker.postMessage({ id, op, args, now: this.clock() } as QueueRequest);
+      this.worker.postMessage({ id, op, args, now: this.clock() } as QueueRequest, transfer as ArrayBuffer[]);
     });
   }
 

@@ -39,6 +39,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs, parseRate } from '../config/units.js';
 import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
+import { HalcyonError } from '../errors.js';
 import type { Grant } from '../queue/destination-gate.js';
 import type { DestinationRow, LastReply, Outcome, RecipientOutcome } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
@@ -116,7 +117,10 @@ const PASS_GAP_MS = 10;
 /** Rows parked per queue request when a destination goes into backoff. */
 const PARK_SLICE = 5_000;
 
-/** How often (in clock time) leases are checked and the expiry and delay sweeps run. */
+/**
+ * How often (in clock time) leases are checked and the expiry and delay sweeps run: every 30 s, or every
+ * half lease when the lease is shorter, so a dead node's recipients come back about one lease after it died.
+ */
 const HOUSEKEEPING_MS = 30_000;
 
 export class Qmgr {
@@ -215,9 +219,7 @@ export class Qmgr {
       return;
     }
     this.lastPassAt = performance.now();
-    this.running = this.pass().catch((err: unknown) => {
-      this.deps.log.error({ event: 'qmgr_error', err: (err as Error).message }, 'queue manager pass failed');
-    });
+    this.running = this.pass().catch((err: unknown) => this.queueError(err, 'queue manager pass failed'));
     await this.running;
     this.running = undefined;
     if (this.stopped) return;
@@ -279,7 +281,7 @@ export class Qmgr {
     this.stats.passes++;
     const now = clock();
     // Lease recovery and the expiry/delay sweeps look at old rows only; once per interval of (injected) time is enough.
-    const housekeeping = now - this.lastHousekeeping >= HOUSEKEEPING_MS;
+    const housekeeping = now - this.lastHousekeeping >= Math.min(HOUSEKEEPING_MS, this.leaseMs / 2);
     if (housekeeping) this.lastHousekeeping = now;
     // Issued together so the queue thread answers them in one commit, not one commit each.
     await Promise.all([
@@ -344,6 +346,24 @@ export class Qmgr {
   }
 
   /**
+   * `fill` from outside a pass (a worker's end): when the gate cannot be asked (the queue unreachable), the
+   * batches stay here and the next pass asks again. Never an unhandled rejection: that would end the process.
+   */
+  private refill(d: DestState): void {
+    this.fill(d).catch((err: unknown) => this.queueError(err, 'could not ask for connection slots', d.key));
+  }
+
+  /**
+   * A queue call failed in the scheduler's own work. An unreachable queue was logged once, by the app, when
+   * it became so (queue/health): each call that fails meanwhile is logged at debug only, not once per batch.
+   */
+  private queueError(err: unknown, what: string, destination?: string): void {
+    const fields = { event: 'qmgr_error', ...(destination !== undefined ? { destination } : {}), err: (err as Error).message };
+    if (err instanceof HalcyonError && err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') this.deps.log.debug(fields, what);
+    else this.deps.log.error(fields, what);
+  }
+
+  /**
    * Asks the gate for as many slots as the destination's waiting batches can use (all asked together: one
    * queue turn) and starts a connection on each. A probe is granted alone; what cannot get a slot waits.
    */
@@ -398,16 +418,14 @@ export class Qmgr {
     if (slot.probe) d.probing = true;
     this.stats.connectionsStarted++;
     const w: Promise<void> = this.worker(d, slot)
-      .catch((err: unknown) => {
-        this.deps.log.error({ event: 'qmgr_error', destination: d.key, err: (err as Error).message }, 'delivery worker failed');
-      })
+      .catch((err: unknown) => this.queueError(err, 'delivery worker failed', d.key))
       .finally(() => {
         d.workers--;
         this.active--;
         if (slot.probe) d.probing = false;
         this.workers.delete(w);
         // Batches left behind (a worker that stopped early) get a connection of their own.
-        if (d.queue.length > 0) void this.fill(d);
+        if (d.queue.length > 0) this.refill(d);
       });
     this.workers.add(w);
   }
@@ -451,7 +469,7 @@ export class Qmgr {
           s = await this.destinationUp(d, s);
           d.probing = false;
           // The probe went through: the others waiting here may have their connections now.
-          void this.fill(d);
+          this.refill(d);
         }
       }
     } finally {

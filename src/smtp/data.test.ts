@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DataReader, scanChunk } from './data.js';
-import { dotStuff } from './dotstuff.js';
+import { dotStuff, dotStuffParts } from './dotstuff.js';
 
 const read = (input: string, max = 1 << 20) => new DataReader(max).push(Buffer.from(input, 'latin1'));
 
@@ -74,6 +74,15 @@ describe('dotStuff', () => {
     assert.equal(dotStuff(Buffer.from('.a\r\nb\nc\r.\r\n')).toString(), '..a\r\nb\r\nc\r\n..\r\n.\r\n');
     assert.equal(dotStuff(Buffer.from('no newline')).toString(), 'no newline\r\n.\r\n');
     assert.equal(dotStuff(Buffer.alloc(0)).toString(), '.\r\n');
+  });
+
+  test('a clean body goes out as itself plus the dot, not copied', () => {
+    const body = Buffer.from('Subject: x\r\n\r\nline\r\nmid.dle\r\n');
+    const parts = dotStuffParts(body);
+    assert.equal(parts.length, 2);
+    assert.equal(parts[0]!.buffer, body.buffer, 'the body itself, not a copy');
+    assert.equal(parts[1]!.toString(), '.\r\n');
+    assert.equal(Buffer.concat(dotStuffParts(Buffer.from('x'))).toString(), 'x\r\n.\r\n');
   });
 
   test('round trip through DataReader gives the content back', () => {

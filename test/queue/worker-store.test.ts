@@ -41,4 +41,27 @@ describe('WorkerQueue (SQLite in a worker thread)', () => {
     assert.equal((await direct.recipients.counts()).byState.delivered, 300);
     await direct.close();
   });
+
+  test('bodies cross to the queue thread moved, not copied: only a handed-over body leaves the caller, large (spooled) and small alike', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'halcyon-ws-'));
+    const store = await WorkerQueue.open({ dataDir: dir });
+    const large = Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(100_000, 'x'), Buffer.from('\r\n')]);
+    const expected = Buffer.from(large);
+    const small = Buffer.from('Subject: small\r\n\r\nhi\r\n'); // a slice of Node's shared pool
+    const kept = Buffer.from(large);
+    const a = await store.messages.enqueue({ ...msg(1, 1), body: large }, { handOver: true });
+    const b = await store.messages.enqueue({ ...msg(2, 1), body: small }, { handOver: true });
+    const c = await store.messages.enqueue({ ...msg(3, 1), body: kept });
+    assert.equal(large.length, 0, 'a handed-over body that owns its memory was moved');
+    assert.equal(small.toString(), 'Subject: small\r\n\r\nhi\r\n', 'a pool slice is copied: the pool is not ours to move');
+    assert.ok(kept.equals(expected), 'a body not handed over is left as it was');
+    assert.ok((await store.messages.getBody(a)).equals(expected));
+    assert.equal((await store.messages.getBody(b)).toString(), 'Subject: small\r\n\r\nhi\r\n');
+    const back = await store.messages.getBody(c);
+    assert.ok(back.equals(expected));
+    // A read moved back from the thread is whole and writable like any Buffer.
+    back[0] = 0x53;
+    assert.ok((await store.messages.getBody(c)).equals(expected));
+    await store.close();
+  });
 });

@@ -4,8 +4,9 @@
  * changes (I1) and an outcome for a lease another node holds is not applied;
  * a node on start releases its own leases only, any node releases expired
  * ones; leases can be renewed and claims given back; each report and each
- * expiry is claimed by one node; claims skip backoff and excluded
- * destinations.
+ * expiry is claimed by one node, a message's owed reports whole (never split
+ * between nodes, never while one of its recipients is in an attempt); claims
+ * skip backoff and excluded destinations.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -101,6 +102,34 @@ export function recipientQueueContract(impl: Implementation): void {
       await b.recipients.markDsn(retaken.map((r) => r.id), 'final');
       assert.deepEqual(await q.queue.recipients.claimReportsDue(sweep(T0 + 5000, 'a')), []);
       assert.deepEqual(await q.queue.recipients.removeCompleted(10), [id]);
+    }));
+
+    test('a message\'s owed reports are claimed whole, by one node, and not while one of its recipients is in an attempt', () => withQueue(impl, async (q) => {
+      const failed = { kind: 'failed', reply: { code: 550, text: 'no' } } as const;
+      const id = await q.queue.messages.enqueue(message([
+        { address: 'a@x.test', destination: 'x.test' }, { address: 'b@y.test', destination: 'y.test' }, { address: 'c@x.test', destination: 'x.test' },
+      ]));
+      const b = await q.open();
+      const sweep = (now: number, owner: string) => ({ now, limit: 100, owner, leaseUntil: now + 1000 });
+      // Node a attempts the x.test recipients, node b the y.test one, at the same time.
+      const onX = await q.queue.recipients.claimDue({ ...lease(T0, 'a'), excludeDestinations: ['y.test'] });
+      const onY = await b.recipients.claimDue(lease(T0, 'b'));
+      assert.deepEqual([onX.length, onY.length], [2, 1]);
+      await q.queue.recipients.recordOutcomes(onX.map((r) => ({ recipientId: r.id, outcome: failed })), T0, 'a');
+      assert.deepEqual(await q.queue.recipients.claimReportsDue(sweep(T0, 'a')), [], 'b@y.test is still in its attempt: its failure belongs in the same report');
+      await b.recipients.recordOutcomes(onY.map((r) => ({ recipientId: r.id, outcome: failed })), T0 + 1, 'b');
+      // Many messages, two nodes sweeping at once: each message's report goes whole to one of them.
+      const more = await Promise.all(Array.from({ length: 20 }, () => q.queue.messages.enqueue(message(
+        Array.from({ length: 5 }, (_, i) => ({ address: `r${i}@z.test`, destination: 'z.test' }))))));
+      const rows = await q.queue.recipients.claimDue(lease(T0 + 2, 'a'));
+      await q.queue.recipients.recordOutcomes(rows.map((r) => ({ recipientId: r.id, outcome: failed })), T0 + 2, 'a');
+      const [x, y] = await Promise.all([q.queue.recipients.claimReportsDue(sweep(T0 + 3, 'a')), b.recipients.claimReportsDue(sweep(T0 + 3, 'b'))]);
+      const owner = new Map<string, Set<string>>();
+      for (const [who, claimed] of [['a', x], ['b', y]] as const) for (const r of claimed) owner.set(r.messageId, (owner.get(r.messageId) ?? new Set()).add(who));
+      assert.deepEqual([...owner.values()].filter((o) => o.size > 1), [], 'no message\'s report split between two nodes');
+      assert.equal(x.length + y.length, 3 + 20 * 5);
+      assert.deepEqual([...x, ...y].filter((r) => r.messageId === id).map((r) => r.address).sort(), ['a@x.test', 'b@y.test', 'c@x.test']);
+      assert.equal(new Set(more).size, 20);
     }));
 
     test('expiry and delay warnings are claimed, each row by one node', () => withQueue(impl, async (q) => {
