@@ -173,34 +173,31 @@ export class PgRecipientQueue implements RecipientQueue {
       WHERE m.received_at < $1 AND r.state IN ${DUE_SQL} LIMIT $2`, [receivedBefore, c.limit], c.owner, c.leaseUntil, c.now);
   }
 
-  private async claimReports(what: string, select: string, params: unknown[], c: SweepClaim): Promise<RecipientRow[]> {
-    const n = params.length;
-    const raws = await this.d.read<Raw>(what, `WITH c AS (${select} FOR UPDATE OF r SKIP LOCKED)
-      UPDATE recipients r SET report_owner = $${n + 1}, report_until = $${n + 2} FROM c WHERE r.id = c.id RETURNING ${RETURNING}`,
-    [...params, c.owner, c.leaseUntil]);
-    return raws.map(toRecipient).sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : a.id - b.id));
-  }
-
   claimDelayed(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {
-    return this.claimReports('claimDelayed', `SELECT r.id FROM messages m JOIN recipients r ON r.message_id = m.id
-      WHERE m.received_at < $1 AND r.state = 'deferred' AND r.delay_notified = 0 AND (r.report_until IS NULL OR r.report_until <= $2) LIMIT $3`,
-    [receivedBefore, c.now, c.limit], c);
+    return this.claimWhole('claimDelayed', `r.state = 'deferred' AND r.delay_notified = 0`, receivedBefore, c);
   }
 
-  async claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
-    const OWED = `r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))`;
+  claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
+    return this.claimWhole('claimReportsDue', `r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))`, undefined, c);
+  }
+
+  /**
+   * The sweeps' report claims (failure/success DSNs, delay warnings): the recipients `owed` a report, by whole
+   * messages (received before `receivedBefore`, when given), `limit` messages at most.
+   */
+  private async claimWhole(what: string, owed: string, receivedBefore: number | undefined, c: SweepClaim): Promise<RecipientRow[]> {
     // No recipient of the message in an attempt (its outcome belongs in the same report) or under a live report claim.
     const QUIET = `NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = r.message_id AND (o.state = 'inflight' OR o.report_until > $1))`;
-    const raws = await this.d.tx('claimReportsDue', async (t) => {
-      // Whole messages (`limit` of them), each locked while it is claimed: a node claiming at the same moment skips
-      // it, so one message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).
-      const ids = (await t.query<{ id: string }>(`SELECT m.id FROM messages m WHERE m.id IN (
-          SELECT r.message_id FROM recipients r WHERE ${OWED} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET})
-        ORDER BY m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED`, [c.now, c.limit])).rows.map((r) => r.id);
+    const raws = await this.d.tx(what, async (t) => {
+      // Whole messages, each locked while it is claimed: a node claiming at the same moment skips it, so one
+      // message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).
+      const ids = (await t.query<{ id: string }>(`SELECT m.id FROM messages m WHERE ($3::bigint IS NULL OR m.received_at < $3) AND m.id IN (
+          SELECT r.message_id FROM recipients r WHERE ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET})
+        ORDER BY m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED`, [c.now, c.limit, receivedBefore ?? null])).rows.map((r) => r.id);
       if (ids.length === 0) return [];
       // A new statement sees (READ COMMITTED) what a node that held a message's lock before us committed: its claim.
       return (await t.query<Raw>(`UPDATE recipients r SET report_owner = $2, report_until = $3
-        WHERE r.message_id = ANY($4) AND ${OWED} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET}
+        WHERE r.message_id = ANY($4) AND ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET}
         RETURNING ${RETURNING}`, [c.now, c.owner, c.leaseUntil, ids])).rows;
     });
     return raws.map(toRecipient).sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : a.id - b.id));

@@ -97,7 +97,11 @@ export interface RecipientQueue {
 
   /** Claims (as `inflight`) non-final, unclaimed recipients of messages received before `receivedBefore`, for expiry. */
   claimExpirable(receivedBefore: number, claim: SweepClaim): Promise<RecipientRow[]>;
-  /** Claims deferred recipients of messages received before `receivedBefore` with no delay DSN yet and no live report claim. */
+  /**
+   * Claims deferred recipients of messages received before `receivedBefore` with no delay DSN yet and no live
+   * report claim. By whole messages, as claimReportsDue (`limit` counts messages): one message's warning is never
+   * split between nodes, and none is claimed while one of its recipients is in an attempt.
+   */
   claimDelayed(receivedBefore: number, claim: SweepClaim): Promise<RecipientRow[]>;
   /**
    * Claims recipients whose report is still owed: failed or expired with dsnDone unset, and delivered ones

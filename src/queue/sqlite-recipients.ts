@@ -225,10 +225,16 @@ export class SqliteRecipientQueue implements RecipientQueue {
 
   async claimDelayed(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {
     return this.d.write('claimDelayed', () => {
-      const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
-        WHERE m.received_at < @before AND r.state = 'deferred' AND r.delay_notified = 0 AND ${REPORT_FREE_SQL} LIMIT @limit`)
-        .all({ before: receivedBefore, limit: c.limit, now: c.now }) as RawRecipient[];
-      return this.claimReports(raws, c);
+      // Whole messages (`limit` of them), as claimReportsDue: one message's warning is never split between two claims,
+      // and none while one of its recipients is in an attempt (a deferral then belongs in the same warning).
+      // CROSS JOIN keeps messages (by the received_at index) as the outer loop: old messages are few.
+      const ids = this.d.st(`SELECT DISTINCT m.id FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
+        WHERE m.received_at < @before AND r.state = 'deferred' AND r.delay_notified = 0 AND ${REPORT_FREE_SQL}
+          AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = m.id AND (o.state = 'inflight' OR o.report_until > @now))
+        LIMIT @limit`).pluck().all({ before: receivedBefore, limit: c.limit, now: c.now }) as MessageId[];
+      const owed = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = ?
+        AND r.state = 'deferred' AND r.delay_notified = 0 ORDER BY r.id`);
+      return this.claimReports(ids.flatMap((id) => owed.all(id) as RawRecipient[]), c);
     });
   }
 

@@ -132,6 +132,40 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.equal(new Set(more).size, 20);
     }));
 
+    test('a message\'s delay warnings are claimed whole, by one node, and not while one of its recipients is in an attempt', () => withQueue(impl, async (q) => {
+      const later = (rows: readonly { id: number }[], at: number, owner: string) => q.queue.recipients.recordOutcomes(rows.map((r) =>
+        ({ recipientId: r.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: at + 60_000, countAttempt: true } })), at, owner);
+      const old = { receivedAt: T0 - 10_000 };
+      const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@y.test', destination: 'y.test' }], old));
+      const b = await q.open();
+      const sweep = (now: number, owner: string, limit = 100) => ({ now, limit, owner, leaseUntil: now + 1000 });
+      const onX = await q.queue.recipients.claimDue({ ...lease(T0, 'a'), excludeDestinations: ['y.test'] });
+      const onY = await b.recipients.claimDue(lease(T0, 'b'));
+      await later(onX, T0, 'a');
+      assert.deepEqual(await q.queue.recipients.claimDelayed(T0, sweep(T0, 'a')), [], 'b@y.test is still in its attempt: its delay belongs in the same warning');
+      await b.recipients.recordOutcomes(onY.map((r) => ({ recipientId: r.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 60_000, countAttempt: true } })), T0 + 1, 'b');
+      // Many messages of several recipients, two nodes sweeping with a small limit: each message's warning goes whole to one of them.
+      await Promise.all(Array.from({ length: 20 }, () => q.queue.messages.enqueue(message(
+        Array.from({ length: 5 }, (_, i) => ({ address: `r${i}@z.test`, destination: 'z.test' })), old))));
+      await later(await q.queue.recipients.claimDue(lease(T0 + 2, 'a')), T0 + 2, 'a');
+      const claimed: { who: string; messageId: string; id: number }[] = [];
+      for (let round = 0; round < 30; round++) {
+        const [x, y] = await Promise.all([q.queue.recipients.claimDelayed(T0, sweep(T0 + 3, 'a', 3)), b.recipients.claimDelayed(T0, sweep(T0 + 3, 'b', 3))]);
+        if (x.length + y.length === 0) break;
+        for (const [who, rows] of [['a', x], ['b', y]] as const) {
+          assert.ok(new Set(rows.map((r) => r.messageId)).size <= 3, 'the limit counts messages');
+          for (const r of rows) claimed.push({ who, messageId: r.messageId, id: r.id });
+        }
+      }
+      const owner = new Map<string, Set<string>>();
+      for (const c of claimed) owner.set(c.messageId, (owner.get(c.messageId) ?? new Set()).add(c.who));
+      assert.deepEqual([...owner].filter(([, o]) => o.size > 1).map(([m]) => m), [], 'no message\'s delay warning split between two nodes');
+      assert.equal(new Set(claimed.map((c) => c.id)).size, claimed.length, 'each recipient claimed once');
+      assert.equal(claimed.length, 2 + 20 * 5);
+      assert.equal(owner.size, 21);
+      assert.equal(claimed.filter((c) => c.messageId === id).length, 2);
+    }));
+
     test('expiry and delay warnings are claimed, each row by one node', () => withQueue(impl, async (q) => {
       await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }], { receivedAt: T0 - 10_000 }));
       const claimed = await q.queue.recipients.claimDue(lease(T0, 'a'));
