@@ -259,7 +259,13 @@ export class Qmgr {
     await this.running;
     await this.idle();
     // Messages finished by the last deliveries leave the queue now, not at the next start.
-    for (let i = 0; i < 100; i++) if ((await this.deps.queue.recipients.removeCompleted(1000)).length < 1000) break;
+    for (let i = 0; i < 100; i++) if (this.removed(await this.deps.queue.recipients.removeCompleted(1000)).length < 1000) break;
+  }
+
+  /** The last line of a message's story (`grep QUEUEID`): every recipient final, every report sent, the message gone. */
+  private removed(ids: readonly string[]): readonly string[] {
+    for (const id of ids) this.deps.log.info({ event: 'removed', queue_id: id }, `${id}: removed`);
+    return ids;
   }
 
   /** Connections this node has open, per destination, for metrics. */
@@ -283,7 +289,7 @@ export class Qmgr {
       housekeeping ? queue.gate.releaseExpiredSlots(now) : undefined,
       this.sweeps.run(now, housekeeping),
       this.dispatch(now),
-      queue.recipients.removeCompleted(1000),
+      queue.recipients.removeCompleted(1000).then((ids) => this.removed(ids)),
     ]);
   }
 
