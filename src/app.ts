@@ -39,6 +39,7 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
+import { adminLine } from './http/audit.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
 import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
@@ -297,9 +298,14 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       keys: () => qmgr.politeness.keys(),
     },
     poke: () => qmgr.poke(),
-    onInjected: (id, req, trace, size) => {
+    onInjected: (id, req, trace, size, messageId) => {
       metrics.messageAccepted();
-      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
+      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, message_id: messageId, ip: trace.clientIp, proto: trace.protocol },
+        `${id}: accepted from=<${req.from}> size=${size} nrcpt=${req.to.length} message_id=${messageId ?? 'none'}`);
+    },
+    onAction: (action, actor) => {
+      const { fields, msg } = adminLine(action, actor);
+      log.info(fields, msg);
     },
     onBounced: (id, addresses) => {
       for (const to of addresses) {

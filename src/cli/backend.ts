@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
+import { unixActor, directAuditLog } from '../http/audit.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
 import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
@@ -57,6 +58,8 @@ export class HttpBackend implements Backend {
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    // Logged by the server beside the token's name as the user the CLI runs as (a claim, not an authentication).
+    headers['x-halcyon-user'] = unixActor().who;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(`${this.base}${path}`, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs),
@@ -122,6 +125,8 @@ class DirectBackend extends Admin implements Backend {
       store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now,
       config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
+      // No server log while it is stopped: actions go to DATA_DIR/admin.log (http/audit).
+      actor: unixActor(), onAction: directAuditLog(cfg.data_dir, cfg.log_format),
     });
   }
   close(): Promise<void> { return this.store.close(); }
@@ -145,7 +150,7 @@ export async function openDirectBackend(cfg: Config, access: BackendOptions['acc
 export async function runningServer(cfg: Config, probeTimeoutMs = 1_000): Promise<HttpBackend | undefined> {
   if (!httpEnabled(cfg)) return undefined;
   const base = baseUrl(cfg.http.listen);
-  return (await answers(base, probeTimeoutMs)) ? new HttpBackend(base, cfg.http.token) : undefined;
+  return (await answers(base, probeTimeoutMs)) ? new HttpBackend(base, process.env.HALCYON_TOKEN || cfg.http.token) : undefined;
 }
 
 export async function openBackend(cfg: Config, opts: BackendOptions): Promise<Backend> {

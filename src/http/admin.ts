@@ -19,6 +19,7 @@ import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, M
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { HalcyonError } from '../errors.js';
+import type { Actor, AdminAction, AdminVerb } from './audit.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
 
@@ -140,9 +141,13 @@ export interface AdminDeps {
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
-  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number) => void;
+  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number, messageId?: string) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
+  /** Who acts through this instance (`withActor`: the API token's name per request; the CLI's Unix user). */
+  readonly actor?: Actor;
+  /** One line per action taken: what, who, every queue id touched (http/audit formats it). */
+  readonly onAction?: (action: AdminAction, actor: Actor) => void;
   /** Why the queue cannot be used now (failed: HAL_ERR_QUEUE_FAILED, unreachable: HAL_ERR_QUEUE_UNAVAILABLE; queue/health); undefined while healthy. */
   readonly queueTrouble?: () => HalcyonError | undefined;
 }
@@ -172,6 +177,28 @@ export function toCrlf(text: string | Buffer): Buffer {
 
 export class Admin implements AdminApi {
   constructor(private readonly d: AdminDeps) {}
+
+  /** The same operations, logged as taken by `actor` (one instance per admin API request). */
+  withActor(actor: Actor): Admin {
+    return new Admin({ ...this.d, actor });
+  }
+
+  private audit(action: AdminVerb, ids: readonly string[], detail?: Record<string, unknown>): void {
+    this.d.onAction?.({ action, ids, detail }, this.d.actor ?? { who: 'internal', via: 'api' });
+  }
+
+  /** Ids of the messages with a waiting (queued or deferred) recipient in the selection: what a flush acts on. */
+  private async waitingIds(sel: { domain?: string; id?: string }, pick: (r: RecipientRow) => boolean = () => true): Promise<string[]> {
+    const lists = sel.id || sel.domain
+      ? [await this.d.store.recipients.listMessages({ domain: sel.domain, messageId: sel.id })]
+      : await Promise.all((['queued', 'deferred'] as const).map((state) => this.d.store.recipients.listMessages({ state })));
+    const domain = sel.domain?.toLowerCase();
+    const ids = new Set<string>();
+    for (const e of lists.flat()) {
+      if (e.recipients.some((r) => (r.state === 'queued' || r.state === 'deferred') && (!domain || domainOf(r.address).toLowerCase() === domain) && pick(r))) ids.add(e.message.id);
+    }
+    return [...ids].sort();
+  }
 
   async health(): Promise<{ ok: true }> {
     const trouble = this.d.queueTrouble?.();
@@ -236,9 +263,11 @@ export class Admin implements AdminApi {
       }
       unblocked = waiting.filter((r) => reset.includes(this.gateOf(r.destination)) && r.nextAttemptAt <= now).length;
     }
+    const touched = await this.waitingIds(opts);
     const made = (await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now })) + unblocked;
     const blocked = held ? [] : await this.blockedDestinations(opts, now);
     const behind = blocked.reduce((n, b) => n + b.recipients, 0);
+    this.audit('flush', touched, { domain: opts.domain, force: opts.force || undefined, reset: reset.length ? reset : undefined });
     this.d.poke?.();
     return { flushed: held ? 0 : Math.max(0, made - behind), reset, blocked, ...(held ? { held: made } : {}) };
   }
@@ -276,12 +305,17 @@ export class Admin implements AdminApi {
     const done: string[] = [];
     for (const id of ids) if (await this.d.store.recipients.setHeld(id, held)) done.push(id);
     if (target.id && done.length === 0) throw new AdminError('not_found', `no message ${target.id} in the queue`);
+    this.audit(held ? 'hold' : 'release', done, { domain: target.domain });
     if (!held) this.d.poke?.();
     return { ids: done };
   }
 
   async remove(ids: readonly string[]): Promise<{ deleted: number }> {
-    return { deleted: await this.d.store.messages.deleteMessages(ids) };
+    // Which of them exist is read first, so the log names the messages actually removed.
+    const present = (await Promise.all(ids.map(async (id) => ((await this.d.store.messages.getMessage(id)) ? id : undefined)))).filter((id): id is string => id !== undefined);
+    const deleted = await this.d.store.messages.deleteMessages(ids);
+    this.audit('delete', present);
+    return { deleted };
   }
 
   /**
@@ -299,6 +333,8 @@ export class Admin implements AdminApi {
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
     })), this.d.clock());
+    // The administrator's line first, then what it did to each recipient.
+    this.audit('bounce', [id], { recipients: waiting.length, skipped });
     this.d.onBounced?.(id, waiting.map((r) => r.address));
     this.d.poke?.();
     return { bounced: waiting.length, skipped };
@@ -347,9 +383,12 @@ export class Admin implements AdminApi {
     const domains = this.d.destinationView?.domainsOf(key) ?? [];
     const known = domains.length > 0 || (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
+    const queued = new Set([key, ...domains]);
+    const touched = await this.waitingIds({}, (r) => queued.has(r.destination));
     await this.d.store.gate.putDestination(clearedDestination(key, now));
     let flushed = 0;
     for (const q of [key, ...domains]) flushed += await this.d.store.recipients.flush({ destination: q, now });
+    this.audit('destination reset', touched, { destination: key });
     this.d.poke?.();
     return { flushed };
   }
@@ -383,11 +422,12 @@ export class Admin implements AdminApi {
     const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
     // The one formatter the SMTP path uses: a quoted local part keeps its quotes on the wire.
     const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
-    const { id } = await this.d.intake.accept({
+    const { id, size, messageId } = await this.d.intake.accept({
       origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
       params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
     });
-    this.d.onInjected?.(id, req, fullTrace, content.length);
+    this.d.onInjected?.(id, req, fullTrace, size, messageId);
+    this.audit('inject', [id], { from: sender8, nrcpt: recipients.length, size, message_id: messageId });
     this.d.poke?.();
     return { id };
   }
@@ -446,6 +486,6 @@ export function redactConfig(cfg: Config): Config {
     ...cfg,
     users: cfg.users.map((u) => ({ ...u, password_hash: hidden })),
     routes,
-    http: { ...cfg.http, ...(cfg.http.token !== undefined ? { token: hidden } : {}) },
+    http: { ...cfg.http, ...(cfg.http.token !== undefined ? { token: hidden } : {}), tokens: cfg.http.tokens.map((t) => ({ ...t, token: hidden })) },
   };
 }
