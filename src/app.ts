@@ -367,7 +367,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       const deadline = Date.now() + deadlineMs;
       await inbound.drain(deadlineMs);
       // Deliveries and the last queue calls get what is left of the deadline: a broken queue must not hold the stop.
-      const rest = (async () => { await qmgr.stop(); await httpServer?.close(); await smtp.close(); })().catch((err: unknown) => {
+      // The listeners close even when the scheduler's last queue calls fail (a failed queue): else they outlive the stop.
+      const rest = (async () => {
+        try { await qmgr.stop(); } finally { await httpServer?.close(); await smtp.close(); }
+      })().catch((err: unknown) => {
         log.warn({ event: 'stop_incomplete', err: (err as Error).message }, 'stop: some work did not finish cleanly');
       });
       let timer: NodeJS.Timeout | undefined;

@@ -22,7 +22,7 @@ import type { Queue } from '../queue/store.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
 import { MessageIdIndex } from './message-ids.js';
-import type { HalcyonError } from '../errors.js';
+import { HalcyonError } from '../errors.js';
 import type { Actor, AdminAction, AdminVerb } from './audit.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
@@ -40,6 +40,22 @@ export class AdminError extends Error {
       case 'unavailable': return 503;
     }
   }
+  /** Seconds a client should wait before asking again (HTTP Retry-After), for a 503. */
+  get retryAfterSeconds(): number | undefined {
+    // An unreachable database is probed at 1, 2, 4, 8 s, then every 10 s (queue/health): asking sooner learns nothing.
+    return this.code === 'unavailable' ? 10 : undefined;
+  }
+}
+
+/**
+ * The queue's own trouble as the admin API reports it: 503 (with Retry-After), not a 500 — the request was
+ * fine, the queue cannot take it now. Undefined for any other error.
+ */
+export function queueTroubleError(err: unknown): AdminError | undefined {
+  if (!(err instanceof HalcyonError)) return undefined;
+  if (err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') return new AdminError('unavailable', `queue database unreachable: ${err.message}; the node retries by itself`);
+  if (err.code === 'HAL_ERR_QUEUE_FAILED') return new AdminError('unavailable', `queue storage failed: ${err.message}; stop the server and run 'halcyon queue check'`);
+  return undefined;
 }
 
 /**
@@ -212,8 +228,7 @@ export class Admin implements AdminApi {
 
   async health(): Promise<{ ok: true }> {
     const trouble = this.d.queueTrouble?.();
-    if (trouble?.code === 'HAL_ERR_QUEUE_UNAVAILABLE') throw new AdminError('unavailable', `queue database unreachable: ${trouble.message}; the node retries by itself`);
-    if (trouble) throw new AdminError('unavailable', `queue storage failed: ${trouble.message}; stop the server and run 'halcyon queue check'`);
+    if (trouble) throw queueTroubleError(trouble) ?? new AdminError('unavailable', `queue storage failed: ${trouble.message}; stop the server and run 'halcyon queue check'`);
     return { ok: true };
   }
 

@@ -22,7 +22,7 @@ import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { splitHostPort } from '../inbound/server.js';
 import type { Queue } from '../queue/store.js';
-import { AdminError, type Admin } from './admin.js';
+import { AdminError, queueTroubleError, type Admin } from './admin.js';
 import type { Actor } from './audit.js';
 import { csrfVerdict, newCsrfToken } from './csrf.js';
 import { DASHBOARD_HEADERS, dashboardAsset, dashboardPage } from './dashboard.js';
@@ -135,7 +135,11 @@ export async function startHttpServer(deps: HttpDeps, listen: string): Promise<H
   const csrfToken = newCsrfToken();
   const server = http.createServer((req, res) => {
     void handle(deps, csrfToken, req, res).catch((err: unknown) => {
-      if (err instanceof AdminError) return json(res, err.status, { error: err.code, message: err.message });
+      const known = err instanceof AdminError ? err : queueTroubleError(err);
+      if (known) {
+        const retryAfter = known.retryAfterSeconds;
+        return json(res, known.status, { error: known.code, message: known.message }, retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : undefined);
+      }
       deps.log.error({ event: 'http_error', url: req.url, err: (err as Error).stack }, 'admin API error');
       if (!res.headersSent) json(res, 500, { error: 'internal', message: (err as Error).message });
       else res.destroy();
