@@ -39,6 +39,7 @@ import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
+import { adminLine } from './http/audit.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
 import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
@@ -286,6 +287,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
+    throughput: () => metrics.throughput.snapshot(cfg.node_id),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),
@@ -297,9 +299,14 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       keys: () => qmgr.politeness.keys(),
     },
     poke: () => qmgr.poke(),
-    onInjected: (id, req, trace, size) => {
+    onInjected: (id, req, trace, size, messageId) => {
       metrics.messageAccepted();
-      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, ip: trace.clientIp, proto: trace.protocol }, 'message accepted');
+      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, message_id: messageId, ip: trace.clientIp, proto: trace.protocol },
+        `${id}: accepted from=<${req.from}> size=${size} nrcpt=${req.to.length} message_id=${messageId ?? 'none'}`);
+    },
+    onAction: (action, actor) => {
+      const { fields, msg } = adminLine(action, actor);
+      log.info(fields, msg);
     },
     onBounced: (id, addresses) => {
       for (const to of addresses) {
@@ -360,7 +367,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       const deadline = Date.now() + deadlineMs;
       await inbound.drain(deadlineMs);
       // Deliveries and the last queue calls get what is left of the deadline: a broken queue must not hold the stop.
-      const rest = (async () => { await qmgr.stop(); await httpServer?.close(); await smtp.close(); })().catch((err: unknown) => {
+      // The listeners close even when the scheduler's last queue calls fail (a failed queue): else they outlive the stop.
+      const rest = (async () => {
+        try { await qmgr.stop(); } finally { await httpServer?.close(); await smtp.close(); }
+      })().catch((err: unknown) => {
         log.warn({ event: 'stop_incomplete', err: (err as Error).message }, 'stop: some work did not finish cleanly');
       });
       let timer: NodeJS.Timeout | undefined;

@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
+import { unixActor, directAuditLog } from '../http/audit.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
 import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
@@ -18,6 +19,8 @@ import type { DkimKey } from '../intake/dkim.js';
 import { loadDkimKeys } from '../intake/dkim-keys.js';
 import { splitHostPort } from '../inbound/server.js';
 import { Mailboxes } from '../local/maildir.js';
+import type { QueueShape, ShapeBy } from '../http/queue-shape.js';
+import type { Throughput } from '../http/throughput.js';
 import type { Trace } from '../queue/model.js';
 import { assertQueueFit, markQueueCreated } from '../queue/check.js';
 import { openQueue, usesPostgres } from '../queue/open.js';
@@ -54,14 +57,24 @@ export class HttpBackend implements Backend {
   readonly kind = 'http';
   constructor(private readonly base: string, private readonly token: string | undefined, private readonly timeoutMs = 120_000) {}
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request(method: string, path: string, body?: unknown): Promise<Response> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    // Logged by the server beside the token's name as the user the CLI runs as (a claim, not an authentication).
+    headers['x-halcyon-user'] = unixActor().who;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${this.base}${path}`, {
+    return fetch(`${this.base}${path}`, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs),
     });
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, body);
     const text = await res.text();
+    return this.answer<T>(method, path, res, text);
+  }
+
+  private answer<T>(method: string, path: string, res: Response, text: string): T {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -81,6 +94,8 @@ export class HttpBackend implements Backend {
     if (f.domain) q.set('domain', f.domain);
     if (f.state) q.set('state', f.state);
     if (f.olderThanMs !== undefined) q.set('older_than', `${Math.floor(f.olderThanMs)}ms`);
+    if (f.q) q.set('q', f.q);
+    if (f.limit !== undefined) q.set('limit', String(f.limit));
     const qs = q.toString();
     return this.call('GET', `/api/queue${qs ? `?${qs}` : ''}`);
   }
@@ -98,6 +113,15 @@ export class HttpBackend implements Backend {
     return this.call('POST', '/api/messages', { from: req.from, to: req.to, content: req.content, content_base64: req.contentBase64 });
   }
   config(): Promise<Config> { return this.call('GET', '/api/config'); }
+  shape(by: ShapeBy): Promise<QueueShape> { return this.call('GET', `/api/queue/shape?by=${encodeURIComponent(by)}`); }
+  throughput(): Promise<Throughput> { return this.call('GET', '/api/stats/throughput'); }
+  async content(id: string): Promise<Buffer> {
+    const path = `/api/queue/${encodeURIComponent(id)}/content`;
+    const res = await this.request('GET', path);
+    // Bytes as stored; an error comes as JSON like every other.
+    if (res.ok) return Buffer.from(await res.arrayBuffer());
+    return this.answer<never>('GET', path, res, await res.text());
+  }
   async close(): Promise<void> { /* fetch keeps no state we own */ }
 }
 
@@ -122,6 +146,8 @@ class DirectBackend extends Admin implements Backend {
       store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now,
       config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
+      // No server log while it is stopped: actions go to DATA_DIR/admin.log (http/audit).
+      actor: unixActor(), onAction: directAuditLog(cfg.data_dir, cfg.log_format),
     });
   }
   close(): Promise<void> { return this.store.close(); }
@@ -145,7 +171,7 @@ export async function openDirectBackend(cfg: Config, access: BackendOptions['acc
 export async function runningServer(cfg: Config, probeTimeoutMs = 1_000): Promise<HttpBackend | undefined> {
   if (!httpEnabled(cfg)) return undefined;
   const base = baseUrl(cfg.http.listen);
-  return (await answers(base, probeTimeoutMs)) ? new HttpBackend(base, cfg.http.token) : undefined;
+  return (await answers(base, probeTimeoutMs)) ? new HttpBackend(base, process.env.HALCYON_TOKEN || cfg.http.token) : undefined;
 }
 
 export async function openBackend(cfg: Config, opts: BackendOptions): Promise<Backend> {

@@ -12,6 +12,7 @@ import { Command } from 'commander';
 import { registerConfigCommands } from './config-cmd.js';
 import { registerDkimCommands } from './dkim-cmd.js';
 import { registerQueueCommands } from './queue-cmd.js';
+import { registerQueueTools } from './queue-tools.js';
 import { registerServe } from './serve.js';
 import { sendmailMain } from './sendmail.js';
 import { registerUserCommands } from './user-cmd.js';
@@ -30,7 +31,7 @@ if (sendmailArgs) {
   registerServe(program);
   registerConfigCommands(program);
   registerUserCommands(program);
-  registerQueueCommands(program);
+  registerQueueTools(registerQueueCommands(program));
   registerDkimCommands(program);
   // Listed for --help; the real parsing happens above, before commander sees sendmail's flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')

@@ -1,6 +1,7 @@
 /**
  * cli/queue-cmd — `halcyon queue list|show|flush|hold|release|delete|bounce`
- * and `halcyon destinations [reset KEY]`.
+ * and `halcyon destinations [reset KEY]` (`queue shape` and `queue cat` are
+ * cli/queue-tools').
  *
  * Each command goes through cli/backend: the running server's admin API when
  * it answers, else the data_dir store directly (`--direct` forces that).
@@ -22,18 +23,18 @@ import { registerQueueRepair } from './queue-repair.js';
 import { age, formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
 import { progress } from './progress.js';
 
-interface Common { config?: string; direct?: boolean; json?: boolean }
+export interface Common { config?: string; direct?: boolean; json?: boolean }
 
 const ID = /^[0-9A-HJKMNP-TV-Z]{16}$/;
 const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
 /** Ids per delete request, so a big delete shows progress and no request grows without bound. */
 const DELETE_CHUNK = 500;
 
-class UsageError extends Error {
+export class UsageError extends Error {
   readonly code = 'HAL_ERR_USAGE';
 }
 
-function common(cmd: Command, json = true): Command {
+export function common(cmd: Command, json = true): Command {
   cmd.option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
     .option('--direct', 'use the data_dir store even if the server runs');
   if (json) cmd.option('--json', 'JSON output');
@@ -44,7 +45,7 @@ function common(cmd: Command, json = true): Command {
  * Loads the config, opens a backend, runs `fn`, maps errors to exit codes. `access` is how a stopped
  * server's store is opened: listings read it without creating any file; actions need it to exist.
  */
-async function withBackend(opts: Common, fn: (b: Backend) => Promise<void>, access: BackendOptions['access'] = 'existing'): Promise<void> {
+export async function withBackend(opts: Common, fn: (b: Backend) => Promise<void>, access: BackendOptions['access'] = 'existing'): Promise<void> {
   let backend: Backend;
   try {
     backend = await openBackend(loadConfig(configFileFrom(opts.config)), { direct: opts.direct, access });
@@ -74,7 +75,7 @@ async function withBackend(opts: Common, fn: (b: Backend) => Promise<void>, acce
   }
 }
 
-const print = (json: boolean | undefined, value: unknown, text: string) =>
+export const print = (json: boolean | undefined, value: unknown, text: string) =>
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : text);
 
 async function confirm(question: string): Promise<boolean> {
@@ -98,7 +99,8 @@ function stateOf(text: string | undefined): RecipientState | undefined {
   return text as RecipientState | undefined;
 }
 
-export function registerQueueCommands(program: Command): void {
+/** Registers the commands; returns `queue` for cli/queue-tools to add its own. */
+export function registerQueueCommands(program: Command): Command {
   const queue = program.command('queue').description('Inspect and manage the queue (through the running server, or data_dir when it is stopped)');
   registerQueueRepair(queue);
 
@@ -126,8 +128,9 @@ export function registerQueueCommands(program: Command): void {
     .option('--domain <domain>', 'only recipients at this domain')
     .option('--state <state>', `only recipients in this state (${STATES.join(', ')})`)
     .option('--older-than <duration>', 'only messages older than this ("1h")')
-    .action((opts: Common & { domain?: string; state?: string; olderThan?: string }) => withBackend(opts, async (b) => {
-      const list = await b.list({ domain: opts.domain, state: stateOf(opts.state), olderThanMs: olderThanMs(opts.olderThan) });
+    .option('--search <text>', 'only messages whose queue id, sender, a recipient or Message-ID contains this (any case)')
+    .action((opts: Common & { domain?: string; state?: string; olderThan?: string; search?: string }) => withBackend(opts, async (b) => {
+      const list = await b.list({ domain: opts.domain, state: stateOf(opts.state), olderThanMs: olderThanMs(opts.olderThan), q: opts.search });
       print(opts.json, list, formatQueueList(list, Date.now()));
     }, 'readonly'));
 
@@ -212,4 +215,5 @@ export function registerQueueCommands(program: Command): void {
       const r = await b.resetDestination(key);
       print(opts.json, r, `${key}: backoff cleared, ${r.flushed} recipient(s) due now\n`);
     }));
+  return queue;
 }

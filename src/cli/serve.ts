@@ -31,15 +31,16 @@ export async function reloadFromFile(app: App, file: string | undefined, format:
   }
   try {
     const { restartNeeded } = await app.reload(withFormat(loadConfig(file), format));
-    app.log.info({ event: 'reloaded', file, restart_needed: restartNeeded.length ? restartNeeded : undefined },
+    // A signal does not say who sent it: `who` is the signal (the admin line of a config reload).
+    app.log.info({ event: 'reloaded', action: 'config reload', who: 'SIGHUP', file, restart_needed: restartNeeded.length ? restartNeeded : undefined },
       restartNeeded.length ? `configuration reloaded; these changes need a restart: ${restartNeeded.join(', ')}` : 'configuration reloaded');
     return true;
   } catch (err) {
     if (!(err instanceof ConfigError)) {
-      app.log.error({ event: 'reload_failed', file, err: (err as Error).message }, 'configuration reload failed; the running configuration stays');
+      app.log.error({ event: 'reload_failed', action: 'config reload', who: 'SIGHUP', file, err: (err as Error).message }, 'configuration reload failed; the running configuration stays');
       return false;
     }
-    app.log.error({ event: 'reload_refused', file, problems: err.problems.map((p) => `${p.path}: ${p.message}`) },
+    app.log.error({ event: 'reload_refused', action: 'config reload', who: 'SIGHUP', file, problems: err.problems.map((p) => `${p.path}: ${p.message}`) },
       'configuration has errors; the running configuration stays');
     return false;
   }

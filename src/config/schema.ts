@@ -255,6 +255,11 @@ export const configSchema = z.strictObject({
       .optional().default('127.0.0.1:8025')
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
+    tokens: z.array(z.strictObject({
+      name: z.string().regex(/^[\x21-\x7e]{1,64}$/, 'expected a name of 1–64 printable characters without spaces').describe('Logged as `who` on every admin action taken with this token.'),
+      token: z.string().min(1).describe('The bearer token.'),
+    })).default([])
+      .describe('Named bearer tokens, each accepted like `token`; the name is logged as `who` on every admin action taken with it (actions with `token` log "http.token"). The CLI sends `token`, or $HALCYON_TOKEN when set.'),
     enabled: z.boolean().default(true).describe('Serve the admin API at all.'),
     require_token: z.boolean().default(false)
       .describe('Require the bearer token on a loopback listener too (it is always required on any other address).'),

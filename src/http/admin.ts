@@ -1,8 +1,9 @@
 /**
- * http/admin — the queue operations an operator performs (list, show, flush,
- * hold, release, delete, bounce, destinations, inject), written once over the
- * Store so the admin API (http/routes) and the CLI's direct backend (a stopped
- * server's data_dir) behave the same.
+ * http/admin — the queue operations an operator performs (list and search,
+ * show, flush, hold, release, delete, bounce, destinations, inject, the
+ * queue's shape, a message's content, this node's throughput), written once
+ * over the Store so the admin API (http/routes) and the CLI's direct backend
+ * (a stopped server's data_dir) behave the same.
  *
  * `AdminApi` is also the interface the CLI's HTTP backend implements, so a
  * command does not care whether it talks to a running server or to the file.
@@ -18,7 +19,11 @@ import type { PolitenessView } from '../scheduler/politeness.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
-import type { HalcyonError } from '../errors.js';
+import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
+import type { Throughput } from './throughput.js';
+import { MessageIdIndex } from './message-ids.js';
+import { HalcyonError } from '../errors.js';
+import type { Actor, AdminAction, AdminVerb } from './audit.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
 
@@ -35,6 +40,22 @@ export class AdminError extends Error {
       case 'unavailable': return 503;
     }
   }
+  /** Seconds a client should wait before asking again (HTTP Retry-After), for a 503. */
+  get retryAfterSeconds(): number | undefined {
+    // An unreachable database is probed at 1, 2, 4, 8 s, then every 10 s (queue/health): asking sooner learns nothing.
+    return this.code === 'unavailable' ? 10 : undefined;
+  }
+}
+
+/**
+ * The queue's own trouble as the admin API reports it: 503 (with Retry-After), not a 500 — the request was
+ * fine, the queue cannot take it now. Undefined for any other error.
+ */
+export function queueTroubleError(err: unknown): AdminError | undefined {
+  if (!(err instanceof HalcyonError)) return undefined;
+  if (err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') return new AdminError('unavailable', `queue database unreachable: ${err.message}; the node retries by itself`);
+  if (err.code === 'HAL_ERR_QUEUE_FAILED') return new AdminError('unavailable', `queue storage failed: ${err.message}; stop the server and run 'halcyon queue check'`);
+  return undefined;
 }
 
 /**
@@ -45,7 +66,15 @@ export class AdminError extends Error {
 export interface NextTry { readonly at: number; readonly why: 'retry' | 'destination backoff' | 'destination suspended' | 'held' }
 export type ListedRecipient = RecipientRow & { readonly next?: NextTry };
 export interface QueueEntry { readonly message: MessageRow; readonly recipients: ListedRecipient[] }
-export interface ListFilter { readonly domain?: string; readonly state?: RecipientState; readonly olderThanMs?: number }
+export interface ListFilter {
+  readonly domain?: string;
+  readonly state?: RecipientState;
+  readonly olderThanMs?: number;
+  /** A search: messages whose queue id, sender, any recipient address or Message-ID contains it (case-insensitive). */
+  readonly q?: string;
+  /** At most this many messages (the first by queue id, i.e. the oldest). */
+  readonly limit?: number;
+}
 export interface MessageDetail {
   readonly message: MessageRow;
   /** A few headers of the stored message (Subject, From, To, Cc, Date, Message-ID), unfolded. */
@@ -105,6 +134,12 @@ export interface AdminApi {
   config(): Promise<Config>;
   /** Throws AdminError 'unavailable' once the queue's storage has failed (a running server only). */
   health?(): Promise<{ ok: true }>;
+  /** qshape: waiting recipients per domain (or destination: the MX host set a running server maps it to) × age of their message; held apart. */
+  shape(by: ShapeBy): Promise<QueueShape>;
+  /** The message as stored (headers with our Received, body), CRLF lines: for `queue cat`. */
+  content(id: string): Promise<Buffer>;
+  /** Outcomes per minute over the last hour, this node's (a running server only). */
+  throughput?(): Promise<Throughput>;
 }
 
 export interface AdminDeps {
@@ -124,11 +159,17 @@ export interface AdminDeps {
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
-  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number) => void;
+  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number, messageId?: string) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[]) => void;
+  /** Who acts through this instance (`withActor`: the API token's name per request; the CLI's Unix user). */
+  readonly actor?: Actor;
+  /** One line per action taken: what, who, every queue id touched (http/audit formats it). */
+  readonly onAction?: (action: AdminAction, actor: Actor) => void;
   /** Why the queue cannot be used now (failed: HAL_ERR_QUEUE_FAILED, unreachable: HAL_ERR_QUEUE_UNAVAILABLE; queue/health); undefined while healthy. */
   readonly queueTrouble?: () => HalcyonError | undefined;
+  /** This node's outcomes per minute (http/throughput; a running server only). */
+  readonly throughput?: () => Throughput;
 }
 
 const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
@@ -155,18 +196,69 @@ export function toCrlf(text: string | Buffer): Buffer {
 }
 
 export class Admin implements AdminApi {
-  constructor(private readonly d: AdminDeps) {}
+  /** Message-IDs of queued messages, for searches. */
+  private readonly messageIds: MessageIdIndex;
+
+  /** `messageIds`: an index to share (the one of the instance `withActor` was called on). */
+  constructor(private readonly d: AdminDeps, messageIds?: MessageIdIndex) {
+    this.messageIds = messageIds ?? new MessageIdIndex(d.store, (body) => headerSummary(body)['message-id'] ?? '');
+  }
+
+  /** The same operations, logged as taken by `actor` (one instance per admin API request, sharing what this one remembers). */
+  withActor(actor: Actor): Admin {
+    return new Admin({ ...this.d, actor }, this.messageIds);
+  }
+
+  private audit(action: AdminVerb, ids: readonly string[], detail?: Record<string, unknown>): void {
+    this.d.onAction?.({ action, ids, detail }, this.d.actor ?? { who: 'internal', via: 'api' });
+  }
+
+  /** Ids of the messages with a waiting (queued or deferred) recipient in the selection: what a flush acts on. */
+  private async waitingIds(sel: { domain?: string; id?: string }, pick: (r: RecipientRow) => boolean = () => true): Promise<string[]> {
+    const lists = sel.id || sel.domain
+      ? [await this.d.store.recipients.listMessages({ domain: sel.domain, messageId: sel.id })]
+      : await Promise.all((['queued', 'deferred'] as const).map((state) => this.d.store.recipients.listMessages({ state })));
+    const domain = sel.domain?.toLowerCase();
+    const ids = new Set<string>();
+    for (const e of lists.flat()) {
+      if (e.recipients.some((r) => (r.state === 'queued' || r.state === 'deferred') && (!domain || domainOf(r.address).toLowerCase() === domain) && pick(r))) ids.add(e.message.id);
+    }
+    return [...ids].sort();
+  }
 
   async health(): Promise<{ ok: true }> {
     const trouble = this.d.queueTrouble?.();
-    if (trouble?.code === 'HAL_ERR_QUEUE_UNAVAILABLE') throw new AdminError('unavailable', `queue database unreachable: ${trouble.message}; the node retries by itself`);
-    if (trouble) throw new AdminError('unavailable', `queue storage failed: ${trouble.message}; stop the server and run 'halcyon queue check'`);
+    if (trouble) throw queueTroubleError(trouble) ?? new AdminError('unavailable', `queue storage failed: ${trouble.message}; stop the server and run 'halcyon queue check'`);
     return { ok: true };
   }
 
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
-    return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan }));
+    const q = filter.q?.trim().toLowerCase() || undefined;
+    const search = q === undefined ? undefined : { text: q, alsoIds: await this.messageIds.matching(q) };
+    return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: filter.limit, search }));
+  }
+
+  async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
+    if (!SHAPE_BY.includes(by)) throw new AdminError('bad_request', `by must be one of ${SHAPE_BY.join(', ')}`);
+    const counts = await this.d.store.recipients.shapeCounts(this.d.clock(), SHAPE_BOUNDS_MS);
+    return queueShape(counts, by, by === 'destination' ? (c) => this.gateOf(c.destination) : undefined);
+  }
+
+  async content(id: string): Promise<Buffer> {
+    await this.mustGet(id);
+    try {
+      return await this.d.store.messages.getBody(id);
+    } catch (err) {
+      // Removed between the two reads (delivered and cleaned up); any other failure is the storage's.
+      if ((err as { code?: unknown }).code === 'HAL_ERR_QUEUE_NOT_FOUND') throw new AdminError('not_found', `no message ${id} in the queue`);
+      throw err;
+    }
+  }
+
+  async throughput(): Promise<Throughput> {
+    if (!this.d.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
+    return this.d.throughput();
   }
 
   /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
@@ -221,9 +313,11 @@ export class Admin implements AdminApi {
       }
       unblocked = waiting.filter((r) => reset.includes(this.gateOf(r.destination)) && r.nextAttemptAt <= now).length;
     }
+    const touched = await this.waitingIds(opts);
     const made = (await this.d.store.recipients.flush({ domain: opts.domain, messageId: opts.id, now })) + unblocked;
     const blocked = held ? [] : await this.blockedDestinations(opts, now);
     const behind = blocked.reduce((n, b) => n + b.recipients, 0);
+    this.audit('flush', touched, { domain: opts.domain, force: opts.force || undefined, reset: reset.length ? reset : undefined });
     this.d.poke?.();
     return { flushed: held ? 0 : Math.max(0, made - behind), reset, blocked, ...(held ? { held: made } : {}) };
   }
@@ -261,12 +355,17 @@ export class Admin implements AdminApi {
     const done: string[] = [];
     for (const id of ids) if (await this.d.store.recipients.setHeld(id, held)) done.push(id);
     if (target.id && done.length === 0) throw new AdminError('not_found', `no message ${target.id} in the queue`);
+    this.audit(held ? 'hold' : 'release', done, { domain: target.domain });
     if (!held) this.d.poke?.();
     return { ids: done };
   }
 
   async remove(ids: readonly string[]): Promise<{ deleted: number }> {
-    return { deleted: await this.d.store.messages.deleteMessages(ids) };
+    // Which of them exist is read first, so the log names the messages actually removed.
+    const present = (await Promise.all(ids.map(async (id) => ((await this.d.store.messages.getMessage(id)) ? id : undefined)))).filter((id): id is string => id !== undefined);
+    const deleted = await this.d.store.messages.deleteMessages(ids);
+    this.audit('delete', present);
+    return { deleted };
   }
 
   /**
@@ -284,6 +383,8 @@ export class Admin implements AdminApi {
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
     })), this.d.clock());
+    // The administrator's line first, then what it did to each recipient.
+    this.audit('bounce', [id], { recipients: waiting.length, skipped });
     this.d.onBounced?.(id, waiting.map((r) => r.address));
     this.d.poke?.();
     return { bounced: waiting.length, skipped };
@@ -332,9 +433,12 @@ export class Admin implements AdminApi {
     const domains = this.d.destinationView?.domainsOf(key) ?? [];
     const known = domains.length > 0 || (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
+    const queued = new Set([key, ...domains]);
+    const touched = await this.waitingIds({}, (r) => queued.has(r.destination));
     await this.d.store.gate.putDestination(clearedDestination(key, now));
     let flushed = 0;
     for (const q of [key, ...domains]) flushed += await this.d.store.recipients.flush({ destination: q, now });
+    this.audit('destination reset', touched, { destination: key });
     this.d.poke?.();
     return { flushed };
   }
@@ -368,11 +472,12 @@ export class Admin implements AdminApi {
     const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
     // The one formatter the SMTP path uses: a quoted local part keeps its quotes on the wire.
     const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
-    const { id } = await this.d.intake.accept({
+    const { id, size, messageId } = await this.d.intake.accept({
       origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
       params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
     });
-    this.d.onInjected?.(id, req, fullTrace, content.length);
+    this.d.onInjected?.(id, req, fullTrace, size, messageId);
+    this.audit('inject', [id], { from: sender8, nrcpt: recipients.length, size, message_id: messageId });
     this.d.poke?.();
     return { id };
   }
@@ -431,6 +536,6 @@ export function redactConfig(cfg: Config): Config {
     ...cfg,
     users: cfg.users.map((u) => ({ ...u, password_hash: hidden })),
     routes,
-    http: { ...cfg.http, ...(cfg.http.token !== undefined ? { token: hidden } : {}) },
+    http: { ...cfg.http, ...(cfg.http.token !== undefined ? { token: hidden } : {}), tokens: cfg.http.tokens.map((t) => ({ ...t, token: hidden })) },
   };
 }

@@ -9,12 +9,14 @@
  * name, the rest summed as "other". Every sample carries the node's id as
  * the label `node` (several nodes on one queue are scraped into one place).
  * While the queue is unavailable or failed, `halcyon_queue_up` is 0 and the
- * gauges read from it are left out rather than failing the scrape. Does not
- * serve HTTP.
+ * gauges read from it are left out rather than failing the scrape. Outcomes
+ * also go to a per-minute ring (http/throughput) for the dashboard's chart.
+ * Does not serve HTTP.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RecipientState } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
+import { ThroughputRing } from './throughput.js';
 
 export const TOP_DESTINATIONS = 20;
 const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
@@ -44,9 +46,12 @@ export class Metrics {
   private readonly recipients: Counter<'status'>;
   private readonly latency: Histogram;
   private readonly inbound: Counter<'listener'>;
+  /** Outcomes per minute over the last hour (GET /api/stats/throughput), fed by `outcome` with the counter. */
+  readonly throughput: ThroughputRing;
 
   constructor(src: MetricsSources) {
     this.registry.setDefaultLabels({ node: src.node });
+    this.throughput = new ThroughputRing(src.clock);
     const registers = [this.registry];
     const up = () => src.store.health.state === 'ok';
     this.accepted = new Counter({ name: 'halcyon_messages_accepted_total', help: 'Messages accepted (250 to end of data, or injected)', registers });
@@ -109,6 +114,7 @@ export class Metrics {
   inboundConnection(listener: string): void { this.inbound.inc({ listener }); }
   outcome(status: OutcomeStatus, latencyMs: number): void {
     this.recipients.inc({ status });
+    this.throughput.record(status === 'expired' ? 'bounced' : status);
     if (status === 'sent') this.latency.observe(Math.max(0, latencyMs) / 1000);
   }
 

@@ -6,8 +6,12 @@
  *
  *   GET    /api/health                   {ok: true}; 503 while the queue is failed or unreachable
  *   GET    /api/config                   the configuration in force (secrets hidden)
- *   GET    /api/queue                    ?domain=&state=&older_than=1h
+ *   GET    /api/queue                    ?domain=&state=&older_than=1h&q=TEXT&limit=N
+ *                                        (q: queue id, sender, a recipient or Message-ID containing TEXT)
+ *   GET    /api/queue/shape              ?by=domain|destination (qshape: recipients × message age)
  *   GET    /api/queue/:id
+ *   GET    /api/queue/:id/content        the stored message (message/rfc822 bytes)
+ *   GET    /api/stats/throughput         sent/deferred/bounced per minute, last hour (this node)
  *   POST   /api/queue/flush              {domain?, id?, force?}
  *   POST   /api/queue/:id/hold | /release | /bounce
  *   POST   /api/queue/hold | /release    {domain}
@@ -20,12 +24,18 @@
 import { parseDuration } from '../config/units.js';
 import type { RecipientState } from '../queue/model.js';
 import { AdminError, type AdminApi } from './admin.js';
+import type { ShapeBy } from './queue-shape.js';
 
 export interface RouteInput {
   readonly params: Record<string, string>;
   readonly query: URLSearchParams;
   readonly body: unknown;
   readonly remoteIp: string;
+}
+
+/** A handler's answer sent as these bytes (not JSON). */
+export class RawBody {
+  constructor(readonly bytes: Buffer, readonly contentType: string) {}
 }
 
 export interface Route {
@@ -72,7 +82,16 @@ export const ROUTES: readonly Route[] = [
     const older = query.get('older_than') || undefined;
     const olderThanMs = older === undefined ? undefined : parseDuration(older);
     if (older !== undefined && olderThanMs === undefined) throw new AdminError('bad_request', `not a duration: ${older}`);
-    return a.list({ domain: query.get('domain') || undefined, state: state as RecipientState | undefined, olderThanMs });
+    const limitText = query.get('limit') || undefined;
+    const limit = limitText === undefined ? undefined : Number(limitText);
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) throw new AdminError('bad_request', `limit must be a positive integer: ${limitText}`);
+    return a.list({ domain: query.get('domain') || undefined, state: state as RecipientState | undefined, olderThanMs, q: query.get('q') || undefined, limit });
+  }),
+  route('GET', '/api/queue/shape', async (a, { query }) => a.shape((query.get('by') || 'domain') as ShapeBy)),
+  route('GET', '/api/queue/:id/content', async (a, { params }) => new RawBody(await a.content(need(params, 'id')), 'message/rfc822')),
+  route('GET', '/api/stats/throughput', async (a) => {
+    if (!a.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
+    return a.throughput();
   }),
   route('POST', '/api/queue/flush', async (a, { body }) => {
     const o = obj(body);

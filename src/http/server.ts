@@ -22,11 +22,12 @@ import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { splitHostPort } from '../inbound/server.js';
 import type { Queue } from '../queue/store.js';
-import { AdminError, type Admin } from './admin.js';
+import { AdminError, queueTroubleError, type Admin } from './admin.js';
+import type { Actor } from './audit.js';
 import { csrfVerdict, newCsrfToken } from './csrf.js';
 import { DASHBOARD_HEADERS, dashboardAsset, dashboardPage } from './dashboard.js';
 import type { Metrics } from './metrics.js';
-import { match } from './routes.js';
+import { match, RawBody } from './routes.js';
 
 export interface HttpDeps {
   readonly admin: Admin;
@@ -61,7 +62,7 @@ export function tokenRequired(cfg: Config): boolean {
 
 /** What keeps the admin listener from starting: a token is needed and none is set. */
 export function httpConfigProblems(cfg: Config): ConfigProblem[] {
-  if (!httpEnabled(cfg) || !tokenRequired(cfg) || (cfg.http.token ?? '') !== '') return [];
+  if (!httpEnabled(cfg) || !tokenRequired(cfg) || (cfg.http.token ?? '') !== '' || cfg.http.tokens.length > 0) return [];
   return [{ path: 'http.token', message: cfg.http.require_token
     ? 'http.require_token is set but http.token is empty'
     : `a token is required when http.listen (${cfg.http.listen}) is not a loopback address` }];
@@ -79,12 +80,28 @@ function offeredToken(authorization: string): string | undefined {
   return pair.includes(':') ? pair.slice(pair.indexOf(':') + 1) : undefined;
 }
 
-function authorized(req: http.IncomingMessage, cfg: Config): boolean {
-  if (!tokenRequired(cfg)) return true;
-  const token = cfg.http.token ?? '';
+/** The name of the configured token the request offers ("http.token" for the unnamed one); undefined when none matches. */
+export function tokenName(req: http.IncomingMessage, cfg: Config): string | undefined {
   const offered = offeredToken(req.headers.authorization ?? '');
+  if (offered === undefined) return undefined;
+  const given = digest(offered);
+  const known = [...((cfg.http.token ?? '') !== '' ? [{ name: 'http.token', token: cfg.http.token! }] : []), ...cfg.http.tokens];
+  let name: string | undefined;
+  // Every token is compared (in constant time), whichever matches.
+  for (const t of known) if (timingSafeEqual(given, digest(t.token)) && name === undefined) name = t.name;
+  return name;
+}
+
+function authorized(req: http.IncomingMessage, cfg: Config): boolean {
   // Without a configured token nothing is accepted (startup refuses this case; a reload could not get here either).
-  return token !== '' && offered !== undefined && timingSafeEqual(digest(offered), digest(token));
+  return !tokenRequired(cfg) || tokenName(req, cfg) !== undefined;
+}
+
+/** Who an API request acts as, for the admin log line (http/audit): the token's name, never the client's claim. */
+function actorOf(req: http.IncomingMessage, cfg: Config): Actor {
+  const claimed = req.headers['x-halcyon-user'];
+  const user = typeof claimed === 'string' && /^[\x21-\x7e]{1,64}$/.test(claimed) ? claimed : undefined;
+  return { who: tokenName(req, cfg) ?? 'anonymous', via: 'api', ip: req.socket.remoteAddress, ...(user ? { user } : {}) };
 }
 
 async function readBody(req: http.IncomingMessage, limit: number): Promise<unknown> {
@@ -118,7 +135,11 @@ export async function startHttpServer(deps: HttpDeps, listen: string): Promise<H
   const csrfToken = newCsrfToken();
   const server = http.createServer((req, res) => {
     void handle(deps, csrfToken, req, res).catch((err: unknown) => {
-      if (err instanceof AdminError) return json(res, err.status, { error: err.code, message: err.message });
+      const known = err instanceof AdminError ? err : queueTroubleError(err);
+      if (known) {
+        const retryAfter = known.retryAfterSeconds;
+        return json(res, known.status, { error: known.code, message: known.message }, retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : undefined);
+      }
       deps.log.error({ event: 'http_error', url: req.url, err: (err as Error).stack }, 'admin API error');
       if (!res.headersSent) json(res, 500, { error: 'internal', message: (err as Error).message });
       else res.destroy();
@@ -171,7 +192,9 @@ async function handle(deps: HttpDeps, csrfToken: string, req: http.IncomingMessa
   // JSON bodies may carry a whole message (POST /api/messages): allow the message size limit plus room for escaping.
   const limit = 2 * sizeBytes(cfg.smtp.max_message_size) + 64 * 1024;
   const body = method === 'GET' ? undefined : await readBody(req, limit);
-  const value = await found.route.handle(deps.admin, { params: found.params, query: url.searchParams, body, remoteIp: req.socket.remoteAddress ?? '127.0.0.1' });
-  if (method !== 'GET') deps.log.info({ event: 'admin', method, path: url.pathname, ip: req.socket.remoteAddress }, `admin ${method} ${url.pathname}`);
+  const value = await found.route.handle(deps.admin.withActor(actorOf(req, cfg)), { params: found.params, query: url.searchParams, body, remoteIp: req.socket.remoteAddress ?? '127.0.0.1' });
+  if (value instanceof RawBody) return send(res, 200, value.bytes, value.contentType);
+  // The action itself is logged by http/admin (what, who, the queue ids); this is the request.
+  if (method !== 'GET') deps.log.debug({ event: 'admin_request', method, path: url.pathname, ip: req.socket.remoteAddress }, `admin ${method} ${url.pathname}`);
   json(res, method === 'POST' && url.pathname === '/api/messages' ? 201 : 200, value);
 }

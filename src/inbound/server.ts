@@ -24,6 +24,7 @@ import { ERRORS } from '../errors.js';
 import { formatReply } from '../smtp/reply.js';
 import { ConnectionAdmission } from './admission.js';
 import { implicitTlsHandshake } from './implicit-tls.js';
+import { rejectLine } from './reject-line.js';
 import { InboundSession, type SessionDeps, type SessionSettings } from './session.js';
 
 /** How long a refused (or pre-greeting) client's socket may stay open after our reply. */
@@ -113,14 +114,14 @@ export class InboundServer {
     const ip = a.ip;
     if (!a.ok) {
       this.closeSoon(sock, formatReply(421, a.enhanced, a.text));
-      this.log.info({ ip, event: 'refused', reason: a.reason }, `connection refused: ${a.text}`);
+      this.logReject(ip, a.reason === 'per-ip' ? 'connections_per_ip' : a.reason === 'server' ? 'connections' : 'draining', 421, a.enhanced, a.text);
       return;
     }
     if (this.limits.connectionRateExceeded?.(ip)) {
       this.admission.release(ip);
       const { enhanced, text } = ERRORS.HAL_ERR_RATE_CONNECTIONS;
       this.closeSoon(sock, formatReply(421, enhanced, text));
-      this.log.info({ ip, event: 'refused', reason: 'rate' }, `connection refused: ${text}`);
+      this.logReject(ip, 'rate_connections', 421, enhanced, text);
       return;
     }
     this.sockets.add(sock);
@@ -157,7 +158,7 @@ export class InboundServer {
     const early = () => {
       clearTimeout(timer);
       this.closeSoon(sock, formatReply(554, '5.5.0', 'Error: SMTP protocol synchronization (you talked before the greeting)'));
-      this.log.info({ ip, event: 'pregreet' }, 'client talked before the greeting');
+      this.logReject(ip, 'pregreet', 554, '5.5.0', 'Error: SMTP protocol synchronization (you talked before the greeting)');
     };
     sock.once('data', early);
     const timer = setTimeout(() => {
@@ -165,6 +166,12 @@ export class InboundServer {
       this.sessions.add(session);
       session.start();
     }, this.limits.greetingDelayMs);
+  }
+
+  /** A refused connection's reject line (inbound/reject-line), like every other refusal. */
+  private logReject(ip: string, reason: string, code: number, enhanced: string, text: string): void {
+    const { fields, msg } = rejectLine('CONNECT', reason, { ip }, { code, enhanced, text });
+    this.log.info(fields, msg);
   }
 
   /** Stops accepting (new connections get 421 4.3.2) and waits for sessions to end, up to deadlineMs. */

@@ -30,6 +30,7 @@ import { Envelope, type RecipientDirectory } from './envelope.js';
 import type { AuthChecker } from './authcheck.js';
 import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
+import { rejectLine } from './reject-line.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
@@ -73,6 +74,8 @@ export interface SessionDeps {
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
+/** What a refusal is about, for its reject line (inbound/reject-line): the command, the metrics reason, the addresses. */
+interface Why { readonly stage: string; readonly reason: string; readonly to?: string; readonly from?: string; readonly extra?: Record<string, unknown> }
 
 /** The reply an error of the registry becomes (errors.ts is the one place its code and text live). */
 function replyOf(code: ErrorCode): Reply3 {
@@ -154,14 +157,24 @@ export class InboundSession {
     this.deps.log.info({ ip: this.ip, event: 'disconnect', code }, text);
   }
 
-  private error(code: number, enhanced: string, text: string): void {
+  /** `why`: the refusal gets its reject line (a plain protocol error does not). */
+  private error(code: number, enhanced: string, text: string, why?: Why): void {
     this.errors++;
     if (this.errors > this.settings.maxErrors) {
       this.deps.onReject?.('too_many_errors');
+      this.logReject({ stage: why?.stage ?? 'COMMAND', reason: 'too_many_errors', to: why?.to, from: why?.from }, [421, '4.7.0', 'Too many errors, closing connection']);
       this.closeWith(421, '4.7.0', 'Too many errors, closing connection');
       return;
     }
+    if (why) this.logReject(why, [code, enhanced, text]);
     this.reply(code, enhanced, text);
+  }
+
+  /** The one reject line of every refusal (inbound/reject-line): client, HELO, sender, recipient and the reply sent. */
+  private logReject(why: Why, [code, enhanced, text]: Reply3): void {
+    const client = { ip: this.ip, helo: this.helo, from: why.from ?? this.envelope?.sender, proto: this.trace().protocol, user: this.authUser };
+    const { fields, msg } = rejectLine(why.stage, why.reason, client, { code, enhanced, text }, why.to, why.extra);
+    this.deps.log.info(fields, msg);
   }
 
   private onData(chunk: Buffer): void {
@@ -200,6 +213,7 @@ export class InboundSession {
         // does not is a spam engine or a smuggling attempt; Postfix does the same.
         if (this.mode === 'command' && this.lines.pending > 0 && !this.esmtp) {
           this.deps.onReject?.('improper_pipelining');
+          this.logReject({ stage: ev.line.split(' ')[0]!.toUpperCase().slice(0, 16), reason: 'improper_pipelining' }, [554, '5.5.0', 'Improper use of SMTP command pipelining']);
           this.closeWith(554, '5.5.0', 'Improper use of SMTP command pipelining');
           break;
         }
@@ -217,12 +231,13 @@ export class InboundSession {
     const cmd = parseCommand(line);
     if (isCommandError(cmd)) {
       if (cmd.error === 'unknown') this.error(500, '5.5.1', `Error: command not recognized`);
-      else this.error(501, '5.5.2', `Syntax error: ${cmd.detail}`);
+      // A malformed MAIL or RCPT is about a transaction: logged; other syntax errors are only answered.
+      else this.error(501, '5.5.2', `Syntax error: ${cmd.detail}`, /^(MAIL|RCPT)$/i.test(cmd.verb) ? { stage: cmd.verb.toUpperCase(), reason: 'syntax' } : undefined);
       return;
     }
     const why = sequenceCheck(this.state, cmd.verb);
     if (why !== undefined) {
-      if (cmd.verb === 'DATA' && dataWithoutRecipients(this.state, this.rcptTried)) this.error(554, '5.5.1', 'Error: no valid recipients');
+      if (cmd.verb === 'DATA' && dataWithoutRecipients(this.state, this.rcptTried)) this.error(554, '5.5.1', 'Error: no valid recipients', { stage: 'DATA', reason: 'no_valid_recipients' });
       else this.error(503, '5.5.1', `Bad sequence of commands: ${why}`);
       return;
     }
@@ -289,29 +304,31 @@ export class InboundSession {
   }
 
   private mail(pathText: string, paramText: string): void {
-    if (this.settings.kind === 'submission' && !this.authUser) return this.error(530, '5.7.0', 'Authentication required');
+    const asked = bareSender(pathText);
+    if (this.settings.kind === 'submission' && !this.authUser) return this.error(530, '5.7.0', 'Authentication required', { stage: 'MAIL', reason: 'auth_required', from: asked });
     const params = parseMailParams(paramText, this.offered());
     if (isParamError(params)) {
-      return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail) : this.error(501, '5.5.4', params.detail);
+      const why = { stage: 'MAIL', reason: 'syntax', from: asked };
+      return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail, why) : this.error(501, '5.5.4', params.detail, why);
     }
     const path = parsePath(pathText, { utf8: params.smtputf8, allowNull: true });
     if (isAddressError(path)) {
-      return this.error(path.error === 'utf8-not-allowed' ? 553 : 501, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.7', `Bad sender address: ${path.detail}`);
-    }
-    if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.messageOver(this.ip)) {
-      this.deps.onReject?.('rate_messages');
-      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'message_rate', user: this.authUser }, 'message rate limit exceeded');
-      return this.reply(...replyOf('HAL_ERR_RATE_MESSAGES'));
+      return this.error(path.error === 'utf8-not-allowed' ? 553 : 501, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.7', `Bad sender address: ${path.detail}`,
+        { stage: 'MAIL', reason: 'syntax', from: asked });
     }
     const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
+    if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.messageOver(this.ip)) {
+      this.deps.onReject?.('rate_messages');
+      this.logReject({ stage: 'MAIL', reason: 'rate_messages', from: sender }, replyOf('HAL_ERR_RATE_MESSAGES'));
+      return this.reply(...replyOf('HAL_ERR_RATE_MESSAGES'));
+    }
     if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
       this.deps.onReject?.('sender_not_owned');
-      this.deps.log.info({ ip: this.ip, event: 'reject', user: this.authUser, sender }, 'sender address not owned by the authenticated user');
-      return this.error(...replyOf('HAL_ERR_SENDER_NOT_OWNED'));
+      return this.error(...replyOf('HAL_ERR_SENDER_NOT_OWNED'), { stage: 'MAIL', reason: 'sender_not_owned', from: sender });
     }
     if (params.size !== undefined && params.size > this.settings.maxMessageSize) {
       this.deps.onReject?.('too_big');
-      return this.error(...replyOf('HAL_ERR_TOO_BIG'));
+      return this.error(...replyOf('HAL_ERR_TOO_BIG'), { stage: 'MAIL', reason: 'too_big', from: sender, extra: { size: params.size } });
     }
     const trouble = this.deps.queueTrouble?.();
     if (trouble !== undefined) {
@@ -323,7 +340,7 @@ export class InboundSession {
     if (this.deps.acceptsMail && !this.deps.acceptsMail(params.size)) {
       // A full disk: new mail waits (452 4.3.1) while what is queued is delivered (queue/space).
       this.deps.onReject?.('queue_full');
-      return this.error(...replyOf('HAL_ERR_QUEUE_WRITE'));
+      return this.error(...replyOf('HAL_ERR_QUEUE_WRITE'), { stage: 'MAIL', reason: 'queue_full', from: sender });
     }
     this.envelope = new Envelope(path.mailbox, params);
     this.rcptTried = 0;
@@ -336,8 +353,9 @@ export class InboundSession {
     this.rcptTried++;
     const [code, enhanced, text] = replyOf('HAL_ERR_DNSBL_LISTED');
     this.deps.onReject?.('dnsbl');
-    this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'dnsbl', dnsbl: hit.zone, answer: hit.answer, helo: this.helo, sender: this.envelope?.sender, rcpt }, `client listed by ${hit.zone}`);
-    this.reply(code, enhanced, `${text}; client [${this.ip}] blocked using ${hit.zone}`);
+    const refusal: Reply3 = [code, enhanced, `${text}; client [${this.ip}] blocked using ${hit.zone}`];
+    this.logReject({ stage: 'RCPT', reason: 'dnsbl', to: rcpt, extra: { dnsbl: hit.zone, answer: hit.answer } }, refusal);
+    this.reply(...refusal);
   }
 
   private rcpt(pathText: string, paramText: string): void {
@@ -345,16 +363,20 @@ export class InboundSession {
     this.rcptTried++;
     if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
       this.deps.onReject?.('rate_recipients');
-      this.deps.log.info({ ip: this.ip, event: 'reject', reason: 'recipient_rate', user: this.authUser, rcpt: pathText }, 'recipient rate limit exceeded');
+      this.logReject({ stage: 'RCPT', reason: 'rate_recipients', to: pathText }, replyOf('HAL_ERR_RATE_RECIPIENTS'));
       return this.reply(...replyOf('HAL_ERR_RATE_RECIPIENTS'));
     }
-    if (env.count >= this.settings.maxRecipients) return this.reply(452, '4.5.3', 'Error: too many recipients');
+    if (env.count >= this.settings.maxRecipients) {
+      this.logReject({ stage: 'RCPT', reason: 'too_many_recipients', to: pathText }, [452, '4.5.3', 'Error: too many recipients']);
+      return this.reply(452, '4.5.3', 'Error: too many recipients');
+    }
+    const syntax = { stage: 'RCPT', reason: 'syntax', to: pathText };
     const params = parseRcptParams(paramText, this.offered());
-    if (isParamError(params)) return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail) : this.error(501, '5.5.4', params.detail);
+    if (isParamError(params)) return params.error === 'unsupported' ? this.error(555, '5.5.4', params.detail, syntax) : this.error(501, '5.5.4', params.detail, syntax);
     const path = parsePath(pathText, { utf8: env.params.smtputf8, allowNull: false });
     if (isAddressError(path)) {
       const code = path.error === 'utf8-not-allowed' ? 553 : 501;
-      return this.error(code, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.3', `Bad recipient address: ${path.detail}`);
+      return this.error(code, path.error === 'utf8-not-allowed' ? '5.6.7' : '5.1.3', `Bad recipient address: ${path.detail}`, syntax);
     }
     const dir = this.deps.directory;
     const verdict = relayVerdict({
@@ -365,12 +387,13 @@ export class InboundSession {
     });
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
-      this.deps.log.info({ ip: this.ip, event: 'reject', rcpt: pathText, code: verdict.refusal.code }, verdict.refusal.text);
-      return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text);
+      return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text, { stage: 'RCPT', reason: 'relay_denied', to: pathText });
     }
     const result = env.addRecipient(path.mailbox!, params, verdict.kind, dir);
     if (!result.ok) {
-      this.deps.onReject?.(result.refusal.enhanced === '5.2.2' || result.refusal.enhanced === '4.2.2' ? 'mailbox_full' : 'unknown_user');
+      const reason = result.refusal.enhanced === '5.2.2' || result.refusal.enhanced === '4.2.2' ? 'mailbox_full' : 'unknown_user';
+      this.deps.onReject?.(reason);
+      this.logReject({ stage: 'RCPT', reason, to: formatMailbox(path.mailbox!) }, [result.refusal.code, result.refusal.enhanced, result.refusal.text]);
       return this.reply(result.refusal.code, result.refusal.enhanced, result.refusal.text);
     }
     this.state = 'rcpt';
@@ -453,6 +476,7 @@ export class InboundSession {
     const env = this.envelope!;
     const refuse = (reason: string, ...[code, enhanced, text]: Reply3): void => {
       this.deps.onReject?.(reason);
+      this.logReject({ stage: 'END-OF-DATA', reason, to: env.recipients[0]?.address, extra: { nrcpt: env.count } }, [code, enhanced, text]);
       this.resetTransaction();
       this.reply(code, enhanced, text);
     };
@@ -483,8 +507,9 @@ export class InboundSession {
       const code = err instanceof HalcyonError && (err.code === 'HAL_ERR_QUEUE_FAILED' || err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') ? err.code : 'HAL_ERR_QUEUE_WRITE';
       return refuse('queue_write', ...replyOf(code));
     }
-    const { id, size } = accepted;
-    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, ip: this.ip, helo: this.helo, proto: trace.protocol }, 'message accepted');
+    const { id, size, messageId } = accepted;
+    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser },
+      `${id}: accepted from=<${env.sender}> size=${size} nrcpt=${env.count} message_id=${messageId ?? 'none'}`);
     this.deps.onMessage?.({ id, size, recipients: env.count });
     this.resetTransaction();
     this.reply(250, '2.0.0', `Ok: queued as ${id}`);
@@ -549,12 +574,11 @@ export class InboundSession {
   }
 
   private async auth(cmd: Extract<Command, { verb: 'AUTH' }>): Promise<void> {
-    if (!this.authAllowed()) return this.error(538, '5.7.11', 'Encryption required for requested authentication mechanism');
+    if (!this.authAllowed()) return this.error(538, '5.7.11', 'Encryption required for requested authentication mechanism', { stage: 'AUTH', reason: 'auth_encryption_required' });
     if (this.authUser) return this.error(503, '5.5.1', 'Already authenticated');
     if (this.deps.authThrottle?.lockedUntil(this.ip) !== undefined) {
       this.deps.onReject?.('auth_locked');
-      this.deps.log.info({ ip: this.ip, event: 'auth_locked' }, 'AUTH refused: too many failures from this address');
-      return this.error(...replyOf('HAL_ERR_AUTH_LOCKED'));
+      return this.error(...replyOf('HAL_ERR_AUTH_LOCKED'), { stage: 'AUTH', reason: 'auth_locked' });
     }
     return this.authStepped(saslStart(cmd.mechanism, cmd.initial));
   }
@@ -580,13 +604,18 @@ export class InboundSession {
     await new Promise((r) => setImmediate(r));
     if (!this.deps.users.check(creds)) {
       this.deps.onReject?.('auth_failed');
-      this.deps.log.info({ ip: this.ip, event: 'auth_failed', user: creds.user }, 'authentication failed');
       const delay = this.deps.authThrottle?.failed(this.ip) ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      return this.error(535, '5.7.8', 'Authentication credentials invalid');
+      return this.error(535, '5.7.8', 'Authentication credentials invalid', { stage: 'AUTH', reason: 'auth_failed', extra: { sasl_username: creds.user } });
     }
     this.authUser = creds.user;
     this.deps.log.info({ ip: this.ip, event: 'auth', user: creds.user }, 'authenticated');
     this.reply(235, '2.7.0', 'Authentication successful');
   }
+}
+
+/** The sender a MAIL command named, for the reject line of a MAIL that is refused before it is parsed. */
+function bareSender(pathText: string): string {
+  const t = pathText.trim();
+  return (t.startsWith('<') && t.endsWith('>') ? t.slice(1, -1) : t).slice(0, 512);
 }

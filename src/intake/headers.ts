@@ -42,6 +42,12 @@ export function countHeader(headers: string, name: string): number {
   return headers.match(re)?.length ?? 0;
 }
 
+/** The first `name` field's value, unfolded and trimmed (its continuation lines joined); undefined when there is none. */
+export function headerValue(headers: string, name: string): string | undefined {
+  const m = new RegExp(`^${name}[ \\t]*:([^\\r\\n]*(?:\\r\\n[ \\t][^\\r\\n]*)*)`, 'im').exec(headers);
+  return m ? m[1]!.replace(/\r\n[ \t]/g, ' ').trim() : undefined;
+}
+
 /** Headers a submission server adds when the author's client did not (RFC 6409 §8). */
 export function submissionHeaders(headers: string, hostname: string, now: number): string {
   let add = '';

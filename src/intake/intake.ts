@@ -21,7 +21,7 @@
 import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
 import type { MessageStore } from '../queue/message-store.js';
 import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
-import { claimsAuthserv, headerBlock, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
+import { claimsAuthserv, headerBlock, headerValue, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
 
 /**
  * Where a message comes from:
@@ -128,6 +128,8 @@ export interface Accepted {
   /** Size of the message as queued (our headers included). */
   readonly size: number;
   readonly receivedAt: number;
+  /** The queued message's Message-ID field (ours when intake added it), for the accepted log line; undefined when it has none. */
+  readonly messageId?: string;
 }
 
 export class Intake {
@@ -147,8 +149,11 @@ export class Intake {
       ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
     };
     const size = body.length;
+    // Read before the queue write: a handed-over body is the queue thread's afterwards. Only the header block is
+    // searched; control bytes are replaced (the value goes into log lines, a terminal's pretty line among them).
+    const messageId = headerValue(headerBlock(body), 'Message-ID')?.slice(0, 998).replace(/[\x00-\x1f\x7f]/g, '?');
     // A body compose() built is ours alone: the queue thread may take it instead of copying it.
     await this.d.store.enqueue(msg, { handOver: body !== sub.content });
-    return { id, size, receivedAt: now };
+    return { id, size, receivedAt: now, ...(messageId ? { messageId } : {}) };
   }
 }

@@ -22,7 +22,7 @@
  * (each runs it inside its own atomic section). Does not compute backoff
  * steps: the scheduler's retry policy (scheduler/retry) makes the next row.
  */
-import type { DestinationLimits, DestinationRow, DestinationState } from './model.js';
+import type { DestinationLimits, DestinationRow, DestinationRule, DestinationState } from './model.js';
 
 export interface AcquireRequest {
   readonly destination: string;
@@ -70,7 +70,9 @@ export interface DestinationGate {
 
   /**
    * Compare-and-set: the row becomes `next` (with generation expected + 1) only if its generation is still
-   * `expected` (an absent row has generation 0). Failure and recovery both go through here.
+   * `expected` (an absent row has generation 0). Failure and recovery both go through here. Health only: an
+   * existing row keeps the limits it has now (`next.limits` is a copy read before, maybe stale: what another
+   * node learned meanwhile must survive the wave's failure).
    */
   transition(key: string, expected: number, next: DestinationState): Promise<TransitionResult>;
   /** Takes one token of the destination's shared bucket (`count` per `perMs`, starting full). */
@@ -82,8 +84,10 @@ export interface DestinationGate {
   /** An administrator's overwrite (e.g. "retry now"): the row becomes `row` and its generation moves on. */
   putDestination(row: DestinationState): Promise<void>;
   /**
-   * What the destination has learned (scheduler/politeness), shared with every node. Only the limits change:
-   * health and generation stay as they are (a learned limit must not void a failure wave's compare-and-set).
+   * What the destination has learned (scheduler/politeness), shared with every node: merged into the row's
+   * limits field by field (`mergeLimits`, atomically in the database: one statement), so what two nodes
+   * learned at once both survive. Only the limits change: health and generation stay as they are (a learned
+   * limit must not void a failure wave's compare-and-set).
    */
   putLimits(key: string, limits: DestinationLimits, now: number): Promise<void>;
 }
@@ -119,4 +123,64 @@ export function decideGrant(row: DestinationRow | undefined, live: LiveSlots, no
   const cap = Math.min(maxConnections, learned, ...rulesInForce.map((r) => r.maxConnections ?? Infinity));
   if (live.count >= cap) return { kind: 'wait', reason: 'full', until: live.earliestUntil ?? now };
   return { kind: 'go' };
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** One learned ceiling: its value, until when it holds (undefined: until changed) and the reply that taught it. */
+interface Learned { readonly value: number; readonly until: number | undefined; readonly reply: string | undefined }
+
+/**
+ * Of two learned ceilings (the row's and the incoming one), what holds: the stricter value among those still in
+ * force (ties: the incoming one, the newer reply), held until the later expiry (none if either has none). The same
+ * rule as a single node's reducers, so the cluster concludes what one node would have from both observations:
+ * scheduler/learned-limits (a lower recipient limit replaces a higher one, a new observation restarts the
+ * expiry, nothing but expiry raises it) and scheduler/concurrency's ceiling (min of limit and ceiling, restarted
+ * expiry); Politeness.absorb likewise only takes a stricter value. Newest-wins would let a node that has not yet
+ * absorbed a stricter ceiling raise it for everyone.
+ */
+function stricter(row: Learned | undefined, incoming: Learned | undefined, now: number): Learned | undefined {
+  const live = [incoming, row].filter((l): l is Learned => l !== undefined && (l.until === undefined || l.until > now));
+  if (live.length === 0) return undefined;
+  const best = live.reduce((a, b) => (b.value < a.value ? b : a));
+  const until = live.some((l) => l.until === undefined) ? undefined : Math.max(...live.map((l) => l.until!));
+  return { value: best.value, until, reply: best.reply };
+}
+
+const learned = (v: number | undefined, until: number | undefined, reply: string | undefined): Learned | undefined =>
+  (v === undefined ? undefined : { value: v, until, reply });
+
+/**
+ * What `putLimits` makes of the row's limits and an incoming set, at `now` (pure; SQLite runs it inside the
+ * UPDATE, PostgreSQL's statement in queue/pg-gate says the same in SQL). A field the incoming set does not carry
+ * keeps the row's value: a node shares what it knows, not what it does not. Expired values are dropped.
+ * - maxConnections / maxRecipients (with their until and reply): `stricter`, above.
+ * - rules in force: keyed by their index in `delivery.rules`, each as the trigger that holds longer (the later
+ *   `until`, i.e. the newer trigger; ties: the incoming one), as Politeness.absorb takes them.
+ * Undefined when nothing is left.
+ */
+export function mergeLimits(row: DestinationLimits | undefined, incoming: DestinationLimits, now: number): DestinationLimits | undefined {
+  const out: Mutable<DestinationLimits> = {};
+  const c = stricter(learned(row?.maxConnections, row?.maxConnectionsUntil, row?.connectionsReply),
+    learned(incoming.maxConnections, incoming.maxConnectionsUntil, incoming.connectionsReply), now);
+  if (c) {
+    out.maxConnections = c.value;
+    if (c.until !== undefined) out.maxConnectionsUntil = c.until;
+    if (c.reply !== undefined) out.connectionsReply = c.reply;
+  }
+  const k = stricter(learned(row?.maxRecipients, row?.maxRecipientsUntil, row?.recipientsReply),
+    learned(incoming.maxRecipients, incoming.maxRecipientsUntil, incoming.recipientsReply), now);
+  if (k) {
+    out.maxRecipients = k.value;
+    if (k.until !== undefined) out.maxRecipientsUntil = k.until;
+    if (k.reply !== undefined) out.recipientsReply = k.reply;
+  }
+  const rules = new Map<number, DestinationRule>();
+  for (const r of [...(row?.rules ?? []), ...(incoming.rules ?? [])]) {
+    if (r.until <= now) continue;
+    const held = rules.get(r.index);
+    if (!held || r.until >= held.until) rules.set(r.index, r);
+  }
+  if (rules.size > 0) out.rules = [...rules.values()].sort((a, b) => a.index - b.index);
+  return Object.keys(out).length > 0 ? out : undefined;
 }

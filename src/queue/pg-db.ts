@@ -42,6 +42,9 @@ export function createPool(opts: PgQueueOptions): pg.Pool {
 /** Creates or migrates the schema; nodes starting together wait for each other on the advisory lock. Returns the version. */
 export async function migratePg(pool: pg.Pool): Promise<{ from: number; to: number }> {
   const c = await pool.connect();
+  // As in PgDb.tx: a session ended between statements must fail this migration, not the process.
+  const onError = () => undefined;
+  c.on('error', onError);
   try {
     await c.query('BEGIN');
     await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -61,6 +64,7 @@ export async function migratePg(pool: pg.Pool): Promise<{ from: number; to: numb
     await c.query('ROLLBACK').catch(() => undefined);
     throw err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', `cannot migrate the queue: ${String(err)}`, { cause: err });
   } finally {
+    c.removeListener('error', onError);
     c.release();
   }
 }
@@ -121,6 +125,10 @@ export class PgDb {
       throw this.trouble(what, err);
     }
     let broken: Error | undefined;
+    // The server can end a session between two statements (a fast shutdown's FATAL 57P01): pg then emits
+    // 'error' on the client, which the pool listens for only while it is idle. Unheard, it ends the process.
+    const onError = (err: Error) => { broken = err; };
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       const result = await fn(c);
@@ -133,6 +141,7 @@ export class PgDb {
       else await c.query('ROLLBACK').catch(() => undefined);
       throw this.trouble(what, err);
     } finally {
+      c.removeListener('error', onError);
       // A connection that died is not given back to the pool.
       c.release(broken);
     }

@@ -20,6 +20,36 @@ import { DESTINATION_COLUMNS, toDestination, type RawDestination } from './sqlit
 const FINAL_SQL = `('delivered','failed','expired')`;
 type Raw = RawDestination & Record<string, unknown>;
 
+/**
+ * One learned ceiling of the merge (`value`, `until`, `reply`: its JSON fields): the stricter value in force of
+ * the row's (`o`) and the incoming (`n`), ties to the incoming one, until the later expiry (none if either has none).
+ */
+const stricterSql = (value: string, until: string, reply: string): string => `(
+  SELECT (array_agg(s.j->'${value}' ORDER BY (s.j->>'${value}')::numeric, s.src DESC))[1] AS v,
+    (array_agg(s.j->'${reply}' ORDER BY (s.j->>'${value}')::numeric, s.src DESC))[1] AS r,
+    CASE WHEN bool_or(s.j->>'${until}' IS NULL) THEN NULL ELSE max((s.j->>'${until}')::numeric) END AS u
+  FROM (VALUES (x.o, 0), (x.n, 1)) AS s(j, src)
+  WHERE s.j->>'${value}' IS NOT NULL AND (s.j->>'${until}' IS NULL OR (s.j->>'${until}')::numeric > $2::bigint))`;
+
+/**
+ * queue/destination-gate's `mergeLimits`, in SQL, as the value of the row's new limits in putLimits' UPDATE
+ * (the row as destinations, the incoming set as EXCLUDED, now as $2). The contract suite holds both to
+ * the same results.
+ */
+const MERGE_LIMITS_SQL = `SELECT NULLIF(jsonb_strip_nulls(jsonb_build_object(
+    'maxConnections', c.v, 'maxConnectionsUntil', c.u, 'connectionsReply', c.r,
+    'maxRecipients', k.v, 'maxRecipientsUntil', k.u, 'recipientsReply', k.r,
+    'rules', (SELECT jsonb_agg(w.e ORDER BY w.i) FROM (
+      SELECT DISTINCT ON (a.i) a.i, a.e FROM (
+        SELECT (e->>'index')::int AS i, e, s.src, (e->>'until')::numeric AS until
+        FROM (VALUES (x.o, 0), (x.n, 1)) AS s(j, src),
+          jsonb_array_elements(CASE WHEN jsonb_typeof(s.j->'rules') = 'array' THEN s.j->'rules' ELSE '[]'::jsonb END) AS e) a
+      WHERE a.until > $2::bigint
+      ORDER BY a.i, a.until DESC, a.src DESC) w))), '{}'::jsonb)::text
+  FROM (SELECT COALESCE(destinations.limits::jsonb, '{}'::jsonb) AS o, EXCLUDED.limits::jsonb AS n) AS x
+    CROSS JOIN LATERAL ${stricterSql('maxConnections', 'maxConnectionsUntil', 'connectionsReply')} AS c
+    CROSS JOIN LATERAL ${stricterSql('maxRecipients', 'maxRecipientsUntil', 'recipientsReply')} AS k`;
+
 async function lockKey(c: pg.PoolClient, key: string): Promise<void> {
   await c.query(`SELECT pg_advisory_xact_lock(hashtext('halcyon-destination:' || $1))`, [key]);
 }
@@ -29,12 +59,13 @@ async function rowOf(c: pg.PoolClient, key: string): Promise<DestinationRow | un
   return rows[0] && toDestination(rows[0]);
 }
 
-async function upsert(c: pg.PoolClient, row: DestinationState, generation: number): Promise<void> {
+/** `limits`: 'keep' leaves an existing row's limits as they are (a transition), 'set' writes the row's (an administrator). */
+async function upsert(c: pg.PoolClient, row: DestinationState, generation: number, limits: 'keep' | 'set' = 'set'): Promise<void> {
   await c.query(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
     ON CONFLICT (key) DO UPDATE SET health = EXCLUDED.health, backoff_until = EXCLUDED.backoff_until, backoff_ms = EXCLUDED.backoff_ms,
       consecutive_failures = EXCLUDED.consecutive_failures, last_error = EXCLUDED.last_error, updated_at = EXCLUDED.updated_at,
-      generation = EXCLUDED.generation, limits = EXCLUDED.limits`,
+      generation = EXCLUDED.generation${limits === 'set' ? ', limits = EXCLUDED.limits' : ''}`,
   [row.key, row.health, row.backoffUntil, row.backoffMs, row.consecutiveFailures, row.lastError ?? null, row.updatedAt, generation,
     row.limits !== undefined ? JSON.stringify(row.limits) : null]);
 }
@@ -79,7 +110,7 @@ export class PgDestinationGate implements DestinationGate {
       await lockKey(c, key);
       const current = await rowOf(c, key);
       if ((current?.generation ?? 0) !== expected) return { applied: false, row: current };
-      await upsert(c, { ...next, key }, expected + 1);
+      await upsert(c, { ...next, key }, expected + 1, 'keep');
       return { applied: true, row: await rowOf(c, key) };
     });
   }
@@ -93,8 +124,10 @@ export class PgDestinationGate implements DestinationGate {
 
   async putLimits(key: string, limits: DestinationLimits, now: number): Promise<void> {
     // Only the limits: health and generation stay (a new row is healthy at generation 0, what an absent row counts as).
+    // One statement: the merge is a function of the row being updated (ON CONFLICT locks it and sees its latest
+    // version), so two nodes writing at once both keep what they learned; no read-modify-write.
     await this.d.read('putLimits', `INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
-      VALUES ($1, 'ok', 0, 0, 0, NULL, $2, 0, $3) ON CONFLICT (key) DO UPDATE SET limits = EXCLUDED.limits`, [key, now, JSON.stringify(limits)]);
+      VALUES ($1, 'ok', 0, 0, 0, NULL, $2, 0, $3) ON CONFLICT (key) DO UPDATE SET limits = (${MERGE_LIMITS_SQL})`, [key, now, JSON.stringify(limits)]);
   }
 
   takeToken(key: string, now: number, rate: { readonly count: number; readonly perMs: number }): Promise<TokenResult> {

@@ -11,7 +11,8 @@ import type pg from 'pg';
 import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from './model.js';
 import { FINAL_STATES } from './model.js';
 import type { PgDb } from './pg-db.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SweepClaim } from './recipient-queue.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
+import { ageBucketSql, likePattern } from './shape-sql.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient, type RawAttempt, type RawMessage, type RawRecipient,
 } from './sqlite-rows.js';
@@ -53,7 +54,11 @@ export class PgRecipientQueue implements RecipientQueue {
       WHERE ($1::text IS NULL OR m.id = $1) AND ($2::bigint IS NULL OR m.received_at < $2)
         AND (($3::text IS NULL AND $4::text IS NULL) OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id
           AND ($3::text IS NULL OR r.domain = $3) AND ($4::text IS NULL OR r.state = $4)))
-      ORDER BY m.id LIMIT $5`, [f.messageId ?? null, f.olderThan ?? null, f.domain?.toLowerCase() ?? null, f.state ?? null, f.limit ?? null])).map(toMessage);
+        AND ($6::text IS NULL OR lower(m.id) LIKE $6 ESCAPE '\\' OR lower(m.sender) LIKE $6 ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE $6 ESCAPE '\\')
+          OR m.id = ANY($7::text[]))
+      ORDER BY m.id LIMIT $5`, [f.messageId ?? null, f.olderThan ?? null, f.domain?.toLowerCase() ?? null, f.state ?? null, f.limit ?? null,
+      f.search ? likePattern(f.search.text) : null, f.search?.alsoIds ?? []])).map(toMessage);
     const byMessage = new Map<MessageId, RecipientRow[]>(messages.map((m) => [m.id, []]));
     if (messages.length > 0) {
       const raws = await this.d.read<Raw>('listMessages', `SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = ANY($1) ORDER BY r.id`, [[...byMessage.keys()]]);
@@ -62,11 +67,23 @@ export class PgRecipientQueue implements RecipientQueue {
     return messages.map((message) => ({ message, recipients: byMessage.get(message.id) ?? [] }));
   }
 
+  async listMessageIds(): Promise<MessageId[]> {
+    return (await this.d.read<{ id: string }>('listMessageIds', 'SELECT id FROM messages ORDER BY id')).map((r) => r.id);
+  }
+
   async counts(): Promise<QueueCounts> {
     const [{ n }] = await this.d.read<{ n: number }>('counts', 'SELECT COUNT(*)::bigint AS n FROM messages') as [{ n: number }];
     const byState: Record<RecipientState, number> = { queued: 0, inflight: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 };
     for (const row of await this.d.read<{ state: RecipientState; n: number }>('counts', 'SELECT state, COUNT(*)::bigint AS n FROM recipients GROUP BY state')) byState[row.state] = row.n;
     return { messages: n, byState };
+  }
+
+  async shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]> {
+    const rows = await this.d.read<{ domain: string; destination: string; held: boolean; bucket: number; n: number }>('shapeCounts',
+      `SELECT r.domain, r.destination, m.held, ${ageBucketSql('$1::bigint - m.received_at', boundsMs)} AS bucket, COUNT(*)::int AS n
+        FROM recipients r JOIN messages m ON m.id = r.message_id
+        WHERE r.state IN ('queued','inflight','deferred') GROUP BY 1, 2, 3, 4`, [now]);
+    return rows.map((r) => ({ domain: r.domain, destination: r.destination, held: Boolean(r.held), bucket: Number(r.bucket), n: Number(r.n) }));
   }
 
   async nextDueAt(): Promise<number | undefined> {
@@ -173,34 +190,31 @@ export class PgRecipientQueue implements RecipientQueue {
       WHERE m.received_at < $1 AND r.state IN ${DUE_SQL} LIMIT $2`, [receivedBefore, c.limit], c.owner, c.leaseUntil, c.now);
   }
 
-  private async claimReports(what: string, select: string, params: unknown[], c: SweepClaim): Promise<RecipientRow[]> {
-    const n = params.length;
-    const raws = await this.d.read<Raw>(what, `WITH c AS (${select} FOR UPDATE OF r SKIP LOCKED)
-      UPDATE recipients r SET report_owner = $${n + 1}, report_until = $${n + 2} FROM c WHERE r.id = c.id RETURNING ${RETURNING}`,
-    [...params, c.owner, c.leaseUntil]);
-    return raws.map(toRecipient).sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : a.id - b.id));
-  }
-
   claimDelayed(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {
-    return this.claimReports('claimDelayed', `SELECT r.id FROM messages m JOIN recipients r ON r.message_id = m.id
-      WHERE m.received_at < $1 AND r.state = 'deferred' AND r.delay_notified = 0 AND (r.report_until IS NULL OR r.report_until <= $2) LIMIT $3`,
-    [receivedBefore, c.now, c.limit], c);
+    return this.claimWhole('claimDelayed', `r.state = 'deferred' AND r.delay_notified = 0`, receivedBefore, c);
   }
 
-  async claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
-    const OWED = `r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))`;
+  claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
+    return this.claimWhole('claimReportsDue', `r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))`, undefined, c);
+  }
+
+  /**
+   * The sweeps' report claims (failure/success DSNs, delay warnings): the recipients `owed` a report, by whole
+   * messages (received before `receivedBefore`, when given), `limit` messages at most.
+   */
+  private async claimWhole(what: string, owed: string, receivedBefore: number | undefined, c: SweepClaim): Promise<RecipientRow[]> {
     // No recipient of the message in an attempt (its outcome belongs in the same report) or under a live report claim.
     const QUIET = `NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = r.message_id AND (o.state = 'inflight' OR o.report_until > $1))`;
-    const raws = await this.d.tx('claimReportsDue', async (t) => {
-      // Whole messages (`limit` of them), each locked while it is claimed: a node claiming at the same moment skips
-      // it, so one message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).
-      const ids = (await t.query<{ id: string }>(`SELECT m.id FROM messages m WHERE m.id IN (
-          SELECT r.message_id FROM recipients r WHERE ${OWED} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET})
-        ORDER BY m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED`, [c.now, c.limit])).rows.map((r) => r.id);
+    const raws = await this.d.tx(what, async (t) => {
+      // Whole messages, each locked while it is claimed: a node claiming at the same moment skips it, so one
+      // message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).
+      const ids = (await t.query<{ id: string }>(`SELECT m.id FROM messages m WHERE ($3::bigint IS NULL OR m.received_at < $3) AND m.id IN (
+          SELECT r.message_id FROM recipients r WHERE ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET})
+        ORDER BY m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED`, [c.now, c.limit, receivedBefore ?? null])).rows.map((r) => r.id);
       if (ids.length === 0) return [];
       // A new statement sees (READ COMMITTED) what a node that held a message's lock before us committed: its claim.
       return (await t.query<Raw>(`UPDATE recipients r SET report_owner = $2, report_until = $3
-        WHERE r.message_id = ANY($4) AND ${OWED} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET}
+        WHERE r.message_id = ANY($4) AND ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET}
         RETURNING ${RETURNING}`, [c.now, c.owner, c.leaseUntil, ids])).rows;
     });
     return raws.map(toRecipient).sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : a.id - b.id));

@@ -42,6 +42,8 @@ export interface QueueFilter {
   readonly olderThan?: number; // received before this epoch ms
   readonly messageId?: MessageId;
   readonly limit?: number;
+  /** A search: messages whose id, sender or a recipient address contains `text` (any case), or whose id is in `alsoIds`. */
+  readonly search?: { readonly text: string; readonly alsoIds?: readonly MessageId[] };
 }
 
 export interface QueueCounts {
@@ -49,11 +51,31 @@ export interface QueueCounts {
   readonly byState: Readonly<Record<RecipientState, number>>;
 }
 
+/** Waiting recipients of one domain, destination and hold state whose message is in one age bucket (`queue shape`). */
+export interface ShapeCount {
+  /** The recipient's domain, lower case. */
+  readonly domain: string;
+  /** The destination key the recipient is queued under. */
+  readonly destination: string;
+  readonly held: boolean;
+  /** Index of the first bound of `boundsMs` above the message's age; `boundsMs.length` when none is. */
+  readonly bucket: number;
+  readonly n: number;
+}
+
 export interface RecipientQueue {
   getRecipients(id: MessageId): Promise<RecipientRow[]>;
   getAttempts(id: MessageId): Promise<AttemptRow[]>;
   listMessages(filter: QueueFilter): Promise<{ message: MessageRow; recipients: RecipientRow[] }[]>;
+  /** The id of every message in the queue, in id order (a search over what the rows do not hold: Message-IDs). */
+  listMessageIds(): Promise<MessageId[]>;
   counts(): Promise<QueueCounts>;
+  /**
+   * Non-final recipients (queued, inflight, deferred) counted by domain, destination, hold and the age of
+   * their message at `now` in buckets of `boundsMs` (ascending upper bounds, safe integers): one aggregate
+   * read, so a dashboard polling the queue's shape costs no listing of every message.
+   */
+  shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]>;
 
   /**
    * Claims due recipients: state queued or deferred, nextAttemptAt ≤ now, the
@@ -97,7 +119,11 @@ export interface RecipientQueue {
 
   /** Claims (as `inflight`) non-final, unclaimed recipients of messages received before `receivedBefore`, for expiry. */
   claimExpirable(receivedBefore: number, claim: SweepClaim): Promise<RecipientRow[]>;
-  /** Claims deferred recipients of messages received before `receivedBefore` with no delay DSN yet and no live report claim. */
+  /**
+   * Claims deferred recipients of messages received before `receivedBefore` with no delay DSN yet and no live
+   * report claim. By whole messages, as claimReportsDue (`limit` counts messages): one message's warning is never
+   * split between nodes, and none is claimed while one of its recipients is in an attempt.
+   */
   claimDelayed(receivedBefore: number, claim: SweepClaim): Promise<RecipientRow[]>;
   /**
    * Claims recipients whose report is still owed: failed or expired with dsnDone unset, and delivered ones

@@ -10,14 +10,21 @@
  */
 import type { DestinationLimits, DestinationRow, DestinationState } from './model.js';
 import {
-  decideGrant, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
+  decideGrant, mergeLimits, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
 } from './destination-gate.js';
 import type { SqliteDb } from './sqlite-db.js';
 import { DESTINATION_COLUMNS, toDestination, type RawDestination } from './sqlite-rows.js';
 import { FINAL_SQL } from './sqlite-recipients.js';
 
 export class SqliteDestinationGate implements DestinationGate {
-  constructor(private readonly d: SqliteDb) {}
+  constructor(private readonly d: SqliteDb) {
+    // putLimits' merge, as a function of the old row inside the UPDATE itself (see mergeLimits).
+    d.db.function('halcyon_merge_limits', { deterministic: true }, (row: unknown, incoming: unknown, now: unknown) => {
+      const merged = mergeLimits(typeof row === 'string' ? JSON.parse(row) as DestinationLimits : undefined,
+        JSON.parse(String(incoming)) as DestinationLimits, Number(now));
+      return merged === undefined ? null : JSON.stringify(merged);
+    });
+  }
 
   private row(key: string): DestinationRow | undefined {
     const raw = this.d.st(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE key = ?`).get(key) as RawDestination | undefined;
@@ -57,7 +64,7 @@ export class SqliteDestinationGate implements DestinationGate {
     return this.d.write('transition', (): TransitionResult => {
       const current = this.row(key);
       if ((current?.generation ?? 0) !== expected) return { applied: false, row: current };
-      this.upsert({ ...next, key }, expected + 1);
+      this.upsert({ ...next, key }, expected + 1, 'keep');
       return { applied: true, row: this.row(key) };
     });
   }
@@ -68,17 +75,20 @@ export class SqliteDestinationGate implements DestinationGate {
 
   async putLimits(key: string, limits: DestinationLimits, now: number): Promise<void> {
     // A new row is healthy at generation 0 (what an absent row counts as), so no compare-and-set is voided.
+    // One statement: the merge reads the row it updates, so what another node wrote a moment before is kept.
     this.d.write('putLimits', () => this.d.st(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
-      VALUES (?, 'ok', 0, 0, 0, NULL, ?, 0, ?) ON CONFLICT(key) DO UPDATE SET limits = excluded.limits`).run(key, now, JSON.stringify(limits)));
+      VALUES (@key, 'ok', 0, 0, 0, NULL, @now, 0, @limits)
+      ON CONFLICT(key) DO UPDATE SET limits = halcyon_merge_limits(limits, excluded.limits, @now)`).run({ key, now, limits: JSON.stringify(limits) }));
   }
 
-  private upsert(row: DestinationState, generation: number): void {
+  /** `limits`: 'keep' leaves an existing row's limits as they are (a transition), 'set' writes the row's (an administrator). */
+  private upsert(row: DestinationState, generation: number, limits: 'keep' | 'set' = 'set'): void {
     this.d.st(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
       VALUES (@key, @health, @backoffUntil, @backoffMs, @consecutiveFailures, @lastError, @updatedAt, @generation, @limits)
       ON CONFLICT(key) DO UPDATE SET health = excluded.health, backoff_until = excluded.backoff_until,
         backoff_ms = excluded.backoff_ms, consecutive_failures = excluded.consecutive_failures,
-        last_error = excluded.last_error, updated_at = excluded.updated_at, generation = excluded.generation,
-        limits = excluded.limits`)
+        last_error = excluded.last_error, updated_at = excluded.updated_at, generation = excluded.generation${limits === 'set' ? `,
+        limits = excluded.limits` : ''}`)
       .run({
         key: row.key, health: row.health, backoffUntil: row.backoffUntil, backoffMs: row.backoffMs,
         consecutiveFailures: row.consecutiveFailures, lastError: row.lastError ?? null, updatedAt: row.updatedAt,

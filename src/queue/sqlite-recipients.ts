@@ -13,7 +13,8 @@ import type {
   AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState,
 } from './model.js';
 import { FINAL_STATES } from './model.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SweepClaim } from './recipient-queue.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
+import { ageBucketSql, likePattern } from './shape-sql.js';
 import type { SqliteDb } from './sqlite-db.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient,
@@ -66,17 +67,26 @@ export class SqliteRecipientQueue implements RecipientQueue {
       domain: filter.domain !== undefined ? filter.domain.toLowerCase() : null,
       state: filter.state ?? null,
       limit: filter.limit ?? -1, // -1: no limit in SQLite
+      pat: filter.search ? likePattern(filter.search.text) : null,
+      also: JSON.stringify(filter.search?.alsoIds ?? []),
     };
     const messages = (this.d.st(`SELECT ${MESSAGE_COLUMNS} FROM messages m
       WHERE (@mid IS NULL OR m.id = @mid) AND (@older IS NULL OR m.received_at < @older)
         AND ((@domain IS NULL AND @state IS NULL) OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id
           AND (@domain IS NULL OR r.domain = @domain) AND (@state IS NULL OR r.state = @state)))
+        AND (@pat IS NULL OR lower(m.id) LIKE @pat ESCAPE '\\' OR lower(m.sender) LIKE @pat ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @pat ESCAPE '\\')
+          OR m.id IN (SELECT value FROM json_each(@also)))
       ORDER BY m.id LIMIT @limit`).all(params) as RawMessage[]).map(toMessage);
     const byMessage = new Map<MessageId, RecipientRow[]>(messages.map((m) => [m.id, []]));
     const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r
       WHERE r.message_id IN (SELECT value FROM json_each(?)) ORDER BY r.id`).all(JSON.stringify([...byMessage.keys()])) as RawRecipient[];
     for (const raw of raws) byMessage.get(raw.message_id)?.push(toRecipient(raw));
     return messages.map((message) => ({ message, recipients: byMessage.get(message.id) ?? [] }));
+  }
+
+  async listMessageIds(): Promise<MessageId[]> {
+    return this.d.st('SELECT id FROM messages ORDER BY id').pluck().all() as MessageId[];
   }
 
   async counts(): Promise<QueueCounts> {
@@ -86,6 +96,13 @@ export class SqliteRecipientQueue implements RecipientQueue {
       byState[row.state] = row.n;
     }
     return { messages: n, byState };
+  }
+
+  async shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]> {
+    const rows = this.d.st(`SELECT r.domain, r.destination, m.held, ${ageBucketSql('@now - m.received_at', boundsMs)} AS bucket, COUNT(*) AS n
+      FROM recipients r JOIN messages m ON m.id = r.message_id
+      WHERE r.state IN ('queued','inflight','deferred') GROUP BY 1, 2, 3, 4`).all({ now }) as { domain: string; destination: string; held: number; bucket: number; n: number }[];
+    return rows.map((r) => ({ domain: r.domain, destination: r.destination, held: r.held !== 0, bucket: r.bucket, n: r.n }));
   }
 
   async nextDueAt(): Promise<number | undefined> {
@@ -225,10 +242,16 @@ export class SqliteRecipientQueue implements RecipientQueue {
 
   async claimDelayed(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {
     return this.d.write('claimDelayed', () => {
-      const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
-        WHERE m.received_at < @before AND r.state = 'deferred' AND r.delay_notified = 0 AND ${REPORT_FREE_SQL} LIMIT @limit`)
-        .all({ before: receivedBefore, limit: c.limit, now: c.now }) as RawRecipient[];
-      return this.claimReports(raws, c);
+      // Whole messages (`limit` of them), as claimReportsDue: one message's warning is never split between two claims,
+      // and none while one of its recipients is in an attempt (a deferral then belongs in the same warning).
+      // CROSS JOIN keeps messages (by the received_at index) as the outer loop: old messages are few.
+      const ids = this.d.st(`SELECT DISTINCT m.id FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
+        WHERE m.received_at < @before AND r.state = 'deferred' AND r.delay_notified = 0 AND ${REPORT_FREE_SQL}
+          AND NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = m.id AND (o.state = 'inflight' OR o.report_until > @now))
+        LIMIT @limit`).pluck().all({ before: receivedBefore, limit: c.limit, now: c.now }) as MessageId[];
+      const owed = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = ?
+        AND r.state = 'deferred' AND r.delay_notified = 0 ORDER BY r.id`);
+      return this.claimReports(ids.flatMap((id) => owed.all(id) as RawRecipient[]), c);
     });
   }
 

@@ -39,6 +39,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs, parseRate } from '../config/units.js';
 import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
+import { HalcyonError } from '../errors.js';
 import type { Grant } from '../queue/destination-gate.js';
 import type { DestinationRow, LastReply, Outcome, RecipientOutcome } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
@@ -218,9 +219,7 @@ export class Qmgr {
       return;
     }
     this.lastPassAt = performance.now();
-    this.running = this.pass().catch((err: unknown) => {
-      this.deps.log.error({ event: 'qmgr_error', err: (err as Error).message }, 'queue manager pass failed');
-    });
+    this.running = this.pass().catch((err: unknown) => this.queueError(err, 'queue manager pass failed'));
     await this.running;
     this.running = undefined;
     if (this.stopped) return;
@@ -260,7 +259,13 @@ export class Qmgr {
     await this.running;
     await this.idle();
     // Messages finished by the last deliveries leave the queue now, not at the next start.
-    for (let i = 0; i < 100; i++) if ((await this.deps.queue.recipients.removeCompleted(1000)).length < 1000) break;
+    for (let i = 0; i < 100; i++) if (this.removed(await this.deps.queue.recipients.removeCompleted(1000)).length < 1000) break;
+  }
+
+  /** The last line of a message's story (`grep QUEUEID`): every recipient final, every report sent, the message gone. */
+  private removed(ids: readonly string[]): readonly string[] {
+    for (const id of ids) this.deps.log.info({ event: 'removed', queue_id: id }, `${id}: removed`);
+    return ids;
   }
 
   /** Connections this node has open, per destination, for metrics. */
@@ -284,7 +289,7 @@ export class Qmgr {
       housekeeping ? queue.gate.releaseExpiredSlots(now) : undefined,
       this.sweeps.run(now, housekeeping),
       this.dispatch(now),
-      queue.recipients.removeCompleted(1000),
+      queue.recipients.removeCompleted(1000).then((ids) => this.removed(ids)),
     ]);
   }
 
@@ -338,6 +343,24 @@ export class Qmgr {
     }
     // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
     await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
+  }
+
+  /**
+   * `fill` from outside a pass (a worker's end): when the gate cannot be asked (the queue unreachable), the
+   * batches stay here and the next pass asks again. Never an unhandled rejection: that would end the process.
+   */
+  private refill(d: DestState): void {
+    this.fill(d).catch((err: unknown) => this.queueError(err, 'could not ask for connection slots', d.key));
+  }
+
+  /**
+   * A queue call failed in the scheduler's own work. An unreachable queue was logged once, by the app, when
+   * it became so (queue/health): each call that fails meanwhile is logged at debug only, not once per batch.
+   */
+  private queueError(err: unknown, what: string, destination?: string): void {
+    const fields = { event: 'qmgr_error', ...(destination !== undefined ? { destination } : {}), err: (err as Error).message };
+    if (err instanceof HalcyonError && err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') this.deps.log.debug(fields, what);
+    else this.deps.log.error(fields, what);
   }
 
   /**
@@ -395,16 +418,14 @@ export class Qmgr {
     if (slot.probe) d.probing = true;
     this.stats.connectionsStarted++;
     const w: Promise<void> = this.worker(d, slot)
-      .catch((err: unknown) => {
-        this.deps.log.error({ event: 'qmgr_error', destination: d.key, err: (err as Error).message }, 'delivery worker failed');
-      })
+      .catch((err: unknown) => this.queueError(err, 'delivery worker failed', d.key))
       .finally(() => {
         d.workers--;
         this.active--;
         if (slot.probe) d.probing = false;
         this.workers.delete(w);
         // Batches left behind (a worker that stopped early) get a connection of their own.
-        if (d.queue.length > 0) void this.fill(d);
+        if (d.queue.length > 0) this.refill(d);
       });
     this.workers.add(w);
   }
@@ -448,7 +469,7 @@ export class Qmgr {
           s = await this.destinationUp(d, s);
           d.probing = false;
           // The probe went through: the others waiting here may have their connections now.
-          void this.fill(d);
+          this.refill(d);
         }
       }
     } finally {

@@ -59,8 +59,10 @@ describe('DNSBL on the MX listener (real loopback DNS)', { timeout: 60_000 }, ()
     assert.equal(r.rcpt, `554 5.7.1 Service unavailable; client [127.0.0.1] blocked using ${ZONE}`);
     const line = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.reason === 'dnsbl');
     assert.ok(line, logs.join(''));
-    assert.equal(line.sender, 'sender@client.test');
-    assert.equal(line.rcpt, '<postmaster@localhost>');
+    assert.equal(line.from, 'sender@client.test');
+    assert.equal(line.to, 'postmaster@localhost');
+    assert.equal(line.helo, 'client.test');
+    assert.match(String(line.msg), /^NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.1\]: 554 5\.7\.1 /);
     assert.equal(line.dnsbl, ZONE);
     assert.equal((await h.app.store.recipients.counts()).messages, 0);
   });

@@ -4,13 +4,15 @@
  * backoff exactly one probe goes out, cluster-wide; health changes are
  * compare-and-set (one backoff step per failure wave); a node's slots come
  * back on its restart or when their lease runs out; a learned limit lowers
- * the cap (until it expires) and is written without moving the generation; the rate bucket is shared; the listing counts every node's
- * connections.
+ * the cap (until it expires) and is written without moving the generation,
+ * merged field by field with what other nodes wrote (both survive; the
+ * stricter limit holds), and a health transition keeps it; the rate bucket
+ * is shared; the listing counts every node's connections.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AcquireRequest } from '../../../src/queue/destination-gate.js';
-import type { DestinationState } from '../../../src/queue/model.js';
+import type { DestinationRule, DestinationState } from '../../../src/queue/model.js';
 import { message, T0, withQueue, type Implementation } from './harness.js';
 
 const ask = (node: string, now = T0, over: Partial<AcquireRequest> = {}): AcquireRequest =>
@@ -126,6 +128,47 @@ export function destinationGateContract(impl: Implementation): void {
       const later = await b.gate.acquire(ask('b', T0 + 60_000));
       assert.equal(later.kind, 'go');
       assert.equal((await q.queue.gate.transition('mx.test', g.generation, backoff(T0 + 60_000))).applied, true);
+    }));
+
+    test('putLimits merges: what two nodes learned both survive; the stricter limit holds until the later expiry; rules by index', () => withQueue(impl, async (q) => {
+      const a = q.queue.gate;
+      const b = (await q.open()).gate;
+      const rule = (index: number, until: number, reply = '421 4.7.0 slow down'): DestinationRule =>
+        ({ index, action: 'suspend', rule: `rule ${index}`, until, since: until - 60_000, reply });
+      // Node a learns a recipient limit, node b a connection ceiling: b's write must not erase a's.
+      await a.putLimits('mx.test', { maxRecipients: 3, maxRecipientsUntil: T0 + 60_000, recipientsReply: '452 4.5.3 too many recipients' }, T0);
+      await b.putLimits('mx.test', { maxConnections: 1, maxConnectionsUntil: T0 + 60_000, connectionsReply: '421 4.7.0 too many connections' }, T0);
+      assert.deepEqual((await b.getDestination('mx.test'))?.limits, {
+        maxRecipients: 3, maxRecipientsUntil: T0 + 60_000, recipientsReply: '452 4.5.3 too many recipients',
+        maxConnections: 1, maxConnectionsUntil: T0 + 60_000, connectionsReply: '421 4.7.0 too many connections',
+      });
+      // b, not knowing a's 3, learns 5 later: the stricter 3 holds, until b's later expiry (a new observation restarts it).
+      await b.putLimits('mx.test', { maxRecipients: 5, maxRecipientsUntil: T0 + 120_000, recipientsReply: '452 later' }, T0 + 10);
+      const after = (await a.getDestination('mx.test'))?.limits;
+      assert.deepEqual([after?.maxRecipients, after?.maxRecipientsUntil, after?.recipientsReply, after?.maxConnections], [3, T0 + 120_000, '452 4.5.3 too many recipients', 1]);
+      // Once a value has expired, a laxer one is taken; the expired ceiling goes.
+      await a.putLimits('mx.test', { maxRecipients: 10, maxRecipientsUntil: T0 + 300_000, rules: [rule(0, T0 + 250_000)] }, T0 + 200_000);
+      await b.putLimits('mx.test', { rules: [rule(0, T0 + 240_000, 'older'), rule(1, T0 + 260_000)] }, T0 + 200_000);
+      assert.deepEqual((await b.getDestination('mx.test'))?.limits, {
+        maxRecipients: 10, maxRecipientsUntil: T0 + 300_000, rules: [rule(0, T0 + 250_000), rule(1, T0 + 260_000)],
+      });
+      // Many writers at once, each with a field (a rule) of its own: every one survives.
+      await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? a : b).putLimits('mx.test', { rules: [rule(10 + i, T0 + 400_000)] }, T0 + 200_001)));
+      const rules = (await a.getDestination('mx.test'))?.limits?.rules ?? [];
+      assert.deepEqual(rules.map((r) => r.index), [0, 1, ...Array.from({ length: 12 }, (_, i) => 10 + i)]);
+      assert.equal((await a.getDestination('mx.test'))?.generation, 0, 'the generation does not move');
+    }));
+
+    test('a failure or a recovery keeps what any node learned meanwhile (a transition changes health only)', () => withQueue(impl, async (q) => {
+      const b = await q.open();
+      const g = await q.queue.gate.acquire(ask('a'));
+      assert.ok(g.kind === 'go');
+      await b.gate.putLimits('mx.test', { maxRecipients: 3, maxRecipientsUntil: T0 + 60_000 }, T0);
+      // The wave's failure carries the row as it was granted (no limits then).
+      const r = await q.queue.gate.transition('mx.test', g.generation, backoff(T0 + 1000));
+      assert.equal(r.applied, true);
+      assert.equal(r.row?.health, 'backoff');
+      assert.deepEqual((await b.gate.getDestination('mx.test'))?.limits, { maxRecipients: 3, maxRecipientsUntil: T0 + 60_000 });
     }));
 
     test('the listing has rows, waiting recipients and open connections of every node', () => withQueue(impl, async (q) => {

@@ -132,6 +132,40 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.equal(new Set(more).size, 20);
     }));
 
+    test('a message\'s delay warnings are claimed whole, by one node, and not while one of its recipients is in an attempt', () => withQueue(impl, async (q) => {
+      const later = (rows: readonly { id: number }[], at: number, owner: string) => q.queue.recipients.recordOutcomes(rows.map((r) =>
+        ({ recipientId: r.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: at + 60_000, countAttempt: true } })), at, owner);
+      const old = { receivedAt: T0 - 10_000 };
+      const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@y.test', destination: 'y.test' }], old));
+      const b = await q.open();
+      const sweep = (now: number, owner: string, limit = 100) => ({ now, limit, owner, leaseUntil: now + 1000 });
+      const onX = await q.queue.recipients.claimDue({ ...lease(T0, 'a'), excludeDestinations: ['y.test'] });
+      const onY = await b.recipients.claimDue(lease(T0, 'b'));
+      await later(onX, T0, 'a');
+      assert.deepEqual(await q.queue.recipients.claimDelayed(T0, sweep(T0, 'a')), [], 'b@y.test is still in its attempt: its delay belongs in the same warning');
+      await b.recipients.recordOutcomes(onY.map((r) => ({ recipientId: r.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 60_000, countAttempt: true } })), T0 + 1, 'b');
+      // Many messages of several recipients, two nodes sweeping with a small limit: each message's warning goes whole to one of them.
+      await Promise.all(Array.from({ length: 20 }, () => q.queue.messages.enqueue(message(
+        Array.from({ length: 5 }, (_, i) => ({ address: `r${i}@z.test`, destination: 'z.test' })), old))));
+      await later(await q.queue.recipients.claimDue(lease(T0 + 2, 'a')), T0 + 2, 'a');
+      const claimed: { who: string; messageId: string; id: number }[] = [];
+      for (let round = 0; round < 30; round++) {
+        const [x, y] = await Promise.all([q.queue.recipients.claimDelayed(T0, sweep(T0 + 3, 'a', 3)), b.recipients.claimDelayed(T0, sweep(T0 + 3, 'b', 3))]);
+        if (x.length + y.length === 0) break;
+        for (const [who, rows] of [['a', x], ['b', y]] as const) {
+          assert.ok(new Set(rows.map((r) => r.messageId)).size <= 3, 'the limit counts messages');
+          for (const r of rows) claimed.push({ who, messageId: r.messageId, id: r.id });
+        }
+      }
+      const owner = new Map<string, Set<string>>();
+      for (const c of claimed) owner.set(c.messageId, (owner.get(c.messageId) ?? new Set()).add(c.who));
+      assert.deepEqual([...owner].filter(([, o]) => o.size > 1).map(([m]) => m), [], 'no message\'s delay warning split between two nodes');
+      assert.equal(new Set(claimed.map((c) => c.id)).size, claimed.length, 'each recipient claimed once');
+      assert.equal(claimed.length, 2 + 20 * 5);
+      assert.equal(owner.size, 21);
+      assert.equal(claimed.filter((c) => c.messageId === id).length, 2);
+    }));
+
     test('expiry and delay warnings are claimed, each row by one node', () => withQueue(impl, async (q) => {
       await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }], { receivedAt: T0 - 10_000 }));
       const claimed = await q.queue.recipients.claimDue(lease(T0, 'a'));
@@ -161,6 +195,55 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.equal(await q.queue.recipients.nextDueAt(), T0 + 9000);
       assert.equal(await q.queue.recipients.flush({ domain: 'Y.test', now: T0 + 2 }), 1);
       assert.equal(await q.queue.recipients.nextDueAt(), T0 + 2);
+    }));
+
+    test('listMessages search: id, sender or a recipient containing the text in any case, or an id given; LIKE wildcards taken literally', () => withQueue(impl, async (q) => {
+      const a = await q.queue.messages.enqueue(message([{ address: 'Carol@Dest.test', destination: 'dest.test' }], { sender: 'alice@src.test' }));
+      const b = await q.queue.messages.enqueue(message([{ address: 'dave@other.test', destination: 'other.test' }, { address: 'x_y@other.test', destination: 'other.test' }], { sender: 'BOB@src.test' }));
+      const c = await q.queue.messages.enqueue(message([{ address: 'erin@third.test', destination: 'third.test' }], { sender: '' }));
+      const ids = async (text: string, alsoIds?: string[], more: object = {}) =>
+        (await q.queue.recipients.listMessages({ search: { text, alsoIds }, ...more })).map((e) => e.message.id);
+      assert.deepEqual(await ids('carol@dest'), [a]);
+      assert.deepEqual(await ids('bob@'), [b]);
+      assert.deepEqual(await ids('src.test'), [a, b]);
+      assert.deepEqual(await ids(c.toLowerCase()), [c]);
+      assert.deepEqual(await ids('x_y'), [b]);
+      assert.deepEqual(await ids('d_ve'), [], '_ is not a wildcard');
+      assert.deepEqual(await ids('%'), [], '% is not a wildcard');
+      assert.deepEqual(await ids('nothing', [c]), [c]);
+      assert.deepEqual(await ids('src.test', [c], { limit: 2 }), [a, b]);
+      assert.deepEqual(await ids('src.test', [], { domain: 'other.test' }), [b]);
+      assert.deepEqual(await q.queue.recipients.listMessageIds(), [a, b, c].sort());
+    }));
+
+    test('shapeCounts: waiting recipients by domain, destination, hold and the age bucket of their message; final ones left out', () => withQueue(impl, async (q) => {
+      const min = 60_000;
+      const at = (ageMin: number, recipients: { address: string; destination: string }[]) => q.queue.messages.enqueue(message(recipients, { receivedAt: T0 - ageMin * min }));
+      const done = await at(2, [{ address: 'a@One.TEST', destination: 'route:one' }, { address: 'gone@x.test', destination: 'x.test' }]);
+      await at(5, [{ address: 'edge@x.test', destination: 'x.test' }]); // exactly 5 minutes: the second bucket
+      await at(7, [{ address: 'b@x.test', destination: 'x.test' }, { address: 'c@x.test', destination: 'x.test' }]);
+      await at(2000, [{ address: 'old@x.test', destination: 'x.test' }]);
+      await at(-1, [{ address: 'future@x.test', destination: 'x.test' }]); // a clock behind the arrival: the first bucket
+      const held = await at(30, [{ address: 'h@x.test', destination: 'x.test' }]);
+      await q.queue.recipients.setHeld(held, true);
+      // gone@ delivered (final: not counted); a@ claimed (in flight: still waiting for an outcome, counted).
+      const claimed = await q.queue.recipients.claimDue(lease(T0, 'a', 100));
+      const gone = claimed.find((r) => r.address === 'gone@x.test')!;
+      await q.queue.recipients.recordOutcomes([{ recipientId: gone.id, outcome: { kind: 'delivered', reply } }], T0, 'a');
+      await q.queue.recipients.unclaim(claimed.filter((r) => r.messageId !== done).map((r) => r.id), 'a', T0);
+      const counts = await q.queue.recipients.shapeCounts(T0, [5, 10, 20, 40].map((m) => m * min));
+      const key = (c: { domain: string; destination: string; held: boolean; bucket: number }) => `${c.domain} ${c.destination} ${c.held} ${c.bucket}`;
+      assert.deepEqual(counts.map((c) => [key(c), c.n]).sort(), [
+        ['one.test route:one false 0', 1],
+        ['x.test x.test false 0', 1],
+        ['x.test x.test false 1', 3],
+        ['x.test x.test false 4', 1],
+        ['x.test x.test true 3', 1],
+      ]);
+      // No bounds: one bucket for every age.
+      assert.deepEqual((await q.queue.recipients.shapeCounts(T0, [])).map((c) => [key(c), c.n]).sort(), [
+        ['one.test route:one false 0', 1], ['x.test x.test false 0', 5], ['x.test x.test true 0', 1],
+      ]);
     }));
   });
 }

@@ -1,0 +1,100 @@
+/**
+ * http/audit — the one log line every admin action writes (flush, hold,
+ * release, delete, bounce, inject, destination reset): what was done, who did
+ * it, and every queue id it touched, so `grep QUEUEID` over the log finds the
+ * administrator's hand in a message's story:
+ *
+ *   admin hold by ops-alice (api): 2 message(s)   {"event":"admin","action":"hold","who":"ops-alice","queue_ids":[…]}
+ *
+ * `who` is the API token's name (`http.tokens`; "http.token" for the unnamed
+ * one; "anonymous" on a loopback listener used without a token), or the Unix
+ * user running the CLI on a stopped server's data_dir. A client's own claim
+ * of its user (the CLI sends it) is logged apart as `user`, never as `who`.
+ *
+ * With the server stopped there is no server log: the CLI appends its lines,
+ * in the configured log_format, to DATA_DIR/admin.log (created on the first
+ * action, never by a read-only command; as root, owned like data_dir), or to
+ * stderr when that file cannot be written. Does not decide or perform anything.
+ */
+import { closeSync, fchownSync, openSync, statSync, writeSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createLogger } from '../log.js';
+
+export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset';
+
+/** Who an action is taken by. */
+export interface Actor {
+  readonly who: string;
+  /** 'api': through the admin API of a running server; 'cli': the CLI on the data_dir itself. */
+  readonly via: 'api' | 'cli';
+  /** The API client's address. */
+  readonly ip?: string;
+  /** The user the API client says it runs as (the CLI sends it): a claim, not an authentication. */
+  readonly user?: string;
+}
+
+export interface AdminAction {
+  readonly action: AdminVerb;
+  /** Every queue id the action touched (a domain-wide hold lists them all). */
+  readonly ids: readonly string[];
+  /** What else a postmaster wants on the line (the domain, the destination, counts). */
+  readonly detail?: Record<string, unknown>;
+}
+
+/** Fields and message of the admin line. */
+export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string, unknown>; msg: string } {
+  const fields: Record<string, unknown> = {
+    event: 'admin', action: a.action, who: actor.who, via: actor.via, ip: actor.ip, user: actor.user,
+    ...a.detail, count: a.ids.length, queue_ids: a.ids,
+  };
+  const ids = a.ids.length <= 3 ? a.ids.join(' ') : `${a.ids.slice(0, 3).join(' ')} …`;
+  return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${a.ids.length} message(s)${ids ? ` ${ids}` : ''}` };
+}
+
+/** The Unix user running this process (the CLI's `who` on a stopped server), with the one sudo says it acts for. */
+export function unixActor(): Actor {
+  let name: string;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = `uid:${process.getuid?.() ?? '?'}`;
+  }
+  const sudo = process.env.SUDO_USER;
+  return { who: name, via: 'cli', ...(sudo && sudo !== name ? { user: sudo } : {}) };
+}
+
+export const ADMIN_LOG = 'admin.log';
+
+/**
+ * The logger the CLI's direct backend writes admin lines to: DATA_DIR/admin.log, opened on the first
+ * line only (so read-only commands create nothing), synchronously (the CLI exits right after).
+ */
+export function directAuditLog(dataDir: string, format: 'json' | 'pretty'): (a: AdminAction, actor: Actor) => void {
+  let log: Logger | undefined;
+  const open = (): Logger => {
+    const file = join(dataDir, ADMIN_LOG);
+    let dest: { write(s: string): boolean };
+    try {
+      const fd = openSync(file, 'a', 0o640);
+      // As root, the file is the data_dir owner's: the server's user can read it, the next CLI run can append.
+      if (process.getuid?.() === 0) {
+        const st = statSync(dataDir);
+        fchownSync(fd, st.uid, st.gid);
+      }
+      dest = { write: (s: string) => { writeSync(fd, s); return true; } };
+      process.once('exit', () => { try { closeSync(fd); } catch { /* already closed */ } });
+    } catch (err) {
+      process.stderr.write(`halcyon: cannot write ${file} (${(err as Error).message}); the admin log line follows here\n`);
+      dest = { write: (s: string) => process.stderr.write(s) };
+    }
+    // The destination is written synchronously above; pino only needs its write(). Always at info: an
+    // operator's action is recorded whatever log_level says about the server's chatter.
+    return createLogger({ level: 'info', format, destination: dest as unknown as NodeJS.WritableStream });
+  };
+  return (a, actor) => {
+    const { fields, msg } = adminLine(a, actor);
+    (log ??= open()).info(fields, msg);
+  };
+}
