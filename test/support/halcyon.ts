@@ -127,6 +127,20 @@ export interface SpawnOptions {
  */
 export async function spawnHalcyon(configToml = '', opts: SpawnOptions = {}): Promise<SpawnedHalcyon> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'halcyon-child-'));
+  // freePort's port is free when asked, not when the child binds it: another test file running
+  // at the same time can take it in between. A port we chose is chosen again; one the test gave is not.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(configToml, { ...opts, dataDir });
+    } catch (err) {
+      const taken = err instanceof Error && /EADDRINUSE/.test(err.message);
+      if (!taken || attempt === 3 || (opts.port !== undefined && !opts.http)) throw err;
+    }
+  }
+}
+
+async function spawnOnce(configToml: string, opts: SpawnOptions & { readonly dataDir: string }): Promise<SpawnedHalcyon> {
+  const dataDir = opts.dataDir;
   const port = opts.port ?? await freePort();
   const httpPort = opts.http ? await freePort() : undefined;
   const raw = merge(merge({ hostname: TEST_HOSTNAME, log_level: 'error', http: { enabled: false } }, parseToml(configToml) as Obj), {
