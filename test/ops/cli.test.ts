@@ -6,9 +6,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
-import { startRemote, type Remote } from '../support/remote-smtp.js';
+import { runCli, type SpawnedHalcyon } from '../support/halcyon.js';
+import type { Remote } from '../support/remote-smtp.js';
 import { api, logLines, parseProm, until } from './helpers.js';
+import { startPostmasterScene, type PostmasterScene } from './scene.js';
 
 interface Entry { message: { id: string; held: boolean; sender: string }; recipients: { address: string; state: string }[] }
 
@@ -16,28 +17,15 @@ describe('halcyon queue / destinations / metrics against a running server', () =
   let remote: Remote;
   let h: SpawnedHalcyon;
   let deadPort: number;
+  let scene: PostmasterScene;
   const cli = (...args: string[]) => runCli([...args, '--config', h.configFile]);
   const sendmail = (args: string[], input: string) => runCli(['sendmail', '-C', h.configFile, ...args], { input });
 
   before(async () => {
-    remote = await startRemote({
-      rcpt: (rcpt) => rcpt.startsWith('bad@') ? '550 5.1.1 no such user' : rcpt.startsWith('later@') ? '451 4.2.0 try later' : undefined,
-    });
-    deadPort = await freePort(); // nothing listens there: connection refused → deferred, destination in backoff
-    h = await spawnHalcyon(`
-log_level = "info"
-[delivery]
-retry_initial = "1h"
-destination_backoff = "1h"
-[routes]
-"sink.test" = "127.0.0.1:${remote.port}"
-"dead.test" = "127.0.0.1:${deadPort}"
-`, { http: true, captureStdout: true });
+    scene = await startPostmasterScene({ logInfo: true, captureStdout: true });
+    ({ h, remote, deadPort } = scene);
   });
-  after(async () => {
-    await h.kill('SIGTERM');
-    await remote.close();
-  });
+  after(() => scene.close());
 
   test('delivery log lines carry queue id, sender, recipient, relay, delay, DSN status, status and reply', async () => {
     const r = await sendmail(['-f', 'alice@sink.test', 'ok@sink.test', 'bad@sink.test', 'later@sink.test'], 'Subject: three\n\nhello\n');

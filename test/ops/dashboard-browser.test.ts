@@ -21,9 +21,10 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
-import { freePort, haveTool, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
-import { startRemote, type Remote } from '../support/remote-smtp.js';
+import { haveTool, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
+import type { Remote } from '../support/remote-smtp.js';
 import { api, until } from './helpers.js';
+import { startPostmasterScene, type PostmasterScene } from './scene.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -76,6 +77,7 @@ describe('the dashboard in chromium', { timeout: 180_000 }, () => {
   let present = false;
   let remote: Remote;
   let h: SpawnedHalcyon;
+  let scene: PostmasterScene | undefined;
   let ctx: BrowserContext;
   let page: Page;
   let profile: string;
@@ -90,19 +92,8 @@ describe('the dashboard in chromium', { timeout: 180_000 }, () => {
     present = existsSync(CHROMIUM);
     if (!present) return;
     mkdirSync(outDir, { recursive: true });
-    remote = await startRemote({
-      rcpt: (rcpt) => rcpt.startsWith('bad@') ? '550 5.1.1 no such user' : rcpt.startsWith('later@') ? HOSTILE_REPLY : undefined,
-    });
-    const deadPort = await freePort();
-    h = await spawnHalcyon(`
-log_level = "info"
-[delivery]
-retry_initial = "1h"
-destination_backoff = "1h"
-[routes]
-"sink.test" = "127.0.0.1:${remote.port}"
-"dead.test" = "127.0.0.1:${deadPort}"
-`, { http: true });
+    scene = await startPostmasterScene({ laterReply: HOSTILE_REPLY, logInfo: true });
+    ({ h, remote } = scene);
     port = h.httpPort!;
     base = `http://127.0.0.1:${port}`;
     const inject = async (from: string, to: string, subject: string, msgid: string) => {
@@ -133,8 +124,7 @@ destination_backoff = "1h"
   after(async () => {
     if (!present) return;
     await ctx?.close();
-    await h?.kill('SIGTERM');
-    await remote?.close();
+    await scene?.close();
     rmSync(profile, { recursive: true, force: true });
     rmSync(h.dataDir, { recursive: true, force: true });
   });

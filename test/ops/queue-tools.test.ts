@@ -12,9 +12,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
-import { startRemote, type Remote } from '../support/remote-smtp.js';
+import { runCli, type SpawnedHalcyon } from '../support/halcyon.js';
+import type { Remote } from '../support/remote-smtp.js';
 import { api, parseProm, until } from './helpers.js';
+import { startPostmasterScene, type PostmasterScene } from './scene.js';
 
 interface Entry { message: { id: string; held: boolean; sender: string }; recipients: { address: string; state: string }[] }
 interface Row { key: string; total: number; counts: number[] }
@@ -29,6 +30,7 @@ describe('queue shape, queue cat, search and throughput', () => {
   let remote: Remote;
   let h: SpawnedHalcyon;
   let deadPort: number;
+  let scene: PostmasterScene;
   let three: string; // ok@ (250), bad@ (550), later@ (451)
   let stuck: string; // carol@dead.test: connection refused
   let held: string; // dave@dead.test, held
@@ -37,18 +39,8 @@ describe('queue shape, queue cat, search and throughput', () => {
   const list = async (q: string) => (await api(h.httpPort!, 'GET', `/api/queue?q=${encodeURIComponent(q)}`)).json as Entry[];
 
   before(async () => {
-    remote = await startRemote({
-      rcpt: (rcpt) => rcpt.startsWith('bad@') ? '550 5.1.1 no such user' : rcpt.startsWith('later@') ? '451 4.2.0 try later' : undefined,
-    });
-    deadPort = await freePort();
-    h = await spawnHalcyon(`
-[delivery]
-retry_initial = "1h"
-destination_backoff = "1h"
-[routes]
-"sink.test" = "127.0.0.1:${remote.port}"
-"dead.test" = "127.0.0.1:${deadPort}"
-`, { http: true });
+    scene = await startPostmasterScene();
+    ({ h, remote, deadPort } = scene);
     let r = await sendmail(['-f', 'alice@sink.test', 'ok@sink.test', 'bad@sink.test', 'later@sink.test'],
       `Subject: ${HOSTILE}\nMessage-ID: <Needle-4711@src.test>\n\nfirst line\nsecond ${ESC}[31mred\n`);
     assert.equal(r.code, 0, r.stderr);
@@ -69,10 +61,7 @@ destination_backoff = "1h"
     held = (await until('dave queued', async () => { const l = await list('dave@'); return l.length === 1 && l; }))[0]!.message.id;
     assert.equal((await cli('queue', 'hold', held)).code, 0);
   });
-  after(async () => {
-    await h.kill('SIGTERM');
-    await remote.close();
-  });
+  after(() => scene.close());
 
   /** What a postmaster reads in `queue shape`, on either backend. */
   async function checkShape(): Promise<void> {
