@@ -20,7 +20,8 @@ import type { Intake } from '../intake/intake.js';
 import type { Trace } from '../queue/model.js';
 import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
-import { DataReader, scanChunk, type DataFlags } from '../smtp/data.js';
+import { BdatReader } from '../smtp/bdat.js';
+import { DataReader, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
 import { isParamError, parseMailParams, parseRcptParams, type Offered } from '../smtp/params.js';
 import { formatReply } from '../smtp/reply.js';
@@ -30,7 +31,7 @@ import { Envelope, type RecipientDirectory } from './envelope.js';
 import type { AuthChecker } from './authcheck.js';
 import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
-import { rejectLine } from './reject-line.js';
+import { bareAddress, rejectLine } from './reject-line.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
@@ -93,7 +94,7 @@ export class InboundSession {
   private state: SessionState = 'fresh';
   private readonly lines = new LineReader(512);
   private data: DataReader | undefined;
-  private bdat: { remaining: number; last: boolean; parts: Buffer[]; size: number; flags: DataFlags; endsInCr: boolean; discard: boolean } | undefined;
+  private bdat: BdatReader | undefined;
   private authStep: SaslState | undefined;
   private busy = false;
   private errors = 0;
@@ -304,7 +305,7 @@ export class InboundSession {
   }
 
   private mail(pathText: string, paramText: string): void {
-    const asked = bareSender(pathText);
+    const asked = bareAddress(pathText).slice(0, 512); // the sender a MAIL refused before it is parsed named
     if (this.settings.kind === 'submission' && !this.authUser) return this.error(530, '5.7.0', 'Authentication required', { stage: 'MAIL', reason: 'auth_required', from: asked });
     const params = parseMailParams(paramText, this.offered());
     if (isParamError(params)) {
@@ -424,48 +425,29 @@ export class InboundSession {
   }
 
   private startBdat(size: number, last: boolean): void {
-    const prior = this.bdat;
-    this.bdat = {
-      remaining: size, last, parts: prior?.parts ?? [], size: prior?.size ?? 0, endsInCr: prior?.endsInCr ?? false,
-      flags: prior?.flags ?? { bareLf: false, bareCr: false, nul: false, longLine: false, tooBig: false }, discard: false,
-    };
+    // A transaction's chunks share one reader; resetTransaction drops it.
+    this.bdat ??= new BdatReader(this.settings.maxMessageSize);
+    this.bdat.chunk(size, last);
     this.state = 'bdat';
     this.mode = 'bdat';
     this.socket.setTimeout(this.settings.dataTimeoutMs);
-    const rest = this.lines.takeRest();
-    this.feedBdat(rest);
+    this.feedBdat(this.lines.takeRest());
   }
 
   private feedBdat(chunk: Buffer): void {
-    const b = this.bdat!;
-    const take = chunk.subarray(0, b.remaining);
-    b.remaining -= take.length;
-    if (!b.flags.tooBig) {
-      const scanned = scanChunk(take, b.flags, b.endsInCr);
-      b.endsInCr = scanned.endsInCr;
-      b.size += scanned.normalized.length;
-      if (b.size > this.settings.maxMessageSize) {
-        b.flags.tooBig = true;
-        b.parts = [];
-      } else b.parts.push(scanned.normalized);
-    }
-    if (b.remaining > 0) return;
+    const step = this.bdat!.push(chunk);
+    if (!step) return;
     this.mode = 'command';
     this.socket.setTimeout(this.settings.commandTimeoutMs);
-    this.lines.push(chunk.subarray(take.length));
-    if (!b.last) {
-      this.reply(250, '2.0.0', `${b.size} octets received`);
+    this.lines.push(step.rest);
+    if (!step.last) {
+      this.reply(250, '2.0.0', `${step.size} octets received`);
       void this.pump();
       return;
     }
-    if (b.endsInCr) {
-      b.flags.bareCr = true;
-      b.parts.push(Buffer.from('\r\n'));
-    }
-    const content = Buffer.concat(b.parts);
     this.bdat = undefined;
     this.busy = true;
-    void this.finish(content, b.flags).finally(() => {
+    void this.finish(step.content, step.flags).finally(() => {
       this.busy = false;
       void this.pump();
     });
@@ -612,10 +594,4 @@ export class InboundSession {
     this.deps.log.info({ ip: this.ip, event: 'auth', user: creds.user }, 'authenticated');
     this.reply(235, '2.7.0', 'Authentication successful');
   }
-}
-
-/** The sender a MAIL command named, for the reject line of a MAIL that is refused before it is parsed. */
-function bareSender(pathText: string): string {
-  const t = pathText.trim();
-  return (t.startsWith('<') && t.endsWith('>') ? t.slice(1, -1) : t).slice(0, 512);
 }
