@@ -41,13 +41,14 @@ import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
 import { HalcyonError } from '../errors.js';
 import type { Grant } from '../queue/destination-gate.js';
-import type { DestinationRow, LastReply, Outcome, RecipientOutcome } from '../queue/model.js';
+import type { DestinationRow, LastReply, RecipientOutcome } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
 import { DestinationMap } from './destination-map.js';
 import { Feedback } from './feedback.js';
 import { Politeness } from './politeness.js';
 import { destinationFailed, destinationRecovered, retryDelay, type RetrySettings } from './retry.js';
+import { deliveryLine, outcomeOf } from './outcome.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
 
 export interface QmgrDeps {
@@ -541,39 +542,20 @@ export class Qmgr {
     const byId = new Map(batch.recipients.map((r) => [r.id, r]));
     // One rule trigger per reply (a 421 that defers a hundred recipients triggers once).
     const judged = new Map<LastReply, ReturnType<Politeness['onReply']>>();
-    const ruleOf = (reply: LastReply) => {
-      if (!judged.has(reply)) judged.set(reply, this.feedback.ruleFor(batch, reply));
-      return judged.get(reply);
-    };
     for (const [id, given] of verdicts) {
       const r = byId.get(id);
       if (!r) continue;
-      let v = given;
-      // A bounce rule fails a recipient whose own result was temporary, at once (never a delivered one).
-      if (v.kind !== 'delivered' && ruleOf(v.reply)?.action === 'bounce' && v.kind === 'deferred') v = { kind: 'failed', reply: v.reply };
-      let outcome: Outcome;
-      if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
-      else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
-      else if (v.connectionLevel && this.feedback.isThrottle(batch, v.reply, this.dests.get(batch.destination))) {
-        // Throttled, not failed: due again at once under the lower connection limit; no attempt counted.
-        outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: now, countAttempt: false };
-      } else if (v.connectionLevel) {
-        // The destination's backoff, not the recipient's schedule, decides the next try (spec: 421 row).
-        const until = destinationFailed(prev, batch.destination, now, '', this.retry).backoffUntil;
-        outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: until, countAttempt: false };
-      } else {
-        outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: now + retryDelay(r.attempts + 1, this.retry, this.random), countAttempt: true };
-      }
+      // Every reply that is not a delivery is judged by the rules (a suspend may follow a 5xx too).
+      if (given.kind !== 'delivered' && !judged.has(given.reply)) judged.set(given.reply, this.feedback.ruleFor(batch, given.reply));
+      const { outcome, status, verdict } = outcomeOf(given, r, {
+        now, bounceRule: given.kind !== 'delivered' && judged.get(given.reply)?.action === 'bounce',
+        throttled: () => this.feedback.isThrottle(batch, given.reply, this.dests.get(batch.destination)),
+        backoffUntil: () => destinationFailed(prev, batch.destination, now, '', this.retry).backoffUntil,
+        retryAt: (attempts) => now + retryDelay(attempts, this.retry, this.random),
+      });
       outcomes.push({ recipientId: id, outcome });
-      const status = v.kind === 'delivered' ? 'sent' : v.kind === 'failed' ? 'bounced' : 'deferred';
-      const reply = v.reply;
-      this.deps.log.info({
-        event: 'delivery', queue_id: batch.message.id, from: batch.message.sender, to: r.address, orcpt: r.orcpt,
-        relay: reply.host ?? 'none', delay: (now - batch.message.receivedAt) / 1000,
-        attempts: outcome.kind === 'deferred' && !outcome.countAttempt ? r.attempts : r.attempts + 1,
-        dsn: reply.enhanced, status, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
-        command: reply.command, possible_duplicate: v.kind === 'deferred' && v.possibleDuplicate ? true : undefined,
-      }, `${batch.message.id}: to=<${r.address}> status=${status}`);
+      const line = deliveryLine(batch, r, verdict, outcome, status, now);
+      this.deps.log.info(line.fields, line.msg);
       this.deps.onOutcome?.(status, batch.destination, now - batch.message.receivedAt);
     }
     await this.deps.queue.recipients.recordOutcomes(outcomes, now, this.deps.node);
