@@ -12,13 +12,14 @@
  * service reads it at use time, and a reload swaps it whole. Settings
  * captured when a service was built (RESTART_ONLY: listeners, data_dir, TLS,
  * DNS, the retry/backoff schedule, rate, timeouts, queue lifetime, delay
- * warning, hostname, node_id, postmaster, the admin listener) keep their
+ * warning, hostname, node_id, postmaster, the admin listener, the event sinks) keep their
  * running values in the new snapshot, so `app.config` (and `config show`
  * against a running server) is exactly what is in force; `reload` names them.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { eventSinks } from './config/event-sinks.js';
 import type { Config } from './config/schema.js';
 import { durationMs, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
@@ -55,6 +56,7 @@ import { createAuthResolver } from './inbound/auth-dns.js';
 import { AuthChecker } from './inbound/authcheck.js';
 import { MtaSts } from './delivery/mta-sts.js';
 import { Metrics } from './http/metrics.js';
+import { startEvents } from './events/start.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 
 export interface AppOptions {
@@ -95,6 +97,7 @@ export const RESTART_ONLY: readonly string[] = [
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
   'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'queue', 'postmaster',
+  'events',
 ];
 
 /** `next` with every restart-only setting at its running value: what a reload puts in force. */
@@ -198,7 +201,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
   const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
-  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections() });
+  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name) });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
   const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys });
@@ -342,6 +345,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   }
   for (const l of listening) log.info({ event: 'listening', listener: l.kind, address: l.address }, `listening on ${l.address} (${l.kind})`);
   if (!opts.manualScheduler) await qmgr.start();
+  // The outbox's senders: beside delivery, never in its way (events/dispatcher).
+  const events = startEvents(cfg, store.events, log, { clock, onSent: (sink, n) => metrics.eventsSent(sink, n), onFailed: (sink) => metrics.eventSendFailed(sink) });
 
   async function reload(next: Config): Promise<ReloadResult> {
     const running = live.current.config;
@@ -369,7 +374,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       // Deliveries and the last queue calls get what is left of the deadline: a broken queue must not hold the stop.
       // The listeners close even when the scheduler's last queue calls fail (a failed queue): else they outlive the stop.
       const rest = (async () => {
-        try { await qmgr.stop(); } finally { await httpServer?.close(); await smtp.close(); }
+        try { await qmgr.stop(); } finally { await httpServer?.close(); await smtp.close(); await events.stop(); }
       })().catch((err: unknown) => {
         log.warn({ event: 'stop_incomplete', err: (err as Error).message }, 'stop: some work did not finish cleanly');
       });

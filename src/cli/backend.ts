@@ -23,7 +23,7 @@ import type { QueueShape, ShapeBy } from '../http/queue-shape.js';
 import type { Throughput } from '../http/throughput.js';
 import type { Trace } from '../queue/model.js';
 import { assertQueueFit, markQueueCreated } from '../queue/check.js';
-import { openQueue, usesPostgres } from '../queue/open.js';
+import { eventRoutes, openQueue, usesPostgres } from '../queue/open.js';
 import { openSqliteQueue } from '../queue/sqlite-store.js';
 import type { Queue } from '../queue/store.js';
 
@@ -162,7 +162,7 @@ export async function openDirectBackend(cfg: Config, access: BackendOptions['acc
   if (usesPostgres(cfg)) return new DirectBackend(cfg, await openQueue(cfg));
   // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).
   assertQueueFit(cfg.data_dir, { integrity: false });
-  const store = await openSqliteQueue({ dataDir: cfg.data_dir, access });
+  const store = await openSqliteQueue({ dataDir: cfg.data_dir, access, events: eventRoutes(cfg) });
   if (access === 'create') markQueueCreated(cfg.data_dir);
   return new DirectBackend(cfg, store);
 }

@@ -11,6 +11,7 @@ import { basename } from 'node:path';
 import { Command } from 'commander';
 import { registerConfigCommands } from './config-cmd.js';
 import { registerDkimCommands } from './dkim-cmd.js';
+import { registerEventCommands } from './events-cmd.js';
 import { registerQueueCommands } from './queue-cmd.js';
 import { registerQueueTools } from './queue-tools.js';
 import { registerServe } from './serve.js';
@@ -33,6 +34,7 @@ if (sendmailArgs) {
   registerUserCommands(program);
   registerQueueTools(registerQueueCommands(program));
   registerDkimCommands(program);
+  registerEventCommands(program);
   // Listed for --help; the real parsing happens above, before commander sees sendmail's flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');

@@ -108,6 +108,34 @@ const dkimKey = z.strictObject({
     .describe('Header fields to sign where present (default: From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, Sender, List-Id, List-Unsubscribe, List-Unsubscribe-Post). From is always signed; From, Subject and To are oversigned.'),
 });
 
+/** The recipient events (queue/event, docs/events.md); a sink takes all of them unless it names some. */
+export const EVENT_TYPES = [
+  'received', 'delivered', 'deferred', 'bounced', 'expired', 'suppressed', 'dsn_sent', 'rule_triggered',
+] as const;
+const eventList = z.array(z.enum(EVENT_TYPES)).min(1).default([...EVENT_TYPES])
+  .describe(`The event types this sink gets (${EVENT_TYPES.join(', ')}); unset → all.`);
+const sinkName = z.string().regex(/^[\x21-\x7e]{1,64}$/, 'expected a name of 1–64 printable characters without spaces').optional()
+  .describe('The sink\'s name: its outbox rows, metric label and `halcyon events status` line. Unset → "webhook-N" / "amqp-N" by position; keep it stable, events waiting under an old name are not sent.');
+
+const webhookSink = z.strictObject({
+  name: sinkName,
+  url: z.string().regex(/^https?:\/\//, 'expected an http:// or https:// URL').describe('Where each batch of events is POSTed, as a JSON array.'),
+  secret: z.string().min(1).describe('The HMAC-SHA256 key of the X-Halcyon-Signature header (docs/events.md says how a receiver checks it).'),
+  events: eventList,
+  batch: z.number().int().min(1).max(1000).default(100).describe('Most events in one POST.'),
+  timeout: duration('10s', 'How long one POST may take; past it the batch is retried later.'),
+});
+
+const amqpSink = z.strictObject({
+  name: sinkName,
+  url: z.string().regex(/^amqps?:\/\//, 'expected "amqp://user:password@host:port/vhost"').describe('The broker (AMQP 0-9-1, e.g. RabbitMQ).'),
+  exchange: z.string().default('').describe('The exchange each event is published to ("" → the default exchange, routing by queue name). It is not declared here: make it on the broker.'),
+  routing_key: z.string().default('halcyon.{type}').describe('Routing key of each event; "{type}" becomes the event type.'),
+  events: eventList,
+  batch: z.number().int().min(1).max(1000).default(100).describe('Most events published before waiting for the broker\'s confirms.'),
+  timeout: duration('10s', 'How long connecting and the confirms of one batch may take; past it the batch is retried later.'),
+});
+
 export const configSchema = z.strictObject({
   hostname: z.string().regex(HOSTNAME, HOSTNAME_MESSAGE).default(osHostname()).describe('Name used in the greeting, EHLO and Received headers.'),
   node_id: z.string().min(1).max(128).default(osHostname())
@@ -249,6 +277,16 @@ export const configSchema = z.strictObject({
       .describe('The PostgreSQL database of a "postgres" queue ("postgres://user@host:port/database"; a password may be given as PGPASSWORD). Every node of the cluster names the same one.'),
   }).prefault({}).refine((q) => q.backend !== 'postgres' || q.url !== undefined, { message: 'backend "postgres" needs url', path: ['url'] })
     .describe('The queue\'s storage.'),
+
+  events: z.strictObject({
+    webhooks: z.array(webhookSink).default([]).describe('HTTP sinks: each batch of events is POSTed as a JSON array, signed (docs/events.md).'),
+    amqp: z.array(amqpSink).default([]).describe('AMQP sinks: each event is published as one persistent message, with publisher confirms.'),
+    retry_max: duration('60s', 'The longest wait between two tries of a sink that fails (the wait starts at 1s and doubles).'),
+  }).prefault({}).superRefine((e, ctx) => {
+    const names = [...e.webhooks.map((w, i) => w.name ?? `webhook-${i + 1}`), ...e.amqp.map((a, i) => a.name ?? `amqp-${i + 1}`)];
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) ctx.addIssue({ code: 'custom', message: `two event sinks are named "${dup}"`, path: ['webhooks'] });
+  }).describe('Recipient events (docs/events.md): written to an outbox in the queue with each state change, and sent at least once to each sink, retried with backoff until acknowledged.'),
 
   http: z.strictObject({
     listen: z.string().refine((s) => s === '' || (HOST_PORT.test(s) && portOf(s) <= 65535), 'expected "host:port" (port 0–65535), or "" to disable the API')

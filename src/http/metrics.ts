@@ -28,6 +28,8 @@ export interface MetricsSources {
   readonly node: string;
   readonly connections: () => ReadonlyMap<string, number>;
   readonly clock: () => number;
+  /** The configured event sinks: each has an outbox depth, 0 when nothing waits. */
+  readonly eventSinks?: readonly string[];
 }
 
 /** Keeps the top `n` keys by value and sums the rest under "other". */
@@ -46,6 +48,8 @@ export class Metrics {
   private readonly recipients: Counter<'status'>;
   private readonly latency: Histogram;
   private readonly inbound: Counter<'listener'>;
+  private readonly eventsSentTotal: Counter<'sink'>;
+  private readonly eventFailures: Counter<'sink'>;
   /** Outcomes per minute over the last hour (GET /api/stats/throughput), fed by `outcome` with the counter. */
   readonly throughput: ThroughputRing;
 
@@ -63,6 +67,20 @@ export class Metrics {
       buckets: [0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 14400, 86400],
     });
     this.inbound = new Counter({ name: 'halcyon_inbound_connections_total', help: 'Inbound SMTP connections accepted', labelNames: ['listener'], registers });
+    const sinks = src.eventSinks ?? [];
+    this.eventsSentTotal = new Counter({ name: 'halcyon_events_sent_total', help: 'Events acknowledged by each sink (from this node)', labelNames: ['sink'], registers });
+    this.eventFailures = new Counter({ name: 'halcyon_event_send_failures_total', help: 'Batches of events a sink did not acknowledge (retried later)', labelNames: ['sink'], registers });
+    for (const s of sinks) { this.eventsSentTotal.inc({ sink: s }, 0); this.eventFailures.inc({ sink: s }, 0); }
+    new Gauge({
+      name: 'halcyon_events_outbox_depth', help: 'Events waiting in the outbox for each sink (all nodes)', labelNames: ['sink'], registers,
+      async collect() {
+        this.reset();
+        if (!up()) return;
+        const depth = new Map<string, number>(sinks.map((s) => [s, 0]));
+        for (const d of await src.store.events.outboxDepth()) depth.set(d.sink, d.depth);
+        for (const [sink, n] of depth) this.set({ sink }, n);
+      },
+    });
     new Gauge({
       name: 'halcyon_queue_up', help: 'Whether this node can use the queue (1), or it is unreachable or failed (0)', registers,
       collect() {
@@ -112,6 +130,8 @@ export class Metrics {
   messageAccepted(): void { this.accepted.inc(); }
   messageRejected(reason: string): void { this.rejected.inc({ reason }); }
   inboundConnection(listener: string): void { this.inbound.inc({ listener }); }
+  eventsSent(sink: string, n: number): void { this.eventsSentTotal.inc({ sink }, n); }
+  eventSendFailed(sink: string): void { this.eventFailures.inc({ sink }); }
   outcome(status: OutcomeStatus, latencyMs: number): void {
     this.recipients.inc({ status });
     this.throughput.record(status === 'expired' ? 'bounced' : status);

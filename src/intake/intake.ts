@@ -144,14 +144,15 @@ export class Intake {
     const now = this.d.clock();
     const id = this.d.store.newId();
     const body = compose(sub, { id, now, hostname: this.d.hostname(), dkimKeys: this.d.dkimKeys?.() });
-    const msg: NewMessage = {
-      id, sender: sub.sender, params: sub.params, receivedAt: now, trace: sub.trace, body, recipients: sub.recipients,
-      ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
-    };
-    const size = body.length;
     // Read before the queue write: a handed-over body is the queue thread's afterwards. Only the header block is
     // searched; control bytes are replaced (the value goes into log lines, a terminal's pretty line among them).
     const messageId = headerValue(headerBlock(body), 'Message-ID')?.slice(0, 998).replace(/[\x00-\x1f\x7f]/g, '?');
+    const msg: NewMessage = {
+      id, sender: sub.sender, params: sub.params, receivedAt: now, trace: sub.trace, body, recipients: sub.recipients,
+      ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
+      ...(messageId ? { headerMessageId: messageId.trim() } : {}),
+    };
+    const size = body.length;
     // A body compose() built is ours alone: the queue thread may take it instead of copying it.
     await this.d.store.enqueue(msg, { handOver: body !== sub.content });
     return { id, size, receivedAt: now, ...(messageId ? { messageId } : {}) };

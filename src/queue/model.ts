@@ -56,6 +56,13 @@ export interface NewMessage {
   readonly recipients: readonly NewRecipient[];
   /** When set, this message is a DSN about that message (never bounced again). */
   readonly dsnFor?: MessageId;
+  /** Its Message-ID header field, for the events about it (intake reads it). */
+  readonly headerMessageId?: string;
+  /** Who sent it (empty: nobody said), carried by its events. */
+  readonly tenant?: string;
+  readonly campaign?: string;
+  /** Given at injection and echoed in every event about the message. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 export type RecipientState = 'queued' | 'inflight' | 'delivered' | 'deferred' | 'failed' | 'expired';

@@ -5,7 +5,9 @@
  * open). The one place that knows which implementations exist.
  */
 import type { Config } from '../config/schema.js';
+import { eventSinks } from '../config/event-sinks.js';
 import { HalcyonError } from '../errors.js';
+import type { EventRoutes } from './event.js';
 import { openPgQueue } from './pg-store.js';
 import { openSqliteQueue } from './sqlite-store.js';
 import type { Queue } from './store.js';
@@ -21,10 +23,16 @@ export function usesPostgres(cfg: Config): boolean {
   return cfg.queue.backend === 'postgres';
 }
 
+/** Which sinks each state change writes an event row for, and the node that writes it. */
+export function eventRoutes(cfg: Config): EventRoutes {
+  return { node: cfg.node_id, sinks: eventSinks(cfg).map((s) => ({ name: s.name, events: s.events })) };
+}
+
 export async function openQueue(cfg: Config, opts: OpenQueueOptions = {}): Promise<Queue> {
+  const events = eventRoutes(cfg);
   if (cfg.queue.backend === 'postgres') {
     if (cfg.queue.url === undefined) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue backend "postgres" needs [queue] url');
-    return openPgQueue({ url: cfg.queue.url, clock: opts.clock });
+    return openPgQueue({ url: cfg.queue.url, clock: opts.clock, events });
   }
-  return opts.server ? WorkerQueue.open({ dataDir: cfg.data_dir, clock: opts.clock }) : openSqliteQueue({ dataDir: cfg.data_dir, clock: opts.clock });
+  return opts.server ? WorkerQueue.open({ dataDir: cfg.data_dir, clock: opts.clock, events }) : openSqliteQueue({ dataDir: cfg.data_dir, clock: opts.clock, events });
 }

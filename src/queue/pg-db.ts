@@ -12,6 +12,7 @@
  */
 import pg from 'pg';
 import { HalcyonError } from '../errors.js';
+import { NO_EVENT_ROUTES, type EventRoutes } from './event.js';
 import type { QueueHealth } from './health.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './pg-schema.js';
 
@@ -23,6 +24,8 @@ export interface PgQueueOptions {
   readonly clock?: () => number;
   /** Connections in the pool (default 10). */
   readonly poolSize?: number;
+  /** Where events go (queue/event): none → the outbox gets no rows. */
+  readonly events?: EventRoutes;
 }
 
 export type Sql = pg.PoolClient | pg.Pool;
@@ -92,7 +95,8 @@ export function isConnectionLoss(err: unknown): boolean {
 /** The pool the three parts share. */
 export class PgDb {
   closed = false;
-  constructor(readonly pool: pg.Pool, readonly clock: () => number, readonly health: QueueHealth) {}
+  /** `events`: the sinks each state change writes an outbox row for (queue/event). */
+  constructor(readonly pool: pg.Pool, readonly clock: () => number, readonly health: QueueHealth, readonly events: EventRoutes = NO_EVENT_ROUTES) {}
 
   /** A failure as callers see it: unavailable (and the node marked so) or a failed write; one kind of queue trouble each. */
   private trouble(what: string, err: unknown): HalcyonError {

@@ -11,7 +11,9 @@ import { HalcyonError } from '../errors.js';
 import { createIdGenerator } from './ids.js';
 import type { MessageStore } from './message-store.js';
 import type { MessageId, MessageRow, NewMessage } from './model.js';
+import { enqueueEvents, factsOf, routeEvents } from './event.js';
 import type { PgDb } from './pg-db.js';
+import { insertOutbox, messageFacts } from './pg-events.js';
 import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from './sqlite-rows.js';
 
 const BATCH_MAX_MESSAGES = 256;
@@ -74,11 +76,12 @@ export class PgMessageStore implements MessageStore {
         });
         if (items.length === 0) return;
         const now = this.d.clock();
-        await c.query(`INSERT INTO messages (id, sender, params, received_at, size, trace, dsn_for)
-          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[])`, [
+        const facts = items.map((p) => factsOf(p.msg));
+        await c.query(`INSERT INTO messages (id, sender, params, received_at, size, trace, dsn_for, event_facts)
+          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[])`, [
           items.map((p) => p.id), items.map((p) => p.msg.sender), items.map((p) => JSON.stringify(p.msg.params)),
           items.map((p) => p.msg.receivedAt), items.map((p) => p.msg.body.length), items.map((p) => JSON.stringify(p.msg.trace)),
-          items.map((p) => p.msg.dsnFor ?? null),
+          items.map((p) => p.msg.dsnFor ?? null), facts.map((f) => JSON.stringify(f)),
         ]);
         await c.query('INSERT INTO bodies (message_id, data) SELECT * FROM unnest($1::text[], $2::bytea[])',
           [items.map((p) => p.id), items.map((p) => p.msg.body)]);
@@ -90,6 +93,11 @@ export class PgMessageStore implements MessageStore {
           rcpts.map((x) => x.id), rcpts.map((x) => x.r.address), rcpts.map((x) => domainOf(x.r.address)), rcpts.map((x) => x.r.orcpt ?? null),
           rcpts.map((x) => (x.r.notify !== undefined ? JSON.stringify(x.r.notify) : null)), rcpts.map((x) => x.r.destination), now,
         ]);
+        if (this.d.events.sinks.length > 0) {
+          const reports = await messageFacts(c, items.flatMap((p) => (p.msg.dsnFor === undefined ? [] : [p.msg.dsnFor])));
+          await insertOutbox(c, routeEvents(this.d.events, items.flatMap((p, i) =>
+            enqueueEvents(this.d.events, now, { queueId: p.id, sender: p.msg.sender, facts: facts[i]! }, p.msg, (about) => reports.get(about)))), now);
+        }
       });
     } catch (err) {
       const e = err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', `enqueue of ${items.length} message(s): ${String(err)}`, { cause: err });

@@ -10,7 +10,9 @@
 import type pg from 'pg';
 import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from './model.js';
 import { FINAL_STATES } from './model.js';
+import { OutcomeEvents, type ChangedRecipient } from './event.js';
 import type { PgDb } from './pg-db.js';
+import { insertOutbox, messageFacts } from './pg-events.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
 import { ageBucketSql, likePattern } from './shape-sql.js';
 import {
@@ -151,18 +153,22 @@ export class PgRecipientQueue implements RecipientQueue {
     const finished: MessageId[] = [];
     const applied = await this.d.tx('recordOutcomes', async (c) => {
       const applied: number[] = [];
+      const events = new OutcomeEvents(this.d.events, now);
       for (const { recipientId, outcome } of outcomes) {
         const reply = JSON.stringify(outcome.reply);
-        const { rows } = await c.query<{ message_id: string }>(`UPDATE recipients SET state = $1, last_reply = $2, attempts = attempts + $3,
+        const { rows } = await c.query<ChangedRecipient>(`UPDATE recipients SET state = $1, last_reply = $2, attempts = attempts + $3,
             next_attempt_at = COALESCE($4, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $5
           WHERE id = $6 AND state NOT IN ${FINAL_SQL} AND ($7::text IS NULL OR (state = 'inflight' AND lease_owner = $7))
-          RETURNING message_id`, [outcome.kind, reply, increment(outcome), outcome.kind === 'deferred' ? outcome.nextAttemptAt : null, now, recipientId, owner ?? null]);
-        const mid = rows[0]?.message_id;
-        if (mid === undefined) continue;
+          RETURNING message_id, address, domain, destination, attempts`, [outcome.kind, reply, increment(outcome), outcome.kind === 'deferred' ? outcome.nextAttemptAt : null, now, recipientId, owner ?? null]);
+        const row = rows[0];
+        if (row === undefined) continue;
         applied.push(recipientId);
-        if (outcome.kind !== 'deferred') finished.push(mid);
+        if (outcome.kind !== 'deferred') finished.push(row.message_id);
         await c.query('INSERT INTO attempts (recipient_id, at, state, reply) VALUES ($1, $2, $3, $4)', [recipientId, now, outcome.kind, reply]);
+        events.add(row, outcome);
       }
+      const ids = events.messageIds();
+      if (ids.length > 0) await insertOutbox(c, events.rows(await messageFacts(c, ids)), now);
       return applied;
     });
     for (const mid of finished) this.touched.add(mid);

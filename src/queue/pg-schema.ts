@@ -90,6 +90,23 @@ export const PG_MIGRATIONS: readonly string[] = [
     at          bigint NOT NULL
   );
   `,
+  // 2: the event outbox (queue/event-outbox) and the facts events carry, as SQLite schema version 4.
+  `
+  ALTER TABLE messages ADD COLUMN event_facts text;
+  CREATE TABLE event_outbox (
+    id              bigserial PRIMARY KEY,
+    sink            text NOT NULL,
+    event_id        text NOT NULL,
+    type            text NOT NULL,
+    body            text NOT NULL,
+    created_at      bigint NOT NULL,
+    next_attempt_at bigint NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    lease_owner     text,
+    lease_until     bigint
+  );
+  CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

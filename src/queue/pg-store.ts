@@ -12,6 +12,7 @@
  */
 import { QueueHealth } from './health.js';
 import { createPool, migratePg, PgDb, type PgQueueOptions } from './pg-db.js';
+import { PgEventOutbox } from './pg-events.js';
 import { PgDestinationGate } from './pg-gate.js';
 import { PgMessageStore } from './pg-messages.js';
 import { PgRecipientQueue } from './pg-recipients.js';
@@ -23,6 +24,7 @@ export class PgQueue implements Queue {
   readonly messages: PgMessageStore;
   readonly recipients: PgRecipientQueue;
   readonly gate: PgDestinationGate;
+  readonly events: PgEventOutbox;
   readonly health: QueueHealth;
 
   constructor(private readonly d: PgDb) {
@@ -30,6 +32,7 @@ export class PgQueue implements Queue {
     this.messages = new PgMessageStore(d);
     this.recipients = new PgRecipientQueue(d);
     this.gate = new PgDestinationGate(d);
+    this.events = new PgEventOutbox(d);
   }
 
   async close(): Promise<void> {
@@ -51,5 +54,5 @@ export async function openPgQueue(opts: PgQueueOptions & { migrate?: boolean }):
     throw err;
   }
   const health = new QueueHealth({ probe: async () => { await pool.query('SELECT 1'); } });
-  return new PgQueue(new PgDb(pool, opts.clock ?? Date.now, health));
+  return new PgQueue(new PgDb(pool, opts.clock ?? Date.now, health, opts.events));
 }

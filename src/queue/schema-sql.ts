@@ -15,10 +15,15 @@
  * docs/decisions/0005-large-bodies-in-spool-segments.md): `data` is then
  * empty and `segment`/`offset`/`length` say where the bytes are.
  *
+ * Version 4 adds the event outbox (issue #24, queue/event): one row per event
+ * and sink, written in the transaction of the state change it reports, leased
+ * while a node sends it and deleted once the sink acknowledged it; and each
+ * message's event facts (its Message-ID, tenant, campaign, metadata).
+ *
  * Does not hold queries; those are in sqlite-messages/-recipients/-gate.ts.
  */
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -130,4 +135,23 @@ ALTER TABLE bodies ADD COLUMN segment TEXT;
 ALTER TABLE bodies ADD COLUMN seg_offset INTEGER;
 ALTER TABLE bodies ADD COLUMN seg_length INTEGER;
 CREATE INDEX bodies_segment ON bodies(segment) WHERE segment IS NOT NULL;
+`;
+
+/** Applied after V3: the event outbox and the facts events carry (queue/event). */
+export const SCHEMA_V4 = `
+ALTER TABLE messages ADD COLUMN event_facts TEXT;  -- JSON EventFacts
+-- AUTOINCREMENT: an id is never reused, so an acknowledgment that arrives late deletes only its own row.
+CREATE TABLE event_outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink            TEXT NOT NULL,
+  event_id        TEXT NOT NULL,
+  type            TEXT NOT NULL,
+  body            TEXT NOT NULL,        -- the event, JSON, as sent
+  created_at      INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  lease_owner     TEXT,
+  lease_until     INTEGER
+);
+CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
 `;

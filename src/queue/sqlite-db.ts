@@ -13,7 +13,8 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { HalcyonError } from '../errors.js';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION } from './schema-sql.js';
+import { NO_EVENT_ROUTES, type EventRoutes } from './event.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_VERSION } from './schema-sql.js';
 
 export interface SqliteQueueOptions {
   readonly dataDir: string;
@@ -26,6 +27,8 @@ export interface SqliteQueueOptions {
    * all — not even WAL side files, which as root would be root-owned and lock the server out.
    */
   readonly access?: 'create' | 'existing' | 'readonly';
+  /** Where events go (queue/event): none → the outbox gets no rows. */
+  readonly events?: EventRoutes;
 }
 
 /** There is no queue file in data_dir (a read-only or admin command never creates one). */
@@ -135,6 +138,7 @@ function migrate(db: Database.Database): void {
     if (version < 1) db.exec(SCHEMA_V1);
     if (version < 2) db.exec(SCHEMA_V2);
     if (version < 3) db.exec(SCHEMA_V3);
+    if (version < 4) db.exec(SCHEMA_V4);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -145,7 +149,8 @@ export class SqliteDb {
   private readonly statements = new Map<string, Database.Statement>();
   closed = false;
 
-  constructor(readonly db: Database.Database, readonly clock: () => number) {}
+  /** `events`: the sinks each state change writes an outbox row for (queue/event). */
+  constructor(readonly db: Database.Database, readonly clock: () => number, readonly events: EventRoutes = NO_EVENT_ROUTES) {}
 
   /** Prepared statements are cached by their text; the SQL of the parts is all constant. */
   st(sql: string): Database.Statement {

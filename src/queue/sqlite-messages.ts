@@ -19,7 +19,9 @@ import { HalcyonError } from '../errors.js';
 import { createIdGenerator } from './ids.js';
 import type { MessageStore } from './message-store.js';
 import type { MessageId, MessageRow, NewMessage } from './model.js';
+import { enqueueEvents, factsOf, routeEvents } from './event.js';
 import type { SqliteDb } from './sqlite-db.js';
+import { insertOutbox, messageFacts } from './sqlite-events.js';
 import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from './sqlite-rows.js';
 import type { BodySpool, SpoolLocation } from './spool.js';
 
@@ -51,10 +53,11 @@ export class SqliteMessageStore implements MessageStore {
     this.insertBatch = d.db.transaction((items: readonly Pending[]) => {
       const now = d.clock();
       for (const { id, msg, spooled } of items) {
-        d.st(`INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for)
-                 VALUES (?, ?, ?, ?, ?, ?, 0, ?)`)
+        const facts = factsOf(msg);
+        d.st(`INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for, event_facts)
+                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`)
           .run(id, msg.sender, JSON.stringify(msg.params), msg.receivedAt, msg.body.length,
-            JSON.stringify(msg.trace), msg.dsnFor ?? null);
+            JSON.stringify(msg.trace), msg.dsnFor ?? null, JSON.stringify(facts));
         if (spooled) {
           d.st(`INSERT INTO bodies (message_id, data, segment, seg_offset, seg_length) VALUES (?, X'', ?, ?, ?)`)
             .run(id, spooled.segment, spooled.offset, spooled.length);
@@ -67,6 +70,8 @@ export class SqliteMessageStore implements MessageStore {
             .run(id, r.address, domainOf(r.address), r.orcpt ?? null,
               r.notify !== undefined ? JSON.stringify(r.notify) : null, r.destination, now, now);
         }
+        insertOutbox(d, routeEvents(d.events, enqueueEvents(d.events, now, { queueId: id, sender: msg.sender, facts }, msg,
+          (about) => messageFacts(d, [about]).get(about))), now);
       }
     });
   }

@@ -15,7 +15,9 @@ import type {
 import { FINAL_STATES } from './model.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
 import { ageBucketSql, likePattern } from './shape-sql.js';
+import { OutcomeEvents, type ChangedRecipient } from './event.js';
 import type { SqliteDb } from './sqlite-db.js';
+import { insertOutbox, messageFacts } from './sqlite-events.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient,
   type RawAttempt, type RawMessage, type RawRecipient,
@@ -189,23 +191,26 @@ export class SqliteRecipientQueue implements RecipientQueue {
       const update = this.d.st(`UPDATE recipients SET state = @state, last_reply = @reply, attempts = attempts + @inc,
           next_attempt_at = COALESCE(@next, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = @now
         WHERE id = @id AND state NOT IN ${FINAL_SQL} AND (@owner IS NULL OR (state = 'inflight' AND lease_owner = @owner))
-        RETURNING message_id`).pluck();
+        RETURNING message_id, address, domain, destination, attempts`);
       const history = this.d.st('INSERT INTO attempts (recipient_id, at, state, reply) VALUES (?, ?, ?, ?)');
+      const events = new OutcomeEvents(this.d.events, now);
       const applied: number[] = [];
       for (const { recipientId, outcome } of outcomes) {
         const reply = JSON.stringify(outcome.reply);
-        const messageId = update.get({
+        const row = update.get({
           id: recipientId, state: outcome.kind, reply, inc: attemptIncrement(outcome), now, owner: owner ?? null,
           next: outcome.kind === 'deferred' ? outcome.nextAttemptAt : null,
-        }) as MessageId | undefined;
-        if (messageId === undefined) {
+        }) as ChangedRecipient | undefined;
+        if (row === undefined) {
           this.d.stats.ignoredOutcomes++;
           continue;
         }
         applied.push(recipientId);
-        if (outcome.kind !== 'deferred') this.touched.add(messageId);
+        if (outcome.kind !== 'deferred') this.touched.add(row.message_id);
         history.run(recipientId, now, outcome.kind, reply);
+        events.add(row, outcome);
       }
+      insertOutbox(this.d, events.rows(messageFacts(this.d, events.messageIds())), now);
       return applied;
     });
   }

@@ -12,6 +12,7 @@
  */
 import { HalcyonError } from '../errors.js';
 import { closeDatabase, openDatabase, SqliteDb, type SqliteQueueOptions, type SqliteStoreStats } from './sqlite-db.js';
+import { SqliteEventOutbox } from './sqlite-events.js';
 import { SqliteDestinationGate } from './sqlite-gate.js';
 import { SqliteMessageStore } from './sqlite-messages.js';
 import { SqliteRecipientQueue } from './sqlite-recipients.js';
@@ -31,6 +32,7 @@ export class SqliteQueue implements Queue {
   readonly messages: SqliteMessageStore;
   readonly recipients: SqliteRecipientQueue;
   readonly gate: SqliteDestinationGate;
+  readonly events: SqliteEventOutbox;
   /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
   readonly health = new QueueHealth();
 
@@ -42,6 +44,7 @@ export class SqliteQueue implements Queue {
     this.lastCollect = Date.now();
     this.recipients = new SqliteRecipientQueue(d);
     this.gate = new SqliteDestinationGate(d);
+    this.events = new SqliteEventOutbox(d);
   }
 
   get stats(): SqliteStoreStats {
@@ -90,5 +93,5 @@ export class SqliteQueue implements Queue {
 
 export async function openSqliteQueue(opts: SqliteQueueOptions): Promise<SqliteQueue> {
   const clock = opts.clock ?? Date.now;
-  return new SqliteQueue(new SqliteDb(openDatabase(opts), clock), new BodySpool(join(opts.dataDir, 'queue')));
+  return new SqliteQueue(new SqliteDb(openDatabase(opts), clock, opts.events), new BodySpool(join(opts.dataDir, 'queue')));
 }

@@ -16,6 +16,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { HalcyonError } from '../errors.js';
+import type { EventRoutes } from './event.js';
 import type { NewMessage } from './model.js';
 import { openSqliteQueue } from './sqlite-store.js';
 import { ownsMemory } from './worker-store.js';
@@ -23,11 +24,11 @@ import type { QueueHandlers, QueueRequest, QueueResponse } from './worker-protoc
 
 const port = parentPort;
 if (!port) throw new Error('store-worker must run in a worker thread');
-const { dataDir } = workerData as { dataDir: string };
+const { dataDir, events } = workerData as { dataDir: string; events?: EventRoutes };
 
 let now = Date.now();
-const queue = await openSqliteQueue({ dataDir, clock: () => now });
-const { messages: m, recipients: r, gate: g } = queue;
+const queue = await openSqliteQueue({ dataDir, clock: () => now, ...(events ? { events } : {}) });
+const { messages: m, recipients: r, gate: g, events: e } = queue;
 
 /** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
 function revive(msg: NewMessage): NewMessage {
@@ -73,6 +74,10 @@ const handlers: QueueHandlers = {
   listDestinations: () => g.listDestinations(),
   putDestination: (row) => g.putDestination(row),
   putLimits: (key, limits, at) => g.putLimits(key, limits, at),
+  claimEvents: (sink, claim) => e.claimEvents(sink, claim),
+  ackEvents: (ids) => e.ackEvents(ids),
+  retryEvents: (ids, owner, next) => e.retryEvents(ids, owner, next),
+  outboxDepth: () => e.outboxDepth(),
   close: async () => undefined, // closed after the turn's answers are out
 };
 

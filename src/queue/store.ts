@@ -8,6 +8,7 @@
  *   flush/hold, the sweeps' claims;
  * - DestinationGate (queue/destination-gate): connection slots, probes,
  *   compare-and-set health, a shared rate;
+ * - EventOutbox (queue/event-outbox): the events waiting for their sinks;
  * - QueueHealth (queue/health): whether the storage answers at all.
  *
  * Asynchronous from the first line: the SQLite implementation could answer
@@ -16,6 +17,7 @@
  * needs (an SMTP session only a MessageStore).
  */
 import type { DestinationGate } from './destination-gate.js';
+import type { EventOutbox } from './event-outbox.js';
 import type { QueueHealth } from './health.js';
 import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
@@ -24,6 +26,8 @@ export interface Queue {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
+  /** The recipient events waiting for their sinks (queue/event-outbox). */
+  readonly events: EventOutbox;
   /** Whether the storage can be used now (ok, unavailable for a while, failed for good): queue/health. */
   readonly health: QueueHealth;
   /** Writes what waits and closes; `deadlineMs` bounds the wait where an implementation has one to bound. */

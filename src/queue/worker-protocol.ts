@@ -9,6 +9,7 @@
  * Types only; no behaviour.
  */
 import type { DestinationGate } from './destination-gate.js';
+import type { EventOutbox } from './event-outbox.js';
 import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
 
@@ -18,7 +19,7 @@ type OpsOf<T> = {
     T[K] extends (...a: infer A) => Promise<infer R> ? { readonly args: A; readonly result: R } : never
 };
 
-export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & {
+export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & {
   readonly close: { readonly args: []; readonly result: void };
 };
 export type QueueOp = keyof QueueOps;

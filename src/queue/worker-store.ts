@@ -20,6 +20,8 @@
 import { Worker } from 'node:worker_threads';
 import { HalcyonError, type ErrorCode } from '../errors.js';
 import type { DestinationGate } from './destination-gate.js';
+import type { EventRoutes } from './event.js';
+import type { EventOutbox } from './event-outbox.js';
 import { QueueHealth } from './health.js';
 import { createIdGenerator } from './ids.js';
 import type { MessageStore } from './message-store.js';
@@ -46,6 +48,7 @@ export class WorkerQueue implements Queue {
   readonly messages: MessageStore;
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
+  readonly events: EventOutbox;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
   private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -126,10 +129,16 @@ export class WorkerQueue implements Queue {
       putDestination: (row) => call('putDestination', row),
       putLimits: (key, limits, now) => call('putLimits', key, limits, now),
     };
+    this.events = {
+      claimEvents: (sink, claim) => call('claimEvents', sink, claim),
+      ackEvents: (ids) => call('ackEvents', ids),
+      retryEvents: (ids, owner, next) => call('retryEvents', ids, owner, next),
+      outboxDepth: () => call('outboxDepth'),
+    };
   }
 
-  static async open(opts: { dataDir: string; clock?: () => number; callTimeoutMs?: number }): Promise<WorkerQueue> {
-    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { dataDir: opts.dataDir } });
+  static async open(opts: { dataDir: string; clock?: () => number; callTimeoutMs?: number; events?: EventRoutes }): Promise<WorkerQueue> {
+    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { dataDir: opts.dataDir, events: opts.events } });
     const queue = new WorkerQueue(worker, opts.clock ?? Date.now, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
     await queue.recipients.counts(); // the worker has opened (and migrated) the database
     return queue;

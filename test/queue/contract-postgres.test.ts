@@ -12,7 +12,8 @@ import { openPgQueue } from '../../src/queue/pg-store.js';
 import type { Queue } from '../../src/queue/store.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
 import { destinationGateContract } from './contract/destination-gate.js';
-import { T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
+import { eventOutboxContract } from './contract/event-outbox.js';
+import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 
@@ -26,7 +27,7 @@ const impl: Implementation = {
     const clock = { now: T0 };
     const handles: Queue[] = [];
     const openOne = async (): Promise<Queue> => {
-      const q = await openPgQueue({ url: db.url, clock: () => clock.now, poolSize: 4 });
+      const q = await openPgQueue({ url: db.url, clock: () => clock.now, poolSize: 4, events: EVENT_ROUTES });
       handles.push(q);
       return q;
     };
@@ -44,6 +45,7 @@ const impl: Implementation = {
 messageStoreContract(impl);
 recipientQueueContract(impl);
 destinationGateContract(impl);
+eventOutboxContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();
@@ -53,7 +55,7 @@ test('migration: nodes starting together create the schema once; a newer schema 
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {
-      assert.deepEqual((await c.query('SELECT version FROM halcyon_schema_version ORDER BY version')).rows.map((r) => r.version as number), [1]);
+      assert.deepEqual((await c.query('SELECT version FROM halcyon_schema_version ORDER BY version')).rows.map((r) => r.version as number), [1, 2]);
       assert.equal((await c.query('SHOW synchronous_commit')).rows[0]?.synchronous_commit, 'on');
       await c.query('INSERT INTO halcyon_schema_version VALUES (99, 0)');
     } finally {

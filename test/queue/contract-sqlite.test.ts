@@ -10,7 +10,8 @@ import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
 import type { Queue } from '../../src/queue/store.js';
 import { WorkerQueue } from '../../src/queue/worker-store.js';
 import { destinationGateContract } from './contract/destination-gate.js';
-import { T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
+import { eventOutboxContract } from './contract/event-outbox.js';
+import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 
@@ -39,10 +40,11 @@ function sqlite(name: string, open: (dataDir: string, clock: () => number) => Pr
 }
 
 for (const impl of [
-  sqlite('SQLite', (dataDir, clock) => openSqliteQueue({ dataDir, clock })),
-  sqlite('SQLite in its worker thread', (dataDir, clock) => WorkerQueue.open({ dataDir, clock })),
+  sqlite('SQLite', (dataDir, clock) => openSqliteQueue({ dataDir, clock, events: EVENT_ROUTES })),
+  sqlite('SQLite in its worker thread', (dataDir, clock) => WorkerQueue.open({ dataDir, clock, events: EVENT_ROUTES })),
 ]) {
   messageStoreContract(impl);
   recipientQueueContract(impl);
   destinationGateContract(impl);
+  eventOutboxContract(impl);
 }

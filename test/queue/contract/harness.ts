@@ -50,3 +50,12 @@ export async function withQueue(impl: Implementation, fn: (q: QueueUnderTest) =>
 }
 
 export const reply = { code: 250, enhanced: '2.0.0', text: 'ok', host: 'mx.example.test[127.0.0.1]:25' };
+
+/** The event sinks every contract queue writes for: one takes everything, one only bounces (queue/event). */
+export const EVENT_ROUTES = {
+  node: 'node-a',
+  sinks: [
+    { name: 'all', events: ['received', 'delivered', 'deferred', 'bounced', 'expired', 'suppressed', 'dsn_sent', 'rule_triggered'] },
+    { name: 'bounces', events: ['bounced'] },
+  ],
+} as const;

@@ -1,0 +1,65 @@
+/**
+ * cli/events-cmd — `halcyon events status`: each configured event sink with
+ * the events waiting for it in the outbox (how many, how many being sent now,
+ * the oldest's age, the most failed sends), read from the queue itself
+ * (the SQLite file read-only, beside a running server, or the shared
+ * PostgreSQL database: every node's outbox at once). Rows under a name no sink
+ * has any more are listed too: they will not be sent.
+ */
+import type { Command } from 'commander';
+import { eventSinks } from '../config/event-sinks.js';
+import { configFileFrom, loadConfig } from '../config/load.js';
+import type { OutboxDepth } from '../queue/event-outbox.js';
+import { openQueue, usesPostgres } from '../queue/open.js';
+import { NoQueueError, openSqliteQueue } from '../queue/sqlite-store.js';
+import type { Queue } from '../queue/store.js';
+import { age } from './format.js';
+
+export interface SinkStatus extends OutboxDepth {
+  readonly kind: 'webhook' | 'amqp' | 'unconfigured';
+  readonly target?: string;
+}
+
+export function formatEventStatus(rows: readonly SinkStatus[], now: number): string {
+  if (rows.length === 0) return 'no event sinks configured and no events waiting\n';
+  const lines = [['SINK', 'KIND', 'WAITING', 'SENDING', 'OLDEST', 'MAX TRIES', 'TARGET']];
+  for (const r of rows) {
+    lines.push([r.sink, r.kind, String(r.depth), String(r.leased), r.oldestAt !== undefined ? age(now - r.oldestAt) : '-', String(r.maxAttempts), r.target ?? '']);
+  }
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  return lines.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export function registerEventCommands(program: Command): void {
+  const events = program.command('events').description('Recipient events and their sinks (docs/events.md)');
+  events.command('status')
+    .description('Each event sink and the events waiting for it in the outbox')
+    .option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
+    .option('--json', 'JSON output')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const cfg = loadConfig(configFileFrom(opts.config));
+      let store: Queue;
+      try {
+        store = usesPostgres(cfg) ? await openQueue(cfg) : await openSqliteQueue({ dataDir: cfg.data_dir, access: 'readonly' });
+      } catch (err) {
+        if (!(err instanceof NoQueueError)) throw err;
+        process.stderr.write(`halcyon: ${err.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      let depth: OutboxDepth[];
+      try {
+        depth = await store.events.outboxDepth();
+      } finally {
+        await store.close();
+      }
+      const byName = new Map(depth.map((d) => [d.sink, d]));
+      const rows: SinkStatus[] = eventSinks(cfg).map((s) => ({
+        sink: s.name, depth: 0, leased: 0, maxAttempts: 0, ...byName.get(s.name),
+        kind: s.kind, target: s.kind === 'webhook' ? s.url : `${s.url.replace(/\/\/[^@/]*@/, '//')} ${s.exchange || '(default exchange)'}`,
+      }));
+      const named = new Set(rows.map((r) => r.sink));
+      for (const d of depth) if (!named.has(d.sink)) rows.push({ ...d, kind: 'unconfigured' });
+      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatEventStatus(rows, Date.now()));
+    });
+}
