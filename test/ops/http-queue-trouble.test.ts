@@ -9,10 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startTestApp } from '../support/halcyon.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
 import { until } from './helpers.js';
+import { tcpRelay } from '../support/tcp-relay.js';
 
 interface Answer { readonly status: number; readonly retryAfter: string | null; readonly body: { error?: string; message?: string } }
 
@@ -57,40 +57,12 @@ test('a queue whose storage failed: every queue route answers 503 with Retry-Aft
   }
 });
 
-/** A TCP relay to PostgreSQL that the test can cut (refusing and dropping connections) and restore on the same port. */
-async function relay(to: { host: string; port: number }): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void>; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  let port = 0;
-  const listen = () => new Promise<void>((resolve, reject) => {
-    const s = net.createServer((client) => {
-      const upstream = net.connect(to);
-      for (const sock of [client, upstream]) {
-        sockets.add(sock);
-        sock.on('close', () => sockets.delete(sock));
-        sock.on('error', () => { client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    s.once('error', reject);
-    s.listen(port, '127.0.0.1', () => { port = (s.address() as net.AddressInfo).port; server = s; resolve(); });
-  });
-  const cut = async () => {
-    const s = server;
-    server = undefined;
-    for (const sock of sockets) sock.destroy();
-    if (s) await new Promise<void>((r) => s.close(() => r()));
-  };
-  await listen();
-  return { port, cut, restore: listen, close: cut };
-}
-
 const pgSkip = await pgUnavailable();
 
 test('a queue database that cannot be reached: 503 with Retry-After; 200 again when it is back', { skip: pgSkip, timeout: 90_000 }, async () => {
   const db = await createTestDatabase();
   const target = new URL(db.url);
-  const r = await relay({ host: target.hostname, port: Number(target.port || 5432) });
+  const r = await tcpRelay({ host: target.hostname, port: Number(target.port || 5432) });
   const viaRelay = new URL(db.url);
   viaRelay.port = String(r.port);
   let h: Awaited<ReturnType<typeof startTestApp>> | undefined;
