@@ -29,6 +29,8 @@ export interface HalcyonOptions {
   readonly dkim?: 'rsa-sha256' | 'ed25519-sha256';
   /** The queue in this PostgreSQL database (bench/cluster), as this node; default the SQLite queue in data_dir. */
   readonly postgres?: { readonly url: string; readonly node: string };
+  /** Send every event to a webhook at this URL (bench/events). */
+  readonly webhook?: string;
 }
 
 export interface BenchHalcyon {
@@ -63,6 +65,7 @@ export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> 
     'enabled = false',
     '',
     ...(opts.dkim ? ['[[dkim]]', 'domain = "example.test"', 'selector = "bench"', `key = ${q(join(dataDir, 'dkim.pem'))}`, `algorithm = ${q(opts.dkim)}`, ''] : []),
+    ...(opts.webhook ? ['[[events.webhooks]]', 'name = "bench"', `url = ${q(opts.webhook)}`, 'secret = "bench"', ''] : []),
     '[routes]',
     `"example.test" = ${q(`127.0.0.1:${opts.routeTo}`)}`,
     `"*" = ${q(`127.0.0.1:${nowhere}`)}`,

@@ -29,6 +29,8 @@
  *   8. Relay end to end on a shared queue: SQLite one node, PostgreSQL one
  *      node, PostgreSQL three nodes (bench/cluster.ts; skipped when
  *      PostgreSQL does not answer). BENCH_ONLY=cluster runs only 8.
+ *   9. Relay end to end with no event sink and with a webhook sink receiving
+ *      every event (bench/events.ts; Halcyon only). BENCH_ONLY=events runs only 9.
  * BENCH_ONLY=throughput runs only 1–3 (and the CPU rows), for single rows while
  * working on speed: BENCH_LOADS=1k,100k,10rcpt picks the loads (default all),
  * BENCH_MTAS=halcyon,postfix,ceiling the contestants (default all), and
@@ -48,6 +50,7 @@ import { installExitHandlers, pollUntil, sh, sleep, stopAll } from './procs.js';
 import { runSource, startSink, toolsPresent, type SourceLoad } from './sink.js';
 import { dkimRows } from './dkim.js';
 import { clusterRows } from './cluster.js';
+import { eventRows } from './events.js';
 import { renderTable, type Row, type Runs } from './table.js';
 import { transactionsHalcyon, transactionsPostfix } from './transactions.js';
 
@@ -215,8 +218,9 @@ async function main(): Promise<void> {
   installExitHandlers();
   const started = Date.now();
   const rows: Row[] = [];
-  if (process.env.BENCH_ONLY === 'dkim' || process.env.BENCH_ONLY === 'cluster') {
-    rows.push(...await (process.env.BENCH_ONLY === 'dkim' ? dkimRows(n(20_000), RUNS, BUDGET_MS) : clusterRows(n(10_000), RUNS, BUDGET_MS)));
+  if (process.env.BENCH_ONLY === 'dkim' || process.env.BENCH_ONLY === 'cluster' || process.env.BENCH_ONLY === 'events') {
+    const only = process.env.BENCH_ONLY;
+    rows.push(...await (only === 'dkim' ? dkimRows(n(20_000), RUNS, BUDGET_MS) : only === 'cluster' ? clusterRows(n(10_000), RUNS, BUDGET_MS) : eventRows(n(10_000), RUNS, BUDGET_MS)));
     console.log(machine());
     console.log(`Scale ${SCALE}, ${RUNS} run(s) per figure (median, then the runs' range), budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
     console.log('');
@@ -253,6 +257,7 @@ async function main(): Promise<void> {
   }
   if (!only) rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
   if (!only) rows.push(...await clusterRows(n(10_000), RUNS, BUDGET_MS));
+  if (!only) rows.push(...await eventRows(n(10_000), RUNS, BUDGET_MS));
   for (const load of only ? LOADS_RUN : LOADS) {
     const runs = byLoad.get(load.label)!;
     rows.push({ what: `CPU per 1,000 msgs, ${load.label}`, unit: 's', ratio: 'ph',
