@@ -11,7 +11,7 @@ import { eventSinks } from '../config/event-sinks.js';
 import { configFileFrom, loadConfig } from '../config/load.js';
 import type { OutboxDepth } from '../queue/event-outbox.js';
 import { openQueue, usesPostgres } from '../queue/open.js';
-import { NoQueueError, openSqliteQueue } from '../queue/sqlite-store.js';
+import { NoQueueError, openSqliteQueue } from '../queue/sqlite/store.js';
 import type { Queue } from '../queue/store.js';
 import { age } from './format.js';
 

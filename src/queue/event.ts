@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { EVENT_TYPES } from '../config/schema.js';
 import type { LastReply, MessageId, NewMessage, Outcome } from './model.js';
-import { domainOf } from './sqlite-rows.js';
+import { domainOf } from './rows.js';
 
 export { EVENT_TYPES };
 export type EventType = typeof EVENT_TYPES[number];

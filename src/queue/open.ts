@@ -7,11 +7,11 @@
 import type { Config } from '../config/schema.js';
 import { eventSinks } from '../config/event-sinks.js';
 import { HalcyonError } from '../errors.js';
+import { openPgQueue } from './pg/store.js';
+import { openSqliteQueue } from './sqlite/store.js';
 import type { EventRoutes } from './event.js';
-import { openPgQueue } from './pg-store.js';
-import { openSqliteQueue } from './sqlite-store.js';
 import type { Queue } from './store.js';
-import { WorkerQueue } from './worker-store.js';
+import { WorkerQueue } from './sqlite/worker-store.js';
 
 export interface OpenQueueOptions {
   readonly clock?: () => number;

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PG_SCHEMA_VERSION } from '../../src/queue/pg-schema.js';
+import { PG_SCHEMA_VERSION } from '../../src/queue/pg/schema.js';
 import { CLI } from '../support/halcyon.js';
 import { message, submit } from '../support/postfix.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';

@@ -1,0 +1,153 @@
+/**
+ * queue/pg/db — the PostgreSQL queue's connection pool, shared by its three
+ * parts (pg/messages, pg/recipients, pg/gate): opening with
+ * synchronous_commit on (a resolved write means durable, as on SQLite), the
+ * migrations under an advisory lock, and a helper for one transaction.
+ *
+ * bigint columns are parsed to numbers: every one holds epoch ms, a count or
+ * a serial id, all far below 2^53. A failure that means the database cannot
+ * be reached (`isConnectionLoss`) becomes HAL_ERR_QUEUE_UNAVAILABLE and marks
+ * the node's QueueHealth unavailable (its probe brings it back); any other
+ * failure becomes HAL_ERR_QUEUE_WRITE. The cause is kept. Holds no queue logic.
+ */
+import pg from 'pg';
+import { HalcyonError } from '../../errors.js';
+import type { QueueHealth } from '../health.js';
+import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './schema.js';
+import { NO_EVENT_ROUTES, type EventRoutes } from '../event.js';
+
+pg.types.setTypeParser(20 /* int8 */, (v: string) => Number(v));
+
+export interface PgQueueOptions {
+  /** postgres://user@host:port/database */
+  readonly url: string;
+  readonly clock?: () => number;
+  /** Connections in the pool (default 10). */
+  readonly poolSize?: number;
+  /** Where events go (queue/event): none → the outbox gets no rows. */
+  readonly events?: EventRoutes;
+}
+
+export type Sql = pg.PoolClient | pg.Pool;
+
+export function createPool(opts: PgQueueOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.url, max: opts.poolSize ?? 10,
+    // Explicit, whatever the server's default: a 250 means the commit reached the WAL on disk.
+    options: '-c synchronous_commit=on',
+    connectionTimeoutMillis: 5_000,
+  });
+  // An idle client whose server went away must not crash the process; the next query reports it.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Creates or migrates the schema; nodes starting together wait for each other on the advisory lock. Returns the version. */
+export async function migratePg(pool: pg.Pool): Promise<{ from: number; to: number }> {
+  const c = await pool.connect();
+  // As in PgDb.tx: a session ended between statements must fail this migration, not the process.
+  const onError = () => undefined;
+  c.on('error', onError);
+  try {
+    await c.query('BEGIN');
+    await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await c.query('CREATE TABLE IF NOT EXISTS halcyon_schema_version (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
+    const { rows } = await c.query<{ v: number | null }>('SELECT MAX(version) AS v FROM halcyon_schema_version');
+    const from = rows[0]?.v ?? 0;
+    if (from > PG_SCHEMA_VERSION) {
+      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `queue schema version ${from} is newer than this Halcyon (${PG_SCHEMA_VERSION})`);
+    }
+    for (let v = from + 1; v <= PG_SCHEMA_VERSION; v++) {
+      await c.query(PG_MIGRATIONS[v - 1]!);
+      await c.query('INSERT INTO halcyon_schema_version (version, applied_at) VALUES ($1, $2)', [v, Date.now()]);
+    }
+    await c.query('COMMIT');
+    return { from, to: PG_SCHEMA_VERSION };
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', `cannot migrate the queue: ${String(err)}`, { cause: err });
+  } finally {
+    c.removeListener('error', onError);
+    c.release();
+  }
+}
+
+/** SQLSTATEs that mean the session or the server went away: class 08, and shutdown / crash / starting up (57P01–03). */
+const LOST_SQLSTATE = /^(08...|57P0[123])$/;
+/** Socket errors on the way to the server. */
+const LOST_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOENT']);
+/** What the pg driver and pool say when a connection died or never came (they carry no code). */
+const LOST_MESSAGE = /Connection terminated|not queryable|timeout exceeded when trying to connect/;
+
+/**
+ * Whether a pg error means the database cannot be reached now (transient: the node waits and probes),
+ * rather than a statement that failed on a live connection. Looks through `cause` (the pool wraps).
+ */
+export function isConnectionLoss(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (LOST_SQLSTATE.test(code) || LOST_ERRNO.has(code))) return true;
+    if (LOST_MESSAGE.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** The pool the three parts share. */
+export class PgDb {
+  closed = false;
+  /** `events`: the sinks each state change writes an outbox row for (queue/event). */
+  constructor(readonly pool: pg.Pool, readonly clock: () => number, readonly health: QueueHealth, readonly events: EventRoutes = NO_EVENT_ROUTES) {}
+
+  /** A failure as callers see it: unavailable (and the node marked so) or a failed write; one kind of queue trouble each. */
+  private trouble(what: string, err: unknown): HalcyonError {
+    if (err instanceof HalcyonError) return err;
+    if (isConnectionLoss(err)) {
+      const e = new HalcyonError('HAL_ERR_QUEUE_UNAVAILABLE', `${what}: ${String(err)}`, { cause: err });
+      this.health.lost(e);
+      return e;
+    }
+    return new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: ${String(err)}`, { cause: err });
+  }
+
+  /** A read. */
+  async read<T extends pg.QueryResultRow>(what: string, sql: string, params: unknown[] = []): Promise<T[]> {
+    if (this.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: queue is closed`);
+    try {
+      return (await this.pool.query<T>(sql, params)).rows;
+    } catch (err) {
+      throw this.trouble(what, err);
+    }
+  }
+
+  /** One transaction; committed (durably) when it resolves, rolled back when fn throws. */
+  async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: queue is closed`);
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (err) {
+      throw this.trouble(what, err);
+    }
+    let broken: Error | undefined;
+    // The server can end a session between two statements (a fast shutdown's FATAL 57P01): pg then emits
+    // 'error' on the client, which the pool listens for only while it is idle. Unheard, it ends the process.
+    const onError = (err: Error) => { broken = err; };
+    c.on('error', onError);
+    try {
+      await c.query('BEGIN');
+      const result = await fn(c);
+      // A COMMIT whose answer is lost may or may not have committed: the caller hears a failure (never a 250),
+      // and a client that retries may leave a duplicate, as with any lost reply.
+      await c.query('COMMIT');
+      return result;
+    } catch (err) {
+      if (isConnectionLoss(err)) broken = err as Error;
+      else await c.query('ROLLBACK').catch(() => undefined);
+      throw this.trouble(what, err);
+    } finally {
+      c.removeListener('error', onError);
+      // A connection that died is not given back to the pool.
+      c.release(broken);
+    }
+  }
+}

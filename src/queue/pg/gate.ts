@@ -1,0 +1,165 @@
+/**
+ * queue/pg/gate — DestinationGate over the shared PostgreSQL queue: the same
+ * rows as on SQLite (destinations, destination_slots, destination_tokens),
+ * shared by every node.
+ *
+ * Each call that decides is one transaction holding a transaction-scoped
+ * advisory lock on the destination key, so the read of the row and of the
+ * live slots and the slot it grants are one atomic step across nodes (a row
+ * lock would not do: the destination may have no row yet). The decision is
+ * queue/destination-gate's pure `decideGrant`, as on SQLite.
+ */
+import type pg from 'pg';
+import {
+  decideGrant, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
+} from '../destination-gate.js';
+import type { DestinationLimits, DestinationRow, DestinationState } from '../model.js';
+import type { PgDb } from './db.js';
+import { DESTINATION_COLUMNS, toDestination, type RawDestination } from '../rows.js';
+
+const FINAL_SQL = `('delivered','failed','expired')`;
+type Raw = RawDestination & Record<string, unknown>;
+
+/**
+ * One learned ceiling of the merge (`value`, `until`, `reply`: its JSON fields): the stricter value in force of
+ * the row's (`o`) and the incoming (`n`), ties to the incoming one, until the later expiry (none if either has none).
+ */
+const stricterSql = (value: string, until: string, reply: string): string => `(
+  SELECT (array_agg(s.j->'${value}' ORDER BY (s.j->>'${value}')::numeric, s.src DESC))[1] AS v,
+    (array_agg(s.j->'${reply}' ORDER BY (s.j->>'${value}')::numeric, s.src DESC))[1] AS r,
+    CASE WHEN bool_or(s.j->>'${until}' IS NULL) THEN NULL ELSE max((s.j->>'${until}')::numeric) END AS u
+  FROM (VALUES (x.o, 0), (x.n, 1)) AS s(j, src)
+  WHERE s.j->>'${value}' IS NOT NULL AND (s.j->>'${until}' IS NULL OR (s.j->>'${until}')::numeric > $2::bigint))`;
+
+/**
+ * queue/destination-gate's `mergeLimits`, in SQL, as the value of the row's new limits in putLimits' UPDATE
+ * (the row as destinations, the incoming set as EXCLUDED, now as $2). The contract suite holds both to
+ * the same results.
+ */
+const MERGE_LIMITS_SQL = `SELECT NULLIF(jsonb_strip_nulls(jsonb_build_object(
+    'maxConnections', c.v, 'maxConnectionsUntil', c.u, 'connectionsReply', c.r,
+    'maxRecipients', k.v, 'maxRecipientsUntil', k.u, 'recipientsReply', k.r,
+    'rules', (SELECT jsonb_agg(w.e ORDER BY w.i) FROM (
+      SELECT DISTINCT ON (a.i) a.i, a.e FROM (
+        SELECT (e->>'index')::int AS i, e, s.src, (e->>'until')::numeric AS until
+        FROM (VALUES (x.o, 0), (x.n, 1)) AS s(j, src),
+          jsonb_array_elements(CASE WHEN jsonb_typeof(s.j->'rules') = 'array' THEN s.j->'rules' ELSE '[]'::jsonb END) AS e) a
+      WHERE a.until > $2::bigint
+      ORDER BY a.i, a.until DESC, a.src DESC) w))), '{}'::jsonb)::text
+  FROM (SELECT COALESCE(destinations.limits::jsonb, '{}'::jsonb) AS o, EXCLUDED.limits::jsonb AS n) AS x
+    CROSS JOIN LATERAL ${stricterSql('maxConnections', 'maxConnectionsUntil', 'connectionsReply')} AS c
+    CROSS JOIN LATERAL ${stricterSql('maxRecipients', 'maxRecipientsUntil', 'recipientsReply')} AS k`;
+
+async function lockKey(c: pg.PoolClient, key: string): Promise<void> {
+  await c.query(`SELECT pg_advisory_xact_lock(hashtext('halcyon-destination:' || $1))`, [key]);
+}
+
+async function rowOf(c: pg.PoolClient, key: string): Promise<DestinationRow | undefined> {
+  const { rows } = await c.query<Raw>(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE key = $1`, [key]);
+  return rows[0] && toDestination(rows[0]);
+}
+
+/** `limits`: 'keep' leaves an existing row's limits as they are (a transition), 'set' writes the row's (an administrator). */
+async function upsert(c: pg.PoolClient, row: DestinationState, generation: number, limits: 'keep' | 'set' = 'set'): Promise<void> {
+  await c.query(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    ON CONFLICT (key) DO UPDATE SET health = EXCLUDED.health, backoff_until = EXCLUDED.backoff_until, backoff_ms = EXCLUDED.backoff_ms,
+      consecutive_failures = EXCLUDED.consecutive_failures, last_error = EXCLUDED.last_error, updated_at = EXCLUDED.updated_at,
+      generation = EXCLUDED.generation${limits === 'set' ? ', limits = EXCLUDED.limits' : ''}`,
+  [row.key, row.health, row.backoffUntil, row.backoffMs, row.consecutiveFailures, row.lastError ?? null, row.updatedAt, generation,
+    row.limits !== undefined ? JSON.stringify(row.limits) : null]);
+}
+
+export class PgDestinationGate implements DestinationGate {
+  constructor(private readonly d: PgDb) {}
+
+  acquire(req: AcquireRequest): Promise<Grant> {
+    return this.d.tx('acquire', async (c): Promise<Grant> => {
+      await lockKey(c, req.destination);
+      const row = await rowOf(c, req.destination);
+      const { rows } = await c.query<{ n: number; probing: number; earliest: number | null }>(`SELECT COUNT(*)::bigint AS n,
+          COALESCE(MAX(probe), 0)::bigint AS probing, MIN(lease_until) AS earliest
+        FROM destination_slots WHERE destination = $1 AND lease_until > $2`, [req.destination, req.now]);
+      const live = rows[0]!;
+      const decision = decideGrant(row, { count: live.n, probing: live.probing !== 0, earliestUntil: live.earliest ?? undefined }, req.now, req.maxConnections);
+      if (decision.kind === 'wait') return decision;
+      const slot = await c.query<{ id: number }>('INSERT INTO destination_slots (destination, node, probe, lease_until) VALUES ($1, $2, $3, $4) RETURNING id',
+        [req.destination, req.node, decision.kind === 'probe' ? 1 : 0, req.leaseUntil]);
+      return { kind: decision.kind, slot: slot.rows[0]!.id, generation: row?.generation ?? 0, row };
+    });
+  }
+
+  async renewSlot(slot: number, leaseUntil: number): Promise<boolean> {
+    return (await this.d.read('renewSlot', 'UPDATE destination_slots SET lease_until = $1 WHERE id = $2 RETURNING id', [leaseUntil, slot])).length > 0;
+  }
+
+  async releaseSlot(slot: number): Promise<void> {
+    await this.d.read('releaseSlot', 'DELETE FROM destination_slots WHERE id = $1', [slot]);
+  }
+
+  async releaseNodeSlots(node: string): Promise<number> {
+    return (await this.d.read('releaseNodeSlots', 'DELETE FROM destination_slots WHERE node = $1 RETURNING id', [node])).length;
+  }
+
+  async releaseExpiredSlots(now: number): Promise<number> {
+    return (await this.d.read('releaseExpiredSlots', 'DELETE FROM destination_slots WHERE lease_until <= $1 RETURNING id', [now])).length;
+  }
+
+  transition(key: string, expected: number, next: DestinationState): Promise<TransitionResult> {
+    return this.d.tx('transition', async (c): Promise<TransitionResult> => {
+      await lockKey(c, key);
+      const current = await rowOf(c, key);
+      if ((current?.generation ?? 0) !== expected) return { applied: false, row: current };
+      await upsert(c, { ...next, key }, expected + 1, 'keep');
+      return { applied: true, row: await rowOf(c, key) };
+    });
+  }
+
+  async putDestination(row: DestinationState): Promise<void> {
+    await this.d.tx('putDestination', async (c) => {
+      await lockKey(c, row.key);
+      await upsert(c, row, ((await rowOf(c, row.key))?.generation ?? 0) + 1);
+    });
+  }
+
+  async putLimits(key: string, limits: DestinationLimits, now: number): Promise<void> {
+    // Only the limits: health and generation stay (a new row is healthy at generation 0, what an absent row counts as).
+    // One statement: the merge is a function of the row being updated (ON CONFLICT locks it and sees its latest
+    // version), so two nodes writing at once both keep what they learned; no read-modify-write.
+    await this.d.read('putLimits', `INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
+      VALUES ($1, 'ok', 0, 0, 0, NULL, $2, 0, $3) ON CONFLICT (key) DO UPDATE SET limits = (${MERGE_LIMITS_SQL})`, [key, now, JSON.stringify(limits)]);
+  }
+
+  takeToken(key: string, now: number, rate: { readonly count: number; readonly perMs: number }): Promise<TokenResult> {
+    return this.d.tx('takeToken', async (c): Promise<TokenResult> => {
+      await lockKey(c, key);
+      const { rows } = await c.query<{ tokens: number; at: number }>('SELECT tokens, at FROM destination_tokens WHERE destination = $1', [key]);
+      const b = rows[0];
+      let tokens = b ? Math.min(rate.count, b.tokens + (Math.max(0, now - b.at) * rate.count) / rate.perMs) : rate.count;
+      const ok = tokens >= 1;
+      if (ok) tokens -= 1;
+      await c.query(`INSERT INTO destination_tokens (destination, tokens, at) VALUES ($1, $2, $3)
+        ON CONFLICT (destination) DO UPDATE SET tokens = EXCLUDED.tokens, at = EXCLUDED.at`, [key, tokens, now]);
+      return { ok, until: ok ? now : now + Math.ceil(((1 - tokens) * rate.perMs) / rate.count) };
+    });
+  }
+
+  async getDestination(key: string): Promise<DestinationRow | undefined> {
+    const [raw] = await this.d.read<Raw>('getDestination', `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE key = $1`, [key]);
+    return raw && toDestination(raw);
+  }
+
+  async listDestinations(): Promise<DestinationInfoRow[]> {
+    const rows = await this.d.read<Raw & { queued: number; connections: number }>('listDestinations', `WITH q AS (SELECT destination AS key, COUNT(*)::bigint AS queued
+          FROM recipients WHERE state NOT IN ${FINAL_SQL} GROUP BY destination),
+        s AS (SELECT destination AS key, COUNT(*)::bigint AS connections FROM destination_slots WHERE lease_until > $1 GROUP BY destination),
+        k AS (SELECT key FROM destinations UNION SELECT key FROM q UNION SELECT key FROM s)
+      SELECT k.key AS key, COALESCE(d.health, 'ok') AS health, COALESCE(d.backoff_until, 0) AS backoff_until,
+        COALESCE(d.backoff_ms, 0) AS backoff_ms, COALESCE(d.consecutive_failures, 0) AS consecutive_failures,
+        d.last_error AS last_error, COALESCE(d.updated_at, $1) AS updated_at, COALESCE(d.generation, 0) AS generation,
+        d.limits AS limits, COALESCE(q.queued, 0) AS queued, COALESCE(s.connections, 0) AS connections
+      FROM k LEFT JOIN destinations d ON d.key = k.key LEFT JOIN q ON q.key = k.key LEFT JOIN s ON s.key = k.key
+      ORDER BY k.key COLLATE "C"`, [this.d.clock()]);
+    return rows.map((raw) => ({ ...toDestination(raw), queued: raw.queued, connections: raw.connections }));
+  }
+}

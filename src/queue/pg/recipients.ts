@@ -1,0 +1,252 @@
+/**
+ * queue/pg/recipients — RecipientQueue over the shared PostgreSQL queue.
+ *
+ * Claims select with `FOR UPDATE OF r SKIP LOCKED` and lease in the same
+ * statement, so nodes claiming at once never get the same row and never
+ * wait for each other's claims (I2). The state test of an outcome is in its
+ * UPDATE (I1), and with an owner, the lease test too. The sweeps' claims use
+ * report_owner/report_until, apart from the delivery lease, as on SQLite.
+ */
+import type pg from 'pg';
+import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from '../model.js';
+import { FINAL_STATES } from '../model.js';
+import type { PgDb } from './db.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from '../recipient-queue.js';
+import { ageBucketSql, likePattern } from '../shape-sql.js';
+import { OutcomeEvents, type ChangedRecipient } from '../event.js';
+import { insertOutbox, messageFacts } from './events.js';
+import {
+  MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient, type RawAttempt, type RawMessage, type RawRecipient,
+} from '../rows.js';
+
+const FINAL_SQL = `(${FINAL_STATES.map((st) => `'${st}'`).join(',')})`;
+const DUE_SQL = `('queued','deferred')`;
+const RETURNING = RECIPIENT_COLUMNS.replace(/\br\./g, 'r.');
+const byDue = (a: RecipientRow, b: RecipientRow): number => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id;
+
+type Raw = RawRecipient & Record<string, unknown>;
+
+function increment(o: Outcome): number {
+  switch (o.kind) {
+    case 'delivered': return 1;
+    case 'failed': return 1;
+    case 'expired': return 0;
+    case 'deferred': return o.countAttempt ? 1 : 0;
+  }
+}
+
+export class PgRecipientQueue implements RecipientQueue {
+  private readonly touched = new Set<MessageId>();
+  private scannedAll = false;
+  private scannedTo = '';
+
+  constructor(private readonly d: PgDb) {}
+
+  async getRecipients(id: MessageId): Promise<RecipientRow[]> {
+    return (await this.d.read<Raw>('getRecipients', `SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = $1 ORDER BY r.id`, [id])).map(toRecipient);
+  }
+
+  async getAttempts(id: MessageId): Promise<AttemptRow[]> {
+    return (await this.d.read<RawAttempt & Record<string, unknown>>('getAttempts', `SELECT a.recipient_id, a.at, a.state, a.reply FROM attempts a
+      JOIN recipients r ON r.id = a.recipient_id WHERE r.message_id = $1 ORDER BY a.at, a.id`, [id])).map(toAttempt);
+  }
+
+  async listMessages(f: QueueFilter): Promise<{ message: MessageRow; recipients: RecipientRow[] }[]> {
+    const messages = (await this.d.read<RawMessage & Record<string, unknown>>('listMessages', `SELECT ${MESSAGE_COLUMNS} FROM messages m
+      WHERE ($1::text IS NULL OR m.id = $1) AND ($2::bigint IS NULL OR m.received_at < $2)
+        AND (($3::text IS NULL AND $4::text IS NULL) OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id
+          AND ($3::text IS NULL OR r.domain = $3) AND ($4::text IS NULL OR r.state = $4)))
+        AND ($6::text IS NULL OR lower(m.id) LIKE $6 ESCAPE '\\' OR lower(m.sender) LIKE $6 ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE $6 ESCAPE '\\')
+          OR m.id = ANY($7::text[]))
+      ORDER BY m.id LIMIT $5`, [f.messageId ?? null, f.olderThan ?? null, f.domain?.toLowerCase() ?? null, f.state ?? null, f.limit ?? null,
+      f.search ? likePattern(f.search.text) : null, f.search?.alsoIds ?? []])).map(toMessage);
+    const byMessage = new Map<MessageId, RecipientRow[]>(messages.map((m) => [m.id, []]));
+    if (messages.length > 0) {
+      const raws = await this.d.read<Raw>('listMessages', `SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = ANY($1) ORDER BY r.id`, [[...byMessage.keys()]]);
+      for (const raw of raws) byMessage.get(raw.message_id)?.push(toRecipient(raw));
+    }
+    return messages.map((message) => ({ message, recipients: byMessage.get(message.id) ?? [] }));
+  }
+
+  async listMessageIds(): Promise<MessageId[]> {
+    return (await this.d.read<{ id: string }>('listMessageIds', 'SELECT id FROM messages ORDER BY id')).map((r) => r.id);
+  }
+
+  async counts(): Promise<QueueCounts> {
+    const [{ n }] = await this.d.read<{ n: number }>('counts', 'SELECT COUNT(*)::bigint AS n FROM messages') as [{ n: number }];
+    const byState: Record<RecipientState, number> = { queued: 0, inflight: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 };
+    for (const row of await this.d.read<{ state: RecipientState; n: number }>('counts', 'SELECT state, COUNT(*)::bigint AS n FROM recipients GROUP BY state')) byState[row.state] = row.n;
+    return { messages: n, byState };
+  }
+
+  async shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]> {
+    const rows = await this.d.read<{ domain: string; destination: string; held: boolean; bucket: number; n: number }>('shapeCounts',
+      `SELECT r.domain, r.destination, m.held, ${ageBucketSql('$1::bigint - m.received_at', boundsMs)} AS bucket, COUNT(*)::int AS n
+        FROM recipients r JOIN messages m ON m.id = r.message_id
+        WHERE r.state IN ('queued','inflight','deferred') GROUP BY 1, 2, 3, 4`, [now]);
+    return rows.map((r) => ({ domain: r.domain, destination: r.destination, held: Boolean(r.held), bucket: Number(r.bucket), n: Number(r.n) }));
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    const [row] = await this.d.read<{ due: number | null }>('nextDueAt', `SELECT LEAST(
+        (SELECT r.next_attempt_at FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN destinations d ON d.key = r.destination
+          WHERE r.state IN ${DUE_SQL} AND m.held = 0
+            AND (d.key IS NULL OR d.health = 'ok' OR (d.health = 'backoff' AND d.backoff_until <= r.next_attempt_at))
+          ORDER BY r.next_attempt_at LIMIT 1),
+        (SELECT MIN(d.backoff_until) FROM destinations d WHERE d.health = 'backoff'
+          AND EXISTS (SELECT 1 FROM recipients r WHERE r.destination = d.key AND r.state IN ${DUE_SQL} AND r.next_attempt_at < d.backoff_until))
+      ) AS due`);
+    return row?.due ?? undefined;
+  }
+
+  private async lease(c: pg.PoolClient | undefined, what: string, select: string, params: unknown[], owner: string, until: number, now: number): Promise<RecipientRow[]> {
+    const n = params.length;
+    const sql = `WITH c AS (${select} FOR UPDATE OF r SKIP LOCKED)
+      UPDATE recipients r SET state = 'inflight', lease_owner = $${n + 1}, lease_until = $${n + 2}, updated_at = $${n + 3}
+      FROM c WHERE r.id = c.id RETURNING ${RETURNING}`;
+    const args = [...params, owner, until, now];
+    const raws = c ? (await c.query<Raw>(sql, args)).rows : await this.d.read<Raw>(what, sql, args);
+    return raws.map(toRecipient).sort(byDue);
+  }
+
+  async claimDue(req: ClaimRequest): Promise<RecipientRow[]> {
+    return this.lease(undefined, 'claimDue', `SELECT r.id FROM recipients r JOIN messages m ON m.id = r.message_id
+        LEFT JOIN destinations d ON d.key = r.destination
+      WHERE r.state IN ${DUE_SQL} AND r.next_attempt_at <= $1 AND m.held = 0
+        AND (d.key IS NULL OR (d.health <> 'suspended' AND NOT (d.health = 'backoff' AND d.backoff_until > $1)))
+        AND NOT (r.destination = ANY($2::text[]))
+      ORDER BY r.next_attempt_at, r.id LIMIT $3`, [req.now, [...(req.excludeDestinations ?? [])], req.limit], req.owner, req.leaseUntil, req.now);
+  }
+
+  async renewLeases(ids: readonly number[], owner: string, leaseUntil: number): Promise<number[]> {
+    return (await this.d.read<{ id: number }>('renewLeases', `UPDATE recipients SET lease_until = $1
+      WHERE id = ANY($2) AND state = 'inflight' AND lease_owner = $3 RETURNING id`, [leaseUntil, [...ids], owner])).map((r) => r.id).sort((a, b) => a - b);
+  }
+
+  async unclaim(ids: readonly number[], owner: string, nextAttemptAt: number): Promise<number> {
+    return (await this.d.read('unclaim', `UPDATE recipients SET
+        state = CASE WHEN attempts > 0 OR last_reply IS NOT NULL THEN 'deferred' ELSE 'queued' END,
+        lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, updated_at = $2
+      WHERE id = ANY($3) AND state = 'inflight' AND lease_owner = $4 RETURNING id`, [nextAttemptAt, this.d.clock(), [...ids], owner])).length;
+  }
+
+  private async release(what: string, condition: string, params: unknown[]): Promise<number> {
+    return (await this.d.read(what, `UPDATE recipients SET
+        state = CASE WHEN attempts > 0 OR last_reply IS NOT NULL THEN 'deferred' ELSE 'queued' END,
+        lease_owner = NULL, lease_until = NULL, next_attempt_at = LEAST(next_attempt_at, $1), updated_at = $1
+      WHERE state = 'inflight' ${condition} RETURNING id`, params)).length;
+  }
+
+  releaseExpiredLeases(now: number): Promise<number> {
+    return this.release('releaseExpiredLeases', 'AND lease_until <= $1', [now]);
+  }
+
+  releaseNodeLeases(owner: string, now: number): Promise<number> {
+    return this.release('releaseNodeLeases', 'AND lease_owner = $2', [now, owner]);
+  }
+
+  async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner?: string): Promise<number[]> {
+    if (outcomes.length === 0) return [];
+    // Candidates for removal are noted after the commit: a removeCompleted running meanwhile must not see
+    // the message before its last outcome is visible, and drop it as not yet complete.
+    const finished: MessageId[] = [];
+    const applied = await this.d.tx('recordOutcomes', async (c) => {
+      const applied: number[] = [];
+      const events = new OutcomeEvents(this.d.events, now);
+      for (const { recipientId, outcome } of outcomes) {
+        const reply = JSON.stringify(outcome.reply);
+        const { rows } = await c.query<ChangedRecipient>(`UPDATE recipients SET state = $1, last_reply = $2, attempts = attempts + $3,
+            next_attempt_at = COALESCE($4, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $5
+          WHERE id = $6 AND state NOT IN ${FINAL_SQL} AND ($7::text IS NULL OR (state = 'inflight' AND lease_owner = $7))
+          RETURNING message_id, address, domain, destination, attempts`, [outcome.kind, reply, increment(outcome), outcome.kind === 'deferred' ? outcome.nextAttemptAt : null, now, recipientId, owner ?? null]);
+        const row = rows[0];
+        if (row === undefined) continue;
+        applied.push(recipientId);
+        if (outcome.kind !== 'deferred') finished.push(row.message_id);
+        await c.query('INSERT INTO attempts (recipient_id, at, state, reply) VALUES ($1, $2, $3, $4)', [recipientId, now, outcome.kind, reply]);
+        events.add(row, outcome);
+      }
+      const ids = events.messageIds();
+      if (ids.length > 0) await insertOutbox(c, events.rows(await messageFacts(c, ids)), now);
+      return applied;
+    });
+    for (const mid of finished) this.touched.add(mid);
+    return applied;
+  }
+
+  async parkDestination(key: string, until: number, limit?: number): Promise<number> {
+    return (await this.d.read('parkDestination', `UPDATE recipients SET next_attempt_at = $2
+      WHERE id IN (SELECT id FROM recipients WHERE destination = $1 AND state IN ${DUE_SQL} AND next_attempt_at < $2 LIMIT $3 FOR UPDATE SKIP LOCKED)
+      RETURNING id`, [key, until, limit ?? null])).length;
+  }
+
+  async flush(o: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number> {
+    return (await this.d.read('flush', `UPDATE recipients SET next_attempt_at = $1, updated_at = $1
+      WHERE state IN ${DUE_SQL} AND next_attempt_at > $1 AND ($2::text IS NULL OR domain = $2) AND ($3::text IS NULL OR message_id = $3)
+        AND ($4::text IS NULL OR destination = $4) RETURNING id`, [o.now, o.domain?.toLowerCase() ?? null, o.messageId ?? null, o.destination ?? null])).length;
+  }
+
+  async setHeld(id: MessageId, held: boolean): Promise<boolean> {
+    return (await this.d.read('setHeld', 'UPDATE messages SET held = $1 WHERE id = $2 RETURNING id', [held ? 1 : 0, id])).length > 0;
+  }
+
+  claimExpirable(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {
+    return this.lease(undefined, 'claimExpirable', `SELECT r.id FROM messages m JOIN recipients r ON r.message_id = m.id
+      WHERE m.received_at < $1 AND r.state IN ${DUE_SQL} LIMIT $2`, [receivedBefore, c.limit], c.owner, c.leaseUntil, c.now);
+  }
+
+  claimDelayed(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {
+    return this.claimWhole('claimDelayed', `r.state = 'deferred' AND r.delay_notified = 0`, receivedBefore, c);
+  }
+
+  claimReportsDue(c: SweepClaim): Promise<RecipientRow[]> {
+    return this.claimWhole('claimReportsDue', `r.dsn_done = 0 AND (r.state IN ('failed', 'expired') OR (r.state = 'delivered' AND r.notify LIKE '%SUCCESS%'))`, undefined, c);
+  }
+
+  /**
+   * The sweeps' report claims (failure/success DSNs, delay warnings): the recipients `owed` a report, by whole
+   * messages (received before `receivedBefore`, when given), `limit` messages at most.
+   */
+  private async claimWhole(what: string, owed: string, receivedBefore: number | undefined, c: SweepClaim): Promise<RecipientRow[]> {
+    // No recipient of the message in an attempt (its outcome belongs in the same report) or under a live report claim.
+    const QUIET = `NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = r.message_id AND (o.state = 'inflight' OR o.report_until > $1))`;
+    const raws = await this.d.tx(what, async (t) => {
+      // Whole messages, each locked while it is claimed: a node claiming at the same moment skips it, so one
+      // message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).
+      const ids = (await t.query<{ id: string }>(`SELECT m.id FROM messages m WHERE ($3::bigint IS NULL OR m.received_at < $3) AND m.id IN (
+          SELECT r.message_id FROM recipients r WHERE ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET})
+        ORDER BY m.id LIMIT $2 FOR NO KEY UPDATE OF m SKIP LOCKED`, [c.now, c.limit, receivedBefore ?? null])).rows.map((r) => r.id);
+      if (ids.length === 0) return [];
+      // A new statement sees (READ COMMITTED) what a node that held a message's lock before us committed: its claim.
+      return (await t.query<Raw>(`UPDATE recipients r SET report_owner = $2, report_until = $3
+        WHERE r.message_id = ANY($4) AND ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) AND ${QUIET}
+        RETURNING ${RETURNING}`, [c.now, c.owner, c.leaseUntil, ids])).rows;
+    });
+    return raws.map(toRecipient).sort((a, b) => (a.messageId < b.messageId ? -1 : a.messageId > b.messageId ? 1 : a.id - b.id));
+  }
+
+  async markDsn(recipientIds: readonly number[], what: 'final' | 'delay'): Promise<void> {
+    const column = what === 'final' ? 'dsn_done' : 'delay_notified';
+    const rows = await this.d.read<{ message_id: string }>('markDsn', `UPDATE recipients SET ${column} = 1, report_owner = NULL, report_until = NULL, updated_at = $1
+      WHERE id = ANY($2) RETURNING message_id`, [this.d.clock(), [...recipientIds]]);
+    for (const r of rows) this.touched.add(r.message_id);
+  }
+
+  async removeCompleted(limit: number): Promise<MessageId[]> {
+    let candidates: MessageId[];
+    if (this.scannedAll) candidates = [...this.touched].slice(0, limit);
+    else {
+      // Once after start, everything, a slice per call (messages finished while no node ran).
+      candidates = (await this.d.read<{ id: string }>('removeCompleted', 'SELECT id FROM messages WHERE id > $2 ORDER BY id LIMIT $1', [limit, this.scannedTo])).map((r) => r.id);
+      this.scannedAll = candidates.length < limit;
+      this.scannedTo = candidates.at(-1) ?? this.scannedTo;
+    }
+    for (const id of candidates) this.touched.delete(id);
+    if (candidates.length === 0) return [];
+    const rows = await this.d.read<{ id: string }>('removeCompleted', `DELETE FROM messages m WHERE m.id = ANY($1) AND NOT EXISTS (
+        SELECT 1 FROM recipients r WHERE r.message_id = m.id AND (r.state NOT IN ${FINAL_SQL} OR (r.state <> 'delivered' AND r.dsn_done = 0)))
+      RETURNING m.id`, [candidates]);
+    return rows.map((r) => r.id).sort();
+  }
+}

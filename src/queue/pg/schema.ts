@@ -1,0 +1,115 @@
+/**
+ * queue/pg/schema — the PostgreSQL schema of the shared queue, as numbered
+ * migrations applied in order under an advisory lock (so nodes starting
+ * together do not race), recorded in `halcyon_schema_version`. A database
+ * migrated by a newer Halcyon is refused rather than guessed at.
+ *
+ * The columns mirror the SQLite schema (queue/sqlite/schema) so both share the
+ * row converters of queue/rows: JSON as text, flags as smallint 0/1,
+ * times as bigint epoch ms (parsed to numbers by queue/pg/db). Bodies are
+ * bytea beside their rows: one commit covers a message, its recipients and
+ * its body, and any node can deliver any message.
+ */
+
+export const PG_MIGRATIONS: readonly string[] = [
+  // 1: everything of SQLite schema versions 1 and 2.
+  `
+  CREATE TABLE messages (
+    id          text PRIMARY KEY,
+    sender      text NOT NULL,
+    params      text NOT NULL,
+    received_at bigint NOT NULL,
+    size        integer NOT NULL,
+    trace       text NOT NULL,
+    held        smallint NOT NULL DEFAULT 0,
+    dsn_for     text
+  );
+  CREATE INDEX messages_received ON messages(received_at);
+  CREATE TABLE bodies (
+    message_id text PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+    data       bytea NOT NULL
+  );
+  CREATE TABLE recipients (
+    id              bigserial PRIMARY KEY,
+    message_id      text NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    address         text NOT NULL,
+    domain          text NOT NULL,
+    orcpt           text,
+    notify          text,
+    destination     text NOT NULL,
+    state           text NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at bigint NOT NULL,
+    last_reply      text,
+    lease_owner     text,
+    lease_until     bigint,
+    delay_notified  smallint NOT NULL DEFAULT 0,
+    dsn_done        smallint NOT NULL DEFAULT 0,
+    updated_at      bigint NOT NULL,
+    report_owner    text,
+    report_until    bigint
+  );
+  CREATE INDEX recipients_pending ON recipients(next_attempt_at, id) WHERE state IN ('queued', 'deferred');
+  CREATE INDEX recipients_inflight ON recipients(lease_until) WHERE state = 'inflight';
+  CREATE INDEX recipients_lease_owner ON recipients(lease_owner) WHERE state = 'inflight';
+  CREATE INDEX recipients_destination ON recipients(destination, state, next_attempt_at);
+  CREATE INDEX recipients_message ON recipients(message_id);
+  CREATE INDEX recipients_reports ON recipients(message_id, id)
+    WHERE dsn_done = 0 AND (state IN ('failed', 'expired') OR (state = 'delivered' AND notify LIKE '%SUCCESS%'));
+  CREATE TABLE attempts (
+    id           bigserial PRIMARY KEY,
+    recipient_id bigint NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,
+    at           bigint NOT NULL,
+    state        text NOT NULL,
+    reply        text
+  );
+  CREATE INDEX attempts_recipient ON attempts(recipient_id);
+  CREATE TABLE destinations (
+    key                  text PRIMARY KEY,
+    health               text NOT NULL,
+    backoff_until        bigint NOT NULL DEFAULT 0,
+    backoff_ms           bigint NOT NULL DEFAULT 0,
+    consecutive_failures integer NOT NULL DEFAULT 0,
+    last_error           text,
+    updated_at           bigint NOT NULL,
+    generation           bigint NOT NULL DEFAULT 0,
+    limits               text
+  );
+  CREATE TABLE destination_slots (
+    id          bigserial PRIMARY KEY,
+    destination text NOT NULL,
+    node        text NOT NULL,
+    probe       smallint NOT NULL DEFAULT 0,
+    lease_until bigint NOT NULL
+  );
+  CREATE INDEX destination_slots_destination ON destination_slots(destination);
+  CREATE INDEX destination_slots_node ON destination_slots(node);
+  CREATE TABLE destination_tokens (
+    destination text PRIMARY KEY,
+    tokens      double precision NOT NULL,
+    at          bigint NOT NULL
+  );
+  `,
+  // 2: the event outbox (queue/event-outbox) and the facts events carry, as SQLite schema version 4.
+  `
+  ALTER TABLE messages ADD COLUMN event_facts text;
+  CREATE TABLE event_outbox (
+    id              bigserial PRIMARY KEY,
+    sink            text NOT NULL,
+    event_id        text NOT NULL,
+    type            text NOT NULL,
+    body            text NOT NULL,
+    created_at      bigint NOT NULL,
+    next_attempt_at bigint NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    lease_owner     text,
+    lease_until     bigint
+  );
+  CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
+  `,
+];
+
+export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;
+
+/** The advisory lock key every node takes while migrating (any constant that nothing else uses). */
+export const MIGRATION_LOCK = 0x48616c63; // "Halc"

@@ -1,0 +1,107 @@
+/**
+ * queue/rows — converts between the raw rows of both queue stores (SQLite and
+ * PostgreSQL share the column layout) and the
+ * queue model: JSON columns parsed, 0/1 columns made booleans, NULLs made
+ * absent fields.
+ *
+ * Does no I/O and holds no SQL beyond the column lists the rows come from.
+ */
+import type { EventType } from './event.js';
+import type { OutboxRow } from './event-outbox.js';
+import type {
+  AttemptRow, DestinationHealth, DestinationLimits, DestinationRow, LastReply, MessageRow, Notify,
+  RecipientRow, RecipientState,
+} from './model.js';
+
+export interface RawMessage {
+  id: string; sender: string; params: string; received_at: number; size: number;
+  trace: string; held: number; dsn_for: string | null;
+}
+
+export interface RawRecipient {
+  id: number; message_id: string; address: string; orcpt: string | null; notify: string | null;
+  destination: string; state: string; attempts: number; next_attempt_at: number;
+  last_reply: string | null; delay_notified: number; dsn_done: number; updated_at: number;
+}
+
+export interface RawAttempt { recipient_id: number; at: number; state: string; reply: string | null }
+
+export interface RawDestination {
+  key: string; health: string; backoff_until: number; backoff_ms: number;
+  consecutive_failures: number; last_error: string | null; updated_at: number;
+  generation: number; limits: string | null;
+}
+
+export const DESTINATION_COLUMNS = 'key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits';
+
+export const MESSAGE_COLUMNS = 'm.id, m.sender, m.params, m.received_at, m.size, m.trace, m.held, m.dsn_for';
+export const RECIPIENT_COLUMNS =
+  'r.id, r.message_id, r.address, r.orcpt, r.notify, r.destination, r.state, r.attempts, ' +
+  'r.next_attempt_at, r.last_reply, r.delay_notified, r.dsn_done, r.updated_at';
+
+export function toMessage(raw: RawMessage): MessageRow {
+  return {
+    id: raw.id,
+    sender: raw.sender,
+    params: JSON.parse(raw.params) as MessageRow['params'],
+    receivedAt: raw.received_at,
+    size: raw.size,
+    trace: JSON.parse(raw.trace) as MessageRow['trace'],
+    held: raw.held !== 0,
+    ...(raw.dsn_for !== null ? { dsnFor: raw.dsn_for } : {}),
+  };
+}
+
+export function toRecipient(raw: RawRecipient): RecipientRow {
+  return {
+    id: raw.id,
+    messageId: raw.message_id,
+    address: raw.address,
+    ...(raw.orcpt !== null ? { orcpt: raw.orcpt } : {}),
+    ...(raw.notify !== null ? { notify: JSON.parse(raw.notify) as Notify } : {}),
+    destination: raw.destination,
+    state: raw.state as RecipientState,
+    attempts: raw.attempts,
+    nextAttemptAt: raw.next_attempt_at,
+    ...(raw.last_reply !== null ? { lastReply: JSON.parse(raw.last_reply) as LastReply } : {}),
+    delayNotified: raw.delay_notified !== 0,
+    dsnDone: raw.dsn_done !== 0,
+    updatedAt: raw.updated_at,
+  };
+}
+
+export function toAttempt(raw: RawAttempt): AttemptRow {
+  return {
+    recipientId: raw.recipient_id,
+    at: raw.at,
+    state: raw.state as RecipientState,
+    ...(raw.reply !== null ? { reply: JSON.parse(raw.reply) as LastReply } : {}),
+  };
+}
+
+export function toDestination(raw: RawDestination): DestinationRow {
+  return {
+    key: raw.key,
+    health: raw.health as DestinationHealth,
+    backoffUntil: raw.backoff_until,
+    backoffMs: raw.backoff_ms,
+    consecutiveFailures: raw.consecutive_failures,
+    ...(raw.last_error !== null ? { lastError: raw.last_error } : {}),
+    updatedAt: raw.updated_at,
+    generation: Number(raw.generation),
+    ...(raw.limits !== null ? { limits: JSON.parse(raw.limits) as DestinationLimits } : {}),
+  };
+}
+
+/** The domain of an address, lower-cased; the part after the last '@' (a quoted local part may hold '@'). */
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return (at >= 0 ? address.slice(at + 1) : '').toLowerCase();
+}
+
+/** An event outbox row as both stores read it (queue/event-outbox). */
+export interface RawOutbox { id: number; event_id: string; type: string; body: string; created_at: number; attempts: number }
+
+export function toOutboxRow(raw: RawOutbox): OutboxRow {
+  return { id: raw.id, eventId: raw.event_id, type: raw.type as EventType, body: raw.body, createdAt: raw.created_at, attempts: raw.attempts };
+}

@@ -1,0 +1,157 @@
+/**
+ * queue/sqlite/schema — the SQLite schema of the default queue store and the
+ * pragmas it runs under. Versioned with `PRAGMA user_version`; a database made
+ * by a newer Halcyon is refused rather than guessed at.
+ *
+ * Bodies live in the database (docs/decisions/0002-bodies-in-sqlite.md) so one
+ * commit covers a message's row, its recipients and its body. Deleting a
+ * message cascades to its body, recipients and their attempt history.
+ *
+ * Version 2 adds what several nodes need to agree on (issue #15): report claims on
+ * recipients, a generation and learned limits on destinations, leased
+ * connection slots and a shared rate bucket.
+ *
+ * Version 3 lets a body live in a spool segment instead (queue/spool,
+ * docs/decisions/0005-large-bodies-in-spool-segments.md): `data` is then
+ * empty and `segment`/`offset`/`length` say where the bytes are.
+ *
+ * Version 4 adds the event outbox (issue #24, queue/event): one row per event
+ * and sink, written in the transaction of the state change it reports, leased
+ * while a node sends it and deleted once the sink acknowledged it; and each
+ * message's event facts (its Message-ID, tenant, campaign, metadata).
+ *
+ * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
+ */
+
+export const SCHEMA_VERSION = 4;
+
+/** Run on every open, before anything else. */
+export const PRAGMAS: readonly string[] = [
+  'journal_mode = WAL',
+  // FULL: the WAL is fsync'd at every commit, which is what makes a resolved enqueue durable.
+  'synchronous = FULL',
+  'foreign_keys = ON',
+  'busy_timeout = 10000',
+];
+
+export const SCHEMA_V1 = `
+CREATE TABLE messages (
+  id          TEXT PRIMARY KEY,
+  sender      TEXT NOT NULL,
+  params      TEXT NOT NULL,            -- JSON EnvelopeParams
+  received_at INTEGER NOT NULL,
+  size        INTEGER NOT NULL,
+  trace       TEXT NOT NULL,            -- JSON Trace
+  held        INTEGER NOT NULL DEFAULT 0,
+  dsn_for     TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE bodies (
+  message_id TEXT PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+  data       BLOB NOT NULL
+);
+
+CREATE TABLE recipients (
+  id              INTEGER PRIMARY KEY,
+  message_id      TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+  address         TEXT NOT NULL,
+  domain          TEXT NOT NULL,        -- lower-cased domain of address, for filters
+  orcpt           TEXT,
+  notify          TEXT,                 -- JSON Notify
+  destination     TEXT NOT NULL,
+  state           TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_reply      TEXT,                 -- JSON LastReply
+  lease_owner     TEXT,
+  lease_until     INTEGER,
+  delay_notified  INTEGER NOT NULL DEFAULT 0,
+  dsn_done        INTEGER NOT NULL DEFAULT 0,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX messages_received ON messages(received_at);
+-- Recipients waiting for an attempt, in due order (ties in insertion order): claims and the next wake-up
+-- read this index in order and stop at the first rows they can use, however large the queue.
+CREATE INDEX recipients_pending ON recipients(next_attempt_at) WHERE state IN ('queued', 'deferred');
+CREATE INDEX recipients_inflight ON recipients(lease_until) WHERE state = 'inflight';
+CREATE INDEX recipients_destination ON recipients(destination, state, next_attempt_at);
+CREATE INDEX recipients_message ON recipients(message_id);
+-- Reports still owed (failed/expired/delivered with dsn_done = 0): a small set, found without a scan.
+CREATE INDEX recipients_reports ON recipients(message_id, id)
+  WHERE dsn_done = 0 AND (state IN ('failed', 'expired') OR (state = 'delivered' AND notify LIKE '%SUCCESS%'));
+
+CREATE TABLE attempts (
+  recipient_id INTEGER NOT NULL REFERENCES recipients(id) ON DELETE CASCADE,
+  at           INTEGER NOT NULL,
+  state        TEXT NOT NULL,
+  reply        TEXT                     -- JSON LastReply
+);
+CREATE INDEX attempts_recipient ON attempts(recipient_id);
+
+CREATE TABLE destinations (
+  key                  TEXT PRIMARY KEY,
+  health               TEXT NOT NULL,
+  backoff_until        INTEGER NOT NULL DEFAULT 0,
+  backoff_ms           INTEGER NOT NULL DEFAULT 0,
+  consecutive_failures INTEGER NOT NULL DEFAULT 0,
+  last_error           TEXT,
+  updated_at           INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** Applied after V1 (on a fresh file, or a version 1 queue being opened). */
+export const SCHEMA_V2 = `
+-- A report (DSN) or delay warning being written by a node: the claim that makes one node send it.
+ALTER TABLE recipients ADD COLUMN report_owner TEXT;
+ALTER TABLE recipients ADD COLUMN report_until INTEGER;
+CREATE INDEX recipients_lease_owner ON recipients(lease_owner) WHERE state = 'inflight';
+
+-- The compare-and-set token of health changes, and what the destination has learned (JSON, issue #11).
+ALTER TABLE destinations ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE destinations ADD COLUMN limits TEXT;
+
+-- Connection slots: one row per open connection (or probe), leased, so a dead node's slots come back.
+CREATE TABLE destination_slots (
+  id          INTEGER PRIMARY KEY,
+  destination TEXT NOT NULL,
+  node        TEXT NOT NULL,
+  probe       INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER NOT NULL
+);
+CREATE INDEX destination_slots_destination ON destination_slots(destination);
+CREATE INDEX destination_slots_node ON destination_slots(node);
+
+-- A destination's shared rate (token bucket), when one is configured.
+CREATE TABLE destination_tokens (
+  destination TEXT PRIMARY KEY,
+  tokens      REAL NOT NULL,
+  at          INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** Applied after V2: large bodies in spool segments (the row keeps where; `data` stays empty). */
+export const SCHEMA_V3 = `
+ALTER TABLE bodies ADD COLUMN segment TEXT;
+ALTER TABLE bodies ADD COLUMN seg_offset INTEGER;
+ALTER TABLE bodies ADD COLUMN seg_length INTEGER;
+CREATE INDEX bodies_segment ON bodies(segment) WHERE segment IS NOT NULL;
+`;
+
+/** Applied after V3: the event outbox and the facts events carry (queue/event). */
+export const SCHEMA_V4 = `
+ALTER TABLE messages ADD COLUMN event_facts TEXT;  -- JSON EventFacts
+-- AUTOINCREMENT: an id is never reused, so an acknowledgment that arrives late deletes only its own row.
+CREATE TABLE event_outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink            TEXT NOT NULL,
+  event_id        TEXT NOT NULL,
+  type            TEXT NOT NULL,
+  body            TEXT NOT NULL,        -- the event, JSON, as sent
+  created_at      INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  lease_owner     TEXT,
+  lease_until     INTEGER
+);
+CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
+`;

@@ -1,0 +1,162 @@
+/**
+ * queue/sqlite/store-worker — the worker thread that owns the SQLite queue when the
+ * server runs (queue/sqlite/worker-store is its other half; queue/sqlite/worker-protocol
+ * the messages between them).
+ *
+ * Why a thread: better-sqlite3 is synchronous, and every commit waits for an
+ * fsync. On the main thread each fsync would stop every SMTP session for its
+ * duration. Here it stops only this thread, and the requests that arrive
+ * meanwhile are all applied in the NEXT transaction: every request received
+ * in one turn of this thread's event loop runs inside one outer transaction
+ * (each write in its own savepoint, so one failing write does not undo the
+ * others), and all their answers are posted only after that transaction
+ * committed. One fsync thus covers many enqueues, claims, slots and outcomes
+ * — group commit for everything, which is what makes `250` cheap and still
+ * durable.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { HalcyonError } from '../../errors.js';
+import type { NewMessage } from '../model.js';
+import { openSqliteQueue } from './store.js';
+import type { EventRoutes } from '../event.js';
+import { ownsMemory } from './worker-store.js';
+import type { QueueHandlers, QueueRequest, QueueResponse } from './worker-protocol.js';
+
+const port = parentPort;
+if (!port) throw new Error('store-worker must run in a worker thread');
+const { dataDir, events } = workerData as { dataDir: string; events?: EventRoutes };
+
+let now = Date.now();
+const queue = await openSqliteQueue({ dataDir, clock: () => now, ...(events ? { events } : {}) });
+const { messages: m, recipients: r, gate: g, events: e } = queue;
+
+/** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
+function revive(msg: NewMessage): NewMessage {
+  const body = msg.body as Uint8Array;
+  return { ...msg, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
+}
+
+/** One entry per op of the protocol; the compiler checks that none is missing and every type matches. */
+const handlers: QueueHandlers = {
+  enqueue: (msg) => m.enqueue(revive(msg)),
+  getMessage: (id) => m.getMessage(id),
+  getBody: (id) => m.getBody(id),
+  deleteMessages: (ids) => m.deleteMessages(ids),
+  getRecipients: (id) => r.getRecipients(id),
+  getAttempts: (id) => r.getAttempts(id),
+  listMessages: (filter) => r.listMessages(filter),
+  listMessageIds: () => r.listMessageIds(),
+  counts: () => r.counts(),
+  shapeCounts: (at, bounds) => r.shapeCounts(at, bounds),
+  claimDue: (req) => r.claimDue(req),
+  renewLeases: (ids, owner, until) => r.renewLeases(ids, owner, until),
+  unclaim: (ids, owner, next) => r.unclaim(ids, owner, next),
+  releaseExpiredLeases: (at) => r.releaseExpiredLeases(at),
+  releaseNodeLeases: (owner, at) => r.releaseNodeLeases(owner, at),
+  recordOutcomes: (outcomes, at, owner) => r.recordOutcomes(outcomes, at, owner),
+  nextDueAt: () => r.nextDueAt(),
+  parkDestination: (key, until, limit) => r.parkDestination(key, until, limit),
+  flush: (opts) => r.flush(opts),
+  setHeld: (id, held) => r.setHeld(id, held),
+  claimExpirable: (before, c) => r.claimExpirable(before, c),
+  claimDelayed: (before, c) => r.claimDelayed(before, c),
+  claimReportsDue: (c) => r.claimReportsDue(c),
+  markDsn: (ids, what) => r.markDsn(ids, what),
+  removeCompleted: (limit) => r.removeCompleted(limit),
+  acquire: (req) => g.acquire(req),
+  renewSlot: (slot, until) => g.renewSlot(slot, until),
+  releaseSlot: (slot) => g.releaseSlot(slot),
+  releaseNodeSlots: (node) => g.releaseNodeSlots(node),
+  releaseExpiredSlots: (at) => g.releaseExpiredSlots(at),
+  transition: (key, expected, next) => g.transition(key, expected, next),
+  takeToken: (key, at, rate) => g.takeToken(key, at, rate),
+  getDestination: (key) => g.getDestination(key),
+  listDestinations: () => g.listDestinations(),
+  putDestination: (row) => g.putDestination(row),
+  putLimits: (key, limits, at) => g.putLimits(key, limits, at),
+  claimEvents: (sink, claim) => e.claimEvents(sink, claim),
+  ackEvents: (ids) => e.ackEvents(ids),
+  retryEvents: (ids, owner, next) => e.retryEvents(ids, owner, next),
+  outboxDepth: () => e.outboxDepth(),
+  close: async () => undefined, // closed after the turn's answers are out
+};
+
+/** Runs one request: the synchronous part (the SQL) now, inside the caller's transaction. */
+function dispatch(req: QueueRequest): Promise<unknown> {
+  // TypeScript cannot relate req.op to req.args across the union; the table's own type guarantees the pairing.
+  const handler = handlers[req.op] as (...args: readonly unknown[]) => Promise<unknown>;
+  return handler(...req.args);
+}
+
+/** The SQLite result code (SQLITE_CORRUPT, SQLITE_FULL…) at the root of an error, if any. */
+function sqliteCodeOf(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) return code;
+  }
+  return undefined;
+}
+
+const errorOf = (err: unknown) => ({
+  code: err instanceof HalcyonError ? err.code : (err as { code?: string }).code,
+  message: err instanceof Error ? err.message : String(err),
+  sqlite: sqliteCodeOf(err),
+});
+
+let pending: QueueRequest[] = [];
+let scheduled = false;
+
+port.on('message', (req: QueueRequest) => {
+  pending.push(req);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(runTurn);
+  }
+});
+
+function runTurn(): void {
+  scheduled = false;
+  const reqs = pending;
+  pending = [];
+  if (reqs.length === 1 && reqs[0]!.op === 'close') return void close(reqs[0]!);
+  const calls: Promise<unknown>[] = [];
+  try {
+    queue.turn(() => {
+      for (const req of reqs) {
+        now = req.now;
+        calls.push(dispatch(req));
+      }
+    });
+  } catch (err) {
+    // The commit itself failed (disk full, I/O error, a damaged file): nothing of this turn is durable.
+    // Each request hears its own failure when it had one (SQLITE_CORRUPT from its read rather than the
+    // "no transaction is active" of the commit SQLite already rolled back), else the commit's. Consuming
+    // every call's rejection here also keeps it from killing this thread as an unhandled rejection.
+    const error = errorOf(err);
+    void Promise.allSettled(calls).then((results) => {
+      reqs.forEach((req, i) => {
+        const own = results[i]?.status === 'rejected' ? errorOf((results[i] as PromiseRejectedResult).reason) : undefined;
+        port!.postMessage({ id: req.id, ok: false, error: own?.sqlite ? own : error } satisfies QueueResponse);
+      });
+      // A close that came with this turn still closes: the caller's stop must not wait for an answer that never comes.
+      if (reqs.some((x) => x.op === 'close')) void close(undefined);
+    });
+    return;
+  }
+  void Promise.allSettled(calls).then((results) => {
+    results.forEach((res, i) => {
+      const id = reqs[i]!.id;
+      if (res.status === 'rejected') return port!.postMessage({ id, ok: false, error: errorOf(res.reason) } satisfies QueueResponse);
+      // A body read for this answer alone (a spool read, a fresh SQLite blob) is moved, not copied.
+      const body = reqs[i]!.op === 'getBody' && res.value instanceof Uint8Array && ownsMemory(res.value) ? [res.value.buffer] : [];
+      port!.postMessage({ id, ok: true, result: res.value } satisfies QueueResponse, body);
+    });
+    if (reqs.some((x) => x.op === 'close')) void close(undefined);
+  });
+}
+
+async function close(req: QueueRequest | undefined): Promise<void> {
+  await queue.close().catch(() => undefined); // a damaged file may refuse even this; the thread ends anyway
+  if (req) port!.postMessage({ id: req.id, ok: true, result: undefined } satisfies QueueResponse);
+  port!.close();
+}

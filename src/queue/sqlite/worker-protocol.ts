@@ -1,0 +1,42 @@
+/**
+ * queue/sqlite/worker-protocol — the messages between the server's threads and the
+ * queue thread (queue/sqlite/worker-store ↔ queue/sqlite/store-worker): a closed union of
+ * requests, one per asynchronous method of MessageStore, RecipientQueue and
+ * DestinationGate (plus `close`), each with its argument and result types
+ * derived from those interfaces, so the two sides cannot drift apart and no
+ * method is ever looked up by a name in a string.
+ *
+ * Types only; no behaviour.
+ */
+import type { DestinationGate } from '../destination-gate.js';
+import type { MessageStore } from '../message-store.js';
+import type { RecipientQueue } from '../recipient-queue.js';
+import type { EventOutbox } from '../event-outbox.js';
+
+/** The methods of T that return a promise, as { args, result }. */
+type OpsOf<T> = {
+  [K in keyof T as T[K] extends (...a: never[]) => Promise<unknown> ? K : never]:
+    T[K] extends (...a: infer A) => Promise<infer R> ? { readonly args: A; readonly result: R } : never
+};
+
+export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & {
+  readonly close: { readonly args: []; readonly result: void };
+};
+export type QueueOp = keyof QueueOps;
+
+export type QueueRequest = {
+  [K in QueueOp]: {
+    readonly id: number;
+    readonly op: K;
+    readonly args: QueueOps[K]['args'];
+    /** The caller's clock, so a test's fake clock reaches the store. */
+    readonly now: number;
+  }
+}[QueueOp];
+
+export type QueueResponse =
+  | { readonly id: number; readonly ok: true; readonly result: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: { readonly code?: string; readonly message: string; readonly sqlite?: string } };
+
+/** What the queue thread runs for each op. */
+export type QueueHandlers = { readonly [K in QueueOp]: (...args: QueueOps[K]['args']) => Promise<QueueOps[K]['result']> };

@@ -1,0 +1,193 @@
+/**
+ * queue/sqlite/worker-store — the Queue the server uses: the SQLite queue running in
+ * a worker thread (queue/sqlite/store-worker), so commits and their fsyncs never
+ * block SMTP sessions, and every request that arrives during a commit shares
+ * the next one (group commit across enqueues, claims, slots and outcomes).
+ * Requests are queue/sqlite/worker-protocol's typed union.
+ *
+ * Same contracts as MessageStore, RecipientQueue and DestinationGate: a
+ * resolved promise means committed. Message ids are made here, on the
+ * caller's thread, because `newId()` is synchronous. CLI commands open the
+ * SQLite queue directly instead.
+ *
+ * Every call settles. A storage error that is not about space (SQLITE_CORRUPT,
+ * SQLITE_IOERR, SQLITE_NOTADB…), a queue thread that dies, or a call left
+ * unanswered for `callTimeoutMs` rejects with HAL_ERR_QUEUE_FAILED (451 4.3.0)
+ * and marks the queue failed (`health`: queue/health) until restart. Once the
+ * thread is gone or stuck, every call — waiting or later — is rejected at once.
+ * A full disk stays HAL_ERR_QUEUE_WRITE (452 4.3.1) and fails nothing.
+ */
+import { Worker } from 'node:worker_threads';
+import { HalcyonError, type ErrorCode } from '../../errors.js';
+import type { DestinationGate } from '../destination-gate.js';
+import { QueueHealth } from '../health.js';
+import { createIdGenerator } from '../ids.js';
+import type { MessageStore } from '../message-store.js';
+import type { MessageId } from '../model.js';
+import type { RecipientQueue } from '../recipient-queue.js';
+import type { Queue } from '../store.js';
+import type { EventRoutes } from '../event.js';
+import type { EventOutbox } from '../event-outbox.js';
+import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
+
+/** SQLite result codes that mean the file or the I/O under it is broken, not that space ran out. */
+const BROKEN = /^SQLITE_(CORRUPT|NOTADB|IOERR|CANTOPEN|PROTOCOL|FORMAT|READONLY)/;
+
+/** How long a call may wait for the queue thread before the queue counts as failed. */
+export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+
+/**
+ * A Buffer that is the whole of its ArrayBuffer (not a slice of Node's shared pool, nor of a bigger
+ * read): moving it moves exactly its bytes and takes nothing from anyone else.
+ */
+export function ownsMemory(b: Uint8Array): b is Uint8Array & { buffer: ArrayBuffer } {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer && b.byteLength > 0;
+}
+
+export class WorkerQueue implements Queue {
+  readonly messages: MessageStore;
+  readonly recipients: RecipientQueue;
+  readonly gate: DestinationGate;
+  readonly events: EventOutbox;
+  /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
+  readonly health = new QueueHealth();
+  private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private seq = 0;
+  private closed = false;
+  /** Set when the thread is gone or stuck: every call is then refused at once. */
+  private dead: HalcyonError | undefined;
+
+  private constructor(private readonly worker: Worker, private readonly clock: () => number, private readonly callTimeoutMs: number) {
+    const nextId = createIdGenerator(clock);
+    worker.on('message', (res: QueueResponse) => {
+      const w = this.waiting.get(res.id);
+      if (!w) return;
+      this.waiting.delete(res.id);
+      clearTimeout(w.timer);
+      if (res.ok) return w.resolve(res.result);
+      const { code, message, sqlite } = res.error;
+      if (sqlite && BROKEN.test(sqlite)) {
+        const err = new HalcyonError('HAL_ERR_QUEUE_FAILED', `${w.op}: ${sqlite}: ${message}`);
+        this.fail(err);
+        return w.reject(err);
+      }
+      w.reject(code?.startsWith('HAL_ERR_') ? new HalcyonError(code as ErrorCode, message) : new Error(message));
+    });
+    worker.on('error', (err) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread exited (code ${code})`)));
+    const call = this.call.bind(this);
+    this.messages = {
+      newId: () => nextId(),
+      enqueue: (msg, opts) => {
+        // The body is always moved to the queue thread: handed over and the whole of its memory, as it
+        // is; else an exact copy. A structured clone would copy it twice, and a small body's whole 8 KiB
+        // Buffer pool with it.
+        const body = opts?.handOver && ownsMemory(msg.body) ? msg.body : Buffer.from(new Uint8Array(msg.body).buffer);
+        const m = { ...msg, id: msg.id ?? nextId(), body };
+        return body.byteLength > 0 ? this.callMoving([body.buffer], 'enqueue', m) : call('enqueue', m);
+      },
+      getMessage: (id) => call('getMessage', id),
+      async getBody(id) {
+        const u8: Uint8Array = await call('getBody', id);
+        return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+      },
+      deleteMessages: (ids) => call('deleteMessages', ids),
+    };
+    this.recipients = {
+      getRecipients: (id) => call('getRecipients', id),
+      getAttempts: (id) => call('getAttempts', id),
+      listMessages: (filter) => call('listMessages', filter),
+      listMessageIds: () => call('listMessageIds'),
+      counts: () => call('counts'),
+      shapeCounts: (now, bounds) => call('shapeCounts', now, bounds),
+      claimDue: (req) => call('claimDue', req),
+      renewLeases: (ids, owner, until) => call('renewLeases', ids, owner, until),
+      unclaim: (ids, owner, next) => call('unclaim', ids, owner, next),
+      releaseExpiredLeases: (now) => call('releaseExpiredLeases', now),
+      releaseNodeLeases: (owner, now) => call('releaseNodeLeases', owner, now),
+      recordOutcomes: (outcomes, now, owner) => call('recordOutcomes', outcomes, now, owner),
+      nextDueAt: () => call('nextDueAt'),
+      parkDestination: (key, until, limit) => call('parkDestination', key, until, limit),
+      flush: (opts) => call('flush', opts),
+      setHeld: (id, held) => call('setHeld', id, held),
+      claimExpirable: (before, c) => call('claimExpirable', before, c),
+      claimDelayed: (before, c) => call('claimDelayed', before, c),
+      claimReportsDue: (c) => call('claimReportsDue', c),
+      markDsn: (ids, what) => call('markDsn', ids, what),
+      removeCompleted: (limit) => call('removeCompleted', limit),
+    };
+    this.gate = {
+      acquire: (req) => call('acquire', req),
+      renewSlot: (slot, until) => call('renewSlot', slot, until),
+      releaseSlot: (slot) => call('releaseSlot', slot),
+      releaseNodeSlots: (node) => call('releaseNodeSlots', node),
+      releaseExpiredSlots: (now) => call('releaseExpiredSlots', now),
+      transition: (key, expected, next) => call('transition', key, expected, next),
+      takeToken: (key, now, rate) => call('takeToken', key, now, rate),
+      getDestination: (key) => call('getDestination', key),
+      listDestinations: () => call('listDestinations'),
+      putDestination: (row) => call('putDestination', row),
+      putLimits: (key, limits, now) => call('putLimits', key, limits, now),
+    };
+    this.events = {
+      claimEvents: (sink, claim) => call('claimEvents', sink, claim),
+      ackEvents: (ids) => call('ackEvents', ids),
+      retryEvents: (ids, owner, next) => call('retryEvents', ids, owner, next),
+      outboxDepth: () => call('outboxDepth'),
+    };
+  }
+
+  static async open(opts: { dataDir: string; clock?: () => number; callTimeoutMs?: number; events?: EventRoutes }): Promise<WorkerQueue> {
+    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { dataDir: opts.dataDir, events: opts.events } });
+    const queue = new WorkerQueue(worker, opts.clock ?? Date.now, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
+    await queue.recipients.counts(); // the worker has opened (and migrated) the database
+    return queue;
+  }
+
+  private fail(err: HalcyonError): void {
+    if (this.closed) return;
+    this.health.failed(err);
+  }
+
+  /** The thread is gone or stuck: fail, and refuse every call waiting and every later one. */
+  private die(err: HalcyonError): void {
+    this.dead ??= err;
+    this.fail(err);
+    for (const w of this.waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiting.clear();
+  }
+
+  private call<K extends QueueOp>(op: K, ...args: QueueOps[K]['args']): Promise<QueueOps[K]['result']> {
+    return this.callMoving([], op, ...args);
+  }
+
+  /** A call whose `transfer` buffers are moved to the queue thread (detached here) rather than copied. */
+  private callMoving<K extends QueueOp>(transfer: readonly ArrayBuffer[], op: K, ...args: QueueOps[K]['args']): Promise<QueueOps[K]['result']> {
+    if (this.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', `${op}: queue is closed`));
+    if (this.dead) return Promise.reject(this.dead);
+    const id = ++this.seq;
+    return new Promise((resolve, reject) => {
+      // The last resort: a thread that never answers (stuck in a damaged file) must not hold a caller forever.
+      const timer = setTimeout(() => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `${op}: no answer from the queue thread in ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
+      timer.unref();
+      this.waiting.set(id, { op, timer, resolve: resolve as (v: unknown) => void, reject });
+      // The union cannot be narrowed from a generic K; op and args were checked together by this method's signature.
+      this.worker.postMessage({ id, op, args, now: this.clock() } as QueueRequest, transfer as ArrayBuffer[]);
+    });
+  }
+
+  /** Closes the database and ends the thread; within `deadlineMs` whatever state the storage is in. */
+  async close(deadlineMs = 5_000): Promise<void> {
+    if (this.closed) return;
+    const done = this.dead ? Promise.resolve() : this.call('close').catch(() => undefined);
+    this.closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise((r) => { timer = setTimeout(r, deadlineMs); })]);
+    clearTimeout(timer);
+    await this.worker.terminate().catch(() => 0);
+  }
+}
+
