@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HalcyonError } from '../errors.js';
 import type { NewMessage } from './model.js';
-import { checkQueue } from './check.js';
-import { salvageQueue } from './salvage.js';
+import { checkQueue } from './sqlite/check.js';
+import { salvageQueue } from './sqlite/salvage.js';
 import { SEGMENT_MAX_AGE_MS, STALE_MS, BodySpool } from './spool.js';
-import { openSqliteQueue, SPOOL_MIN_BYTES } from './sqlite-store.js';
+import { openSqliteQueue, SPOOL_MIN_BYTES } from './sqlite/store.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'halcyon-spool-'));
