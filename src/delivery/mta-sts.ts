@@ -13,7 +13,7 @@
  * a policy host to "host:port" — for tests and private deployments whose
  * policy host is not where DNS says.
  *
- * mailauth 4.13 does the record and policy parsing and the MX name matching
+ * mailauth 7.1 does the record and policy parsing and the MX name matching
  * (`resolvePolicy`, `parsePolicy`, `validateMx`); its own fetch cannot take a
  * CA or a port, so the HTTPS GET is here. What the transport does with a
  * policy is `stsPlan` (pure); the transport applies it.
