@@ -35,7 +35,7 @@ function halcyonConfig(postfixPort: number): Record<string, unknown> {
   };
 }
 
-describe('Halcyon → real Postfix', { timeout: 60_000 }, () => {
+describe('Halcyon → real Postfix', { timeout: 180_000 }, () => {
   test('I3: 10 recipients, smtpd_recipient_limit = 3 → 4 transactions, one copy each', async (t) => {
     if (!requirePeer(t, POSTFIX)) return;
     const users = Array.from({ length: 10 }, (_, i) => `a${i}`);
