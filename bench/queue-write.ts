@@ -13,7 +13,7 @@ import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSy
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteQueue } from '../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../src/queue/sqlite/store.js';
 import type { NewMessage } from '../src/queue/model.js';
 
 const COUNT = Number(process.argv[2] ?? 2000);

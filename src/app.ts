@@ -43,7 +43,7 @@ import { adminLine } from './http/audit.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
 import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
-import { assertQueueFit, markQueueCreated, queueFiles } from './queue/check.js';
+import { assertQueueFit, markQueueCreated, queueFiles } from './queue/sqlite/check.js';
 import { QueueSpace } from './queue/space.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
@@ -179,7 +179,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir));
   const config = (): Config => live.current.config;
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
-  // A damaged queue, or one that lost its file, is refused here rather than served (queue/check).
+  // A damaged queue, or one that lost its file, is refused here rather than served (queue/sqlite/check).
   // (A shared PostgreSQL queue has no file here to check.)
   if (!usesPostgres(cfg)) assertQueueFit(cfg.data_dir);
   // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).

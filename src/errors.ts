@@ -16,7 +16,7 @@ export interface ErrorSpec {
 
 export const ERRORS = {
   HAL_ERR_QUEUE_WRITE: { smtp: 452, enhanced: '4.3.1', text: 'Insufficient system storage, try again later' },
-  // The queue's storage failed (corrupt file, I/O error, queue thread gone): not a matter of space (queue/worker-store).
+  // The queue's storage failed (corrupt file, I/O error, queue thread gone): not a matter of space (queue/sqlite/worker-store).
   HAL_ERR_QUEUE_FAILED: { smtp: 451, enhanced: '4.3.0', text: 'Local error in processing: queue storage failed, try again later' },
   // The queue's database cannot be reached (refused, shut down, connection lost): transient, probed back (queue/health).
   HAL_ERR_QUEUE_UNAVAILABLE: { smtp: 451, enhanced: '4.3.0', text: 'Local error in processing: queue database unreachable, try again later' },

@@ -23,9 +23,9 @@ import { Mailboxes } from '../local/maildir.js';
 import type { QueueShape, ShapeBy } from '../http/queue-shape.js';
 import type { Throughput } from '../http/throughput.js';
 import type { Trace } from '../queue/model.js';
-import { assertQueueFit, markQueueCreated } from '../queue/check.js';
+import { assertQueueFit, markQueueCreated } from '../queue/sqlite/check.js';
 import { openQueue, usesPostgres } from '../queue/open.js';
-import { openSqliteQueue } from '../queue/sqlite-store.js';
+import { openSqliteQueue } from '../queue/sqlite/store.js';
 import type { Queue } from '../queue/store.js';
 
 export interface Backend extends AdminApi {

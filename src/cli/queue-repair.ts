@@ -1,6 +1,6 @@
 /**
  * cli/queue-repair — `halcyon queue check` and `halcyon queue salvage`, for a
- * queue the server refused to start on (queue/check, queue/salvage).
+ * queue the server refused to start on (queue/sqlite/check, queue/sqlite/salvage).
  *
  * `check` runs SQLite's quick_check on the data_dir's queue and looks for a
  * queue file that lost its data; exit 0 when fit, 1 when not. `salvage`
@@ -13,8 +13,8 @@ import type { Command } from 'commander';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { httpEnabled } from '../http/server.js';
-import { checkQueue } from '../queue/check.js';
-import { salvageQueue } from '../queue/salvage.js';
+import { checkQueue } from '../queue/sqlite/check.js';
+import { salvageQueue } from '../queue/sqlite/salvage.js';
 import { actAsDataDirOwner } from './data-owner.js';
 import { baseUrl } from './backend.js';
 

@@ -17,7 +17,7 @@ import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { configProblems } from '../app.js';
-import { QueueUnfitError } from '../queue/check.js';
+import { QueueUnfitError } from '../queue/sqlite/check.js';
 
 function withFormat(cfg: Config, format: 'json' | 'pretty' | undefined): Config {
   return format ? { ...cfg, log_format: format } : cfg;

@@ -40,7 +40,7 @@ const HOSTNAME_MESSAGE = 'expected a host name ("mx.example.com") or an address 
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
 
-/** One `[[delivery.rules]]` entry: what to do when a destination's reply text matches (see delivery/reply-rules). */
+/** One `[[delivery.rules]]` entry: what to do when a destination's reply text matches (see destination/reply-rules). */
 const replyRule = z.strictObject({
   match: z.string().refine((s) => { try { new RegExp(s, 'i'); return true; } catch { return false; } }, { message: 'expected a regular expression' })
     .describe('Regular expression (JavaScript syntax, case-insensitive) tested against the reply text (enhanced code included).'),

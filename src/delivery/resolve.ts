@@ -39,7 +39,7 @@
  *   answered locally (127.0.0.1, ::1) since a DNS server need not know it.
  *
  * `mxHostSet` answers the MX names alone (no address lookups): the scheduler
- * makes a domain's destination key of them (delivery/destination-key).
+ * makes a domain's destination key of them (destination/key).
  *
  * What it does not do: connect, cache answers (the resolver's servers do),
  * DANE/MTA-STS, or trim MX records at or below our own preference (RFC 5321

@@ -15,7 +15,7 @@ import { domainOf, formatMailbox, parseMailbox, parsePath, isAddressError, type 
 import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
-import type { PolitenessView } from '../scheduler/politeness.js';
+import type { PolitenessView } from '../destination/politeness.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
@@ -94,7 +94,7 @@ export interface DestinationInfo extends DestinationRow {
   readonly tlsReports?: readonly (TlsReport & { readonly domain: string })[];
 }
 
-/** What the running scheduler knows about destinations beyond the queue's rows (scheduler/destination-map, scheduler/politeness). */
+/** What the running scheduler knows about destinations beyond the queue's rows (destination/map, destination/politeness). */
 export interface DestinationView {
   /** The destination a queued key (a domain) goes to, when the scheduler has mapped it. */
   gateOf(queued: string): string | undefined;

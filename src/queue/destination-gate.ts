@@ -20,7 +20,7 @@
  *
  * `decideGrant` is the decision itself, pure, shared by every implementation
  * (each runs it inside its own atomic section). Does not compute backoff
- * steps: the scheduler's retry policy (scheduler/retry) makes the next row.
+ * steps: the scheduler's retry policy (destination/backoff) makes the next row.
  */
 import type { DestinationLimits, DestinationRow, DestinationRule, DestinationState } from './model.js';
 
@@ -84,7 +84,7 @@ export interface DestinationGate {
   /** An administrator's overwrite (e.g. "retry now"): the row becomes `row` and its generation moves on. */
   putDestination(row: DestinationState): Promise<void>;
   /**
-   * What the destination has learned (scheduler/politeness), shared with every node: merged into the row's
+   * What the destination has learned (destination/politeness), shared with every node: merged into the row's
    * limits field by field (`mergeLimits`, atomically in the database: one statement), so what two nodes
    * learned at once both survive. Only the limits change: health and generation stay as they are (a learned
    * limit must not void a failure wave's compare-and-set).
@@ -134,8 +134,8 @@ interface Learned { readonly value: number; readonly until: number | undefined; 
  * Of two learned ceilings (the row's and the incoming one), what holds: the stricter value among those still in
  * force (ties: the incoming one, the newer reply), held until the later expiry (none if either has none). The same
  * rule as a single node's reducers, so the cluster concludes what one node would have from both observations:
- * scheduler/learned-limits (a lower recipient limit replaces a higher one, a new observation restarts the
- * expiry, nothing but expiry raises it) and scheduler/concurrency's ceiling (min of limit and ceiling, restarted
+ * destination/learned-limits (a lower recipient limit replaces a higher one, a new observation restarts the
+ * expiry, nothing but expiry raises it) and destination/concurrency's ceiling (min of limit and ceiling, restarted
  * expiry); Politeness.absorb likewise only takes a stricter value. Newest-wins would let a node that has not yet
  * absorbed a stricter ceiling raise it for everyone.
  */
@@ -152,7 +152,7 @@ const learned = (v: number | undefined, until: number | undefined, reply: string
 
 /**
  * What `putLimits` makes of the row's limits and an incoming set, at `now` (pure; SQLite runs it inside the
- * UPDATE, PostgreSQL's statement in queue/pg-gate says the same in SQL). A field the incoming set does not carry
+ * UPDATE, PostgreSQL's statement in queue/pg/gate says the same in SQL). A field the incoming set does not carry
  * keeps the row's value: a node shares what it knows, not what it does not. Expired values are dropped.
  * - maxConnections / maxRecipients (with their until and reply): `stricter`, above.
  * - rules in force: keyed by their index in `delivery.rules`, each as the trigger that holds longer (the later

@@ -1,6 +1,6 @@
 /**
  * Tests of the queue's health state (queue/health) and of which pg errors
- * count as losing the database (pg-db's isConnectionLoss): a loss is
+ * count as losing the database (pg/db's isConnectionLoss): a loss is
  * reported once and probed back with bounded backoff; a failure is for good
  * and wins over a loss; a statement error on a live connection is not a loss.
  */
@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HalcyonError } from '../errors.js';
 import { probeDelay, QueueHealth, type QueueHealthChange } from './health.js';
-import { isConnectionLoss } from './pg-db.js';
+import { isConnectionLoss } from './pg/db.js';
 
 const unavailable = (why = 'ECONNREFUSED') => new HalcyonError('HAL_ERR_QUEUE_UNAVAILABLE', why);
 const broken = () => new HalcyonError('HAL_ERR_QUEUE_FAILED', 'SQLITE_CORRUPT');

@@ -123,7 +123,7 @@ export interface DestinationLimits {
   /** The replies that taught them, for `halcyon destinations` on any node. */
   readonly connectionsReply?: string;
   readonly recipientsReply?: string;
-  /** Reply rules in force (suspend / set, delivery/reply-rules), each until its `until`: every node honours them. */
+  /** Reply rules in force (suspend / set, destination/reply-rules), each until its `until`: every node honours them. */
   readonly rules?: readonly DestinationRule[];
 }
 

@@ -6,10 +6,10 @@
  */
 import type { Config } from '../config/schema.js';
 import { HalcyonError } from '../errors.js';
-import { openPgQueue } from './pg-store.js';
-import { openSqliteQueue } from './sqlite-store.js';
+import { openPgQueue } from './pg/store.js';
+import { openSqliteQueue } from './sqlite/store.js';
 import type { Queue } from './store.js';
-import { WorkerQueue } from './worker-store.js';
+import { WorkerQueue } from './sqlite/worker-store.js';
 
 export interface OpenQueueOptions {
   readonly clock?: () => number;

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ERRORS, HalcyonError } from '../errors.js';
 import type { NewMessage } from './model.js';
-import { checkQueue } from './check.js';
-import { salvageQueue } from './salvage.js';
+import { checkQueue } from './sqlite/check.js';
+import { salvageQueue } from './sqlite/salvage.js';
 import { SEGMENT_MAX_AGE_MS, STALE_MS, BodySpool } from './spool.js';
-import { openSqliteQueue, SPOOL_MIN_BYTES } from './sqlite-store.js';
-import { WorkerQueue } from './worker-store.js';
+import { openSqliteQueue, SPOOL_MIN_BYTES } from './sqlite/store.js';
+import { WorkerQueue } from './sqlite/worker-store.js';
 
 /** What the queue_write_failed log line shows: the reply's text once, then what failed (it used to say it three times). */
 function assertSaidOnce(err: Error): void {

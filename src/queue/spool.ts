@@ -14,7 +14,7 @@
  * - `collect(referenced)` unlinks segments that no row refers to and that no
  *   writer can still be appending to (see `STALE_MS`).
  *
- * What it does not: decide which bodies go here (sqlite-messages does, by
+ * What it does not: decide which bodies go here (sqlite/messages does, by
  * size), know about rows or transactions, or compact a segment that is still
  * partly referenced (a long-deferred message keeps its segment alive; segments
  * are small so that costs little).

@@ -26,8 +26,8 @@
  * destination-map, docs/decisions/0004): recipients are queued under their
  * domains and mapped here when picked, so every domain of a host set shares
  * one gate entry, one probe and one pool of connections. The cap asked of
- * the gate is the destination's adaptive limit (scheduler/politeness, fed by
- * scheduler/feedback): it shrinks when the remote says "too many
+ * the gate is the destination's adaptive limit (destination/politeness, fed by
+ * destination/feedback): it shrinks when the remote says "too many
  * connections" while others of ours work (a throttle: no backoff), and a
  * learned recipient limit and the reply rules in force apply to every batch.
  *
@@ -44,10 +44,11 @@ import type { Grant } from '../queue/destination-gate.js';
 import type { DestinationRow, LastReply, RecipientOutcome } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
-import { DestinationMap } from './destination-map.js';
-import { Feedback } from './feedback.js';
-import { Politeness } from './politeness.js';
-import { destinationFailed, destinationRecovered, retryDelay, type RetrySettings } from './retry.js';
+import { DestinationMap } from '../destination/map.js';
+import { Feedback } from '../destination/feedback.js';
+import { Politeness } from '../destination/politeness.js';
+import { destinationFailed, destinationRecovered, type BackoffSettings } from '../destination/backoff.js';
+import { retryDelay, type RetrySettings } from './retry.js';
 import { deliveryLine, outcomeOf } from './outcome.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
 
@@ -136,7 +137,7 @@ export class Qmgr {
   /** Real time (performance.now) the last pass started, and whether the next is already scheduled soon. */
   private lastPassAt = -Infinity;
   private soon = false;
-  private readonly retry: RetrySettings;
+  private readonly retry: RetrySettings & BackoffSettings;
   private readonly random: () => number;
   private readonly sweeps: Sweeps;
   private readonly rate: { count: number; perMs: number } | undefined;

@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import { queueList, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { RawSmtpClient, queuedId } from '../support/smtp-client.js';
 

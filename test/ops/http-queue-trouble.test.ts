@@ -49,7 +49,7 @@ test('a queue whose storage failed: every queue route answers 503 with Retry-Aft
   try {
     const port = Number(h.app.httpAddress!.split(':').pop());
     assert.equal((await call(port, 'GET', '/api/queue')).status, 200);
-    // The queue thread gone: every later queue call rejects with HAL_ERR_QUEUE_FAILED (queue/worker-store).
+    // The queue thread gone: every later queue call rejects with HAL_ERR_QUEUE_FAILED (queue/sqlite/worker-store).
     await (h.app.store as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
     await assertAll503(port, /queue storage failed/);
   } finally {

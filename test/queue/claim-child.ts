@@ -4,7 +4,7 @@
  * each claimed recipient id on its own line. Bounded to 10,000 rounds.
  */
 import { pathToFileURL } from 'node:url';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 
 async function main(dataDir: string, owner: string): Promise<void> {
   const store = await openSqliteQueue({ dataDir });

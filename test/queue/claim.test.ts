@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 
 const CHILD = fileURLToPath(new URL('./claim-child.js', import.meta.url));
 

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { openPgQueue } from '../../src/queue/pg-store.js';
+import { openPgQueue } from '../../src/queue/pg/store.js';
 import type { Queue } from '../../src/queue/store.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
 import { destinationGateContract } from './contract/destination-gate.js';

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import type { Queue } from '../../src/queue/store.js';
-import { WorkerQueue } from '../../src/queue/worker-store.js';
+import { WorkerQueue } from '../../src/queue/sqlite/worker-store.js';
 import { destinationGateContract } from './contract/destination-gate.js';
 import { T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import { freePort, runCli, spawnHalcyon, TEST_HOSTNAME } from '../support/halcyon.js';
 
 const N = 40;

@@ -6,7 +6,7 @@
  * line means the parent can rely on that id having been acknowledged.
  */
 import { pathToFileURL } from 'node:url';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import type { NewMessage } from '../../src/queue/model.js';
 
 /** The body message `seq` carries; the parent recomputes it to check integrity. */

@@ -12,8 +12,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { QueueHealth } from '../../src/queue/health.js';
-import { createPool, migratePg, PgDb } from '../../src/queue/pg-db.js';
-import { openPgQueue } from '../../src/queue/pg-store.js';
+import { createPool, migratePg, PgDb } from '../../src/queue/pg/db.js';
+import { openPgQueue } from '../../src/queue/pg/store.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
 
 const skip = await pgUnavailable();

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HalcyonError } from '../../src/errors.js';
 import type { NewMessage } from '../../src/queue/model.js';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
-import { WorkerQueue } from '../../src/queue/worker-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
+import { WorkerQueue } from '../../src/queue/sqlite/worker-store.js';
 
 const msg = (i: number, at: number): NewMessage => ({
   sender: `s${i}@example.test`, params: { smtputf8: false, ret: 'HDRS' }, receivedAt: at,

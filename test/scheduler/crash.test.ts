@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { destinationKey } from '../../src/delivery/route.js';
-import { openSqliteQueue } from '../../src/queue/sqlite-store.js';
+import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import { queueList, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { startRemote } from '../support/remote-smtp.js';
 import { BODY, enqueueMany } from './harness.js';

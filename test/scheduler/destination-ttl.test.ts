@@ -7,7 +7,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createResolver } from '../../src/delivery/resolve.js';
-import { DestinationMap } from '../../src/scheduler/destination-map.js';
+import { DestinationMap } from '../../src/destination/map.js';
 import { startDnsServer, type TestDnsServer, type Zone } from '../support/dns-server.js';
 
 const SECOND = 1000;

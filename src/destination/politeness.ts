@@ -1,8 +1,8 @@
 /**
- * scheduler/politeness — what this scheduler knows about how hard it may
- * push each destination: adaptive concurrency (scheduler/concurrency), the
- * learned recipient limit (scheduler/learned-limits) and the reply rules in
- * force (delivery/reply-rules). One record per destination key, driven by
+ * destination/politeness — what this scheduler knows about how hard it may
+ * push each destination: adaptive concurrency (destination/concurrency), the
+ * learned recipient limit (destination/learned-limits) and the reply rules in
+ * force (destination/reply-rules). One record per destination key, driven by
  * events the queue manager reports; the clock is injected.
  *
  * The record lives in this process's memory; what must hold across nodes —
@@ -21,7 +21,7 @@
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { DestinationLimits, LastReply } from '../queue/model.js';
-import { compileRules, formatReply, matchRule, ruleEffect, triggerRule, type ActiveRule, type ReplyRule } from '../delivery/reply-rules.js';
+import { compileRules, formatReply, matchRule, ruleEffect, triggerRule, type ActiveRule, type ReplyRule } from './reply-rules.js';
 import {
   concurrencyLimit, initialConcurrency, onSessionSuccess, onSessionTimeout, onTooManyConnections, type ConcurrencyState,
 } from './concurrency.js';

@@ -1,5 +1,5 @@
 /**
- * Tests for delivery/reply-rules: each action with a reply that triggers it
+ * Tests for destination/reply-rules: each action with a reply that triggers it
  * and one that does not, the destination glob, the code filter, expiry and
  * how several rules in force combine; and the config schema's checks.
  */

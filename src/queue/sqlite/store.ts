@@ -1,28 +1,28 @@
 /**
- * queue/sqlite-store — the default durable queue: one SQLite file
+ * queue/sqlite/store — the default durable queue: one SQLite file
  * (`<dataDir>/queue/queue.db`, WAL, synchronous=FULL) holding messages, their
  * bodies (large ones in spool segments beside it: queue/spool), recipients, attempt history, destination health and connection
- * slots; the three parts of the Queue (sqlite-messages, sqlite-recipients,
- * sqlite-gate) over one handle (sqlite-db).
+ * slots; the three parts of the Queue (sqlite/messages, sqlite/recipients,
+ * sqlite/gate) over one handle (sqlite/db).
  *
  * better-sqlite3 is synchronous; the methods are async only to honour the
  * interfaces. A busy database blocks the event loop up to busy_timeout, which
- * is why the server runs this in a thread of its own (queue/worker-store);
+ * is why the server runs this in a thread of its own (queue/sqlite/worker-store);
  * CLI commands and tests open it directly.
  */
-import { HalcyonError } from '../errors.js';
-import { closeDatabase, openDatabase, SqliteDb, type SqliteQueueOptions, type SqliteStoreStats } from './sqlite-db.js';
-import { SqliteDestinationGate } from './sqlite-gate.js';
-import { SqliteMessageStore } from './sqlite-messages.js';
-import { SqliteRecipientQueue } from './sqlite-recipients.js';
-import { BodySpool } from './spool.js';
-import type { Queue } from './store.js';
+import { HalcyonError } from '../../errors.js';
+import { closeDatabase, openDatabase, SqliteDb, type SqliteQueueOptions, type SqliteStoreStats } from './db.js';
+import { SqliteDestinationGate } from './gate.js';
+import { SqliteMessageStore } from './messages.js';
+import { SqliteRecipientQueue } from './recipients.js';
+import { BodySpool } from '../spool.js';
+import type { Queue } from '../store.js';
 import { join } from 'node:path';
-import { QueueHealth } from './health.js';
+import { QueueHealth } from '../health.js';
 
-export type { SqliteQueueOptions, SqliteStoreStats } from './sqlite-db.js';
-export { NoQueueError } from './sqlite-db.js';
-export { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, SPOOL_MIN_BYTES } from './sqlite-messages.js';
+export type { SqliteQueueOptions, SqliteStoreStats } from './db.js';
+export { NoQueueError } from './db.js';
+export { BATCH_MAX_BYTES, BATCH_MAX_MESSAGES, SPOOL_MIN_BYTES } from './messages.js';
 
 /** How often a turn also removes spool segments nothing refers to any more. */
 const SPOOL_COLLECT_EVERY_MS = 60_000;

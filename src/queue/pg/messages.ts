@@ -1,5 +1,5 @@
 /**
- * queue/pg-messages — MessageStore over the shared PostgreSQL queue.
+ * queue/pg/messages — MessageStore over the shared PostgreSQL queue.
  *
  * Enqueues are group-committed as on SQLite: every `enqueue()` made in the
  * same event-loop turn goes into one transaction (three multi-row INSERTs:
@@ -7,12 +7,12 @@
  * it has committed — or all reject with HAL_ERR_QUEUE_WRITE with nothing of
  * the batch stored. A caller-assigned id already stored is rejected alone.
  */
-import { HalcyonError } from '../errors.js';
-import { createIdGenerator } from './ids.js';
-import type { MessageStore } from './message-store.js';
-import type { MessageId, MessageRow, NewMessage } from './model.js';
-import type { PgDb } from './pg-db.js';
-import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from './sqlite-rows.js';
+import { HalcyonError } from '../../errors.js';
+import { createIdGenerator } from '../ids.js';
+import type { MessageStore } from '../message-store.js';
+import type { MessageId, MessageRow, NewMessage } from '../model.js';
+import type { PgDb } from './db.js';
+import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.js';
 
 const BATCH_MAX_MESSAGES = 256;
 

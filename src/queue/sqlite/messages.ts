@@ -1,5 +1,5 @@
 /**
- * queue/sqlite-messages — MessageStore over the SQLite queue: messages and
+ * queue/sqlite/messages — MessageStore over the SQLite queue: messages and
  * their recipients in one file, so one commit covers a message's row, its
  * recipients and where its body is. A body under SPOOL_MIN_BYTES is stored in
  * the row's transaction itself; a larger one is first appended to a spool
@@ -15,13 +15,13 @@
  * batch stored.
  */
 import type Database from 'better-sqlite3';
-import { HalcyonError } from '../errors.js';
-import { createIdGenerator } from './ids.js';
-import type { MessageStore } from './message-store.js';
-import type { MessageId, MessageRow, NewMessage } from './model.js';
-import type { SqliteDb } from './sqlite-db.js';
-import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from './sqlite-rows.js';
-import type { BodySpool, SpoolLocation } from './spool.js';
+import { HalcyonError } from '../../errors.js';
+import { createIdGenerator } from '../ids.js';
+import type { MessageStore } from '../message-store.js';
+import type { MessageId, MessageRow, NewMessage } from '../model.js';
+import type { SqliteDb } from './db.js';
+import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.js';
+import type { BodySpool, SpoolLocation } from '../spool.js';
 
 /** Bodies of at least this size go to the spool; smaller ones cost less inline than a second fsync. */
 export const SPOOL_MIN_BYTES = 16 * 1024;

@@ -1,23 +1,23 @@
 /**
- * queue/pg-store — the shared queue for several nodes: the three parts of the
- * Queue (pg-messages, pg-recipients, pg-gate) over one PostgreSQL pool
- * (pg-db). The schema is created or migrated on open (under an advisory
+ * queue/pg/store — the shared queue for several nodes: the three parts of the
+ * Queue (pg/messages, pg/recipients, pg/gate) over one PostgreSQL pool
+ * (pg/db). The schema is created or migrated on open (under an advisory
  * lock), as `halcyon serve` and `halcyon queue migrate` do.
  *
  * Every node opens its own pool; what they share is the database. The pg
  * driver is asynchronous already, so no worker thread is needed.
  *
- * Losing the database makes `health` unavailable (pg-db says which errors
+ * Losing the database makes `health` unavailable (pg/db says which errors
  * mean that); its probe, a `SELECT 1` with backoff, makes it ok again.
  */
-import { QueueHealth } from './health.js';
-import { createPool, migratePg, PgDb, type PgQueueOptions } from './pg-db.js';
-import { PgDestinationGate } from './pg-gate.js';
-import { PgMessageStore } from './pg-messages.js';
-import { PgRecipientQueue } from './pg-recipients.js';
-import type { Queue } from './store.js';
+import { QueueHealth } from '../health.js';
+import { createPool, migratePg, PgDb, type PgQueueOptions } from './db.js';
+import { PgDestinationGate } from './gate.js';
+import { PgMessageStore } from './messages.js';
+import { PgRecipientQueue } from './recipients.js';
+import type { Queue } from '../store.js';
 
-export type { PgQueueOptions } from './pg-db.js';
+export type { PgQueueOptions } from './db.js';
 
 export class PgQueue implements Queue {
   readonly messages: PgMessageStore;

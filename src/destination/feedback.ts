@@ -1,5 +1,5 @@
 /**
- * scheduler/feedback — what the queue manager learns from each delivery about
+ * destination/feedback — what the queue manager learns from each delivery about
  * its destination, and the log line each lesson gets: a session that worked
  * (adaptive concurrency grows), a recipient limit (I6), a reply rule
  * triggered (once per reply), and whether a connection-level failure was a
@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { isTimeout, judgeReply } from '../delivery/failure-policy.js';
-import type { ReplyRule } from '../delivery/reply-rules.js';
+import type { ReplyRule } from './reply-rules.js';
 import type { BatchResult, OutboundBatch } from '../delivery/types.js';
 import type { LastReply } from '../queue/model.js';
 import type { Politeness } from './politeness.js';

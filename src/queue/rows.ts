@@ -1,5 +1,6 @@
 /**
- * queue/sqlite-rows — converts between the SQLite store's raw rows and the
+ * queue/rows — converts between the raw rows of both queue stores (SQLite and
+ * PostgreSQL share the column layout) and the
  * queue model: JSON columns parsed, 0/1 columns made booleans, NULLs made
  * absent fields.
  *

@@ -1,5 +1,5 @@
 /**
- * queue/sqlite-gate — DestinationGate over the SQLite queue: destination rows
+ * queue/sqlite/gate — DestinationGate over the SQLite queue: destination rows
  * (health, generation, learned limits), leased connection slots and rate
  * buckets, in the same file as the recipients.
  *
@@ -8,13 +8,13 @@
  * processes on one file. The decision is queue/destination-gate's pure
  * `decideGrant`, the same for every implementation.
  */
-import type { DestinationLimits, DestinationRow, DestinationState } from './model.js';
+import type { DestinationLimits, DestinationRow, DestinationState } from '../model.js';
 import {
   decideGrant, mergeLimits, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
-} from './destination-gate.js';
-import type { SqliteDb } from './sqlite-db.js';
-import { DESTINATION_COLUMNS, toDestination, type RawDestination } from './sqlite-rows.js';
-import { FINAL_SQL } from './sqlite-recipients.js';
+} from '../destination-gate.js';
+import type { SqliteDb } from './db.js';
+import { DESTINATION_COLUMNS, toDestination, type RawDestination } from '../rows.js';
+import { FINAL_SQL } from './recipients.js';
 
 export class SqliteDestinationGate implements DestinationGate {
   constructor(private readonly d: SqliteDb) {

@@ -1,5 +1,5 @@
 /**
- * queue/schema-sql — the SQLite schema of the default queue store and the
+ * queue/sqlite/schema — the SQLite schema of the default queue store and the
  * pragmas it runs under. Versioned with `PRAGMA user_version`; a database made
  * by a newer Halcyon is refused rather than guessed at.
  *
@@ -15,7 +15,7 @@
  * docs/decisions/0005-large-bodies-in-spool-segments.md): `data` is then
  * empty and `segment`/`offset`/`length` say where the bytes are.
  *
- * Does not hold queries; those are in sqlite-messages/-recipients/-gate.ts.
+ * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
 export const SCHEMA_VERSION = 3;

@@ -1,6 +1,6 @@
 /**
- * queue/pg-db — the PostgreSQL queue's connection pool, shared by its three
- * parts (pg-messages, pg-recipients, pg-gate): opening with
+ * queue/pg/db — the PostgreSQL queue's connection pool, shared by its three
+ * parts (pg/messages, pg/recipients, pg/gate): opening with
  * synchronous_commit on (a resolved write means durable, as on SQLite), the
  * migrations under an advisory lock, and a helper for one transaction.
  *
@@ -11,9 +11,9 @@
  * failure becomes HAL_ERR_QUEUE_WRITE. The cause is kept. Holds no queue logic.
  */
 import pg from 'pg';
-import { HalcyonError } from '../errors.js';
-import type { QueueHealth } from './health.js';
-import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './pg-schema.js';
+import { HalcyonError } from '../../errors.js';
+import type { QueueHealth } from '../health.js';
+import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './schema.js';
 
 pg.types.setTypeParser(20 /* int8 */, (v: string) => Number(v));
 

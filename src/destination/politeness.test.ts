@@ -1,17 +1,17 @@
 /**
  * Tests for the pure politeness controllers: adaptive concurrency
- * (scheduler/concurrency), learned recipient limits (scheduler/learned-limits),
- * destination keys by MX host set (delivery/destination-key and
- * scheduler/destination-map, with a fake resolver and clock) and the
+ * (destination/concurrency), learned recipient limits (destination/learned-limits),
+ * destination keys by MX host set (destination/key and
+ * destination/map, with a fake resolver and clock) and the
  * Politeness registry that combines them.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../config/load.js';
-import { mxDestinationKey, isDomainKey } from '../delivery/destination-key.js';
+import { mxDestinationKey, isDomainKey } from './key.js';
 import type { MxHostSet } from '../delivery/resolve.js';
 import { concurrencyLimit, initialConcurrency, onSessionSuccess, onSessionTimeout, onTooManyConnections } from './concurrency.js';
-import { DestinationMap, NEGATIVE_TTL_MS } from './destination-map.js';
+import { DestinationMap, NEGATIVE_TTL_MS } from './map.js';
 import { learnRecipientLimit, recipientLimit } from './learned-limits.js';
 import { Politeness } from './politeness.js';
 

@@ -1,5 +1,5 @@
 /**
- * queue/pg-recipients — RecipientQueue over the shared PostgreSQL queue.
+ * queue/pg/recipients — RecipientQueue over the shared PostgreSQL queue.
  *
  * Claims select with `FOR UPDATE OF r SKIP LOCKED` and lease in the same
  * statement, so nodes claiming at once never get the same row and never
@@ -8,15 +8,15 @@
  * report_owner/report_until, apart from the delivery lease, as on SQLite.
  */
 import type pg from 'pg';
-import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from './model.js';
-import { FINAL_STATES } from './model.js';
-import { RemovalCandidates } from './removal-candidates.js';
-import type { PgDb } from './pg-db.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
-import { ageBucketSql, likePattern } from './shape-sql.js';
+import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from '../model.js';
+import { FINAL_STATES } from '../model.js';
+import { RemovalCandidates } from '../removal-candidates.js';
+import type { PgDb } from './db.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from '../recipient-queue.js';
+import { ageBucketSql, likePattern } from '../shape-sql.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient, type RawAttempt, type RawMessage, type RawRecipient,
-} from './sqlite-rows.js';
+} from '../rows.js';
 
 const FINAL_SQL = `(${FINAL_STATES.map((st) => `'${st}'`).join(',')})`;
 const DUE_SQL = `('queued','deferred')`;

@@ -1,6 +1,6 @@
 /**
- * queue/sqlite-db — the SQLite queue's database handle, shared by its three
- * parts (sqlite-messages, sqlite-recipients, sqlite-gate): opening with the
+ * queue/sqlite/db — the SQLite queue's database handle, shared by its three
+ * parts (sqlite/messages, sqlite/recipients, sqlite/gate): opening with the
  * pragmas, the schema and its migrations, prepared statements cached by
  * their text, and one helper for a write transaction.
  *
@@ -12,8 +12,8 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { detailOf, HalcyonError } from '../errors.js';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION } from './schema-sql.js';
+import { detailOf, HalcyonError } from '../../errors.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION } from './schema.js';
 
 export interface SqliteQueueOptions {
   readonly dataDir: string;

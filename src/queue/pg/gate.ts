@@ -1,5 +1,5 @@
 /**
- * queue/pg-gate — DestinationGate over the shared PostgreSQL queue: the same
+ * queue/pg/gate — DestinationGate over the shared PostgreSQL queue: the same
  * rows as on SQLite (destinations, destination_slots, destination_tokens),
  * shared by every node.
  *
@@ -12,10 +12,10 @@
 import type pg from 'pg';
 import {
   decideGrant, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
-} from './destination-gate.js';
-import type { DestinationLimits, DestinationRow, DestinationState } from './model.js';
-import type { PgDb } from './pg-db.js';
-import { DESTINATION_COLUMNS, toDestination, type RawDestination } from './sqlite-rows.js';
+} from '../destination-gate.js';
+import type { DestinationLimits, DestinationRow, DestinationState } from '../model.js';
+import type { PgDb } from './db.js';
+import { DESTINATION_COLUMNS, toDestination, type RawDestination } from '../rows.js';
 
 const FINAL_SQL = `('delivered','failed','expired')`;
 type Raw = RawDestination & Record<string, unknown>;

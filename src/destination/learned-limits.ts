@@ -1,5 +1,5 @@
 /**
- * scheduler/learned-limits — invariant I6 ("a limit is learned once") as a
+ * destination/learned-limits — invariant I6 ("a limit is learned once") as a
  * pure reducer: when a destination answers a recipient-limit reply (spec
  * rule 3) after K accepted recipients, later transactions to it carry at
  * most K recipients until the learned limit expires.

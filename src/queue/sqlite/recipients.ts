@@ -1,9 +1,9 @@
 /**
- * queue/sqlite-recipients — RecipientQueue over the SQLite queue: claims and
+ * queue/sqlite/recipients — RecipientQueue over the SQLite queue: claims and
  * their leases, outcomes with their history, flush/hold, the sweeps' claims,
  * and removal of finished messages.
  *
- * Each write is one IMMEDIATE transaction (sqlite-db), so claims from two
+ * Each write is one IMMEDIATE transaction (sqlite/db), so claims from two
  * processes on one file never overlap (I2), and the state test of an outcome
  * is in its UPDATE (I1: a final state never changes). Report and delay claims
  * use report_owner/report_until, apart from the delivery lease, so a report
@@ -11,16 +11,16 @@
  */
 import type {
   AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState,
-} from './model.js';
-import { FINAL_STATES } from './model.js';
-import { RemovalCandidates } from './removal-candidates.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
-import { ageBucketSql, likePattern } from './shape-sql.js';
-import type { SqliteDb } from './sqlite-db.js';
+} from '../model.js';
+import { FINAL_STATES } from '../model.js';
+import { RemovalCandidates } from '../removal-candidates.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from '../recipient-queue.js';
+import { ageBucketSql, likePattern } from '../shape-sql.js';
+import type { SqliteDb } from './db.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient,
   type RawAttempt, type RawMessage, type RawRecipient,
-} from './sqlite-rows.js';
+} from '../rows.js';
 
 /** The final states of queue/model, as an SQL list. */
 export const FINAL_SQL = `(${FINAL_STATES.map((st) => `'${st}'`).join(',')})`;

@@ -1,5 +1,5 @@
 /**
- * delivery/destination-key — what a destination key is, as pure functions.
+ * destination/key — what a destination key is, as pure functions.
  *
  * A destination is the set of hosts mail goes to (spec invariant I5), not the
  * recipient domain: `mx:<host>,<host>` — the domain's MX host names,
@@ -15,7 +15,7 @@
  * preferences is still the same hosts. What it does not do: DNS (the
  * scheduler's destination map asks the resolver and caches the answer).
  */
-import { normalizeDomain } from './route.js';
+import { normalizeDomain } from '../delivery/route.js';
 
 export const MX_PREFIX = 'mx:';
 

@@ -1,5 +1,5 @@
 /**
- * queue/check — is the SQLite queue file fit to open? Run before the server
+ * queue/sqlite/check — is the SQLite queue file fit to open? Run before the server
  * opens its queue (app.ts) and by `halcyon queue check`.
  *
  * Two things make a queue unfit:
@@ -16,7 +16,7 @@
  *   rows refer to is missing or shorter than they say.
  *
  * A fresh data_dir (no file, no marker, no WAL) is fit: the store creates it.
- * Does not repair anything (queue/salvage does) and does not open the Store.
+ * Does not repair anything (queue/sqlite/salvage does) and does not open the Store.
  */
 import Database from 'better-sqlite3';
 import { existsSync, statSync, writeFileSync } from 'node:fs';

@@ -1,9 +1,9 @@
 /**
- * queue/worker-store — the Queue the server uses: the SQLite queue running in
- * a worker thread (queue/store-worker), so commits and their fsyncs never
+ * queue/sqlite/worker-store — the Queue the server uses: the SQLite queue running in
+ * a worker thread (queue/sqlite/store-worker), so commits and their fsyncs never
  * block SMTP sessions, and every request that arrives during a commit shares
  * the next one (group commit across enqueues, claims, slots and outcomes).
- * Requests are queue/worker-protocol's typed union.
+ * Requests are queue/sqlite/worker-protocol's typed union.
  *
  * Same contracts as MessageStore, RecipientQueue and DestinationGate: a
  * resolved promise means committed. Message ids are made here, on the
@@ -18,14 +18,14 @@
  * A full disk stays HAL_ERR_QUEUE_WRITE (452 4.3.1) and fails nothing.
  */
 import { Worker } from 'node:worker_threads';
-import { HalcyonError, type ErrorCode } from '../errors.js';
-import type { DestinationGate } from './destination-gate.js';
-import { QueueHealth } from './health.js';
-import { createIdGenerator } from './ids.js';
-import type { MessageStore } from './message-store.js';
-import type { MessageId } from './model.js';
-import type { RecipientQueue } from './recipient-queue.js';
-import type { Queue } from './store.js';
+import { HalcyonError, type ErrorCode } from '../../errors.js';
+import type { DestinationGate } from '../destination-gate.js';
+import { QueueHealth } from '../health.js';
+import { createIdGenerator } from '../ids.js';
+import type { MessageStore } from '../message-store.js';
+import type { MessageId } from '../model.js';
+import type { RecipientQueue } from '../recipient-queue.js';
+import type { Queue } from '../store.js';
 import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
 
 /** SQLite result codes that mean the file or the I/O under it is broken, not that space ran out. */

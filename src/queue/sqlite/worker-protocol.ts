@@ -1,6 +1,6 @@
 /**
- * queue/worker-protocol — the messages between the server's threads and the
- * queue thread (queue/worker-store ↔ queue/store-worker): a closed union of
+ * queue/sqlite/worker-protocol — the messages between the server's threads and the
+ * queue thread (queue/sqlite/worker-store ↔ queue/sqlite/store-worker): a closed union of
  * requests, one per asynchronous method of MessageStore, RecipientQueue and
  * DestinationGate (plus `close`), each with its argument and result types
  * derived from those interfaces, so the two sides cannot drift apart and no
@@ -8,9 +8,9 @@
  *
  * Types only; no behaviour.
  */
-import type { DestinationGate } from './destination-gate.js';
-import type { MessageStore } from './message-store.js';
-import type { RecipientQueue } from './recipient-queue.js';
+import type { DestinationGate } from '../destination-gate.js';
+import type { MessageStore } from '../message-store.js';
+import type { RecipientQueue } from '../recipient-queue.js';
 
 /** The methods of T that return a promise, as { args, result }. */
 type OpsOf<T> = {

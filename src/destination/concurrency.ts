@@ -1,5 +1,5 @@
 /**
- * scheduler/concurrency — adaptive concurrency of one destination as a pure
+ * destination/concurrency — adaptive concurrency of one destination as a pure
  * controller (Postfix's qmgr_queue.c feedback, simplified): events in, the
  * number of connections the destination may have now out.
  *

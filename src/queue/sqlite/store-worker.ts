@@ -1,6 +1,6 @@
 /**
- * queue/store-worker — the worker thread that owns the SQLite queue when the
- * server runs (queue/worker-store is its other half; queue/worker-protocol
+ * queue/sqlite/store-worker — the worker thread that owns the SQLite queue when the
+ * server runs (queue/sqlite/worker-store is its other half; queue/sqlite/worker-protocol
  * the messages between them).
  *
  * Why a thread: better-sqlite3 is synchronous, and every commit waits for an
@@ -15,9 +15,9 @@
  * durable.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { HalcyonError } from '../errors.js';
-import type { NewMessage } from './model.js';
-import { openSqliteQueue } from './sqlite-store.js';
+import { HalcyonError } from '../../errors.js';
+import type { NewMessage } from '../model.js';
+import { openSqliteQueue } from './store.js';
 import { ownsMemory } from './worker-store.js';
 import type { QueueHandlers, QueueRequest, QueueResponse } from './worker-protocol.js';
 

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HalcyonError } from '../errors.js';
-import type { NewMessage, NewRecipient } from './model.js';
-import { openSqliteQueue, SPOOL_MIN_BYTES, type SqliteQueue } from './sqlite-store.js';
+import { HalcyonError } from '../../errors.js';
+import type { NewMessage, NewRecipient } from '../model.js';
+import { openSqliteQueue, SPOOL_MIN_BYTES, type SqliteQueue } from './store.js';
 
 const T0 = 1_700_000_000_000;
 

@@ -1,12 +1,12 @@
 /**
- * queue/pg-schema — the PostgreSQL schema of the shared queue, as numbered
+ * queue/pg/schema — the PostgreSQL schema of the shared queue, as numbered
  * migrations applied in order under an advisory lock (so nodes starting
  * together do not race), recorded in `halcyon_schema_version`. A database
  * migrated by a newer Halcyon is refused rather than guessed at.
  *
- * The columns mirror the SQLite schema (queue/schema-sql) so both share the
- * row converters of queue/sqlite-rows: JSON as text, flags as smallint 0/1,
- * times as bigint epoch ms (parsed to numbers by queue/pg-db). Bodies are
+ * The columns mirror the SQLite schema (queue/sqlite/schema) so both share the
+ * row converters of queue/rows: JSON as text, flags as smallint 0/1,
+ * times as bigint epoch ms (parsed to numbers by queue/pg/db). Bodies are
  * bytea beside their rows: one commit covers a message, its recipients and
  * its body, and any node can deliver any message.
  */

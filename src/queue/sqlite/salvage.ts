@@ -1,5 +1,5 @@
 /**
- * queue/salvage — `halcyon queue salvage`: copies every message that can
+ * queue/sqlite/salvage — `halcyon queue salvage`: copies every message that can
  * still be read out of a damaged SQLite queue into a fresh one, and reports
  * what could not be read. Run with the server stopped.
  *
@@ -15,14 +15,14 @@
  * transaction — or reported lost with what is known of it. Attempt history
  * and destination health are copied when readable (losing them loses no mail).
  *
- * Works on rows as SQLite gives them (column names of schema-sql.ts), not
+ * Works on rows as SQLite gives them (column names of sqlite/schema.ts), not
  * through the Store: the Store refuses a damaged file by design.
  */
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION } from './schema-sql.js';
-import { BodySpool } from './spool.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION } from './schema.js';
+import { BodySpool } from '../spool.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
 export interface LostMessage {

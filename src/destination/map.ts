@@ -1,5 +1,5 @@
 /**
- * scheduler/destination-map — which destination (gate key) the recipients
+ * destination/map — which destination (gate key) the recipients
  * of a queued key go to: a recipient is queued under its domain (or route,
  * or local mailbox), decided at RCPT time without DNS; the scheduler maps a
  * domain to its MX host set (`mx:a.example,b.example`) when it first picks
@@ -19,7 +19,7 @@
  * Concurrent lookups of one domain share one DNS question. Memory: one entry
  * per domain seen within the TTL (expired ones are dropped on the way).
  */
-import { isDomainKey, mxDestinationKey } from '../delivery/destination-key.js';
+import { isDomainKey, mxDestinationKey } from './key.js';
 import type { MxHostSet } from '../delivery/resolve.js';
 
 export interface DestinationMapDeps {

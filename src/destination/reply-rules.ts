@@ -1,5 +1,5 @@
 /**
- * delivery/reply-rules — `[[delivery.rules]]` as pure functions: which rule
+ * destination/reply-rules — `[[delivery.rules]]` as pure functions: which rule
  * (if any) a destination's reply triggers, and what the rules in force say
  * about that destination now (suspended until, connection cap, rate).
  * KumoMTA's traffic-shaping automation is the reference.
