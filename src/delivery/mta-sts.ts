@@ -18,7 +18,7 @@
  * A TXT record that names a policy whose fetch then fails is reported
  * through `onFetchFailed` (logged and counted by the app).
  *
- * mailauth 4.13 does the record and policy parsing and the MX name matching
+ * mailauth 7.1 does the record and policy parsing and the MX name matching
  * (`resolvePolicy`, `parsePolicy`, `validateMx`); its own fetch cannot take a
  * CA or a port, so the HTTPS GET is here. What the transport does with a
  * policy is `stsPlan` (pure); the transport applies it.

@@ -1,6 +1,6 @@
 /**
  * inbound/authcheck — verifies a message from outside on the MX listener:
- * SPF on MAIL FROM and on HELO, DKIM, DMARC and ARC through mailauth 4.13,
+ * SPF on MAIL FROM and on HELO, DKIM, DMARC and ARC through mailauth 7.1,
  * and writes the result as one `Authentication-Results:` header (RFC 8601)
  * naming our hostname. What end of data then does is inbound/dmarc-policy's
  * decision; mail that is ours (submission, authenticated, [relay] networks)

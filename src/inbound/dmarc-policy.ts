@@ -12,6 +12,7 @@
  * | enforce | fail         | none                                | —              | accept                  |
  * | enforce | pass, none, permerror | —                          | —              | accept                  |
  *
+ * The policy is mailauth's, found as RFC 9989 says (tree walk, np=, t=y).
  * Departures, on purpose: `pct=` is not sampled (a published reject applies
  * to every failing message), and no ARC sealer is trusted to override a DMARC
  * failure (there is no list of trusted sealers yet); both are conservative.

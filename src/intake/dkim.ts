@@ -7,7 +7,7 @@
  * Relaxed/relaxed canonicalization; From, Subject and To are oversigned (each
  * listed in h= once more than it occurs), so a verifier fails a copy to which
  * someone added a second From, Subject or To. The canonicalization, body hash
- * and header formatting are mailauth's (4.13); this file only chooses what to
+ * and header formatting are mailauth's (7.1); this file only chooses what to
  * sign and composes them, because mailauth's signer cannot oversign
  * (docs/decisions/0007-dkim-signing-from-mailauth-parts.md).
  *

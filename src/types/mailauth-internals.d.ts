@@ -1,5 +1,5 @@
 /**
- * types/mailauth-internals — declarations for the parts of mailauth 4.13
+ * types/mailauth-internals — declarations for the parts of mailauth 7.1
  * that intake/dkim builds its signer from (mailauth ships types for its
  * public API only). mailauth's own signer cannot oversign header fields, so
  * intake/dkim composes these pieces — mailauth's header parser, relaxed

@@ -118,6 +118,10 @@ export interface SpawnOptions {
   readonly captureStdout?: boolean;
   /** Reuse this SMTP port (a restart that clients reach at the same address). */
   readonly port?: number;
+  /** Run this program (the built bin, or a link to it) instead of `process.execPath CLI`. */
+  readonly program?: string;
+  /** The child's environment (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -150,7 +154,8 @@ async function spawnOnce(configToml: string, opts: SpawnOptions & { readonly dat
   });
   const configFile = join(dataDir, `halcyon-${port}.toml`);
   writeFileSync(configFile, stringifyToml(raw));
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', opts.captureStdout ? 'pipe' : 'ignore', 'pipe'] });
+  const argv = [...(opts.program ? [] : [CLI]), 'serve', '--config', configFile];
+  const child = spawn(opts.program ?? process.execPath, argv, { stdio: ['ignore', opts.captureStdout ? 'pipe' : 'ignore', 'pipe'], env: opts.env ?? process.env });
   let err = '';
   let out = '';
   child.stdout?.setEncoding('utf8');
