@@ -211,7 +211,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const authDns = createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   const authChecker = new AuthChecker(() => config().hostname, authDns);
   const caFile = cfg.delivery.tls_ca_file ? readCaFile(cfg.delivery.tls_ca_file) : undefined;
-  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({ resolver: authDns, ca: caFile, hosts: () => config().delivery.mta_sts_hosts, clock }) : undefined;
+  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({
+    resolver: authDns, ca: caFile, hosts: () => config().delivery.mta_sts_hosts, clock,
+    onFetchFailed: (domain, reason) => {
+      metrics.mtaStsFetchFailed(domain);
+      log.warn({ domain, event: 'mta_sts_fetch_failed', reason }, `MTA-STS: ${domain} publishes a policy, but it could not be fetched (${reason}); using the cached policy if any`);
+    },
+  }) : undefined;
   const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {

@@ -46,12 +46,24 @@ export type ErrorCode = keyof typeof ERRORS;
 
 export class HalcyonError extends Error {
   readonly code: ErrorCode;
+  /** What happened, without the code's text (the message is "TEXT: detail"). */
+  readonly detail: string | undefined;
   constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
     super(detail ? `${ERRORS[code].text}: ${detail}` : ERRORS[code].text, options);
     this.code = code;
+    this.detail = detail;
     this.name = 'HalcyonError';
   }
   get spec(): ErrorSpec {
     return ERRORS[this.code];
   }
+}
+
+/**
+ * An error as the detail of another: a HalcyonError gives its detail alone, so wrapping one in another
+ * (spool → transaction → queue thread) does not repeat "Insufficient system storage, …" at every layer.
+ */
+export function detailOf(err: unknown): string {
+  if (err instanceof HalcyonError) return err.detail ?? err.message;
+  return String(err);
 }

@@ -9,6 +9,7 @@
  * Does not format output.
  */
 import type { Config } from '../config/schema.js';
+import { actAsDataDirOwner } from './data-owner.js';
 import { sizeBytes } from '../config/units.js';
 import { unixActor, directAuditLog } from '../http/audit.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
@@ -158,6 +159,8 @@ class DirectBackend extends Admin implements Backend {
  * NoQueueError where there is none, and neither writes the queue's marker (that is the server's).
  */
 export async function openDirectBackend(cfg: Config, access: BackendOptions['access']): Promise<Backend> {
+  // Run as root, this still writes files the server must own (the store, admin.log): act as the data directory's owner.
+  if (access !== 'readonly') actAsDataDirOwner(cfg.data_dir);
   // A shared PostgreSQL queue is the whole cluster's, whichever node the command runs on.
   if (usesPostgres(cfg)) return new DirectBackend(cfg, await openQueue(cfg));
   // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).

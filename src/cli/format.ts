@@ -3,69 +3,14 @@
  * but one line per recipient with its state and last reply. Text that came
  * with mail or from a remote (addresses, headers, replies) is printed through
  * `printable`: escaped control characters, never raw ones.
- *
- * The dashboard serves this file to the browser as it is (http/dashboard):
- * it imports nothing but types.
+ * The wording itself (escaping, ages, a reply, the next attempt) is
+ * queue/describe's, shared with the dashboard.
  */
 import type { DestinationInfo, ListedRecipient, MessageDetail } from '../http/admin.js';
-import type { LastReply, MessageRow, RecipientRow } from '../queue/model.js';
+import type { MessageRow } from '../queue/model.js';
+import { age, attemptsMade, describeLast, describeReply, nextText, printable } from '../queue/describe.js';
 
-/** C0 controls but TAB (and LF when kept), DEL, C1 controls, and the bidirectional overrides that reorder what is shown. */
-const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-const UNSAFE_KEEP_LF = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-export function escapeChar(c: string): string {
-  const n = c.codePointAt(0) ?? 0;
-  if (c === '\n') return '\\n';
-  if (c === '\r') return '\\r';
-  return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
-}
-
-/** Text from mail made safe for a terminal: controls escaped; with `keepNewlines`, LF stays a line break (a CR before it is dropped). */
-export function printable(s: string, keepNewlines = false): string {
-  if (!keepNewlines) return s.replace(UNSAFE, escapeChar);
-  return s.replace(/\r\n/g, '\n').replace(UNSAFE_KEEP_LF, escapeChar);
-}
-
-export function age(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
-}
-
-/**
- * One reply as a person reads it: "host H said: 550 5.1.1 … (in reply to RCPT TO)" when H answered;
- * "connect to H failed: connect failed (ECONNREFUSED) [recorded as 451 4.4.1]" when no reply came.
- */
-export function describeReply(l: LastReply): string {
-  return printable(replyText(l));
-}
-
-function replyText(l: LastReply): string {
-  const code = `${l.code}${l.enhanced ? ` ${l.enhanced}` : ''}`;
-  if (l.ours) {
-    const step = l.command === 'connect' || l.command === undefined ? 'connect to' : `${l.command} with`;
-    return `${l.host ? `${step} ${l.host} failed: ` : ''}${l.text} [no reply; recorded as ${code}]`;
-  }
-  const where = l.host ? `host ${l.host} said: ` : '';
-  const cmd = l.command ? ` (in reply to ${l.command})` : '';
-  return `${where}${code} ${l.text}${cmd}`;
-}
-
-export function describeLast(r: RecipientRow): string {
-  return r.lastReply ? describeReply(r.lastReply) : '';
-}
-
-/** " next in 5m (destination backoff)", " held", or "" for a recipient that is not waiting. */
-export function nextText(r: ListedRecipient, now: number, prefix = 'next in'): string {
-  if (r.state !== 'deferred' && r.state !== 'queued') return '';
-  const n = r.next ?? { at: r.nextAttemptAt, why: 'retry' as const };
-  if (n.why === 'held') return ' held (no attempt until released)';
-  if (n.why === 'destination suspended') return ' destination suspended';
-  return ` ${prefix} ${age(n.at - now)}${n.why === 'destination backoff' ? ' (destination backoff)' : ''}`;
-}
+export { age, describeLast, describeReply, escapeChar, nextText, printable } from '../queue/describe.js';
 
 export function formatQueueList(list: { message: MessageRow; recipients: ListedRecipient[] }[], now: number): string {
   if (list.length === 0) return 'Mail queue is empty\n';
@@ -93,7 +38,7 @@ export function formatMessageDetail(d: MessageDetail, now: number): string {
   out += 'Recipients:\n';
   for (const r of d.recipients) {
     const when = nextText(r, now, 'next attempt in').replace(/^ /, ', ');
-    out += `  <${printable(r.address)}>  ${r.state}, ${r.attempts} attempt(s)${when}  via ${r.destination}\n`;
+    out += `  <${printable(r.address)}>  ${r.state}, ${attemptsMade(r.history)} attempt(s)${when}  via ${r.destination}\n`;
     for (const a of r.history) {
       const l = a.reply;
       out += `      ${new Date(a.at).toISOString()}  ${a.state.padEnd(9)}${l ? ` ${describeReply(l)}` : ''}\n`;

@@ -19,6 +19,7 @@ import { createPool, migratePg } from '../queue/pg/db.js';
 import { SCHEMA_VERSION } from '../queue/sqlite/schema.js';
 import { NoQueueError, openSqliteQueue } from '../queue/sqlite/store.js';
 import { openBackend, type Backend, type BackendOptions } from './backend.js';
+import { actAsDataDirOwner } from './data-owner.js';
 import { registerQueueRepair } from './queue-repair.js';
 import { age, formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
 import { progress } from './progress.js';
@@ -119,6 +120,7 @@ export function registerQueueCommands(program: Command): Command {
         }
         return;
       }
+      actAsDataDirOwner(cfg.data_dir);
       await (await openSqliteQueue({ dataDir: cfg.data_dir })).close();
       process.stdout.write(`queue schema is at version ${SCHEMA_VERSION} (${cfg.data_dir}/queue/queue.db)\n`);
     });

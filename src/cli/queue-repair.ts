@@ -15,6 +15,7 @@ import type { Config } from '../config/schema.js';
 import { httpEnabled } from '../http/server.js';
 import { checkQueue } from '../queue/sqlite/check.js';
 import { salvageQueue } from '../queue/sqlite/salvage.js';
+import { actAsDataDirOwner } from './data-owner.js';
 import { baseUrl } from './backend.js';
 
 function config(file: string | undefined): Config | undefined {
@@ -68,6 +69,7 @@ export function registerQueueRepair(queue: Command): void {
         process.exitCode = 2;
         return;
       }
+      actAsDataDirOwner(cfg.data_dir);
       const r = salvageQueue(cfg.data_dir);
       if (opts.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else {

@@ -12,7 +12,7 @@
  */
 import type { MessageDetail } from '../http/admin.js';
 import type { QueueShape, ShapeRow } from '../http/queue-shape.js';
-import { age, describeReply, nextText } from './format.js';
+import { age, attemptsMade, describeReply, nextText } from '../queue/describe.js';
 import { decodeForTerminal, printable } from './terminal.js';
 
 // ---- queue shape ----
@@ -110,7 +110,7 @@ export function formatCat(d: MessageDetail, content: Buffer, parts: CatParts, no
     if (m.dsnFor) out += line('dsn_for', m.dsnFor);
     for (const r of d.recipients) {
       const when = nextText(r, now, 'next attempt in').replace(/^ /, ', ');
-      out += line('recipient', printable(`<${r.address}>  ${r.state}, ${r.attempts} attempt(s)${when}  via ${r.destination}`));
+      out += line('recipient', printable(`<${r.address}>  ${r.state}, ${attemptsMade(r.history)} attempt(s)${when}  via ${r.destination}`));
       if (r.orcpt) out += line('  original_recipient', printable(r.orcpt));
       for (const a of r.history) {
         out += `    ${new Date(a.at).toISOString()}  ${a.state.padEnd(9)}${a.reply ? ` ${describeReply(a.reply)}` : ''}\n`;

@@ -25,7 +25,6 @@ export const EX_USAGE = 64;
 export const EX_DATAERR = 65;
 export const EX_NOUSER = 67;
 export const EX_UNAVAILABLE = 69;
-export const EX_SOFTWARE = 70;
 export const EX_TEMPFAIL = 75;
 export const EX_CONFIG = 78;
 

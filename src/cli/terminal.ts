@@ -4,11 +4,11 @@
  * are shown escaped (`\x1b`), never sent, so a message cannot clear the
  * screen, retitle the window, write to the clipboard (OSC 52) or reorder
  * what is shown (bidi overrides). Pure; does not print. `printable` itself
- * lives in cli/format (which the dashboard serves to the browser as it is,
- * so that file imports nothing).
+ * lives in queue/describe (which the dashboard serves to the browser as it
+ * is, so that file imports nothing).
  */
 
-import { escapeChar, printable } from './format.js';
+import { escapeChar, printable } from '../queue/describe.js';
 
 export { printable };
 

@@ -11,7 +11,12 @@
  * against the system roots plus `[delivery] tls_ca_file`, follows no
  * redirects (§3.3) and reads at most 64 KiB. `[delivery] mta_sts_hosts` maps
  * a policy host to "host:port" — for tests and private deployments whose
- * policy host is not where DNS says.
+ * policy host is not where DNS says. The policy host's name (or the mapped
+ * one) is looked up through the same resolver as the TXT record — the
+ * configured `[dns] servers` — never the operating system's: an enforce
+ * domain whose policy cannot be fetched would otherwise get unverified TLS.
+ * A TXT record that names a policy whose fetch then fails is reported
+ * through `onFetchFailed` (logged and counted by the app).
  *
  * mailauth 7.1 does the record and policy parsing and the MX name matching
  * (`resolvePolicy`, `parsePolicy`, `validateMx`); its own fetch cannot take a
@@ -19,6 +24,7 @@
  * policy is `stsPlan` (pure); the transport applies it.
  */
 import https from 'node:https';
+import net, { type LookupFunction } from 'node:net';
 import tls from 'node:tls';
 import { parsePolicy, resolvePolicy, validateMx } from 'mailauth/lib/mta-sts.js';
 import type { NextHop } from './resolve.js';
@@ -74,6 +80,8 @@ export interface MtaStsDeps {
   readonly hosts: () => Readonly<Record<string, string>>;
   readonly clock?: () => number;
   readonly timeoutMs?: number;
+  /** The TXT record names a policy (`id`) but it could not be fetched or parsed. */
+  readonly onFetchFailed?: (domain: string, reason: string) => void;
 }
 
 interface Cached {
@@ -127,7 +135,8 @@ export class MtaSts {
       const validUntil = now + policy.maxAgeS * 1000;
       this.remember(domain, policy, Math.min(validUntil, now + RECHECK_MS), validUntil);
       return policy;
-    } catch {
+    } catch (err) {
+      this.d.onFetchFailed?.(domain, err instanceof Error ? err.message : String(err));
       this.remember(domain, stillValid, now + RECHECK_MS, cached?.validUntil ?? 0);
       return stillValid;
     }
@@ -164,6 +173,7 @@ export class MtaSts {
       const req = https.get({
         host: connectHost, port, path: '/.well-known/mta-sts.txt', servername: host, headers: { host },
         ...(this.ca ? { ca: this.ca } : {}), rejectUnauthorized: true, timeout: this.d.timeoutMs ?? 15_000,
+        lookup: this.lookup,
       }, (res) => {
         // §3.3: no redirects; only 200 with a policy is a policy.
         if (res.statusCode !== 200) {
@@ -184,6 +194,36 @@ export class MtaSts {
       req.on('timeout', () => req.destroy(new Error('policy fetch: timeout')));
       req.on('error', reject);
     });
+  }
+
+  /** node's `lookup` for the policy fetch, answered by the configured resolver (A, then AAAA). */
+  private readonly lookup: LookupFunction = (hostname, options, callback) => {
+    const all = (options as { all?: boolean }).all === true;
+    const family = net.isIP(hostname);
+    const found: Promise<{ address: string; family: number }[]> = family !== 0
+      ? Promise.resolve([{ address: hostname, family }])
+      : this.addressesOf(hostname);
+    found.then((list) => {
+      if (list.length === 0) {
+        callback(Object.assign(new Error(`policy fetch: no address for ${hostname}`), { code: 'ENOTFOUND' }), '', 4);
+      } else if (all) {
+        (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, list);
+      } else {
+        callback(null, list[0]!.address, list[0]!.family);
+      }
+    }, (err: unknown) => callback(err as NodeJS.ErrnoException, '', 4));
+  };
+
+  private async addressesOf(name: string): Promise<{ address: string; family: number }[]> {
+    const ask = async (rrtype: 'A' | 'AAAA'): Promise<string[]> => {
+      try {
+        return (await this.d.resolver(name, rrtype)).flat().map(String);
+      } catch {
+        return [];
+      }
+    };
+    const [v4, v6] = await Promise.all([ask('A'), ask('AAAA')]);
+    return [...v4.map((address) => ({ address, family: 4 })), ...v6.map((address) => ({ address, family: 6 }))];
   }
 }
 

@@ -321,9 +321,6 @@ export function onNoReply(s: TxState, why = 'connection lost'): TxState {
   return failConnection(s, command, undefined, why, false);
 }
 
-/** The spec's name for the RCPT-phase case. */
-export const onRcptNoReply = (s: TxState, why = 'no reply to RCPT TO'): TxState => onNoReply(s, why);
-
 /** The command whose reply comes next, if one is outstanding. */
 export function awaiting(s: TxState): Command | undefined {
   if (s.connectionFailure) return undefined;
@@ -381,10 +378,6 @@ export interface TxOutcomes {
   readonly connectionFailure?: TxState['connectionFailure'];
   readonly possibleDuplicate: boolean;
   readonly limitReached?: TxState['limitReached'];
-}
-
-export function isSettled(s: TxState): boolean {
-  return s.phase === 'settled';
 }
 
 /** The result of a settled transaction: each recipient has exactly one verdict or is limit-deferred. */

@@ -26,11 +26,6 @@ export function mxDestinationKey(hosts: readonly string[]): string {
   return `${MX_PREFIX}${set.join(',')}`;
 }
 
-/** The host names of an `mx:` key (empty for any other key). */
-export function hostsOfKey(key: string): string[] {
-  return key.startsWith(MX_PREFIX) ? key.slice(MX_PREFIX.length).split(',') : [];
-}
-
 /** Keys the scheduler maps to a host set: plain domains (not routes, local mailboxes or address literals). */
 export function isDomainKey(key: string): boolean {
   return key !== '' && !key.startsWith('route:') && !key.startsWith('local:') && !key.startsWith(MX_PREFIX) && !key.startsWith('[');

@@ -16,7 +16,7 @@ import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../destination/politeness.js';
-import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
@@ -63,7 +63,7 @@ export function queueTroubleError(err: unknown): AdminError | undefined {
  * backoff (no connection before then, whatever the recipient's own time says), a suspended
  * destination, or a hold on its message.
  */
-export interface NextTry { readonly at: number; readonly why: 'retry' | 'destination backoff' | 'destination suspended' | 'held' }
+export type { NextTry };
 export type ListedRecipient = RecipientRow & { readonly next?: NextTry };
 export interface QueueEntry { readonly message: MessageRow; readonly recipients: ListedRecipient[] }
 export interface ListFilter {

@@ -38,9 +38,8 @@ const uplotDir = (): string => dirname(createRequire(import.meta.url).resolve('u
 const ASSETS: Readonly<Record<string, { readonly file: () => string; readonly type: string }>> = {
   '/ui/dashboard.css': { file: () => here('../../../src/http/ui/dashboard.css'), type: CSS },
   '/ui/icon.svg': { file: () => here('../../../src/http/ui/icon.svg'), type: 'image/svg+xml' },
-  // The CLI's wording of replies and its escaping of control characters, shared (pure modules, no Node API at load).
-  '/cli/format.js': { file: () => here('../cli/format.js'), type: JS },
-  '/cli/terminal.js': { file: () => here('../cli/terminal.js'), type: JS },
+  // The wording of replies and the escaping of control characters, shared with the CLI (a pure module, no Node API at load).
+  '/queue/describe.js': { file: () => here('../queue/describe.js'), type: JS },
   '/ui/vendor/uPlot.iife.min.js': { file: () => `${uplotDir()}/dist/uPlot.iife.min.js`, type: JS },
   '/ui/vendor/uPlot.min.css': { file: () => `${uplotDir()}/dist/uPlot.min.css`, type: CSS },
 };

@@ -50,6 +50,7 @@ export class Metrics {
   private readonly inbound: Counter<'listener'>;
   private readonly eventsSentTotal: Counter<'sink'>;
   private readonly eventFailures: Counter<'sink'>;
+  private readonly stsFetchFailed: Counter<'domain'>;
   /** Outcomes per minute over the last hour (GET /api/stats/throughput), fed by `outcome` with the counter. */
   readonly throughput: ThroughputRing;
 
@@ -65,6 +66,9 @@ export class Metrics {
     this.latency = new Histogram({
       name: 'halcyon_delivery_latency_seconds', help: 'Time from acceptance to successful delivery', registers,
       buckets: [0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 14400, 86400],
+    });
+    this.stsFetchFailed = new Counter({
+      name: 'halcyon_mta_sts_fetch_failures_total', help: 'MTA-STS policies named by a _mta-sts TXT record that could not be fetched, by policy domain', labelNames: ['domain'], registers,
     });
     this.inbound = new Counter({ name: 'halcyon_inbound_connections_total', help: 'Inbound SMTP connections accepted', labelNames: ['listener'], registers });
     const sinks = src.eventSinks ?? [];
@@ -132,6 +136,7 @@ export class Metrics {
   inboundConnection(listener: string): void { this.inbound.inc({ listener }); }
   eventsSent(sink: string, n: number): void { this.eventsSentTotal.inc({ sink }, n); }
   eventSendFailed(sink: string): void { this.eventFailures.inc({ sink }); }
+  mtaStsFetchFailed(domain: string): void { this.stsFetchFailed.inc({ domain }); }
   outcome(status: OutcomeStatus, latencyMs: number): void {
     this.recipients.inc({ status });
     this.throughput.record(status === 'expired' ? 'bounced' : status);

@@ -181,7 +181,7 @@ async function handle(deps: HttpDeps, csrfToken: string, req: http.IncomingMessa
   if (url.pathname === '/' && method === 'GET') {
     return send(res, 200, dashboardPage({ hostname: cfg.hostname, csrfToken }), 'text/html; charset=utf-8', DASHBOARD_HEADERS);
   }
-  if ((url.pathname.startsWith('/ui/') || url.pathname.startsWith('/cli/')) && method === 'GET') {
+  if ((url.pathname.startsWith('/ui/') || url.pathname.startsWith('/queue/')) && method === 'GET') {
     const asset = await dashboardAsset(url.pathname);
     if (asset) return send(res, 200, asset.body, asset.type, DASHBOARD_HEADERS);
     return json(res, 404, { error: 'not_found', message: `no such file: ${url.pathname}` });

@@ -79,7 +79,8 @@ export interface LastReply {
   readonly command?: string;
   /**
    * Made up here, not said by `host`: no reply came (refused, timed out, dropped), and code/enhanced
-   * are what we record for that. Shown as "connect to HOST failed: …", never as "HOST said".
+   * are what we record for that. Shown as "connect to HOST failed: …", never as "HOST said". Without
+   * a host, Halcyon deferred the recipient without trying (its destination in backoff): "Halcyon: …".
    */
   readonly ours?: boolean;
 }
@@ -177,6 +178,9 @@ export interface RecipientOutcome {
   readonly recipientId: number;
   readonly outcome: Outcome;
 }
+
+/** When a waiting recipient is next tried, and why then: its own retry, its destination's backoff or suspension, or a hold on its message. */
+export interface NextTry { readonly at: number; readonly why: 'retry' | 'destination backoff' | 'destination suspended' | 'held' }
 
 /** One line of a recipient's history, for `queue show`. */
 export interface AttemptRow {

@@ -9,12 +9,19 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HalcyonError } from '../errors.js';
+import { ERRORS, HalcyonError } from '../errors.js';
 import type { NewMessage } from './model.js';
 import { checkQueue } from './sqlite/check.js';
 import { salvageQueue } from './sqlite/salvage.js';
 import { SEGMENT_MAX_AGE_MS, STALE_MS, BodySpool } from './spool.js';
 import { openSqliteQueue, SPOOL_MIN_BYTES } from './sqlite/store.js';
+import { WorkerQueue } from './sqlite/worker-store.js';
+
+/** What the queue_write_failed log line shows: the reply's text once, then what failed (it used to say it three times). */
+function assertSaidOnce(err: Error): void {
+  assert.equal(err.message.split(ERRORS.HAL_ERR_QUEUE_WRITE.text).length - 1, 1, err.message);
+  assert.match(err.message, /spool/, err.message);
+}
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'halcyon-spool-'));
@@ -143,10 +150,25 @@ describe('SQLite queue with spooled bodies', () => {
       for (const r of results) {
         assert.equal(r.status, 'rejected');
         assert.ok(r.reason instanceof HalcyonError && r.reason.code === 'HAL_ERR_QUEUE_WRITE');
+        assertSaidOnce(r.reason);
       }
       assert.deepEqual((await q.recipients.listMessages({})).map((m) => m.message.id), [kept]);
       await q.close();
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('through the queue thread too, a failed spool write says "Insufficient system storage" once, then what failed', async () => {
+    const dir = tempDir();
+    const q = await WorkerQueue.open({ dataDir: dir });
+    try {
+      writeFileSync(join(dir, 'queue', 'spool'), 'not a directory');
+      const r = await q.messages.enqueue(message(bytes(SPOOL_MIN_BYTES, 4))).then(() => undefined, (err: unknown) => err);
+      assert.ok(r instanceof HalcyonError && r.code === 'HAL_ERR_QUEUE_WRITE', String(r));
+      assertSaidOnce(r);
+    } finally {
+      await q.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

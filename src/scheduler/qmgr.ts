@@ -590,12 +590,13 @@ export class Qmgr {
     if (!row || row.health === 'ok') return;
     const waiting = d.queue.splice(0);
     // One commit for every waiting batch, not one per batch (thousands of fsyncs per failed probe).
-    await this.deferBatches(waiting, row.backoffUntil, { code: 451, enhanced: '4.4.1', text: `delivery temporarily suspended: ${why.text}` }, why.host);
+    // Halcyon's words, not the host's: these batches were never tried (ours, and no host said it).
+    const after = `${why.host ? `${why.host}: ` : ''}${why.ours ? '' : `${why.code}${why.enhanced ? ` ${why.enhanced}` : ''} `}${why.text}`;
+    await this.deferBatches(waiting, row.backoffUntil, { code: 451, enhanced: '4.4.1', text: `destination in backoff after ${after}`, ours: true });
   }
 
-  private async deferBatches(batches: readonly Batch[], until: number, reply: LastReply, host?: string): Promise<void> {
-    const r: LastReply = host ? { ...reply, host } : reply;
-    const outcomes = batches.flatMap((b) => b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? r, nextAttemptAt: until, countAttempt: false } as const })));
+  private async deferBatches(batches: readonly Batch[], until: number, reply: LastReply): Promise<void> {
+    const outcomes = batches.flatMap((b) => b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? reply, nextAttemptAt: until, countAttempt: false } as const })));
     await this.deps.queue.recipients.recordOutcomes(outcomes, this.deps.clock(), this.deps.node);
   }
 }

@@ -24,9 +24,6 @@ export function splitEnhanced(code: number, text: string): { enhanced?: string; 
 }
 
 export const replyText = (r: Reply): string => r.lines.join(' ');
-export const isPositive = (r: Reply): boolean => r.code >= 200 && r.code < 400;
-export const isTransient = (r: Reply): boolean => r.code >= 400 && r.code < 500;
-export const isPermanent = (r: Reply): boolean => r.code >= 500;
 
 /** "552 5.2.2 Mailbox full" — one line, for logs and stored last replies. */
 export function describeReply(r: Reply): string {

@@ -9,7 +9,10 @@
  * - enforce, certificate for another name: deferred with the reason, and
  *   nothing sent in plaintext;
  * - enforce, no MX host in the policy: deferred, no connection;
- * - testing, certificate mismatch: delivered, and logged.
+ * - testing, certificate mismatch: delivered, and logged;
+ * - the policy host found only by the configured resolver (`[dns] servers`,
+ *   not the operating system's): fetched, and enforced;
+ * - a TXT record naming a policy that cannot be fetched: logged and counted.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,8 +31,10 @@ const POLICIES: Record<string, string> = {
   'mta-sts.bad.test': 'version: STSv1\nmode: enforce\nmx: mx.bad.test\nmax_age: 86400\n',
   'mta-sts.nomatch.test': 'version: STSv1\nmode: enforce\nmx: mx.elsewhere.test\nmax_age: 86400\n',
   'mta-sts.testing.test': 'version: STSv1\nmode: testing\nmx: mx.testing.test\nmax_age: 86400\n',
+  'mta-sts.viadns.test': 'version: STSv1\nmode: enforce\nmx: mx.viadns.test\nmax_age: 86400\n',
 };
-const DOMAINS = ['good', 'bad', 'nomatch', 'testing'];
+// gone.test publishes a TXT record, but its policy host serves no policy.
+const DOMAINS = ['good', 'bad', 'nomatch', 'testing', 'viadns', 'gone'];
 
 let ca: TestCa;
 let dns: TestDnsServer;
@@ -46,21 +51,28 @@ before(async () => {
     zone[`mx.${d}.test`] = { A: ['127.0.0.1'] };
     zone[`_mta-sts.${d}.test`] = { TXT: ['v=STSv1; id=20261130'] };
   }
+  // Only the test's DNS server knows this name: the operating system's resolver cannot find it.
+  zone['policy-host.viadns.test'] = { A: ['127.0.0.1'] };
   dns = await startDnsServer(zone);
-  policyServer = https.createServer(await ca.issue(Object.keys(POLICIES)), (req, res) => {
+  policyServer = https.createServer(await ca.issue([...Object.keys(POLICIES), 'mta-sts.gone.test']), (req, res) => {
     const policy = req.url === '/.well-known/mta-sts.txt' ? POLICIES[(req.headers.host ?? '').toLowerCase()] : undefined;
     res.writeHead(policy ? 200 : 404, { 'content-type': 'text/plain' }).end(policy ?? 'no such policy');
   });
   await new Promise<void>((r) => policyServer.listen(0, '127.0.0.1', r));
   const policyPort = (policyServer.address() as AddressInfo).port;
   // The MX's certificate names mx.good.test only.
-  remote = await startRemote({ extensions: { starttls: await ca.issue(['mx.good.test']) } });
+  remote = await startRemote({ extensions: { starttls: await ca.issue(['mx.good.test', 'mx.viadns.test']) } });
   const sink = new Writable({ write(chunk: Buffer, _e, done) { logLines.push(chunk.toString()); done(); } });
   h = await startTestApp({
     dns: { servers: [dns.address], timeout: '2s' },
     delivery: {
       port: remote.port, tls_ca_file: ca.caFile,
-      mta_sts_hosts: Object.fromEntries(Object.keys(POLICIES).map((host) => [host, `127.0.0.1:${policyPort}`])),
+      mta_sts_hosts: {
+        ...Object.fromEntries(Object.keys(POLICIES).map((host) => [host, `127.0.0.1:${policyPort}`])),
+        'mta-sts.gone.test': `127.0.0.1:${policyPort}`,
+        // A name, not an address: it must be looked up through [dns] servers.
+        'mta-sts.viadns.test': `policy-host.viadns.test:${policyPort}`,
+      },
       retry_initial: '1h', destination_backoff: '1h',
     },
   }, { logger: pino({ level: 'info' }, sink) });
@@ -131,4 +143,19 @@ test('testing, certificate mismatch: delivered, and the failure logged and count
   assert.ok(logged.some((l) => /certificate not valid/.test(l)), logged.join('\n') || 'no mta_sts_testing line');
   const report = await tlsReport('testing.test');
   assert.deepEqual({ mode: report?.mode, failure: report?.failure }, { mode: 'testing', failure: 1 });
+});
+
+test('the policy host is looked up through the configured resolver, not the system one: fetched and enforced', async () => {
+  const r = await deliverTo('viadns.test');
+  assert.equal(r.state, 'delivered', r.text);
+  const report = await tlsReport('viadns.test');
+  assert.deepEqual({ mode: report?.mode, success: report?.success }, { mode: 'enforce', success: 1 }, 'the policy was fetched and applied');
+});
+
+test('a TXT record naming a policy that cannot be fetched is logged and counted', async () => {
+  await deliverTo('gone.test');
+  const logged = logLines.filter((l) => l.includes('"mta_sts_fetch_failed"') && l.includes('gone.test'));
+  assert.ok(logged.some((l) => /HTTP 404/.test(l)), logged.join('\n') || 'no mta_sts_fetch_failed line');
+  const metrics = await h.app.metrics.text();
+  assert.match(metrics, /halcyon_mta_sts_fetch_failures_total\{[^}]*domain="gone\.test"[^}]*\} 1/);
 });

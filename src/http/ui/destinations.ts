@@ -7,7 +7,7 @@
  * overview lists). Pure rendering of GET /api/destinations + /api/queue.
  */
 // The CLI's wording of a reply (type-only imports: the browser loads it as it is).
-import { describeReply as replyText } from '../../cli/format.js';
+import { describeReply as replyText } from '../../queue/describe.js';
 import type { LastReply as Reply } from '../../queue/model.js';
 import type { DestinationInfo, QueueEntry } from './api.js';
 import { el, span, table, time } from './dom.js';

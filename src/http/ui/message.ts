@@ -6,7 +6,7 @@
  * reply answered and the reply itself (or that no reply came). Built from
  * GET /api/queue/:id; a deleted message says it is gone.
  */
-import { describeReply, nextText } from '../../cli/format.js';
+import { describeReply, nextText } from '../../queue/describe.js';
 import { actionButtons } from './actions.js';
 import { api, ApiError, type MessageDetail } from './api.js';
 import { el, span, table, time } from './dom.js';

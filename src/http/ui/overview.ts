@@ -7,7 +7,7 @@
  * left them. The search lives in the URL (#/?q=…&state=…), so a reload or a
  * link keeps it. Each region fails alone: a missing endpoint says so there.
  */
-import { describeReply, nextText } from '../../cli/format.js';
+import { describeReply, nextText } from '../../queue/describe.js';
 import { actionButtons, flushAllButton } from './actions.js';
 import { api, type QueueEntry } from './api.js';
 import { ThroughputChart } from './chart.js';

@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from '../model.js';
 import { FINAL_STATES } from '../model.js';
+import { RemovalCandidates } from '../removal-candidates.js';
 import type { PgDb } from './db.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from '../recipient-queue.js';
 import { ageBucketSql, likePattern } from '../shape-sql.js';
@@ -36,9 +37,7 @@ function increment(o: Outcome): number {
 }
 
 export class PgRecipientQueue implements RecipientQueue {
-  private readonly touched = new Set<MessageId>();
-  private scannedAll = false;
-  private scannedTo = '';
+  private readonly candidates = new RemovalCandidates();
 
   constructor(private readonly d: PgDb) {}
 
@@ -171,7 +170,7 @@ export class PgRecipientQueue implements RecipientQueue {
       if (ids.length > 0) await insertOutbox(c, events.rows(await messageFacts(c, ids)), now);
       return applied;
     });
-    for (const mid of finished) this.touched.add(mid);
+    for (const mid of finished) this.candidates.touch(mid);
     return applied;
   }
 
@@ -230,19 +229,20 @@ export class PgRecipientQueue implements RecipientQueue {
     const column = what === 'final' ? 'dsn_done' : 'delay_notified';
     const rows = await this.d.read<{ message_id: string }>('markDsn', `UPDATE recipients SET ${column} = 1, report_owner = NULL, report_until = NULL, updated_at = $1
       WHERE id = ANY($2) RETURNING message_id`, [this.d.clock(), [...recipientIds]]);
-    for (const r of rows) this.touched.add(r.message_id);
+    for (const r of rows) this.candidates.touch(r.message_id);
   }
 
   async removeCompleted(limit: number): Promise<MessageId[]> {
+    const now = this.d.clock();
+    const plan = this.candidates.plan(limit, now);
     let candidates: MessageId[];
-    if (this.scannedAll) candidates = [...this.touched].slice(0, limit);
+    if (plan.kind === 'touched') candidates = plan.ids;
     else {
-      // Once after start, everything, a slice per call (messages finished while no node ran).
-      candidates = (await this.d.read<{ id: string }>('removeCompleted', 'SELECT id FROM messages WHERE id > $2 ORDER BY id LIMIT $1', [limit, this.scannedTo])).map((r) => r.id);
-      this.scannedAll = candidates.length < limit;
-      this.scannedTo = candidates.at(-1) ?? this.scannedTo;
+      // At start and every RESCAN_MS, everything, a slice per call: messages finished while no node ran,
+      // or by a node that died before removing them.
+      candidates = (await this.d.read<{ id: string }>('removeCompleted', 'SELECT id FROM messages WHERE id > $2 ORDER BY id LIMIT $1', [plan.limit, plan.after])).map((r) => r.id);
+      this.candidates.scanned(candidates, plan.limit, now);
     }
-    for (const id of candidates) this.touched.delete(id);
     if (candidates.length === 0) return [];
     const rows = await this.d.read<{ id: string }>('removeCompleted', `DELETE FROM messages m WHERE m.id = ANY($1) AND NOT EXISTS (
         SELECT 1 FROM recipients r WHERE r.message_id = m.id AND (r.state NOT IN ${FINAL_SQL} OR (r.state <> 'delivered' AND r.dsn_done = 0)))

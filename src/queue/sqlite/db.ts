@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { HalcyonError } from '../../errors.js';
+import { detailOf, HalcyonError } from '../../errors.js';
 import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_VERSION } from './schema.js';
 import { NO_EVENT_ROUTES, type EventRoutes } from '../event.js';
 
@@ -122,7 +122,7 @@ export function openDatabase(opts: SqliteQueueOptions): Database.Database {
     }
   } catch (err) {
     db.close();
-    throw err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', `cannot open queue: ${String(err)}`, { cause: err });
+    throw err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', `cannot open queue: ${detailOf(err)}`, { cause: err });
   }
   return db;
 }
@@ -169,7 +169,7 @@ export class SqliteDb {
     try {
       result = this.db.transaction(fn).immediate();
     } catch (err) {
-      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: ${String(err)}`, { cause: err });
+      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: ${detailOf(err)}`, { cause: err });
     }
     this.stats.commits++;
     return result;

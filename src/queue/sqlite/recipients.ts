@@ -13,6 +13,7 @@ import type {
   AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState,
 } from '../model.js';
 import { FINAL_STATES } from '../model.js';
+import { RemovalCandidates } from '../removal-candidates.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from '../recipient-queue.js';
 import { ageBucketSql, likePattern } from '../shape-sql.js';
 import type { SqliteDb } from './db.js';
@@ -43,9 +44,8 @@ function attemptIncrement(o: Outcome): number {
 }
 
 export class SqliteRecipientQueue implements RecipientQueue {
-  /** Messages whose recipients changed since the last removeCompleted (candidates for removal). */
-  private readonly touched = new Set<MessageId>();
-  private scannedAll = false;
+  /** Messages whose recipients changed since the last removeCompleted, and the periodic scan of all. */
+  private readonly candidates = new RemovalCandidates();
 
   constructor(private readonly d: SqliteDb) {}
 
@@ -206,7 +206,7 @@ export class SqliteRecipientQueue implements RecipientQueue {
           continue;
         }
         applied.push(recipientId);
-        if (outcome.kind !== 'deferred') this.touched.add(row.message_id);
+        if (outcome.kind !== 'deferred') this.candidates.touch(row.message_id);
         history.run(recipientId, now, outcome.kind, reply);
         events.add(row, outcome);
       }
@@ -290,30 +290,30 @@ export class SqliteRecipientQueue implements RecipientQueue {
       const now = this.d.clock();
       for (const id of recipientIds) {
         const mid = mark.get(now, id) as MessageId | undefined;
-        if (mid !== undefined) this.touched.add(mid);
+        if (mid !== undefined) this.candidates.touch(mid);
       }
     });
   }
 
   async removeCompleted(limit: number): Promise<MessageId[]> {
     return this.d.write('removeCompleted', () => {
-      // Only messages touched since the last call can have become complete (plus, once, everything: at start-up),
-      // so this stays O(what changed) rather than O(queue) on every scheduler pass.
+      // Messages touched since the last call (so this stays O(what changed) on every scheduler pass), and at
+      // start and every RESCAN_MS, everything, a slice per call (finished by a node that died before removing).
+      const now = this.d.clock();
+      const plan = this.candidates.plan(limit, now);
       let candidates: MessageId[];
-      if (this.scannedAll) {
-        candidates = [...this.touched].slice(0, limit);
-      } else {
-        candidates = (this.d.st('SELECT id FROM messages ORDER BY id').pluck().all() as MessageId[]);
-        this.scannedAll = true;
+      if (plan.kind === 'touched') candidates = plan.ids;
+      else {
+        candidates = this.d.st('SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?').pluck().all(plan.after, plan.limit) as MessageId[];
+        this.candidates.scanned(candidates, plan.limit, now);
       }
-      for (const id of candidates) this.touched.delete(id);
       const complete = this.d.st(`SELECT 1 FROM messages m WHERE m.id = ? AND NOT EXISTS (SELECT 1 FROM recipients r
           WHERE r.message_id = m.id AND (r.state NOT IN ${FINAL_SQL} OR (r.state <> 'delivered' AND r.dsn_done = 0)))`).pluck();
       const del = this.d.st('DELETE FROM messages WHERE id = ?');
       const ids: MessageId[] = [];
       for (const id of candidates) {
         if (ids.length >= limit) {
-          this.touched.add(id);
+          this.candidates.putBack(id);
           continue;
         }
         if (complete.get(id) !== undefined) {

@@ -100,6 +100,7 @@ function sqliteCodeOf(err: unknown): string | undefined {
 const errorOf = (err: unknown) => ({
   code: err instanceof HalcyonError ? err.code : (err as { code?: string }).code,
   message: err instanceof Error ? err.message : String(err),
+  detail: err instanceof HalcyonError ? err.detail : undefined,
   sqlite: sqliteCodeOf(err),
 });
 

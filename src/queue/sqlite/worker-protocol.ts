@@ -36,7 +36,7 @@ export type QueueRequest = {
 
 export type QueueResponse =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
-  | { readonly id: number; readonly ok: false; readonly error: { readonly code?: string; readonly message: string; readonly sqlite?: string } };
+  | { readonly id: number; readonly ok: false; readonly error: { readonly code?: string; readonly message: string; readonly detail?: string; readonly sqlite?: string } };
 
 /** What the queue thread runs for each op. */
 export type QueueHandlers = { readonly [K in QueueOp]: (...args: QueueOps[K]['args']) => Promise<QueueOps[K]['result']> };

@@ -65,13 +65,13 @@ export class WorkerQueue implements Queue {
       this.waiting.delete(res.id);
       clearTimeout(w.timer);
       if (res.ok) return w.resolve(res.result);
-      const { code, message, sqlite } = res.error;
+      const { code, message, detail, sqlite } = res.error;
       if (sqlite && BROKEN.test(sqlite)) {
         const err = new HalcyonError('HAL_ERR_QUEUE_FAILED', `${w.op}: ${sqlite}: ${message}`);
         this.fail(err);
         return w.reject(err);
       }
-      w.reject(code?.startsWith('HAL_ERR_') ? new HalcyonError(code as ErrorCode, message) : new Error(message));
+      w.reject(code?.startsWith('HAL_ERR_') ? new HalcyonError(code as ErrorCode, detail) : new Error(message));
     });
     worker.on('error', (err) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread exited (code ${code})`)));

@@ -10,6 +10,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RESCAN_MS } from '../../../src/queue/removal-candidates.js';
 import { message, reply, T0, withQueue, type Implementation } from './harness.js';
 
 const lease = (now: number, owner: string, limit = 100) => ({ now, limit, owner, leaseUntil: now + 60_000 });
@@ -102,6 +103,21 @@ export function recipientQueueContract(impl: Implementation): void {
       await b.recipients.markDsn(retaken.map((r) => r.id), 'final');
       assert.deepEqual(await q.queue.recipients.claimReportsDue(sweep(T0 + 5000, 'a')), []);
       assert.deepEqual(await q.queue.recipients.removeCompleted(10), [id]);
+    }));
+
+    test('a message finished by a node that died before removing it is removed by another node', () => withQueue(impl, async (q) => {
+      const b = await q.open();
+      assert.deepEqual(await b.recipients.removeCompleted(10), [], 'node b started: its first look finds nothing');
+      const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }]));
+      const claimed = await q.queue.recipients.claimDue(lease(T0, 'a'));
+      await q.queue.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'delivered', reply } })), T0, 'a');
+      // Node a dies here, before its removeCompleted: only b is left.
+      assert.deepEqual(await b.recipients.removeCompleted(10), [], 'b has not touched it');
+      q.clock.now = T0 + RESCAN_MS;
+      const removed: string[] = [];
+      for (let i = 0; i < 3 && removed.length === 0; i++) removed.push(...await b.recipients.removeCompleted(10));
+      assert.deepEqual(removed, [id], 'b looks at every message again within RESCAN_MS');
+      assert.deepEqual(await b.recipients.getRecipients(id), []);
     }));
 
     test('a message\'s owed reports are claimed whole, by one node, and not while one of its recipients is in an attempt', () => withQueue(impl, async (q) => {
