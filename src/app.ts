@@ -47,6 +47,8 @@ import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
 import { assertQueueFit, markQueueCreated, queueFiles } from './queue/sqlite/check.js';
 import { QueueSpace } from './queue/space.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
+import { loadBounceClassifier } from './config/bounce-rules-file.js';
+import type { BounceClassifier } from './smtp/bounce-rules.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
@@ -119,6 +121,12 @@ export function configProblems(cfg: Config): ConfigProblem[] {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
   }
+  try {
+    loadBounceClassifier(cfg.bounces.rules);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
   return problems;
 }
 
@@ -131,6 +139,8 @@ interface Running {
   readonly mayRelayFrom: (ip: string) => boolean;
   readonly dkimKeys: DkimKey[];
   readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
+  /** The bounce classifier: bounces.rules first, then the shipped rules (config/bounce-rules-file). */
+  readonly classifier: BounceClassifier;
 }
 
 async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
@@ -144,6 +154,7 @@ async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
     mayRelayFrom: networkMatcher(cfg.relay.networks),
     dkimKeys: loadDkimKeys(cfg.dkim),
     settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
+    classifier: loadBounceClassifier(cfg.bounces.rules),
   };
 }
 
@@ -228,14 +239,15 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
     queueDown: () => store.health.state !== 'ok',
     ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
-    onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
+    classify: (r) => live.current.classifier.classify(r),
+    onOutcome: (status, destination, latencyMs, cls, reply, recipient) => metrics.outcome({ status, class: cls, destination, recipient, reply, latencyMs }),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
       delayWarningMs: durationMs(cfg.delivery.delay_warning_after),
       notify: { hostname: cfg.hostname, postmaster: cfg.postmaster, lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime), destinationOf, isLocal: (d) => d.startsWith('local:') },
       intake,
       onEnqueued: () => qmgr.poke(),
-      onExpired: () => metrics.outcome('expired', 0),
+      onExpired: (destination, cls, reply, recipient) => metrics.outcome({ status: 'expired', class: cls, destination, recipient, reply, latencyMs: 0 }),
     },
   });
 
@@ -297,6 +309,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     directory: () => live.current.directory,
     tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
     throughput: () => metrics.throughput.snapshot(cfg.node_id),
+    failures: () => metrics.failures.snapshot(cfg.node_id),
     destinationView: {
       gateOf: (q) => qmgr.destinations.known().get(q),
       domainsOf: (k) => qmgr.destinations.domainsOf(k),
@@ -317,10 +330,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       const { fields, msg } = adminLine(action, actor);
       log.info(fields, msg);
     },
-    onBounced: (id, addresses) => {
-      for (const to of addresses) {
-        metrics.outcome('bounced', 0);
-        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', reply: '550 5.0.0 bounced by administrator', command: 'admin' },
+    classify: (r) => live.current.classifier.classify(r),
+    onBounced: (id, addresses, reply, destinations) => {
+      for (const [i, to] of addresses.entries()) {
+        const cls = reply.class ?? live.current.classifier.classify(reply);
+        metrics.outcome({ status: 'bounced', class: cls, destination: destinations[i] ?? '', recipient: to, reply, latencyMs: 0 });
+        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', class: cls, reply: '550 5.0.0 bounced by administrator', command: 'admin' },
           `${id}: to=<${to}> status=bounced (administrator)`);
       }
     },

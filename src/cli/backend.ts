@@ -12,6 +12,8 @@ import type { Config } from '../config/schema.js';
 import { actAsDataDirOwner } from './data-owner.js';
 import { sizeBytes } from '../config/units.js';
 import { unixActor, directAuditLog } from '../http/audit.js';
+import { loadBounceClassifier } from '../config/bounce-rules-file.js';
+import type { BounceClassifier } from '../smtp/bounce-rules.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
 import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
@@ -143,12 +145,14 @@ class DirectBackend extends Admin implements Backend {
     const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
     // Keys are read when a message is first injected, so a bad key does not stop `queue list` on a stopped server.
     let keys: DkimKey[] | undefined;
+    let classifier: BounceClassifier | undefined;
     super({
       store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now,
       config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
       // No server log while it is stopped: actions go to DATA_DIR/admin.log (http/audit).
       actor: unixActor(), onAction: directAuditLog(cfg.data_dir, cfg.log_format),
+      classify: (r) => (classifier ??= loadBounceClassifier(cfg.bounces.rules)).classify(r),
     });
   }
   close(): Promise<void> { return this.store.close(); }

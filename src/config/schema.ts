@@ -264,6 +264,11 @@ export const configSchema = z.strictObject({
     }).prefault({}).describe('Outbound SMTP timeouts.'),
   }).prefault({}).describe('Outbound delivery.'),
 
+  bounces: z.strictObject({
+    rules: z.array(z.string().min(1)).default([])
+      .describe('Extra bounce classification rule files (TOML, `[[rule]]` tables: class, text, enhanced, code, phase), read in order before the shipped data/bounce-classes.toml, so their rules win. Every recipient outcome carries the class the first matching rule gives (docs/operations.md, "Bounce classes").'),
+  }).prefault({}).describe('Bounce classes: the label (InvalidRecipient, QuotaIssues, SpamBlock …) on every recipient outcome, in logs, events, DSNs, `queue show`, the admin API and /metrics.'),
+
   domains: z.array(domain).default([{ name: 'localhost', mailboxes: [{ user: 'postmaster', quota: '100MiB' }], aliases: {}, over_quota_reply: '552' }])
     .describe('Local domains and their mailboxes.'),
 

@@ -16,11 +16,14 @@ import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../destination/politeness.js';
-import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { AttemptRow, DestinationLimits, LastReply, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import { FINAL_STATES } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
+import type { RecentFailures } from './failures.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
+import { shippedClassifier } from '../config/bounce-rules-file.js';
 import { MessageIdIndex } from './message-ids.js';
 import { HalcyonError } from '../errors.js';
 import type { Actor, AdminAction, AdminVerb } from './audit.js';
@@ -140,6 +143,8 @@ export interface AdminApi {
   content(id: string): Promise<Buffer>;
   /** Outcomes per minute over the last hour, this node's (a running server only). */
   throughput?(): Promise<Throughput>;
+  /** Failures by bounce class over the last hour and the latest ones, this node's (a running server only). */
+  failures?(): Promise<RecentFailures>;
 }
 
 export interface AdminDeps {
@@ -161,7 +166,9 @@ export interface AdminDeps {
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
   readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number, messageId?: string) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
-  readonly onBounced?: (id: string, addresses: readonly string[]) => void;
+  readonly onBounced?: (id: string, addresses: readonly string[], reply: LastReply, destinations: readonly string[]) => void;
+  /** The bounce classifier in force (smtp/bounce-rules); unset → the shipped rules. */
+  readonly classify?: (r: LastReply) => BounceClass;
   /** Who acts through this instance (`withActor`: the API token's name per request; the CLI's Unix user). */
   readonly actor?: Actor;
   /** One line per action taken: what, who, every queue id touched (http/audit formats it). */
@@ -170,6 +177,8 @@ export interface AdminDeps {
   readonly queueTrouble?: () => HalcyonError | undefined;
   /** This node's outcomes per minute (http/throughput; a running server only). */
   readonly throughput?: () => Throughput;
+  /** This node's recent failures by class (http/failures; a running server only). */
+  readonly failures?: () => RecentFailures;
 }
 
 const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
@@ -259,6 +268,11 @@ export class Admin implements AdminApi {
   async throughput(): Promise<Throughput> {
     if (!this.d.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
     return this.d.throughput();
+  }
+
+  async failures(): Promise<RecentFailures> {
+    if (!this.d.failures) throw new AdminError('unavailable', 'recent failures are counted by a running server');
+    return this.d.failures();
   }
 
   /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
@@ -379,13 +393,15 @@ export class Admin implements AdminApi {
     const rows = await this.d.store.recipients.getRecipients(id);
     const waiting = rows.filter((r) => r.state === 'queued' || r.state === 'deferred');
     const skipped = rows.filter((r) => r.state === 'inflight').length;
+    const reply: LastReply = { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' };
+    const classified: LastReply = { ...reply, class: (this.d.classify ?? ((x) => shippedClassifier().classify(x)))(reply) };
     await this.d.store.recipients.recordOutcomes(waiting.map((r) => ({
       recipientId: r.id,
-      outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
+      outcome: { kind: 'failed', reply: classified },
     })), this.d.clock());
     // The administrator's line first, then what it did to each recipient.
     this.audit('bounce', [id], { recipients: waiting.length, skipped });
-    this.d.onBounced?.(id, waiting.map((r) => r.address));
+    this.d.onBounced?.(id, waiting.map((r) => r.address), classified, waiting.map((r) => r.destination));
     this.d.poke?.();
     return { bounced: waiting.length, skipped };
   }

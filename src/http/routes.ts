@@ -12,6 +12,7 @@
  *   GET    /api/queue/:id
  *   GET    /api/queue/:id/content        the stored message (message/rfc822 bytes)
  *   GET    /api/stats/throughput         sent/deferred/bounced per minute, last hour (this node)
+ *   GET    /api/stats/failures           failures by bounce class, last hour, and the latest 20 (this node)
  *   POST   /api/queue/flush              {domain?, id?, force?}
  *   POST   /api/queue/:id/hold | /release | /bounce
  *   POST   /api/queue/hold | /release    {domain}
@@ -89,6 +90,10 @@ export const ROUTES: readonly Route[] = [
   }),
   route('GET', '/api/queue/shape', async (a, { query }) => a.shape((query.get('by') || 'domain') as ShapeBy)),
   route('GET', '/api/queue/:id/content', async (a, { params }) => new RawBody(await a.content(need(params, 'id')), 'message/rfc822')),
+  route('GET', '/api/stats/failures', async (a) => {
+    if (!a.failures) throw new AdminError('unavailable', 'recent failures are counted by a running server');
+    return a.failures();
+  }),
   route('GET', '/api/stats/throughput', async (a) => {
     if (!a.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
     return a.throughput();

@@ -5,6 +5,7 @@
  * A recipient's state moves queued → inflight → delivered | deferred → … |
  * failed | expired. `delivered`, `failed` and `expired` are final.
  */
+import type { BounceClass } from '../smtp/bounce-class.js';
 
 export type MessageId = string;
 
@@ -83,6 +84,8 @@ export interface LastReply {
    * a host, Halcyon deferred the recipient without trying (its destination in backoff): "Halcyon: …".
    */
   readonly ours?: boolean;
+  /** Its bounce class (smtp/bounce-class), set by the classifier when the outcome is decided. */
+  readonly class?: BounceClass;
 }
 
 export interface RecipientRow {

@@ -6,10 +6,14 @@
  *
  * The verdicts themselves (which reply means what) are the spec's table
  * (delivery/rcpt-table, delivery/failure-policy); this only decides *when* a
- * temporary failure is tried again and whether it counts as an attempt.
+ * temporary failure is tried again and whether it counts as an attempt, and
+ * puts the bounce class (asked of smtp/bounce-rules, through `classify`) on
+ * the outcome's reply, where the queue, the log line, the events and the DSN
+ * read it.
  */
 import type { OutboundBatch, RecipientVerdict } from '../delivery/types.js';
-import type { Outcome, RecipientRow } from '../queue/model.js';
+import type { LastReply, Outcome, RecipientRow } from '../queue/model.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
 
 export type DeliveryStatus = 'sent' | 'bounced' | 'deferred';
 
@@ -23,10 +27,13 @@ export interface OutcomeContext {
   readonly backoffUntil: () => number;
   /** The recipient's own next try after one more counted attempt. */
   readonly retryAt: (attempts: number) => number;
+  /** The bounce classifier in force (smtp/bounce-rules). */
+  readonly classify: (r: LastReply) => BounceClass;
 }
 
 export function outcomeOf(given: RecipientVerdict, r: RecipientRow, c: OutcomeContext): { readonly outcome: Outcome; readonly status: DeliveryStatus; readonly verdict: RecipientVerdict } {
-  const v: RecipientVerdict = given.kind === 'deferred' && c.bounceRule ? { kind: 'failed', reply: given.reply } : given;
+  const reply: LastReply = { ...given.reply, class: c.classify(given.reply) };
+  const v: RecipientVerdict = given.kind === 'deferred' && c.bounceRule ? { kind: 'failed', reply } : { ...given, reply };
   let outcome: Outcome;
   if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
   else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
@@ -47,7 +54,7 @@ export function deliveryLine(batch: OutboundBatch, r: RecipientRow, v: Recipient
       event: 'delivery', queue_id: batch.message.id, from: batch.message.sender, to: r.address, orcpt: r.orcpt,
       relay: reply.host ?? 'none', delay: (now - batch.message.receivedAt) / 1000,
       attempts: outcome.kind === 'deferred' && !outcome.countAttempt ? r.attempts : r.attempts + 1,
-      dsn: reply.enhanced, status, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
+      dsn: reply.enhanced, status, class: reply.class, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
       command: reply.command, possible_duplicate: v.kind === 'deferred' && v.possibleDuplicate ? true : undefined,
     },
     msg: `${batch.message.id}: to=<${r.address}> status=${status}`,

@@ -43,6 +43,8 @@ import { HalcyonError } from '../errors.js';
 import type { Grant } from '../queue/destination-gate.js';
 import type { DestinationRow, LastReply, RecipientOutcome } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
+import { shippedClassifier } from '../config/bounce-rules-file.js';
 import { groupBatches, type Batch } from './batches.js';
 import { DestinationMap } from '../destination/map.js';
 import { Feedback } from '../destination/feedback.js';
@@ -69,8 +71,10 @@ export interface QmgrDeps {
    * slots reuse them first.
    */
   readonly shared?: boolean;
-  readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs'>;
-  readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number) => void;
+  readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs' | 'classify'>;
+  readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number, cls: BounceClass, reply: LastReply, address: string) => void;
+  /** The bounce classifier in force (smtp/bounce-rules); unset → the shipped rules alone. */
+  readonly classify?: (r: LastReply) => BounceClass;
   /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
   readonly mxHostSet?: (domain: string) => Promise<MxHostSet>;
   /** True while the queue's storage is failed or unavailable (queue/health): no pass claims anything meanwhile. */
@@ -147,8 +151,11 @@ export class Qmgr {
   /** Adaptive concurrency, learned limits and reply rules per destination (this node's view; see politeness.ts). */
   readonly politeness: Politeness;
   private readonly feedback: Feedback;
+  /** The one classifier every outcome of this scheduler is labelled by. */
+  private readonly classify: (r: LastReply) => BounceClass;
 
   constructor(private readonly deps: QmgrDeps) {
+    this.classify = deps.classify ?? ((r) => shippedClassifier().classify(r));
     const d = deps.config().delivery;
     this.retry = {
       retryInitialMs: durationMs(d.retry_initial), retryMaxMs: durationMs(d.retry_max),
@@ -164,7 +171,7 @@ export class Qmgr {
     this.feedback = new Feedback(this.politeness, deps.log);
     this.sweeps = new Sweeps({
       ...deps.sweeps, messages: deps.queue.messages, recipients: deps.queue.recipients, log: deps.log, node: deps.node,
-      leaseMs: durationMs(d.lease),
+      leaseMs: durationMs(d.lease), classify: this.classify,
     });
   }
 
@@ -553,11 +560,12 @@ export class Qmgr {
         throttled: () => this.feedback.isThrottle(batch, given.reply, this.dests.get(batch.destination)),
         backoffUntil: () => destinationFailed(prev, batch.destination, now, '', this.retry).backoffUntil,
         retryAt: (attempts) => now + retryDelay(attempts, this.retry, this.random),
+        classify: this.classify,
       });
       outcomes.push({ recipientId: id, outcome });
       const line = deliveryLine(batch, r, verdict, outcome, status, now);
       this.deps.log.info(line.fields, line.msg);
-      this.deps.onOutcome?.(status, batch.destination, now - batch.message.receivedAt);
+      this.deps.onOutcome?.(status, batch.destination, now - batch.message.receivedAt, outcome.reply.class ?? this.classify(outcome.reply), outcome.reply, r.address);
     }
     await this.deps.queue.recipients.recordOutcomes(outcomes, now, this.deps.node);
     // A suspend or set rule now in force goes on the gate's row: every node (and the next start) honours it.
@@ -596,7 +604,9 @@ export class Qmgr {
   }
 
   private async deferBatches(batches: readonly Batch[], until: number, reply: LastReply): Promise<void> {
-    const outcomes = batches.flatMap((b) => b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? reply, nextAttemptAt: until, countAttempt: false } as const })));
+    const classified = (r: LastReply): LastReply => ({ ...r, class: this.classify(r) });
+    const ours = classified(reply);
+    const outcomes = batches.flatMap((b) => b.recipients.map((x) => ({ recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ? classified(x.lastReply) : ours, nextAttemptAt: until, countAttempt: false } as const })));
     await this.deps.queue.recipients.recordOutcomes(outcomes, this.deps.clock(), this.deps.node);
   }
 }

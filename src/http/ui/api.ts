@@ -7,6 +7,7 @@
  * Does not touch the DOM beyond reading that meta tag.
  */
 import type { DestinationInfo, FlushResult, MessageDetail, QueueEntry } from '../admin.js';
+import type { RecentFailures } from '../failures.js';
 
 export type { DestinationInfo, FlushResult, MessageDetail, QueueEntry };
 
@@ -64,6 +65,7 @@ export const api = {
   destinations: (): Promise<DestinationInfo[]> => call('GET', '/api/destinations'),
   shape: (): Promise<QueueShape> => call('GET', '/api/queue/shape?by=destination'),
   throughput: (): Promise<Throughput> => call('GET', '/api/stats/throughput'),
+  failures: (): Promise<RecentFailures> => call('GET', '/api/stats/failures'),
   flush: (o: { id?: string; domain?: string; force?: boolean }): Promise<FlushResult> => call('POST', '/api/queue/flush', o),
   hold: (m: string): Promise<{ ids: string[] }> => call('POST', `/api/queue/${id(m)}/hold`),
   release: (m: string): Promise<{ ids: string[] }> => call('POST', `/api/queue/${id(m)}/release`),
