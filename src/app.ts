@@ -48,6 +48,7 @@ import { assertQueueFit, markQueueCreated, queueFiles } from './queue/sqlite/che
 import { QueueSpace } from './queue/space.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
 import { loadBounceClassifier } from './config/bounce-rules-file.js';
+import { suppressionKey } from './queue/suppression.js';
 import type { BounceClassifier } from './smtp/bounce-rules.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
@@ -295,6 +296,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
         acceptsMail: (size) => space.acceptsMail(size),
         queueTrouble: () => store.health.problem?.code,
         ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
+        suppressed: async (address: string) => (r.config.suppression.enabled
+          ? (await store.suppressions.suppressed([address], clock())).get(suppressionKey(address)) : undefined),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),

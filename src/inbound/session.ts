@@ -11,6 +11,7 @@
  * finished message goes through intake/ (trace header, queue write), as
  * every new message does.
  */
+import { suppressedReply, type SuppressionEntry } from '../queue/suppression.js';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -72,6 +73,8 @@ export interface SessionDeps {
   readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
   /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
   readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
+  /** The suppression list (queue/suppression): the entry in force for an address a client relays to, if any. */
+  readonly suppressed?: (address: string) => Promise<SuppressionEntry | undefined>;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -359,7 +362,7 @@ export class InboundSession {
     this.reply(...refusal);
   }
 
-  private rcpt(pathText: string, paramText: string): void {
+  private async rcpt(pathText: string, paramText: string): Promise<void> {
     const env = this.envelope!;
     this.rcptTried++;
     if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
@@ -389,6 +392,17 @@ export class InboundSession {
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
       return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text, { stage: 'RCPT', reason: 'relay_denied', to: pathText });
+    }
+    if (verdict.kind === 'relay' && this.deps.suppressed) {
+      // A relay or submission client asks for an address that hard-bounced: refused now, not bounced later.
+      const address = formatMailbox(path.mailbox!);
+      const entry = await this.deps.suppressed(address);
+      if (entry) {
+        const r = suppressedReply(address, entry);
+        this.deps.onReject?.('suppressed');
+        this.logReject({ stage: 'RCPT', reason: 'suppressed', to: address, extra: { class: entry.class } }, [r.code, r.enhanced, r.text]);
+        return this.reply(r.code, r.enhanced, r.text);
+      }
     }
     const result = env.addRecipient(path.mailbox!, params, verdict.kind, dir);
     if (!result.ok) {

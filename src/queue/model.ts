@@ -174,7 +174,13 @@ export interface DestinationRow {
 export type Outcome =
   | { readonly kind: 'delivered'; readonly reply: LastReply }
   | { readonly kind: 'deferred'; readonly reply: LastReply; readonly nextAttemptAt: number; readonly countAttempt: boolean }
-  | { readonly kind: 'failed'; readonly reply: LastReply }
+  | {
+    readonly kind: 'failed'; readonly reply: LastReply;
+    /** Put the address on the suppression list until then, in the same commit (queue/suppression decides when). */
+    readonly suppressUntil?: number;
+    /** The failure IS the suppression list's refusal (no connection was made): its event is `suppressed`. */
+    readonly suppressed?: boolean;
+  }
   | { readonly kind: 'expired'; readonly reply: LastReply };
 
 export interface RecipientOutcome {

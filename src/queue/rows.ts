@@ -8,6 +8,8 @@
  */
 import type { EventType } from './event.js';
 import type { OutboxRow } from './event-outbox.js';
+import { suppressionKey, type SuppressionEntry, type SuppressionSource } from './suppression.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
 import type {
   AttemptRow, DestinationHealth, DestinationLimits, DestinationRow, LastReply, MessageRow, Notify,
   RecipientRow, RecipientState,
@@ -104,4 +106,27 @@ export interface RawOutbox { id: number; event_id: string; type: string; body: s
 
 export function toOutboxRow(raw: RawOutbox): OutboxRow {
   return { id: raw.id, eventId: raw.event_id, type: raw.type as EventType, body: raw.body, createdAt: raw.created_at, attempts: raw.attempts };
+}
+
+/** A suppression row as both stores read it (queue/suppression). */
+export interface RawSuppression {
+  key: string; address: string; class: string; reply: string; source: string; queue_id: string | null; since: number; until: number;
+}
+
+export const SUPPRESSION_COLUMNS = 'key, address, class, reply, source, queue_id, since, until';
+
+export function toSuppression(raw: RawSuppression): SuppressionEntry {
+  return {
+    address: raw.address, class: raw.class as BounceClass, reply: JSON.parse(raw.reply) as LastReply,
+    source: raw.source as SuppressionSource, ...(raw.queue_id !== null ? { queueId: raw.queue_id } : {}),
+    since: Number(raw.since), until: Number(raw.until),
+  };
+}
+
+/** An entry as the row both stores write (the class is kept on the reply too, where every reader finds it). */
+export function suppressionRow(e: SuppressionEntry): RawSuppression {
+  return {
+    key: suppressionKey(e.address), address: e.address, class: e.class, reply: JSON.stringify({ ...e.reply, class: e.class }),
+    source: e.source, queue_id: e.queueId ?? null, since: e.since, until: e.until,
+  };
 }

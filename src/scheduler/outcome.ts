@@ -9,11 +9,13 @@
  * temporary failure is tried again and whether it counts as an attempt, and
  * puts the bounce class (asked of smtp/bounce-rules, through `classify`) on
  * the outcome's reply, where the queue, the log line, the events and the DSN
- * read it.
+ * read it; a failure that speaks for the address (queue/suppression decides)
+ * carries until when its address is suppressed.
  */
 import type { OutboundBatch, RecipientVerdict } from '../delivery/types.js';
 import type { LastReply, Outcome, RecipientRow } from '../queue/model.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
+import { suppressionUntil, type SuppressionSettings } from '../queue/suppression.js';
 
 export type DeliveryStatus = 'sent' | 'bounced' | 'deferred';
 
@@ -29,6 +31,8 @@ export interface OutcomeContext {
   readonly retryAt: (attempts: number) => number;
   /** The bounce classifier in force (smtp/bounce-rules). */
   readonly classify: (r: LastReply) => BounceClass;
+  /** The suppression list's settings (unset: no suppression). */
+  readonly suppression?: SuppressionSettings;
 }
 
 export function outcomeOf(given: RecipientVerdict, r: RecipientRow, c: OutcomeContext): { readonly outcome: Outcome; readonly status: DeliveryStatus; readonly verdict: RecipientVerdict } {
@@ -36,7 +40,10 @@ export function outcomeOf(given: RecipientVerdict, r: RecipientRow, c: OutcomeCo
   const v: RecipientVerdict = given.kind === 'deferred' && c.bounceRule ? { kind: 'failed', reply } : { ...given, reply };
   let outcome: Outcome;
   if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
-  else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
+  else if (v.kind === 'failed') {
+    const until = c.suppression ? suppressionUntil(v.reply, c.now, c.suppression) : undefined;
+    outcome = until === undefined ? { kind: 'failed', reply: v.reply } : { kind: 'failed', reply: v.reply, suppressUntil: until };
+  }
   // Throttled, not failed: due again at once under the lower connection limit; no attempt counted.
   else if (v.connectionLevel && c.throttled()) outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: c.now, countAttempt: false };
   // The destination's backoff, not the recipient's schedule, decides the next try (spec: 421 row).
@@ -56,6 +63,7 @@ export function deliveryLine(batch: OutboundBatch, r: RecipientRow, v: Recipient
       attempts: outcome.kind === 'deferred' && !outcome.countAttempt ? r.attempts : r.attempts + 1,
       dsn: reply.enhanced, status, class: reply.class, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
       command: reply.command, possible_duplicate: v.kind === 'deferred' && v.possibleDuplicate ? true : undefined,
+      suppressed_until: outcome.kind === 'failed' && outcome.suppressUntil !== undefined ? new Date(outcome.suppressUntil).toISOString() : undefined,
     },
     msg: `${batch.message.id}: to=<${r.address}> status=${status}`,
   };

@@ -41,7 +41,8 @@ import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
 import { HalcyonError } from '../errors.js';
 import type { Grant } from '../queue/destination-gate.js';
-import type { DestinationRow, LastReply, RecipientOutcome } from '../queue/model.js';
+import type { DestinationRow, LastReply, RecipientOutcome, RecipientRow } from '../queue/model.js';
+import { suppressedReply, suppressionKey, type SuppressionEntry, type SuppressionSettings } from '../queue/suppression.js';
 import type { Queue } from '../queue/store.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
@@ -72,7 +73,7 @@ export interface QmgrDeps {
    */
   readonly shared?: boolean;
   readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs' | 'classify'>;
-  readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired', destination: string, latencyMs: number, cls: BounceClass, reply: LastReply, address: string) => void;
+  readonly onOutcome?: (status: 'sent' | 'deferred' | 'bounced' | 'expired' | 'suppressed', destination: string, latencyMs: number, cls: BounceClass, reply: LastReply, address: string) => void;
   /** The bounce classifier in force (smtp/bounce-rules); unset → the shipped rules alone. */
   readonly classify?: (r: LastReply) => BounceClass;
   /** A domain's MX host names (delivery/resolve); unset → destinations stay domains. */
@@ -173,6 +174,11 @@ export class Qmgr {
       ...deps.sweeps, messages: deps.queue.messages, recipients: deps.queue.recipients, log: deps.log, node: deps.node,
       leaseMs: durationMs(d.lease), classify: this.classify,
     });
+  }
+
+  private suppression(): SuppressionSettings {
+    const s = this.deps.config().suppression;
+    return { enabled: s.enabled, ttlMs: durationMs(s.ttl) };
   }
 
   private get leaseMs(): number {
@@ -296,6 +302,7 @@ export class Qmgr {
     await Promise.all([
       housekeeping ? queue.recipients.releaseExpiredLeases(now) : undefined,
       housekeeping ? queue.gate.releaseExpiredSlots(now) : undefined,
+      housekeeping ? queue.suppressions.purgeSuppressions(now) : undefined,
       this.sweeps.run(now, housekeeping),
       this.dispatch(now),
       queue.recipients.removeCompleted(1000).then((ids) => this.removed(ids)),
@@ -340,9 +347,11 @@ export class Qmgr {
       ...[...known].filter(([, k]) => (this.politeness.suspendedUntil(k) ?? 0) > now).map(([q]) => q),
     ])];
     const leaseUntil = now + this.leaseMs;
-    const rows = await this.deps.queue.recipients.claimDue({
+    const claimed = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil, excludeDestinations: exclude,
     });
+    // Suppressed addresses fail here, before any slot or connection: one commit, and one DSN per message.
+    const rows = await this.failSuppressed(claimed, now);
     // Queued keys → destinations (one MX question per domain not known yet, asked together).
     const gateOf = await this.destinations.keysFor(rows.map((r) => r.destination));
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
@@ -352,6 +361,35 @@ export class Qmgr {
     }
     // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
     await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
+  }
+
+  /**
+   * Claimed recipients whose address is on the suppression list fail at once with
+   * `550 5.1.1 <addr>: recipient suppressed since …: <original reply>` (the entry's class, a `suppressed`
+   * event); no connection is made for them. Returns the others.
+   */
+  private async failSuppressed(rows: readonly RecipientRow[], now: number): Promise<RecipientRow[]> {
+    if (rows.length === 0 || !this.deps.config().suppression.enabled) return [...rows];
+    const found = await this.deps.queue.suppressions.suppressed(rows.map((r) => r.address), now);
+    if (found.size === 0) return [...rows];
+    const gone: { r: RecipientRow; e: SuppressionEntry; reply: LastReply }[] = [];
+    const rest: RecipientRow[] = [];
+    for (const r of rows) {
+      const e = found.get(suppressionKey(r.address));
+      if (e) gone.push({ r, e, reply: { ...suppressedReply(r.address, e), command: 'suppression', ours: true, class: e.class } });
+      else rest.push(r);
+    }
+    const applied = new Set(await this.deps.queue.recipients.recordOutcomes(
+      gone.map(({ r, reply }) => ({ recipientId: r.id, outcome: { kind: 'failed', reply, suppressed: true } })), now, this.deps.node));
+    for (const { r, e, reply } of gone) {
+      if (!applied.has(r.id)) continue;
+      this.deps.log.info({
+        event: 'delivery', queue_id: r.messageId, to: r.address, relay: 'none', attempts: r.attempts, dsn: reply.enhanced, status: 'suppressed',
+        class: e.class, reply: `${reply.code} ${reply.enhanced} ${reply.text}`, command: 'suppression', suppressed_since: new Date(e.since).toISOString(),
+      }, `${r.messageId}: to=<${r.address}> status=suppressed`);
+      this.deps.onOutcome?.('suppressed', r.destination, 0, e.class, reply, r.address);
+    }
+    return rest;
   }
 
   /**
@@ -561,6 +599,7 @@ export class Qmgr {
         backoffUntil: () => destinationFailed(prev, batch.destination, now, '', this.retry).backoffUntil,
         retryAt: (attempts) => now + retryDelay(attempts, this.retry, this.random),
         classify: this.classify,
+        suppression: this.suppression(),
       });
       outcomes.push({ recipientId: id, outcome });
       const line = deliveryLine(batch, r, verdict, outcome, status, now);

@@ -16,6 +16,7 @@ import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
+import { suppressionListContract } from './contract/suppression-list.js';
 
 const skip = await pgUnavailable();
 
@@ -46,6 +47,7 @@ messageStoreContract(impl);
 recipientQueueContract(impl);
 destinationGateContract(impl);
 eventOutboxContract(impl);
+suppressionListContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();

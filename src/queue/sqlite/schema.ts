@@ -20,10 +20,14 @@
  * while a node sends it and deleted once the sink acknowledged it; and each
  * message's event facts (its Message-ID, tenant, campaign, metadata).
  *
+ * Version 5 adds the suppression list (issue #22, queue/suppression): one row
+ * per suppressed address, keyed by its lower-cased form, with the reply and
+ * class that caused it and until when it holds.
+ *
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -154,4 +158,19 @@ CREATE TABLE event_outbox (
   lease_until     INTEGER
 );
 CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
+`;
+
+/** Applied after V4: the suppression list (queue/suppression). */
+export const SCHEMA_V5 = `
+CREATE TABLE suppressions (
+  key      TEXT PRIMARY KEY,            -- suppressionKey(address): lower-cased
+  address  TEXT NOT NULL,
+  class    TEXT NOT NULL,               -- BounceClass
+  reply    TEXT NOT NULL,               -- JSON LastReply
+  source   TEXT NOT NULL,               -- bounce | admin | import
+  queue_id TEXT,
+  since    INTEGER NOT NULL,
+  until    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX suppressions_until ON suppressions(until);
 `;

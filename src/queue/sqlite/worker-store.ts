@@ -27,6 +27,7 @@ import type { MessageId } from '../model.js';
 import type { RecipientQueue } from '../recipient-queue.js';
 import type { Queue } from '../store.js';
 import type { EventRoutes } from '../event.js';
+import type { SuppressionList } from '../suppression.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
 
@@ -49,6 +50,7 @@ export class WorkerQueue implements Queue {
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
   readonly events: EventOutbox;
+  readonly suppressions: SuppressionList;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
   private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -134,6 +136,13 @@ export class WorkerQueue implements Queue {
       ackEvents: (ids) => call('ackEvents', ids),
       retryEvents: (ids, owner, next) => call('retryEvents', ids, owner, next),
       outboxDepth: () => call('outboxDepth'),
+    };
+    this.suppressions = {
+      suppress: (entries) => call('suppress', entries),
+      suppressed: (addresses, now) => call('suppressed', addresses, now),
+      unsuppress: (addresses) => call('unsuppress', addresses),
+      listSuppressions: (f) => call('listSuppressions', f),
+      purgeSuppressions: (now) => call('purgeSuppressions', now),
     };
   }
 
