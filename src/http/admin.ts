@@ -22,6 +22,8 @@ import type { Queue } from '../queue/store.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
 import type { RecentFailures } from './failures.js';
+import { SuppressionAdmin, SuppressionError, type SuppressRequest, type SuppressionView } from './admin-suppression.js';
+import type { SuppressionEntry } from '../queue/suppression.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
 import { MessageIdIndex } from './message-ids.js';
@@ -145,6 +147,12 @@ export interface AdminApi {
   throughput?(): Promise<Throughput>;
   /** Failures by bounce class over the last hour and the latest ones, this node's (a running server only). */
   failures?(): Promise<RecentFailures>;
+  /** The suppression list (http/admin-suppression): entries in force, or all with `all`. */
+  suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]>;
+  suppress(req: SuppressRequest): Promise<SuppressionEntry>;
+  unsuppress(addresses: readonly string[]): Promise<{ removed: number }>;
+  importSuppressions(csv: string): Promise<{ imported: number; problems: string[] }>;
+  exportSuppressions(all?: boolean): Promise<string>;
 }
 
 export interface AdminDeps {
@@ -268,6 +276,41 @@ export class Admin implements AdminApi {
   async throughput(): Promise<Throughput> {
     if (!this.d.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
     return this.d.throughput();
+  }
+
+  private get suppressionAdmin(): SuppressionAdmin {
+    return new SuppressionAdmin(this.d.store.suppressions, this.d.config, this.d.clock);
+  }
+
+  async suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]> {
+    return this.suppressionAdmin.list(f);
+  }
+
+  async suppress(req: SuppressRequest): Promise<SuppressionEntry> {
+    try {
+      const e = await this.suppressionAdmin.add(req);
+      this.audit('suppress', [], { addresses: [e.address], class: e.class, until: new Date(e.until).toISOString() });
+      return e;
+    } catch (err) {
+      throw err instanceof SuppressionError ? new AdminError('bad_request', err.message) : err;
+    }
+  }
+
+  async unsuppress(addresses: readonly string[]): Promise<{ removed: number }> {
+    const removed = await this.suppressionAdmin.remove(addresses);
+    this.audit('unsuppress', [], { addresses, removed });
+    return { removed };
+  }
+
+  async importSuppressions(csv: string): Promise<{ imported: number; problems: string[] }> {
+    const r = await this.suppressionAdmin.import(csv);
+    if (r.problems.length > 0) throw new AdminError('bad_request', `nothing imported: ${r.problems.slice(0, 20).join('; ')}`);
+    this.audit('suppression import', [], { imported: r.imported });
+    return r;
+  }
+
+  async exportSuppressions(all = false): Promise<string> {
+    return this.suppressionAdmin.export(all);
   }
 
   async failures(): Promise<RecentFailures> {

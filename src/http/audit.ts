@@ -1,6 +1,7 @@
 /**
  * http/audit — the one log line every admin action writes (flush, hold,
- * release, delete, bounce, inject, destination reset): what was done, who did
+ * release, delete, bounce, inject, destination reset, suppress, unsuppress,
+ * suppression import): what was done, who did
  * it, and every queue id it touched, so `grep QUEUEID` over the log finds the
  * administrator's hand in a message's story:
  *
@@ -22,7 +23,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
 
-export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset';
+export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset'
+  | 'suppress' | 'unsuppress' | 'suppression import';
 
 /** Who an action is taken by. */
 export interface Actor {
@@ -50,6 +52,10 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
     ...a.detail, count: a.ids.length, queue_ids: a.ids,
   };
   const ids = a.ids.length <= 3 ? a.ids.join(' ') : `${a.ids.slice(0, 3).join(' ')} …`;
+  // A suppression-list action names addresses, not messages.
+  const addresses = a.detail?.['addresses'];
+  if (Array.isArray(addresses)) return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${addresses.map(String).join(' ')}` };
+  if (a.action === 'suppression import') return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${String(a.detail?.['imported'])} address(es)` };
   return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${a.ids.length} message(s)${ids ? ` ${ids}` : ''}` };
 }
 
