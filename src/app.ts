@@ -296,8 +296,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
         acceptsMail: (size) => space.acceptsMail(size),
         queueTrouble: () => store.health.problem?.code,
         ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
+        // A list that cannot be read refuses nothing: the scheduler checks again before delivery.
         suppressed: async (address: string) => (r.config.suppression.enabled
-          ? (await store.suppressions.suppressed([address], clock())).get(suppressionKey(address)) : undefined),
+          ? (await store.suppressions.suppressed([address], clock()).catch(() => new Map<string, never>())).get(suppressionKey(address)) : undefined),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),

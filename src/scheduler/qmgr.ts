@@ -41,8 +41,9 @@ import type { MxHostSet } from '../delivery/resolve.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
 import { HalcyonError } from '../errors.js';
 import type { Grant } from '../queue/destination-gate.js';
-import type { DestinationRow, LastReply, RecipientOutcome, RecipientRow } from '../queue/model.js';
-import { suppressedReply, suppressionKey, type SuppressionEntry, type SuppressionSettings } from '../queue/suppression.js';
+import type { DestinationRow, LastReply, RecipientOutcome } from '../queue/model.js';
+import type { SuppressionSettings } from '../queue/suppression.js';
+import { failSuppressed } from './suppressed.js';
 import type { Queue } from '../queue/store.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
@@ -351,7 +352,9 @@ export class Qmgr {
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil, excludeDestinations: exclude,
     });
     // Suppressed addresses fail here, before any slot or connection: one commit, and one DSN per message.
-    const rows = await this.failSuppressed(claimed, now);
+    const rows = this.deps.config().suppression.enabled ? await failSuppressed(claimed, now, {
+      queue: this.deps.queue, node: this.deps.node, log: this.deps.log, onOutcome: this.deps.onOutcome, onError: (err, what) => this.queueError(err, what),
+    }) : claimed;
     // Queued keys → destinations (one MX question per domain not known yet, asked together).
     const gateOf = await this.destinations.keysFor(rows.map((r) => r.destination));
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
@@ -361,35 +364,6 @@ export class Qmgr {
     }
     // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
     await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
-  }
-
-  /**
-   * Claimed recipients whose address is on the suppression list fail at once with
-   * `550 5.1.1 <addr>: recipient suppressed since …: <original reply>` (the entry's class, a `suppressed`
-   * event); no connection is made for them. Returns the others.
-   */
-  private async failSuppressed(rows: readonly RecipientRow[], now: number): Promise<RecipientRow[]> {
-    if (rows.length === 0 || !this.deps.config().suppression.enabled) return [...rows];
-    const found = await this.deps.queue.suppressions.suppressed(rows.map((r) => r.address), now);
-    if (found.size === 0) return [...rows];
-    const gone: { r: RecipientRow; e: SuppressionEntry; reply: LastReply }[] = [];
-    const rest: RecipientRow[] = [];
-    for (const r of rows) {
-      const e = found.get(suppressionKey(r.address));
-      if (e) gone.push({ r, e, reply: { ...suppressedReply(r.address, e), command: 'suppression', ours: true, class: e.class } });
-      else rest.push(r);
-    }
-    const applied = new Set(await this.deps.queue.recipients.recordOutcomes(
-      gone.map(({ r, reply }) => ({ recipientId: r.id, outcome: { kind: 'failed', reply, suppressed: true } })), now, this.deps.node));
-    for (const { r, e, reply } of gone) {
-      if (!applied.has(r.id)) continue;
-      this.deps.log.info({
-        event: 'delivery', queue_id: r.messageId, to: r.address, relay: 'none', attempts: r.attempts, dsn: reply.enhanced, status: 'suppressed',
-        class: e.class, reply: `${reply.code} ${reply.enhanced} ${reply.text}`, command: 'suppression', suppressed_since: new Date(e.since).toISOString(),
-      }, `${r.messageId}: to=<${r.address}> status=suppressed`);
-      this.deps.onOutcome?.('suppressed', r.destination, 0, e.class, reply, r.address);
-    }
-    return rest;
   }
 
   /**
