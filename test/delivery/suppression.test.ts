@@ -59,7 +59,7 @@ test('suppression list: a hard bounce suppresses, the next RCPT is refused, queu
     '[delivery]', 'tls = "none"', 'queue_scan_interval = "200ms"',
     '[[events.webhooks]]', 'name = "app"', `url = "http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook"`, 'secret = "s"',
   ].join('\n');
-  let h: SpawnedHalcyon = await spawnHalcyon(toml, { http: true, captureStdout: true });
+  let h: SpawnedHalcyon = await spawnHalcyon(toml, { http: true, captureStdout: true, readyTimeoutMs: 60_000 });
   const cli = (...args: string[]) => runCli([...args, '--config', h.configFile]);
   try {
     // ---- message 1: one hard bounce, three failures that must not suppress, one delivery ----
@@ -126,7 +126,7 @@ test('suppression list: a hard bounce suppresses, the next RCPT is refused, queu
     const connectionsBefore = remote.connections.length;
     const queued = await runCli(['sendmail', '-C', h.configFile, '-f', SENDER, 'gone@remote.test', 'added@remote.test'], { input: 'Subject: suppression three\n\nqueued while stopped\n' });
     assert.equal(queued.code, 0, queued.stderr);
-    h = await spawnHalcyon(toml, { http: true, captureStdout: true, dataDir: h.dataDir, port });
+    h = await spawnHalcyon(toml, { http: true, captureStdout: true, dataDir: h.dataDir, port, readyTimeoutMs: 60_000 });
     const lines = await until('message 3 suppressed', () => {
       const l = logLines(h).filter((x) => x['event'] === 'delivery' && x['status'] === 'suppressed');
       return l.length >= 2 ? l : undefined;
