@@ -20,10 +20,13 @@
  * while a node sends it and deleted once the sink acknowledged it; and each
  * message's event facts (its Message-ID, tenant, campaign, metadata).
  *
+ * Version 5 adds the recipient verification cache (issue #22,
+ * queue/verify-cache): one row per address a probe answered definitely.
+ *
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -154,4 +157,17 @@ CREATE TABLE event_outbox (
   lease_until     INTEGER
 );
 CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
+`;
+
+/** Applied after V4: the recipient verification cache (queue/verify-cache). */
+export const SCHEMA_V5 = `
+CREATE TABLE verifications (
+  address    TEXT PRIMARY KEY,
+  verdict    TEXT NOT NULL,            -- 'exists' | 'absent'
+  reply      TEXT NOT NULL,            -- JSON LastReply: the remote's reply to the probe's RCPT TO
+  checked_at INTEGER NOT NULL,
+  refresh_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX verifications_expiry ON verifications(expires_at);
 `;
