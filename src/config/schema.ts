@@ -212,7 +212,7 @@ export const configSchema = z.strictObject({
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})
-    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth, verify }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
+    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth, verify }; "*" is a smarthost for every other domain. A route skips MX lookup. verify = "probe" turns on recipient verification for the route\'s domain (a RCPT for an address not yet known is checked with MAIL FROM:<>, RCPT TO, QUIT on the route and answered 550 5.1.1 / 450 4.1.1 by the result; see [recipient_verification]); "off" turns it off. Default: "probe" for protocol = "lmtp" routes, "off" for the others.'),
 
   recipient_verification: z.strictObject({
     wait: duration('6s', 'How long a RCPT waits for a probe in flight (its own or one another client started) before it is answered 450 4.1.1 (the probe goes on; the client\'s retry finds the answer cached). Postfix waits up to about 6 s too (address_verify_poll_count × poll_delay).'),
