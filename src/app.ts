@@ -262,6 +262,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     backoff: () => ({ backoffMs: durationMs(cfg.delivery.destination_backoff), backoffMaxMs: durationMs(cfg.delivery.destination_backoff_max) }),
     connectionLimit: (k) => qmgr.politeness.connectionLimit(k),
     leaseMs: () => durationMs(config().delivery.lease),
+    onProbe: (verdict) => metrics.verifyProbe(verdict),
   });
 
   // One line per change of the queue's health (queue/health), not one per message. Failed or unavailable:

@@ -47,6 +47,8 @@ export interface VerifierDeps {
   readonly node: string;
   readonly clock: () => number;
   readonly log: Logger;
+  /** Each probe that ran, by what it found (metrics). */
+  readonly onProbe?: (verdict: 'exists' | 'absent' | 'unknown') => void;
 }
 
 /** How often (clock time) expired cache rows are removed, as Postfix's address_verify_cache_cleanup_interval. */
@@ -129,13 +131,14 @@ export class Verifier {
       void (outcome?.closed ?? Promise.resolve()).then(() => gate.releaseSlot(grant.slot)).catch(() => undefined);
     }
     const reply = outcome.reply;
+    const verdict = outcome.kind === 'answered' ? probeVerdict(reply) : 'unknown';
+    this.deps.onProbe?.(verdict);
     if (outcome.kind === 'trouble') {
       log.info({ event: 'verify_probe', to: address, destination, verdict: 'unknown', reply: replyLine(reply) }, `verify <${address}>: no answer: ${replyLine(reply)}`);
       // A permanent refusal before RCPT (MAIL FROM:<> refused, SMTPUTF8 missing) says nothing about the address.
       if (!outcome.destinationFailure && reply.code >= 500) return { kind: 'verdict', verdict: 'unknown', reply };
       return { kind: 'undecided', why: replyWhy(reply) };
     }
-    const verdict = probeVerdict(reply);
     log.info({ event: 'verify_probe', to: address, destination, verdict, reply: replyLine(reply) }, `verify <${address}>: ${verdict}: ${replyLine(reply)}`);
     if (verdict !== 'unknown') await this.deps.cache.putVerification(cacheEntry(key, verdict, reply, clock(), this.deps.settings()));
     return { kind: 'verdict', verdict, reply };

@@ -79,6 +79,10 @@ describe('recipient verification → real Dovecot over LMTP', { timeout: 90_000 
     assert.equal(cached?.verdict, 'absent');
     assert.equal(cached?.reply.code, 550);
     assert.equal((await h.app.store.verifications.getVerification(`alice@${DOMAIN}`, Date.now()))?.verdict, 'exists');
+    const metrics = await h.app.metrics.text();
+    assert.match(metrics, /halcyon_verify_probes_total\{verdict="absent",node="[^"]*"\} 1\n/);
+    assert.match(metrics, /halcyon_verify_probes_total\{verdict="exists",node="[^"]*"\} 1\n/);
+    assert.match(metrics, /halcyon_messages_rejected_total\{reason="unknown_user",node="[^"]*"\} 2\n/);
   });
 
   test('concurrent sessions asking for one unknown address share one probe', async (t) => {
