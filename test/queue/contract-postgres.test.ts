@@ -12,6 +12,7 @@ import { openPgQueue } from '../../src/queue/pg/store.js';
 import { PG_SCHEMA_VERSION } from '../../src/queue/pg/schema.js';
 import type { Queue } from '../../src/queue/store.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
+import { adminBounceContract } from './contract/admin-bounce.js';
 import { destinationGateContract } from './contract/destination-gate.js';
 import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
@@ -49,6 +50,7 @@ recipientQueueContract(impl);
 destinationGateContract(impl);
 eventOutboxContract(impl);
 verifyCacheContract(impl);
+adminBounceContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();
