@@ -16,6 +16,7 @@
  * running values in the new snapshot, so `app.config` (and `config show`
  * against a running server) is exactly what is in force; `reload` names them.
  */
+import { Resolver as DnsResolver } from 'node:dns';
 import { mkdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -55,6 +56,9 @@ import type { DkimKey } from './intake/dkim.js';
 import { createAuthResolver } from './inbound/auth-dns.js';
 import { AuthChecker } from './inbound/authcheck.js';
 import { MtaSts } from './delivery/mta-sts.js';
+import { Dane } from './delivery/dane.js';
+import { startDaneSelfTest } from './delivery/dane-selftest.js';
+import { createDnssecQuery } from './delivery/dnssec-query.js';
 import { Metrics } from './http/metrics.js';
 import { startEvents } from './events/start.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
@@ -218,7 +222,18 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       log.warn({ domain, event: 'mta_sts_fetch_failed', reason }, `MTA-STS: ${domain} publishes a policy, but it could not be fetched (${reason}); using the cached policy if any`);
     },
   }) : undefined;
-  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  // DANE: off until the self-test shows the resolver validates; MX deliveries wait for its verdict (at most two DNS timeouts).
+  const daneQuery = startDaneSelfTest({
+    mode: cfg.delivery.dane, servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout),
+    signed: cfg.dns.selftest_signed, bogus: cfg.dns.selftest_bogus, system: new DnsResolver().getServers(), makeQuery: createDnssecQuery,
+    report: (r) => {
+      if (r.on) log.info({ event: 'dane_selftest', dane: 'on', detail: r.detail }, `DANE on: ${r.detail}`);
+      else log.error({ event: 'dane_selftest', dane: 'off', reason: r.reason }, `DANE OFF: the DNSSEC self-test failed: ${r.reason}. Mail to DANE domains goes out with opportunistic TLS (or MTA-STS) until this is fixed and Halcyon restarted`);
+    },
+  });
+  const daneReady = daneQuery().then((q) => (q ? new Dane(q) : undefined));
+  const dane = (): Promise<Dane | undefined> => daneReady;
+  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);

@@ -36,6 +36,7 @@ const UNSAFE_SEGMENT = 'may not be "." or ".." nor contain "/", "\\" or NUL (it 
 
 /** What goes after EHLO and in Received: a domain name (or an address literal), nothing that could break a line. */
 const HOSTNAME = /^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\]|\[IPv6:[0-9A-Fa-f:.]+\])$/;
+const DNS_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
 const HOSTNAME_MESSAGE = 'expected a host name ("mx.example.com") or an address literal ("[192.0.2.1]")';
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
@@ -216,6 +217,10 @@ export const configSchema = z.strictObject({
     servers: z.array(z.string().refine((s) => parseResolverAddress(s) !== undefined,
       { message: 'expected an IP address, "ip:port" or "[v6]:port" (port 1–65535)' })).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
     timeout: duration('5s', 'Per-query timeout.'),
+    selftest_signed: z.string().regex(DNS_NAME, 'expected a domain name').default('ietf.org')
+      .describe('A DNSSEC-signed name the DANE self-test asks at startup: a validating resolver answers it with the AD bit. Point it at a name of your own zone in a private deployment.'),
+    selftest_bogus: z.string().regex(DNS_NAME, 'expected a domain name').default('dnssec-failed.org')
+      .describe('A name with broken DNSSEC signatures the DANE self-test asks at startup: a validating resolver refuses it with SERVFAIL.'),
   }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
   delivery: z.strictObject({
@@ -226,6 +231,8 @@ export const configSchema = z.strictObject({
       .describe('PEM file of CA certificates trusted besides the system roots, for certificate checks (tls = "verify", MTA-STS, the MTA-STS policy fetch): for tests and private deployments with their own CA.'),
     mta_sts: z.boolean().default(true)
       .describe('Honour MTA-STS (RFC 8461) for MX deliveries: under an "enforce" policy only the MX hosts it names, over TLS with a verified certificate, never plaintext (failures defer); "testing" policies are logged. Sessions are counted per policy domain (TLS-RPT) in `halcyon destinations`.'),
+    dane: z.enum(['auto', 'off']).default('auto')
+      .describe('DANE (RFC 7672) for MX deliveries. "auto": on when the startup self-test shows that the resolver validates DNSSEC (it asks [dns] selftest_signed and selftest_bogus of [dns] servers, or of the system resolvers when those are all on this host); a domain with a DNSSEC-signed MX set and TLSA records is then delivered only to MX hosts whose certificate matches them, never in plaintext, and its MTA-STS policy is not used. When the self-test fails DANE is off and the reason is logged (event=dane_selftest). "off": never. Read at start.'),
     mta_sts_hosts: z.record(z.string(), hostPort).default({})
       .describe('MTA-STS policy host → "host:port" to fetch its policy from instead of DNS and port 443 (e.g. "mta-sts.example.test" = "127.0.0.1:8443"): for tests and private deployments.'),
     retry_initial: duration('5m', 'First retry delay for a deferred recipient.'),
