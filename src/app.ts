@@ -356,7 +356,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let httpServer: HttpServer | undefined;
   if (httpEnabled(cfg)) {
     try {
-      httpServer = await startHttpServer({ admin: admin, metrics, store, config, log, clock }, cfg.http.listen);
+      httpServer = await startHttpServer({ admin, metrics, config, log, clock }, cfg.http.listen);
     } catch (err) {
       await inbound.close();
       await store.close();

@@ -16,6 +16,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RecipientState } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
+
+/** What /metrics reads of the queue: counts, destinations in trouble, the outbox's depth, whether it answers. */
+export type MetricsQueue = { readonly recipients: Pick<Queue['recipients'], 'counts'>; readonly gate: Pick<Queue['gate'], 'listDestinations'>; readonly events: Pick<Queue['events'], 'outboxDepth'>; readonly health: Pick<Queue['health'], 'state'> };
 import { ThroughputRing } from './throughput.js';
 
 export const TOP_DESTINATIONS = 20;
@@ -23,7 +26,7 @@ const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'd
 export type OutcomeStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
 
 export interface MetricsSources {
-  readonly store: Queue;
+  readonly store: MetricsQueue;
   /** This node's id (config node_id): the `node` label on every metric. */
   readonly node: string;
   readonly connections: () => ReadonlyMap<string, number>;

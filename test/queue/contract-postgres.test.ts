@@ -11,6 +11,7 @@ import pg from 'pg';
 import { openPgQueue } from '../../src/queue/pg/store.js';
 import type { Queue } from '../../src/queue/store.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
+import { adminBounceContract } from './contract/admin-bounce.js';
 import { destinationGateContract } from './contract/destination-gate.js';
 import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
@@ -46,6 +47,7 @@ messageStoreContract(impl);
 recipientQueueContract(impl);
 destinationGateContract(impl);
 eventOutboxContract(impl);
+adminBounceContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import type { Queue } from '../../src/queue/store.js';
 import { WorkerQueue } from '../../src/queue/sqlite/worker-store.js';
+import { adminBounceContract } from './contract/admin-bounce.js';
 import { destinationGateContract } from './contract/destination-gate.js';
 import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
@@ -47,4 +48,5 @@ for (const impl of [
   recipientQueueContract(impl);
   destinationGateContract(impl);
   eventOutboxContract(impl);
+  adminBounceContract(impl);
 }

@@ -58,6 +58,7 @@ const handlers: QueueHandlers = {
   parkDestination: (key, until, limit) => r.parkDestination(key, until, limit),
   flush: (opts) => r.flush(opts),
   setHeld: (id, held) => r.setHeld(id, held),
+  claimWaiting: (id, c) => r.claimWaiting(id, c),
   claimExpirable: (before, c) => r.claimExpirable(before, c),
   claimDelayed: (before, c) => r.claimDelayed(before, c),
   claimReportsDue: (c) => r.claimReportsDue(c),

@@ -110,6 +110,7 @@ export class WorkerQueue implements Queue {
       parkDestination: (key, until, limit) => call('parkDestination', key, until, limit),
       flush: (opts) => call('flush', opts),
       setHeld: (id, held) => call('setHeld', id, held),
+      claimWaiting: (id, c) => call('claimWaiting', id, c),
       claimExpirable: (before, c) => call('claimExpirable', before, c),
       claimDelayed: (before, c) => call('claimDelayed', before, c),
       claimReportsDue: (c) => call('claimReportsDue', c),
