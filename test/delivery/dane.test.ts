@@ -25,7 +25,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { haveTool, startTestApp, type TestApp } from '../support/halcyon.js';
+import { startTestApp, type TestApp } from '../support/halcyon.js';
+import { available } from '../support/unavailable.js';
 import { submit, message, waitUntil } from '../support/postfix.js';
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 import { makeTestCa, type TestCa } from '../support/test-ca.js';
@@ -108,7 +109,7 @@ const transactionsTo = (domain: string) => remote.transactions.filter((t) => t.r
 const overTls = (domain: string) => transactionsTo(domain).map((t) => remote.connections.find((c) => c.id === t.connection)?.tls);
 
 test('with a validating resolver: the self-test turns DANE on, and each TLSA case is honoured', async (t) => {
-  if (!haveTool(t, unboundMissing() === undefined, unboundMissing() ?? 'unbound')) return;
+  if (!available(t, unboundMissing())) return;
   const logLines: string[] = [];
   const h = await startWith(unbound!, logLines);
   try {
@@ -166,7 +167,7 @@ test('with a validating resolver: the self-test turns DANE on, and each TLSA cas
 });
 
 test('with a resolver that does not validate: the self-test turns DANE off and logs why', async (t) => {
-  if (!haveTool(t, unboundMissing() === undefined, unboundMissing() ?? 'unbound')) return;
+  if (!available(t, unboundMissing())) return;
   const logLines: string[] = [];
   const h = await startWith(nonValidating!, logLines);
   try {
