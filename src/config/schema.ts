@@ -109,6 +109,15 @@ const dkimKey = z.strictObject({
     .describe('Header fields to sign where present (default: From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, Sender, List-Id, List-Unsubscribe, List-Unsubscribe-Post). From is always signed; From, Subject and To are oversigned.'),
 });
 
+/** One `[[arc]]` entry: the key that seals forwarded mail (RFC 8617). */
+const arcKey = z.strictObject({
+  domain: z.string().min(1).max(253).describe('Sealing domain (d=): mail forwarded by an alias of this local domain, or of a subdomain of it, is sealed with this key (the first entry seals what no entry\'s domain matches).'),
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a selector like "arc2026"')
+    .describe('Selector (s=): the public key is published as a TXT record at SELECTOR._domainkey.DOMAIN, as for DKIM.'),
+  key: z.string().min(1).describe('PEM file of the private key (`halcyon dkim keygen DOMAIN SELECTOR` makes one).'),
+  algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key).'),
+});
+
 /** The recipient events (queue/event, docs/events.md); a sink takes all of them unless it names some. */
 export const EVENT_TYPES = [
   'received', 'delivered', 'deferred', 'bounced', 'expired', 'suppressed', 'dsn_sent', 'rule_triggered',
@@ -276,6 +285,9 @@ export const configSchema = z.strictObject({
 
   dkim: z.array(dkimKey).default([])
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
+
+  arc: z.array(arcKey).default([])
+    .describe('ARC sealing keys (RFC 8617). Mail from outside that an alias forwards to a remote address gets an ARC set (ARC-Authentication-Results with the result of the checks, ARC-Message-Signature, ARC-Seal) before it is queued, so the final receiver can trust the authentication it passed here. Needs [inbound] verify. None → nothing is sealed.'),
 
   queue: z.strictObject({
     backend: z.enum(['sqlite', 'postgres']).default('sqlite')

@@ -99,11 +99,14 @@ export interface StartDaneOptions {
 }
 
 /**
- * Starts the self-test (once, in the background) and returns what deliveries
- * await: the DNSSEC query function when DANE is on, undefined when it is off.
+ * The self-test, run once: `verdict()` is what deliveries await (the DNSSEC
+ * query function when DANE is on, undefined when it is off) and starts the
+ * test if nothing has yet; the server calls it at start, so the verdict is
+ * logged before the first delivery needs it.
  */
-export function startDaneSelfTest(o: StartDaneOptions): () => Promise<DnssecQuery | undefined> {
-  const decided: Promise<DnssecQuery | undefined> = (async () => {
+export function daneSelfTest(o: StartDaneOptions): () => Promise<DnssecQuery | undefined> {
+  let decided: Promise<DnssecQuery | undefined> | undefined;
+  const decide = async (): Promise<DnssecQuery | undefined> => {
     if (o.mode === 'off') return undefined;
     const trusted = trustedResolvers(o.servers, o.system);
     if (!trusted.ok) {
@@ -114,6 +117,6 @@ export function startDaneSelfTest(o: StartDaneOptions): () => Promise<DnssecQuer
     const result = await runSelfTest(query, o.signed, o.bogus);
     o.report(result.ok ? { on: true, detail: result.detail } : { on: false, reason: result.reason });
     return result.ok ? query : undefined;
-  })();
-  return () => decided;
+  };
+  return () => (decided ??= decide());
 }
