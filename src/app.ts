@@ -16,6 +16,7 @@
  * running values in the new snapshot, so `app.config` (and `config show`
  * against a running server) is exactly what is in force; `reload` names them.
  */
+import { Resolver as DnsResolver } from 'node:dns';
 import { mkdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -57,6 +58,9 @@ import type { DkimKey } from './intake/dkim.js';
 import { createAuthResolver } from './inbound/auth-dns.js';
 import { AuthChecker } from './inbound/authcheck.js';
 import { MtaSts } from './delivery/mta-sts.js';
+import { Dane } from './delivery/dane.js';
+import { daneSelfTest } from './delivery/dane-selftest.js';
+import { createDnssecQuery } from './delivery/dnssec-query.js';
 import { Metrics } from './http/metrics.js';
 import { startEvents } from './events/start.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
@@ -117,11 +121,13 @@ export function inForce(next: Config, running: Config): Config {
  */
 export function configProblems(cfg: Config): ConfigProblem[] {
   const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
-  try {
-    loadDkimKeys(cfg.dkim);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
+  for (const load of [() => loadDkimKeys(cfg.dkim), () => loadDkimKeys(cfg.arc, 'arc')]) {
+    try {
+      load();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
   }
   return problems;
 }
@@ -134,6 +140,7 @@ interface Running {
   readonly directory: ReturnType<typeof createDirectory>;
   readonly mayRelayFrom: (ip: string) => boolean;
   readonly dkimKeys: DkimKey[];
+  readonly arcKeys: DkimKey[];
   readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
 }
 
@@ -147,6 +154,7 @@ async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
     directory: createDirectory(cfg, mailboxes),
     mayRelayFrom: networkMatcher(cfg.relay.networks),
     dkimKeys: loadDkimKeys(cfg.dkim),
+    arcKeys: loadDkimKeys(cfg.arc, 'arc'),
     settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
   };
 }
@@ -218,7 +226,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name) });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
-  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys });
+  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
@@ -232,7 +240,19 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       log.warn({ domain, event: 'mta_sts_fetch_failed', reason }, `MTA-STS: ${domain} publishes a policy, but it could not be fetched (${reason}); using the cached policy if any`);
     },
   }) : undefined;
-  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  // DANE: off until the self-test shows the resolver validates; MX deliveries wait for its verdict (at most two DNS timeouts).
+  // The server runs it at start (with the scheduler); an app whose scheduler is driven by hand, at its first MX delivery.
+  const daneQuery = daneSelfTest({
+    mode: cfg.delivery.dane, servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout),
+    signed: cfg.dns.selftest_signed, bogus: cfg.dns.selftest_bogus, system: new DnsResolver().getServers(), makeQuery: createDnssecQuery,
+    report: (r) => {
+      if (r.on) log.info({ event: 'dane_selftest', dane: 'on', detail: r.detail }, `DANE on: ${r.detail}`);
+      else log.error({ event: 'dane_selftest', dane: 'off', reason: r.reason }, `DANE OFF: the DNSSEC self-test failed: ${r.reason}. Mail to DANE domains goes out with opportunistic TLS (or MTA-STS) until this is fixed and Halcyon restarted`);
+    },
+  });
+  let daneReady: Promise<Dane | undefined> | undefined;
+  const dane = (): Promise<Dane | undefined> => (daneReady ??= daneQuery().then((q) => (q ? new Dane(q) : undefined)));
+  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
@@ -377,7 +397,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     listening.push({ kind: 'http', address: httpServer.address });
   }
   for (const l of listening) log.info({ event: 'listening', listener: l.kind, address: l.address }, `listening on ${l.address} (${l.kind})`);
-  if (!opts.manualScheduler) await qmgr.start();
+  if (!opts.manualScheduler) {
+    void dane();
+    await qmgr.start();
+  }
   // The outbox's senders: beside delivery, never in its way (events/dispatcher).
   const events = startEvents(cfg, store.events, log, { clock, onSent: (sink, n) => metrics.eventsSent(sink, n), onFailed: (sink) => metrics.eventSendFailed(sink) });
 

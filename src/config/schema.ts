@@ -36,6 +36,7 @@ const UNSAFE_SEGMENT = 'may not be "." or ".." nor contain "/", "\\" or NUL (it 
 
 /** What goes after EHLO and in Received: a domain name (or an address literal), nothing that could break a line. */
 const HOSTNAME = /^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\]|\[IPv6:[0-9A-Fa-f:.]+\])$/;
+const DNS_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
 const HOSTNAME_MESSAGE = 'expected a host name ("mx.example.com") or an address literal ("[192.0.2.1]")';
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
@@ -108,6 +109,15 @@ const dkimKey = z.strictObject({
   algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key, RFC 8463).'),
   headers: z.array(z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'expected a header field name')).optional()
     .describe('Header fields to sign where present (default: From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, Sender, List-Id, List-Unsubscribe, List-Unsubscribe-Post). From is always signed; From, Subject and To are oversigned.'),
+});
+
+/** One `[[arc]]` entry: the key that seals forwarded mail (RFC 8617). */
+const arcKey = z.strictObject({
+  domain: z.string().min(1).max(253).describe('Sealing domain (d=): mail forwarded by an alias of this local domain, or of a subdomain of it, is sealed with this key (the first entry seals what no entry\'s domain matches).'),
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a selector like "arc2026"')
+    .describe('Selector (s=): the public key is published as a TXT record at SELECTOR._domainkey.DOMAIN, as for DKIM.'),
+  key: z.string().min(1).describe('PEM file of the private key (`halcyon dkim keygen DOMAIN SELECTOR` makes one).'),
+  algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key).'),
 });
 
 /** The recipient events (queue/event, docs/events.md); a sink takes all of them unless it names some. */
@@ -228,6 +238,10 @@ export const configSchema = z.strictObject({
     servers: z.array(z.string().refine((s) => parseResolverAddress(s) !== undefined,
       { message: 'expected an IP address, "ip:port" or "[v6]:port" (port 1–65535)' })).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
     timeout: duration('5s', 'Per-query timeout.'),
+    selftest_signed: z.string().regex(DNS_NAME, 'expected a domain name').default('ietf.org')
+      .describe('A DNSSEC-signed name the DANE self-test asks at startup: a validating resolver answers it with the AD bit. Point it at a name of your own zone in a private deployment.'),
+    selftest_bogus: z.string().regex(DNS_NAME, 'expected a domain name').default('dnssec-failed.org')
+      .describe('A name with broken DNSSEC signatures the DANE self-test asks at startup: a validating resolver refuses it with SERVFAIL.'),
   }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
   delivery: z.strictObject({
@@ -238,6 +252,8 @@ export const configSchema = z.strictObject({
       .describe('PEM file of CA certificates trusted besides the system roots, for certificate checks (tls = "verify", MTA-STS, the MTA-STS policy fetch): for tests and private deployments with their own CA.'),
     mta_sts: z.boolean().default(true)
       .describe('Honour MTA-STS (RFC 8461) for MX deliveries: under an "enforce" policy only the MX hosts it names, over TLS with a verified certificate, never plaintext (failures defer); "testing" policies are logged. Sessions are counted per policy domain (TLS-RPT) in `halcyon destinations`.'),
+    dane: z.enum(['auto', 'off']).default('auto')
+      .describe('DANE (RFC 7672) for MX deliveries. "auto": on when the startup self-test shows that the resolver validates DNSSEC (it asks [dns] selftest_signed and selftest_bogus of [dns] servers, or of the system resolvers when those are all on this host); a domain with a DNSSEC-signed MX set and TLSA records is then delivered only to MX hosts whose certificate matches them, never in plaintext, and its MTA-STS policy is not used. When the self-test fails DANE is off and the reason is logged (event=dane_selftest). "off": never. Read at start.'),
     mta_sts_hosts: z.record(z.string(), hostPort).default({})
       .describe('MTA-STS policy host → "host:port" to fetch its policy from instead of DNS and port 443 (e.g. "mta-sts.example.test" = "127.0.0.1:8443"): for tests and private deployments.'),
     retry_initial: duration('5m', 'First retry delay for a deferred recipient.'),
@@ -281,6 +297,9 @@ export const configSchema = z.strictObject({
 
   dkim: z.array(dkimKey).default([])
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
+
+  arc: z.array(arcKey).default([])
+    .describe('ARC sealing keys (RFC 8617). Mail from outside that an alias forwards to a remote address gets an ARC set (ARC-Authentication-Results with the result of the checks, ARC-Message-Signature, ARC-Seal) before it is queued, so the final receiver can trust the authentication it passed here. Needs [inbound] verify. None → nothing is sealed.'),
 
   queue: z.strictObject({
     backend: z.enum(['sqlite', 'postgres']).default('sqlite')

@@ -35,6 +35,13 @@
  * reason. Under `testing` delivery goes on as usual and what would have failed
  * is logged. Each session under a policy counts towards its TLS-RPT figures.
  *
+ * DANE (delivery/dane, RFC 7672) for MX deliveries, when the startup
+ * self-test let it on: a domain whose MX set is DNSSEC-secure and whose MX
+ * hosts publish TLSA records is delivered only to hosts whose certificate
+ * matches them (a host whose TLSA lookup fails is not tried); a bogus MX set
+ * defers. Such a domain's MTA-STS policy is not used (RFC 8461 §2); DANE is
+ * decided first.
+ *
  * Idle connections are pooled per destination (up to
  * max_messages_per_connection transactions each) and closed with QUIT after
  * connection_idle_timeout; a connection that saw a timeout or error is never
@@ -46,6 +53,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import type { Dane, DanePlan, HostPolicy } from './dane.js';
 import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { judgeReply, judgeTrouble } from './failure-policy.js';
@@ -76,6 +84,8 @@ export interface SmtpTransportDeps {
   readonly mtaSts?: MtaSts;
   /** Trusted roots for certificate checks ([delivery] tls_ca_file added to the system's). */
   readonly ca?: readonly string[];
+  /** DANE, once the startup self-test has spoken: undefined when it is off. Absent → no DANE. */
+  readonly dane?: () => Promise<Dane | undefined>;
 }
 
 interface Idle {
@@ -256,7 +266,13 @@ export class SmtpTransport implements Transport {
     }
     const cfg = this.deps.config();
     const route = resolution.routeConfig;
-    const sts = await this.stsFor(resolution, domain);
+    const dane = await this.daneFor(resolution, domain);
+    if (dane.kind === 'failed') {
+      this.deps.log.warn({ domain, event: 'dane', reason: dane.text }, `DANE: ${domain} deferred: ${dane.text}`);
+      return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: dane.text, command: 'resolve' }, destinationFailure: true, throttle: false };
+    }
+    // RFC 8461 §2: a domain under DANE is not subject to its MTA-STS policy.
+    const sts: StsPlan = dane.kind === 'dane' ? { kind: 'none' } : await this.stsFor(resolution, domain);
     if (sts.kind === 'no-match') {
       this.deps.mtaSts?.count(domain, sts.policy.mode, false, 'validation-failure: no MX host matches the policy');
       // Every recipient of the domain meets the same policy: the destination backs off, one try per step.
@@ -277,9 +293,20 @@ export class SmtpTransport implements Transport {
     let last: LastReply = { code: 451, enhanced: '4.4.4', text: `No next hop for ${domain}`, command: 'connect' };
     let verdict = judgeReply(last);
     for (const hop of sts.kind === 'enforce' ? sts.hops : resolution.hops) {
-      const got = await this.openHop(hop, opts);
+      const policy: HostPolicy | undefined = dane.kind === 'dane' ? dane.hosts.get(hop.host) : undefined;
+      if (policy?.kind === 'unusable') {
+        last = { code: 451, enhanced: '4.7.5', text: policy.text, command: 'connect', host: hopLabel(hop) };
+        verdict = judgeReply(last);
+        this.deps.log.warn({ domain, host: hopLabel(hop), event: 'dane', reason: policy.text }, `DANE: not using ${hop.host}: ${policy.text}`);
+        continue;
+      }
+      const hopOpts: OpenOptions = policy?.kind === 'dane'
+        ? { ...opts, tls: 'required', dane: { records: policy.records, names: [hop.host, domain] } }
+        : policy?.kind === 'tls-required' ? { ...opts, tls: opts.tls === 'verify' ? 'verify' : 'required' } : opts;
+      const got = await this.openHop(hop, hopOpts);
       if (got.kind === 'connected') {
         this.countSts(sts, domain, hop.host, got.conn);
+        if (got.conn.dane) this.deps.log.info({ domain, host: hopLabel(hop), event: 'dane', tlsa: got.conn.dane }, `DANE: ${hop.host} authenticated (${got.conn.dane})`);
         return got;
       }
       last = got.reply;
@@ -292,6 +319,13 @@ export class SmtpTransport implements Transport {
       if (!verdict.nextHost) break;
     }
     return { kind: 'deferred', reply: last, destinationFailure: verdict.destinationFailure, throttle: verdict.throttle };
+  }
+
+  /** The DANE plan for an MX delivery (routes and address literals have none; nor has anything while DANE is off). */
+  private async daneFor(resolution: Resolution & { kind: 'hops' }, domain: string): Promise<DanePlan> {
+    if (!this.deps.dane || resolution.route !== undefined || domain.startsWith('[')) return { kind: 'insecure' };
+    const dane = await this.deps.dane();
+    return dane ? dane.planFor(domain, resolution.hops) : { kind: 'insecure' };
   }
 
   /** The MTA-STS plan for an MX delivery (routes and address literals have none). */

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { ERRORS, HalcyonError, type ErrorCode } from '../errors.js';
 import { countHeader, headerBlock } from '../intake/headers.js';
 import type { Intake } from '../intake/intake.js';
+import type { ArcChain } from '../intake/arc.js';
 import type { Trace } from '../queue/model.js';
 import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
@@ -493,7 +494,7 @@ export class InboundSession {
     try {
       accepted = await this.deps.intake.accept({
         origin: this.settings.kind, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, trace, content, recipients: env.recipients,
-        ours, authResults: judged?.authResults, quarantine: judged?.quarantine,
+        ours, authResults: judged?.authResults, quarantine: judged?.quarantine, arcChain: judged?.arc, forwardedBy: env.forwardedBy,
       });
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
@@ -502,8 +503,8 @@ export class InboundSession {
       const code = err instanceof HalcyonError && (err.code === 'HAL_ERR_QUEUE_FAILED' || err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') ? err.code : 'HAL_ERR_QUEUE_WRITE';
       return refuse('queue_write', ...replyOf(code));
     }
-    const { id, size, messageId } = accepted;
-    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser },
+    const { id, size, messageId, arc } = accepted;
+    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser, ...(arc ? { arc } : {}) },
       `${id}: accepted from=<${env.sender}> size=${size} nrcpt=${env.count} message_id=${messageId ?? 'none'}`);
     this.deps.onMessage?.({ id, size, recipients: env.count });
     this.resetTransaction();
@@ -514,7 +515,7 @@ export class InboundSession {
    * Mail from outside on the MX listener: SPF/DKIM/DMARC/ARC (inbound/authcheck), then what
    * `[inbound] dmarc` makes of it (inbound/dmarc-policy). Undefined when nothing is verified.
    */
-  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean } | { reason: string; refusal: Reply3 } | undefined> {
+  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean; arc: ArcChain } | { reason: string; refusal: Reply3 } | undefined> {
     const checker = this.deps.authChecker;
     if (!checker || !this.settings.verify || this.settings.kind !== 'smtp') return undefined;
     const result = await checker.check({ ip: this.ip, helo: this.helo, sender, message: content });
@@ -523,7 +524,7 @@ export class InboundSession {
       result.header.replace(/\r\n\t?/g, ' ').trim());
     if (action.kind === 'reject') return { reason: 'dmarc_reject', refusal: [action.code, action.enhanced, action.text] };
     if (action.kind === 'tempfail') return { reason: 'auth_tempfail', refusal: [action.code, action.enhanced, action.text] };
-    return { authResults: result.header, quarantine: action.kind === 'quarantine' };
+    return { authResults: result.header, quarantine: action.kind === 'quarantine', arc: result.arc };
   }
 
   private trace(): Trace {
