@@ -27,7 +27,7 @@ const KEY = 'route:127.0.0.1:2';
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
-async function setup(probe: (domain: string, address: string) => Promise<ProbeOutcome>) {
+async function setup(probe: (domain: string, address: string) => Promise<ProbeOutcome>, rate?: { count: number; perMs: number }) {
   const dir = mkdtempSync(join(tmpdir(), 'halcyon-verifier-'));
   dirs.push(dir);
   const clock = { now: T0 };
@@ -37,7 +37,7 @@ async function setup(probe: (domain: string, address: string) => Promise<ProbeOu
     cache: queue.verifications, gate: queue.gate, node: 'n1', clock: () => clock.now, log: pino({ level: 'silent' }),
     probe: (d, a) => { calls.push(a); return probe(d, a); },
     routes: () => ROUTES, settings: () => SETTINGS, backoff: () => ({ backoffMs: 60_000, backoffMaxMs: HOUR }),
-    connectionLimit: () => 10, leaseMs: () => 600_000,
+    connectionLimit: () => 10, leaseMs: () => 600_000, ...(rate ? { rate: () => rate } : {}),
   });
   return { queue, clock, verifier, calls };
 }
@@ -92,6 +92,16 @@ describe('Verifier', () => {
     assert.equal(a.kind === 'refuse' && a.code, 450);
     assert.match(a.kind === 'refuse' ? a.text : '', /destination in backoff until/);
     assert.deepEqual(calls, []);
+    await queue.close();
+  });
+
+  test('a destination\'s message rate counts probes too: past it, 450 without a probe', async () => {
+    const { verifier, calls, queue } = await setup(async () => answered(R(250, '2.1.5', 'ok')), { count: 2, perMs: HOUR });
+    const answers = [];
+    for (const a of ['r1', 'r2', 'r3']) answers.push(await verifier.check(`${a}@v.test`, 'v.test'));
+    assert.deepEqual(answers.map((a) => (a.kind === 'refuse' ? a.code : 250)), [250, 250, 450]);
+    assert.match(answers[2]!.kind === 'refuse' ? answers[2]!.text : '', /message rate is spent/);
+    assert.deepEqual(calls, ['r1@v.test', 'r2@v.test']);
     await queue.close();
   });
 });
