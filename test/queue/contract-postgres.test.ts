@@ -17,6 +17,7 @@ import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 
 const skip = await pgUnavailable();
 
@@ -48,6 +49,7 @@ recipientQueueContract(impl);
 destinationGateContract(impl);
 eventOutboxContract(impl);
 adminBounceContract(impl);
+tlsReportsContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();

@@ -15,6 +15,7 @@ import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -49,4 +50,5 @@ for (const impl of [
   destinationGateContract(impl);
   eventOutboxContract(impl);
   adminBounceContract(impl);
+  tlsReportsContract(impl);
 }

@@ -17,6 +17,7 @@ import { PgMessageStore } from './messages.js';
 import { PgRecipientQueue } from './recipients.js';
 import type { Queue } from '../store.js';
 import { PgEventOutbox } from './events.js';
+import { PgTlsReports } from './tls-reports.js';
 
 export type { PgQueueOptions } from './db.js';
 
@@ -25,6 +26,7 @@ export class PgQueue implements Queue {
   readonly recipients: PgRecipientQueue;
   readonly gate: PgDestinationGate;
   readonly events: PgEventOutbox;
+  readonly tlsReports: PgTlsReports;
   readonly health: QueueHealth;
 
   constructor(private readonly d: PgDb) {
@@ -33,6 +35,7 @@ export class PgQueue implements Queue {
     this.recipients = new PgRecipientQueue(d);
     this.gate = new PgDestinationGate(d);
     this.events = new PgEventOutbox(d);
+    this.tlsReports = new PgTlsReports(d);
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,7 @@ import { SqliteRecipientQueue } from './recipients.js';
 import { BodySpool } from '../spool.js';
 import type { Queue } from '../store.js';
 import { SqliteEventOutbox } from './events.js';
+import { SqliteTlsReports } from './tls-reports.js';
 import { join } from 'node:path';
 import { QueueHealth } from '../health.js';
 
@@ -33,6 +34,7 @@ export class SqliteQueue implements Queue {
   readonly recipients: SqliteRecipientQueue;
   readonly gate: SqliteDestinationGate;
   readonly events: SqliteEventOutbox;
+  readonly tlsReports: SqliteTlsReports;
   /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
   readonly health = new QueueHealth();
 
@@ -45,6 +47,7 @@ export class SqliteQueue implements Queue {
     this.recipients = new SqliteRecipientQueue(d);
     this.gate = new SqliteDestinationGate(d);
     this.events = new SqliteEventOutbox(d);
+    this.tlsReports = new SqliteTlsReports(d);
   }
 
   get stats(): SqliteStoreStats {

@@ -12,6 +12,7 @@ import type { DestinationGate } from '../destination-gate.js';
 import type { MessageStore } from '../message-store.js';
 import type { RecipientQueue } from '../recipient-queue.js';
 import type { EventOutbox } from '../event-outbox.js';
+import type { TlsReportStore } from '../tls-reports.js';
 
 /** The methods of T that return a promise, as { args, result }. */
 type OpsOf<T> = {
@@ -19,7 +20,7 @@ type OpsOf<T> = {
     T[K] extends (...a: infer A) => Promise<infer R> ? { readonly args: A; readonly result: R } : never
 };
 
-export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & {
+export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & OpsOf<TlsReportStore> & {
   readonly close: { readonly args: []; readonly result: void };
 };
 export type QueueOp = keyof QueueOps;
