@@ -37,6 +37,8 @@ import { createResolver } from './delivery/resolve.js';
 import { destinationKey } from './delivery/route.js';
 import { SmtpTransport } from './delivery/smtp-transport.js';
 import { localDestination } from './inbound/directory.js';
+import { Verifier } from './inbound/verifier.js';
+import type { VerifySettings } from './inbound/verify-policy.js';
 import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
@@ -79,6 +81,8 @@ export interface App {
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
+  /** Recipient verification at RCPT (inbound/verifier). */
+  readonly verifier: Verifier;
   readonly log: Logger;
   /** Where each listener is bound ("127.0.0.1:2525"), ports resolved. */
   readonly listening: readonly { kind: string; address: string }[];
@@ -175,6 +179,16 @@ export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): Sessi
   };
 }
 
+/** [recipient_verification] in milliseconds. */
+export function verifySettings(cfg: Config): VerifySettings {
+  const v = cfg.recipient_verification;
+  return {
+    waitMs: durationMs(v.wait), unreachable: v.unreachable,
+    positiveRefreshMs: durationMs(v.positive_refresh), positiveExpireMs: durationMs(v.positive_expire),
+    negativeRefreshMs: durationMs(v.negative_refresh), negativeExpireMs: durationMs(v.negative_expire),
+  };
+}
+
 /** [delivery] tls_ca_file's certificates; a file that cannot be read is a configuration error. */
 function readCaFile(file: string): string {
   try {
@@ -264,6 +278,18 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
   });
 
+  // Recipient verification: probes on the delivery path, through the same gate, cap and backoff as deliveries.
+  const verifier = new Verifier({
+    cache: store.verifications, gate: store.gate, node: cfg.node_id, clock, log,
+    probe: (domain, address) => smtp.probe(domain, address),
+    routes: () => config().routes,
+    settings: () => verifySettings(config()),
+    backoff: () => ({ backoffMs: durationMs(cfg.delivery.destination_backoff), backoffMaxMs: durationMs(cfg.delivery.destination_backoff_max) }),
+    connectionLimit: (k) => qmgr.politeness.connectionLimit(k),
+    leaseMs: () => durationMs(config().delivery.lease),
+    onProbe: (verdict) => metrics.verifyProbe(verdict),
+  });
+
   // One line per change of the queue's health (queue/health), not one per message. Failed or unavailable:
   // new mail gets 451 4.3.0, nothing is claimed, /api/health answers 503. Unavailable ends by itself (the
   // probe), failed at restart.
@@ -308,6 +334,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
         acceptsMail: (size) => space.acceptsMail(size),
         queueTrouble: () => store.health.problem?.code,
         ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
+        verifyRecipient: (address: string, domain: string) => verifier.check(address, domain),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
@@ -412,7 +439,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   return {
     get config() { return live.current.config; },
     get mailboxes() { return live.current.mailboxes; },
-    store, qmgr, smtp, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
+    store, qmgr, smtp, verifier, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
     tlsRpt: { recorder: tlsRecorder, sender: tlsSender },
     async stop(deadlineMs = 10_000) {
       if (stopped) return;

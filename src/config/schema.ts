@@ -66,6 +66,8 @@ const routeTable = z.strictObject({
     user: z.string().min(1),
     password: z.string(),
   }).optional().describe('AUTH PLAIN/LOGIN credentials for a smarthost.'),
+  verify: z.enum(['probe', 'off']).optional()
+    .describe('Recipient verification (Postfix\'s reject_unverified_recipient): "probe" checks an address not yet known with a probe transaction on this route (MAIL FROM:<>, RCPT TO, QUIT; never DATA) and answers the client\'s RCPT with the result: 550 5.1.1 with the remote\'s text when the address does not exist, 450 4.1.1 while the probe is pending or the route is unreachable. Default: "probe" for protocol = "lmtp" routes, "off" otherwise. See [recipient_verification].'),
 }).superRefine((r, ctx) => {
   if ((r.hosts === undefined) === (r.socket === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of hosts or socket' });
@@ -220,7 +222,17 @@ export const configSchema = z.strictObject({
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})
-    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
+    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth, verify }; "*" is a smarthost for every other domain. A route skips MX lookup. verify = "probe" turns on recipient verification for the route\'s domain (a RCPT for an address not yet known is checked with MAIL FROM:<>, RCPT TO, QUIT on the route and answered 550 5.1.1 / 450 4.1.1 by the result; see [recipient_verification]); "off" turns it off. Default: "probe" for protocol = "lmtp" routes, "off" for the others.'),
+
+  recipient_verification: z.strictObject({
+    wait: duration('6s', 'How long a RCPT waits for a probe in flight (its own or one another client started) before it is answered 450 4.1.1 (the probe goes on; the client\'s retry finds the answer cached). Postfix waits up to about 6 s too (address_verify_poll_count × poll_delay).'),
+    unreachable: z.enum(['defer', 'accept']).default('defer')
+      .describe('When a probe cannot get an answer about the address (the route is down or in backoff, a 4xx to RCPT, the destination\'s connections all in use): "defer" answers 450 4.1.1 (the client retries later), "accept" takes the recipient (as if verification were off).'),
+    positive_refresh: duration('7d', 'After this long a cached "exists" is probed again (the cached answer is still used meanwhile). Postfix: address_verify_positive_refresh_time.'),
+    positive_expire: duration('31d', 'After this long a cached "exists" is forgotten. Postfix: address_verify_positive_expire_time.'),
+    negative_refresh: duration('3h', 'After this long a cached "does not exist" is probed again (the cached answer is still used meanwhile). Postfix: address_verify_negative_refresh_time.'),
+    negative_expire: duration('3d', 'After this long a cached "does not exist" is forgotten. Postfix: address_verify_negative_expire_time.'),
+  }).prefault({}).describe('Recipient verification on routes with verify = "probe": the cache of probe answers, kept in the queue store and shared by every node, and how a RCPT waits for a probe. Probes obey the destination\'s gate (connection cap, backoff, one probe after a backoff) like deliveries.'),
 
   dns: z.strictObject({
     servers: z.array(z.string().refine((s) => parseResolverAddress(s) !== undefined,

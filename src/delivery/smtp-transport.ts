@@ -65,9 +65,21 @@ import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { judgeReply, judgeTrouble } from './failure-policy.js';
 import { runTransaction } from './send.js';
+import { runProbe } from './probe.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
 
 export type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts } from './types.js';
+
+/**
+ * What a recipient verification probe found: the remote's reply to RCPT TO, or the trouble that kept it from
+ * answering (`destinationFailure`: a connection-level failure the destination's backoff is charged with).
+ * `closed` resolves once the probe's session is over (QUIT answered or the socket gone): the caller's gate
+ * slot covers the session to its end, as a delivery's does.
+ */
+export type ProbeOutcome = (
+  | { readonly kind: 'answered'; readonly reply: LastReply }
+  | { readonly kind: 'trouble'; readonly reply: LastReply; readonly destinationFailure: boolean }
+) & { readonly closed: Promise<void> };
 
 export interface SmtpTransportDeps {
   /** The configuration in force, read at use time (config/live). */
@@ -197,6 +209,33 @@ export class SmtpTransport implements Transport {
       if (conn) await this.release(batch.destination, conn);
     }
     return done({});
+  }
+
+  /**
+   * A recipient verification probe (delivery/probe) for `address` on the path a delivery to `domain` takes:
+   * the same resolution, next hops, TLS and AUTH, LMTP or SMTP; MAIL FROM:<>, RCPT TO, then QUIT (a probe's
+   * connection is never pooled: it would hold no slot). The caller holds the destination's gate slot.
+   */
+  async probe(domain: string, address: string): Promise<ProbeOutcome> {
+    const resolution = await this.resolve(domain);
+    const got = await this.connect(resolution, domain);
+    if (got.kind !== 'connected') {
+      return { kind: 'trouble', reply: got.reply, destinationFailure: got.kind === 'deferred' && got.destinationFailure, closed: Promise.resolve() };
+    }
+    const conn = got.conn;
+    let report;
+    try {
+      report = await runProbe(conn, address);
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+    if (report.kind === 'trouble' && report.connectionLevel) {
+      conn.destroy();
+      return { kind: 'trouble', reply: report.reply, destinationFailure: true, closed: Promise.resolve() };
+    }
+    const closed = conn.quit().catch(() => undefined);
+    return report.kind === 'answered' ? { ...report, closed } : { kind: 'trouble', reply: report.reply, destinationFailure: false, closed };
   }
 
   /** QUITs up to `count` (default all) of the connections to `destination` kept idle, and waits until they are closed. */

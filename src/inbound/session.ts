@@ -7,7 +7,8 @@
  * smtp/data, order from inbound/states, relay decisions from inbound/policy.
  * Commands are handled strictly one after another (even when pipelined), so
  * replies leave in order. The transaction's envelope is built in
- * inbound/envelope; the listener's limits are inbound/server's job. The
+ * inbound/envelope; the listener's limits are inbound/server's job; a RCPT
+ * for a routed address may wait for recipient verification (inbound/verifier). The
  * finished message goes through intake/ (trace header, queue write), as
  * every new message does.
  */
@@ -32,6 +33,7 @@ import { Envelope, type RecipientDirectory } from './envelope.js';
 import type { AuthChecker } from './authcheck.js';
 import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
+import type { RcptAnswer } from './verify-policy.js';
 import { bareAddress, rejectLine } from './reject-line.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
@@ -73,6 +75,8 @@ export interface SessionDeps {
   readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
   /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
   readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
+  /** Recipient verification (inbound/verifier): what a RCPT for a routed address hears (absent: none). */
+  readonly verifyRecipient?: (address: string, domain: string) => Promise<RcptAnswer>;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -360,7 +364,7 @@ export class InboundSession {
     this.reply(...refusal);
   }
 
-  private rcpt(pathText: string, paramText: string): void {
+  private async rcpt(pathText: string, paramText: string): Promise<void> {
     const env = this.envelope!;
     this.rcptTried++;
     if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
@@ -390,6 +394,15 @@ export class InboundSession {
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
       return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text, { stage: 'RCPT', reason: 'relay_denied', to: pathText });
+    }
+    if (verdict.kind === 'relay' && this.deps.verifyRecipient) {
+      // A routed address with verify = "probe": the remote's verdict now, not a bounce later (inbound/verifier).
+      const answer = await this.deps.verifyRecipient(formatMailbox(path.mailbox!), path.mailbox!.domain);
+      if (answer.kind === 'refuse') {
+        this.deps.onReject?.(answer.reason);
+        this.logReject({ stage: 'RCPT', reason: answer.reason, to: formatMailbox(path.mailbox!) }, [answer.code, answer.enhanced, answer.text]);
+        return this.reply(answer.code, answer.enhanced, answer.text);
+      }
     }
     const result = env.addRecipient(path.mailbox!, params, verdict.kind, dir);
     if (!result.ok) {

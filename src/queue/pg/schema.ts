@@ -107,7 +107,19 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
   `,
-  // 3: TLS-RPT session counts and report claims (queue/tls-reports), as SQLite schema version 5.
+  // 3: the recipient verification cache (queue/verify-cache), as SQLite schema version 5.
+  `
+  CREATE TABLE verifications (
+    address    text PRIMARY KEY,
+    verdict    text NOT NULL,
+    reply      text NOT NULL,
+    checked_at bigint NOT NULL,
+    refresh_at bigint NOT NULL,
+    expires_at bigint NOT NULL
+  );
+  CREATE INDEX verifications_expiry ON verifications(expires_at);
+  `,
+  // 4: TLS-RPT session counts and report claims (queue/tls-reports), as SQLite schema version 6.
   `
   CREATE TABLE tls_sessions (
     day            text NOT NULL,

@@ -28,6 +28,7 @@ import type { RecipientQueue } from '../recipient-queue.js';
 import type { Queue } from '../store.js';
 import type { EventRoutes } from '../event.js';
 import type { EventOutbox } from '../event-outbox.js';
+import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
 import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
 
@@ -50,6 +51,7 @@ export class WorkerQueue implements Queue {
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
   readonly events: EventOutbox;
+  readonly verifications: VerifyCache;
   readonly tlsReports: TlsReportStore;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
@@ -137,6 +139,13 @@ export class WorkerQueue implements Queue {
       ackEvents: (ids) => call('ackEvents', ids),
       retryEvents: (ids, owner, next) => call('retryEvents', ids, owner, next),
       outboxDepth: () => call('outboxDepth'),
+    };
+    this.verifications = {
+      getVerification: (address, now) => call('getVerification', address, now),
+      putVerification: (entry) => call('putVerification', entry),
+      deleteVerification: (address) => call('deleteVerification', address),
+      listVerifications: (now, limit) => call('listVerifications', now, limit),
+      removeExpiredVerifications: (now, limit) => call('removeExpiredVerifications', now, limit),
     };
     this.tlsReports = {
       countTlsSessions: (counts) => call('countTlsSessions', counts),
