@@ -125,7 +125,10 @@ export class Verifier {
     try {
       this.stats.probes++;
       outcome = await this.deps.probe(domain, address);
-      await this.health(destination, grant, outcome);
+      // The answer stands even when the queue cannot take the destination's new health now.
+      await this.health(destination, grant, outcome).catch((err: unknown) => {
+        log.warn({ event: 'verify_error', destination, err: (err as Error).message }, 'could not record the destination\'s health after a verification probe');
+      });
     } finally {
       // The slot covers the probe's session to its end (QUIT), then goes back.
       void (outcome?.closed ?? Promise.resolve()).then(() => gate.releaseSlot(grant.slot)).catch(() => undefined);
@@ -140,7 +143,12 @@ export class Verifier {
       return { kind: 'undecided', why: replyWhy(reply) };
     }
     log.info({ event: 'verify_probe', to: address, destination, verdict, reply: replyLine(reply) }, `verify <${address}>: ${verdict}: ${replyLine(reply)}`);
-    if (verdict !== 'unknown') await this.deps.cache.putVerification(cacheEntry(key, verdict, reply, clock(), this.deps.settings()));
+    if (verdict !== 'unknown') {
+      // Not cached (the queue unreachable): this RCPT still hears the answer; the next one probes again.
+      await this.deps.cache.putVerification(cacheEntry(key, verdict, reply, clock(), this.deps.settings())).catch((err: unknown) => {
+        log.warn({ event: 'verify_error', to: address, err: (err as Error).message }, 'could not cache a verification answer');
+      });
+    }
     return { kind: 'verdict', verdict, reply };
   }
 
