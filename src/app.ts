@@ -61,6 +61,8 @@ import { MtaSts } from './delivery/mta-sts.js';
 import { Dane } from './delivery/dane.js';
 import { daneSelfTest } from './delivery/dane-selftest.js';
 import { createDnssecQuery } from './delivery/dnssec-query.js';
+import { TlsRptRecorder } from './tlsrpt/recorder.js';
+import { TlsRptSender } from './tlsrpt/sender.js';
 import { Metrics } from './http/metrics.js';
 import { startEvents } from './events/start.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
@@ -89,6 +91,8 @@ export interface App {
   readonly admin: Admin;
   /** Where the admin HTTP listener is bound, when enabled. */
   readonly httpAddress?: string;
+  /** TLS-RPT: the session counter and the daily report sender (tests drive `sender.runOnce`). */
+  readonly tlsRpt: { readonly recorder: TlsRptRecorder; readonly sender: TlsRptSender };
   /** Applies a new, already validated configuration (SIGHUP); throws ConfigError and keeps the old one if it cannot. */
   reload(next: Config): Promise<ReloadResult>;
   stop(deadlineMs?: number): Promise<void>;
@@ -105,7 +109,7 @@ export const RESTART_ONLY: readonly string[] = [
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
   'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'queue', 'postmaster',
-  'events',
+  'events', 'delivery.dane', 'tls_rpt.interval',
 ];
 
 /** `next` with every restart-only setting at its running value: what a reload puts in force. */
@@ -252,7 +256,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   });
   let daneReady: Promise<Dane | undefined> | undefined;
   const dane = (): Promise<Dane | undefined> => (daneReady ??= daneQuery().then((q) => (q ? new Dane(q) : undefined)));
-  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  const tlsRecorder = new TlsRptRecorder(store.tlsReports, clock);
+  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane, tlsRpt: tlsRecorder, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
@@ -402,6 +407,19 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     void dane();
     await qmgr.start();
   }
+  const tlsSender = new TlsRptSender({
+    store: store.tlsReports, resolver: authDns, intake, log, node: cfg.node_id, clock, destinationOf,
+    ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}),
+    settings: () => {
+      const c = config();
+      return { send: c.tls_rpt.send, organization: c.tls_rpt.organization ?? c.hostname, contact: c.tls_rpt.contact ?? c.postmaster, from: c.tls_rpt.from ?? c.postmaster, submitter: c.hostname };
+    },
+  });
+  // The daily reports: looked for every interval, beside delivery (a failure is logged by the sender, or here).
+  const tlsTimer = opts.manualScheduler ? undefined : setInterval(() => {
+    void tlsRecorder.flush().then(() => tlsSender.runOnce()).catch((err: unknown) => log.warn({ event: 'tls_report', err: (err as Error).message }, 'TLS-RPT: could not look for reports to send'));
+  }, durationMs(cfg.tls_rpt.interval));
+  tlsTimer?.unref();
   // The outbox's senders: beside delivery, never in its way (events/dispatcher).
   const events = startEvents(cfg, store.events, log, { clock, onSent: (sink, n) => metrics.eventsSent(sink, n), onFailed: (sink) => metrics.eventSendFailed(sink) });
 
@@ -423,6 +441,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     get config() { return live.current.config; },
     get mailboxes() { return live.current.mailboxes; },
     store, qmgr, smtp, verifier, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
+    tlsRpt: { recorder: tlsRecorder, sender: tlsSender },
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;
@@ -431,7 +450,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       // Deliveries and the last queue calls get what is left of the deadline: a broken queue must not hold the stop.
       // The listeners close even when the scheduler's last queue calls fail (a failed queue): else they outlive the stop.
       const rest = (async () => {
-        try { await qmgr.stop(); } finally { await httpServer?.close(); await smtp.close(); await events.stop(); }
+        try { await qmgr.stop(); } finally {
+          clearInterval(tlsTimer);
+          await httpServer?.close(); await smtp.close(); await events.stop(); await tlsRecorder.close();
+        }
       })().catch((err: unknown) => {
         log.warn({ event: 'stop_incomplete', err: (err as Error).message }, 'stop: some work did not finish cleanly');
       });

@@ -301,6 +301,16 @@ export const configSchema = z.strictObject({
   arc: z.array(arcKey).default([])
     .describe('ARC sealing keys (RFC 8617). Mail from outside that an alias forwards to a remote address gets an ARC set (ARC-Authentication-Results with the result of the checks, ARC-Message-Signature, ARC-Seal) before it is queued, so the final receiver can trust the authentication it passed here. Needs [inbound] verify. None → nothing is sealed.'),
 
+  tls_rpt: z.strictObject({
+    send: z.boolean().default(false)
+      .describe('Send the daily TLS-RPT aggregate reports (RFC 8460) to the domains whose `_smtp._tls` TXT record asks for them (by HTTPS POST, or by mail DKIM-signed when the From domain has a [[dkim]] key). The session counts are kept in the queue either way; with false, each day\'s are dropped once the day is over.'),
+    organization: z.string().min(1).optional().describe('The report\'s organization-name; unset → hostname.'),
+    contact: z.string().min(1).optional().describe('The report\'s contact-info (an address or a URL); unset → postmaster.'),
+    from: z.string().regex(/^[^@\s<>]+@[^@\s<>]+$/, 'expected an address "user@domain"').optional()
+      .describe('From: and envelope sender of reports sent by mail; unset → postmaster. DKIM-signed with the [[dkim]] key of its domain, when there is one.'),
+    interval: duration('15m', 'How often the reports of the days that are over are looked for and sent (each domain-day by one node of a cluster).'),
+  }).prefault({}).describe('TLS-RPT (RFC 8460): the daily reports of MTA-STS and DANE sessions to the domains that ask for them.'),
+
   queue: z.strictObject({
     backend: z.enum(['sqlite', 'postgres']).default('sqlite')
       .describe('Where the queue lives: "sqlite" (one node, a file under data_dir) or "postgres" (one database shared by every node; see docs/cluster.md).'),

@@ -42,6 +42,10 @@
  * defers. Such a domain's MTA-STS policy is not used (RFC 8461 §2); DANE is
  * decided first.
  *
+ * Each session under a policy (MTA-STS, DANE) is counted for the daily
+ * TLS-RPT reports (tlsrpt/recorder), with the RFC 8460 result type of a
+ * failure (tlsrpt/result-type).
+ *
  * Idle connections are pooled per destination (up to
  * max_messages_per_connection transactions each) and closed with QUIT after
  * connection_idle_timeout; a connection that saw a timeout or error is never
@@ -54,6 +58,9 @@ import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
 import type { Dane, DanePlan, HostPolicy } from './dane.js';
+import { tlsaText } from './dane-match.js';
+import { daneSession, stsSession, type TlsRptRecorder } from '../tlsrpt/recorder.js';
+import { tlsResultType } from '../tlsrpt/result-type.js';
 import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { judgeReply, judgeTrouble } from './failure-policy.js';
@@ -86,6 +93,8 @@ export interface SmtpTransportDeps {
   readonly ca?: readonly string[];
   /** DANE, once the startup self-test has spoken: undefined when it is off. Absent → no DANE. */
   readonly dane?: () => Promise<Dane | undefined>;
+  /** TLS-RPT session counts (tlsrpt/recorder); absent → not counted. */
+  readonly tlsRpt?: TlsRptRecorder;
 }
 
 interface Idle {
@@ -275,6 +284,7 @@ export class SmtpTransport implements Transport {
     const sts: StsPlan = dane.kind === 'dane' ? { kind: 'none' } : await this.stsFor(resolution, domain);
     if (sts.kind === 'no-match') {
       this.deps.mtaSts?.count(domain, sts.policy.mode, false, 'validation-failure: no MX host matches the policy');
+      this.deps.tlsRpt?.session(stsSession(domain, sts.policy, { resultType: 'validation-failure' }));
       // Every recipient of the domain meets the same policy: the destination backs off, one try per step.
       return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: sts.text, command: 'connect' }, destinationFailure: true, throttle: false };
     }
@@ -296,6 +306,7 @@ export class SmtpTransport implements Transport {
       const policy: HostPolicy | undefined = dane.kind === 'dane' ? dane.hosts.get(hop.host) : undefined;
       if (policy?.kind === 'unusable') {
         last = { code: 451, enhanced: '4.7.5', text: policy.text, command: 'connect', host: hopLabel(hop) };
+        this.deps.tlsRpt?.session(daneSession(hop.host, [], { resultType: tlsResultType(policy.text) ?? 'dnssec-invalid', ip: hop.address }));
         verdict = judgeReply(last);
         this.deps.log.warn({ domain, host: hopLabel(hop), event: 'dane', reason: policy.text }, `DANE: not using ${hop.host}: ${policy.text}`);
         continue;
@@ -306,12 +317,16 @@ export class SmtpTransport implements Transport {
       const got = await this.openHop(hop, hopOpts);
       if (got.kind === 'connected') {
         this.countSts(sts, domain, hop.host, got.conn);
+        if (policy?.kind === 'dane') this.deps.tlsRpt?.session(daneSession(hop.host, policy.records.map(tlsaText)));
         if (got.conn.dane) this.deps.log.info({ domain, host: hopLabel(hop), event: 'dane', tlsa: got.conn.dane }, `DANE: ${hop.host} authenticated (${got.conn.dane})`);
         return got;
       }
       last = got.reply;
       verdict = judgeReply(last);
+      const resultType = tlsResultType(last.text);
+      if (policy?.kind === 'dane' && resultType) this.deps.tlsRpt?.session(daneSession(hop.host, policy.records.map(tlsaText), { resultType, ip: hop.address }));
       if (sts.kind === 'enforce') {
+        if (resultType) this.deps.tlsRpt?.session(stsSession(domain, sts.policy, { resultType, host: hop.host, ip: hop.address }));
         this.deps.mtaSts?.count(domain, 'enforce', false, `${hop.host}: ${last.text}`);
         last = { ...last, text: `MTA-STS policy of ${domain} (enforce): ${last.text}` };
       }
@@ -337,12 +352,17 @@ export class SmtpTransport implements Transport {
 
   /** TLS-RPT: a session under a policy succeeded, or (testing) would have failed — counted and logged. */
   private countSts(sts: StsPlan, domain: string, host: string, conn: SmtpConnection): void {
-    if (sts.kind === 'enforce') this.deps.mtaSts?.count(domain, 'enforce', true);
+    if (sts.kind === 'enforce') {
+      this.deps.mtaSts?.count(domain, 'enforce', true);
+      this.deps.tlsRpt?.session(stsSession(domain, sts.policy));
+    }
     if (sts.kind !== 'testing') return;
     const matched = !sts.mismatched.includes(host);
     const ok = matched && conn.tls !== undefined && conn.tlsVerified;
     const why = !matched ? 'validation-failure: MX host not in the policy' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate not valid for the MX host';
     this.deps.mtaSts?.count(domain, 'testing', ok, ok ? undefined : `${host}: ${why}`);
+    const resultType = !matched ? 'validation-failure' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate-host-mismatch';
+    this.deps.tlsRpt?.session(stsSession(domain, sts.policy, ok ? undefined : { resultType, host, ip: conn.hop.address }));
     if (!ok) this.deps.log.warn({ domain, host, event: 'mta_sts_testing', reason: why }, `MTA-STS testing: ${host} would fail the policy of ${domain} (${why}); delivered anyway`);
   }
 

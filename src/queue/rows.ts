@@ -6,6 +6,7 @@
  *
  * Does no I/O and holds no SQL beyond the column lists the rows come from.
  */
+import type { TlsPolicyType, TlsSessionCount } from './tls-reports.js';
 import type { EventType } from './event.js';
 import type { OutboxRow } from './event-outbox.js';
 import type { VerifyEntry, VerifyVerdict } from './verify-cache.js';
@@ -116,5 +117,19 @@ export function toVerifyEntry(raw: RawVerification): VerifyEntry {
   return {
     address: raw.address, verdict: raw.verdict as VerifyVerdict, reply: JSON.parse(raw.reply) as LastReply,
     checkedAt: raw.checked_at, refreshAt: raw.refresh_at, expiresAt: raw.expires_at,
+  };
+}
+
+/** A tls_sessions row as both stores read it (queue/tls-reports). */
+export interface RawTlsSession {
+  day: string; policy_domain: string; policy_type: string; result_type: string; receiving_mx: string; receiving_ip: string;
+  sessions: number; policy_strings: string; mx_hosts: string;
+}
+
+export function toTlsSessionCount(r: RawTlsSession): TlsSessionCount {
+  return {
+    day: r.day, policyDomain: r.policy_domain, policyType: r.policy_type as TlsPolicyType, resultType: r.result_type,
+    receivingMx: r.receiving_mx, receivingIp: r.receiving_ip, sessions: Number(r.sessions),
+    policyStrings: JSON.parse(r.policy_strings) as string[], mxHosts: JSON.parse(r.mx_hosts) as string[],
   };
 }

@@ -11,6 +11,8 @@
  * - EventOutbox (queue/event-outbox): the events waiting for their sinks;
  * - VerifyCache (queue/verify-cache): what recipient verification probes
  *   learned, shared by every node;
+ * - TlsReportStore (queue/tls-reports): the TLS-RPT session counts and the
+ *   claims of the daily reports;
  * - QueueHealth (queue/health): whether the storage answers at all.
  *
  * Asynchronous from the first line: the SQLite implementation could answer
@@ -24,6 +26,7 @@ import type { QueueHealth } from './health.js';
 import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
 import type { VerifyCache } from './verify-cache.js';
+import type { TlsReportStore } from './tls-reports.js';
 
 export interface Queue {
   readonly messages: MessageStore;
@@ -33,6 +36,8 @@ export interface Queue {
   readonly events: EventOutbox;
   /** The recipient verification cache (queue/verify-cache). */
   readonly verifications: VerifyCache;
+  /** TLS-RPT session counts and report claims (queue/tls-reports). */
+  readonly tlsReports: TlsReportStore;
   /** Whether the storage can be used now (ok, unavailable for a while, failed for good): queue/health. */
   readonly health: QueueHealth;
   /** Writes what waits and closes; `deadlineMs` bounds the wait where an implementation has one to bound. */

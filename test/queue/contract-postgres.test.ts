@@ -19,6 +19,7 @@ import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './co
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 
 const skip = await pgUnavailable();
 
@@ -51,6 +52,7 @@ destinationGateContract(impl);
 eventOutboxContract(impl);
 verifyCacheContract(impl);
 adminBounceContract(impl);
+tlsReportsContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();

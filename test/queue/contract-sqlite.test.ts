@@ -16,6 +16,7 @@ import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './co
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -51,4 +52,5 @@ for (const impl of [
   eventOutboxContract(impl);
   verifyCacheContract(impl);
   adminBounceContract(impl);
+  tlsReportsContract(impl);
 }

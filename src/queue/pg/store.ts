@@ -18,6 +18,7 @@ import { PgRecipientQueue } from './recipients.js';
 import type { Queue } from '../store.js';
 import { PgEventOutbox } from './events.js';
 import { PgVerifyCache } from './verify-cache.js';
+import { PgTlsReports } from './tls-reports.js';
 
 export type { PgQueueOptions } from './db.js';
 
@@ -27,6 +28,7 @@ export class PgQueue implements Queue {
   readonly gate: PgDestinationGate;
   readonly events: PgEventOutbox;
   readonly verifications: PgVerifyCache;
+  readonly tlsReports: PgTlsReports;
   readonly health: QueueHealth;
 
   constructor(private readonly d: PgDb) {
@@ -36,6 +38,7 @@ export class PgQueue implements Queue {
     this.gate = new PgDestinationGate(d);
     this.events = new PgEventOutbox(d);
     this.verifications = new PgVerifyCache(d);
+    this.tlsReports = new PgTlsReports(d);
   }
 
   async close(): Promise<void> {

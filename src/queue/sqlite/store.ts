@@ -19,6 +19,7 @@ import { BodySpool } from '../spool.js';
 import type { Queue } from '../store.js';
 import { SqliteEventOutbox } from './events.js';
 import { SqliteVerifyCache } from './verify-cache.js';
+import { SqliteTlsReports } from './tls-reports.js';
 import { join } from 'node:path';
 import { QueueHealth } from '../health.js';
 
@@ -35,6 +36,7 @@ export class SqliteQueue implements Queue {
   readonly gate: SqliteDestinationGate;
   readonly events: SqliteEventOutbox;
   readonly verifications: SqliteVerifyCache;
+  readonly tlsReports: SqliteTlsReports;
   /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
   readonly health = new QueueHealth();
 
@@ -48,6 +50,7 @@ export class SqliteQueue implements Queue {
     this.gate = new SqliteDestinationGate(d);
     this.events = new SqliteEventOutbox(d);
     this.verifications = new SqliteVerifyCache(d);
+    this.tlsReports = new SqliteTlsReports(d);
   }
 
   get stats(): SqliteStoreStats {

@@ -13,6 +13,7 @@ import type { MessageStore } from '../message-store.js';
 import type { RecipientQueue } from '../recipient-queue.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
+import type { TlsReportStore } from '../tls-reports.js';
 
 /** The methods of T that return a promise, as { args, result }. */
 type OpsOf<T> = {
@@ -20,7 +21,7 @@ type OpsOf<T> = {
     T[K] extends (...a: infer A) => Promise<infer R> ? { readonly args: A; readonly result: R } : never
 };
 
-export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & OpsOf<VerifyCache> & {
+export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & OpsOf<VerifyCache> & OpsOf<TlsReportStore> & {
   readonly close: { readonly args: []; readonly result: void };
 };
 export type QueueOp = keyof QueueOps;

@@ -29,6 +29,7 @@ import type { Queue } from '../store.js';
 import type { EventRoutes } from '../event.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
+import type { TlsReportStore } from '../tls-reports.js';
 import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
 
 /** SQLite result codes that mean the file or the I/O under it is broken, not that space ran out. */
@@ -51,6 +52,7 @@ export class WorkerQueue implements Queue {
   readonly gate: DestinationGate;
   readonly events: EventOutbox;
   readonly verifications: VerifyCache;
+  readonly tlsReports: TlsReportStore;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
   private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -144,6 +146,13 @@ export class WorkerQueue implements Queue {
       deleteVerification: (address) => call('deleteVerification', address),
       listVerifications: (now, limit) => call('listVerifications', now, limit),
       removeExpiredVerifications: (now, limit) => call('removeExpiredVerifications', now, limit),
+    };
+    this.tlsReports = {
+      countTlsSessions: (counts) => call('countTlsSessions', counts),
+      claimTlsReports: (claim) => call('claimTlsReports', claim),
+      finishTlsReport: (day, domain) => call('finishTlsReport', day, domain),
+      retryTlsReport: (day, domain, owner, next) => call('retryTlsReport', day, domain, owner, next),
+      tlsSessionCounts: (day) => call('tlsSessionCounts', day),
     };
   }
 
