@@ -61,7 +61,7 @@ import { MtaSts } from './delivery/mta-sts.js';
 import { Dane } from './delivery/dane.js';
 import { daneSelfTest } from './delivery/dane-selftest.js';
 import { createDnssecQuery } from './delivery/dnssec-query.js';
-import { TlsRptRecorder } from './tlsrpt/recorder.js';
+import { TlsRptRecorder } from './delivery/tls-sessions.js';
 import { TlsRptSender } from './tlsrpt/sender.js';
 import { Metrics } from './http/metrics.js';
 import { startEvents } from './events/start.js';

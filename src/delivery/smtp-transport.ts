@@ -43,8 +43,8 @@
  * decided first.
  *
  * Each session under a policy (MTA-STS, DANE) is counted for the daily
- * TLS-RPT reports (tlsrpt/recorder), with the RFC 8460 result type of a
- * failure (tlsrpt/result-type).
+ * TLS-RPT reports (delivery/tls-sessions), with the RFC 8460 result type of a
+ * failure (delivery/tls-result-type).
  *
  * Idle connections are pooled per destination (up to
  * max_messages_per_connection transactions each) and closed with QUIT after
@@ -59,8 +59,8 @@ import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
 import type { Dane, DanePlan, HostPolicy } from './dane.js';
 import { tlsaText } from './dane-match.js';
-import { daneSession, stsSession, type TlsRptRecorder } from '../tlsrpt/recorder.js';
-import { tlsResultType } from '../tlsrpt/result-type.js';
+import { daneSession, stsSession, type TlsRptRecorder } from './tls-sessions.js';
+import { tlsResultType } from './tls-result-type.js';
 import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { judgeReply, judgeTrouble } from './failure-policy.js';
@@ -93,7 +93,7 @@ export interface SmtpTransportDeps {
   readonly ca?: readonly string[];
   /** DANE, once the startup self-test has spoken: undefined when it is off. Absent → no DANE. */
   readonly dane?: () => Promise<Dane | undefined>;
-  /** TLS-RPT session counts (tlsrpt/recorder); absent → not counted. */
+  /** TLS-RPT session counts (delivery/tls-sessions); absent → not counted. */
   readonly tlsRpt?: TlsRptRecorder;
 }
 

@@ -12,7 +12,7 @@
  * due again later, one more attempt counted. A dead node's lease runs out.
  *
  * Does not build or send reports (tlsrpt/), nor decide what a session's
- * result is (tlsrpt/result-type).
+ * result is (delivery/tls-result-type).
  */
 
 /** RFC 8460 §4.3: the kinds of policy a session was under. */

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TlsSessionCount } from '../queue/tls-reports.js';
 import { buildReport, parseTlsRptRecords, reportFileName } from './report.js';
-import { tlsResultType } from './result-type.js';
 
 test('parseTlsRptRecords: one TLSRPTv1 record, its mailto and https rua', () => {
   assert.deepEqual(parseTlsRptRecords(['v=TLSRPTv1; rua=mailto:tls@example.com,https://r.example.com/v1']),
@@ -33,14 +32,4 @@ test('buildReport: one policy entry per policy, totals, failure details per resu
 
 test('reportFileName follows RFC 8460 §5.1', () => {
   assert.equal(reportFileName('mx.example.com', 'a.test', '2026-12-05', 'abc'), 'mx.example.com!a.test!1796428800!1796515199!abc.json.gz');
-});
-
-test('tlsResultType reads the failure texts delivery writes', () => {
-  assert.equal(tlsResultType('TLS is required but the server does not offer STARTTLS'), 'starttls-not-supported');
-  assert.equal(tlsResultType("TLS handshake failed: Hostname/IP does not match certificate's altnames: Host: mx.bad.test"), 'certificate-host-mismatch');
-  assert.equal(tlsResultType('TLS handshake failed: certificate has expired'), 'certificate-expired');
-  assert.equal(tlsResultType('TLS handshake failed: self-signed certificate in certificate chain'), 'certificate-not-trusted');
-  assert.equal(tlsResultType('DANE: certificate of mx.x rejected: certificate matches none of 1 TLSA record(s)'), 'validation-failure');
-  assert.equal(tlsResultType('DANE: TLSA _25._tcp.mx.x: SERVFAIL (bogus or unobtainable) from the validating resolver 127.0.0.1:53'), 'dnssec-invalid');
-  assert.equal(tlsResultType('connect failed (ECONNREFUSED)'), undefined);
 });

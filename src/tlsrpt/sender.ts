@@ -18,7 +18,7 @@
  * | every rua failed, fewer than 5 tries             | tried again in (tries × 1 h)                   |
  * | every rua failed, 5 tries                        | dropped, logged                                |
  *
- * Does not count sessions (tlsrpt/recorder) nor deliver the mail (the queue does).
+ * Does not count sessions (delivery/tls-sessions) nor deliver the mail (the queue does).
  */
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +27,7 @@ import type { Logger } from 'pino';
 import type { Intake, Submission } from '../intake/intake.js';
 import type { TlsReportStore, TlsReportClaimed } from '../queue/tls-reports.js';
 import { resolverLookup, type AuthResolverFn } from '../delivery/resolver-lookup.js';
-import { utcDay } from './recorder.js';
+import { utcDay } from '../delivery/tls-sessions.js';
 import { reportMessage } from './mail.js';
 import { buildReport, parseTlsRptRecords, reportFileName } from './report.js';
 

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { dkimTxtRecord } from '../../src/intake/dkim.js';
-import { utcDay } from '../../src/tlsrpt/recorder.js';
+import { utcDay } from '../../src/delivery/tls-sessions.js';
 import { dkimpyVerify, haveDkimpy } from '../support/dkim-peers.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
 import { startTestApp, type TestApp } from '../support/halcyon.js';

@@ -1,5 +1,5 @@
 /**
- * tlsrpt/recorder — counts TLS sessions under a policy (MTA-STS or DANE) for
+ * delivery/tls-sessions — counts TLS sessions under a policy (MTA-STS or DANE) for
  * the daily TLS-RPT reports: each session adds one to its (UTC day, policy
  * domain, policy, result, receiving host) figure in memory, and the figures
  * are added to the queue store (queue/tls-reports) every `flushMs` and at
@@ -7,7 +7,7 @@
  * figures for the next one. What was counted since the last write is lost
  * if the process dies (a report is statistics, not mail).
  *
- * Does not decide a session's result type (tlsrpt/result-type) nor build or
+ * Does not decide a session's result type (delivery/tls-result-type) nor build or
  * send reports (tlsrpt/sender).
  */
 import type { TlsPolicyType, TlsReportStore, TlsSessionCount } from '../queue/tls-reports.js';

@@ -1,5 +1,5 @@
 /**
- * tlsrpt/result-type — pure: the RFC 8460 §4.3.2 result type of a TLS
+ * delivery/tls-result-type — pure: the RFC 8460 §4.3.2 result type of a TLS
  * session that failed, from the reply Halcyon recorded for it.
  *
  * | what the failure says                                   | result type                 |
@@ -13,7 +13,7 @@
  * | any other TLS handshake failure                         | certificate-not-trusted     |
  * | anything else (connection refused, timeouts …)          | none: not a TLS failure     |
  *
- * Does not count anything (tlsrpt/recorder).
+ * Does not count anything (delivery/tls-sessions).
  */
 
 export type TlsResultType =
