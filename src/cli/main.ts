@@ -28,6 +28,7 @@ import { registerServe } from './serve.js';
 import { registerSuppressionCommands } from './suppression-cmd.js';
 import { sendmailMain } from './sendmail.js';
 import { registerUserCommands } from './user-cmd.js';
+import { registerVerifyCommands } from './verify-cmd.js';
 
 process.title = 'halcyon';
 
@@ -48,6 +49,7 @@ if (sendmailArgs) {
   registerQueueTools(registerQueueCommands(program));
   registerDkimCommands(program);
   registerEventCommands(program);
+  registerVerifyCommands(program);
   registerSuppressionCommands(program);
   // Listed for --help; the real parsing happens above, before commander sees sendmail's flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')

@@ -15,6 +15,8 @@ import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
+import { verifyCacheContract } from './contract/verify-cache.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 import { suppressionListContract } from './contract/suppression-list.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
@@ -49,6 +51,8 @@ for (const impl of [
   recipientQueueContract(impl);
   destinationGateContract(impl);
   eventOutboxContract(impl);
+  verifyCacheContract(impl);
   suppressionListContract(impl);
   adminBounceContract(impl);
+  tlsReportsContract(impl);
 }

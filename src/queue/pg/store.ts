@@ -17,6 +17,8 @@ import { PgMessageStore } from './messages.js';
 import { PgRecipientQueue } from './recipients.js';
 import type { Queue } from '../store.js';
 import { PgEventOutbox } from './events.js';
+import { PgVerifyCache } from './verify-cache.js';
+import { PgTlsReports } from './tls-reports.js';
 import { PgSuppressionList } from './suppression.js';
 
 export type { PgQueueOptions } from './db.js';
@@ -26,6 +28,8 @@ export class PgQueue implements Queue {
   readonly recipients: PgRecipientQueue;
   readonly gate: PgDestinationGate;
   readonly events: PgEventOutbox;
+  readonly verifications: PgVerifyCache;
+  readonly tlsReports: PgTlsReports;
   readonly suppressions: PgSuppressionList;
   readonly health: QueueHealth;
 
@@ -35,6 +39,8 @@ export class PgQueue implements Queue {
     this.recipients = new PgRecipientQueue(d);
     this.gate = new PgDestinationGate(d);
     this.events = new PgEventOutbox(d);
+    this.verifications = new PgVerifyCache(d);
+    this.tlsReports = new PgTlsReports(d);
     this.suppressions = new PgSuppressionList(d);
   }
 

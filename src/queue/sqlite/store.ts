@@ -18,6 +18,8 @@ import { SqliteRecipientQueue } from './recipients.js';
 import { BodySpool } from '../spool.js';
 import type { Queue } from '../store.js';
 import { SqliteEventOutbox } from './events.js';
+import { SqliteVerifyCache } from './verify-cache.js';
+import { SqliteTlsReports } from './tls-reports.js';
 import { SqliteSuppressionList } from './suppression.js';
 import { join } from 'node:path';
 import { QueueHealth } from '../health.js';
@@ -34,6 +36,8 @@ export class SqliteQueue implements Queue {
   readonly recipients: SqliteRecipientQueue;
   readonly gate: SqliteDestinationGate;
   readonly events: SqliteEventOutbox;
+  readonly verifications: SqliteVerifyCache;
+  readonly tlsReports: SqliteTlsReports;
   readonly suppressions: SqliteSuppressionList;
   /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
   readonly health = new QueueHealth();
@@ -47,6 +51,8 @@ export class SqliteQueue implements Queue {
     this.recipients = new SqliteRecipientQueue(d);
     this.gate = new SqliteDestinationGate(d);
     this.events = new SqliteEventOutbox(d);
+    this.verifications = new SqliteVerifyCache(d);
+    this.tlsReports = new SqliteTlsReports(d);
     this.suppressions = new SqliteSuppressionList(d);
   }
 
