@@ -27,6 +27,7 @@ import { registerQueueTools } from './queue-tools.js';
 import { registerServe } from './serve.js';
 import { sendmailMain } from './sendmail.js';
 import { registerUserCommands } from './user-cmd.js';
+import { registerVerifyCommands } from './verify-cmd.js';
 
 process.title = 'halcyon';
 
@@ -47,6 +48,7 @@ if (sendmailArgs) {
   registerQueueTools(registerQueueCommands(program));
   registerDkimCommands(program);
   registerEventCommands(program);
+  registerVerifyCommands(program);
   // Listed for --help; the real parsing happens above, before commander sees sendmail's flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');

@@ -227,9 +227,19 @@ export class Destinations {
     return this.deps.gate.releaseSlot(slot.id);
   }
 
-  /** One token of the destination's shared rate (a rule's rate, else delivery.destination_rate); none set → ok. */
+  /** Connections the destination may have now (adaptive, under the configured cap and any rule). */
+  connectionLimit(destination: string): number {
+    return this.politeness.connectionLimit(destination);
+  }
+
+  /** The destination's rate now: a rule's, else delivery.destination_rate; undefined when none is set. */
+  rateOf(destination: string): { readonly count: number; readonly perMs: number } | undefined {
+    return this.politeness.rate(destination) ?? this.rate;
+  }
+
+  /** One token of the destination's shared rate (`rateOf`); none set → ok. */
   async takeToken(destination: string, now: number): Promise<{ ok: true } | { ok: false; until: number }> {
-    const rate = this.politeness.rate(destination) ?? this.rate;
+    const rate = this.rateOf(destination);
     if (!rate) return { ok: true };
     const t = await this.deps.gate.takeToken(destination, now, rate);
     return t.ok ? { ok: true } : { ok: false, until: t.until };

@@ -15,6 +15,8 @@ import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
+import { verifyCacheContract } from './contract/verify-cache.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -48,5 +50,7 @@ for (const impl of [
   recipientQueueContract(impl);
   destinationGateContract(impl);
   eventOutboxContract(impl);
+  verifyCacheContract(impl);
   adminBounceContract(impl);
+  tlsReportsContract(impl);
 }
