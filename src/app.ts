@@ -22,7 +22,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { eventSinks } from './config/event-sinks.js';
 import type { Config } from './config/schema.js';
-import { durationMs, sizeBytes } from './config/units.js';
+import { durationMs, parseRate, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
 import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
@@ -286,6 +286,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     settings: () => verifySettings(config()),
     backoff: () => ({ backoffMs: durationMs(cfg.delivery.destination_backoff), backoffMaxMs: durationMs(cfg.delivery.destination_backoff_max) }),
     connectionLimit: (k) => qmgr.politeness.connectionLimit(k),
+    rate: (k) => qmgr.politeness.rate(k) ?? (cfg.delivery.destination_rate ? parseRate(cfg.delivery.destination_rate) : undefined),
     leaseMs: () => durationMs(config().delivery.lease),
     onProbe: (verdict) => metrics.verifyProbe(verdict),
   });

@@ -10,7 +10,8 @@
  * - concurrent RCPTs for one address (in any session of this node) share one
  *   probe; a stale cached answer is used while one probe refreshes it;
  * - every probe asks the DestinationGate for a slot like a delivery: it
- *   counts against the destination's connection cap, a destination in
+ *   counts against the destination's connection cap (and takes a token of
+ *   its shared message rate, when one is set), a destination in
  *   backoff or suspended gets no probe (the RCPT hears 450 at once), and
  *   after a backoff the one probe the gate grants may be a verification
  *   probe, whose result moves the destination's health by compare-and-set
@@ -42,6 +43,8 @@ export interface VerifierDeps {
   readonly backoff: () => BackoffSettings;
   /** The cap asked of the gate: the destination's adaptive limit (destination/politeness), as the scheduler asks. */
   readonly connectionLimit: (destination: string) => number;
+  /** The destination's message rate in force (a reply rule's, else delivery.destination_rate): a probe takes a token too. */
+  readonly rate?: (destination: string) => { readonly count: number; readonly perMs: number } | undefined;
   /** How long a probe's slot is leased (delivery.lease): a node that dies mid-probe gives it back then. */
   readonly leaseMs: () => number;
   readonly node: string;
@@ -114,6 +117,14 @@ export class Verifier {
   private async probe(key: string, address: string, domain: string, destination: string): Promise<Finding> {
     const { gate, clock, log } = this.deps;
     const now = clock();
+    const rate = this.deps.rate?.(destination);
+    if (rate) {
+      const token = await gate.takeToken(destination, now, rate);
+      if (!token.ok) {
+        this.stats.gateWaits++;
+        return { kind: 'undecided', why: `the destination's message rate is spent until ${new Date(token.until).toISOString()}` };
+      }
+    }
     const grant = await gate.acquire({
       destination, node: this.deps.node, now, leaseUntil: now + this.deps.leaseMs(), maxConnections: this.deps.connectionLimit(destination),
     });
