@@ -62,7 +62,7 @@ import { MtaSts } from './delivery/mta-sts.js';
 import { Dane } from './delivery/dane.js';
 import { daneSelfTest } from './delivery/dane-selftest.js';
 import { createDnssecQuery } from './delivery/dnssec-query.js';
-import { TlsRptRecorder } from './delivery/tls-sessions.js';
+import { tlsFigures, TlsRptRecorder, utcDay } from './delivery/tls-sessions.js';
 import { TlsRptSender } from './tlsrpt/sender.js';
 import { Metrics } from './http/metrics.js';
 import { startEvents } from './events/start.js';
@@ -354,7 +354,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock, config, queueTrouble: () => store.health.problem,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
-    tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
+    tlsReports: async () => {
+      await tlsRecorder.flush();
+      return tlsFigures(await store.tlsReports.tlsSessionCounts(utcDay(clock())));
+    },
     throughput: () => metrics.throughput.snapshot(cfg.node_id),
     destinationView: destinations.view,
     poke: () => qmgr.poke(),

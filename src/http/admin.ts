@@ -84,7 +84,7 @@ export interface MessageDetail {
   readonly headers: Record<string, string>;
   readonly recipients: (ListedRecipient & { readonly history: AttemptRow[] })[];
 }
-/** TLS-RPT (RFC 8460) session counts of an MTA-STS policy domain since the server started. */
+/** TLS-RPT (RFC 8460) session counts of a policy domain (MTA-STS mode, or "dane") today (UTC), every node's. */
 export interface TlsReport { readonly mode: string; readonly success: number; readonly failure: number; readonly lastFailure?: string }
 export interface DestinationInfo extends DestinationRow {
   readonly queued: number;
@@ -147,7 +147,8 @@ export interface AdminDeps {
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
   /** TLS-RPT counts per MTA-STS policy domain (a running server only); shown on the destination of that domain. */
-  readonly tlsReports?: () => ReadonlyMap<string, TlsReport>;
+  /** Today's TLS-RPT figures per policy domain, every node's (delivery/tls-sessions over queue/tls-reports). */
+  readonly tlsReports?: () => Promise<ReadonlyMap<string, TlsReport>>;
   /** Destinations as the scheduler sees them (a running server only). */
   readonly destinationView?: DestinationView;
   /** Ask the scheduler to look at the queue now (a running server only). */
@@ -397,7 +398,7 @@ export class Admin implements AdminApi {
    * to an MX host set is folded into that destination (its queued count added, its name listed).
    */
   async destinations(): Promise<DestinationInfo[]> {
-    return withTlsReports(await this.listDestinations(), this.d.tlsReports?.() ?? new Map<string, TlsReport>(), this.d.clock());
+    return withTlsReports(await this.listDestinations(), (await this.d.tlsReports?.()) ?? new Map<string, TlsReport>(), this.d.clock());
   }
 
   private async listDestinations(): Promise<DestinationInfo[]> {
@@ -509,7 +510,7 @@ export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | u
 }
 
 /**
- * TLS-RPT counts (this node's, per MTA-STS policy domain) on the destination the domain goes to:
+ * TLS-RPT counts (today's, every node's, per policy domain) on the destination the domain goes to:
  * the one keyed by the domain or listing it among its domains; a destination of its own when none does yet.
  */
 function withTlsReports(list: DestinationInfo[], reports: ReadonlyMap<string, TlsReport>, now: number): DestinationInfo[] {
