@@ -17,11 +17,13 @@
  * action, never by a read-only command; as root, owned like data_dir), or to
  * stderr when that file cannot be written. Does not decide or perform anything.
  */
+import type { LastReply } from '../queue/model.js';
 import { closeSync, fchownSync, openSync, statSync, writeSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
+import type { AdminDeps } from './admin.js';
 
 export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset'
   | 'suppress' | 'unsuppress' | 'suppression import';
@@ -57,6 +59,32 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
   if (Array.isArray(addresses)) return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${addresses.map(String).join(' ')}` };
   if (a.action === 'suppression import') return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${String(a.detail?.['imported'])} address(es)` };
   return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${a.ids.length} message(s)${ids ? ` ${ids}` : ''}` };
+}
+
+/**
+ * A running server's admin hooks (http/admin's `onAction`, `onInjected`, `onBounced`): the audit line of
+ * each action, and the lines an injected message and an administrator's bounce write in the message's
+ * story (`accepted`, `delivery … status=bounced`), each counted by `count`.
+ */
+export function serverAdminLog(log: Logger, count: { accepted(): void; bounced(to: string, reply: LastReply, destination: string): void }): Pick<AdminDeps, 'onAction' | 'onInjected' | 'onBounced'> {
+  return {
+    onAction: (action, actor) => {
+      const { fields, msg } = adminLine(action, actor);
+      log.info(fields, msg);
+    },
+    onInjected: (id, req, trace, size, messageId) => {
+      count.accepted();
+      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, message_id: messageId, ip: trace.clientIp, proto: trace.protocol },
+        `${id}: accepted from=<${req.from}> size=${size} nrcpt=${req.to.length} message_id=${messageId ?? 'none'}`);
+    },
+    onBounced: (id, addresses, reply, destinations) => {
+      for (const [i, to] of addresses.entries()) {
+        count.bounced(to, reply, destinations[i] ?? '');
+        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', class: reply.class, reply: '550 5.0.0 bounced by administrator', command: 'admin' },
+          `${id}: to=<${to}> status=bounced (administrator)`);
+      }
+    },
+  };
 }
 
 /** The Unix user running this process (the CLI's `who` on a stopped server), with the one sudo says it acts for. */
