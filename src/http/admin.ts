@@ -19,6 +19,7 @@ import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../destination/politeness.js';
+import type { DestinationView } from '../destination/service.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
@@ -96,16 +97,6 @@ export interface DestinationInfo extends DestinationRow {
   readonly tlsReports?: readonly (TlsReport & { readonly domain: string })[];
 }
 
-/** What the running scheduler knows about destinations beyond the queue's rows (destination/map, destination/politeness). */
-export interface DestinationView {
-  /** The destination a queued key (a domain) goes to, when the scheduler has mapped it. */
-  gateOf(queued: string): string | undefined;
-  domainsOf(key: string): string[];
-  /** `shared`: the gate row's limits (what any node learned or a rule in force), taken into account first. */
-  limits(key: string, shared?: DestinationLimits): PolitenessView;
-  /** Destinations with something learned or a rule in force. */
-  keys(): string[];
-}
 /** A message to inject: `content` as text (UTF-8), or `contentBase64` for bytes as they are (8-bit mail in any charset). */
 export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content?: string; readonly contentBase64?: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
@@ -281,7 +272,7 @@ export class Admin implements AdminApi {
 
   /** The destination (gate row) a queued key goes to: the host set a domain maps to, when the scheduler knows it. */
   private gateOf(queued: string): string {
-    return this.d.destinationView?.gateOf(queued) ?? queued;
+    return this.d.destinationView?.destinationOf(queued) ?? queued;
   }
 
   async show(id: string): Promise<MessageDetail> {
@@ -419,7 +410,7 @@ export class Admin implements AdminApi {
     const byKey = new Map<string, DestinationInfo>();
     const folded: DestinationInfo[] = [];
     for (const r of rows) {
-      const gate = view.gateOf(r.key);
+      const gate = view.destinationOf(r.key);
       if (gate !== undefined && gate !== r.key) folded.push({ ...r, key: gate });
       else byKey.set(r.key, r);
     }
@@ -432,17 +423,17 @@ export class Admin implements AdminApi {
       const e = ensure(f.key);
       byKey.set(f.key, { ...e, queued: e.queued + f.queued, connections: e.connections + f.connections });
     }
-    for (const k of view.keys()) ensure(k);
+    for (const k of view.known()) ensure(k);
     return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
-      const domains = view.domainsOf(r.key);
-      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.limits(r.key, r.limits) };
+      const domains = view.routeKeysOf(r.key);
+      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.politeness(r.key, r.limits) };
     });
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
     const now = this.d.clock();
     // An MX host set's recipients are queued under its domains: they are flushed with it.
-    const domains = this.d.destinationView?.domainsOf(key) ?? [];
+    const domains = this.d.destinationView?.routeKeysOf(key) ?? [];
     const known = domains.length > 0 || (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
     const queued = new Set([key, ...domains]);
