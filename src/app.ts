@@ -308,6 +308,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     rate: (k) => destinations.rateOf(k),
     leaseMs: () => durationMs(config().delivery.lease),
     onProbe: (verdict) => metrics.verifyProbe(verdict),
+    classify: (r) => live.current.classifier.classify(r),
   });
 
   // One line per change of the queue's health (queue/health), not one per message. Failed or unavailable:

@@ -15,6 +15,7 @@ import type { ProbeOutcome } from '../delivery/smtp-transport.js';
 import type { LastReply } from '../queue/model.js';
 import { openSqliteQueue, type SqliteQueue } from '../queue/sqlite/store.js';
 import { Verifier } from './verifier.js';
+import { loadBounceClassifier } from '../config/bounce-rules-file.js';
 import type { VerifySettings } from './verify-policy.js';
 
 const HOUR = 3_600_000;
@@ -37,6 +38,7 @@ async function setup(probe: (domain: string, address: string) => Promise<ProbeOu
     cache: queue.verifications, gate: queue.gate, node: 'n1', clock: () => clock.now, log: pino({ level: 'silent' }),
     probe: (d, a) => { calls.push(a); return probe(d, a); },
     routes: () => ROUTES, settings: () => SETTINGS, backoff: () => ({ backoffMs: 60_000, backoffMaxMs: HOUR }),
+    classify: (r) => loadBounceClassifier([]).classify(r),
     connectionLimit: () => 10, leaseMs: () => 600_000, ...(rate ? { rate: () => rate } : {}),
   });
   return { queue, clock, verifier, calls };

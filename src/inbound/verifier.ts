@@ -30,6 +30,7 @@ import type { ProbeOutcome } from '../delivery/smtp-transport.js';
 import type { DestinationGate, Grant } from '../queue/destination-gate.js';
 import type { LastReply } from '../queue/model.js';
 import type { VerifyCache } from '../queue/verify-cache.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
 import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, verifyKey, type Finding, type RcptAnswer, type VerifySettings } from './verify-policy.js';
 
 export interface VerifierDeps {
@@ -50,6 +51,8 @@ export interface VerifierDeps {
   readonly node: string;
   readonly clock: () => number;
   readonly log: Logger;
+  /** The project's bounce classifier (smtp/bounce-rules): the class of a probe's reply. */
+  readonly classify: (reply: LastReply) => BounceClass;
   /** Each probe that ran, by what it found (metrics). */
   readonly onProbe?: (verdict: 'exists' | 'absent' | 'unknown') => void;
 }
@@ -145,7 +148,7 @@ export class Verifier {
       void (outcome?.closed ?? Promise.resolve()).then(() => gate.releaseSlot(grant.slot)).catch(() => undefined);
     }
     const reply = outcome.reply;
-    const verdict = outcome.kind === 'answered' ? probeVerdict(reply) : 'unknown';
+    const verdict = outcome.kind === 'answered' ? probeVerdict(reply, this.deps.classify(reply)) : 'unknown';
     this.deps.onProbe?.(verdict);
     if (outcome.kind === 'trouble') {
       log.info({ event: 'verify_probe', to: address, destination, verdict: 'unknown', reply: replyLine(reply) }, `verify <${address}>: no answer: ${replyLine(reply)}`);

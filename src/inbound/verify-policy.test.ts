@@ -6,6 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LastReply } from '../queue/model.js';
+import { loadBounceClassifier } from '../config/bounce-rules-file.js';
 import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, verifyKey, type VerifySettings } from './verify-policy.js';
 
 const HOUR = 3_600_000;
@@ -15,18 +16,29 @@ const S: VerifySettings = {
 };
 const R = (code: number, enhanced: string | undefined, text = 'text'): LastReply => ({ code, ...(enhanced ? { enhanced } : {}), text, host: 'mx[127.0.0.1]:25', command: 'RCPT TO' });
 
-describe('probeVerdict: what a RCPT reply says about the address', () => {
+const classifier = loadBounceClassifier([]);
+
+describe('probeVerdict: what a RCPT reply says about the address (classed by the shipped rules)', () => {
   const table: [number, string | undefined, string][] = [
     [250, '2.1.5', 'exists'], [250, undefined, 'exists'], [251, undefined, 'exists'],
-    [550, '5.1.1', 'absent'], [550, '5.1.0', 'absent'], [553, '5.1.3', 'absent'], [550, '5.1.10', 'absent'], [550, '5.2.1', 'absent'],
-    [550, undefined, 'absent'], [551, undefined, 'absent'], [553, undefined, 'absent'],
-    [552, '5.2.2', 'exists'], [552, undefined, 'unknown'], [554, undefined, 'unknown'],
+    [550, '5.1.1', 'absent'], [553, '5.1.3', 'absent'], [550, '5.1.10', 'absent'], [550, '5.2.1', 'absent'],
+    // Without an enhanced code the classifier reads the text: "text" says nothing about the address.
+    [550, undefined, 'unknown'], [551, undefined, 'unknown'], [553, undefined, 'unknown'],
+    [552, '5.2.2', 'unknown'], [552, undefined, 'unknown'], [554, undefined, 'unknown'],
     [550, '5.7.1', 'unknown'], [554, '5.7.1', 'unknown'], [550, '5.3.0', 'unknown'], [550, '5.4.1', 'unknown'],
     [450, '4.1.1', 'unknown'], [451, '4.3.0', 'unknown'], [452, '4.2.2', 'unknown'], [421, undefined, 'unknown'],
   ];
   for (const [code, enhanced, want] of table) {
-    test(`${code} ${enhanced ?? '(no enhanced code)'} → ${want}`, () => assert.equal(probeVerdict(R(code, enhanced)), want));
+    test(`${code} ${enhanced ?? '(no enhanced code)'} → ${want}`, () => {
+      const r = R(code, enhanced);
+      assert.equal(probeVerdict(r, classifier.classify(r)), want);
+    });
   }
+});
+
+test('without an enhanced code, a text that says the user is unknown → absent (the classifier reads it)', () => {
+  const r = R(550, undefined, 'User unknown in virtual mailbox table');
+  assert.equal(probeVerdict(r, classifier.classify(r)), 'absent');
 });
 
 describe('the cache: Postfix verify(8) times by default', () => {

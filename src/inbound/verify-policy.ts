@@ -7,23 +7,21 @@
  * | probe found                                   | verdict  | cached            | RCPT answer                      |
  * |-----------------------------------------------|----------|-------------------|----------------------------------|
  * | 2xx to RCPT TO                                | exists   | 7d refresh / 31d  | 250 (accepted)                   |
- * | 5xx, enhanced 5.1.x or 5.2.1 (no such address,| absent   | 3h refresh / 3d   | 550 5.1.1 + the remote's text    |
- * |   bad domain, mailbox disabled); without an   |          |                   |                                  |
- * |   enhanced code 550, 551 or 553               |          |                   |                                  |
- * | 5xx, enhanced 5.2.x other than 5.2.1 (full…)  | exists   | 7d refresh / 31d  | 250: the mailbox is there        |
- * | any other 5xx (policy 5.7.x, system 5.3.x …)  | unknown  | nothing           | 250: nothing said the address    |
+ * | 5xx classed InvalidRecipient, BadDomain or    | absent   | 3h refresh / 3d   | 550 5.1.1 + the remote's text    |
+ * |   InactiveMailbox (smtp/bounce-rules)         |          |                   |                                  |
+ * | any other 5xx (full mailbox, policy …)        | unknown  | nothing           | 250: nothing said the address    |
  * |                                               |          |                   |   is wrong; delivery decides     |
  * | 4xx to RCPT TO or MAIL FROM, no connection,   | unknown  | nothing           | 450 4.1.1 (or 250 with           |
  * |   backoff, no free slot, still pending        |          |                   |   unreachable = "accept")        |
  *
  * A verdict of `absent` is only ever given for a failure that speaks for the
  * address itself, the same line the suppression list draws: a policy or
- * reputation refusal never makes Halcyon refuse an address. (The project's
- * bounce classifier, when it lands, replaces `probeVerdict` here: one
- * classifier in the project.) Does no I/O: inbound/verifier does.
+ * reputation refusal never makes Halcyon refuse an address. The class comes
+ * from the project's one bounce classifier. Does no I/O: inbound/verifier does.
  */
 import type { LastReply } from '../queue/model.js';
 import type { VerifyEntry, VerifyVerdict } from '../queue/verify-cache.js';
+import { SUPPRESSING_CLASSES, type BounceClass } from '../smtp/bounce-class.js';
 
 export interface VerifySettings {
   /** How long a RCPT waits for a probe in flight. */
@@ -35,17 +33,15 @@ export interface VerifySettings {
   readonly negativeExpireMs: number;
 }
 
-/** What a probe's reply says about the address: definite (cached) or not. */
-export function probeVerdict(reply: LastReply): VerifyVerdict | 'unknown' {
+/**
+ * What a probe's reply says about the address, given its bounce class (smtp/bounce-rules, the project's one
+ * classifier): 2xx → exists; a permanent failure whose class speaks for the address itself (the classes that
+ * suppress: InvalidRecipient, BadDomain, InactiveMailbox) → absent; anything else → unknown (not cached).
+ */
+export function probeVerdict(reply: LastReply, cls: BounceClass): VerifyVerdict | 'unknown' {
   if (reply.code >= 200 && reply.code < 300) return 'exists';
-  if (reply.code < 500 || reply.code >= 600) return 'unknown';
-  const e = reply.enhanced;
-  if (e !== undefined) {
-    if (e.startsWith('5.1.') || e === '5.2.1') return 'absent';
-    if (e.startsWith('5.2.')) return 'exists';
-    return 'unknown';
-  }
-  return reply.code === 550 || reply.code === 551 || reply.code === 553 ? 'absent' : 'unknown';
+  if (reply.code >= 500 && reply.code < 600 && SUPPRESSING_CLASSES.has(cls)) return 'absent';
+  return 'unknown';
 }
 
 /** The cache row a definite answer becomes (Postfix's verify(8) times by default). */

@@ -12,8 +12,9 @@ import { runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 import { RawSmtpClient } from '../support/smtp-client.js';
 
-let remote: Remote;
-let h: SpawnedHalcyon;
+/** Unset when before() failed (the after hook must still end what did start). */
+let remote: Remote | undefined;
+let h: SpawnedHalcyon | undefined;
 let created = false;
 
 before(async () => {
@@ -23,18 +24,22 @@ before(async () => {
 hosts = ["127.0.0.1:${remote.port}"]
 verify = "probe"
 tls = "none"
-`);
+`, { readyTimeoutMs: 60_000 });
 });
+// Whatever failed before: the server and the remote both go, so the process can end.
 after(async () => {
-  await h.kill('SIGTERM');
-  await remote.close();
+  try {
+    await h?.kill('SIGTERM');
+  } finally {
+    await remote?.close();
+  }
 });
 
-const cli = (...args: string[]) => runCli(['verify', ...args, '--config', h.configFile]);
-const probesFor = (addr: string): number => remote.commands.filter((c) => c.line === `RCPT TO:<${addr}>`).length;
+const cli = (...args: string[]) => runCli(['verify', ...args, '--config', h!.configFile]);
+const probesFor = (addr: string): number => remote!.commands.filter((c) => c.line === `RCPT TO:<${addr}>`).length;
 
 async function rcpt(addr: string): Promise<number> {
-  const c = await RawSmtpClient.connect(h.port);
+  const c = await RawSmtpClient.connect(h!.port);
   try {
     await c.read();
     await c.expect('EHLO client.test', 250);
@@ -70,5 +75,5 @@ test('a cached 550 refuses without probing; verify forget makes the next RCPT pr
   assert.equal(probesFor('new@sink.test'), 2);
   const shown = JSON.parse((await cli('show', 'new@sink.test', '--json')).stdout) as { verdict: string };
   assert.equal(shown.verdict, 'exists');
-  assert.equal(remote.transactions.length, 0, 'probes never sent DATA');
+  assert.equal(remote!.transactions.length, 0, 'probes never sent DATA');
 });
