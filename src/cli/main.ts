@@ -4,8 +4,11 @@
 // 2>/dev/null; node -e 'process.exit(+process.versions.node.split(".")[0] < 24)' 2>/dev/null && exec node "$0" "$@"
 // 2>/dev/null; echo "halcyon: needs Node 24 or later: run npm ci in ${self%/dist/src/cli/main.js} (it installs Node 24 into node_modules)" >&2; exit 1
 /**
- * cli/main — the `halcyon` command: parses argv with commander and calls the
- * subcommand modules. No logic of its own beyond wiring and exit codes.
+ * cli/main — the `halcyon` command: hands `sendmail` (by link name or as the
+ * first argument) to cli/sendmail, everything else to the commander tree of
+ * cli/program, whose actions import their module only when they run (a read
+ * command loads no server module; `--version` loads commander alone). No
+ * logic of its own beyond wiring and exit codes.
  *
  * The four lines above are a shell launcher, comments to JavaScript. Run as
  * a program (the npm bin, or a link to it such as `sendmail`), /bin/sh finds
@@ -18,15 +21,6 @@
  * title is `halcyon`, so `pidof halcyon` finds the server.
  */
 import { basename } from 'node:path';
-import { Command } from 'commander';
-import { registerConfigCommands } from './config-cmd.js';
-import { registerDkimCommands } from './dkim-cmd.js';
-import { registerEventCommands } from './events-cmd.js';
-import { registerQueueCommands } from './queue-cmd.js';
-import { registerQueueTools } from './queue-tools.js';
-import { registerServe } from './serve.js';
-import { sendmailMain } from './sendmail.js';
-import { registerUserCommands } from './user-cmd.js';
 
 process.title = 'halcyon';
 
@@ -34,24 +28,15 @@ const invokedAs = basename(process.argv[1] ?? '');
 const sendmailArgs = invokedAs === 'sendmail' ? process.argv.slice(2) : process.argv[2] === 'sendmail' ? process.argv.slice(3) : undefined;
 
 if (sendmailArgs) {
+  const { sendmailMain } = await import('./sendmail.js');
   sendmailMain(sendmailArgs).then((code) => { process.exitCode = code; }, (err: unknown) => {
     process.stderr.write(`sendmail: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 75; // EX_TEMPFAIL: the caller (cron, PHP) may try again
   });
 } else {
-  const program = new Command();
-  program.name('halcyon').description('Halcyon, a mail transfer agent that never storms a remote host').version('0.1.0');
-  registerServe(program);
-  registerConfigCommands(program);
-  registerUserCommands(program);
-  registerQueueTools(registerQueueCommands(program));
-  registerDkimCommands(program);
-  registerEventCommands(program);
-  // Listed for --help; the real parsing happens above, before commander sees sendmail's flags.
-  program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
-    .allowUnknownOption().argument('[args...]');
-
-  program.parseAsync(process.argv).catch((err: unknown) => {
+  // cli/program defines every command; each loads its own module only when it runs.
+  const { buildProgram } = await import('./program.js');
+  buildProgram().parseAsync(process.argv).catch((err: unknown) => {
     process.stderr.write(`halcyon: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });

@@ -17,23 +17,15 @@
  * stderr when that file cannot be written. Does not decide or perform anything.
  */
 import { closeSync, fchownSync, openSync, statSync, writeSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
+import type { Actor } from './actor.js';
+
+/** Defined in http/actor (the CLI reads them without loading the logger); re-exported for their callers. */
+export { unixActor, type Actor } from './actor.js';
 
 export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset';
-
-/** Who an action is taken by. */
-export interface Actor {
-  readonly who: string;
-  /** 'api': through the admin API of a running server; 'cli': the CLI on the data_dir itself. */
-  readonly via: 'api' | 'cli';
-  /** The API client's address. */
-  readonly ip?: string;
-  /** The user the API client says it runs as (the CLI sends it): a claim, not an authentication. */
-  readonly user?: string;
-}
 
 export interface AdminAction {
   readonly action: AdminVerb;
@@ -51,18 +43,6 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
   };
   const ids = a.ids.length <= 3 ? a.ids.join(' ') : `${a.ids.slice(0, 3).join(' ')} …`;
   return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${a.ids.length} message(s)${ids ? ` ${ids}` : ''}` };
-}
-
-/** The Unix user running this process (the CLI's `who` on a stopped server), with the one sudo says it acts for. */
-export function unixActor(): Actor {
-  let name: string;
-  try {
-    name = userInfo().username;
-  } catch {
-    name = `uid:${process.getuid?.() ?? '?'}`;
-  }
-  const sudo = process.env.SUDO_USER;
-  return { who: name, via: 'cli', ...(sudo && sudo !== name ? { user: sudo } : {}) };
 }
 
 export const ADMIN_LOG = 'admin.log';
