@@ -13,6 +13,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/halcyon.js';
+import { requireRoot } from '../support/unavailable.js';
 
 const NOBODY = 65534;
 
@@ -24,11 +25,7 @@ function walk(dir: string): string[] {
 }
 
 test('root sendmail with the server stopped: every file it creates belongs to the data directory\'s owner', async (t) => {
-  if (process.getuid?.() !== 0) {
-    if (process.env.HALCYON_REQUIRE_INTEROP === '1') throw new Error('this test must run as root (HALCYON_REQUIRE_INTEROP=1)');
-    t.skip('not root: cannot create files as another user');
-    return;
-  }
+  if (!requireRoot(t, 'cannot create files as another user')) return;
   const top = mkdtempSync(join(tmpdir(), 'halcyon-root-cli-'));
   chmodSync(top, 0o755); // mkdtemp's 0700 would keep the data directory's owner out
   try {

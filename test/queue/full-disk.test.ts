@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { startRemote } from '../support/remote-smtp.js';
 import { RawSmtpClient } from '../support/smtp-client.js';
+import { requireRoot } from '../support/unavailable.js';
 
 const MESSAGES = 5;
 
@@ -43,11 +44,7 @@ async function mailReply(port: number): Promise<string> {
 }
 
 test('killed -9 on a full disk: starts, delivers what it holds, 452 4.3.1 for new mail until space returns', async (t) => {
-  if (process.getuid?.() !== 0) {
-    if (process.env.HALCYON_REQUIRE_INTEROP === '1') throw new Error('the full-disk test mounts a tmpfs and must run as root (HALCYON_REQUIRE_INTEROP=1)');
-    t.skip('not root: cannot mount the tmpfs this test needs (run as root, as CI does)');
-    return;
-  }
+  if (!requireRoot(t, 'cannot mount the tmpfs this test needs (run as root, as CI does)')) return;
   const mnt = mkdtempSync(join(tmpdir(), 'halcyon-full-'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', mnt]);
   const remote = await startRemote({ hang: true });

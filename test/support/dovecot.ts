@@ -25,6 +25,7 @@ import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freeLoopbackPort, portClosed } from './postfix-instance.js';
+import { available } from './unavailable.js';
 
 export const DOVECOT = '/usr/sbin/dovecot';
 export const DOVECOT_LMTP = '/usr/lib/dovecot/lmtp';
@@ -35,10 +36,7 @@ export function requireDovecot(t: { skip(message?: string): void }): boolean {
   if (!existsSync(DOVECOT)) why = `${DOVECOT} is not installed (dovecot-core)`;
   else if (!existsSync(DOVECOT_LMTP)) why = `${DOVECOT_LMTP} is not installed (dovecot-lmtpd)`;
   else if (userInfo().uid !== 0) why = 'a private Dovecot instance here needs root';
-  if (why === undefined) return true;
-  if (process.env.HALCYON_REQUIRE_INTEROP === '1') throw new Error(`interop peer unavailable (${why}) and HALCYON_REQUIRE_INTEROP=1`);
-  t.skip(`interop peer unavailable: ${why}`);
-  return false;
+  return available(t, why === undefined ? undefined : `interop peer unavailable: ${why}`);
 }
 
 export interface DovecotOptions {

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { freeLoopbackPort } from './postfix-instance.js';
+import { available } from './unavailable.js';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { startApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -219,10 +220,7 @@ export function queueList(configFile: string): Promise<QueueEntry[]> {
  * so a missing one there is a broken CI, not a reason to pass).
  */
 export function haveTool(t: { skip(message?: string): void }, present: boolean, name: string): boolean {
-  if (present) return true;
-  if (process.env.HALCYON_REQUIRE_INTEROP === '1') throw new Error(`${name} not installed, and HALCYON_REQUIRE_INTEROP=1`);
-  t.skip(`${name} not installed`);
-  return false;
+  return available(t, present ? undefined : `${name} not installed`);
 }
 
 export interface CliResult {

@@ -21,6 +21,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { RawSmtpClient, queuedId } from './smtp-client.js';
+import { available } from './unavailable.js';
 import {
   POSTFIX, baseMainCf, configurePostfix, freeLoopbackPort, makePostfixDirs, recipientRestrictions, virtualMailboxSettings,
 } from './postfix-instance.js';
@@ -35,10 +36,7 @@ export function requirePeer(t: { skip(message?: string): void }, path: string): 
   let why: string | undefined;
   if (!existsSync(path)) why = `${path} is not installed`;
   else if (path === POSTFIX && userInfo().uid !== 0) why = 'a private Postfix instance needs root';
-  if (why === undefined) return true;
-  if (process.env.HALCYON_REQUIRE_INTEROP === '1') throw new Error(`interop peer unavailable (${why}) and HALCYON_REQUIRE_INTEROP=1`);
-  t.skip(`interop peer unavailable: ${why}`);
-  return false;
+  return available(t, why === undefined ? undefined : `interop peer unavailable: ${why}`);
 }
 
 export interface PostfixOptions {
