@@ -5,8 +5,7 @@
  * only then), so `halcyon --version` loads commander and this file, and a
  * read command loads its own module and what that needs — never the server.
  *
- * The man page and the shell completions are generated from this tree
- * (cli/manual); cli/main parses argv with it. To add a command: define it
+ * cli/main parses argv with it. To add a command: define it
  * here with `.action(async (...) => (await import('./x-cmd.js')).run(...))`,
  * and keep the work in x-cmd. Does not read config, open the queue or print.
  */
