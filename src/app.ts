@@ -16,12 +16,13 @@
  * running values in the new snapshot, so `app.config` (and `config show`
  * against a running server) is exactly what is in force; `reload` names them.
  */
+import { Resolver as DnsResolver } from 'node:dns';
 import { mkdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { eventSinks } from './config/event-sinks.js';
 import type { Config } from './config/schema.js';
-import { durationMs, sizeBytes } from './config/units.js';
+import { durationMs, parseRate, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
 import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
@@ -36,6 +37,8 @@ import { createResolver } from './delivery/resolve.js';
 import { destinationKey } from './delivery/route.js';
 import { SmtpTransport } from './delivery/smtp-transport.js';
 import { localDestination } from './inbound/directory.js';
+import { Verifier } from './inbound/verifier.js';
+import type { VerifySettings } from './inbound/verify-policy.js';
 import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { domainOf } from './smtp/address.js';
@@ -55,6 +58,11 @@ import type { DkimKey } from './intake/dkim.js';
 import { createAuthResolver } from './inbound/auth-dns.js';
 import { AuthChecker } from './inbound/authcheck.js';
 import { MtaSts } from './delivery/mta-sts.js';
+import { Dane } from './delivery/dane.js';
+import { daneSelfTest } from './delivery/dane-selftest.js';
+import { createDnssecQuery } from './delivery/dnssec-query.js';
+import { TlsRptRecorder } from './delivery/tls-sessions.js';
+import { TlsRptSender } from './tlsrpt/sender.js';
 import { Metrics } from './http/metrics.js';
 import { startEvents } from './events/start.js';
 import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
@@ -73,6 +81,8 @@ export interface App {
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
   readonly smtp: SmtpTransport;
+  /** Recipient verification at RCPT (inbound/verifier). */
+  readonly verifier: Verifier;
   readonly log: Logger;
   /** Where each listener is bound ("127.0.0.1:2525"), ports resolved. */
   readonly listening: readonly { kind: string; address: string }[];
@@ -81,6 +91,8 @@ export interface App {
   readonly admin: Admin;
   /** Where the admin HTTP listener is bound, when enabled. */
   readonly httpAddress?: string;
+  /** TLS-RPT: the session counter and the daily report sender (tests drive `sender.runOnce`). */
+  readonly tlsRpt: { readonly recorder: TlsRptRecorder; readonly sender: TlsRptSender };
   /** Applies a new, already validated configuration (SIGHUP); throws ConfigError and keeps the old one if it cannot. */
   reload(next: Config): Promise<ReloadResult>;
   stop(deadlineMs?: number): Promise<void>;
@@ -97,7 +109,7 @@ export const RESTART_ONLY: readonly string[] = [
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
   'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'queue', 'postmaster',
-  'events',
+  'events', 'delivery.dane', 'tls_rpt.interval',
 ];
 
 /** `next` with every restart-only setting at its running value: what a reload puts in force. */
@@ -113,11 +125,13 @@ export function inForce(next: Config, running: Config): Config {
  */
 export function configProblems(cfg: Config): ConfigProblem[] {
   const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
-  try {
-    loadDkimKeys(cfg.dkim);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
+  for (const load of [() => loadDkimKeys(cfg.dkim), () => loadDkimKeys(cfg.arc, 'arc')]) {
+    try {
+      load();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
   }
   return problems;
 }
@@ -130,6 +144,7 @@ interface Running {
   readonly directory: ReturnType<typeof createDirectory>;
   readonly mayRelayFrom: (ip: string) => boolean;
   readonly dkimKeys: DkimKey[];
+  readonly arcKeys: DkimKey[];
   readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
 }
 
@@ -143,6 +158,7 @@ async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
     directory: createDirectory(cfg, mailboxes),
     mayRelayFrom: networkMatcher(cfg.relay.networks),
     dkimKeys: loadDkimKeys(cfg.dkim),
+    arcKeys: loadDkimKeys(cfg.arc, 'arc'),
     settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
   };
 }
@@ -160,6 +176,16 @@ export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): Sessi
     commandTimeoutMs: durationMs(cfg.smtp.command_timeout),
     dataTimeoutMs: durationMs(cfg.smtp.data_timeout),
     maxReceivedHeaders: cfg.smtp.max_received_headers,
+  };
+}
+
+/** [recipient_verification] in milliseconds. */
+export function verifySettings(cfg: Config): VerifySettings {
+  const v = cfg.recipient_verification;
+  return {
+    waitMs: durationMs(v.wait), unreachable: v.unreachable,
+    positiveRefreshMs: durationMs(v.positive_refresh), positiveExpireMs: durationMs(v.positive_expire),
+    negativeRefreshMs: durationMs(v.negative_refresh), negativeExpireMs: durationMs(v.negative_expire),
   };
 }
 
@@ -204,7 +230,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name) });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
-  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys });
+  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
@@ -218,7 +244,20 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       log.warn({ domain, event: 'mta_sts_fetch_failed', reason }, `MTA-STS: ${domain} publishes a policy, but it could not be fetched (${reason}); using the cached policy if any`);
     },
   }) : undefined;
-  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  // DANE: off until the self-test shows the resolver validates; MX deliveries wait for its verdict (at most two DNS timeouts).
+  // The server runs it at start (with the scheduler); an app whose scheduler is driven by hand, at its first MX delivery.
+  const daneQuery = daneSelfTest({
+    mode: cfg.delivery.dane, servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout),
+    signed: cfg.dns.selftest_signed, bogus: cfg.dns.selftest_bogus, system: new DnsResolver().getServers(), makeQuery: createDnssecQuery,
+    report: (r) => {
+      if (r.on) log.info({ event: 'dane_selftest', dane: 'on', detail: r.detail }, `DANE on: ${r.detail}`);
+      else log.error({ event: 'dane_selftest', dane: 'off', reason: r.reason }, `DANE OFF: the DNSSEC self-test failed: ${r.reason}. Mail to DANE domains goes out with opportunistic TLS (or MTA-STS) until this is fixed and Halcyon restarted`);
+    },
+  });
+  let daneReady: Promise<Dane | undefined> | undefined;
+  const dane = (): Promise<Dane | undefined> => (daneReady ??= daneQuery().then((q) => (q ? new Dane(q) : undefined)));
+  const tlsRecorder = new TlsRptRecorder(store.tlsReports, clock);
+  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane, tlsRpt: tlsRecorder, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
@@ -237,6 +276,19 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       onEnqueued: () => qmgr.poke(),
       onExpired: () => metrics.outcome('expired', 0),
     },
+  });
+
+  // Recipient verification: probes on the delivery path, through the same gate, cap and backoff as deliveries.
+  const verifier = new Verifier({
+    cache: store.verifications, gate: store.gate, node: cfg.node_id, clock, log,
+    probe: (domain, address) => smtp.probe(domain, address),
+    routes: () => config().routes,
+    settings: () => verifySettings(config()),
+    backoff: () => ({ backoffMs: durationMs(cfg.delivery.destination_backoff), backoffMaxMs: durationMs(cfg.delivery.destination_backoff_max) }),
+    connectionLimit: (k) => qmgr.politeness.connectionLimit(k),
+    rate: (k) => qmgr.politeness.rate(k) ?? (cfg.delivery.destination_rate ? parseRate(cfg.delivery.destination_rate) : undefined),
+    leaseMs: () => durationMs(config().delivery.lease),
+    onProbe: (verdict) => metrics.verifyProbe(verdict),
   });
 
   // One line per change of the queue's health (queue/health), not one per message. Failed or unavailable:
@@ -283,6 +335,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
         acceptsMail: (size) => space.acceptsMail(size),
         queueTrouble: () => store.health.problem?.code,
         ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
+        verifyRecipient: (address: string, domain: string) => verifier.check(address, domain),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
@@ -341,7 +394,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let httpServer: HttpServer | undefined;
   if (httpEnabled(cfg)) {
     try {
-      httpServer = await startHttpServer({ admin: admin, metrics, store, config, log, clock }, cfg.http.listen);
+      httpServer = await startHttpServer({ admin, metrics, config, log, clock }, cfg.http.listen);
     } catch (err) {
       await inbound.close();
       await store.close();
@@ -350,7 +403,23 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     listening.push({ kind: 'http', address: httpServer.address });
   }
   for (const l of listening) log.info({ event: 'listening', listener: l.kind, address: l.address }, `listening on ${l.address} (${l.kind})`);
-  if (!opts.manualScheduler) await qmgr.start();
+  if (!opts.manualScheduler) {
+    void dane();
+    await qmgr.start();
+  }
+  const tlsSender = new TlsRptSender({
+    store: store.tlsReports, resolver: authDns, intake, log, node: cfg.node_id, clock, destinationOf,
+    ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}),
+    settings: () => {
+      const c = config();
+      return { send: c.tls_rpt.send, organization: c.tls_rpt.organization ?? c.hostname, contact: c.tls_rpt.contact ?? c.postmaster, from: c.tls_rpt.from ?? c.postmaster, submitter: c.hostname };
+    },
+  });
+  // The daily reports: looked for every interval, beside delivery (a failure is logged by the sender, or here).
+  const tlsTimer = opts.manualScheduler ? undefined : setInterval(() => {
+    void tlsRecorder.flush().then(() => tlsSender.runOnce()).catch((err: unknown) => log.warn({ event: 'tls_report', err: (err as Error).message }, 'TLS-RPT: could not look for reports to send'));
+  }, durationMs(cfg.tls_rpt.interval));
+  tlsTimer?.unref();
   // The outbox's senders: beside delivery, never in its way (events/dispatcher).
   const events = startEvents(cfg, store.events, log, { clock, onSent: (sink, n) => metrics.eventsSent(sink, n), onFailed: (sink) => metrics.eventSendFailed(sink) });
 
@@ -371,7 +440,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   return {
     get config() { return live.current.config; },
     get mailboxes() { return live.current.mailboxes; },
-    store, qmgr, smtp, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
+    store, qmgr, smtp, verifier, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
+    tlsRpt: { recorder: tlsRecorder, sender: tlsSender },
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;
@@ -380,7 +450,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       // Deliveries and the last queue calls get what is left of the deadline: a broken queue must not hold the stop.
       // The listeners close even when the scheduler's last queue calls fail (a failed queue): else they outlive the stop.
       const rest = (async () => {
-        try { await qmgr.stop(); } finally { await httpServer?.close(); await smtp.close(); await events.stop(); }
+        try { await qmgr.stop(); } finally {
+          clearInterval(tlsTimer);
+          await httpServer?.close(); await smtp.close(); await events.stop(); await tlsRecorder.close();
+        }
       })().catch((err: unknown) => {
         log.warn({ event: 'stop_incomplete', err: (err as Error).message }, 'stop: some work did not finish cleanly');
       });

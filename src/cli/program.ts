@@ -71,6 +71,18 @@ export function buildProgram(): Command {
     .option('--json', 'JSON output')
     .action(async (opts) => (await import('./events-cmd.js')).eventsStatus(opts));
 
+  const verify = program.command('verify').description('The recipient verification cache (docs/operations.md, "Recipient verification")');
+  const verifyOptions = (c: Command): Command => configOption(c).option('--json', 'JSON output');
+  verifyOptions(verify.command('list'))
+    .description('Every cached answer that has not expired, by address')
+    .action(async (opts) => (await import('./verify-cmd.js')).verifyList(opts));
+  verifyOptions(verify.command('show <address>'))
+    .description('The cached answer for one address (exit code 1 when there is none)')
+    .action(async (address, opts) => (await import('./verify-cmd.js')).verifyShow(address, opts));
+  verifyOptions(verify.command('forget <address>'))
+    .description('Forgets the cached answer for one address: the next RCPT for it is probed again')
+    .action(async (address, opts) => (await import('./verify-cmd.js')).verifyForget(address, opts));
+
   // Listed for --help; cli/main hands `sendmail` to cli/sendmail before commander sees its flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');

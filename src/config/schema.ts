@@ -37,6 +37,7 @@ const UNSAFE_SEGMENT = 'may not be "." or ".." nor contain "/", "\\" or NUL (it 
 
 /** What goes after EHLO and in Received: a domain name (or an address literal), nothing that could break a line. */
 const HOSTNAME = /^([A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\]|\[IPv6:[0-9A-Fa-f:.]+\])$/;
+const DNS_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
 const HOSTNAME_MESSAGE = 'expected a host name ("mx.example.com") or an address literal ("[192.0.2.1]")';
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
@@ -66,6 +67,8 @@ const routeTable = z.strictObject({
     user: z.string().min(1),
     password: z.string(),
   }).optional().describe('AUTH PLAIN/LOGIN credentials for a smarthost.'),
+  verify: z.enum(['probe', 'off']).optional()
+    .describe('Recipient verification (Postfix\'s reject_unverified_recipient): "probe" checks an address not yet known with a probe transaction on this route (MAIL FROM:<>, RCPT TO, QUIT; never DATA) and answers the client\'s RCPT with the result: 550 5.1.1 with the remote\'s text when the address does not exist, 450 4.1.1 while the probe is pending or the route is unreachable. Default: "probe" for protocol = "lmtp" routes, "off" otherwise. See [recipient_verification].'),
 }).superRefine((r, ctx) => {
   if ((r.hosts === undefined) === (r.socket === undefined)) {
     ctx.addIssue({ code: 'custom', message: 'a route needs exactly one of hosts or socket' });
@@ -107,6 +110,15 @@ const dkimKey = z.strictObject({
   algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key, RFC 8463).'),
   headers: z.array(z.string().regex(/^[\x21-\x39\x3b-\x7e]+$/, 'expected a header field name')).optional()
     .describe('Header fields to sign where present (default: From, Reply-To, Subject, Date, To, Cc, Message-ID, In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding, Sender, List-Id, List-Unsubscribe, List-Unsubscribe-Post). From is always signed; From, Subject and To are oversigned.'),
+});
+
+/** One `[[arc]]` entry: the key that seals forwarded mail (RFC 8617). */
+const arcKey = z.strictObject({
+  domain: z.string().min(1).max(253).describe('Sealing domain (d=): mail forwarded by an alias of this local domain, or of a subdomain of it, is sealed with this key (the first entry seals what no entry\'s domain matches).'),
+  selector: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a selector like "arc2026"')
+    .describe('Selector (s=): the public key is published as a TXT record at SELECTOR._domainkey.DOMAIN, as for DKIM.'),
+  key: z.string().min(1).describe('PEM file of the private key (`halcyon dkim keygen DOMAIN SELECTOR` makes one).'),
+  algorithm: z.enum(['rsa-sha256', 'ed25519-sha256']).default('rsa-sha256').describe('"rsa-sha256" (an RSA key) or "ed25519-sha256" (an Ed25519 key).'),
 });
 
 /** The recipient events (queue/event, docs/events.md); a sink takes all of them unless it names some. */
@@ -211,12 +223,26 @@ export const configSchema = z.strictObject({
   users: z.array(user).default([]).describe('Accounts for AUTH PLAIN/LOGIN.'),
 
   routes: z.record(z.string(), routeSchema).default({})
-    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth }; "*" is a smarthost for every other domain. A route skips MX lookup.'),
+    .describe('domain → "host:port", a list, or { hosts | socket, protocol, tls, auth, verify }; "*" is a smarthost for every other domain. A route skips MX lookup. verify = "probe" turns on recipient verification for the route\'s domain (a RCPT for an address not yet known is checked with MAIL FROM:<>, RCPT TO, QUIT on the route and answered 550 5.1.1 / 450 4.1.1 by the result; see [recipient_verification]); "off" turns it off. Default: "probe" for protocol = "lmtp" routes, "off" for the others.'),
+
+  recipient_verification: z.strictObject({
+    wait: duration('6s', 'How long a RCPT waits for a probe in flight (its own or one another client started) before it is answered 450 4.1.1 (the probe goes on; the client\'s retry finds the answer cached). Postfix waits up to about 6 s too (address_verify_poll_count × poll_delay).'),
+    unreachable: z.enum(['defer', 'accept']).default('defer')
+      .describe('When a probe cannot get an answer about the address (the route is down or in backoff, a 4xx to RCPT, the destination\'s connections all in use): "defer" answers 450 4.1.1 (the client retries later), "accept" takes the recipient (as if verification were off).'),
+    positive_refresh: duration('7d', 'After this long a cached "exists" is probed again (the cached answer is still used meanwhile). Postfix: address_verify_positive_refresh_time.'),
+    positive_expire: duration('31d', 'After this long a cached "exists" is forgotten. Postfix: address_verify_positive_expire_time.'),
+    negative_refresh: duration('3h', 'After this long a cached "does not exist" is probed again (the cached answer is still used meanwhile). Postfix: address_verify_negative_refresh_time.'),
+    negative_expire: duration('3d', 'After this long a cached "does not exist" is forgotten. Postfix: address_verify_negative_expire_time.'),
+  }).prefault({}).describe('Recipient verification on routes with verify = "probe": the cache of probe answers, kept in the queue store and shared by every node, and how a RCPT waits for a probe. Probes obey the destination\'s gate (connection cap, backoff, one probe after a backoff) like deliveries.'),
 
   dns: z.strictObject({
     servers: z.array(z.string().refine((s) => parseResolverAddress(s) !== undefined,
       { message: 'expected an IP address, "ip:port" or "[v6]:port" (port 1–65535)' })).default([]).describe('Resolvers ("127.0.0.1:5353"); empty → the system resolvers.'),
     timeout: duration('5s', 'Per-query timeout.'),
+    selftest_signed: z.string().regex(DNS_NAME, 'expected a domain name').default('ietf.org')
+      .describe('A DNSSEC-signed name the DANE self-test asks at startup: a validating resolver answers it with the AD bit. Point it at a name of your own zone in a private deployment.'),
+    selftest_bogus: z.string().regex(DNS_NAME, 'expected a domain name').default('dnssec-failed.org')
+      .describe('A name with broken DNSSEC signatures the DANE self-test asks at startup: a validating resolver refuses it with SERVFAIL.'),
   }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
   delivery: z.strictObject({
@@ -227,6 +253,8 @@ export const configSchema = z.strictObject({
       .describe('PEM file of CA certificates trusted besides the system roots, for certificate checks (tls = "verify", MTA-STS, the MTA-STS policy fetch): for tests and private deployments with their own CA.'),
     mta_sts: z.boolean().default(true)
       .describe('Honour MTA-STS (RFC 8461) for MX deliveries: under an "enforce" policy only the MX hosts it names, over TLS with a verified certificate, never plaintext (failures defer); "testing" policies are logged. Sessions are counted per policy domain (TLS-RPT) in `halcyon destinations`.'),
+    dane: z.enum(['auto', 'off']).default('auto')
+      .describe('DANE (RFC 7672) for MX deliveries. "auto": on when the startup self-test shows that the resolver validates DNSSEC (it asks [dns] selftest_signed and selftest_bogus of [dns] servers, or of the system resolvers when those are all on this host); a domain with a DNSSEC-signed MX set and TLSA records is then delivered only to MX hosts whose certificate matches them, never in plaintext, and its MTA-STS policy is not used. When the self-test fails DANE is off and the reason is logged (event=dane_selftest). "off": never. Read at start.'),
     mta_sts_hosts: z.record(z.string(), hostPort).default({})
       .describe('MTA-STS policy host → "host:port" to fetch its policy from instead of DNS and port 443 (e.g. "mta-sts.example.test" = "127.0.0.1:8443"): for tests and private deployments.'),
     retry_initial: duration('5m', 'First retry delay for a deferred recipient.'),
@@ -270,6 +298,19 @@ export const configSchema = z.strictObject({
 
   dkim: z.array(dkimKey).default([])
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
+
+  arc: z.array(arcKey).default([])
+    .describe('ARC sealing keys (RFC 8617). Mail from outside that an alias forwards to a remote address gets an ARC set (ARC-Authentication-Results with the result of the checks, ARC-Message-Signature, ARC-Seal) before it is queued, so the final receiver can trust the authentication it passed here. Needs [inbound] verify. None → nothing is sealed.'),
+
+  tls_rpt: z.strictObject({
+    send: z.boolean().default(false)
+      .describe('Send the daily TLS-RPT aggregate reports (RFC 8460) to the domains whose `_smtp._tls` TXT record asks for them (by HTTPS POST, or by mail DKIM-signed when the From domain has a [[dkim]] key). The session counts are kept in the queue either way; with false, each day\'s are dropped once the day is over.'),
+    organization: z.string().min(1).optional().describe('The report\'s organization-name; unset → hostname.'),
+    contact: z.string().min(1).optional().describe('The report\'s contact-info (an address or a URL); unset → postmaster.'),
+    from: z.string().regex(/^[^@\s<>]+@[^@\s<>]+$/, 'expected an address "user@domain"').optional()
+      .describe('From: and envelope sender of reports sent by mail; unset → postmaster. DKIM-signed with the [[dkim]] key of its domain, when there is one.'),
+    interval: duration('15m', 'How often the reports of the days that are over are looked for and sent (each domain-day by one node of a cluster).'),
+  }).prefault({}).describe('TLS-RPT (RFC 8460): the daily reports of MTA-STS and DANE sessions to the domains that ask for them.'),
 
   queue: z.strictObject({
     backend: z.enum(['sqlite', 'postgres']).default('sqlite')

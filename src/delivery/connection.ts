@@ -10,7 +10,9 @@
  * STARTTLS is offered (certificate not checked) and stays in plaintext when
  * it is not offered or is refused with a reply; 'required' must upgrade
  * (certificate not checked); 'verify' must upgrade with a certificate valid
- * for the host name. After the handshake the pre-TLS capabilities are
+ * for the host name; with `dane` records (delivery/dane) the upgrade is
+ * required and the certificate chain must match them (delivery/dane-match),
+ * else the host fails with 4.7.5 and nothing is sent. After the handshake the pre-TLS capabilities are
  * forgotten and any bytes the server sent after its 220 to STARTTLS are
  * discarded (the STARTTLS response-injection defence, CVE-2011-0411 kin),
  * then EHLO is sent again.
@@ -27,12 +29,14 @@
  * What it does not do: decide anything about recipients (send.ts and the
  * reducer do), pick hosts or pool connections (smtp-transport.ts).
  */
+import { X509Certificate } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsPolicy } from '../config/schema.js';
 import type { LastReply } from '../queue/model.js';
 import { ReplyParser, replyText, type Reply } from '../smtp/reply.js';
+import { verifyDane, type Tlsa } from './dane-match.js';
 import type { NextHop } from './resolve.js';
 
 /** Outbound timeouts in milliseconds (config delivery.timeouts, converted). */
@@ -249,6 +253,8 @@ export interface OpenOptions {
   /** Trusted roots for certificate checks (the system's plus [delivery] tls_ca_file); unset → the system's. */
   readonly ca?: readonly string[];
   readonly auth?: { readonly user: string; readonly password: string };
+  /** DANE (RFC 7672): TLS is required and the chain must match these records for one of `names`. */
+  readonly dane?: { readonly records: readonly Tlsa[]; readonly names: readonly string[] };
   readonly timeouts: ClientTimeouts;
   readonly log: Logger;
 }
@@ -275,8 +281,10 @@ export class SmtpConnection {
     readonly timeouts: ClientTimeouts,
     /** An LMTP session: one end-of-data reply per accepted recipient. */
     readonly lmtp: boolean,
-    /** Whether the TLS certificate was valid for the host name (checked even when the policy does not require it). */
+    /** Whether the TLS certificate was valid for the host name (checked even when the policy does not require it), or matched DANE. */
     readonly tlsVerified: boolean = false,
+    /** The TLSA record the certificate matched, when DANE applied ("DANE-EE 3 1 1 …"). */
+    readonly dane?: string,
   ) {}
 
   /** Connects and brings the session to the point where MAIL FROM may be sent. */
@@ -303,7 +311,8 @@ export class SmtpConnection {
 
     let tlsInfo: string | undefined;
     let tlsVerified = false;
-    const mustTls = opts.tls === 'required' || opts.tls === 'verify';
+    let daneMatched: string | undefined;
+    const mustTls = opts.tls === 'required' || opts.tls === 'verify' || opts.dane !== undefined;
     if (opts.tls !== 'none' && hello.caps.starttls) {
       const up = await startTls(channel, hop, opts, label);
       if ('failure' in up) {
@@ -314,6 +323,7 @@ export class SmtpConnection {
         channel = up.channel;
         tlsInfo = up.info;
         tlsVerified = up.verified;
+        daneMatched = up.dane;
         hello = await ehlo(channel, verb, opts.heloName, t.command, label);
         if ('failure' in hello) return abandon(hello.failure);
       }
@@ -326,7 +336,7 @@ export class SmtpConnection {
       const authed = await authenticate(channel, hello.caps, opts.auth, { tls: tlsInfo !== undefined, loopback: local }, t.command, label, opts.log);
       if (authed) return abandon(authed);
     }
-    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, opts.lmtp === true, tlsVerified) };
+    return { ok: true, conn: new SmtpConnection(hop, label, channel, hello.caps, tlsInfo, t, opts.lmtp === true, tlsVerified, daneMatched) };
   }
 
   get socket(): net.Socket {
@@ -423,7 +433,7 @@ async function startTls(
   hop: NextHop,
   opts: OpenOptions,
   label: string,
-): Promise<{ channel: ReplyChannel; info: string; verified: boolean } | { failure: LastReply; broken: boolean }> {
+): Promise<{ channel: ReplyChannel; info: string; verified: boolean; dane?: string } | { failure: LastReply; broken: boolean }> {
   const r = await exchange(channel, 'STARTTLS', opts.timeouts.command, 'STARTTLS');
   if ('lost' in r) return { failure: lostReply(r, 'STARTTLS', label), broken: true };
   if (r.reply.code !== 220) return { failure: toLastReply(r.reply, 'STARTTLS', label), broken: false };
@@ -434,7 +444,8 @@ async function startTls(
     socket: raw,
     host: hop.host,
     ...(net.isIP(hop.host) ? {} : { servername: hop.host }),
-    rejectUnauthorized: opts.tls === 'verify',
+    // Under DANE the TLSA records, not the CA roots, decide (checked below).
+    rejectUnauthorized: opts.tls === 'verify' && opts.dane === undefined,
     minVersion: 'TLSv1.2',
     ...(opts.ca ? { ca: [...opts.ca] } : {}),
   });
@@ -447,10 +458,31 @@ async function startTls(
     secure.destroy();
     return { failure: { code: 451, enhanced: '4.7.5', text: `TLS handshake failed: ${done.message}`, host: label, command: 'STARTTLS' }, broken: true };
   }
+  let dane: string | undefined;
+  if (opts.dane) {
+    const verdict = verifyDane(peerChain(secure), opts.dane.records, opts.dane.names, new Date());
+    if (!verdict.ok) {
+      secure.destroy();
+      return { failure: { code: 451, enhanced: '4.7.5', text: `DANE: certificate of ${hop.host} rejected: ${verdict.reason}`, host: label, command: 'STARTTLS' }, broken: true };
+    }
+    dane = verdict.matched;
+  }
   secure.removeAllListeners('error');
   const next = new ReplyChannel(secure);
   const cipher = secure.getCipher();
-  return { channel: next, info: `${secure.getProtocol() ?? 'TLS'} ${cipher.name}`, verified: secure.authorized };
+  return { channel: next, info: `${secure.getProtocol() ?? 'TLS'} ${cipher.name}`, verified: dane !== undefined || secure.authorized, ...(dane ? { dane } : {}) };
+}
+
+/** The certificates the server presented, leaf first (node links them by issuerCertificate; a self-signed one links to itself). */
+function peerChain(secure: tls.TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = [];
+  const seen = new Set<string>();
+  // Bounded by the chain's length: each certificate is visited once.
+  for (let c: tls.DetailedPeerCertificate | undefined = secure.getPeerCertificate(true); c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+    seen.add(c.fingerprint256);
+    chain.push(new X509Certificate(c.raw));
+  }
+  return chain;
 }
 
 /** undefined when authenticated; else the failure that makes this host unusable. */

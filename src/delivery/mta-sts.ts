@@ -24,10 +24,10 @@
  * policy is `stsPlan` (pure); the transport applies it.
  */
 import https from 'node:https';
-import net, { type LookupFunction } from 'node:net';
 import tls from 'node:tls';
 import { parsePolicy, resolvePolicy, validateMx } from 'mailauth/lib/mta-sts.js';
 import type { NextHop } from './resolve.js';
+import { resolverLookup } from './resolver-lookup.js';
 
 export type StsMode = 'enforce' | 'testing' | 'none';
 
@@ -196,35 +196,8 @@ export class MtaSts {
     });
   }
 
-  /** node's `lookup` for the policy fetch, answered by the configured resolver (A, then AAAA). */
-  private readonly lookup: LookupFunction = (hostname, options, callback) => {
-    const all = (options as { all?: boolean }).all === true;
-    const family = net.isIP(hostname);
-    const found: Promise<{ address: string; family: number }[]> = family !== 0
-      ? Promise.resolve([{ address: hostname, family }])
-      : this.addressesOf(hostname);
-    found.then((list) => {
-      if (list.length === 0) {
-        callback(Object.assign(new Error(`policy fetch: no address for ${hostname}`), { code: 'ENOTFOUND' }), '', 4);
-      } else if (all) {
-        (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, list);
-      } else {
-        callback(null, list[0]!.address, list[0]!.family);
-      }
-    }, (err: unknown) => callback(err as NodeJS.ErrnoException, '', 4));
-  };
-
-  private async addressesOf(name: string): Promise<{ address: string; family: number }[]> {
-    const ask = async (rrtype: 'A' | 'AAAA'): Promise<string[]> => {
-      try {
-        return (await this.d.resolver(name, rrtype)).flat().map(String);
-      } catch {
-        return [];
-      }
-    };
-    const [v4, v6] = await Promise.all([ask('A'), ask('AAAA')]);
-    return [...v4.map((address) => ({ address, family: 4 })), ...v6.map((address) => ({ address, family: 6 }))];
-  }
+  /** node's `lookup` for the policy fetch, answered by the configured resolver (delivery/resolver-lookup). */
+  private readonly lookup = resolverLookup((name, rrtype) => this.d.resolver(name, rrtype), 'policy fetch');
 }
 
 function splitHostPort(s: string): [string, number] {

@@ -4,7 +4,7 @@
  * recipients are queued and backed off under.
  *
  * What it does: normalizes the three spellings of a route ("host:port", a list
- * of them, or `{ hosts | socket, protocol, tls, auth }`) into one shape; matches a domain
+ * of them, or `{ hosts | socket, protocol, tls, auth, verify }`) into one shape; matches a domain
  * exactly (case-insensitive, trailing dot ignored), then falls back to the
  * "*" smarthost. What it does not: DNS (resolve.ts turns route host names into
  * addresses), connection policy, or local domains (the scheduler keys those
@@ -29,6 +29,8 @@ export interface Route {
   readonly socket?: string;
   readonly tls?: TlsPolicy;
   readonly auth?: { readonly user: string; readonly password: string };
+  /** Recipient verification on this route: "probe" (the default for LMTP routes) or "off". */
+  readonly verify: 'probe' | 'off';
 }
 
 /** Lowercase, no trailing dot: the form every domain comparison here uses. */
@@ -47,11 +49,13 @@ export function parseHostPort(text: string): RouteHost {
 }
 
 function normalizeRoute(matched: string, cfg: RouteConfig): Route {
-  if (typeof cfg === 'string') return { matched, protocol: 'smtp', hosts: [parseHostPort(cfg)] };
-  if (Array.isArray(cfg)) return { matched, protocol: 'smtp', hosts: cfg.map(parseHostPort) };
+  if (typeof cfg === 'string') return { matched, protocol: 'smtp', hosts: [parseHostPort(cfg)], verify: 'off' };
+  if (Array.isArray(cfg)) return { matched, protocol: 'smtp', hosts: cfg.map(parseHostPort), verify: 'off' };
+  const protocol = cfg.protocol ?? 'smtp';
   return {
     matched,
-    protocol: cfg.protocol ?? 'smtp',
+    protocol,
+    verify: cfg.verify ?? (protocol === 'lmtp' ? 'probe' : 'off'),
     hosts: (cfg.hosts ?? []).map(parseHostPort),
     ...(cfg.socket !== undefined ? { socket: cfg.socket } : {}),
     ...(cfg.tls ? { tls: cfg.tls } : {}),

@@ -35,6 +35,17 @@
  * reason. Under `testing` delivery goes on as usual and what would have failed
  * is logged. Each session under a policy counts towards its TLS-RPT figures.
  *
+ * DANE (delivery/dane, RFC 7672) for MX deliveries, when the startup
+ * self-test let it on: a domain whose MX set is DNSSEC-secure and whose MX
+ * hosts publish TLSA records is delivered only to hosts whose certificate
+ * matches them (a host whose TLSA lookup fails is not tried); a bogus MX set
+ * defers. Such a domain's MTA-STS policy is not used (RFC 8461 §2); DANE is
+ * decided first.
+ *
+ * Each session under a policy (MTA-STS, DANE) is counted for the daily
+ * TLS-RPT reports (delivery/tls-sessions), with the RFC 8460 result type of a
+ * failure (delivery/tls-result-type).
+ *
  * Idle connections are pooled per destination (up to
  * max_messages_per_connection transactions each) and closed with QUIT after
  * connection_idle_timeout; a connection that saw a timeout or error is never
@@ -46,13 +57,29 @@ import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
+import type { Dane, DanePlan, HostPolicy } from './dane.js';
+import { tlsaText } from './dane-match.js';
+import { daneSession, stsSession, type TlsRptRecorder } from './tls-sessions.js';
+import { tlsResultType } from './tls-result-type.js';
 import { stsPlan, type MtaSts, type StsPlan } from './mta-sts.js';
 import type { MxResolver, NextHop, Resolution } from './resolve.js';
 import { judgeReply, judgeTrouble } from './failure-policy.js';
 import { runTransaction } from './send.js';
+import { runProbe } from './probe.js';
 import type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts, Transport } from './types.js';
 
 export type { BatchResult, OutboundBatch, RecipientVerdict, RecordVerdicts } from './types.js';
+
+/**
+ * What a recipient verification probe found: the remote's reply to RCPT TO, or the trouble that kept it from
+ * answering (`destinationFailure`: a connection-level failure the destination's backoff is charged with).
+ * `closed` resolves once the probe's session is over (QUIT answered or the socket gone): the caller's gate
+ * slot covers the session to its end, as a delivery's does.
+ */
+export type ProbeOutcome = (
+  | { readonly kind: 'answered'; readonly reply: LastReply }
+  | { readonly kind: 'trouble'; readonly reply: LastReply; readonly destinationFailure: boolean }
+) & { readonly closed: Promise<void> };
 
 export interface SmtpTransportDeps {
   /** The configuration in force, read at use time (config/live). */
@@ -64,6 +91,10 @@ export interface SmtpTransportDeps {
   readonly mtaSts?: MtaSts;
   /** Trusted roots for certificate checks ([delivery] tls_ca_file added to the system's). */
   readonly ca?: readonly string[];
+  /** DANE, once the startup self-test has spoken: undefined when it is off. Absent → no DANE. */
+  readonly dane?: () => Promise<Dane | undefined>;
+  /** TLS-RPT session counts (delivery/tls-sessions); absent → not counted. */
+  readonly tlsRpt?: TlsRptRecorder;
 }
 
 interface Idle {
@@ -180,6 +211,33 @@ export class SmtpTransport implements Transport {
     return done({});
   }
 
+  /**
+   * A recipient verification probe (delivery/probe) for `address` on the path a delivery to `domain` takes:
+   * the same resolution, next hops, TLS and AUTH, LMTP or SMTP; MAIL FROM:<>, RCPT TO, then QUIT (a probe's
+   * connection is never pooled: it would hold no slot). The caller holds the destination's gate slot.
+   */
+  async probe(domain: string, address: string): Promise<ProbeOutcome> {
+    const resolution = await this.resolve(domain);
+    const got = await this.connect(resolution, domain);
+    if (got.kind !== 'connected') {
+      return { kind: 'trouble', reply: got.reply, destinationFailure: got.kind === 'deferred' && got.destinationFailure, closed: Promise.resolve() };
+    }
+    const conn = got.conn;
+    let report;
+    try {
+      report = await runProbe(conn, address);
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+    if (report.kind === 'trouble' && report.connectionLevel) {
+      conn.destroy();
+      return { kind: 'trouble', reply: report.reply, destinationFailure: true, closed: Promise.resolve() };
+    }
+    const closed = conn.quit().catch(() => undefined);
+    return report.kind === 'answered' ? { ...report, closed } : { kind: 'trouble', reply: report.reply, destinationFailure: false, closed };
+  }
+
   /** QUITs up to `count` (default all) of the connections to `destination` kept idle, and waits until they are closed. */
   async closeIdle(destination: string, count = Infinity): Promise<void> {
     const pooled = this.idle.get(destination) ?? [];
@@ -217,9 +275,16 @@ export class SmtpTransport implements Transport {
     }
     const cfg = this.deps.config();
     const route = resolution.routeConfig;
-    const sts = await this.stsFor(resolution, domain);
+    const dane = await this.daneFor(resolution, domain);
+    if (dane.kind === 'failed') {
+      this.deps.log.warn({ domain, event: 'dane', reason: dane.text }, `DANE: ${domain} deferred: ${dane.text}`);
+      return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: dane.text, command: 'resolve' }, destinationFailure: true, throttle: false };
+    }
+    // RFC 8461 §2: a domain under DANE is not subject to its MTA-STS policy.
+    const sts: StsPlan = dane.kind === 'dane' ? { kind: 'none' } : await this.stsFor(resolution, domain);
     if (sts.kind === 'no-match') {
       this.deps.mtaSts?.count(domain, sts.policy.mode, false, 'validation-failure: no MX host matches the policy');
+      this.deps.tlsRpt?.session(stsSession(domain, sts.policy, { resultType: 'validation-failure' }));
       // Every recipient of the domain meets the same policy: the destination backs off, one try per step.
       return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: sts.text, command: 'connect' }, destinationFailure: true, throttle: false };
     }
@@ -238,14 +303,30 @@ export class SmtpTransport implements Transport {
     let last: LastReply = { code: 451, enhanced: '4.4.4', text: `No next hop for ${domain}`, command: 'connect' };
     let verdict = judgeReply(last);
     for (const hop of sts.kind === 'enforce' ? sts.hops : resolution.hops) {
-      const got = await this.openHop(hop, opts);
+      const policy: HostPolicy | undefined = dane.kind === 'dane' ? dane.hosts.get(hop.host) : undefined;
+      if (policy?.kind === 'unusable') {
+        last = { code: 451, enhanced: '4.7.5', text: policy.text, command: 'connect', host: hopLabel(hop) };
+        this.deps.tlsRpt?.session(daneSession(hop.host, [], { resultType: tlsResultType(policy.text) ?? 'dnssec-invalid', ip: hop.address }));
+        verdict = judgeReply(last);
+        this.deps.log.warn({ domain, host: hopLabel(hop), event: 'dane', reason: policy.text }, `DANE: not using ${hop.host}: ${policy.text}`);
+        continue;
+      }
+      const hopOpts: OpenOptions = policy?.kind === 'dane'
+        ? { ...opts, tls: 'required', dane: { records: policy.records, names: [hop.host, domain] } }
+        : policy?.kind === 'tls-required' ? { ...opts, tls: opts.tls === 'verify' ? 'verify' : 'required' } : opts;
+      const got = await this.openHop(hop, hopOpts);
       if (got.kind === 'connected') {
         this.countSts(sts, domain, hop.host, got.conn);
+        if (policy?.kind === 'dane') this.deps.tlsRpt?.session(daneSession(hop.host, policy.records.map(tlsaText)));
+        if (got.conn.dane) this.deps.log.info({ domain, host: hopLabel(hop), event: 'dane', tlsa: got.conn.dane }, `DANE: ${hop.host} authenticated (${got.conn.dane})`);
         return got;
       }
       last = got.reply;
       verdict = judgeReply(last);
+      const resultType = tlsResultType(last.text);
+      if (policy?.kind === 'dane' && resultType) this.deps.tlsRpt?.session(daneSession(hop.host, policy.records.map(tlsaText), { resultType, ip: hop.address }));
       if (sts.kind === 'enforce') {
+        if (resultType) this.deps.tlsRpt?.session(stsSession(domain, sts.policy, { resultType, host: hop.host, ip: hop.address }));
         this.deps.mtaSts?.count(domain, 'enforce', false, `${hop.host}: ${last.text}`);
         last = { ...last, text: `MTA-STS policy of ${domain} (enforce): ${last.text}` };
       }
@@ -253,6 +334,13 @@ export class SmtpTransport implements Transport {
       if (!verdict.nextHost) break;
     }
     return { kind: 'deferred', reply: last, destinationFailure: verdict.destinationFailure, throttle: verdict.throttle };
+  }
+
+  /** The DANE plan for an MX delivery (routes and address literals have none; nor has anything while DANE is off). */
+  private async daneFor(resolution: Resolution & { kind: 'hops' }, domain: string): Promise<DanePlan> {
+    if (!this.deps.dane || resolution.route !== undefined || domain.startsWith('[')) return { kind: 'insecure' };
+    const dane = await this.deps.dane();
+    return dane ? dane.planFor(domain, resolution.hops) : { kind: 'insecure' };
   }
 
   /** The MTA-STS plan for an MX delivery (routes and address literals have none). */
@@ -264,12 +352,17 @@ export class SmtpTransport implements Transport {
 
   /** TLS-RPT: a session under a policy succeeded, or (testing) would have failed — counted and logged. */
   private countSts(sts: StsPlan, domain: string, host: string, conn: SmtpConnection): void {
-    if (sts.kind === 'enforce') this.deps.mtaSts?.count(domain, 'enforce', true);
+    if (sts.kind === 'enforce') {
+      this.deps.mtaSts?.count(domain, 'enforce', true);
+      this.deps.tlsRpt?.session(stsSession(domain, sts.policy));
+    }
     if (sts.kind !== 'testing') return;
     const matched = !sts.mismatched.includes(host);
     const ok = matched && conn.tls !== undefined && conn.tlsVerified;
     const why = !matched ? 'validation-failure: MX host not in the policy' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate not valid for the MX host';
     this.deps.mtaSts?.count(domain, 'testing', ok, ok ? undefined : `${host}: ${why}`);
+    const resultType = !matched ? 'validation-failure' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate-host-mismatch';
+    this.deps.tlsRpt?.session(stsSession(domain, sts.policy, ok ? undefined : { resultType, host, ip: conn.hop.address }));
     if (!ok) this.deps.log.warn({ domain, host, event: 'mta_sts_testing', reason: why }, `MTA-STS testing: ${host} would fail the policy of ${domain} (${why}); delivered anyway`);
   }
 

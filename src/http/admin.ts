@@ -2,7 +2,9 @@
  * http/admin — the queue operations an operator performs (list and search,
  * show, flush, hold, release, delete, bounce, destinations, inject, the
  * queue's shape, a message's content, this node's throughput), written once
- * over the Store so the admin API (http/routes) and the CLI's direct backend
+ * over the admin side of the queue (queue/admin-queue: reads, flush, hold,
+ * delete, a destination's reset, and a bounce that claims before it fails
+ * anything, so never a recipient in flight) so the admin API (http/routes) and the CLI's direct backend
  * (a stopped server's data_dir) behave the same.
  *
  * `AdminApi` is also the interface the CLI's HTTP backend implements, so a
@@ -11,14 +13,14 @@
  * a code that maps to an HTTP status. An injected message is queued through
  * intake/ (trace header, Message-ID/Date, the queue write) like every other.
  */
+import { randomUUID } from 'node:crypto';
 import { domainOf, formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
 import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../destination/politeness.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
-import { FINAL_STATES } from '../queue/model.js';
-import type { Queue } from '../queue/store.js';
+import type { AdminQueue } from '../queue/admin-queue.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
 import { MessageIdIndex } from './message-ids.js';
@@ -143,7 +145,8 @@ export interface AdminApi {
 }
 
 export interface AdminDeps {
-  readonly store: Queue;
+  /** The admin side of the queue only (queue/admin-queue): no claims of due work, no outcome for a recipient it did not claim. */
+  readonly store: AdminQueue;
   /** Where injected messages go (trace header, Message-ID/Date, the queue write), as every new message does; absent where injection is refused. */
   readonly intake?: Intake;
   readonly clock: () => number;
@@ -171,6 +174,9 @@ export interface AdminDeps {
   /** This node's outcomes per minute (http/throughput; a running server only). */
   readonly throughput?: () => Throughput;
 }
+
+/** How long a bounce holds the recipients it claimed (its claim and its write follow each other at once). */
+const BOUNCE_LEASE_MS = 60_000;
 
 const SUMMARY_HEADERS = ['subject', 'from', 'to', 'cc', 'date', 'message-id'];
 
@@ -370,24 +376,29 @@ export class Admin implements AdminApi {
 
   /**
    * Fails every waiting recipient with 5.0.0; the DSN sweep then sends the
-   * report. Recipients in flight are skipped: their delivery may be
-   * succeeding right now, and a "failed" DSN for a delivered message is worse
-   * than asking again.
+   * report. The waiting recipients are claimed first (as a delivery claims
+   * them) and only what was claimed is failed, in one commit: a recipient in
+   * flight — even one a node claimed a moment ago — is skipped, as its
+   * delivery may be succeeding right now, and a "failed" DSN for a delivered
+   * message is worse than asking again.
    */
   async bounce(id: string): Promise<{ bounced: number; skipped: number }> {
     await this.mustGet(id);
-    const rows = await this.d.store.recipients.getRecipients(id);
-    const waiting = rows.filter((r) => r.state === 'queued' || r.state === 'deferred');
-    const skipped = rows.filter((r) => r.state === 'inflight').length;
-    await this.d.store.recipients.recordOutcomes(waiting.map((r) => ({
+    const now = this.d.clock();
+    // An owner of its own: no node's start releases it, and nobody else's outcome lands on these rows meanwhile.
+    const owner = `admin:${randomUUID()}`;
+    const claimed = await this.d.store.recipients.claimWaiting(id, { now, owner, leaseUntil: now + BOUNCE_LEASE_MS });
+    const applied = new Set(await this.d.store.recipients.recordOutcomes(claimed.map((r) => ({
       recipientId: r.id,
       outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
-    })), this.d.clock());
+    })), now, owner));
+    const bounced = claimed.filter((r) => applied.has(r.id));
+    const skipped = (await this.d.store.recipients.getRecipients(id)).filter((r) => r.state === 'inflight').length;
     // The administrator's line first, then what it did to each recipient.
-    this.audit('bounce', [id], { recipients: waiting.length, skipped });
-    this.d.onBounced?.(id, waiting.map((r) => r.address));
+    this.audit('bounce', [id], { recipients: bounced.length, skipped });
+    this.d.onBounced?.(id, bounced.map((r) => r.address));
     this.d.poke?.();
-    return { bounced: waiting.length, skipped };
+    return { bounced: bounced.length, skipped };
   }
 
   /**

@@ -9,7 +9,7 @@
  * Matches ids only; the rows (id, sender, recipients) are searched by the
  * queue itself (QueueFilter.search).
  */
-import type { Queue } from '../queue/store.js';
+import type { AdminQueue } from '../queue/admin-queue.js';
 
 /** Bodies read at once when filling the index: the queue thread serves other work between. */
 const READS_AT_ONCE = 16;
@@ -19,7 +19,7 @@ export class MessageIdIndex {
   private readonly byId = new Map<string, string>();
 
   /** `messageIdOf`: the Message-ID in a stored message ("" when none), http/admin's header reader. */
-  constructor(private readonly store: Queue, private readonly messageIdOf: (body: Buffer) => string) {}
+  constructor(private readonly store: Pick<AdminQueue, 'messages' | 'recipients'>, private readonly messageIdOf: (body: Buffer) => string) {}
 
   /** Queue ids of the messages whose Message-ID contains `q` (lower case). */
   async matching(q: string): Promise<string[]> {

@@ -16,6 +16,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RecipientState } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
+
+/** What /metrics reads of the queue: counts, destinations in trouble, the outbox's depth, whether it answers. */
+export type MetricsQueue = { readonly recipients: Pick<Queue['recipients'], 'counts'>; readonly gate: Pick<Queue['gate'], 'listDestinations'>; readonly events: Pick<Queue['events'], 'outboxDepth'>; readonly health: Pick<Queue['health'], 'state'> };
 import { ThroughputRing } from './throughput.js';
 
 export const TOP_DESTINATIONS = 20;
@@ -23,7 +26,7 @@ const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'd
 export type OutcomeStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
 
 export interface MetricsSources {
-  readonly store: Queue;
+  readonly store: MetricsQueue;
   /** This node's id (config node_id): the `node` label on every metric. */
   readonly node: string;
   readonly connections: () => ReadonlyMap<string, number>;
@@ -51,6 +54,7 @@ export class Metrics {
   private readonly eventsSentTotal: Counter<'sink'>;
   private readonly eventFailures: Counter<'sink'>;
   private readonly stsFetchFailed: Counter<'domain'>;
+  private readonly verifyProbes: Counter<'verdict'>;
   /** Outcomes per minute over the last hour (GET /api/stats/throughput), fed by `outcome` with the counter. */
   readonly throughput: ThroughputRing;
 
@@ -70,6 +74,10 @@ export class Metrics {
     this.stsFetchFailed = new Counter({
       name: 'halcyon_mta_sts_fetch_failures_total', help: 'MTA-STS policies named by a _mta-sts TXT record that could not be fetched, by policy domain', labelNames: ['domain'], registers,
     });
+    this.verifyProbes = new Counter({
+      name: 'halcyon_verify_probes_total', help: 'Recipient verification probes by what they found (exists, absent, unknown: no answer about the address)', labelNames: ['verdict'], registers,
+    });
+    for (const v of ['exists', 'absent', 'unknown']) this.verifyProbes.inc({ verdict: v }, 0);
     this.inbound = new Counter({ name: 'halcyon_inbound_connections_total', help: 'Inbound SMTP connections accepted', labelNames: ['listener'], registers });
     const sinks = src.eventSinks ?? [];
     this.eventsSentTotal = new Counter({ name: 'halcyon_events_sent_total', help: 'Events acknowledged by each sink (from this node)', labelNames: ['sink'], registers });
@@ -137,6 +145,7 @@ export class Metrics {
   eventsSent(sink: string, n: number): void { this.eventsSentTotal.inc({ sink }, n); }
   eventSendFailed(sink: string): void { this.eventFailures.inc({ sink }); }
   mtaStsFetchFailed(domain: string): void { this.stsFetchFailed.inc({ domain }); }
+  verifyProbe(verdict: 'exists' | 'absent' | 'unknown'): void { this.verifyProbes.inc({ verdict }); }
   outcome(status: OutcomeStatus, latencyMs: number): void {
     this.recipients.inc({ status });
     this.throughput.record(status === 'expired' ? 'bounced' : status);

@@ -22,7 +22,6 @@ import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
 import { httpEnabled } from '../config/http-listen.js';
 import { splitHostPort } from '../config/units.js';
-import type { Queue } from '../queue/store.js';
 import { AdminError, queueTroubleError, type Admin } from './admin.js';
 import type { Actor } from './audit.js';
 import { csrfVerdict, newCsrfToken } from './csrf.js';
@@ -33,7 +32,6 @@ import { match, RawBody } from './routes.js';
 export interface HttpDeps {
   readonly admin: Admin;
   readonly metrics: Metrics;
-  readonly store: Queue;
   /** Read per request, so a reload (SIGHUP) changes the token. */
   readonly config: () => Config;
   readonly log: Logger;

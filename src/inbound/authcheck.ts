@@ -12,6 +12,7 @@
  */
 import { isIP } from 'node:net';
 import { authenticate, spf as spfCheck } from 'mailauth';
+import type { ArcChain } from '../intake/arc.js';
 import type { AuthResolver } from './auth-dns.js';
 import type { AuthSummary } from './dmarc-policy.js';
 
@@ -28,6 +29,8 @@ export interface AuthResult {
   /** "Authentication-Results: …\r\n", to prepend to the message. */
   readonly header: string;
   readonly summary: AuthSummary;
+  /** The incoming ARC chain: none, pass, or fail (anything mailauth did not call none or pass). */
+  readonly arc: ArcChain;
 }
 
 const fold = (rows: readonly string[]): string => rows.map((r) => r.replace(/\r?\n\s*/g, ' ')).join(';\r\n\t');
@@ -36,6 +39,8 @@ const fold = (rows: readonly string[]): string => rows.map((r) => r.replace(/\r?
 export function authResultsHeader(hostname: string, rows: readonly string[]): string {
   return `Authentication-Results: ${hostname};${rows.length === 0 ? ' none' : `\r\n\t${fold(rows)}`}\r\n`;
 }
+
+const arcChain = (result: string): ArcChain => (result === 'none' || result === 'pass' ? result : 'fail');
 
 export class AuthChecker {
   constructor(private readonly hostname: () => string, private readonly resolver: AuthResolver) {}
@@ -66,12 +71,15 @@ export class AuthChecker {
       return {
         header: authResultsHeader(mta, rows),
         summary: { dmarc: dmarc === 'temperr' ? 'temperror' : dmarc, policy: auth.dmarc ? auth.dmarc.policy : undefined, domain: auth.dmarc ? auth.dmarc.domain : undefined, temperror },
+        arc: arcChain(auth.arc ? auth.arc.status.result : 'none'),
       };
     } catch (err) {
       const why = (err as Error).message.replace(/[()\r\n\\]/g, ' ').slice(0, 120);
       return {
         header: authResultsHeader(mta, [`spf=temperror (${why})`, 'dkim=temperror', 'dmarc=temperror']),
         summary: { dmarc: 'temperror', temperror: true },
+        // Nothing could be verified: there is no chain result to vouch for, so nothing is sealed.
+        arc: 'fail',
       };
     }
   }

@@ -31,6 +31,7 @@ export class Envelope {
   readonly sender: string;
   private readonly list: NewRecipient[] = [];
   private readonly seen = new Set<string>();
+  private readonly forwarders = new Set<string>();
   private accepted = 0;
 
   constructor(sender: Mailbox | undefined, readonly params: MailParams) {
@@ -44,6 +45,11 @@ export class Envelope {
 
   get recipients(): readonly NewRecipient[] {
     return this.list;
+  }
+
+  /** Local domains whose aliases sent a copy to a remote address (their mail is forwarded: intake/arc seals it). */
+  get forwardedBy(): readonly string[] {
+    return [...this.forwarders];
   }
 
   get firstAddress(): string | undefined {
@@ -62,6 +68,7 @@ export class Envelope {
       const r = dir.resolveLocal(mb, this.params.size);
       if (!r.ok) return r;
       targets = r.targets;
+      if (targets.some((t) => !t.destination.startsWith('local:'))) this.forwarders.add(mb.domain.toLowerCase());
     } else {
       targets = [{ address, destination: dir.destinationOf(mb.domain) }];
     }

@@ -7,7 +7,8 @@
  * smtp/data, order from inbound/states, relay decisions from inbound/policy.
  * Commands are handled strictly one after another (even when pipelined), so
  * replies leave in order. The transaction's envelope is built in
- * inbound/envelope; the listener's limits are inbound/server's job. The
+ * inbound/envelope; the listener's limits are inbound/server's job; a RCPT
+ * for a routed address may wait for recipient verification (inbound/verifier). The
  * finished message goes through intake/ (trace header, queue write), as
  * every new message does.
  */
@@ -17,6 +18,7 @@ import type { Logger } from 'pino';
 import { ERRORS, HalcyonError, type ErrorCode } from '../errors.js';
 import { countHeader, headerBlock } from '../intake/headers.js';
 import type { Intake } from '../intake/intake.js';
+import type { ArcChain } from '../intake/arc.js';
 import type { Trace } from '../queue/model.js';
 import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
@@ -31,6 +33,7 @@ import { Envelope, type RecipientDirectory } from './envelope.js';
 import type { AuthChecker } from './authcheck.js';
 import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
+import type { RcptAnswer } from './verify-policy.js';
 import { bareAddress, rejectLine } from './reject-line.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
@@ -72,6 +75,8 @@ export interface SessionDeps {
   readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
   /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
   readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
+  /** Recipient verification (inbound/verifier): what a RCPT for a routed address hears (absent: none). */
+  readonly verifyRecipient?: (address: string, domain: string) => Promise<RcptAnswer>;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -359,7 +364,7 @@ export class InboundSession {
     this.reply(...refusal);
   }
 
-  private rcpt(pathText: string, paramText: string): void {
+  private async rcpt(pathText: string, paramText: string): Promise<void> {
     const env = this.envelope!;
     this.rcptTried++;
     if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
@@ -389,6 +394,15 @@ export class InboundSession {
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
       return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text, { stage: 'RCPT', reason: 'relay_denied', to: pathText });
+    }
+    if (verdict.kind === 'relay' && this.deps.verifyRecipient) {
+      // A routed address with verify = "probe": the remote's verdict now, not a bounce later (inbound/verifier).
+      const answer = await this.deps.verifyRecipient(formatMailbox(path.mailbox!), path.mailbox!.domain);
+      if (answer.kind === 'refuse') {
+        this.deps.onReject?.(answer.reason);
+        this.logReject({ stage: 'RCPT', reason: answer.reason, to: formatMailbox(path.mailbox!) }, [answer.code, answer.enhanced, answer.text]);
+        return this.reply(answer.code, answer.enhanced, answer.text);
+      }
     }
     const result = env.addRecipient(path.mailbox!, params, verdict.kind, dir);
     if (!result.ok) {
@@ -480,7 +494,7 @@ export class InboundSession {
     try {
       accepted = await this.deps.intake.accept({
         origin: this.settings.kind, sender: env.sender, params: { ...env.queueParams, size: env.params.size }, trace, content, recipients: env.recipients,
-        ours, authResults: judged?.authResults, quarantine: judged?.quarantine,
+        ours, authResults: judged?.authResults, quarantine: judged?.quarantine, arcChain: judged?.arc, forwardedBy: env.forwardedBy,
       });
     } catch (err) {
       this.deps.log.error({ ip: this.ip, event: 'queue_write_failed', err: (err as Error).message }, 'queue write failed');
@@ -489,8 +503,8 @@ export class InboundSession {
       const code = err instanceof HalcyonError && (err.code === 'HAL_ERR_QUEUE_FAILED' || err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') ? err.code : 'HAL_ERR_QUEUE_WRITE';
       return refuse('queue_write', ...replyOf(code));
     }
-    const { id, size, messageId } = accepted;
-    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser },
+    const { id, size, messageId, arc } = accepted;
+    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser, ...(arc ? { arc } : {}) },
       `${id}: accepted from=<${env.sender}> size=${size} nrcpt=${env.count} message_id=${messageId ?? 'none'}`);
     this.deps.onMessage?.({ id, size, recipients: env.count });
     this.resetTransaction();
@@ -501,7 +515,7 @@ export class InboundSession {
    * Mail from outside on the MX listener: SPF/DKIM/DMARC/ARC (inbound/authcheck), then what
    * `[inbound] dmarc` makes of it (inbound/dmarc-policy). Undefined when nothing is verified.
    */
-  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean } | { reason: string; refusal: Reply3 } | undefined> {
+  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean; arc: ArcChain } | { reason: string; refusal: Reply3 } | undefined> {
     const checker = this.deps.authChecker;
     if (!checker || !this.settings.verify || this.settings.kind !== 'smtp') return undefined;
     const result = await checker.check({ ip: this.ip, helo: this.helo, sender, message: content });
@@ -510,7 +524,7 @@ export class InboundSession {
       result.header.replace(/\r\n\t?/g, ' ').trim());
     if (action.kind === 'reject') return { reason: 'dmarc_reject', refusal: [action.code, action.enhanced, action.text] };
     if (action.kind === 'tempfail') return { reason: 'auth_tempfail', refusal: [action.code, action.enhanced, action.text] };
-    return { authResults: result.header, quarantine: action.kind === 'quarantine' };
+    return { authResults: result.header, quarantine: action.kind === 'quarantine', arc: result.arc };
   }
 
   private trace(): Trace {

@@ -14,12 +14,12 @@ import { dkimTxtRecord, signedHeaders, type DkimAlgorithm, type DkimKey } from '
 
 const KEY_TYPE: Readonly<Record<DkimAlgorithm, string>> = { 'rsa-sha256': 'rsa', 'ed25519-sha256': 'ed25519' };
 
-/** Loads every `[[dkim]]` entry's key; throws one ConfigError naming every entry that is wrong. */
-export function loadDkimKeys(entries: Config['dkim']): DkimKey[] {
+/** Loads every `[[dkim]]` (or `[[arc]]`, `section`) entry's key; throws one ConfigError naming every entry that is wrong. */
+export function loadDkimKeys(entries: Config['dkim'] | Config['arc'], section: 'dkim' | 'arc' = 'dkim'): DkimKey[] {
   const keys: DkimKey[] = [];
   const problems: ConfigProblem[] = [];
   entries.forEach((e, i) => {
-    const path = `dkim.${i}.key`;
+    const path = `${section}.${i}.key`;
     let privateKey: KeyObject;
     try {
       privateKey = createPrivateKey(readFileSync(e.key));
@@ -36,7 +36,7 @@ export function loadDkimKeys(entries: Config['dkim']): DkimKey[] {
       problems.push({ path, message: `${e.key}: RSA keys shorter than 1024 bits are refused by verifiers (RFC 8301)` });
       return;
     }
-    keys.push({ domain: e.domain.toLowerCase().replace(/\.$/, ''), selector: e.selector, algorithm: e.algorithm, privateKey, headers: signedHeaders(e.headers) });
+    keys.push({ domain: e.domain.toLowerCase().replace(/\.$/, ''), selector: e.selector, algorithm: e.algorithm, privateKey, headers: signedHeaders('headers' in e ? (e as Config['dkim'][number]).headers : undefined) });
   });
   if (problems.length > 0) throw new ConfigError(undefined, problems);
   return keys;

@@ -8,7 +8,8 @@
  * ORIGINS table): the trace header, Message-ID and Date for a local
  * submission, the Authentication-Results of inbound verification (with any
  * forged one naming us removed), a DKIM signature for mail that is ours
- * (intake/dkim), and then the durable queue write. Signing happens before the write, so the queue
+ * (intake/dkim), an ARC seal for mail from outside that an alias forwards
+ * (intake/arc), and then the durable queue write. Signing happens before the write, so the queue
  * only ever holds whole signed messages and a retry never signs again.
  * `compose` is the pure part; `Intake.accept` is the thin shell that names
  * the message and writes it.
@@ -20,6 +21,7 @@
  */
 import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
 import type { MessageStore } from '../queue/message-store.js';
+import { arcPlan, arcSeal, type ArcChain } from './arc.js';
 import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
 import { claimsAuthserv, headerBlock, headerValue, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
 
@@ -69,6 +71,10 @@ export interface Submission {
   readonly authResults?: string;
   /** MX mail from outside that a DMARC p=quarantine policy puts aside (inbound/dmarc-policy). */
   readonly quarantine?: boolean;
+  /** MX mail from outside: the incoming ARC chain's result (with authResults). */
+  readonly arcChain?: ArcChain;
+  /** Local domains whose aliases sent this message on to a remote address (inbound/envelope). */
+  readonly forwardedBy?: readonly string[];
 }
 
 /** What `compose` needs besides the submission: the queue id the trace header names, the time, our name, our keys. */
@@ -121,6 +127,8 @@ export interface IntakeDeps {
   readonly clock: () => number;
   /** The DKIM keys in force (they follow a reload); none → nothing is signed. */
   readonly dkimKeys?: () => readonly DkimKey[];
+  /** The ARC sealing keys in force; none → nothing is sealed. */
+  readonly arcKeys?: () => readonly DkimKey[];
 }
 
 export interface Accepted {
@@ -130,6 +138,8 @@ export interface Accepted {
   readonly receivedAt: number;
   /** The queued message's Message-ID field (ours when intake added it), for the accepted log line; undefined when it has none. */
   readonly messageId?: string;
+  /** When an ARC seal was due: "d=DOMAIN s=SELECTOR cv=…", or why none was made (for the accepted log line). */
+  readonly arc?: string;
 }
 
 export class Intake {
@@ -143,7 +153,18 @@ export class Intake {
   async accept(sub: Submission): Promise<Accepted> {
     const now = this.d.clock();
     const id = this.d.store.newId();
-    const body = compose(sub, { id, now, hostname: this.d.hostname(), dkimKeys: this.d.dkimKeys?.() });
+    let body = compose(sub, { id, now, hostname: this.d.hostname(), dkimKeys: this.d.dkimKeys?.() });
+    const plan = arcPlan({
+      fromOutside: sub.origin === 'smtp' && sub.ours !== true, forwardedBy: sub.forwardedBy ?? [],
+      ...(sub.authResults !== undefined ? { authResults: sub.authResults } : {}), ...(sub.arcChain !== undefined ? { chain: sub.arcChain } : {}),
+    }, this.d.arcKeys?.() ?? []);
+    let arc: string | undefined;
+    if (plan.seal) {
+      // A seal that cannot be made never costs the message: it is queued unsealed, and the log line says why.
+      const set = await arcSeal(body, plan, now).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      if (typeof set === 'string') body = Buffer.concat([Buffer.from(set, 'latin1'), body]);
+      arc = typeof set === 'string' ? `d=${plan.key.domain} s=${plan.key.selector} cv=${plan.cv}` : `not sealed: ${set instanceof Error ? set.message : 'mailauth made no ARC set'}`;
+    }
     // Read before the queue write: a handed-over body is the queue thread's afterwards. Only the header block is
     // searched; control bytes are replaced (the value goes into log lines, a terminal's pretty line among them).
     const messageId = headerValue(headerBlock(body), 'Message-ID')?.slice(0, 998).replace(/[\x00-\x1f\x7f]/g, '?');
@@ -155,6 +176,6 @@ export class Intake {
     const size = body.length;
     // A body compose() built is ours alone: the queue thread may take it instead of copying it.
     await this.d.store.enqueue(msg, { handOver: body !== sub.content });
-    return { id, size, receivedAt: now, ...(messageId ? { messageId } : {}) };
+    return { id, size, receivedAt: now, ...(messageId ? { messageId } : {}), ...(arc ? { arc } : {}) };
   }
 }

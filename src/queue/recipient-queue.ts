@@ -99,10 +99,12 @@ export interface RecipientQueue {
   releaseNodeLeases(owner: string, now: number): Promise<number>;
 
   /**
-   * Durably applies outcomes (and appends them to the attempt history) in one commit. With `owner`, only to
-   * recipients still leased to that owner (a lease lost to another node is not overwritten). Returns the ids applied.
+   * Durably applies outcomes (and appends them to the attempt history) in one commit, only to recipients
+   * in flight and still leased to `owner`: whoever records an outcome claimed the recipient first (a
+   * lease lost to another node, a row never claimed, a final state are all left as they are: I1, I2).
+   * Returns the ids applied.
    */
-  recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner?: string): Promise<number[]>;
+  recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner: string): Promise<number[]>;
 
   /** Earliest nextAttemptAt among claimable recipients, for the scheduler's sleep. */
   nextDueAt(): Promise<number | undefined>;
@@ -117,6 +119,12 @@ export interface RecipientQueue {
   flush(opts: { domain?: string; messageId?: MessageId; destination?: string; now: number }): Promise<number>;
   setHeld(id: MessageId, held: boolean): Promise<boolean>;
 
+  /**
+   * Claims (as `inflight`) the waiting (queued or deferred) recipients of one message, whatever their due
+   * time or their destination's health: what an administrator acts on (a bounce). A recipient in flight
+   * is left to its delivery; a final one is left as it is.
+   */
+  claimWaiting(id: MessageId, claim: Omit<SweepClaim, 'limit'>): Promise<RecipientRow[]>;
   /** Claims (as `inflight`) non-final, unclaimed recipients of messages received before `receivedBefore`, for expiry. */
   claimExpirable(receivedBefore: number, claim: SweepClaim): Promise<RecipientRow[]>;
   /**

@@ -6,8 +6,10 @@
  *
  * Does no I/O and holds no SQL beyond the column lists the rows come from.
  */
+import type { TlsPolicyType, TlsSessionCount } from './tls-reports.js';
 import type { EventType } from './event.js';
 import type { OutboxRow } from './event-outbox.js';
+import type { VerifyEntry, VerifyVerdict } from './verify-cache.js';
 import type {
   AttemptRow, DestinationHealth, DestinationLimits, DestinationRow, LastReply, MessageRow, Notify,
   RecipientRow, RecipientState,
@@ -104,4 +106,30 @@ export interface RawOutbox { id: number; event_id: string; type: string; body: s
 
 export function toOutboxRow(raw: RawOutbox): OutboxRow {
   return { id: raw.id, eventId: raw.event_id, type: raw.type as EventType, body: raw.body, createdAt: raw.created_at, attempts: raw.attempts };
+}
+
+/** A verification cache row as both stores read it (queue/verify-cache). */
+export interface RawVerification { address: string; verdict: string; reply: string; checked_at: number; refresh_at: number; expires_at: number }
+
+export const VERIFICATION_COLUMNS = 'address, verdict, reply, checked_at, refresh_at, expires_at';
+
+export function toVerifyEntry(raw: RawVerification): VerifyEntry {
+  return {
+    address: raw.address, verdict: raw.verdict as VerifyVerdict, reply: JSON.parse(raw.reply) as LastReply,
+    checkedAt: raw.checked_at, refreshAt: raw.refresh_at, expiresAt: raw.expires_at,
+  };
+}
+
+/** A tls_sessions row as both stores read it (queue/tls-reports). */
+export interface RawTlsSession {
+  day: string; policy_domain: string; policy_type: string; result_type: string; receiving_mx: string; receiving_ip: string;
+  sessions: number; policy_strings: string; mx_hosts: string;
+}
+
+export function toTlsSessionCount(r: RawTlsSession): TlsSessionCount {
+  return {
+    day: r.day, policyDomain: r.policy_domain, policyType: r.policy_type as TlsPolicyType, resultType: r.result_type,
+    receivingMx: r.receiving_mx, receivingIp: r.receiving_ip, sessions: Number(r.sessions),
+    policyStrings: JSON.parse(r.policy_strings) as string[], mxHosts: JSON.parse(r.mx_hosts) as string[],
+  };
 }

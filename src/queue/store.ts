@@ -9,6 +9,10 @@
  * - DestinationGate (queue/destination-gate): connection slots, probes,
  *   compare-and-set health, a shared rate;
  * - EventOutbox (queue/event-outbox): the events waiting for their sinks;
+ * - VerifyCache (queue/verify-cache): what recipient verification probes
+ *   learned, shared by every node;
+ * - TlsReportStore (queue/tls-reports): the TLS-RPT session counts and the
+ *   claims of the daily reports;
  * - QueueHealth (queue/health): whether the storage answers at all.
  *
  * Asynchronous from the first line: the SQLite implementation could answer
@@ -21,6 +25,8 @@ import type { EventOutbox } from './event-outbox.js';
 import type { QueueHealth } from './health.js';
 import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
+import type { VerifyCache } from './verify-cache.js';
+import type { TlsReportStore } from './tls-reports.js';
 
 export interface Queue {
   readonly messages: MessageStore;
@@ -28,6 +34,10 @@ export interface Queue {
   readonly gate: DestinationGate;
   /** The recipient events waiting for their sinks (queue/event-outbox). */
   readonly events: EventOutbox;
+  /** The recipient verification cache (queue/verify-cache). */
+  readonly verifications: VerifyCache;
+  /** TLS-RPT session counts and report claims (queue/tls-reports). */
+  readonly tlsReports: TlsReportStore;
   /** Whether the storage can be used now (ok, unavailable for a while, failed for good): queue/health. */
   readonly health: QueueHealth;
   /** Writes what waits and closes; `deadlineMs` bounds the wait where an implementation has one to bound. */

@@ -109,7 +109,7 @@ test('any configuration `config check` accepts starts and serves a message witho
     createResolver({ servers: checked.dns.servers, timeoutMs: 500 });
     const dataDir = mkdtempSync(join(tmpdir(), 'halcyon-prop-'));
     const cfg = { ...checked, data_dir: dataDir, smtp: { ...checked.smtp, listen: ['127.0.0.1:0'] }, http: { ...checked.http, listen: '127.0.0.1:0' },
-      dns: { servers: [`127.0.0.1:${deadDns}`], timeout: '300ms' }, delivery: { ...checked.delivery, timeouts: { ...checked.delivery.timeouts, connect: '500ms' } } };
+      dns: { ...checked.dns, servers: [`127.0.0.1:${deadDns}`], timeout: '300ms' }, delivery: { ...checked.delivery, timeouts: { ...checked.delivery.timeouts, connect: '500ms' } } };
     const app = await startApp(cfg, { logger: pino({ level: 'silent' }), manualScheduler: true });
     try {
       const port = Number(app.listening[0]!.address.split(':').pop());

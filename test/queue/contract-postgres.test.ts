@@ -9,13 +9,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { openPgQueue } from '../../src/queue/pg/store.js';
+import { PG_SCHEMA_VERSION } from '../../src/queue/pg/schema.js';
 import type { Queue } from '../../src/queue/store.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
+import { adminBounceContract } from './contract/admin-bounce.js';
 import { destinationGateContract } from './contract/destination-gate.js';
 import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
+import { verifyCacheContract } from './contract/verify-cache.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 
 const skip = await pgUnavailable();
 
@@ -46,6 +50,9 @@ messageStoreContract(impl);
 recipientQueueContract(impl);
 destinationGateContract(impl);
 eventOutboxContract(impl);
+verifyCacheContract(impl);
+adminBounceContract(impl);
+tlsReportsContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();
@@ -55,7 +62,8 @@ test('migration: nodes starting together create the schema once; a newer schema 
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {
-      assert.deepEqual((await c.query('SELECT version FROM halcyon_schema_version ORDER BY version')).rows.map((r) => r.version as number), [1, 2]);
+      assert.deepEqual((await c.query('SELECT version FROM halcyon_schema_version ORDER BY version')).rows.map((r) => r.version as number),
+        Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1));
       assert.equal((await c.query('SHOW synchronous_commit')).rows[0]?.synchronous_commit, 'on');
       await c.query('INSERT INTO halcyon_schema_version VALUES (99, 0)');
     } finally {

@@ -9,11 +9,14 @@ import { join } from 'node:path';
 import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import type { Queue } from '../../src/queue/store.js';
 import { WorkerQueue } from '../../src/queue/sqlite/worker-store.js';
+import { adminBounceContract } from './contract/admin-bounce.js';
 import { destinationGateContract } from './contract/destination-gate.js';
 import { eventOutboxContract } from './contract/event-outbox.js';
 import { EVENT_ROUTES, T0, type Implementation, type QueueUnderTest } from './contract/harness.js';
 import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
+import { verifyCacheContract } from './contract/verify-cache.js';
+import { tlsReportsContract } from './contract/tls-reports.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -47,4 +50,7 @@ for (const impl of [
   recipientQueueContract(impl);
   destinationGateContract(impl);
   eventOutboxContract(impl);
+  verifyCacheContract(impl);
+  adminBounceContract(impl);
+  tlsReportsContract(impl);
 }

@@ -33,7 +33,7 @@ describe('WorkerQueue (SQLite in a worker thread)', () => {
     now += 10;
     const claimed = await store.recipients.claimDue({ now, limit: 1000, owner: 't', leaseUntil: now + 1000 });
     assert.equal(claimed.length, 300);
-    await store.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'delivered', reply: { code: 250, text: 'ok' } } })), now);
+    await store.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'delivered', reply: { code: 250, text: 'ok' } } })), now, 't');
     assert.equal((await store.recipients.counts()).byState.delivered, 300);
     await store.close();
     // Durable: a plain store on the same file sees everything.

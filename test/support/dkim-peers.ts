@@ -2,7 +2,8 @@
  * test/support/dkim-peers — DKIM software nobody here wrote, as test peers:
  *
  * - dkimpy (Debian `python3-dkim`, run with /usr/bin/python3): `dkim.verify`
- *   with a `dnsfunc` that answers from the records given, and `dkim.sign`;
+ *   and `dkim.arc_verify` with a `dnsfunc` that answers from the records
+ *   given, and `dkim.sign`;
  * - OpenDKIM's library (`libopendkim.so.11`, what `opendkim-tools` is built
  *   on), driven through Python's ctypes with DKIM_QUERY_FILE: a key file
  *   stands in for DNS. `opendkim-testmsg` itself can only ask the system's
@@ -35,6 +36,15 @@ sig = dkim.sign(msg, sel.encode(), dom.encode(), open(keyfile, 'rb').read(),
                 include_headers=[b'from', b'to', b'subject', b'date', b'message-id'],
                 canonicalize=(b'relaxed', b'relaxed'))
 sys.stdout.buffer.write(sig + msg)
+`;
+
+const DKIMPY_ARC_VERIFY = `
+import json, sys, dkim
+recs = {k.rstrip('.').lower(): v.encode() for k, v in json.load(open(sys.argv[1])).items()}
+def dnsfunc(name, timeout=5):
+    return recs.get(name.decode().rstrip('.').lower())
+cv, results, comment = dkim.arc_verify(sys.stdin.buffer.read(), dnsfunc=dnsfunc)
+print(cv.decode() + ' ' + comment)
 `;
 
 // Constants from OpenDKIM's dkim.h: DKIM_OP_SETOPT 1, DKIM_OPTS_QUERYMETHOD 6, DKIM_OPTS_QUERYINFO 7, DKIM_QUERY_FILE 1.
@@ -113,6 +123,16 @@ export function opendkimVerify(message: Buffer, records: Readonly<Record<string,
     writeFileSync(file, Object.entries(records).map(([name, value]) => `${name.replace(/\.$/, '')}\t${value}\n`).join(''));
     const r = python(OPENDKIM_VERIFY, [file], message);
     return { pass: r.stdout.trim() === 'pass', detail: `${r.stdout.trim()} ${r.stderr.trim()}`.trim() };
+  });
+}
+
+/** dkimpy's ARC verification (`dkim.arc_verify`): pass when the chain validates (cv=pass). */
+export function dkimpyArcVerify(message: Buffer, records: Readonly<Record<string, string>>): Verdict {
+  return withTemp((dir) => {
+    const file = join(dir, 'records.json');
+    writeFileSync(file, JSON.stringify(records));
+    const r = python(DKIMPY_ARC_VERIFY, [file], message);
+    return { pass: r.stdout.trim().startsWith('pass'), detail: `${r.stdout.trim()} ${r.stderr.trim()}`.trim() };
   });
 }
 

@@ -57,6 +57,8 @@ export interface TestAppOptions {
    * queued, and a running scheduler would deliver, bounce or remove it under them.
    */
   readonly scheduler?: boolean;
+  /** The clock the app reads (a FakeClock's `now`); default real time. */
+  readonly clock?: () => number;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function startTestApp(overrides: Obj = {}, opts: TestAppOptions = {
   const cfg = parseConfig(merge(base, overrides));
   let app: App;
   try {
-    app = await startApp(cfg, { logger: opts.logger ?? pino({ level: 'silent' }), manualScheduler: !opts.scheduler });
+    app = await startApp(cfg, { logger: opts.logger ?? pino({ level: 'silent' }), manualScheduler: !opts.scheduler, ...(opts.clock ? { clock: opts.clock } : {}) });
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;

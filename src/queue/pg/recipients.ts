@@ -145,7 +145,7 @@ export class PgRecipientQueue implements RecipientQueue {
     return this.release('releaseNodeLeases', 'AND lease_owner = $2', [now, owner]);
   }
 
-  async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner?: string): Promise<number[]> {
+  async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner: string): Promise<number[]> {
     if (outcomes.length === 0) return [];
     // Candidates for removal are noted after the commit: a removeCompleted running meanwhile must not see
     // the message before its last outcome is visible, and drop it as not yet complete.
@@ -157,8 +157,8 @@ export class PgRecipientQueue implements RecipientQueue {
         const reply = JSON.stringify(outcome.reply);
         const { rows } = await c.query<ChangedRecipient>(`UPDATE recipients SET state = $1, last_reply = $2, attempts = attempts + $3,
             next_attempt_at = COALESCE($4, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $5
-          WHERE id = $6 AND state NOT IN ${FINAL_SQL} AND ($7::text IS NULL OR (state = 'inflight' AND lease_owner = $7))
-          RETURNING message_id, address, domain, destination, attempts`, [outcome.kind, reply, increment(outcome), outcome.kind === 'deferred' ? outcome.nextAttemptAt : null, now, recipientId, owner ?? null]);
+          WHERE id = $6 AND state = 'inflight' AND lease_owner = $7
+          RETURNING message_id, address, domain, destination, attempts`, [outcome.kind, reply, increment(outcome), outcome.kind === 'deferred' ? outcome.nextAttemptAt : null, now, recipientId, owner]);
         const row = rows[0];
         if (row === undefined) continue;
         applied.push(recipientId);
@@ -193,6 +193,11 @@ export class PgRecipientQueue implements RecipientQueue {
   claimExpirable(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {
     return this.lease(undefined, 'claimExpirable', `SELECT r.id FROM messages m JOIN recipients r ON r.message_id = m.id
       WHERE m.received_at < $1 AND r.state IN ${DUE_SQL} LIMIT $2`, [receivedBefore, c.limit], c.owner, c.leaseUntil, c.now);
+  }
+
+  claimWaiting(id: MessageId, c: Omit<SweepClaim, 'limit'>): Promise<RecipientRow[]> {
+    return this.lease(undefined, 'claimWaiting', `SELECT r.id FROM recipients r WHERE r.message_id = $1 AND r.state IN ${DUE_SQL}`,
+      [id], c.owner, c.leaseUntil, c.now);
   }
 
   claimDelayed(receivedBefore: number, c: SweepClaim): Promise<RecipientRow[]> {

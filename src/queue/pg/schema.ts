@@ -107,6 +107,42 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
   `,
+  // 3: the recipient verification cache (queue/verify-cache), as SQLite schema version 5.
+  `
+  CREATE TABLE verifications (
+    address    text PRIMARY KEY,
+    verdict    text NOT NULL,
+    reply      text NOT NULL,
+    checked_at bigint NOT NULL,
+    refresh_at bigint NOT NULL,
+    expires_at bigint NOT NULL
+  );
+  CREATE INDEX verifications_expiry ON verifications(expires_at);
+  `,
+  // 4: TLS-RPT session counts and report claims (queue/tls-reports), as SQLite schema version 6.
+  `
+  CREATE TABLE tls_sessions (
+    day            text NOT NULL,
+    policy_domain  text NOT NULL,
+    policy_type    text NOT NULL,
+    result_type    text NOT NULL,
+    receiving_mx   text NOT NULL,
+    receiving_ip   text NOT NULL,
+    sessions       bigint NOT NULL,
+    policy_strings text NOT NULL,
+    mx_hosts       text NOT NULL,
+    PRIMARY KEY (day, policy_domain, policy_type, result_type, receiving_mx, receiving_ip)
+  );
+  CREATE TABLE tls_report_claims (
+    day             text NOT NULL,
+    policy_domain   text NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at bigint NOT NULL DEFAULT 0,
+    lease_owner     text,
+    lease_until     bigint,
+    PRIMARY KEY (day, policy_domain)
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

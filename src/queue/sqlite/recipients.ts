@@ -182,15 +182,15 @@ export class SqliteRecipientQueue implements RecipientQueue {
 
   // ---- outcomes ----
 
-  async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner?: string): Promise<number[]> {
+  async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner: string): Promise<number[]> {
     if (outcomes.length === 0) return [];
     return this.d.write('recordOutcomes', () => {
-      // One statement per outcome: the state test is in the UPDATE itself (I1: a final state never changes;
-      // a deleted recipient matches nothing; a lease lost to another owner is not overwritten), and
-      // RETURNING says which message may now be complete.
+      // One statement per outcome: the state and lease test is in the UPDATE itself (I1: a final state never
+      // changes; a deleted recipient matches nothing; a row not claimed by `owner`, or whose lease went to
+      // another owner, is not overwritten), and RETURNING says which message may now be complete.
       const update = this.d.st(`UPDATE recipients SET state = @state, last_reply = @reply, attempts = attempts + @inc,
           next_attempt_at = COALESCE(@next, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = @now
-        WHERE id = @id AND state NOT IN ${FINAL_SQL} AND (@owner IS NULL OR (state = 'inflight' AND lease_owner = @owner))
+        WHERE id = @id AND state = 'inflight' AND lease_owner = @owner
         RETURNING message_id, address, domain, destination, attempts`);
       const history = this.d.st('INSERT INTO attempts (recipient_id, at, state, reply) VALUES (?, ?, ?, ?)');
       const events = new OutcomeEvents(this.d.events, now);
@@ -198,7 +198,7 @@ export class SqliteRecipientQueue implements RecipientQueue {
       for (const { recipientId, outcome } of outcomes) {
         const reply = JSON.stringify(outcome.reply);
         const row = update.get({
-          id: recipientId, state: outcome.kind, reply, inc: attemptIncrement(outcome), now, owner: owner ?? null,
+          id: recipientId, state: outcome.kind, reply, inc: attemptIncrement(outcome), now, owner,
           next: outcome.kind === 'deferred' ? outcome.nextAttemptAt : null,
         }) as ChangedRecipient | undefined;
         if (row === undefined) {
@@ -241,6 +241,14 @@ export class SqliteRecipientQueue implements RecipientQueue {
       const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM messages m CROSS JOIN recipients r ON r.message_id = m.id
         WHERE m.received_at < @before AND r.state IN ${DUE_STATES_SQL} LIMIT @limit`)
         .all({ before: receivedBefore, limit: c.limit }) as RawRecipient[];
+      return this.lease(raws, c.owner, c.leaseUntil, c.now);
+    });
+  }
+
+  async claimWaiting(id: MessageId, c: Omit<SweepClaim, 'limit'>): Promise<RecipientRow[]> {
+    return this.d.write('claimWaiting', () => {
+      const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = ? AND r.state IN ${DUE_STATES_SQL} ORDER BY r.id`)
+        .all(id) as RawRecipient[];
       return this.lease(raws, c.owner, c.leaseUntil, c.now);
     });
   }

@@ -21,7 +21,7 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_VERSION } from './schema.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_VERSION } from './schema.js';
 import { BodySpool } from '../spool.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
@@ -83,6 +83,8 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   fresh.exec(SCHEMA_V2);
   fresh.exec(SCHEMA_V3);
   fresh.exec(SCHEMA_V4);
+  fresh.exec(SCHEMA_V5);
+  fresh.exec(SCHEMA_V6);
   fresh.pragma(`user_version = ${SCHEMA_VERSION}`);
   fresh.pragma('foreign_keys = OFF'); // rows are copied in dependency order; a lost parent must not abort a batch
 
@@ -152,6 +154,15 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
       // Events not yet acknowledged by their sinks: kept, leases dropped (whoever sent them is gone).
       const hasOutbox = scan(src, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_outbox'`, damaged).length > 0;
       if (hasOutbox) for (const e of scan(src, 'SELECT * FROM event_outbox', damaged)) insert(fresh, 'event_outbox', { ...e, lease_owner: null, lease_until: null });
+      // The verification cache: what probes learned (losing it only costs probes again, but it is cheap to keep).
+      const hasVerifications = scan(src, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verifications'`, damaged).length > 0;
+      if (hasVerifications) for (const v of scan(src, 'SELECT * FROM verifications', damaged)) insert(fresh, 'verifications', v);
+      // TLS-RPT counts not yet reported, and their claims (leases dropped).
+      const hasTlsRpt = scan(src, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tls_sessions'`, damaged).length > 0;
+      if (hasTlsRpt) {
+        for (const r of scan(src, 'SELECT * FROM tls_sessions', damaged)) insert(fresh, 'tls_sessions', r);
+        for (const c of scan(src, 'SELECT * FROM tls_report_claims', damaged)) insert(fresh, 'tls_report_claims', { ...c, lease_owner: null, lease_until: null });
+      }
     }
   } finally {
     src?.close();

@@ -20,10 +20,17 @@
  * while a node sends it and deleted once the sink acknowledged it; and each
  * message's event facts (its Message-ID, tenant, campaign, metadata).
  *
+ * Version 5 adds the recipient verification cache (issue #22,
+ * queue/verify-cache): one row per address a probe answered definitely.
+ *
+ * Version 6 adds the TLS-RPT session counts (issue #28, queue/tls-reports):
+ * one row per day, policy domain, policy type, result and receiving host,
+ * and the claims of the daily reports being sent.
+ *
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 6;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -154,4 +161,42 @@ CREATE TABLE event_outbox (
   lease_until     INTEGER
 );
 CREATE INDEX event_outbox_due ON event_outbox(sink, next_attempt_at, id);
+`;
+
+/** Applied after V4: the recipient verification cache (queue/verify-cache). */
+export const SCHEMA_V5 = `
+CREATE TABLE verifications (
+  address    TEXT PRIMARY KEY,
+  verdict    TEXT NOT NULL,            -- 'exists' | 'absent'
+  reply      TEXT NOT NULL,            -- JSON LastReply: the remote's reply to the probe's RCPT TO
+  checked_at INTEGER NOT NULL,
+  refresh_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX verifications_expiry ON verifications(expires_at);
+`;
+
+/** Applied after V5: TLS-RPT session counts and report claims (queue/tls-reports). */
+export const SCHEMA_V6 = `
+CREATE TABLE tls_sessions (
+  day            TEXT NOT NULL,
+  policy_domain  TEXT NOT NULL,
+  policy_type    TEXT NOT NULL,
+  result_type    TEXT NOT NULL,          -- '' for a successful session
+  receiving_mx   TEXT NOT NULL,
+  receiving_ip   TEXT NOT NULL,
+  sessions       INTEGER NOT NULL,
+  policy_strings TEXT NOT NULL,          -- JSON array, as last seen
+  mx_hosts       TEXT NOT NULL,          -- JSON array, as last seen
+  PRIMARY KEY (day, policy_domain, policy_type, result_type, receiving_mx, receiving_ip)
+) WITHOUT ROWID;
+CREATE TABLE tls_report_claims (
+  day             TEXT NOT NULL,
+  policy_domain   TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  lease_owner     TEXT,
+  lease_until     INTEGER,
+  PRIMARY KEY (day, policy_domain)
+) WITHOUT ROWID;
 `;

@@ -28,7 +28,7 @@ const { dataDir, events } = workerData as { dataDir: string; events?: EventRoute
 
 let now = Date.now();
 const queue = await openSqliteQueue({ dataDir, clock: () => now, ...(events ? { events } : {}) });
-const { messages: m, recipients: r, gate: g, events: e } = queue;
+const { messages: m, recipients: r, gate: g, events: e, verifications: v, tlsReports: t } = queue;
 
 /** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
 function revive(msg: NewMessage): NewMessage {
@@ -58,6 +58,7 @@ const handlers: QueueHandlers = {
   parkDestination: (key, until, limit) => r.parkDestination(key, until, limit),
   flush: (opts) => r.flush(opts),
   setHeld: (id, held) => r.setHeld(id, held),
+  claimWaiting: (id, c) => r.claimWaiting(id, c),
   claimExpirable: (before, c) => r.claimExpirable(before, c),
   claimDelayed: (before, c) => r.claimDelayed(before, c),
   claimReportsDue: (c) => r.claimReportsDue(c),
@@ -78,6 +79,16 @@ const handlers: QueueHandlers = {
   ackEvents: (ids) => e.ackEvents(ids),
   retryEvents: (ids, owner, next) => e.retryEvents(ids, owner, next),
   outboxDepth: () => e.outboxDepth(),
+  getVerification: (address, at) => v.getVerification(address, at),
+  putVerification: (entry) => v.putVerification(entry),
+  deleteVerification: (address) => v.deleteVerification(address),
+  listVerifications: (at, limit) => v.listVerifications(at, limit),
+  removeExpiredVerifications: (at, limit) => v.removeExpiredVerifications(at, limit),
+  countTlsSessions: (counts) => t.countTlsSessions(counts),
+  claimTlsReports: (claim) => t.claimTlsReports(claim),
+  finishTlsReport: (day, domain) => t.finishTlsReport(day, domain),
+  retryTlsReport: (day, domain, owner, next) => t.retryTlsReport(day, domain, owner, next),
+  tlsSessionCounts: (day) => t.tlsSessionCounts(day),
   close: async () => undefined, // closed after the turn's answers are out
 };
 

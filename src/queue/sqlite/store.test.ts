@@ -170,8 +170,8 @@ describe('SqliteQueue claiming', () => {
     await store.messages.enqueue(message({}, [{ address: 's@s.test', destination: 's.test' }]));
     await store.gate.putDestination({ key: 's.test', health: 'suspended', backoffUntil: 0, backoffMs: 0, consecutiveFailures: 0, updatedAt: T0 });
     const later = await store.messages.enqueue(message({}, [{ address: 'c@c.test', destination: 'c.test' }]));
-    const [laterRcpt] = await store.recipients.getRecipients(later);
-    await store.recipients.recordOutcomes([{ recipientId: laterRcpt!.id, outcome: { kind: 'deferred', reply, nextAttemptAt: T0 + 5_000, countAttempt: true } }], T0);
+    const [laterRcpt] = await store.recipients.claimWaiting(later, lease(T0));
+    await store.recipients.recordOutcomes([{ recipientId: laterRcpt!.id, outcome: { kind: 'deferred', reply, nextAttemptAt: T0 + 5_000, countAttempt: true } }], T0, 'w1');
 
     assert.deepEqual((await store.recipients.claimDue({ ...lease(T0), excludeDestinations: ['a.test'] })), []);
     const claimed = await store.recipients.claimDue(lease(T0));
@@ -222,14 +222,16 @@ describe('SqliteQueue outcomes', () => {
   test('delivered is final: a later deferral is ignored (I1); history is kept', () => withStore(async (store) => {
     const id = await store.messages.enqueue(message());
     const [r] = await store.recipients.claimDue(lease(T0));
-    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 1000, countAttempt: true } }], T0);
+    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 1000, countAttempt: true } }], T0, 'w1');
     let [row] = await store.recipients.getRecipients(id);
     assert.deepEqual([row!.state, row!.attempts, row!.nextAttemptAt], ['deferred', 1, T0 + 1000]);
-    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'deferred', reply: { code: 421, text: 'busy' }, nextAttemptAt: T0 + 2000, countAttempt: false } }], T0 + 1);
+    await store.recipients.claimDue(lease(T0 + 1000));
+    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'deferred', reply: { code: 421, text: 'busy' }, nextAttemptAt: T0 + 2000, countAttempt: false } }], T0 + 1, 'w1');
     [row] = await store.recipients.getRecipients(id);
     assert.deepEqual([row!.state, row!.attempts, row!.nextAttemptAt], ['deferred', 1, T0 + 2000]);
-    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'delivered', reply } }], T0 + 2);
-    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'x' }, nextAttemptAt: T0 + 9, countAttempt: true } }], T0 + 3);
+    await store.recipients.claimDue(lease(T0 + 2000));
+    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'delivered', reply } }], T0 + 2, 'w1');
+    await store.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'x' }, nextAttemptAt: T0 + 9, countAttempt: true } }], T0 + 3, 'w1');
     [row] = await store.recipients.getRecipients(id);
     assert.equal(row!.state, 'delivered');
     assert.deepEqual(row!.lastReply, reply);
@@ -246,7 +248,7 @@ describe('SqliteQueue outcomes', () => {
     assert.equal(await store.recipients.releaseExpiredLeases(T0 + 99), 0);
     assert.equal(await store.recipients.releaseExpiredLeases(T0 + 100), 1);
     assert.deepEqual((await store.recipients.claimDue(lease(T0 + 100))).map((r) => r.id), [first!.id]);
-    await store.recipients.recordOutcomes([{ recipientId: second!.id, outcome: { kind: 'delivered', reply } }], T0 + 101);
+    await store.recipients.recordOutcomes([{ recipientId: second!.id, outcome: { kind: 'delivered', reply } }], T0 + 101, 'w1');
     assert.equal(await store.recipients.releaseNodeLeases('another node', T0 + 200), 0, 'never another node\'s leases');
     assert.equal(await store.recipients.releaseNodeLeases('w1', T0 + 200), 1, 'only the still-inflight one; delivered stays');
     const states = (await store.recipients.counts()).byState;
@@ -258,9 +260,9 @@ describe('SqliteQueue housekeeping', () => {
   test('removeCompleted waits for every recipient to be final and DSNs done', () => withStore(async (store) => {
     const id = await store.messages.enqueue(message({}, [{ address: 'a@a.test', destination: 'a.test' }, { address: 'b@a.test', destination: 'a.test' }]));
     const [a, b] = await store.recipients.claimDue(lease(T0));
-    await store.recipients.recordOutcomes([{ recipientId: a!.id, outcome: { kind: 'delivered', reply } }], T0);
+    await store.recipients.recordOutcomes([{ recipientId: a!.id, outcome: { kind: 'delivered', reply } }], T0, 'w1');
     assert.deepEqual(await store.recipients.removeCompleted(10), []);
-    await store.recipients.recordOutcomes([{ recipientId: b!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } }], T0);
+    await store.recipients.recordOutcomes([{ recipientId: b!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } }], T0, 'w1');
     assert.deepEqual(await store.recipients.removeCompleted(10), [], 'failed recipient still owes a DSN');
     await store.recipients.markDsn([b!.id], 'final');
     assert.deepEqual(await store.recipients.removeCompleted(10), [id]);
@@ -274,7 +276,7 @@ describe('SqliteQueue housekeeping', () => {
     const m1 = await store.messages.enqueue(message({}, [{ address: 'a@A.test', destination: 'a.test' }]));
     const m2 = await store.messages.enqueue(message({}, [{ address: 'b@b.test', destination: 'b.test' }]));
     const claimed = await store.recipients.claimDue(lease(T0));
-    await store.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'deferred' as const, reply, nextAttemptAt: T0 + 60_000, countAttempt: true } })), T0);
+    await store.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'deferred' as const, reply, nextAttemptAt: T0 + 60_000, countAttempt: true } })), T0, 'w1');
     assert.equal(await store.recipients.flush({ domain: 'a.TEST', now: T0 + 1 }), 1);
     assert.equal((await store.recipients.getRecipients(m1))[0]!.nextAttemptAt, T0 + 1);
     assert.equal((await store.recipients.getRecipients(m2))[0]!.nextAttemptAt, T0 + 60_000);

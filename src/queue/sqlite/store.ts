@@ -18,6 +18,8 @@ import { SqliteRecipientQueue } from './recipients.js';
 import { BodySpool } from '../spool.js';
 import type { Queue } from '../store.js';
 import { SqliteEventOutbox } from './events.js';
+import { SqliteVerifyCache } from './verify-cache.js';
+import { SqliteTlsReports } from './tls-reports.js';
 import { join } from 'node:path';
 import { QueueHealth } from '../health.js';
 
@@ -33,6 +35,8 @@ export class SqliteQueue implements Queue {
   readonly recipients: SqliteRecipientQueue;
   readonly gate: SqliteDestinationGate;
   readonly events: SqliteEventOutbox;
+  readonly verifications: SqliteVerifyCache;
+  readonly tlsReports: SqliteTlsReports;
   /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
   readonly health = new QueueHealth();
 
@@ -45,6 +49,8 @@ export class SqliteQueue implements Queue {
     this.recipients = new SqliteRecipientQueue(d);
     this.gate = new SqliteDestinationGate(d);
     this.events = new SqliteEventOutbox(d);
+    this.verifications = new SqliteVerifyCache(d);
+    this.tlsReports = new SqliteTlsReports(d);
   }
 
   get stats(): SqliteStoreStats {

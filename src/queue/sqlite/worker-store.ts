@@ -28,6 +28,8 @@ import type { RecipientQueue } from '../recipient-queue.js';
 import type { Queue } from '../store.js';
 import type { EventRoutes } from '../event.js';
 import type { EventOutbox } from '../event-outbox.js';
+import type { VerifyCache } from '../verify-cache.js';
+import type { TlsReportStore } from '../tls-reports.js';
 import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
 
 /** SQLite result codes that mean the file or the I/O under it is broken, not that space ran out. */
@@ -49,6 +51,8 @@ export class WorkerQueue implements Queue {
   readonly recipients: RecipientQueue;
   readonly gate: DestinationGate;
   readonly events: EventOutbox;
+  readonly verifications: VerifyCache;
+  readonly tlsReports: TlsReportStore;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
   private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -110,6 +114,7 @@ export class WorkerQueue implements Queue {
       parkDestination: (key, until, limit) => call('parkDestination', key, until, limit),
       flush: (opts) => call('flush', opts),
       setHeld: (id, held) => call('setHeld', id, held),
+      claimWaiting: (id, c) => call('claimWaiting', id, c),
       claimExpirable: (before, c) => call('claimExpirable', before, c),
       claimDelayed: (before, c) => call('claimDelayed', before, c),
       claimReportsDue: (c) => call('claimReportsDue', c),
@@ -134,6 +139,20 @@ export class WorkerQueue implements Queue {
       ackEvents: (ids) => call('ackEvents', ids),
       retryEvents: (ids, owner, next) => call('retryEvents', ids, owner, next),
       outboxDepth: () => call('outboxDepth'),
+    };
+    this.verifications = {
+      getVerification: (address, now) => call('getVerification', address, now),
+      putVerification: (entry) => call('putVerification', entry),
+      deleteVerification: (address) => call('deleteVerification', address),
+      listVerifications: (now, limit) => call('listVerifications', now, limit),
+      removeExpiredVerifications: (now, limit) => call('removeExpiredVerifications', now, limit),
+    };
+    this.tlsReports = {
+      countTlsSessions: (counts) => call('countTlsSessions', counts),
+      claimTlsReports: (claim) => call('claimTlsReports', claim),
+      finishTlsReport: (day, domain) => call('finishTlsReport', day, domain),
+      retryTlsReport: (day, domain, owner, next) => call('retryTlsReport', day, domain, owner, next),
+      tlsSessionCounts: (day) => call('tlsSessionCounts', day),
     };
   }
 

@@ -51,7 +51,7 @@ export function eventOutboxContract(impl: Implementation): void {
         { recipientId: c!.id, outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.1.1', text: 'no such user', host, command: 'RCPT TO' } } },
       ], T0 + 5, 'node-a');
       // Applied to a final recipient again: ignored, and no event.
-      await q.queue.recipients.recordOutcomes([{ recipientId: a!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'late' } } }], T0 + 6);
+      await q.queue.recipients.recordOutcomes([{ recipientId: a!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'late' } } }], T0 + 6, 'node-a');
       const events = await drain(q.queue, 'all', T0 + 10);
       assert.deepEqual(events.map((e) => [e.recipient, e.type, e.reply?.code, e.reply?.enhanced, e.reply?.phase, e.attempt]).sort(), [
         ['a@x.test', 'delivered', 250, '2.0.0', 'end of DATA', 1],

@@ -42,13 +42,43 @@ export function recipientQueueContract(impl: Implementation): void {
       const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }]));
       const [r1, r2] = await q.queue.recipients.claimDue(lease(T0, 'a'));
       assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r1!.id, outcome: { kind: 'delivered', reply } }], T0, 'a'), [r1!.id]);
-      assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r1!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } }], T0 + 1), []);
+      assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r1!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } }], T0 + 1, 'a'), [], 'final');
       assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r2!.id, outcome: { kind: 'delivered', reply } }], T0, 'b'), [], 'b does not hold the lease');
       const rows = await q.queue.recipients.getRecipients(id);
       assert.deepEqual(rows.map((r) => r.state), ['delivered', 'inflight']);
       assert.deepEqual(rows[0]!.lastReply, reply);
       const history = await q.queue.recipients.getAttempts(id);
       assert.deepEqual(history.map((h) => [h.recipientId, h.state]), [[r1!.id, 'delivered']]);
+    }));
+
+    test('an outcome needs a claim: a waiting recipient nobody claimed is not touched by any owner', () => withQueue(impl, async (q) => {
+      const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }]));
+      const [r] = await q.queue.recipients.getRecipients(id);
+      assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: r!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } }], T0, 'a'), []);
+      assert.deepEqual((await q.queue.recipients.getRecipients(id)).map((x) => [x.state, x.attempts]), [['queued', 0]]);
+      assert.deepEqual(await q.queue.recipients.getAttempts(id), []);
+    }));
+
+    test('claimWaiting: the waiting recipients of one message, whatever their due time or destination; not those in flight or final', () => withQueue(impl, async (q) => {
+      const id = await q.queue.messages.enqueue(message([
+        { address: 'a@x.test', destination: 'x.test' }, { address: 'b@y.test', destination: 'y.test' }, { address: 'c@z.test', destination: 'z.test' },
+        { address: 'd@w.test', destination: 'w.test' },
+      ]));
+      const other = await q.queue.messages.enqueue(message([{ address: 'e@x.test', destination: 'x.test' }]));
+      await q.queue.gate.putDestination({ key: 'y.test', health: 'backoff', backoffUntil: T0 + 600_000, backoffMs: 600_000, consecutiveFailures: 1, updatedAt: T0 });
+      const [inflight] = await q.queue.recipients.claimDue({ ...lease(T0, 'n1', 1), excludeDestinations: ['y.test', 'z.test', 'w.test'] });
+      assert.equal(inflight?.address, 'a@x.test');
+      const [zed] = await q.queue.recipients.claimDue({ ...lease(T0, 'n1', 1), excludeDestinations: ['x.test', 'y.test', 'w.test'] });
+      await q.queue.recipients.recordOutcomes([{ recipientId: zed!.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 3_600_000, countAttempt: true } }], T0, 'n1');
+      const [wed] = await q.queue.recipients.claimDue({ ...lease(T0, 'n1', 1), excludeDestinations: ['x.test', 'y.test', 'z.test'] });
+      await q.queue.recipients.recordOutcomes([{ recipientId: wed!.id, outcome: { kind: 'delivered', reply } }], T0, 'n1');
+      const claimed = await q.queue.recipients.claimWaiting(id, { now: T0 + 1, owner: 'admin', leaseUntil: T0 + 60_000 });
+      assert.deepEqual(claimed.map((r) => [r.address, r.state]).sort(), [['b@y.test', 'inflight'], ['c@z.test', 'inflight']]);
+      assert.deepEqual((await q.queue.recipients.getRecipients(id)).map((r) => r.state), ['inflight', 'inflight', 'inflight', 'delivered']);
+      assert.deepEqual((await q.queue.recipients.getRecipients(other)).map((r) => r.state), ['queued'], 'another message is not claimed');
+      assert.deepEqual(await q.queue.recipients.recordOutcomes([{ recipientId: inflight!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } }], T0 + 2, 'admin'), [],
+        'the claimer cannot record for a recipient another holds');
+      assert.deepEqual((await q.queue.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } })), T0 + 2, 'admin')).length, 2);
     }));
 
     test('on start a node releases its own leases only; expired leases of any node are released', () => withQueue(impl, async (q) => {

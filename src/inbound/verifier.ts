@@ -1,0 +1,220 @@
+/**
+ * inbound/verifier — recipient verification at RCPT time (Postfix's verify(8)
+ * and reject_unverified_recipient): for an address on a route with
+ * verify = "probe", answers from the shared cache (queue/verify-cache) or
+ * probes the address on the route delivery would take (delivery/probe via
+ * the SMTP transport), waits a bounded time for the answer, and says what
+ * the client hears (inbound/verify-policy decides all of it).
+ *
+ * What keeps verification from becoming a storm of its own:
+ * - concurrent RCPTs for one address (in any session of this node) share one
+ *   probe; a stale cached answer is used while one probe refreshes it;
+ * - every probe asks the DestinationGate for a slot like a delivery: it
+ *   counts against the destination's connection cap (and takes a token of
+ *   its shared message rate, when one is set), a destination in
+ *   backoff or suspended gets no probe (the RCPT hears 450 at once), and
+ *   after a backoff the one probe the gate grants may be a verification
+ *   probe, whose result moves the destination's health by compare-and-set
+ *   exactly as a delivery's would (destination/backoff);
+ * - only definite answers are cached; a failure is charged to the
+ *   destination's backoff, never retried per RCPT.
+ *
+ * A probe outlives the RCPT that started it: its answer is cached for the
+ * client's retry. Does not decide what a reply means, nor hold SQL.
+ */
+import type { Logger } from 'pino';
+import type { RouteConfig } from '../config/schema.js';
+import { destinationFailed, destinationRecovered, type BackoffSettings } from '../destination/backoff.js';
+import { routeFor, routeKey } from '../delivery/route.js';
+import type { ProbeOutcome } from '../delivery/smtp-transport.js';
+import type { DestinationGate, Grant } from '../queue/destination-gate.js';
+import type { LastReply } from '../queue/model.js';
+import type { VerifyCache } from '../queue/verify-cache.js';
+import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, verifyKey, type Finding, type RcptAnswer, type VerifySettings } from './verify-policy.js';
+
+export interface VerifierDeps {
+  readonly cache: VerifyCache;
+  readonly gate: DestinationGate;
+  /** One probe on the path a delivery to `domain` takes (SmtpTransport.probe). */
+  readonly probe: (domain: string, address: string) => Promise<ProbeOutcome>;
+  /** Read at use time (a reload applies). */
+  readonly routes: () => Readonly<Record<string, RouteConfig>>;
+  readonly settings: () => VerifySettings;
+  readonly backoff: () => BackoffSettings;
+  /** The cap asked of the gate: the destination's adaptive limit (destination/politeness), as the scheduler asks. */
+  readonly connectionLimit: (destination: string) => number;
+  /** The destination's message rate in force (a reply rule's, else delivery.destination_rate): a probe takes a token too. */
+  readonly rate?: (destination: string) => { readonly count: number; readonly perMs: number } | undefined;
+  /** How long a probe's slot is leased (delivery.lease): a node that dies mid-probe gives it back then. */
+  readonly leaseMs: () => number;
+  readonly node: string;
+  readonly clock: () => number;
+  readonly log: Logger;
+  /** Each probe that ran, by what it found (metrics). */
+  readonly onProbe?: (verdict: 'exists' | 'absent' | 'unknown') => void;
+}
+
+/** How often (clock time) expired cache rows are removed, as Postfix's address_verify_cache_cleanup_interval. */
+const CLEANUP_EVERY_MS = 12 * 3_600_000;
+const CLEANUP_SLICE = 1000;
+
+export class Verifier {
+  /** Probes in flight on this node, by cache key: every RCPT for the address meanwhile waits for the same one. */
+  private readonly inflight = new Map<string, Promise<Finding>>();
+  private lastCleanup: number;
+  readonly stats = { probes: 0, cacheHits: 0, shared: 0, gateWaits: 0 };
+
+  constructor(private readonly deps: VerifierDeps) {
+    this.lastCleanup = deps.clock();
+  }
+
+  /** Whether RCPTs for this domain are verified (its route says verify = "probe"). */
+  applies(domain: string): boolean {
+    return routeFor(domain, this.deps.routes())?.verify === 'probe';
+  }
+
+  /** The client's answer to RCPT TO:<address> (accept when the domain's route does not verify). */
+  async check(address: string, domain: string): Promise<RcptAnswer> {
+    const route = routeFor(domain, this.deps.routes());
+    if (route?.verify !== 'probe') return { kind: 'accept' };
+    const s = this.deps.settings();
+    const key = verifyKey(address);
+    const now = this.deps.clock();
+    this.cleanup(now);
+    let cached;
+    try {
+      cached = await this.deps.cache.getVerification(key, now);
+    } catch (err) {
+      return rcptAnswer(address, { kind: 'undecided', why: `verification cache unavailable (${(err as Error).message})` }, s);
+    }
+    const plan = cachePlan(cached, now);
+    const running = plan.probe ? this.probeOnce(key, address, domain, routeKey(route)) : undefined;
+    if (plan.answer) {
+      this.stats.cacheHits++;
+      return rcptAnswer(address, { kind: 'verdict', verdict: plan.answer.verdict, reply: plan.answer.reply }, s);
+    }
+    const found = await waitFor(running!, s.waitMs);
+    return rcptAnswer(address, found ?? { kind: 'undecided', why: 'address verification in progress' }, s);
+  }
+
+  /** The probe for `key`: the one in flight, or a new one. Never rejects. */
+  private probeOnce(key: string, address: string, domain: string, destination: string): Promise<Finding> {
+    const running = this.inflight.get(key);
+    if (running) {
+      this.stats.shared++;
+      return running;
+    }
+    const p = this.probe(key, address, domain, destination)
+      .catch((err: unknown): Finding => {
+        this.deps.log.error({ event: 'verify_error', to: address, destination, err: (err as Error).message }, 'verification probe failed');
+        return { kind: 'undecided', why: 'address verification failed (internal error)' };
+      })
+      .finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async probe(key: string, address: string, domain: string, destination: string): Promise<Finding> {
+    const { gate, clock, log } = this.deps;
+    const now = clock();
+    const rate = this.deps.rate?.(destination);
+    if (rate) {
+      const token = await gate.takeToken(destination, now, rate);
+      if (!token.ok) {
+        this.stats.gateWaits++;
+        return { kind: 'undecided', why: `the destination's message rate is spent until ${new Date(token.until).toISOString()}` };
+      }
+    }
+    const grant = await gate.acquire({
+      destination, node: this.deps.node, now, leaseUntil: now + this.deps.leaseMs(), maxConnections: this.deps.connectionLimit(destination),
+    });
+    if (grant.kind === 'wait') {
+      this.stats.gateWaits++;
+      return { kind: 'undecided', why: waitWhy(grant) };
+    }
+    let outcome: ProbeOutcome | undefined;
+    try {
+      this.stats.probes++;
+      outcome = await this.deps.probe(domain, address);
+      // The answer stands even when the queue cannot take the destination's new health now.
+      await this.health(destination, grant, outcome).catch((err: unknown) => {
+        log.warn({ event: 'verify_error', destination, err: (err as Error).message }, 'could not record the destination\'s health after a verification probe');
+      });
+    } finally {
+      // The slot covers the probe's session to its end (QUIT), then goes back.
+      void (outcome?.closed ?? Promise.resolve()).then(() => gate.releaseSlot(grant.slot)).catch(() => undefined);
+    }
+    const reply = outcome.reply;
+    const verdict = outcome.kind === 'answered' ? probeVerdict(reply) : 'unknown';
+    this.deps.onProbe?.(verdict);
+    if (outcome.kind === 'trouble') {
+      log.info({ event: 'verify_probe', to: address, destination, verdict: 'unknown', reply: replyLine(reply) }, `verify <${address}>: no answer: ${replyLine(reply)}`);
+      // A permanent refusal before RCPT (MAIL FROM:<> refused, SMTPUTF8 missing) says nothing about the address.
+      if (!outcome.destinationFailure && reply.code >= 500) return { kind: 'verdict', verdict: 'unknown', reply };
+      return { kind: 'undecided', why: replyWhy(reply) };
+    }
+    log.info({ event: 'verify_probe', to: address, destination, verdict, reply: replyLine(reply) }, `verify <${address}>: ${verdict}: ${replyLine(reply)}`);
+    if (verdict !== 'unknown') {
+      // Not cached (the queue unreachable): this RCPT still hears the answer; the next one probes again.
+      await this.deps.cache.putVerification(cacheEntry(key, verdict, reply, clock(), this.deps.settings())).catch((err: unknown) => {
+        log.warn({ event: 'verify_error', to: address, err: (err as Error).message }, 'could not cache a verification answer');
+      });
+    }
+    return { kind: 'verdict', verdict, reply };
+  }
+
+  /**
+   * The destination's health after a probe, as after a delivery (qmgr's destinationDown / destinationUp):
+   * a connection-level failure moves the row into (further) backoff, once per wave (compare-and-set on the
+   * slot's generation); a session that worked while the row was not healthy (the probe after a backoff)
+   * brings it back.
+   */
+  private async health(destination: string, grant: Extract<Grant, { kind: 'go' | 'probe' }>, outcome: ProbeOutcome): Promise<void> {
+    const { gate, clock, log } = this.deps;
+    const now = clock();
+    if (outcome.kind === 'trouble' && outcome.destinationFailure) {
+      const why = outcome.reply;
+      const r = await gate.transition(destination, grant.generation, destinationFailed(grant.row, destination, now, `${why.code} ${why.text}`, this.deps.backoff()));
+      if (r.applied && r.row) {
+        log.warn({ event: 'destination_backoff', destination, until: new Date(r.row.backoffUntil).toISOString(), failures: r.row.consecutiveFailures, reason: r.row.lastError, by: 'verify' },
+          `destination ${destination} in backoff for ${Math.round(r.row.backoffMs / 1000)}s (verification probe)`);
+      }
+      return;
+    }
+    const worked = outcome.kind === 'answered' || !outcome.destinationFailure;
+    if (worked && (grant.kind === 'probe' || (grant.row !== undefined && grant.row.health !== 'ok'))) {
+      const r = await gate.transition(destination, grant.generation, destinationRecovered(grant.row, destination, now));
+      if (r.applied) log.info({ event: 'destination_recovered', destination, by: 'verify' }, 'destination recovered');
+    }
+  }
+
+  /** Expired rows go, at most every CLEANUP_EVERY_MS, in the background. */
+  private cleanup(now: number): void {
+    if (now - this.lastCleanup < CLEANUP_EVERY_MS) return;
+    this.lastCleanup = now;
+    void this.deps.cache.removeExpiredVerifications(now, CLEANUP_SLICE).catch(() => undefined);
+  }
+}
+
+/** The finding, or undefined when it did not come within `ms`. */
+async function waitFor(p: Promise<Finding>, ms: number): Promise<Finding | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function waitWhy(g: Extract<Grant, { kind: 'wait' }>): string {
+  switch (g.reason) {
+    case 'backoff': return `destination in backoff until ${new Date(g.until).toISOString()}`;
+    case 'suspended': return 'destination suspended';
+    case 'probing': return 'destination being probed after a backoff';
+    case 'full': return 'all connections to the destination in use';
+  }
+}
+
+const replyLine = (r: LastReply): string => `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`;
+const replyWhy = (r: LastReply): string => `${r.host ? `host ${r.host}: ` : ''}${r.ours ? r.text : replyLine(r)}`.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 300);
