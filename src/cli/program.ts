@@ -154,6 +154,10 @@ function defineQueue(program: Command): void {
     .option('--raw', 'the stored bytes (whole message, or -h / -b part) as they are, for saving to a file')
     .action(async (id, opts) => (await import('./queue-tools.js')).queueCat(id, opts));
 
+  common(program.command('mailq'), false)
+    .description('The queue as Postfix\'s mailq (postqueue -p) prints it: waiting recipients under their last reply; also run as `mailq` through a link')
+    .action(async (opts) => (await import('./mailq.js')).mailq(opts));
+
   const dest = common(program.command('destinations'))
     .description('List destinations: health, backoff, queued recipients and open connections')
     .action(async (opts) => (await import('./queue-cmd.js')).destinationsList(opts));
