@@ -35,7 +35,7 @@ class DirectBackend extends Admin implements Backend {
 async function forChanges(cfg: Config, store: Queue, access: BackendOptions['access']): Promise<Pick<AdminDeps, 'intake' | 'directory' | 'onAction'>> {
   if (access === 'readonly') return {};
   const { directAuditLog } = await import('../http/audit.js');
-  const onAction = directAuditLog(cfg.data_dir, cfg.log_format);
+  const onAction = directAuditLog(cfg.data_dir, cfg.log_format, cfg.log.time);
   if (access !== 'create') return { onAction };
   const [{ Intake }, { loadDkimKeys }, { createDirectory }, { Mailboxes }] = await Promise.all([
     import('../intake/intake.js'), import('../intake/dkim-keys.js'), import('../inbound/directory.js'), import('../local/maildir.js'),

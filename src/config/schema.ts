@@ -157,6 +157,10 @@ export const configSchema = z.strictObject({
   postmaster: z.string().regex(/^[^@\s<>]+@[^@\s<>]+$/, 'expected an address "user@domain"').default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),
   log_format: z.enum(['json', 'pretty']).default('json').describe('JSON lines, or a pretty format for a terminal.'),
+  log: z.strictObject({
+    time: z.enum(['iso', 'epoch']).default('iso')
+      .describe('How a JSON log line writes its `time`: "iso" (UTC, `2026-12-07T00:12:34.567Z`, readable and sortable as text) or "epoch" (milliseconds since 1970, as pino writes it). The pretty format always shows ISO time.'),
+  }).prefault({}).describe('Log lines.'),
 
   smtp: z.strictObject({
     listen: z.array(listenAddress).default(['127.0.0.1:2525']).describe('Relay/MX listeners ("host:port").'),

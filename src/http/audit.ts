@@ -19,7 +19,7 @@
 import { closeSync, fchownSync, openSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createLogger } from '../log.js';
+import { createLogger, type LogTime } from '../log.js';
 import type { Actor } from './actor.js';
 
 /** Defined in http/actor (the CLI reads them without loading the logger); re-exported for their callers. */
@@ -51,7 +51,7 @@ export const ADMIN_LOG = 'admin.log';
  * The logger the CLI's direct backend writes admin lines to: DATA_DIR/admin.log, opened on the first
  * line only (so read-only commands create nothing), synchronously (the CLI exits right after).
  */
-export function directAuditLog(dataDir: string, format: 'json' | 'pretty'): (a: AdminAction, actor: Actor) => void {
+export function directAuditLog(dataDir: string, format: 'json' | 'pretty', time?: LogTime): (a: AdminAction, actor: Actor) => void {
   let log: Logger | undefined;
   const open = (): Logger => {
     const file = join(dataDir, ADMIN_LOG);
@@ -71,7 +71,7 @@ export function directAuditLog(dataDir: string, format: 'json' | 'pretty'): (a: 
     }
     // The destination is written synchronously above; pino only needs its write(). Always at info: an
     // operator's action is recorded whatever log_level says about the server's chatter.
-    return createLogger({ level: 'info', format, destination: dest as unknown as NodeJS.WritableStream });
+    return createLogger({ level: 'info', format, time, destination: dest as unknown as NodeJS.WritableStream });
   };
   return (a, actor) => {
     const { fields, msg } = adminLine(a, actor);
