@@ -129,15 +129,17 @@ function defineQueue(program: Command): void {
   }
 
   common(queue.command('delete [ids...]'))
-    .description('Delete messages (no DSN is sent); asks first on a terminal')
+    .description('Delete messages (no DSN is sent); asks first on a terminal. `-` reads the ids from stdin, one per line (postsuper -d -)')
     .option('--domain <domain>', 'select every message with a recipient at this domain')
     .option('--state <state>', 'select messages with a recipient in this state')
     .option('-y, --yes', 'do not ask (required when stdin is not a terminal)')
     .action(async (ids, opts) => (await import('./queue-cmd.js')).queueDelete(ids, opts));
 
-  common(queue.command('bounce <id>'))
-    .description('Fail every waiting recipient with 5.0.0 "bounced by administrator"; the sender gets a DSN')
-    .action(async (id, opts) => (await import('./queue-cmd.js')).queueBounce(id, opts));
+  common(queue.command('bounce [ids...]'))
+    .description('Fail every waiting recipient with 5.0.0 "bounced by administrator"; each sender gets a DSN. Messages by id, `-` (ids from stdin, one per line), --domain or --state')
+    .option('--domain <domain>', 'every message with a recipient at this domain')
+    .option('--state <state>', 'every message with a recipient in this state')
+    .action(async (ids, opts) => (await import('./queue-cmd.js')).queueBounce(ids, opts));
 
   common(queue.command('shape'))
     .description('qshape: waiting recipients per domain × age of their message (0-5, 5-10 … 1280+ minutes), held ones apart')

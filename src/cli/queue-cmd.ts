@@ -89,6 +89,35 @@ function stateOf(text: string | undefined): RecipientState | undefined {
   return text as RecipientState | undefined;
 }
 
+/**
+ * Queue ids from stdin, one per line, as postsuper reads them after `-`: the first word of each line,
+ * without mailq's `*` and `!` marks, so `mailq | awk …` output can be piped in. Blank lines are skipped.
+ */
+export function idsFromText(text: string): string[] {
+  return text.split(/\r?\n/).map((l) => l.trim().split(/\s+/)[0]!.replace(/[*!]$/, '')).filter((id) => id !== '');
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The messages a command acts on: the ids given (`-` among them reads more from stdin), or every message
+ * with a recipient at --domain and/or in --state — not both kinds of selection at once.
+ */
+async function selectMessages(b: Backend, ids: readonly string[], opts: { domain?: string; state?: string }): Promise<string[]> {
+  if (opts.domain !== undefined || opts.state !== undefined) {
+    if (ids.length > 0) throw new UsageError('give ids or --domain/--state, not both');
+    return [...new Set((await b.list({ domain: opts.domain?.toLowerCase(), state: stateOf(opts.state) })).map((e) => e.message.id))];
+  }
+  const given = ids.includes('-') ? [...ids.filter((i) => i !== '-'), ...idsFromText(await readStdin())] : [...ids];
+  const bad = given.find((id) => !ID.test(id));
+  if (bad !== undefined) throw new UsageError(`not a queue id: ${bad}`);
+  return [...new Set(given)];
+}
+
 /** `halcyon queue migrate`: loads only the store the config names. */
 export async function queueMigrate(opts: { config?: string }): Promise<void> {
   const cfg = (await import('../config/load.js')).loadConfig(configFileFrom(opts.config));
@@ -149,14 +178,11 @@ export function queueHold(id: string | undefined, opts: Common & { domain?: stri
 /** `halcyon queue delete [ID…] [--domain D] [--state S]`. */
 export function queueDelete(ids: string[], opts: Common & { domain?: string; state?: string; yes?: boolean }): Promise<void> {
   return withBackend(opts, async (b) => {
-    let selected = ids;
-    if (opts.domain !== undefined || opts.state !== undefined) {
-      if (ids.length > 0) throw new UsageError('give ids or --domain/--state, not both');
-      selected = (await b.list({ domain: opts.domain, state: stateOf(opts.state) })).map((e) => e.message.id);
-    }
-    if (selected.length === 0) throw new UsageError('nothing to delete: give message ids, --domain or --state');
+    const fromStdin = ids.includes('-');
+    const selected = await selectMessages(b, ids, opts);
+    if (selected.length === 0) throw new UsageError('nothing to delete: give message ids, -, --domain or --state');
     if (!opts.yes) {
-      if (!process.stdin.isTTY) throw new UsageError('refusing to delete without --yes when not on a terminal');
+      if (fromStdin || !process.stdin.isTTY) throw new UsageError('refusing to delete without --yes when not on a terminal');
       if (!(await confirm(`Delete ${selected.length} message(s)? No DSN will be sent.`))) {
         process.stderr.write('nothing deleted\n');
         return;
@@ -174,11 +200,29 @@ export function queueDelete(ids: string[], opts: Common & { domain?: string; sta
   });
 }
 
-/** `halcyon queue bounce ID`. */
-export function queueBounce(id: string, opts: Common): Promise<void> {
+/** `halcyon queue bounce [ID… | -] [--domain D] [--state S]`. */
+export function queueBounce(ids: string[], opts: Common & { domain?: string; state?: string }): Promise<void> {
   return withBackend(opts, async (b) => {
-    const r = await b.bounce(id);
-    print(opts.json, r, `${r.bounced} recipient(s) bounced${r.skipped ? `, ${r.skipped} in flight left alone` : ''}${b.kind === 'direct' ? ' (the DSN goes when the server runs)' : ''}\n`);
+    const selected = await selectMessages(b, ids, opts);
+    if (selected.length === 0) throw new UsageError('nothing to bounce: give message ids, -, --domain or --state');
+    let bounced = 0;
+    let skipped = 0;
+    let missing = 0;
+    for (const id of selected) {
+      try {
+        const r = await b.bounce(id);
+        bounced += r.bounced;
+        skipped += r.skipped;
+      } catch (err) {
+        // One id gone since it was listed (delivered, deleted) does not stop the others.
+        if (!(err instanceof AdminError && err.code === 'not_found')) throw err;
+        missing++;
+        process.stderr.write(`halcyon: ${err.message}\n`);
+      }
+    }
+    print(opts.json, { bounced, skipped },
+      `${bounced} recipient(s) bounced${selected.length > 1 ? ` in ${selected.length - missing} message(s)` : ''}${skipped ? `, ${skipped} in flight left alone` : ''}${b.kind === 'direct' ? ' (the DSNs go when the server runs)' : ''}\n`);
+    if (missing === selected.length) process.exitCode = 3;
   });
 }
 
