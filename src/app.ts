@@ -22,7 +22,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { eventSinks } from './config/event-sinks.js';
 import type { Config } from './config/schema.js';
-import { durationMs, parseRate, sizeBytes } from './config/units.js';
+import { durationMs, sizeBytes } from './config/units.js';
 import { UserDirectory } from './inbound/auth.js';
 import { createDirectory } from './inbound/directory.js';
 import { networkMatcher } from './inbound/policy.js';
@@ -41,9 +41,10 @@ import { Verifier } from './inbound/verifier.js';
 import type { VerifySettings } from './inbound/verify-policy.js';
 import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
+import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
-import { adminLine } from './http/audit.js';
+import { serverAdminLog } from './http/audit.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
 import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
@@ -61,7 +62,7 @@ import { MtaSts } from './delivery/mta-sts.js';
 import { Dane } from './delivery/dane.js';
 import { daneSelfTest } from './delivery/dane-selftest.js';
 import { createDnssecQuery } from './delivery/dnssec-query.js';
-import { TlsRptRecorder } from './delivery/tls-sessions.js';
+import { tlsFigures, TlsRptRecorder, utcDay } from './delivery/tls-sessions.js';
 import { TlsRptSender } from './tlsrpt/sender.js';
 import { Metrics } from './http/metrics.js';
 import { startEvents } from './events/start.js';
@@ -80,6 +81,8 @@ export interface App {
   readonly store: Queue;
   readonly mailboxes: Mailboxes;
   readonly qmgr: Qmgr;
+  /** Everything about destinations (destination/service); `destinations.view` is what the admin side reads. */
+  readonly destinations: Destinations;
   readonly smtp: SmtpTransport;
   /** Recipient verification at RCPT (inbound/verifier). */
   readonly verifier: Verifier;
@@ -263,10 +266,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     const domain = domainOf(address);
     return live.current.mailboxes.isLocalDomain(domain) ? localDestination(domain) : destinationKey(domain, config().routes);
   };
+  // Everything about a destination (map, gate, politeness, failure and backoff), and the read-only view of it.
+  const destinations = new Destinations({
+    gate: store.gate, recipients: store.recipients, config, log, clock, node: cfg.node_id, ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
+  });
   const qmgr: Qmgr = new Qmgr({
-    queue: store, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
+    queue: store, destinations, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
     queueDown: () => store.health.state !== 'ok',
-    ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
     onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
@@ -285,8 +291,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     routes: () => config().routes,
     settings: () => verifySettings(config()),
     backoff: () => ({ backoffMs: durationMs(cfg.delivery.destination_backoff), backoffMaxMs: durationMs(cfg.delivery.destination_backoff_max) }),
-    connectionLimit: (k) => qmgr.politeness.connectionLimit(k),
-    rate: (k) => qmgr.politeness.rate(k) ?? (cfg.delivery.destination_rate ? parseRate(cfg.delivery.destination_rate) : undefined),
+    connectionLimit: (k) => destinations.connectionLimit(k),
+    rate: (k) => destinations.rateOf(k),
     leaseMs: () => durationMs(config().delivery.lease),
     onProbe: (verdict) => metrics.verifyProbe(verdict),
   });
@@ -348,35 +354,14 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     store, intake, clock, config, queueTrouble: () => store.health.problem,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
     directory: () => live.current.directory,
-    tlsReports: () => mtaSts?.reportCounts() ?? new Map(),
+    tlsReports: async () => {
+      await tlsRecorder.flush();
+      return tlsFigures(await store.tlsReports.tlsSessionCounts(utcDay(clock())));
+    },
     throughput: () => metrics.throughput.snapshot(cfg.node_id),
-    destinationView: {
-      gateOf: (q) => qmgr.destinations.known().get(q),
-      domainsOf: (k) => qmgr.destinations.domainsOf(k),
-      limits: (k, shared) => {
-        // What another node (or this one before a restart) put on the row shows here too.
-        qmgr.politeness.absorb(k, shared);
-        return qmgr.politeness.view(k);
-      },
-      keys: () => qmgr.politeness.keys(),
-    },
+    destinationView: destinations.view,
     poke: () => qmgr.poke(),
-    onInjected: (id, req, trace, size, messageId) => {
-      metrics.messageAccepted();
-      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, message_id: messageId, ip: trace.clientIp, proto: trace.protocol },
-        `${id}: accepted from=<${req.from}> size=${size} nrcpt=${req.to.length} message_id=${messageId ?? 'none'}`);
-    },
-    onAction: (action, actor) => {
-      const { fields, msg } = adminLine(action, actor);
-      log.info(fields, msg);
-    },
-    onBounced: (id, addresses) => {
-      for (const to of addresses) {
-        metrics.outcome('bounced', 0);
-        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', reply: '550 5.0.0 bounced by administrator', command: 'admin' },
-          `${id}: to=<${to}> status=bounced (administrator)`);
-      }
-    },
+    ...serverAdminLog(log, { accepted: () => metrics.messageAccepted(), bounced: () => metrics.outcome('bounced', 0) }),
   });
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),
@@ -440,7 +425,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   return {
     get config() { return live.current.config; },
     get mailboxes() { return live.current.mailboxes; },
-    store, qmgr, smtp, verifier, log, listening, metrics, admin: admin, httpAddress: httpServer?.address, reload,
+    store, qmgr, destinations, smtp, verifier, log, listening, metrics, admin, httpAddress: httpServer?.address, reload,
     tlsRpt: { recorder: tlsRecorder, sender: tlsSender },
     async stop(deadlineMs = 10_000) {
       if (stopped) return;

@@ -1,8 +1,9 @@
 /**
  * cli/dkim-cmd — `halcyon dkim keygen DOMAIN SELECTOR [--algorithm …]`: makes
  * a DKIM key pair, writes the private key (mode 0600, never over an existing
- * file) and prints the DNS TXT record to publish and the `[[dkim]]` entry to
- * paste into the config. docs/authentication.md walks through the rest.
+ * file) and prints the DNS TXT record to publish and the `[[dkim]]` entry (with
+ * `--arc`, the `[[arc]]` entry of an ARC sealing key: the same kind of key and
+ * record) to paste into the config. docs/authentication.md walks through the rest.
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,7 +14,7 @@ import { generateDkimKey } from '../intake/dkim-keys.js';
 const ALGORITHMS: readonly DkimAlgorithm[] = ['rsa-sha256', 'ed25519-sha256'];
 
 /** `halcyon dkim keygen DOMAIN SELECTOR`. */
-export function dkimKeygen(domain: string, selector: string, opts: { algorithm: string; bits: string; out?: string }): void {
+export function dkimKeygen(domain: string, selector: string, opts: { algorithm: string; bits: string; out?: string; arc?: boolean }): void {
   const algorithm = opts.algorithm as DkimAlgorithm;
   if (!ALGORITHMS.includes(algorithm)) throw new Error(`--algorithm must be one of ${ALGORITHMS.join(', ')}`);
   const bits = Number(opts.bits);
@@ -28,7 +29,7 @@ export function dkimKeygen(domain: string, selector: string, opts: { algorithm: 
     `# publish this TXT record:\n` +
     `${selector}._domainkey.${d}. IN TXT ( ${zoneStrings(key.txt)} )\n\n` +
     `# and add to the config:\n` +
-    `[[dkim]]\ndomain = ${JSON.stringify(d)}\nselector = ${JSON.stringify(selector)}\nkey = ${JSON.stringify(file)}\n` +
+    `[[${opts.arc ? 'arc' : 'dkim'}]]\ndomain = ${JSON.stringify(d)}\nselector = ${JSON.stringify(selector)}\nkey = ${JSON.stringify(file)}\n` +
     (algorithm === 'rsa-sha256' ? '' : `algorithm = ${JSON.stringify(algorithm)}\n`),
   );
 }

@@ -63,6 +63,7 @@ export function buildProgram(): Command {
     .option('--algorithm <name>', 'rsa-sha256 or ed25519-sha256', 'rsa-sha256')
     .option('--bits <n>', 'RSA key size', '2048')
     .option('--out <file>', 'where to write the private key (default: ./DOMAIN.SELECTOR.pem)')
+    .option('--arc', 'print an [[arc]] entry (an ARC sealing key, RFC 8617) instead of [[dkim]]')
     .action(async (domain, selector, opts) => (await import('./dkim-cmd.js')).dkimKeygen(domain, selector, opts));
 
   configOption(program.command('events').description('Recipient events and their sinks (docs/events.md)')

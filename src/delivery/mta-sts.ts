@@ -2,7 +2,7 @@
  * delivery/mta-sts — MTA-STS (RFC 8461) for MX delivery: a domain's policy
  * (the `_mta-sts` TXT record names its id; the policy itself is
  * https://mta-sts.DOMAIN/.well-known/mta-sts.txt), kept in memory for its
- * max_age, and the TLS-RPT (RFC 8460) session counts per policy domain.
+ * max_age. (The TLS-RPT session counts are delivery/tls-sessions'.)
  *
  * Policy fetching rules (§3.3, §5.1): a new TXT id, or a cached policy past
  * max_age, fetches again; a failed lookup or fetch keeps using a cached
@@ -62,15 +62,6 @@ export function stsPlan(policy: StsPolicy | undefined, hops: readonly NextHop[],
   return { kind: 'enforce', hops: allowed, policy };
 }
 
-/** TLS-RPT counts for one policy domain (RFC 8460 §4.4: successful and failed sessions). */
-export interface TlsReportCounts {
-  readonly mode: StsMode;
-  success: number;
-  failure: number;
-  /** The last failure's reason, e.g. "certificate-host-mismatch …" (for `halcyon destinations`). */
-  lastFailure?: string;
-}
-
 export interface MtaStsDeps {
   /** DNS as mailauth wants it (the TXT lookup of `_mta-sts`). */
   readonly resolver: (name: string, rrtype: string) => Promise<string[][] | string[]>;
@@ -97,7 +88,6 @@ const MAX_POLICY_BYTES = 64 * 1024;
 
 export class MtaSts {
   private readonly cache = new Map<string, Cached>();
-  private readonly reports = new Map<string, TlsReportCounts>();
   private readonly clock: () => number;
   private readonly ca: string[] | undefined;
 
@@ -140,25 +130,6 @@ export class MtaSts {
       this.remember(domain, stillValid, now + RECHECK_MS, cached?.validUntil ?? 0);
       return stillValid;
     }
-  }
-
-  /** Counts one TLS session towards a policy domain's TLS-RPT figures. */
-  count(domain: string, mode: StsMode, ok: boolean, reason?: string): void {
-    let r = this.reports.get(domain);
-    if (!r || r.mode !== mode) {
-      r = { mode, success: r?.success ?? 0, failure: r?.failure ?? 0, lastFailure: r?.lastFailure };
-      this.reports.set(domain, r);
-    }
-    if (ok) r.success++;
-    else {
-      r.failure++;
-      r.lastFailure = reason;
-    }
-  }
-
-  /** TLS-RPT counts since start, per policy domain. */
-  reportCounts(): ReadonlyMap<string, Readonly<TlsReportCounts>> {
-    return this.reports;
   }
 
   private remember(domain: string, policy: StsPolicy | undefined, checkAfter: number, validUntil: number): void {

@@ -87,7 +87,7 @@ export interface SmtpTransportDeps {
   readonly resolver: MxResolver;
   readonly log: Logger;
   readonly clock?: () => number;
-  /** MTA-STS policies and TLS-RPT counts; absent → no MTA-STS. */
+  /** MTA-STS policies; absent → no MTA-STS. */
   readonly mtaSts?: MtaSts;
   /** Trusted roots for certificate checks ([delivery] tls_ca_file added to the system's). */
   readonly ca?: readonly string[];
@@ -283,7 +283,6 @@ export class SmtpTransport implements Transport {
     // RFC 8461 §2: a domain under DANE is not subject to its MTA-STS policy.
     const sts: StsPlan = dane.kind === 'dane' ? { kind: 'none' } : await this.stsFor(resolution, domain);
     if (sts.kind === 'no-match') {
-      this.deps.mtaSts?.count(domain, sts.policy.mode, false, 'validation-failure: no MX host matches the policy');
       this.deps.tlsRpt?.session(stsSession(domain, sts.policy, { resultType: 'validation-failure' }));
       // Every recipient of the domain meets the same policy: the destination backs off, one try per step.
       return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: sts.text, command: 'connect' }, destinationFailure: true, throttle: false };
@@ -327,7 +326,6 @@ export class SmtpTransport implements Transport {
       if (policy?.kind === 'dane' && resultType) this.deps.tlsRpt?.session(daneSession(hop.host, policy.records.map(tlsaText), { resultType, ip: hop.address }));
       if (sts.kind === 'enforce') {
         if (resultType) this.deps.tlsRpt?.session(stsSession(domain, sts.policy, { resultType, host: hop.host, ip: hop.address }));
-        this.deps.mtaSts?.count(domain, 'enforce', false, `${hop.host}: ${last.text}`);
         last = { ...last, text: `MTA-STS policy of ${domain} (enforce): ${last.text}` };
       }
       this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command, rule: verdict.rule }, 'next hop failed; trying the next');
@@ -352,15 +350,11 @@ export class SmtpTransport implements Transport {
 
   /** TLS-RPT: a session under a policy succeeded, or (testing) would have failed — counted and logged. */
   private countSts(sts: StsPlan, domain: string, host: string, conn: SmtpConnection): void {
-    if (sts.kind === 'enforce') {
-      this.deps.mtaSts?.count(domain, 'enforce', true);
-      this.deps.tlsRpt?.session(stsSession(domain, sts.policy));
-    }
+    if (sts.kind === 'enforce') this.deps.tlsRpt?.session(stsSession(domain, sts.policy));
     if (sts.kind !== 'testing') return;
     const matched = !sts.mismatched.includes(host);
     const ok = matched && conn.tls !== undefined && conn.tlsVerified;
     const why = !matched ? 'validation-failure: MX host not in the policy' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate not valid for the MX host';
-    this.deps.mtaSts?.count(domain, 'testing', ok, ok ? undefined : `${host}: ${why}`);
     const resultType = !matched ? 'validation-failure' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate-host-mismatch';
     this.deps.tlsRpt?.session(stsSession(domain, sts.policy, ok ? undefined : { resultType, host, ip: conn.hop.address }));
     if (!ok) this.deps.log.warn({ domain, host, event: 'mta_sts_testing', reason: why }, `MTA-STS testing: ${host} would fail the policy of ${domain} (${why}); delivered anyway`);

@@ -97,3 +97,26 @@ export function daneSession(host: string, records: readonly string[], failure?: 
     ...(failure ? { resultType: failure.resultType, receivingMx: host, receivingIp: failure.ip ?? '' } : {}),
   };
 }
+
+/** What `halcyon destinations` shows per policy domain: the mode ("enforce", "testing", "dane"), sessions that worked and failed, a failure. */
+export interface TlsFigures {
+  readonly mode: string;
+  readonly success: number;
+  readonly failure: number;
+  readonly lastFailure?: string;
+}
+
+/** Pure: a day's count rows (every node's) summed per policy domain. */
+export function tlsFigures(rows: readonly TlsSessionCount[]): Map<string, TlsFigures> {
+  const out = new Map<string, TlsFigures>();
+  for (const r of rows) {
+    const mode = r.policyType === 'tlsa' ? 'dane' : /^mode:\s*(\S+)/.exec(r.policyStrings.find((l) => l.startsWith('mode:')) ?? '')?.[1] ?? r.policyType;
+    const had = out.get(r.policyDomain) ?? { mode, success: 0, failure: 0 };
+    const failed = r.resultType !== '';
+    out.set(r.policyDomain, {
+      mode, success: had.success + (failed ? 0 : r.sessions), failure: had.failure + (failed ? r.sessions : 0),
+      ...(failed ? { lastFailure: `${r.receivingMx ? `${r.receivingMx}: ` : ''}${r.resultType}` } : had.lastFailure ? { lastFailure: had.lastFailure } : {}),
+    });
+  }
+  return out;
+}

@@ -3,16 +3,19 @@
  * push each destination: adaptive concurrency (destination/concurrency), the
  * learned recipient limit (destination/learned-limits) and the reply rules in
  * force (destination/reply-rules). One record per destination key, driven by
- * events the queue manager reports; the clock is injected.
+ * events the destination service (destination/service) reports; the clock is
+ * injected.
  *
  * The record lives in this process's memory; what must hold across nodes —
  * the learned connection ceiling and recipient limit, and the reply rules in
  * force (suspend / set) — is `shared()` onto the DestinationGate's row
  * (`limits`, which the gate enforces: a suspend and a rule's connection cap
- * in `decideGrant`) and `absorb()`ed from it when a slot is granted or the
- * destinations are listed, so every node and the next start apply it. The
- * adaptive limit below the ceiling stays node-local. Records that say nothing beyond the defaults are
- * dropped when they expire, so memory follows the destinations in use.
+ * in `decideGrant`) and `absorb()`ed from it when a slot is granted, so
+ * every node and the next start apply it; `view()` shows a row's limits
+ * taken in the same way without storing them (a read changes nothing). The
+ * adaptive limit below the ceiling stays node-local. Records that say
+ * nothing beyond the defaults any more are dropped by `prune` (the
+ * scheduler's housekeeping), so memory follows the destinations in use.
  *
  * It never opens connections, writes the queue or decides backoff (the
  * failure policy and the scheduler's retry do); it logs nothing (the caller
@@ -158,54 +161,75 @@ export class Politeness {
 
   /** What another node learned (the gate row's `limits`): taken where it is stricter than what is known here. */
   absorb(key: string, limits: DestinationLimits | undefined): void {
-    if (!limits) return;
-    const now = this.clock();
-    let r = this.record(key);
-    const { maxRecipients: k, maxRecipientsUntil: kUntil, maxConnections: m, maxConnectionsUntil: mUntil } = limits;
-    if (k !== undefined && kUntil !== undefined && kUntil > now && !(r.recipients && r.recipients.until > now && r.recipients.maxRecipients <= k)) {
-      r = { ...r, recipients: { maxRecipients: k, until: kUntil, learnedAt: now, reply: limits.recipientsReply ?? '' } };
-    }
-    const c = r.concurrency;
-    const ceilingHere = c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now ? c.ceiling : Infinity;
-    if (m !== undefined && mUntil !== undefined && mUntil > now && m < ceilingHere) {
-      r = { ...r, concurrency: { limit: Math.min(c.limit, m), credit: 0, ceiling: m, ceilingUntil: mUntil, ceilingReply: limits.connectionsReply ?? '' } };
-    }
-    // Rules in force elsewhere: each rule (by its index) as it is here or there, whichever holds longer.
-    const theirs = (limits.rules ?? []).filter((a) => a.until > now);
-    if (theirs.length > 0) {
-      const byIndex = new Map(r.rules.filter((a) => a.until > now).map((a) => [a.index, a]));
-      let changed = false;
-      for (const a of theirs) {
-        const mine = byIndex.get(a.index);
-        if (!mine || mine.until < a.until) { byIndex.set(a.index, a); changed = true; }
-      }
-      if (changed) r = { ...r, rules: [...byIndex.values()].sort((x, y) => x.index - y.index) };
-    }
-    if (r !== this.records.get(key)) this.put(key, r);
+    const r = this.record(key);
+    const after = absorbLimits(r, limits, this.clock());
+    if (after !== r) this.put(key, after);
   }
 
-  view(key: string): PolitenessView {
+  /**
+   * What `halcyon destinations` shows: this node's record with the gate row's `limits` (`shared`: what any
+   * node learned, or a rule in force) taken in as `absorb` would — computed, not stored: a read changes nothing.
+   */
+  view(key: string, shared?: DestinationLimits): PolitenessView {
     const now = this.clock();
-    const r = this.record(key);
+    const r = absorbLimits(this.record(key), shared, now);
     const c = r.concurrency;
+    const cap = Math.min(this.d.max_connections_per_destination, ruleEffect(r.rules, now).maxConnections ?? Infinity);
     return {
-      connectionLimit: this.connectionLimit(key),
+      connectionLimit: concurrencyLimit(c, cap, now),
       connectionCap: this.d.max_connections_per_destination,
       ...(c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now ? { learnedConnections: { max: c.ceiling, until: c.ceilingUntil!, reply: c.ceilingReply ?? '' } } : {}),
-      recipientLimit: this.recipientLimit(key),
+      recipientLimit: recipientLimit(r.recipients, this.d.max_recipients_per_transaction, now),
       ...(r.recipients && r.recipients.until > now ? { learnedRecipients: { max: r.recipients.maxRecipients, until: r.recipients.until, reply: r.recipients.reply } } : {}),
       rules: r.rules.filter((a) => a.until > now),
     };
   }
 
-  /** Destinations with something learned or a rule in force. */
+  /** Destinations with something learned or a rule in force (a read: nothing is dropped here, see `prune`). */
   keys(): string[] {
     const now = this.clock();
-    for (const [k, r] of this.records) {
-      const live = r.rules.some((a) => a.until > now) || (r.recipients?.until ?? 0) > now || (r.concurrency.ceilingUntil ?? 0) > now
-        || r.concurrency.limit !== initialConcurrency(this.d.initial_connections_per_destination, this.d.max_connections_per_destination).limit;
-      if (!live) this.records.delete(k);
-    }
-    return [...this.records.keys()];
+    return [...this.records].filter(([, r]) => this.live(r, now)).map(([k]) => k);
   }
+
+  /** Drops the records that say nothing beyond the defaults any more (the scheduler's housekeeping). */
+  prune(): void {
+    const now = this.clock();
+    for (const [k, r] of this.records) if (!this.live(r, now)) this.records.delete(k);
+  }
+
+  private live(r: PolitenessRecord, now: number): boolean {
+    return r.rules.some((a) => a.until > now) || (r.recipients?.until ?? 0) > now || (r.concurrency.ceilingUntil ?? 0) > now
+      || r.concurrency.limit !== initialConcurrency(this.d.initial_connections_per_destination, this.d.max_connections_per_destination).limit;
+  }
+}
+
+/**
+ * A record with another node's `limits` taken in where they are stricter (a lower recipient limit or
+ * connection ceiling still in force; each rule as the trigger that holds longer). Pure: the same record
+ * when nothing changes.
+ */
+export function absorbLimits(record: PolitenessRecord, limits: DestinationLimits | undefined, now: number): PolitenessRecord {
+  if (!limits) return record;
+  let r = record;
+  const { maxRecipients: k, maxRecipientsUntil: kUntil, maxConnections: m, maxConnectionsUntil: mUntil } = limits;
+  if (k !== undefined && kUntil !== undefined && kUntil > now && !(r.recipients && r.recipients.until > now && r.recipients.maxRecipients <= k)) {
+    r = { ...r, recipients: { maxRecipients: k, until: kUntil, learnedAt: now, reply: limits.recipientsReply ?? '' } };
+  }
+  const c = r.concurrency;
+  const ceilingHere = c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now ? c.ceiling : Infinity;
+  if (m !== undefined && mUntil !== undefined && mUntil > now && m < ceilingHere) {
+    r = { ...r, concurrency: { limit: Math.min(c.limit, m), credit: 0, ceiling: m, ceilingUntil: mUntil, ceilingReply: limits.connectionsReply ?? '' } };
+  }
+  // Rules in force elsewhere: each rule (by its index) as it is here or there, whichever holds longer.
+  const theirs = (limits.rules ?? []).filter((a) => a.until > now);
+  if (theirs.length > 0) {
+    const byIndex = new Map(r.rules.filter((a) => a.until > now).map((a) => [a.index, a]));
+    let changed = false;
+    for (const a of theirs) {
+      const mine = byIndex.get(a.index);
+      if (!mine || mine.until < a.until) { byIndex.set(a.index, a); changed = true; }
+    }
+    if (changed) r = { ...r, rules: [...byIndex.values()].sort((x, y) => x.index - y.index) };
+  }
+  return r;
 }

@@ -19,6 +19,7 @@ import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../destination/politeness.js';
+import type { DestinationView } from '../destination/service.js';
 import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
@@ -83,7 +84,7 @@ export interface MessageDetail {
   readonly headers: Record<string, string>;
   readonly recipients: (ListedRecipient & { readonly history: AttemptRow[] })[];
 }
-/** TLS-RPT (RFC 8460) session counts of an MTA-STS policy domain since the server started. */
+/** TLS-RPT (RFC 8460) session counts of a policy domain (MTA-STS mode, or "dane") today (UTC), every node's. */
 export interface TlsReport { readonly mode: string; readonly success: number; readonly failure: number; readonly lastFailure?: string }
 export interface DestinationInfo extends DestinationRow {
   readonly queued: number;
@@ -96,16 +97,6 @@ export interface DestinationInfo extends DestinationRow {
   readonly tlsReports?: readonly (TlsReport & { readonly domain: string })[];
 }
 
-/** What the running scheduler knows about destinations beyond the queue's rows (destination/map, destination/politeness). */
-export interface DestinationView {
-  /** The destination a queued key (a domain) goes to, when the scheduler has mapped it. */
-  gateOf(queued: string): string | undefined;
-  domainsOf(key: string): string[];
-  /** `shared`: the gate row's limits (what any node learned or a rule in force), taken into account first. */
-  limits(key: string, shared?: DestinationLimits): PolitenessView;
-  /** Destinations with something learned or a rule in force. */
-  keys(): string[];
-}
 /** A message to inject: `content` as text (UTF-8), or `contentBase64` for bytes as they are (8-bit mail in any charset). */
 export interface InjectRequest { readonly from: string; readonly to: readonly string[]; readonly content?: string; readonly contentBase64?: string }
 export interface HoldTarget { readonly id?: string; readonly domain?: string }
@@ -156,7 +147,8 @@ export interface AdminDeps {
   /** Absent on a stopped data_dir: injection is then refused. */
   readonly directory?: () => RecipientDirectory;
   /** TLS-RPT counts per MTA-STS policy domain (a running server only); shown on the destination of that domain. */
-  readonly tlsReports?: () => ReadonlyMap<string, TlsReport>;
+  /** Today's TLS-RPT figures per policy domain, every node's (delivery/tls-sessions over queue/tls-reports). */
+  readonly tlsReports?: () => Promise<ReadonlyMap<string, TlsReport>>;
   /** Destinations as the scheduler sees them (a running server only). */
   readonly destinationView?: DestinationView;
   /** Ask the scheduler to look at the queue now (a running server only). */
@@ -280,7 +272,7 @@ export class Admin implements AdminApi {
 
   /** The destination (gate row) a queued key goes to: the host set a domain maps to, when the scheduler knows it. */
   private gateOf(queued: string): string {
-    return this.d.destinationView?.gateOf(queued) ?? queued;
+    return this.d.destinationView?.destinationOf(queued) ?? queued;
   }
 
   async show(id: string): Promise<MessageDetail> {
@@ -406,7 +398,7 @@ export class Admin implements AdminApi {
    * to an MX host set is folded into that destination (its queued count added, its name listed).
    */
   async destinations(): Promise<DestinationInfo[]> {
-    return withTlsReports(await this.listDestinations(), this.d.tlsReports?.() ?? new Map<string, TlsReport>(), this.d.clock());
+    return withTlsReports(await this.listDestinations(), (await this.d.tlsReports?.()) ?? new Map<string, TlsReport>(), this.d.clock());
   }
 
   private async listDestinations(): Promise<DestinationInfo[]> {
@@ -418,7 +410,7 @@ export class Admin implements AdminApi {
     const byKey = new Map<string, DestinationInfo>();
     const folded: DestinationInfo[] = [];
     for (const r of rows) {
-      const gate = view.gateOf(r.key);
+      const gate = view.destinationOf(r.key);
       if (gate !== undefined && gate !== r.key) folded.push({ ...r, key: gate });
       else byKey.set(r.key, r);
     }
@@ -431,17 +423,17 @@ export class Admin implements AdminApi {
       const e = ensure(f.key);
       byKey.set(f.key, { ...e, queued: e.queued + f.queued, connections: e.connections + f.connections });
     }
-    for (const k of view.keys()) ensure(k);
+    for (const k of view.known()) ensure(k);
     return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
-      const domains = view.domainsOf(r.key);
-      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.limits(r.key, r.limits) };
+      const domains = view.routeKeysOf(r.key);
+      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.politeness(r.key, r.limits) };
     });
   }
 
   async resetDestination(key: string): Promise<{ flushed: number }> {
     const now = this.d.clock();
     // An MX host set's recipients are queued under its domains: they are flushed with it.
-    const domains = this.d.destinationView?.domainsOf(key) ?? [];
+    const domains = this.d.destinationView?.routeKeysOf(key) ?? [];
     const known = domains.length > 0 || (await this.d.store.gate.listDestinations()).some((r) => r.key === key);
     if (!known) throw new AdminError('not_found', `no destination ${key}`);
     const queued = new Set([key, ...domains]);
@@ -519,7 +511,7 @@ export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | u
 }
 
 /**
- * TLS-RPT counts (this node's, per MTA-STS policy domain) on the destination the domain goes to:
+ * TLS-RPT counts (today's, every node's, per policy domain) on the destination the domain goes to:
  * the one keyed by the domain or listing it among its domains; a destination of its own when none does yet.
  */
 function withTlsReports(list: DestinationInfo[], reports: ReadonlyMap<string, TlsReport>, now: number): DestinationInfo[] {

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger, type LogTime } from '../log.js';
 import type { Actor } from './actor.js';
+import type { AdminDeps } from './admin.js';
 
 /** Defined in http/actor (the CLI reads them without loading the logger); re-exported for their callers. */
 export { unixActor, type Actor } from './actor.js';
@@ -43,6 +44,32 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
   };
   const ids = a.ids.length <= 3 ? a.ids.join(' ') : `${a.ids.slice(0, 3).join(' ')} …`;
   return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${a.ids.length} message(s)${ids ? ` ${ids}` : ''}` };
+}
+
+/**
+ * A running server's admin hooks (http/admin's `onAction`, `onInjected`, `onBounced`): the audit line of
+ * each action, and the lines an injected message and an administrator's bounce write in the message's
+ * story (`accepted`, `delivery … status=bounced`), each counted by `count`.
+ */
+export function serverAdminLog(log: Logger, count: { accepted(): void; bounced(): void }): Pick<AdminDeps, 'onAction' | 'onInjected' | 'onBounced'> {
+  return {
+    onAction: (action, actor) => {
+      const { fields, msg } = adminLine(action, actor);
+      log.info(fields, msg);
+    },
+    onInjected: (id, req, trace, size, messageId) => {
+      count.accepted();
+      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, message_id: messageId, ip: trace.clientIp, proto: trace.protocol },
+        `${id}: accepted from=<${req.from}> size=${size} nrcpt=${req.to.length} message_id=${messageId ?? 'none'}`);
+    },
+    onBounced: (id, addresses) => {
+      for (const to of addresses) {
+        count.bounced();
+        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', reply: '550 5.0.0 bounced by administrator', command: 'admin' },
+          `${id}: to=<${to}> status=bounced (administrator)`);
+      }
+    },
+  };
 }
 
 export const ADMIN_LOG = 'admin.log';

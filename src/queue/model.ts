@@ -39,7 +39,10 @@ export interface NewRecipient {
   /** ORCPT as given: "rfc822;user@example.test" (decoded from xtext). */
   readonly orcpt?: string;
   readonly notify?: Notify;
-  /** Destination key: the domain, or the route it resolves to, or "local:<domain>". */
+  /**
+   * The route key the recipient is queued under: its domain, the route it takes ("route:…") or
+   * "local:<domain>", decided without DNS. The destination (host set) it maps to is destination/service's.
+   */
   readonly destination: string;
 }
 
@@ -91,6 +94,7 @@ export interface RecipientRow {
   readonly address: string;
   readonly orcpt?: string;
   readonly notify?: Notify;
+  /** The route key (see NewRecipient.destination). */
   readonly destination: string;
   readonly state: RecipientState;
   readonly attempts: number;

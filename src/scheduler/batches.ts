@@ -1,12 +1,16 @@
 /**
  * scheduler/batches — groups claimed recipients into delivery batches: one
- * message, one destination, at most `maxPerBatch` recipients. Pure.
+ * message, one route key (the key a recipient is queued under: its domain,
+ * route or local mailbox) and one domain, at most `maxPerBatch` recipients.
+ * Pure. Which destination (host set) a route key goes to is
+ * destination/service's, asked afterwards.
  */
 import type { RecipientRow } from '../queue/model.js';
 import { domainOf } from '../smtp/address.js';
 
 export interface Batch {
-  readonly destination: string;
+  /** The route key its recipients are queued under (RecipientRow.destination). */
+  readonly routeKey: string;
   readonly domain: string;
   readonly messageId: string;
   readonly recipients: RecipientRow[];
@@ -22,7 +26,7 @@ export function groupBatches(rows: readonly RecipientRow[], maxPerBatch: number)
     const key = `${r.destination}\u0000${r.messageId}\u0000${domain}`;
     let b = open.get(key);
     if (!b || b.recipients.length >= maxPerBatch) {
-      b = { destination: r.destination, domain, messageId: r.messageId, recipients: [] };
+      b = { routeKey: r.destination, domain, messageId: r.messageId, recipients: [] };
       open.set(key, b);
       out.push(b);
     }

@@ -6,7 +6,7 @@ import { outcomeOf, type OutcomeContext } from './outcome.js';
 
 const r = { id: 1, messageId: 'M', address: 'a@b.test', destination: 'b.test', state: 'queued', attempts: 2, nextAttemptAt: 0, delayNotified: false } as RecipientRow;
 const ctx = (over: Partial<OutcomeContext> = {}): OutcomeContext => ({
-  now: 1_000, bounceRule: false, throttled: () => false, backoffUntil: () => 60_000, retryAt: (n) => 1_000 + n * 100, ...over,
+  now: 1_000, bounceRule: false, destinationRetryAt: 60_000, retryAt: (n) => 1_000 + n * 100, ...over,
 });
 const reply = (code: number) => ({ code, text: 'x' });
 
@@ -23,10 +23,15 @@ test('a recipient deferred: its own next retry, one more attempt counted', () =>
   assert.equal(o.status, 'deferred');
 });
 
-test('a connection-level failure waits for the destination backoff, no attempt counted; a throttle is due at once', () => {
+test('a connection-level failure waits for the destination (its backoff end, or now after a throttle), no attempt counted', () => {
   const v: RecipientVerdict = { kind: 'deferred', reply: reply(421), connectionLevel: true };
   assert.deepEqual(outcomeOf(v, r, ctx()).outcome, { kind: 'deferred', reply: reply(421), nextAttemptAt: 60_000, countAttempt: false });
-  assert.deepEqual(outcomeOf(v, r, ctx({ throttled: () => true })).outcome, { kind: 'deferred', reply: reply(421), nextAttemptAt: 1_000, countAttempt: false });
+  assert.deepEqual(outcomeOf(v, r, ctx({ destinationRetryAt: 1_000 })).outcome, { kind: 'deferred', reply: reply(421), nextAttemptAt: 1_000, countAttempt: false });
+});
+
+test('a connection-level deferral the destination did not judge: the recipient\'s own retry, counted', () => {
+  const v: RecipientVerdict = { kind: 'deferred', reply: reply(421), connectionLevel: true };
+  assert.deepEqual(outcomeOf(v, r, ctx({ destinationRetryAt: undefined })).outcome, { kind: 'deferred', reply: reply(421), nextAttemptAt: 1_300, countAttempt: true });
 });
 
 test('a bounce rule fails a deferred recipient at once, never a delivered one', () => {

@@ -1,8 +1,9 @@
 /**
  * scheduler/outcome — what one recipient's verdict from a transaction becomes
  * in the queue (its durable outcome), and the delivery log line that tells
- * it. Pure: the caller (scheduler/qmgr) supplies the clock, the destination's
- * backoff end and whether the reply is a throttle; it records the outcomes.
+ * it. Pure: the caller (scheduler/record) supplies the clock, and for a
+ * connection-level deferral when the destination takes connections again
+ * (destination/service's judgement); it records the outcomes.
  *
  * The verdicts themselves (which reply means what) are the spec's table
  * (delivery/rcpt-table, delivery/failure-policy); this only decides *when* a
@@ -17,10 +18,12 @@ export interface OutcomeContext {
   readonly now: number;
   /** A bounce rule in force for this reply: a temporary result fails at once (never a delivered one). */
   readonly bounceRule: boolean;
-  /** The reply is "too many connections" while others of ours work: a throttle, not a failure. */
-  readonly throttled: () => boolean;
-  /** When the destination's backoff would end after this connection-level failure. */
-  readonly backoffUntil: () => number;
+  /**
+   * For a connection-level deferral: when the destination takes connections again, as destination/service
+   * judged the batch — its backoff end, or now after a throttle (or once the row is healthy again).
+   * Undefined: no such judgement, the recipient's own retry schedule.
+   */
+  readonly destinationRetryAt?: number;
   /** The recipient's own next try after one more counted attempt. */
   readonly retryAt: (attempts: number) => number;
 }
@@ -30,10 +33,9 @@ export function outcomeOf(given: RecipientVerdict, r: RecipientRow, c: OutcomeCo
   let outcome: Outcome;
   if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
   else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
-  // Throttled, not failed: due again at once under the lower connection limit; no attempt counted.
-  else if (v.connectionLevel && c.throttled()) outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: c.now, countAttempt: false };
-  // The destination's backoff, not the recipient's schedule, decides the next try (spec: 421 row).
-  else if (v.connectionLevel) outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: c.backoffUntil(), countAttempt: false };
+  // The destination's backoff (or, throttled, its lower connection limit from now), not the recipient's
+  // schedule, decides the next try (spec: 421 row); no attempt counted.
+  else if (v.connectionLevel && c.destinationRetryAt !== undefined) outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: c.destinationRetryAt, countAttempt: false };
   else outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: c.retryAt(r.attempts + 1), countAttempt: true };
   const status: DeliveryStatus = v.kind === 'delivered' ? 'sent' : v.kind === 'failed' ? 'bounced' : 'deferred';
   return { outcome, status, verdict: v };

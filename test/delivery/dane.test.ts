@@ -157,6 +157,17 @@ test('with a validating resolver: the self-test turns DANE on, and each TLSA cas
       assert.ok(logLines.some((l) => /mx\.sts\.dane\.test authenticated \(DANE-EE/.test(l)));
     });
 
+    await t.test('TLS-RPT counts each DANE session under its MX host, failures with their RFC 8460 result type', async () => {
+      await h.app.tlsRpt.recorder.flush();
+      const rows = (await h.app.store.tlsReports.tlsSessionCounts()).filter((r) => r.policyType === 'tlsa');
+      const of = (host: string) => rows.filter((r) => r.policyDomain === host).map((r) => [r.resultType, r.sessions]);
+      assert.deepEqual(of('mx.good.dane.test'), [['', 1]]);
+      assert.deepEqual(of('mx.wrong.dane.test'), [['validation-failure', 1]]);
+      assert.deepEqual(of('mx.bogus.dane.test'), [['dnssec-invalid', 1]]);
+      const figures = (await h.app.admin.destinations()).flatMap((d) => d.tlsReports ?? []).find((r) => r.domain === 'mx.good.dane.test');
+      assert.deepEqual({ mode: figures?.mode, success: figures?.success }, { mode: 'dane', success: 1 });
+    });
+
     const selftest = logLines.filter((l) => l.includes('"dane_selftest"'));
     assert.equal(selftest.length, 1, selftest.join(''));
     assert.match(selftest[0]!, /"dane":"on"/);

@@ -72,7 +72,7 @@ describe('destinations are MX host sets', () => {
     const dest = (await h.app.store.gate.listDestinations()).find((d) => d.key === KEY);
     assert.equal(dest?.health, 'backoff');
     assert.equal(dest?.consecutiveFailures, expected.length);
-    assert.deepEqual(h.app.qmgr.destinations.domainsOf(KEY), [...DOMAINS].sort());
+    assert.deepEqual(h.app.destinations.view.routeKeysOf(KEY), [...DOMAINS].sort());
     const rcpts = (await h.app.store.recipients.listMessages({})).flatMap((m) => m.recipients);
     assert.equal(rcpts.length, 40);
     assert.ok(rcpts.every((r) => r.state === 'deferred' || r.state === 'queued'), 'every recipient still waiting');
@@ -109,7 +109,7 @@ describe('destinations are MX host sets', () => {
 
   test('destination_by = "domain" keeps one destination per domain', async () => {
     const { h } = await setup({}, { destination_by: 'domain' }, DOMAINS.slice(0, 2));
-    assert.equal(await h.app.qmgr.destinations.keyFor('d1.test'), 'd1.test');
+    assert.equal((await h.app.destinations.destinationsOf(['d1.test'])).get('d1.test'), 'd1.test');
   });
 });
 
@@ -130,7 +130,7 @@ describe('I6: a recipient limit is learned once', () => {
     const second = remote.transactions.slice(first);
     assert.deepEqual(second.map((t) => t.rcptReplies.length), [3, 3, 3], 'RCPTs per transaction of the second message');
     assert.ok(second.every((t) => t.rcptReplies.every((r) => r.reply.startsWith('250'))), 'a RCPT of the second message was refused');
-    assert.equal(h.app.qmgr.politeness.view(KEY).learnedRecipients?.max, 3);
+    assert.equal(h.app.destinations.view.politeness(KEY).learnedRecipients?.max, 3);
     const info = (await h.app.admin.destinations()).find((d) => d.key === KEY);
     assert.equal(info?.politeness?.recipientLimit, 3);
     assert.equal(info?.politeness?.learnedRecipients?.reply, '452 4.5.3 Too many recipients');
@@ -154,7 +154,23 @@ describe('what is learned is on the gate\'s row: every node, and the next start,
     const second = remote.transactions.slice(first);
     assert.deepEqual(second.map((t) => t.rcptReplies.length), [3, 3, 3], 'RCPTs per transaction after the restart');
     assert.ok(second.every((t) => t.rcptReplies.every((r) => r.reply.startsWith('250'))), 'a RCPT was refused after the restart');
-    assert.equal(app.qmgr.politeness.view(KEY).learnedRecipients?.max, 3);
+    assert.equal(app.destinations.view.politeness(KEY).learnedRecipients?.max, 3);
+  });
+});
+
+describe('the read-only view', () => {
+  test('listing destinations (a dashboard GET) shows what another node put on the row, and changes nothing the scheduler uses', async () => {
+    const { h } = await setup({}, {}, ['one.test']);
+    const now = h.clock.now();
+    // Another node learned a recipient limit of 3 and a connection ceiling of 2 (on the shared row).
+    await h.app.store.gate.putLimits(KEY, { maxRecipients: 3, maxRecipientsUntil: now + 3_600_000, recipientsReply: '452 4.5.3 Too many recipients',
+      maxConnections: 2, maxConnectionsUntil: now + 3_600_000, connectionsReply: '421 4.7.0 Too many connections' }, now);
+    const before = h.app.destinations.view.politeness(KEY);
+    const listed = (await h.app.admin.destinations()).find((d) => d.key === KEY)?.politeness;
+    assert.deepEqual([listed?.recipientLimit, listed?.learnedConnections?.max], [3, 2], 'the listing shows the row\'s limits');
+    assert.deepEqual(h.app.destinations.view.politeness(KEY), before, 'the scheduler\'s own view is unchanged by the listing');
+    assert.equal(h.app.destinations.recipientLimit(KEY), 100, 'what the next batch carries is unchanged by the listing');
+    assert.deepEqual(h.app.destinations.view.known(), [], 'no record made by the listing');
   });
 });
 
@@ -167,18 +183,18 @@ describe('adaptive concurrency', () => {
     await h.app.qmgr.runOnce();
     const refusedInFirstWave = remote.connections.filter((c) => c.overLimit).length;
     assert.ok(refusedInFirstWave >= 1, 'the first wave (initial concurrency 5) should have met the limit');
-    assert.ok(h.app.qmgr.politeness.connectionLimit(KEY) <= 3, `limit after the first wave: ${h.app.qmgr.politeness.connectionLimit(KEY)}`);
+    assert.ok(h.app.destinations.view.politeness(KEY).connectionLimit <= 3, `limit after the first wave: ${h.app.destinations.view.politeness(KEY).connectionLimit}`);
 
     await simulate(h, start + 10 * MINUTE, () => remote.connections.length, 50);
     assert.equal(remote.connections.filter((c) => c.overLimit).length, refusedInFirstWave, 'a 421 after the limit was learned');
     const delivered = remote.transactions.flatMap((t) => t.rcpts);
     assert.equal(delivered.length, 40);
     assert.equal(new Set(delivered).size, 40);
-    assert.ok(h.app.qmgr.politeness.connectionLimit(KEY) <= 3);
+    assert.ok(h.app.destinations.view.politeness(KEY).connectionLimit <= 3);
     const list = await h.app.admin.destinations();
     const info = list.find((d) => d.key === KEY);
-    assert.equal(info?.politeness?.learnedConnections?.max, h.app.qmgr.politeness.connectionLimit(KEY));
-    assert.equal(info?.politeness?.connectionLimit, h.app.qmgr.politeness.connectionLimit(KEY));
+    assert.equal(info?.politeness?.learnedConnections?.max, h.app.destinations.view.politeness(KEY).connectionLimit);
+    assert.equal(info?.politeness?.connectionLimit, h.app.destinations.view.politeness(KEY).connectionLimit);
     assert.equal(info?.politeness?.learnedConnections?.reply, '421 4.7.0 Too many connections, try again later');
     assert.match(formatDestinations(list, h.clock.now()), /learned: at most [123] connections for 23h5\dm \(421 4\.7\.0 Too many connections/);
     // A throttle is not a failure: the destination never went into backoff, no recipient spent a retry step.
@@ -201,7 +217,7 @@ describe('adaptive concurrency at MAIL FROM', () => {
     const refusedInFirstWave = refused().length;
     assert.ok(refusedInFirstWave >= 1, 'the first wave (initial concurrency 5) should have met the limit');
     assert.ok(refused().every((c) => !c.open), 'a connection told "too many" at MAIL FROM is left');
-    assert.ok(h.app.qmgr.politeness.connectionLimit(KEY) <= 3, `limit after the first wave: ${h.app.qmgr.politeness.connectionLimit(KEY)}`);
+    assert.ok(h.app.destinations.view.politeness(KEY).connectionLimit <= 3, `limit after the first wave: ${h.app.destinations.view.politeness(KEY).connectionLimit}`);
 
     await simulate(h, start + 10 * MINUTE, () => remote.connections.length, 50);
     assert.equal(refused().length, refusedInFirstWave, 'a refusal after the limit was learned');
@@ -242,7 +258,7 @@ describe('reply rules ([[delivery.rules]])', () => {
     const attempting = log.filter((p) => p.attempts > 0);
     assert.deepEqual(attempting.map((p) => p.at - start), [0], JSON.stringify(attempting));
     assert.ok(h.clock.now() - start >= 29 * MINUTE);
-    const view = h.app.qmgr.politeness.view(key);
+    const view = h.app.destinations.view.politeness(key);
     assert.equal(view.rules.length, 1);
     assert.equal(view.rules[0]!.action, 'suspend');
     assert.equal(view.rules[0]!.reply, '451 4.7.1 Please slow down');
@@ -284,7 +300,7 @@ describe('reply rules ([[delivery.rules]])', () => {
     await enqueue(h, key, 1);
     await simulate(h, start + 12 * MINUTE, () => mails(remote), 50);
     assert.ok(mails(remote) >= 2, `${mails(remote)} attempt(s): the 5 m retry did not happen`);
-    assert.deepEqual(h.app.qmgr.politeness.view(key).rules, []);
+    assert.deepEqual(h.app.destinations.view.politeness(key).rules, []);
   });
 
   test('set: a matching RCPT reply caps the destination\'s connections at max_connections; a non-matching one does not', async () => {
@@ -294,8 +310,8 @@ describe('reply rules ([[delivery.rules]])', () => {
     });
     await enqueue(h, key, 1);
     await h.app.qmgr.runOnce();
-    assert.equal(h.app.qmgr.politeness.connectionLimit(key), 1);
-    assert.equal(h.app.qmgr.politeness.view(key).rules[0]?.reply, '450 4.7.28 Receiving mail at a rate that prevents additional messages');
+    assert.equal(h.app.destinations.view.politeness(key).connectionLimit, 1);
+    assert.equal(h.app.destinations.view.politeness(key).rules[0]?.reply, '450 4.7.28 Receiving mail at a rate that prevents additional messages');
     remote.clear();
     await enqueue(h, key, 12);
     await simulate(h, h.clock.now() + MINUTE, () => remote.connections.length, 50);
@@ -305,8 +321,8 @@ describe('reply rules ([[delivery.rules]])', () => {
     const other = await withRule({ match: '4\\.7\\.28 .*rate', action: 'set', max_connections: 1, for: '1h' }, { rcpt: () => '450 4.2.1 Mailbox busy' });
     await enqueue(other.h, other.key, 1);
     await other.h.app.qmgr.runOnce();
-    assert.equal(other.h.app.qmgr.politeness.connectionLimit(other.key), 5);
-    assert.deepEqual(other.h.app.qmgr.politeness.view(other.key).rules, []);
+    assert.equal(other.h.app.destinations.view.politeness(other.key).connectionLimit, 5);
+    assert.deepEqual(other.h.app.destinations.view.politeness(other.key).rules, []);
   });
 
   test('bounce: a matching temporary RCPT reply fails the recipient at once; a non-matching one is deferred', async () => {

@@ -100,7 +100,7 @@ function withTemp<T>(f: (dir: string) => T): T {
 }
 
 export function haveDkimpy(): boolean {
-  return existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import dkim, nacl'], { timeout: 10_000 }).status === 0;
+  return existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import dkim, nacl'], { timeout: 30_000 }).status === 0;
 }
 
 export function haveOpendkim(): boolean {
