@@ -20,6 +20,8 @@ import { unixActor } from '../http/actor.js';
 import type { QueueShape, ShapeBy } from '../http/queue-shape.js';
 import type { Throughput } from '../http/throughput.js';
 import type { Trace } from '../queue/model.js';
+import type { SuppressionEntry } from '../queue/suppression.js';
+import type { SuppressRequest, SuppressionView } from '../http/admin-suppression.js';
 
 export interface Backend extends AdminApi {
   /** 'http' when talking to a running server, 'direct' when using the store file. */
@@ -102,6 +104,23 @@ export class HttpBackend implements Backend {
   config(): Promise<Config> { return this.call('GET', '/api/config'); }
   shape(by: ShapeBy): Promise<QueueShape> { return this.call('GET', `/api/queue/shape?by=${encodeURIComponent(by)}`); }
   throughput(): Promise<Throughput> { return this.call('GET', '/api/stats/throughput'); }
+  suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]> {
+    const q = new URLSearchParams();
+    if (f.q) q.set('q', f.q);
+    if (f.limit !== undefined) q.set('limit', String(f.limit));
+    if (f.all) q.set('all', '1');
+    const qs = q.toString();
+    return this.call('GET', `/api/suppressions${qs ? `?${qs}` : ''}`);
+  }
+  suppress(req: SuppressRequest): Promise<SuppressionEntry> { return this.call('POST', '/api/suppressions', req); }
+  unsuppress(addresses: readonly string[]): Promise<{ removed: number }> { return this.call('POST', '/api/suppressions/delete', { addresses }); }
+  importSuppressions(csv: string): Promise<{ imported: number; problems: string[] }> { return this.call('POST', '/api/suppressions/import', { csv }); }
+  async exportSuppressions(all = false): Promise<string> {
+    const path = `/api/suppressions/export${all ? '?all=1' : ''}`;
+    const res = await this.request('GET', path);
+    if (res.ok) return res.text();
+    return this.answer<never>('GET', path, res, await res.text());
+  }
   async content(id: string): Promise<Buffer> {
     const path = `/api/queue/${encodeURIComponent(id)}/content`;
     const res = await this.request('GET', path);

@@ -11,6 +11,8 @@ import { actAsDataDirOwner } from './data-owner.js';
 import { sizeBytes } from '../config/units.js';
 import { unixActor } from '../http/actor.js';
 import { Admin, type AdminDeps } from '../http/admin.js';
+import { loadBounceClassifier } from '../config/bounce-rules-file.js';
+import type { BounceClassifier } from '../smtp/bounce-rules.js';
 import type { DkimKey } from '../intake/dkim.js';
 import { assertQueueFit, markQueueCreated } from '../queue/sqlite/check.js';
 import { eventRoutes, openQueue, usesPostgres } from '../queue/open.js';
@@ -22,7 +24,12 @@ import type { Backend, BackendOptions } from './admin-client.js';
 class DirectBackend extends Admin implements Backend {
   readonly kind = 'direct';
   constructor(cfg: Config, private readonly store: Queue, more: Pick<AdminDeps, 'intake' | 'directory' | 'onAction'>) {
-    super({ store, clock: Date.now, config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size), actor: unixActor(), ...more });
+    let classifier: BounceClassifier | undefined;
+    super({
+      store, clock: Date.now, config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size), actor: unixActor(),
+      classify: (r) => (classifier ??= loadBounceClassifier(cfg.bounces.rules)).classify(r),
+      ...more,
+    });
   }
   close(): Promise<void> { return this.store.close(); }
 }

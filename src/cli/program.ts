@@ -84,6 +84,24 @@ export function buildProgram(): Command {
     .description('Forgets the cached answer for one address: the next RCPT for it is probed again')
     .action(async (address, opts) => (await import('./verify-cmd.js')).verifyForget(address, opts));
 
+  const s = program.command('suppression').description('The suppression list: addresses not tried again after a permanent failure (docs/operations.md)');
+  common(s.command('list').description('Entries in force, with why and when').argument('[text]', 'only addresses containing this'))
+    .option('--all', 'expired entries too')
+    .option('--limit <n>', 'at most this many', (v) => Number(v))
+    .action(async (text, opts) => (await import('./suppression-cmd.js')).suppressionList(text, opts));
+  common(s.command('add').description('Suppress an address').argument('<address>'))
+    .option('--class <class>', 'bounce class (default InvalidRecipient)')
+    .option('--reason <text>', 'why (shown as the entry\'s reply)')
+    .option('--ttl <duration>', 'how long (default suppression.ttl)')
+    .action(async (address, opts) => (await import('./suppression-cmd.js')).suppressionAdd(address, opts));
+  common(s.command('remove').description('Take addresses off the list').argument('<address...>'))
+    .action(async (addresses, opts) => (await import('./suppression-cmd.js')).suppressionRemove(addresses, opts));
+  common(s.command('import').description('Add the entries of a CSV file (the export\'s columns; only address is required)').argument('<file>', 'CSV file, or - for stdin'))
+    .action(async (file, opts) => (await import('./suppression-cmd.js')).suppressionImport(file, opts));
+  common(s.command('export').description('The list as CSV on stdout (address,class,since,until,source,queue_id,reply)'), false)
+    .option('--all', 'expired entries too')
+    .action(async (opts) => (await import('./suppression-cmd.js')).suppressionExport(opts));
+
   // Listed for --help; cli/main hands `sendmail` to cli/sendmail before commander sees its flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');
