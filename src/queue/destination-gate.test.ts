@@ -5,7 +5,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideGrant, NEVER } from './destination-gate.js';
+import { decideGrant, NEVER, takeFromBucket } from './destination-gate.js';
 import type { DestinationRow } from './model.js';
 
 const none = { count: 0, probing: false, earliestUntil: undefined };
@@ -57,5 +57,23 @@ describe('decideGrant: reply rules in force on the row hold for every node until
     const one = { count: 1, probing: false, earliestUntil: 9 };
     assert.equal(decideGrant(r, one, 0, 10).kind, 'wait');
     assert.equal(decideGrant(r, one, 600_000, 10).kind, 'go');
+  });
+});
+
+describe('takeFromBucket (the shared rate, both queues)', () => {
+  const rate = { count: 2, perMs: 60_000 };
+  test('starts full; each take costs one token; empty says when the next one is there', () => {
+    const first = takeFromBucket(undefined, 0, rate);
+    assert.deepEqual(first, { bucket: { tokens: 1, at: 0 }, result: { ok: true, until: 0 } });
+    const second = takeFromBucket(first.bucket, 0, rate);
+    assert.deepEqual(second.result, { ok: true, until: 0 });
+    const third = takeFromBucket(second.bucket, 0, rate);
+    assert.deepEqual(third, { bucket: { tokens: 0, at: 0 }, result: { ok: false, until: 30_000 } });
+  });
+  test('refills with the time passed, never above its size', () => {
+    assert.deepEqual(takeFromBucket({ tokens: 0, at: 0 }, 15_000, rate), { bucket: { tokens: 0.5, at: 15_000 }, result: { ok: false, until: 30_000 } });
+    assert.deepEqual(takeFromBucket({ tokens: 0, at: 0 }, 30_000, rate).result, { ok: true, until: 30_000 });
+    assert.equal(takeFromBucket({ tokens: 0, at: 0 }, 86_400_000, rate).bucket.tokens, 1);
+    assert.equal(takeFromBucket({ tokens: 1, at: 1_000 }, 0, rate).bucket.tokens, 0, 'a clock behind the bucket adds nothing');
   });
 });

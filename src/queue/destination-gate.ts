@@ -51,6 +51,22 @@ export interface TransitionResult {
 
 export interface TokenResult { readonly ok: boolean; readonly until: number }
 
+/** A destination's token bucket as stored (destination_tokens): tokens left at `at`. */
+export interface Bucket { readonly tokens: number; readonly at: number }
+
+/**
+ * One take from a destination's shared rate (`count` per `perMs`, starting full), as a pure function of the
+ * stored bucket: refilled for the time since `at` (never above `count`), one token taken if there is one.
+ * Returns the bucket to store and the answer (`until`: when the next token is there). Both queues run it
+ * inside their atomic section (an IMMEDIATE transaction; a transaction under the key's advisory lock).
+ */
+export function takeFromBucket(stored: Bucket | undefined, now: number, rate: { readonly count: number; readonly perMs: number }): { readonly bucket: Bucket; readonly result: TokenResult } {
+  let tokens = stored ? Math.min(rate.count, stored.tokens + (Math.max(0, now - stored.at) * rate.count) / rate.perMs) : rate.count;
+  const ok = tokens >= 1;
+  if (ok) tokens -= 1;
+  return { bucket: { tokens, at: now }, result: { ok, until: ok ? now : now + Math.ceil(((1 - tokens) * rate.perMs) / rate.count) } };
+}
+
 export interface DestinationInfoRow extends DestinationRow {
   /** Recipients not final for this destination, cluster-wide. */
   readonly queued: number;
@@ -85,8 +101,8 @@ export interface DestinationGate {
   putDestination(row: DestinationState): Promise<void>;
   /**
    * What the destination has learned (destination/politeness), shared with every node: merged into the row's
-   * limits field by field (`mergeLimits`, atomically in the database: one statement), so what two nodes
-   * learned at once both survive. Only the limits change: health and generation stay as they are (a learned
+   * limits field by field (`mergeLimits`, on the row read and written in one atomic section), so what two
+   * nodes learned at once both survive. Only the limits change: health and generation stay as they are (a learned
    * limit must not void a failure wave's compare-and-set).
    */
   putLimits(key: string, limits: DestinationLimits, now: number): Promise<void>;
@@ -151,8 +167,8 @@ const learned = (v: number | undefined, until: number | undefined, reply: string
   (v === undefined ? undefined : { value: v, until, reply });
 
 /**
- * What `putLimits` makes of the row's limits and an incoming set, at `now` (pure; SQLite runs it inside the
- * UPDATE, PostgreSQL's statement in queue/pg/gate says the same in SQL). A field the incoming set does not carry
+ * What `putLimits` makes of the row's limits and an incoming set, at `now` (pure; both queues run it on the row
+ * they read and write in one atomic section — the one implementation of the merge). A field the incoming set does not carry
  * keeps the row's value: a node shares what it knows, not what it does not. Expired values are dropped.
  * - maxConnections / maxRecipients (with their until and reply): `stricter`, above.
  * - rules in force: keyed by their index in `delivery.rules`, each as the trigger that holds longer (the later

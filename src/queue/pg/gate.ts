@@ -6,12 +6,13 @@
  * Each call that decides is one transaction holding a transaction-scoped
  * advisory lock on the destination key, so the read of the row and of the
  * live slots and the slot it grants are one atomic step across nodes (a row
- * lock would not do: the destination may have no row yet). The decision is
- * queue/destination-gate's pure `decideGrant`, as on SQLite.
+ * lock would not do: the destination may have no row yet). The decisions are
+ * queue/destination-gate's pure functions, as on SQLite: `decideGrant`,
+ * `mergeLimits` (learned limits) and `takeFromBucket` (the shared rate).
  */
 import type pg from 'pg';
 import {
-  decideGrant, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
+  decideGrant, mergeLimits, takeFromBucket, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
 } from '../destination-gate.js';
 import type { DestinationLimits, DestinationRow, DestinationState } from '../model.js';
 import type { PgDb } from './db.js';
@@ -19,36 +20,6 @@ import { DESTINATION_COLUMNS, toDestination, type RawDestination } from '../rows
 
 const FINAL_SQL = `('delivered','failed','expired')`;
 type Raw = RawDestination & Record<string, unknown>;
-
-/**
- * One learned ceiling of the merge (`value`, `until`, `reply`: its JSON fields): the stricter value in force of
- * the row's (`o`) and the incoming (`n`), ties to the incoming one, until the later expiry (none if either has none).
- */
-const stricterSql = (value: string, until: string, reply: string): string => `(
-  SELECT (array_agg(s.j->'${value}' ORDER BY (s.j->>'${value}')::numeric, s.src DESC))[1] AS v,
-    (array_agg(s.j->'${reply}' ORDER BY (s.j->>'${value}')::numeric, s.src DESC))[1] AS r,
-    CASE WHEN bool_or(s.j->>'${until}' IS NULL) THEN NULL ELSE max((s.j->>'${until}')::numeric) END AS u
-  FROM (VALUES (x.o, 0), (x.n, 1)) AS s(j, src)
-  WHERE s.j->>'${value}' IS NOT NULL AND (s.j->>'${until}' IS NULL OR (s.j->>'${until}')::numeric > $2::bigint))`;
-
-/**
- * queue/destination-gate's `mergeLimits`, in SQL, as the value of the row's new limits in putLimits' UPDATE
- * (the row as destinations, the incoming set as EXCLUDED, now as $2). The contract suite holds both to
- * the same results.
- */
-const MERGE_LIMITS_SQL = `SELECT NULLIF(jsonb_strip_nulls(jsonb_build_object(
-    'maxConnections', c.v, 'maxConnectionsUntil', c.u, 'connectionsReply', c.r,
-    'maxRecipients', k.v, 'maxRecipientsUntil', k.u, 'recipientsReply', k.r,
-    'rules', (SELECT jsonb_agg(w.e ORDER BY w.i) FROM (
-      SELECT DISTINCT ON (a.i) a.i, a.e FROM (
-        SELECT (e->>'index')::int AS i, e, s.src, (e->>'until')::numeric AS until
-        FROM (VALUES (x.o, 0), (x.n, 1)) AS s(j, src),
-          jsonb_array_elements(CASE WHEN jsonb_typeof(s.j->'rules') = 'array' THEN s.j->'rules' ELSE '[]'::jsonb END) AS e) a
-      WHERE a.until > $2::bigint
-      ORDER BY a.i, a.until DESC, a.src DESC) w))), '{}'::jsonb)::text
-  FROM (SELECT COALESCE(destinations.limits::jsonb, '{}'::jsonb) AS o, EXCLUDED.limits::jsonb AS n) AS x
-    CROSS JOIN LATERAL ${stricterSql('maxConnections', 'maxConnectionsUntil', 'connectionsReply')} AS c
-    CROSS JOIN LATERAL ${stricterSql('maxRecipients', 'maxRecipientsUntil', 'recipientsReply')} AS k`;
 
 async function lockKey(c: pg.PoolClient, key: string): Promise<void> {
   await c.query(`SELECT pg_advisory_xact_lock(hashtext('halcyon-destination:' || $1))`, [key]);
@@ -123,24 +94,26 @@ export class PgDestinationGate implements DestinationGate {
   }
 
   async putLimits(key: string, limits: DestinationLimits, now: number): Promise<void> {
-    // Only the limits: health and generation stay (a new row is healthy at generation 0, what an absent row counts as).
-    // One statement: the merge is a function of the row being updated (ON CONFLICT locks it and sees its latest
-    // version), so two nodes writing at once both keep what they learned; no read-modify-write.
-    await this.d.read('putLimits', `INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
-      VALUES ($1, 'ok', 0, 0, 0, NULL, $2, 0, $3) ON CONFLICT (key) DO UPDATE SET limits = (${MERGE_LIMITS_SQL})`, [key, now, JSON.stringify(limits)]);
+    // Read, merge (queue/destination-gate's mergeLimits, as on SQLite) and write under the key's advisory lock:
+    // two nodes writing at once both keep what they learned. Only the limits change: health and generation stay
+    // (a new row is healthy at generation 0, what an absent row counts as).
+    await this.d.tx('putLimits', async (c) => {
+      await lockKey(c, key);
+      const merged = mergeLimits((await rowOf(c, key))?.limits, limits, now);
+      await c.query(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
+        VALUES ($1, 'ok', 0, 0, 0, NULL, $2, 0, $3) ON CONFLICT (key) DO UPDATE SET limits = EXCLUDED.limits`,
+      [key, now, merged === undefined ? null : JSON.stringify(merged)]);
+    });
   }
 
   takeToken(key: string, now: number, rate: { readonly count: number; readonly perMs: number }): Promise<TokenResult> {
     return this.d.tx('takeToken', async (c): Promise<TokenResult> => {
       await lockKey(c, key);
       const { rows } = await c.query<{ tokens: number; at: number }>('SELECT tokens, at FROM destination_tokens WHERE destination = $1', [key]);
-      const b = rows[0];
-      let tokens = b ? Math.min(rate.count, b.tokens + (Math.max(0, now - b.at) * rate.count) / rate.perMs) : rate.count;
-      const ok = tokens >= 1;
-      if (ok) tokens -= 1;
+      const { bucket, result } = takeFromBucket(rows[0], now, rate);
       await c.query(`INSERT INTO destination_tokens (destination, tokens, at) VALUES ($1, $2, $3)
-        ON CONFLICT (destination) DO UPDATE SET tokens = EXCLUDED.tokens, at = EXCLUDED.at`, [key, tokens, now]);
-      return { ok, until: ok ? now : now + Math.ceil(((1 - tokens) * rate.perMs) / rate.count) };
+        ON CONFLICT (destination) DO UPDATE SET tokens = EXCLUDED.tokens, at = EXCLUDED.at`, [key, bucket.tokens, bucket.at]);
+      return result;
     });
   }
 

@@ -1,11 +1,12 @@
 /**
  * queue/pg/messages — MessageStore over the shared PostgreSQL queue.
  *
- * Enqueues are group-committed as on SQLite: every `enqueue()` made in the
- * same event-loop turn goes into one transaction (three multi-row INSERTs:
- * messages, bodies, recipients), and all their promises settle together once
- * it has committed — or all reject with HAL_ERR_QUEUE_WRITE with nothing of
- * the batch stored. A caller-assigned id already stored is rejected alone.
+ * Enqueues are group-committed by the same mechanism as on SQLite
+ * (queue/group-commit): every `enqueue()` made in the same event-loop turn
+ * goes into one transaction (three multi-row INSERTs: messages, bodies,
+ * recipients), and all their promises settle together once it has committed
+ * — or all reject with HAL_ERR_QUEUE_WRITE with nothing of the batch stored.
+ * A caller-assigned id already stored is refused alone.
  */
 import { HalcyonError } from '../../errors.js';
 import { createIdGenerator } from '../ids.js';
@@ -15,25 +16,21 @@ import type { PgDb } from './db.js';
 import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.js';
 import { enqueueEvents, factsOf, routeEvents } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
+import { GroupCommit, type Entry } from '../group-commit.js';
 
 const BATCH_MAX_MESSAGES = 256;
 
-interface Pending {
-  readonly id: MessageId;
-  readonly msg: NewMessage;
-  readonly resolve: (id: MessageId) => void;
-  readonly reject: (err: unknown) => void;
-}
-
 export class PgMessageStore implements MessageStore {
   private readonly nextId: () => MessageId;
-  private pending: Pending[] = [];
-  private timer: NodeJS.Immediate | undefined;
-  /** Batches being written; close() waits for them. */
-  readonly inFlight = new Set<Promise<void>>();
+  private readonly commits = new GroupCommit<NewMessage>({ maxItems: BATCH_MAX_MESSAGES, write: (batch, refuse) => this.write(batch, refuse) });
 
   constructor(private readonly d: PgDb) {
     this.nextId = createIdGenerator(d.clock);
+  }
+
+  /** Batches being written; close() waits for them. */
+  get inFlight(): ReadonlySet<Promise<void>> {
+    return this.commits.inFlight;
   }
 
   newId(): MessageId {
@@ -43,68 +40,50 @@ export class PgMessageStore implements MessageStore {
   enqueue(msg: NewMessage): Promise<MessageId> {
     if (this.d.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed'));
     if (msg.recipients.length === 0) return Promise.reject(new RangeError('a message needs at least one recipient'));
-    return new Promise<MessageId>((resolve, reject) => {
-      this.pending.push({ id: msg.id ?? this.nextId(), msg, resolve, reject });
-      this.timer ??= setImmediate(() => this.flushPending());
-    });
+    return this.commits.add(msg.id ?? this.nextId(), msg);
   }
 
   /** Starts writing what waits, in batches of at most BATCH_MAX_MESSAGES. */
   flushPending(): void {
-    if (this.timer !== undefined) clearImmediate(this.timer);
-    this.timer = undefined;
-    const all = this.pending;
-    this.pending = [];
-    for (let i = 0; i < all.length; i += BATCH_MAX_MESSAGES) {
-      const p = this.write(all.slice(i, i + BATCH_MAX_MESSAGES)).finally(() => this.inFlight.delete(p));
-      this.inFlight.add(p);
-    }
+    this.commits.flush();
   }
 
-  private async write(batch: Pending[]): Promise<void> {
-    let items = batch;
-    try {
-      await this.d.tx('enqueue', async (c) => {
-        const given = batch.filter((p) => p.msg.id !== undefined).map((p) => p.id);
-        const taken = new Set(given.length ? (await c.query<{ id: string }>('SELECT id FROM messages WHERE id = ANY($1)', [given])).rows.map((r) => r.id) : []);
-        const seen = new Set<MessageId>();
-        items = batch.filter((p) => {
-          const dup = taken.has(p.id) || seen.has(p.id);
-          seen.add(p.id);
-          if (dup) p.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${p.id} already in the queue`));
-          return !dup;
-        });
-        if (items.length === 0) return;
-        const now = this.d.clock();
-        const facts = items.map((p) => factsOf(p.msg));
-        await c.query(`INSERT INTO messages (id, sender, params, received_at, size, trace, dsn_for, event_facts)
-          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[])`, [
-          items.map((p) => p.id), items.map((p) => p.msg.sender), items.map((p) => JSON.stringify(p.msg.params)),
-          items.map((p) => p.msg.receivedAt), items.map((p) => p.msg.body.length), items.map((p) => JSON.stringify(p.msg.trace)),
-          items.map((p) => p.msg.dsnFor ?? null), facts.map((f) => JSON.stringify(f)),
-        ]);
-        await c.query('INSERT INTO bodies (message_id, data) SELECT * FROM unnest($1::text[], $2::bytea[])',
-          [items.map((p) => p.id), items.map((p) => p.msg.body)]);
-        const rcpts = items.flatMap((p) => p.msg.recipients.map((r) => ({ id: p.id, r })));
-        await c.query(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state, attempts, next_attempt_at, updated_at)
-          SELECT t.m, t.a, t.d, t.o, t.n, t.dest, 'queued', 0, $7, $7
-          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, ord)
-          ORDER BY t.ord`, [
-          rcpts.map((x) => x.id), rcpts.map((x) => x.r.address), rcpts.map((x) => domainOf(x.r.address)), rcpts.map((x) => x.r.orcpt ?? null),
-          rcpts.map((x) => (x.r.notify !== undefined ? JSON.stringify(x.r.notify) : null)), rcpts.map((x) => x.r.destination), now,
-        ]);
-        if (this.d.events.sinks.length > 0) {
-          const reports = await messageFacts(c, items.flatMap((p) => (p.msg.dsnFor === undefined ? [] : [p.msg.dsnFor])));
-          await insertOutbox(c, routeEvents(this.d.events, items.flatMap((p, i) =>
-            enqueueEvents(this.d.events, now, { queueId: p.id, sender: p.msg.sender, facts: facts[i]! }, p.msg, (about) => reports.get(about)))), now);
-        }
+  private async write(batch: readonly Entry<NewMessage>[], refuse: (e: Entry<NewMessage>, why: Error) => void): Promise<void> {
+    await this.d.tx('enqueue', async (c) => {
+      const given = batch.filter((e) => e.item.id !== undefined).map((e) => e.id);
+      const taken = new Set(given.length ? (await c.query<{ id: string }>('SELECT id FROM messages WHERE id = ANY($1)', [given])).rows.map((r) => r.id) : []);
+      const seen = new Set<MessageId>();
+      const items = batch.filter((e) => {
+        const dup = taken.has(e.id) || seen.has(e.id);
+        seen.add(e.id);
+        if (dup) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${e.id} already in the queue`));
+        return !dup;
       });
-    } catch (err) {
-      const e = err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', `enqueue of ${items.length} message(s): ${String(err)}`, { cause: err });
-      for (const p of items) p.reject(e);
-      return;
-    }
-    for (const p of items) p.resolve(p.id);
+      if (items.length === 0) return;
+      const now = this.d.clock();
+      const facts = items.map((e) => factsOf(e.item));
+      await c.query(`INSERT INTO messages (id, sender, params, received_at, size, trace, dsn_for, event_facts)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[])`, [
+        items.map((e) => e.id), items.map((e) => e.item.sender), items.map((e) => JSON.stringify(e.item.params)),
+        items.map((e) => e.item.receivedAt), items.map((e) => e.item.body.length), items.map((e) => JSON.stringify(e.item.trace)),
+        items.map((e) => e.item.dsnFor ?? null), facts.map((f) => JSON.stringify(f)),
+      ]);
+      await c.query('INSERT INTO bodies (message_id, data) SELECT * FROM unnest($1::text[], $2::bytea[])',
+        [items.map((e) => e.id), items.map((e) => e.item.body)]);
+      const rcpts = items.flatMap((e) => e.item.recipients.map((r) => ({ id: e.id, r })));
+      await c.query(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state, attempts, next_attempt_at, updated_at)
+        SELECT t.m, t.a, t.d, t.o, t.n, t.dest, 'queued', 0, $7, $7
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, ord)
+        ORDER BY t.ord`, [
+        rcpts.map((x) => x.id), rcpts.map((x) => x.r.address), rcpts.map((x) => domainOf(x.r.address)), rcpts.map((x) => x.r.orcpt ?? null),
+        rcpts.map((x) => (x.r.notify !== undefined ? JSON.stringify(x.r.notify) : null)), rcpts.map((x) => x.r.destination), now,
+      ]);
+      if (this.d.events.sinks.length > 0) {
+        const reports = await messageFacts(c, items.flatMap((e) => (e.item.dsnFor === undefined ? [] : [e.item.dsnFor])));
+        await insertOutbox(c, routeEvents(this.d.events, items.flatMap((e, i) =>
+          enqueueEvents(this.d.events, now, { queueId: e.id, sender: e.item.sender, facts: facts[i]! }, e.item, (about) => reports.get(about)))), now);
+      }
+    });
   }
 
   async getMessage(id: MessageId): Promise<MessageRow | undefined> {

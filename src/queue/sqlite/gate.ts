@@ -10,21 +10,14 @@
  */
 import type { DestinationLimits, DestinationRow, DestinationState } from '../model.js';
 import {
-  decideGrant, mergeLimits, type AcquireRequest, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
+  decideGrant, mergeLimits, takeFromBucket, type AcquireRequest, type Bucket, type DestinationGate, type DestinationInfoRow, type Grant, type TokenResult, type TransitionResult,
 } from '../destination-gate.js';
 import type { SqliteDb } from './db.js';
 import { DESTINATION_COLUMNS, toDestination, type RawDestination } from '../rows.js';
 import { FINAL_SQL } from './recipients.js';
 
 export class SqliteDestinationGate implements DestinationGate {
-  constructor(private readonly d: SqliteDb) {
-    // putLimits' merge, as a function of the old row inside the UPDATE itself (see mergeLimits).
-    d.db.function('halcyon_merge_limits', { deterministic: true }, (row: unknown, incoming: unknown, now: unknown) => {
-      const merged = mergeLimits(typeof row === 'string' ? JSON.parse(row) as DestinationLimits : undefined,
-        JSON.parse(String(incoming)) as DestinationLimits, Number(now));
-      return merged === undefined ? null : JSON.stringify(merged);
-    });
-  }
+  constructor(private readonly d: SqliteDb) {}
 
   private row(key: string): DestinationRow | undefined {
     const raw = this.d.st(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE key = ?`).get(key) as RawDestination | undefined;
@@ -74,11 +67,15 @@ export class SqliteDestinationGate implements DestinationGate {
   }
 
   async putLimits(key: string, limits: DestinationLimits, now: number): Promise<void> {
-    // A new row is healthy at generation 0 (what an absent row counts as), so no compare-and-set is voided.
-    // One statement: the merge reads the row it updates, so what another node wrote a moment before is kept.
-    this.d.write('putLimits', () => this.d.st(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
-      VALUES (@key, 'ok', 0, 0, 0, NULL, @now, 0, @limits)
-      ON CONFLICT(key) DO UPDATE SET limits = halcyon_merge_limits(limits, excluded.limits, @now)`).run({ key, now, limits: JSON.stringify(limits) }));
+    // Read, merge (queue/destination-gate's mergeLimits) and write in one IMMEDIATE transaction: what another
+    // node (process) wrote a moment before is kept. A new row is healthy at generation 0 (what an absent row
+    // counts as), so no compare-and-set is voided; an existing row keeps its health and generation.
+    this.d.write('putLimits', () => {
+      const merged = mergeLimits(this.row(key)?.limits, limits, now);
+      this.d.st(`INSERT INTO destinations (key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits)
+        VALUES (@key, 'ok', 0, 0, 0, NULL, @now, 0, @limits)
+        ON CONFLICT(key) DO UPDATE SET limits = excluded.limits`).run({ key, now, limits: merged === undefined ? null : JSON.stringify(merged) });
+    });
   }
 
   /** `limits`: 'keep' leaves an existing row's limits as they are (a transition), 'set' writes the row's (an administrator). */
@@ -98,13 +95,11 @@ export class SqliteDestinationGate implements DestinationGate {
 
   async takeToken(key: string, now: number, rate: { readonly count: number; readonly perMs: number }): Promise<TokenResult> {
     return this.d.write('takeToken', (): TokenResult => {
-      const bucket = this.d.st('SELECT tokens, at FROM destination_tokens WHERE destination = ?').get(key) as { tokens: number; at: number } | undefined;
-      let tokens = bucket ? Math.min(rate.count, bucket.tokens + (Math.max(0, now - bucket.at) * rate.count) / rate.perMs) : rate.count;
-      const ok = tokens >= 1;
-      if (ok) tokens -= 1;
+      const stored = this.d.st('SELECT tokens, at FROM destination_tokens WHERE destination = ?').get(key) as Bucket | undefined;
+      const { bucket, result } = takeFromBucket(stored, now, rate);
       this.d.st(`INSERT INTO destination_tokens (destination, tokens, at) VALUES (?, ?, ?)
-        ON CONFLICT(destination) DO UPDATE SET tokens = excluded.tokens, at = excluded.at`).run(key, tokens, now);
-      return { ok, until: ok ? now : now + Math.ceil(((1 - tokens) * rate.perMs) / rate.count) };
+        ON CONFLICT(destination) DO UPDATE SET tokens = excluded.tokens, at = excluded.at`).run(key, bucket.tokens, bucket.at);
+      return result;
     });
   }
 

@@ -7,12 +7,12 @@
  * the row keeps its location, so large bodies are written once instead of to
  * the WAL and again at checkpoint (docs/decisions/0005).
  *
- * Enqueues are group-committed: every `enqueue()` made in the same event-loop
- * turn is written by one transaction (one fsync) on the next `setImmediate`
- * (or at once by `flushPending`, which the queue thread calls inside its
- * turn), and all their promises settle together — resolved once it has
- * committed, or all rejected with HAL_ERR_QUEUE_WRITE with nothing of the
- * batch stored.
+ * Enqueues are group-committed (queue/group-commit, the same mechanism as
+ * PostgreSQL's): every `enqueue()` made in the same event-loop turn is
+ * written by one transaction (one fsync) on the next `setImmediate` (or at
+ * once by `flushPending`, which the queue thread calls inside its turn), and
+ * all their promises settle together — resolved once it has committed, or
+ * all rejected with HAL_ERR_QUEUE_WRITE with nothing of the batch stored.
  */
 import type Database from 'better-sqlite3';
 import { HalcyonError } from '../../errors.js';
@@ -24,6 +24,7 @@ import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.j
 import type { BodySpool, SpoolLocation } from '../spool.js';
 import { enqueueEvents, factsOf, routeEvents } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
+import { GroupCommit, type Entry } from '../group-commit.js';
 
 /** Bodies of at least this size go to the spool; smaller ones cost less inline than a second fsync. */
 export const SPOOL_MIN_BYTES = 16 * 1024;
@@ -32,28 +33,18 @@ export const SPOOL_MIN_BYTES = 16 * 1024;
 export const BATCH_MAX_MESSAGES = 256;
 export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 
-interface Pending {
-  readonly id: MessageId;
-  readonly msg: NewMessage;
-  /** Where the body was spooled, once it was (set just before the batch's rows are written). */
-  spooled?: SpoolLocation;
-  readonly resolve: (id: MessageId) => void;
-  readonly reject: (err: unknown) => void;
-}
-interface Batch { readonly items: Pending[]; bytes: number }
-
 export class SqliteMessageStore implements MessageStore {
   private readonly nextId: () => MessageId;
-  private batches: Batch[] = [];
-  private flushTimer: NodeJS.Immediate | undefined;
-  private readonly insertBatch: Database.Transaction<(items: readonly Pending[]) => void>;
+  private readonly commits: GroupCommit<NewMessage>;
+  private readonly insertBatch: Database.Transaction<(items: readonly Entry<NewMessage>[], spooled: ReadonlyMap<MessageId, SpoolLocation>) => void>;
 
   constructor(private readonly d: SqliteDb, private readonly spool: BodySpool) {
     this.nextId = createIdGenerator(d.clock);
-    this.insertBatch = d.db.transaction((items: readonly Pending[]) => {
+    this.insertBatch = d.db.transaction((items: readonly Entry<NewMessage>[], spooledAt: ReadonlyMap<MessageId, SpoolLocation>) => {
       const now = d.clock();
-      for (const { id, msg, spooled } of items) {
+      for (const { id, item: msg } of items) {
         const facts = factsOf(msg);
+        const spooled = spooledAt.get(id);
         d.st(`INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for, event_facts)
                  VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`)
           .run(id, msg.sender, JSON.stringify(msg.params), msg.receivedAt, msg.body.length,
@@ -74,6 +65,22 @@ export class SqliteMessageStore implements MessageStore {
           (about) => messageFacts(d, [about]).get(about))), now);
       }
     });
+    this.commits = new GroupCommit<NewMessage>({
+      maxItems: BATCH_MAX_MESSAGES, maxBytes: BATCH_MAX_BYTES, sizeOf: (m) => m.body.length,
+      write: (batch, refuse) => {
+        const items = this.dropDuplicateIds(batch, refuse);
+        if (items.length === 0) return;
+        // Durable bytes first, then the rows that point at them (a crash between leaves only garbage).
+        const large = items.filter((e) => e.item.body.length >= SPOOL_MIN_BYTES);
+        const at = this.spool.append(large.map((e) => e.item.body));
+        this.insertBatch.immediate(items, new Map(large.map((e, i) => [e.id, at[i]!])));
+      },
+      committed: (n) => {
+        this.d.stats.commits++;
+        this.d.stats.enqueueCommits++;
+        this.d.stats.enqueued += n;
+      },
+    });
   }
 
   newId(): MessageId {
@@ -83,60 +90,26 @@ export class SqliteMessageStore implements MessageStore {
   enqueue(msg: NewMessage): Promise<MessageId> {
     if (this.d.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed'));
     if (msg.recipients.length === 0) return Promise.reject(new RangeError('a message needs at least one recipient'));
-    return new Promise<MessageId>((resolve, reject) => {
-      let batch = this.batches.at(-1);
-      const full = batch !== undefined && (batch.items.length >= BATCH_MAX_MESSAGES ||
-        (batch.items.length > 0 && batch.bytes + msg.body.length > BATCH_MAX_BYTES));
-      if (batch === undefined || full) {
-        batch = { items: [], bytes: 0 };
-        this.batches.push(batch);
-      }
-      batch.items.push({ id: msg.id ?? this.nextId(), msg, resolve, reject });
-      batch.bytes += msg.body.length;
-      this.flushTimer ??= setImmediate(() => this.flushPending());
-    });
+    return this.commits.add(msg.id ?? this.nextId(), msg);
   }
 
-  /** Writes the enqueues waiting for the next turn now (each batch its own transaction, or savepoint). */
+  /** Writes the enqueues waiting for the next turn now (each batch its own transaction). */
   flushPending(): void {
-    if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
-    const batches = this.batches;
-    this.batches = [];
-    for (const batch of batches) {
-      let items: Pending[] = batch.items;
-      try {
-        items = this.dropDuplicateIds(batch.items);
-        if (items.length === 0) continue;
-        // Durable bytes first, then the rows that point at them (a crash between leaves only garbage).
-        const large = items.filter((p) => p.msg.body.length >= SPOOL_MIN_BYTES);
-        const at = this.spool.append(large.map((p) => p.msg.body));
-        large.forEach((p, i) => { p.spooled = at[i]; });
-        this.insertBatch.immediate(items);
-      } catch (err) {
-        const e = new HalcyonError('HAL_ERR_QUEUE_WRITE', `enqueue of ${items.length} message(s): ${String(err)}`, { cause: err });
-        for (const p of items) p.reject(e);
-        continue;
-      }
-      this.d.stats.commits++;
-      this.d.stats.enqueueCommits++;
-      this.d.stats.enqueued += items.length;
-      for (const p of items) p.resolve(p.id);
-    }
+    this.commits.flush();
   }
 
   /**
    * A caller-assigned id already stored (or repeated in the batch) would fail
-   * the primary key and with it every other message of the batch: reject just
+   * the primary key and with it every other message of the batch: refuse just
    * that one up front.
    */
-  private dropDuplicateIds(items: readonly Pending[]): Pending[] {
+  private dropDuplicateIds(items: readonly Entry<NewMessage>[], refuse: (e: Entry<NewMessage>, why: Error) => void): Entry<NewMessage>[] {
     const seen = new Set<MessageId>();
     const exists = this.d.st('SELECT 1 FROM messages WHERE id = ?').pluck();
-    return items.filter((p) => {
-      const dup = seen.has(p.id) || (p.msg.id !== undefined && exists.get(p.id) !== undefined);
-      seen.add(p.id);
-      if (dup) p.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${p.id} already in the queue`));
+    return items.filter((e) => {
+      const dup = seen.has(e.id) || (e.item.id !== undefined && exists.get(e.id) !== undefined);
+      seen.add(e.id);
+      if (dup) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${e.id} already in the queue`));
       return !dup;
     });
   }

@@ -114,6 +114,17 @@ export function destinationGateContract(impl: Implementation): void {
       assert.equal((await b.gate.takeToken('mx.test', T0 + 30_000, rate)).ok, true);
     }));
 
+    test('the rate under concurrency: nodes taking at once never get more tokens than the bucket holds', () => withQueue(impl, async (q) => {
+      const b = await q.open();
+      const rate = { count: 5, perMs: 60_000 };
+      const takes = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? q.queue.gate : b.gate).takeToken('mx.test', T0, rate)));
+      assert.equal(takes.filter((t) => t.ok).length, 5);
+      assert.ok(takes.filter((t) => !t.ok).every((t) => t.until === T0 + 12_000), 'the next token in 60 s / 5');
+      // Refilled by the time passed, never above the bucket's size.
+      const later = await Promise.all(Array.from({ length: 8 }, () => b.gate.takeToken('mx.test', T0 + 3_600_000, rate)));
+      assert.equal(later.filter((t) => t.ok).length, 5);
+    }));
+
     test('putLimits: learned limits shared with every node, without moving health or generation (a wave\'s compare-and-set still applies)', () => withQueue(impl, async (q) => {
       const b = await q.open();
       const g = await q.queue.gate.acquire(ask('a'));
