@@ -215,7 +215,7 @@ function readCaFile(file: string): string {
 
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
   // Every line names the node: several nodes on one queue log to one place.
-  const log = (opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format })).child({ node: cfg.node_id });
+  const log = (opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format, time: cfg.log.time })).child({ node: cfg.node_id });
   const clock = opts.clock ?? Date.now;
   const problems = configProblems(cfg);
   if (problems.length > 0) throw new ConfigError(undefined, problems);

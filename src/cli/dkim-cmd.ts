@@ -7,38 +7,29 @@
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
 import type { DkimAlgorithm } from '../intake/dkim.js';
 import { zoneStrings } from '../intake/dkim.js';
 import { generateDkimKey } from '../intake/dkim-keys.js';
 
 const ALGORITHMS: readonly DkimAlgorithm[] = ['rsa-sha256', 'ed25519-sha256'];
 
-export function registerDkimCommands(program: Command): void {
-  const dkim = program.command('dkim').description('DKIM signing keys');
-  dkim.command('keygen <domain> <selector>')
-    .description('Make a key pair, write the private key, print the TXT record to publish and the [[dkim]] entry')
-    .option('--algorithm <name>', 'rsa-sha256 or ed25519-sha256', 'rsa-sha256')
-    .option('--bits <n>', 'RSA key size', '2048')
-    .option('--out <file>', 'where to write the private key (default: ./DOMAIN.SELECTOR.pem)')
-    .option('--arc', 'print an [[arc]] entry (an ARC sealing key, RFC 8617) instead of [[dkim]]')
-    .action((domain: string, selector: string, opts: { algorithm: string; bits: string; out?: string; arc?: boolean }) => {
-      const algorithm = opts.algorithm as DkimAlgorithm;
-      if (!ALGORITHMS.includes(algorithm)) throw new Error(`--algorithm must be one of ${ALGORITHMS.join(', ')}`);
-      const bits = Number(opts.bits);
-      if (!Number.isInteger(bits) || bits < 1024 || bits > 8192) throw new Error('--bits must be an integer from 1024 to 8192');
-      const d = domain.toLowerCase().replace(/\.$/, '');
-      const file = resolve(opts.out ?? `${d}.${selector}.pem`);
-      const key = generateDkimKey(algorithm, bits);
-      // 'wx': never replace a key that may already be published and in use.
-      writeFileSync(file, key.pem, { mode: 0o600, flag: 'wx' });
-      process.stdout.write(
-        `# private key written to ${file}\n` +
-        `# publish this TXT record:\n` +
-        `${selector}._domainkey.${d}. IN TXT ( ${zoneStrings(key.txt)} )\n\n` +
-        `# and add to the config:\n` +
-        `[[${opts.arc ? 'arc' : 'dkim'}]]\ndomain = ${JSON.stringify(d)}\nselector = ${JSON.stringify(selector)}\nkey = ${JSON.stringify(file)}\n` +
-        (algorithm === 'rsa-sha256' ? '' : `algorithm = ${JSON.stringify(algorithm)}\n`),
-      );
-    });
+/** `halcyon dkim keygen DOMAIN SELECTOR`. */
+export function dkimKeygen(domain: string, selector: string, opts: { algorithm: string; bits: string; out?: string; arc?: boolean }): void {
+  const algorithm = opts.algorithm as DkimAlgorithm;
+  if (!ALGORITHMS.includes(algorithm)) throw new Error(`--algorithm must be one of ${ALGORITHMS.join(', ')}`);
+  const bits = Number(opts.bits);
+  if (!Number.isInteger(bits) || bits < 1024 || bits > 8192) throw new Error('--bits must be an integer from 1024 to 8192');
+  const d = domain.toLowerCase().replace(/\.$/, '');
+  const file = resolve(opts.out ?? `${d}.${selector}.pem`);
+  const key = generateDkimKey(algorithm, bits);
+  // 'wx': never replace a key that may already be published and in use.
+  writeFileSync(file, key.pem, { mode: 0o600, flag: 'wx' });
+  process.stdout.write(
+    `# private key written to ${file}\n` +
+    `# publish this TXT record:\n` +
+    `${selector}._domainkey.${d}. IN TXT ( ${zoneStrings(key.txt)} )\n\n` +
+    `# and add to the config:\n` +
+    `[[${opts.arc ? 'arc' : 'dkim'}]]\ndomain = ${JSON.stringify(d)}\nselector = ${JSON.stringify(selector)}\nkey = ${JSON.stringify(file)}\n` +
+    (algorithm === 'rsa-sha256' ? '' : `algorithm = ${JSON.stringify(algorithm)}\n`),
+  );
 }

@@ -6,12 +6,10 @@
  * PostgreSQL database: every node's outbox at once). Rows under a name no sink
  * has any more are listed too: they will not be sent.
  */
-import type { Command } from 'commander';
 import { eventSinks } from '../config/event-sinks.js';
 import { configFileFrom, loadConfig } from '../config/load.js';
 import type { OutboxDepth } from '../queue/event-outbox.js';
 import { openQueue, usesPostgres } from '../queue/open.js';
-import { NoQueueError, openSqliteQueue } from '../queue/sqlite/store.js';
 import type { Queue } from '../queue/store.js';
 import { age } from './format.js';
 
@@ -30,36 +28,31 @@ export function formatEventStatus(rows: readonly SinkStatus[], now: number): str
   return lines.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-export function registerEventCommands(program: Command): void {
-  const events = program.command('events').description('Recipient events and their sinks (docs/events.md)');
-  events.command('status')
-    .description('Each event sink and the events waiting for it in the outbox')
-    .option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
-    .option('--json', 'JSON output')
-    .action(async (opts: { config?: string; json?: boolean }) => {
-      const cfg = loadConfig(configFileFrom(opts.config));
-      let store: Queue;
-      try {
-        store = usesPostgres(cfg) ? await openQueue(cfg) : await openSqliteQueue({ dataDir: cfg.data_dir, access: 'readonly' });
-      } catch (err) {
-        if (!(err instanceof NoQueueError)) throw err;
-        process.stderr.write(`halcyon: ${err.message}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      let depth: OutboxDepth[];
-      try {
-        depth = await store.events.outboxDepth();
-      } finally {
-        await store.close();
-      }
-      const byName = new Map(depth.map((d) => [d.sink, d]));
-      const rows: SinkStatus[] = eventSinks(cfg).map((s) => ({
-        sink: s.name, depth: 0, leased: 0, maxAttempts: 0, ...byName.get(s.name),
-        kind: s.kind, target: s.kind === 'webhook' ? s.url : `${s.url.replace(/\/\/[^@/]*@/, '//')} ${s.exchange || '(default exchange)'}`,
-      }));
-      const named = new Set(rows.map((r) => r.sink));
-      for (const d of depth) if (!named.has(d.sink)) rows.push({ ...d, kind: 'unconfigured' });
-      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatEventStatus(rows, Date.now()));
-    });
+/** `halcyon events status`. */
+export async function eventsStatus(opts: { config?: string; json?: boolean }): Promise<void> {
+  const cfg = loadConfig(configFileFrom(opts.config));
+  let store: Queue;
+  try {
+    // Only the store this config uses is loaded (PostgreSQL's client, or SQLite's), nothing of the server.
+    store = usesPostgres(cfg) ? await openQueue(cfg) : await (await import('../queue/sqlite/store.js')).openSqliteQueue({ dataDir: cfg.data_dir, access: 'readonly' });
+  } catch (err) {
+    if (!(err instanceof (await import('../queue/sqlite/db.js')).NoQueueError)) throw err;
+    process.stderr.write(`halcyon: ${err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  let depth: OutboxDepth[];
+  try {
+    depth = await store.events.outboxDepth();
+  } finally {
+    await store.close();
+  }
+  const byName = new Map(depth.map((d) => [d.sink, d]));
+  const rows: SinkStatus[] = eventSinks(cfg).map((s) => ({
+    sink: s.name, depth: 0, leased: 0, maxAttempts: 0, ...byName.get(s.name),
+    kind: s.kind, target: s.kind === 'webhook' ? s.url : `${s.url.replace(/\/\/[^@/]*@/, '//')} ${s.exchange || '(default exchange)'}`,
+  }));
+  const named = new Set(rows.map((r) => r.sink));
+  for (const d of depth) if (!named.has(d.sink)) rows.push({ ...d, kind: 'unconfigured' });
+  process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatEventStatus(rows, Date.now()));
 }

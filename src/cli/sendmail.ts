@@ -18,8 +18,8 @@ import net from 'node:net';
 import { userInfo } from 'node:os';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import { AdminError } from '../http/admin.js';
-import { splitHostPort } from '../inbound/server.js';
-import { openBackend } from './backend.js';
+import { splitHostPort } from '../config/units.js';
+import { openBackend } from './admin-client.js';
 
 export const EX_USAGE = 64;
 export const EX_DATAERR = 65;

@@ -11,7 +11,6 @@
  *   what a reload changes), an invalid one is refused with its errors logged
  *   and the running configuration stays.
  */
-import type { Command } from 'commander';
 import { startApp, type App } from '../app.js';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -46,65 +45,59 @@ export async function reloadFromFile(app: App, file: string | undefined, format:
   }
 }
 
-export function registerServe(program: Command): void {
-  program.command('serve')
-    .description('Start Halcyon (embedded defaults when no config file is given)')
-    .option('-c, --config <file>', 'config file (or HALCYON_CONFIG)')
-    .option('--log-format <format>', 'json or pretty')
-    .option('--drain-timeout <duration>', 'on SIGTERM, how long transactions in progress may take to finish', '30s')
-    .action(async (opts: { config?: string; logFormat?: 'json' | 'pretty'; drainTimeout: string }) => {
-      const file = configFileFrom(opts.config);
-      const drainMs = parseDuration(opts.drainTimeout);
-      if (drainMs === undefined) {
-        process.stderr.write(`halcyon: --drain-timeout: not a duration: ${opts.drainTimeout}\n`);
-        process.exit(2);
-      }
-      let cfg: Config;
-      try {
-        cfg = withFormat(loadConfig(file), opts.logFormat);
-        const problems = configProblems(cfg);
-        if (problems.length > 0) throw new ConfigError(file, problems);
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          for (const p of err.problems) process.stderr.write(`${err.file ?? 'config'}: ${p.path}: ${p.message}\n`);
-          process.exit(2);
-        }
-        throw err;
-      }
-      let app: App;
-      try {
-        app = await startApp(cfg);
-      } catch (err) {
-        if (!(err instanceof QueueUnfitError)) throw err;
-        process.stderr.write(`halcyon: ${err.message}\n`);
-        process.exit(3);
-      }
-      let stopping = false;
-      const stop = (sig: string) => {
-        if (stopping) return;
-        stopping = true;
-        app.log.info({ event: 'shutdown', signal: sig, drain_ms: drainMs }, 'shutting down');
-        // Logs are written asynchronously: flush them before exiting, or the last lines are lost.
-        const exit = (code: number) => app.log.flush(() => process.exit(code));
-        void app.stop(drainMs).then(() => {
-          app.log.info({ event: 'stopped' }, 'stopped');
-          exit(0);
-        }, (err: unknown) => {
-          app.log.error({ event: 'stop_failed', err: (err as Error).message }, 'stop failed');
-          exit(1);
-        });
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
-      let reloading = Promise.resolve();
-      process.on('SIGHUP', () => {
-        if (stopping) return;
-        app.log.info({ event: 'reload', signal: 'SIGHUP' }, 'reloading configuration');
-        // One reload at a time, in signal order.
-        reloading = reloading.then(() => reloadFromFile(app, file, opts.logFormat)).then(() => undefined);
-      });
-      // Announced only once the handlers are in place: a SIGHUP sent on seeing "serving" must not meet the default action (exit).
-      const where = app.listening.map((l) => `${l.kind} on ${l.address}`).join(', ');
-      process.stderr.write(`halcyon: serving ${where}; data in ${cfg.data_dir}${file ? `; config ${file}` : ' (embedded defaults)'}\n`);
+/** `halcyon serve` (options as cli/program defines them). */
+export async function serve(opts: { config?: string; logFormat?: 'json' | 'pretty'; drainTimeout: string }): Promise<void> {
+  const file = configFileFrom(opts.config);
+  const drainMs = parseDuration(opts.drainTimeout);
+  if (drainMs === undefined) {
+    process.stderr.write(`halcyon: --drain-timeout: not a duration: ${opts.drainTimeout}\n`);
+    process.exit(2);
+  }
+  let cfg: Config;
+  try {
+    cfg = withFormat(loadConfig(file), opts.logFormat);
+    const problems = configProblems(cfg);
+    if (problems.length > 0) throw new ConfigError(file, problems);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) process.stderr.write(`${err.file ?? 'config'}: ${p.path}: ${p.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let app: App;
+  try {
+    app = await startApp(cfg);
+  } catch (err) {
+    if (!(err instanceof QueueUnfitError)) throw err;
+    process.stderr.write(`halcyon: ${err.message}\n`);
+    process.exit(3);
+  }
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ event: 'shutdown', signal: sig, drain_ms: drainMs }, 'shutting down');
+    // Logs are written asynchronously: flush them before exiting, or the last lines are lost.
+    const exit = (code: number) => app.log.flush(() => process.exit(code));
+    void app.stop(drainMs).then(() => {
+      app.log.info({ event: 'stopped' }, 'stopped');
+      exit(0);
+    }, (err: unknown) => {
+      app.log.error({ event: 'stop_failed', err: (err as Error).message }, 'stop failed');
+      exit(1);
     });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  let reloading = Promise.resolve();
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    app.log.info({ event: 'reload', signal: 'SIGHUP' }, 'reloading configuration');
+    // One reload at a time, in signal order.
+    reloading = reloading.then(() => reloadFromFile(app, file, opts.logFormat)).then(() => undefined);
+  });
+  // Announced only once the handlers are in place: a SIGHUP sent on seeing "serving" must not meet the default action (exit).
+  const where = app.listening.map((l) => `${l.kind} on ${l.address}`).join(', ');
+  process.stderr.write(`halcyon: serving ${where}; data in ${cfg.data_dir}${file ? `; config ${file}` : ' (embedded defaults)'}\n`);
 }

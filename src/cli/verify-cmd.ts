@@ -8,7 +8,6 @@
  *
  * Does not probe (the server does, at RCPT) and decides nothing.
  */
-import type { Command } from 'commander';
 import { configFileFrom, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { verifyKey } from '../inbound/verify-policy.js';
@@ -52,38 +51,33 @@ async function withQueue<T>(cfg: Config, write: boolean, fn: (q: Queue) => Promi
   }
 }
 
-export function registerVerifyCommands(program: Command): void {
-  const verify = program.command('verify').description('The recipient verification cache (docs/operations.md, "Recipient verification")');
-  const common = (c: Command): Command => c.option('-c, --config <file>', 'config file (or HALCYON_CONFIG)').option('--json', 'JSON output');
-  common(verify.command('list'))
-    .description('Every cached answer that has not expired, by address')
-    .action(async (opts: { config?: string; json?: boolean }) => {
-      const cfg = loadConfig(configFileFrom(opts.config));
-      const now = Date.now();
-      const rows = await withQueue(cfg, false, (q) => q.verifications.listVerifications(now, LIST_LIMIT));
-      if (rows) process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatVerifications(rows, now));
-    });
-  common(verify.command('show <address>'))
-    .description('The cached answer for one address (exit code 1 when there is none)')
-    .action(async (address: string, opts: { config?: string; json?: boolean }) => {
-      const cfg = loadConfig(configFileFrom(opts.config));
-      const now = Date.now();
-      const found = await withQueue(cfg, false, async (q) => ({ row: await q.verifications.getVerification(verifyKey(address), now) }));
-      if (!found) return;
-      if (!found.row) {
-        process.stderr.write(`halcyon: no cached answer for ${printable(address)}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      process.stdout.write(opts.json ? `${JSON.stringify(found.row, null, 2)}\n` : formatVerifications([found.row], now));
-    });
-  common(verify.command('forget <address>'))
-    .description('Forgets the cached answer for one address: the next RCPT for it is probed again')
-    .action(async (address: string, opts: { config?: string; json?: boolean }) => {
-      const cfg = loadConfig(configFileFrom(opts.config));
-      const gone = await withQueue(cfg, true, (q) => q.verifications.deleteVerification(verifyKey(address)));
-      if (gone === undefined) return;
-      if (opts.json) process.stdout.write(`${JSON.stringify({ address: verifyKey(address), forgotten: gone })}\n`);
-      else process.stdout.write(gone ? `forgot the cached answer for ${printable(verifyKey(address))}\n` : `no cached answer for ${printable(verifyKey(address))}\n`);
-    });
+/** `halcyon verify list`. */
+export async function verifyList(opts: { config?: string; json?: boolean }): Promise<void> {
+  const cfg = loadConfig(configFileFrom(opts.config));
+  const now = Date.now();
+  const rows = await withQueue(cfg, false, (q) => q.verifications.listVerifications(now, LIST_LIMIT));
+  if (rows) process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatVerifications(rows, now));
+}
+
+/** `halcyon verify show ADDRESS`. */
+export async function verifyShow(address: string, opts: { config?: string; json?: boolean }): Promise<void> {
+  const cfg = loadConfig(configFileFrom(opts.config));
+  const now = Date.now();
+  const found = await withQueue(cfg, false, async (q) => ({ row: await q.verifications.getVerification(verifyKey(address), now) }));
+  if (!found) return;
+  if (!found.row) {
+    process.stderr.write(`halcyon: no cached answer for ${printable(address)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(opts.json ? `${JSON.stringify(found.row, null, 2)}\n` : formatVerifications([found.row], now));
+}
+
+/** `halcyon verify forget ADDRESS`. */
+export async function verifyForget(address: string, opts: { config?: string; json?: boolean }): Promise<void> {
+  const cfg = loadConfig(configFileFrom(opts.config));
+  const gone = await withQueue(cfg, true, (q) => q.verifications.deleteVerification(verifyKey(address)));
+  if (gone === undefined) return;
+  if (opts.json) process.stdout.write(`${JSON.stringify({ address: verifyKey(address), forgotten: gone })}\n`);
+  else process.stdout.write(gone ? `forgot the cached answer for ${printable(verifyKey(address))}\n` : `no cached answer for ${printable(verifyKey(address))}\n`);
 }

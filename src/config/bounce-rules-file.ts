@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BounceClassifier, parseBounceRules, type BounceRule } from '../smtp/bounce-rules.js';
-import { ConfigError } from './load.js';
+import { ConfigError } from './file.js';
 
 const SHIPPED = join('data', 'bounce-classes.toml');
 

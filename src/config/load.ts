@@ -1,26 +1,16 @@
 /**
- * config/load — reads a TOML file (or nothing, for embedded defaults),
- * validates it against the schema and reports every error with its key path.
+ * config/load — reads a TOML file (config/file; or nothing, for embedded
+ * defaults), validates it against the schema and reports every error with
+ * its key path.
  *
  * Does not watch files or apply a config; reload (SIGHUP) is app's job.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
+import { ConfigError, readConfigFile, type ConfigProblem } from './file.js';
 import { configSchema, type Config } from './schema.js';
 
-export interface ConfigProblem {
-  readonly path: string;
-  readonly message: string;
-}
-
-export class ConfigError extends Error {
-  readonly code = 'HAL_ERR_CONFIG';
-  constructor(readonly file: string | undefined, readonly problems: readonly ConfigProblem[]) {
-    super(`${file ?? 'config'}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
-    this.name = 'ConfigError';
-  }
-}
+/** Defined in config/file (read without the schema, by the CLI); re-exported for their callers. */
+export { ConfigError, configFileFrom, type ConfigProblem } from './file.js';
 
 const pathText = (path: readonly PropertyKey[]): string => (path.length ? path.map(String).join('.') : '(top)');
 
@@ -51,27 +41,5 @@ export function parseConfig(raw: unknown, file?: string): Config {
 
 /** Loads FILE, or the embedded defaults when file is undefined. */
 export function loadConfig(file?: string): Config {
-  if (file === undefined) return parseConfig({});
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(file, [{ path: '(file)', message: (err as Error).message }]);
-  }
-  let raw: unknown;
-  try {
-    raw = parseToml(text);
-  } catch (err) {
-    // smol-toml's TomlError carries line and column (1-based); its message repeats them in a code excerpt.
-    const e = err as Error & { line?: number; column?: number };
-    const what = e.message.split('\n')[0]?.replace(/^Invalid TOML document: /, '') ?? 'parse error';
-    const where = e.line !== undefined ? `line ${e.line}, column ${e.column ?? 0}: ` : '';
-    throw new ConfigError(file, [{ path: '(toml)', message: `${where}${what}` }]);
-  }
-  return parseConfig(raw, file);
-}
-
-/** The config file named on the command line or by HALCYON_CONFIG, if any. */
-export function configFileFrom(option: string | undefined): string | undefined {
-  return option ?? (process.env.HALCYON_CONFIG || undefined);
+  return parseConfig(readConfigFile(file), file);
 }

@@ -10,7 +10,8 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
-import { parseCidr, parseDuration, parseRate, parseResolverAddress, parseSize } from './units.js';
+import { HTTP_DEFAULTS } from './http-listen.js';
+import { HOST_PORT, parseCidr, parseDuration, parseRate, parseResolverAddress, parseSize } from './units.js';
 
 const duration = (def: string, what: string) =>
   z.string().refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration like "500ms", "15m", "4h", "5d"' })
@@ -21,8 +22,8 @@ const size = (def: string, what: string) =>
     .refine((s) => parseSize(s) !== undefined, { message: 'expected a size like "35MiB", "100MB", "512k" or a byte count' })
     .default(def).describe(what);
 
-/** "host:port", "[v6]:port" or "v6addr" is not accepted without brackets. */
-export const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+/** "host:port" (config/units); re-exported for its callers. */
+export { HOST_PORT };
 const portOf = (s: string): number => Number(HOST_PORT.exec(s)?.[2] ?? -1);
 /** A next hop: port 1–65535 (a route with port 0 or 99999 would fail at the first delivery, not here). */
 const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::1]:port")')
@@ -156,6 +157,10 @@ export const configSchema = z.strictObject({
   postmaster: z.string().regex(/^[^@\s<>]+@[^@\s<>]+$/, 'expected an address "user@domain"').default('postmaster@localhost').describe('Address that gets reports of DSNs that could not be delivered.'),
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info').describe('Minimum log level.'),
   log_format: z.enum(['json', 'pretty']).default('json').describe('JSON lines, or a pretty format for a terminal.'),
+  log: z.strictObject({
+    time: z.enum(['iso', 'epoch']).default('iso')
+      .describe('How a JSON log line writes its `time`: "iso" (UTC, `2026-12-07T00:12:34.567Z`, readable and sortable as text) or "epoch" (milliseconds since 1970, as pino writes it). The pretty format always shows ISO time.'),
+  }).prefault({}).describe('Log lines.'),
 
   smtp: z.strictObject({
     listen: z.array(listenAddress).default(['127.0.0.1:2525']).describe('Relay/MX listeners ("host:port").'),
@@ -342,7 +347,7 @@ export const configSchema = z.strictObject({
 
   http: z.strictObject({
     listen: z.string().refine((s) => s === '' || (HOST_PORT.test(s) && portOf(s) <= 65535), 'expected "host:port" (port 0–65535), or "" to disable the API')
-      .optional().default('127.0.0.1:8025')
+      .optional().default(HTTP_DEFAULTS.listen)
       .describe('Admin API, /metrics and dashboard ("host:port"); "" disables it.'),
     token: z.string().optional().describe('Bearer token required on any non-loopback listener.'),
     tokens: z.array(z.strictObject({
@@ -350,7 +355,7 @@ export const configSchema = z.strictObject({
       token: z.string().min(1).describe('The bearer token.'),
     })).default([])
       .describe('Named bearer tokens, each accepted like `token`; the name is logged as `who` on every admin action taken with it (actions with `token` log "http.token"). The CLI sends `token`, or $HALCYON_TOKEN when set.'),
-    enabled: z.boolean().default(true).describe('Serve the admin API at all.'),
+    enabled: z.boolean().default(HTTP_DEFAULTS.enabled).describe('Serve the admin API at all.'),
     require_token: z.boolean().default(false)
       .describe('Require the bearer token on a loopback listener too (it is always required on any other address).'),
   }).prefault({}).describe('Admin HTTP API and metrics.'),

@@ -1,7 +1,8 @@
 /**
  * config/units — human durations ("500ms", "15m", "4h", "5d"), sizes
  * ("35MiB", "100MB", "1024"), rates ("100/min"), CIDRs ("10.0.0.0/8") and
- * resolver addresses ("127.0.0.1:53") as the config file writes them.
+ * resolver addresses ("127.0.0.1:53") and listen addresses ("[::1]:25") as
+ * the config file writes them.
  *
  * Pure parsing only; the schema decides which setting takes which unit.
  */
@@ -70,4 +71,13 @@ export function parseResolverAddress(text: string): { address: string; port: num
   if (!m || isIP(m[1]!) === 0) return undefined;
   const port = Number(m[2]);
   return port >= 1 && port <= 65535 ? { address: m[1]!, port } : undefined;
+}
+
+/** "host:port", "[v6]:port" or "v6addr" is not accepted without brackets. */
+export const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** A listen address ("127.0.0.1:25", "[::1]:25", ":25") split into host (brackets removed) and port. */
+export function splitHostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':');
+  return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
 }

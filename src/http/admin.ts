@@ -151,8 +151,8 @@ export interface AdminApi {
 export interface AdminDeps {
   /** The admin side of the queue only (queue/admin-queue): no claims of due work, no outcome for a recipient it did not claim. */
   readonly store: AdminQueue;
-  /** Where injected messages go (trace header, Message-ID/Date, the queue write), as every new message does. */
-  readonly intake: Intake;
+  /** Where injected messages go (trace header, Message-ID/Date, the queue write), as every new message does; absent where injection is refused. */
+  readonly intake?: Intake;
   readonly clock: () => number;
   readonly maxMessageSize: () => number;
   /** The configuration in force, for `config()`. */
@@ -507,7 +507,8 @@ export class Admin implements AdminApi {
 
   async inject(req: InjectRequest, trace: Partial<Trace> = {}): Promise<{ id: string }> {
     const directory = this.d.directory?.();
-    if (!directory) throw new AdminError('unavailable', 'injection needs the server configuration');
+    const intake = this.d.intake;
+    if (!directory || !intake) throw new AdminError('unavailable', 'injection needs the server configuration');
     if (typeof req.from !== 'string' || !Array.isArray(req.to) || (typeof req.content !== 'string') === (typeof req.contentBase64 !== 'string')) {
       throw new AdminError('bad_request', 'expected {from: string, to: string[], content: string} (or content_base64 instead of content)');
     }
@@ -534,7 +535,7 @@ export class Admin implements AdminApi {
     const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
     // The one formatter the SMTP path uses: a quoted local part keeps its quotes on the wire.
     const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
-    const { id, size, messageId } = await this.d.intake.accept({
+    const { id, size, messageId } = await intake.accept({
       origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
       params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
     });

@@ -19,25 +19,17 @@
  */
 import type { LastReply } from '../queue/model.js';
 import { closeSync, fchownSync, openSync, statSync, writeSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createLogger } from '../log.js';
+import { createLogger, type LogTime } from '../log.js';
+import type { Actor } from './actor.js';
 import type { AdminDeps } from './admin.js';
+
+/** Defined in http/actor (the CLI reads them without loading the logger); re-exported for their callers. */
+export { unixActor, type Actor } from './actor.js';
 
 export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset'
   | 'suppress' | 'unsuppress' | 'suppression import';
-
-/** Who an action is taken by. */
-export interface Actor {
-  readonly who: string;
-  /** 'api': through the admin API of a running server; 'cli': the CLI on the data_dir itself. */
-  readonly via: 'api' | 'cli';
-  /** The API client's address. */
-  readonly ip?: string;
-  /** The user the API client says it runs as (the CLI sends it): a claim, not an authentication. */
-  readonly user?: string;
-}
 
 export interface AdminAction {
   readonly action: AdminVerb;
@@ -87,25 +79,13 @@ export function serverAdminLog(log: Logger, count: { accepted(): void; bounced(t
   };
 }
 
-/** The Unix user running this process (the CLI's `who` on a stopped server), with the one sudo says it acts for. */
-export function unixActor(): Actor {
-  let name: string;
-  try {
-    name = userInfo().username;
-  } catch {
-    name = `uid:${process.getuid?.() ?? '?'}`;
-  }
-  const sudo = process.env.SUDO_USER;
-  return { who: name, via: 'cli', ...(sudo && sudo !== name ? { user: sudo } : {}) };
-}
-
 export const ADMIN_LOG = 'admin.log';
 
 /**
  * The logger the CLI's direct backend writes admin lines to: DATA_DIR/admin.log, opened on the first
  * line only (so read-only commands create nothing), synchronously (the CLI exits right after).
  */
-export function directAuditLog(dataDir: string, format: 'json' | 'pretty'): (a: AdminAction, actor: Actor) => void {
+export function directAuditLog(dataDir: string, format: 'json' | 'pretty', time?: LogTime): (a: AdminAction, actor: Actor) => void {
   let log: Logger | undefined;
   const open = (): Logger => {
     const file = join(dataDir, ADMIN_LOG);
@@ -125,7 +105,7 @@ export function directAuditLog(dataDir: string, format: 'json' | 'pretty'): (a: 
     }
     // The destination is written synchronously above; pino only needs its write(). Always at info: an
     // operator's action is recorded whatever log_level says about the server's chatter.
-    return createLogger({ level: 'info', format, destination: dest as unknown as NodeJS.WritableStream });
+    return createLogger({ level: 'info', format, time, destination: dest as unknown as NodeJS.WritableStream });
   };
   return (a, actor) => {
     const { fields, msg } = adminLine(a, actor);

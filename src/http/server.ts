@@ -20,7 +20,8 @@ import type { Logger } from 'pino';
 import type { ConfigProblem } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { sizeBytes } from '../config/units.js';
-import { splitHostPort } from '../inbound/server.js';
+import { httpEnabled } from '../config/http-listen.js';
+import { splitHostPort } from '../config/units.js';
 import { AdminError, queueTroubleError, type Admin } from './admin.js';
 import type { Actor } from './audit.js';
 import { csrfVerdict, newCsrfToken } from './csrf.js';
@@ -52,7 +53,8 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** Whether the admin listener runs: `http.enabled` and a non-empty `http.listen` ("" disables it, as documented). */
-export const httpEnabled = (cfg: Config): boolean => cfg.http.enabled && cfg.http.listen !== '';
+/** Decided in config/http-listen (the CLI reads it without loading this server); re-exported here. */
+export { httpEnabled };
 
 export function tokenRequired(cfg: Config): boolean {
   return cfg.http.require_token || !isLoopbackHost(splitHostPort(cfg.http.listen).host);

@@ -20,6 +20,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
+import { splitHostPort } from '../config/units.js';
 import { ERRORS } from '../errors.js';
 import { formatReply } from '../smtp/reply.js';
 import { ConnectionAdmission } from './admission.js';
@@ -48,10 +49,8 @@ export interface InboundLimits {
   readonly connectionRateExceeded?: (ip: string) => boolean;
 }
 
-export function splitHostPort(hp: string): { host: string; port: number } {
-  const i = hp.lastIndexOf(':');
-  return { host: hp.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hp.slice(i + 1)) };
-}
+/** Where it is parsed (config/units); re-exported for the callers that import it from here. */
+export { splitHostPort };
 
 export class InboundServer {
   private readonly servers: net.Server[] = [];
