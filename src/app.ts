@@ -51,6 +51,9 @@ import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
 import { assertQueueFit, markQueueCreated, queueFiles } from './queue/sqlite/check.js';
 import { QueueSpace } from './queue/space.js';
 import { ConfigError, type ConfigProblem } from './config/load.js';
+import { loadBounceClassifier } from './config/bounce-rules-file.js';
+import { suppressionKey } from './queue/suppression.js';
+import type { BounceClassifier } from './smtp/bounce-rules.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
@@ -136,6 +139,12 @@ export function configProblems(cfg: Config): ConfigProblem[] {
       problems.push(...err.problems);
     }
   }
+  try {
+    loadBounceClassifier(cfg.bounces.rules);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
   return problems;
 }
 
@@ -149,6 +158,8 @@ interface Running {
   readonly dkimKeys: DkimKey[];
   readonly arcKeys: DkimKey[];
   readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
+  /** The bounce classifier: bounces.rules first, then the shipped rules (config/bounce-rules-file). */
+  readonly classifier: BounceClassifier;
 }
 
 async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
@@ -163,6 +174,7 @@ async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
     dkimKeys: loadDkimKeys(cfg.dkim),
     arcKeys: loadDkimKeys(cfg.arc, 'arc'),
     settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
+    classifier: loadBounceClassifier(cfg.bounces.rules),
   };
 }
 
@@ -273,14 +285,15 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const qmgr: Qmgr = new Qmgr({
     queue: store, destinations, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),
     queueDown: () => store.health.state !== 'ok',
-    onOutcome: (status, _destination, latencyMs) => metrics.outcome(status, latencyMs),
+    classify: (r) => live.current.classifier.classify(r),
+    onOutcome: (status, destination, latencyMs, cls, reply, recipient) => metrics.outcome({ status, class: cls, destination, recipient, reply, latencyMs }),
     sweeps: {
       lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime),
       delayWarningMs: durationMs(cfg.delivery.delay_warning_after),
       notify: { hostname: cfg.hostname, postmaster: cfg.postmaster, lifetimeMs: durationMs(cfg.delivery.max_queue_lifetime), destinationOf, isLocal: (d) => d.startsWith('local:') },
       intake,
       onEnqueued: () => qmgr.poke(),
-      onExpired: () => metrics.outcome('expired', 0),
+      onExpired: (destination, cls, reply, recipient) => metrics.outcome({ status: 'expired', class: cls, destination, recipient, reply, latencyMs: 0 }),
     },
   });
 
@@ -342,6 +355,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
         queueTrouble: () => store.health.problem?.code,
         ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
         verifyRecipient: (address: string, domain: string) => verifier.check(address, domain),
+        // A list that cannot be read refuses nothing: the scheduler checks again before delivery.
+        suppressed: async (address: string) => (r.config.suppression.enabled
+          ? (await store.suppressions.suppressed([address], clock()).catch(() => new Map<string, never>())).get(suppressionKey(address)) : undefined),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
@@ -359,9 +375,14 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       return tlsFigures(await store.tlsReports.tlsSessionCounts(utcDay(clock())));
     },
     throughput: () => metrics.throughput.snapshot(cfg.node_id),
+    failures: () => metrics.failures.snapshot(cfg.node_id),
     destinationView: destinations.view,
     poke: () => qmgr.poke(),
-    ...serverAdminLog(log, { accepted: () => metrics.messageAccepted(), bounced: () => metrics.outcome('bounced', 0) }),
+    classify: (r) => live.current.classifier.classify(r),
+    ...serverAdminLog(log, {
+      accepted: () => metrics.messageAccepted(),
+      bounced: (recipient, reply, destination) => metrics.outcome({ status: 'bounced', class: reply.class ?? live.current.classifier.classify(reply), destination, recipient, reply, latencyMs: 0 }),
+    }),
   });
   const specs: ListenerSpec[] = [
     ...cfg.smtp.listen.map((address) => ({ address, kind: 'smtp' as const })),

@@ -12,6 +12,8 @@ import type { Config } from '../config/schema.js';
 import { actAsDataDirOwner } from './data-owner.js';
 import { sizeBytes } from '../config/units.js';
 import { unixActor, directAuditLog } from '../http/audit.js';
+import { loadBounceClassifier } from '../config/bounce-rules-file.js';
+import type { BounceClassifier } from '../smtp/bounce-rules.js';
 import { Admin, AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
 import { httpEnabled } from '../http/server.js';
 import { createDirectory } from '../inbound/directory.js';
@@ -23,6 +25,8 @@ import { Mailboxes } from '../local/maildir.js';
 import type { QueueShape, ShapeBy } from '../http/queue-shape.js';
 import type { Throughput } from '../http/throughput.js';
 import type { Trace } from '../queue/model.js';
+import type { SuppressionEntry } from '../queue/suppression.js';
+import type { SuppressRequest, SuppressionView } from '../http/admin-suppression.js';
 import { assertQueueFit, markQueueCreated } from '../queue/sqlite/check.js';
 import { eventRoutes, openQueue, usesPostgres } from '../queue/open.js';
 import { openSqliteQueue } from '../queue/sqlite/store.js';
@@ -116,6 +120,23 @@ export class HttpBackend implements Backend {
   config(): Promise<Config> { return this.call('GET', '/api/config'); }
   shape(by: ShapeBy): Promise<QueueShape> { return this.call('GET', `/api/queue/shape?by=${encodeURIComponent(by)}`); }
   throughput(): Promise<Throughput> { return this.call('GET', '/api/stats/throughput'); }
+  suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]> {
+    const q = new URLSearchParams();
+    if (f.q) q.set('q', f.q);
+    if (f.limit !== undefined) q.set('limit', String(f.limit));
+    if (f.all) q.set('all', '1');
+    const qs = q.toString();
+    return this.call('GET', `/api/suppressions${qs ? `?${qs}` : ''}`);
+  }
+  suppress(req: SuppressRequest): Promise<SuppressionEntry> { return this.call('POST', '/api/suppressions', req); }
+  unsuppress(addresses: readonly string[]): Promise<{ removed: number }> { return this.call('POST', '/api/suppressions/delete', { addresses }); }
+  importSuppressions(csv: string): Promise<{ imported: number; problems: string[] }> { return this.call('POST', '/api/suppressions/import', { csv }); }
+  async exportSuppressions(all = false): Promise<string> {
+    const path = `/api/suppressions/export${all ? '?all=1' : ''}`;
+    const res = await this.request('GET', path);
+    if (res.ok) return res.text();
+    return this.answer<never>('GET', path, res, await res.text());
+  }
   async content(id: string): Promise<Buffer> {
     const path = `/api/queue/${encodeURIComponent(id)}/content`;
     const res = await this.request('GET', path);
@@ -143,12 +164,14 @@ class DirectBackend extends Admin implements Backend {
     const mailboxes = new Mailboxes(cfg.domains, cfg.data_dir, { hostname: cfg.hostname });
     // Keys are read when a message is first injected, so a bad key does not stop `queue list` on a stopped server.
     let keys: DkimKey[] | undefined;
+    let classifier: BounceClassifier | undefined;
     super({
       store, intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }), clock: Date.now,
       config: () => cfg, maxMessageSize: () => sizeBytes(cfg.smtp.max_message_size),
       directory: () => createDirectory(cfg, mailboxes),
       // No server log while it is stopped: actions go to DATA_DIR/admin.log (http/audit).
       actor: unixActor(), onAction: directAuditLog(cfg.data_dir, cfg.log_format),
+      classify: (r) => (classifier ??= loadBounceClassifier(cfg.bounces.rules)).classify(r),
     });
   }
   close(): Promise<void> { return this.store.close(); }

@@ -25,6 +25,7 @@ import { registerEventCommands } from './events-cmd.js';
 import { registerQueueCommands } from './queue-cmd.js';
 import { registerQueueTools } from './queue-tools.js';
 import { registerServe } from './serve.js';
+import { registerSuppressionCommands } from './suppression-cmd.js';
 import { sendmailMain } from './sendmail.js';
 import { registerUserCommands } from './user-cmd.js';
 import { registerVerifyCommands } from './verify-cmd.js';
@@ -49,6 +50,7 @@ if (sendmailArgs) {
   registerDkimCommands(program);
   registerEventCommands(program);
   registerVerifyCommands(program);
+  registerSuppressionCommands(program);
   // Listed for --help; the real parsing happens above, before commander sees sendmail's flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');

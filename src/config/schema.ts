@@ -292,6 +292,17 @@ export const configSchema = z.strictObject({
     }).prefault({}).describe('Outbound SMTP timeouts.'),
   }).prefault({}).describe('Outbound delivery.'),
 
+  bounces: z.strictObject({
+    rules: z.array(z.string().min(1)).default([])
+      .describe('Extra bounce classification rule files (TOML, `[[rule]]` tables: class, text, enhanced, code, phase), read in order before the shipped data/bounce-classes.toml, so their rules win. Every recipient outcome carries the class the first matching rule gives (docs/operations.md, "Bounce classes").'),
+  }).prefault({}).describe('Bounce classes: the label (InvalidRecipient, QuotaIssues, SpamBlock …) on every recipient outcome, in logs, events, DSNs, `queue show`, the admin API and /metrics.'),
+
+  suppression: z.strictObject({
+    enabled: z.boolean().default(true)
+      .describe('Keep the suppression list: a permanent failure whose bounce class speaks for the address (InvalidRecipient, BadDomain, InactiveMailbox) puts it on the list, shared by every node; later mail to it is refused at RCPT (relay and submission clients: 550 5.1.1 … recipient suppressed since …) or, already queued, fails without a connection. Never for quota, policy, reputation, authentication, rate limits, content, nor any 4xx.'),
+    ttl: duration('30d', 'How long an address stays on the suppression list after its last suppressing failure (or after an operator added it).'),
+  }).prefault({}).describe('The suppression list (docs/operations.md, "Suppression list"); `halcyon suppression list|add|remove|import|export` and the admin API manage it.'),
+
   domains: z.array(domain).default([{ name: 'localhost', mailboxes: [{ user: 'postmaster', quota: '100MiB' }], aliases: {}, over_quota_reply: '552' }])
     .describe('Local domains and their mailboxes.'),
 

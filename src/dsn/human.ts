@@ -99,7 +99,7 @@ export function recipientLine(r: DsnRecipient): string {
   const host = r.hostDescription ?? r.remoteMta;
   const d = r.diagnostic;
   const reply = d ? clean(`${d.code >= 200 && d.code <= 599 ? `${d.code} ` : ''}${d.enhanced ? `${d.enhanced} ` : ''}${d.text}`) : '';
-  const inReply = d?.command ? ` (in reply to ${clean(d.command, 64)})` : '';
+  const inReply = `${d?.command ? ` (in reply to ${clean(d.command, 64)})` : ''}${d?.class && r.action !== 'delivered' && r.action !== 'relayed' && r.action !== 'expanded' ? ` [${clean(d.class, 64)}]` : ''}`;
   if (r.action === 'delivered' || r.action === 'relayed' || r.action === 'expanded') {
     const via = host ? ` delivery via ${clean(host, 255)}:` : '';
     return `${who}${via} ${reply || r.action}`.trimEnd();

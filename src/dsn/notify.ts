@@ -41,7 +41,7 @@ function dsnRecipient(r: RecipientRow, action: DsnAction, willRetryUntil: number
     status,
     remoteMta: hostName(l?.host),
     // Every last reply explains itself, ours (local delivery, expiry, an administrator's bounce) as well as a remote's.
-    diagnostic: l ? { code: l.code, enhanced: l.enhanced, text: l.text, command: l.host && l.host !== 'local' ? l.command : undefined } : undefined,
+    diagnostic: l ? { code: l.code, enhanced: l.enhanced, text: l.text, command: l.host && l.host !== 'local' ? l.command : undefined, ...(l.class ? { class: l.class } : {}) } : undefined,
     lastAttemptAt: r.updatedAt,
     willRetryUntil,
     hostDescription: l?.host && l.host !== 'local' ? l.host : undefined,

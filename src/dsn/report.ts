@@ -223,6 +223,8 @@ export function deliveryStatus(input: DsnInput): string {
     g.push(f('Status', /^[245]\.\d{1,3}\.\d{1,3}$/.test(r.status) ? r.status : GENERIC_STATUS[r.action]));
     if (r.remoteMta) g.push(f('Remote-MTA', `dns; ${clean(r.remoteMta, 255).replace(/ /g, '')}`));
     if (r.diagnostic) g.push(f('Diagnostic-Code', diagnosticField(r.diagnostic)));
+    // An extension field (RFC 3464 §2.4, "X-"): the bounce class, so a program reading the report need not parse the text.
+    if (r.diagnostic?.class && /^[A-Za-z]{1,64}$/.test(r.diagnostic.class)) g.push(f('X-Halcyon-Bounce-Class', r.diagnostic.class));
     if (r.lastAttemptAt !== undefined) g.push(f('Last-Attempt-Date', rfc5322Date(r.lastAttemptAt)));
     if (r.action === 'delayed' && r.willRetryUntil !== undefined) g.push(f('Will-Retry-Until', rfc5322Date(r.willRetryUntil)));
     groups.push(g);

@@ -17,6 +17,8 @@ export interface DsnDiagnostic {
   readonly text: string;
   /** The command the reply answered: "RCPT TO", "end of DATA" … (human part only). */
   readonly command?: string;
+  /** Its bounce class (smtp/bounce-class): an X-Halcyon-Bounce-Class field and a word in the human part. */
+  readonly class?: string;
 }
 
 export interface DsnRecipient {

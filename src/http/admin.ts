@@ -20,10 +20,15 @@ import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../destination/politeness.js';
 import type { DestinationView } from '../destination/service.js';
-import type { AttemptRow, DestinationLimits, DestinationRow, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { AttemptRow, DestinationLimits, DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
+import type { RecentFailures } from './failures.js';
+import { SuppressionAdmin, SuppressionError, type SuppressRequest, type SuppressionView } from './admin-suppression.js';
+import type { SuppressionEntry } from '../queue/suppression.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
+import { shippedClassifier } from '../config/bounce-rules-file.js';
 import { MessageIdIndex } from './message-ids.js';
 import { HalcyonError } from '../errors.js';
 import type { Actor, AdminAction, AdminVerb } from './audit.js';
@@ -133,6 +138,14 @@ export interface AdminApi {
   content(id: string): Promise<Buffer>;
   /** Outcomes per minute over the last hour, this node's (a running server only). */
   throughput?(): Promise<Throughput>;
+  /** Failures by bounce class over the last hour and the latest ones, this node's (a running server only). */
+  failures?(): Promise<RecentFailures>;
+  /** The suppression list (http/admin-suppression): entries in force, or all with `all`. */
+  suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]>;
+  suppress(req: SuppressRequest): Promise<SuppressionEntry>;
+  unsuppress(addresses: readonly string[]): Promise<{ removed: number }>;
+  importSuppressions(csv: string): Promise<{ imported: number; problems: string[] }>;
+  exportSuppressions(all?: boolean): Promise<string>;
 }
 
 export interface AdminDeps {
@@ -156,7 +169,9 @@ export interface AdminDeps {
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
   readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number, messageId?: string) => void;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
-  readonly onBounced?: (id: string, addresses: readonly string[]) => void;
+  readonly onBounced?: (id: string, addresses: readonly string[], reply: LastReply, destinations: readonly string[]) => void;
+  /** The bounce classifier in force (smtp/bounce-rules); unset → the shipped rules. */
+  readonly classify?: (r: LastReply) => BounceClass;
   /** Who acts through this instance (`withActor`: the API token's name per request; the CLI's Unix user). */
   readonly actor?: Actor;
   /** One line per action taken: what, who, every queue id touched (http/audit formats it). */
@@ -165,6 +180,8 @@ export interface AdminDeps {
   readonly queueTrouble?: () => HalcyonError | undefined;
   /** This node's outcomes per minute (http/throughput; a running server only). */
   readonly throughput?: () => Throughput;
+  /** This node's recent failures by class (http/failures; a running server only). */
+  readonly failures?: () => RecentFailures;
 }
 
 /** How long a bounce holds the recipients it claimed (its claim and its write follow each other at once). */
@@ -257,6 +274,46 @@ export class Admin implements AdminApi {
   async throughput(): Promise<Throughput> {
     if (!this.d.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
     return this.d.throughput();
+  }
+
+  private get suppressionAdmin(): SuppressionAdmin {
+    return new SuppressionAdmin(this.d.store.suppressions, this.d.config, this.d.clock);
+  }
+
+  async suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]> {
+    return this.suppressionAdmin.list(f);
+  }
+
+  async suppress(req: SuppressRequest): Promise<SuppressionEntry> {
+    try {
+      const e = await this.suppressionAdmin.add(req);
+      this.audit('suppress', [], { addresses: [e.address], class: e.class, until: new Date(e.until).toISOString() });
+      return e;
+    } catch (err) {
+      throw err instanceof SuppressionError ? new AdminError('bad_request', err.message) : err;
+    }
+  }
+
+  async unsuppress(addresses: readonly string[]): Promise<{ removed: number }> {
+    const removed = await this.suppressionAdmin.remove(addresses);
+    this.audit('unsuppress', [], { addresses, removed });
+    return { removed };
+  }
+
+  async importSuppressions(csv: string): Promise<{ imported: number; problems: string[] }> {
+    const r = await this.suppressionAdmin.import(csv);
+    if (r.problems.length > 0) throw new AdminError('bad_request', `nothing imported: ${r.problems.slice(0, 20).join('; ')}`);
+    this.audit('suppression import', [], { imported: r.imported });
+    return r;
+  }
+
+  async exportSuppressions(all = false): Promise<string> {
+    return this.suppressionAdmin.export(all);
+  }
+
+  async failures(): Promise<RecentFailures> {
+    if (!this.d.failures) throw new AdminError('unavailable', 'recent failures are counted by a running server');
+    return this.d.failures();
   }
 
   /** Adds `next` to each waiting recipient, from its destination's health (one read per destination). */
@@ -380,15 +437,17 @@ export class Admin implements AdminApi {
     // An owner of its own: no node's start releases it, and nobody else's outcome lands on these rows meanwhile.
     const owner = `admin:${randomUUID()}`;
     const claimed = await this.d.store.recipients.claimWaiting(id, { now, owner, leaseUntil: now + BOUNCE_LEASE_MS });
+    const reply: LastReply = { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' };
+    const classified: LastReply = { ...reply, class: (this.d.classify ?? ((x) => shippedClassifier().classify(x)))(reply) };
     const applied = new Set(await this.d.store.recipients.recordOutcomes(claimed.map((r) => ({
       recipientId: r.id,
-      outcome: { kind: 'failed', reply: { code: 550, enhanced: '5.0.0', text: 'bounced by administrator', command: 'admin' } },
+      outcome: { kind: 'failed', reply: classified },
     })), now, owner));
     const bounced = claimed.filter((r) => applied.has(r.id));
     const skipped = (await this.d.store.recipients.getRecipients(id)).filter((r) => r.state === 'inflight').length;
     // The administrator's line first, then what it did to each recipient.
     this.audit('bounce', [id], { recipients: bounced.length, skipped });
-    this.d.onBounced?.(id, bounced.map((r) => r.address));
+    this.d.onBounced?.(id, bounced.map((r) => r.address), classified, bounced.map((r) => r.destination));
     this.d.poke?.();
     return { bounced: bounced.length, skipped };
   }

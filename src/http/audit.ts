@@ -1,6 +1,7 @@
 /**
  * http/audit — the one log line every admin action writes (flush, hold,
- * release, delete, bounce, inject, destination reset): what was done, who did
+ * release, delete, bounce, inject, destination reset, suppress, unsuppress,
+ * suppression import): what was done, who did
  * it, and every queue id it touched, so `grep QUEUEID` over the log finds the
  * administrator's hand in a message's story:
  *
@@ -16,6 +17,7 @@
  * action, never by a read-only command; as root, owned like data_dir), or to
  * stderr when that file cannot be written. Does not decide or perform anything.
  */
+import type { LastReply } from '../queue/model.js';
 import { closeSync, fchownSync, openSync, statSync, writeSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +25,8 @@ import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
 import type { AdminDeps } from './admin.js';
 
-export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset';
+export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset'
+  | 'suppress' | 'unsuppress' | 'suppression import';
 
 /** Who an action is taken by. */
 export interface Actor {
@@ -51,6 +54,10 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
     ...a.detail, count: a.ids.length, queue_ids: a.ids,
   };
   const ids = a.ids.length <= 3 ? a.ids.join(' ') : `${a.ids.slice(0, 3).join(' ')} …`;
+  // A suppression-list action names addresses, not messages.
+  const addresses = a.detail?.['addresses'];
+  if (Array.isArray(addresses)) return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${addresses.map(String).join(' ')}` };
+  if (a.action === 'suppression import') return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${String(a.detail?.['imported'])} address(es)` };
   return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${a.ids.length} message(s)${ids ? ` ${ids}` : ''}` };
 }
 
@@ -59,7 +66,7 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
  * each action, and the lines an injected message and an administrator's bounce write in the message's
  * story (`accepted`, `delivery … status=bounced`), each counted by `count`.
  */
-export function serverAdminLog(log: Logger, count: { accepted(): void; bounced(): void }): Pick<AdminDeps, 'onAction' | 'onInjected' | 'onBounced'> {
+export function serverAdminLog(log: Logger, count: { accepted(): void; bounced(to: string, reply: LastReply, destination: string): void }): Pick<AdminDeps, 'onAction' | 'onInjected' | 'onBounced'> {
   return {
     onAction: (action, actor) => {
       const { fields, msg } = adminLine(action, actor);
@@ -70,10 +77,10 @@ export function serverAdminLog(log: Logger, count: { accepted(): void; bounced()
       log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, message_id: messageId, ip: trace.clientIp, proto: trace.protocol },
         `${id}: accepted from=<${req.from}> size=${size} nrcpt=${req.to.length} message_id=${messageId ?? 'none'}`);
     },
-    onBounced: (id, addresses) => {
-      for (const to of addresses) {
-        count.bounced();
-        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', reply: '550 5.0.0 bounced by administrator', command: 'admin' },
+    onBounced: (id, addresses, reply, destinations) => {
+      for (const [i, to] of addresses.entries()) {
+        count.bounced(to, reply, destinations[i] ?? '');
+        log.info({ event: 'delivery', queue_id: id, to, relay: 'none', dsn: '5.0.0', status: 'bounced', class: reply.class, reply: '550 5.0.0 bounced by administrator', command: 'admin' },
           `${id}: to=<${to}> status=bounced (administrator)`);
       }
     },

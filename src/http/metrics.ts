@@ -10,7 +10,11 @@
  * the label `node` (several nodes on one queue are scraped into one place).
  * While the queue is unavailable or failed, `halcyon_queue_up` is 0 and the
  * gauges read from it are left out rather than failing the scrape. Outcomes
- * also go to a per-minute ring (http/throughput) for the dashboard's chart.
+ * also go to a per-minute ring (http/throughput) for the dashboard's chart,
+ * and failures by bounce class to another (http/failures). Outcomes are
+ * counted by bounce class and destination too; that counter names the first
+ * MAX_CLASS_DESTINATIONS destinations it sees and counts the rest as "other"
+ * (a counter cannot be re-ranked later, and label sets must stay bounded).
  * Does not serve HTTP.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -20,10 +24,25 @@ import type { Queue } from '../queue/store.js';
 /** What /metrics reads of the queue: counts, destinations in trouble, the outbox's depth, whether it answers. */
 export type MetricsQueue = { readonly recipients: Pick<Queue['recipients'], 'counts'>; readonly gate: Pick<Queue['gate'], 'listDestinations'>; readonly events: Pick<Queue['events'], 'outboxDepth'>; readonly health: Pick<Queue['health'], 'state'> };
 import { ThroughputRing } from './throughput.js';
+import { FailureRing, type FailureStatus } from './failures.js';
+import type { LastReply } from '../queue/model.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
 
 export const TOP_DESTINATIONS = 20;
+/** Destinations named on halcyon_recipient_classes_total; later ones are "other". */
+export const MAX_CLASS_DESTINATIONS = 100;
 const STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
-export type OutcomeStatus = 'sent' | 'deferred' | 'bounced' | 'expired';
+export type OutcomeStatus = 'sent' | 'deferred' | 'bounced' | 'expired' | 'suppressed';
+
+/** One recipient outcome as the counters take it: its status, bounce class, destination and reply. */
+export interface ClassifiedOutcome {
+  readonly status: OutcomeStatus;
+  readonly class: BounceClass;
+  readonly destination: string;
+  readonly recipient: string;
+  readonly reply: LastReply;
+  readonly latencyMs: number;
+}
 
 export interface MetricsSources {
   readonly store: MetricsQueue;
@@ -55,18 +74,28 @@ export class Metrics {
   private readonly eventFailures: Counter<'sink'>;
   private readonly stsFetchFailed: Counter<'domain'>;
   private readonly verifyProbes: Counter<'verdict'>;
+  private readonly classes: Counter<'status' | 'class' | 'destination'>;
+  private readonly classDestinations = new Set<string>();
   /** Outcomes per minute over the last hour (GET /api/stats/throughput), fed by `outcome` with the counter. */
   readonly throughput: ThroughputRing;
+  /** Failures by class over the last hour and the latest ones (GET /api/stats/failures), fed by `outcome`. */
+  readonly failures: FailureRing;
 
   constructor(src: MetricsSources) {
     this.registry.setDefaultLabels({ node: src.node });
     this.throughput = new ThroughputRing(src.clock);
+    this.failures = new FailureRing(src.clock);
     const registers = [this.registry];
     const up = () => src.store.health.state === 'ok';
     this.accepted = new Counter({ name: 'halcyon_messages_accepted_total', help: 'Messages accepted (250 to end of data, or injected)', registers });
     this.rejected = new Counter({ name: 'halcyon_messages_rejected_total', help: 'Inbound refusals by reason', labelNames: ['reason'], registers });
     this.recipients = new Counter({ name: 'halcyon_recipients_total', help: 'Recipient outcomes', labelNames: ['status'], registers });
-    for (const s of ['sent', 'deferred', 'bounced', 'expired']) this.recipients.inc({ status: s }, 0);
+    for (const s of ['sent', 'deferred', 'bounced', 'expired', 'suppressed']) this.recipients.inc({ status: s }, 0);
+    this.classes = new Counter({
+      name: 'halcyon_recipient_classes_total',
+      help: `Recipient outcomes by status, bounce class and destination (the first ${MAX_CLASS_DESTINATIONS} destinations seen by name, the rest as "other")`,
+      labelNames: ['status', 'class', 'destination'], registers,
+    });
     this.latency = new Histogram({
       name: 'halcyon_delivery_latency_seconds', help: 'Time from acceptance to successful delivery', registers,
       buckets: [0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 14400, 86400],
@@ -146,10 +175,14 @@ export class Metrics {
   eventSendFailed(sink: string): void { this.eventFailures.inc({ sink }); }
   mtaStsFetchFailed(domain: string): void { this.stsFetchFailed.inc({ domain }); }
   verifyProbe(verdict: 'exists' | 'absent' | 'unknown'): void { this.verifyProbes.inc({ verdict }); }
-  outcome(status: OutcomeStatus, latencyMs: number): void {
+  outcome(o: ClassifiedOutcome): void {
+    const { status } = o;
     this.recipients.inc({ status });
-    this.throughput.record(status === 'expired' ? 'bounced' : status);
-    if (status === 'sent') this.latency.observe(Math.max(0, latencyMs) / 1000);
+    this.throughput.record(status === 'expired' || status === 'suppressed' ? 'bounced' : status);
+    if (status === 'sent') this.latency.observe(Math.max(0, o.latencyMs) / 1000);
+    if (!this.classDestinations.has(o.destination) && this.classDestinations.size < MAX_CLASS_DESTINATIONS) this.classDestinations.add(o.destination);
+    this.classes.inc({ status, class: o.class, destination: this.classDestinations.has(o.destination) ? o.destination : 'other' });
+    if (status !== 'sent') this.failures.record({ class: o.class, status: status as FailureStatus, recipient: o.recipient, destination: o.destination, reply: o.reply });
   }
 
   text(): Promise<string> { return this.registry.metrics(); }

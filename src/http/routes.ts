@@ -12,6 +12,7 @@
  *   GET    /api/queue/:id
  *   GET    /api/queue/:id/content        the stored message (message/rfc822 bytes)
  *   GET    /api/stats/throughput         sent/deferred/bounced per minute, last hour (this node)
+ *   GET    /api/stats/failures           failures by bounce class, last hour, and the latest 20 (this node)
  *   POST   /api/queue/flush              {domain?, id?, force?}
  *   POST   /api/queue/:id/hold | /release | /bounce
  *   POST   /api/queue/hold | /release    {domain}
@@ -20,6 +21,12 @@
  *   GET    /api/destinations
  *   POST   /api/destinations/:key/reset
  *   POST   /api/messages                 {from, to: [...], content} or {from, to, content_base64} (bytes as they are)
+ *   GET    /api/suppressions             ?q=TEXT&limit=N&all=1 (all: expired entries too)
+ *   POST   /api/suppressions             {address, class?, reason?, ttl?}
+ *   DELETE /api/suppressions/:address
+ *   POST   /api/suppressions/delete      {addresses: [...]}
+ *   POST   /api/suppressions/import      {csv} (the export's format; nothing is imported from a file with errors)
+ *   GET    /api/suppressions/export      text/csv (?all=1: expired entries too)
  */
 import { parseDuration } from '../config/units.js';
 import type { RecipientState } from '../queue/model.js';
@@ -89,6 +96,10 @@ export const ROUTES: readonly Route[] = [
   }),
   route('GET', '/api/queue/shape', async (a, { query }) => a.shape((query.get('by') || 'domain') as ShapeBy)),
   route('GET', '/api/queue/:id/content', async (a, { params }) => new RawBody(await a.content(need(params, 'id')), 'message/rfc822')),
+  route('GET', '/api/stats/failures', async (a) => {
+    if (!a.failures) throw new AdminError('unavailable', 'recent failures are counted by a running server');
+    return a.failures();
+  }),
   route('GET', '/api/stats/throughput', async (a) => {
     if (!a.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
     return a.throughput();
@@ -115,6 +126,34 @@ export const ROUTES: readonly Route[] = [
   }),
   route('GET', '/api/destinations', async (a) => a.destinations()),
   route('POST', '/api/destinations/:key/reset', async (a, { params }) => a.resetDestination(need(params, 'key'))),
+  route('GET', '/api/suppressions/export', async (a, { query }) => new RawBody(Buffer.from(await a.exportSuppressions(query.get('all') === '1'), 'utf8'), 'text/csv; charset=utf-8')),
+  route('GET', '/api/suppressions', async (a, { query }) => {
+    const limitText = query.get('limit');
+    const limit = limitText ? Number(limitText) : undefined;
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) throw new AdminError('bad_request', `limit must be a positive integer: ${limitText}`);
+    return a.suppressions({ q: query.get('q') || undefined, limit, all: query.get('all') === '1' });
+  }),
+  route('POST', '/api/suppressions', async (a, { body }) => {
+    const o = obj(body);
+    const address = optString(o, 'address');
+    if (!address) throw new AdminError('bad_request', 'address is required');
+    return a.suppress({ address, class: optString(o, 'class'), reason: optString(o, 'reason'), ttl: optString(o, 'ttl') });
+  }),
+  route('POST', '/api/suppressions/import', async (a, { body }) => {
+    const csv = optString(obj(body), 'csv');
+    if (csv === undefined) throw new AdminError('bad_request', 'csv is required');
+    return a.importSuppressions(csv);
+  }),
+  route('POST', '/api/suppressions/delete', async (a, { body }) => {
+    const list = obj(body).addresses;
+    if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) throw new AdminError('bad_request', 'addresses must be an array of strings');
+    return a.unsuppress(list as string[]);
+  }),
+  route('DELETE', '/api/suppressions/:address', async (a, { params }) => {
+    const r = await a.unsuppress([need(params, 'address')]);
+    if (r.removed === 0) throw new AdminError('not_found', `${params.address} is not on the suppression list`);
+    return r;
+  }),
   route('POST', '/api/messages', async (a, { body, remoteIp }) => {
     const o = obj(body);
     return a.inject({ from: o.from as string, to: o.to as string[], content: o.content as string | undefined, contentBase64: o.content_base64 as string | undefined }, { clientIp: remoteIp });

@@ -12,6 +12,7 @@
  * finished message goes through intake/ (trace header, queue write), as
  * every new message does.
  */
+import { suppressedReply, type SuppressionEntry } from '../queue/suppression.js';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -77,6 +78,8 @@ export interface SessionDeps {
   readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
   /** Recipient verification (inbound/verifier): what a RCPT for a routed address hears (absent: none). */
   readonly verifyRecipient?: (address: string, domain: string) => Promise<RcptAnswer>;
+  /** The suppression list (queue/suppression): the entry in force for an address a client relays to, if any. */
+  readonly suppressed?: (address: string) => Promise<SuppressionEntry | undefined>;
 }
 
 type Reply3 = [code: number, enhanced: string, text: string];
@@ -394,6 +397,17 @@ export class InboundSession {
     if (verdict.kind === 'refuse') {
       this.deps.onReject?.('relay_denied');
       return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text, { stage: 'RCPT', reason: 'relay_denied', to: pathText });
+    }
+    if (verdict.kind === 'relay' && this.deps.suppressed) {
+      // A relay or submission client asks for an address that hard-bounced: refused now, not bounced later.
+      const address = formatMailbox(path.mailbox!);
+      const entry = await this.deps.suppressed(address);
+      if (entry) {
+        const r = suppressedReply(address, entry);
+        this.deps.onReject?.('suppressed');
+        this.logReject({ stage: 'RCPT', reason: 'suppressed', to: address, extra: { class: entry.class } }, [r.code, r.enhanced, r.text]);
+        return this.reply(r.code, r.enhanced, r.text);
+      }
     }
     if (verdict.kind === 'relay' && this.deps.verifyRecipient) {
       // A routed address with verify = "probe": the remote's verdict now, not a bounce later (inbound/verifier).

@@ -2,7 +2,7 @@
  * queue/admin-queue — the part of the queue an administrator's operations
  * (http/admin: the admin API, the dashboard, the CLI on a stopped server)
  * may use: reads of messages, recipients and destinations; flush, hold,
- * delete; a destination's reset; and a bounce, which claims the waiting
+ * delete; a destination's reset; the suppression list; and a bounce, which claims the waiting
  * recipients of a message before it records their failure — never a
  * recipient in flight.
  *
@@ -13,6 +13,7 @@
 import type { DestinationGate } from './destination-gate.js';
 import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
+import type { SuppressionList } from './suppression.js';
 
 export interface AdminQueue {
   readonly messages: Pick<MessageStore, 'getMessage' | 'getBody' | 'deleteMessages'>;
@@ -20,4 +21,6 @@ export interface AdminQueue {
     | 'getRecipients' | 'getAttempts' | 'listMessages' | 'listMessageIds' | 'shapeCounts'
     | 'flush' | 'setHeld' | 'claimWaiting' | 'recordOutcomes'>;
   readonly gate: Pick<DestinationGate, 'getDestination' | 'listDestinations' | 'putDestination'>;
+  /** The suppression list, whole: operators list, add, remove, import and export it (http/admin-suppression). */
+  readonly suppressions: SuppressionList;
 }

@@ -41,9 +41,10 @@ export function age(ms: number): string {
  * One reply as a person reads it: "host H said: 550 5.1.1 … (in reply to RCPT TO)" when H answered;
  * "connect to H failed: connect failed (ECONNREFUSED) [no reply; recorded as 451 4.4.1]" when no reply came;
  * "Halcyon: destination in backoff after H: … [recorded as 451 4.4.1]" when Halcyon deferred without trying.
+ * A failure's bounce class follows in brackets: "… (in reply to RCPT TO) [InvalidRecipient]".
  */
 export function describeReply(l: LastReply): string {
-  return printable(replyText(l));
+  return printable(`${replyText(l)}${l.class && l.class !== 'Delivered' ? ` [${l.class}]` : ''}`);
 }
 
 function replyText(l: LastReply): string {

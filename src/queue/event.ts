@@ -111,14 +111,13 @@ export function outcomeType(o: Outcome): EventType {
     case 'delivered': return 'delivered';
     case 'deferred': return 'deferred';
     case 'expired': return 'expired';
-    case 'failed': return classOf(o) === 'suppressed' ? 'suppressed' : 'bounced';
+    case 'failed': return o.suppressed === true ? 'suppressed' : 'bounced';
   }
 }
 
-/** The bounce class an outcome carries, when the outcome has one (set by the failure classifier). */
+/** The bounce class an outcome carries on its reply (smtp/bounce-rules put it there), when it has one. */
 function classOf(o: Outcome): string | undefined {
-  const c = (o as { readonly class?: unknown }).class ?? (o.reply as { readonly class?: unknown }).class;
-  return typeof c === 'string' && c !== '' ? c : undefined;
+  return o.reply.class;
 }
 
 export function eventReply(r: LastReply): EventReply {

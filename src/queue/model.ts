@@ -5,6 +5,7 @@
  * A recipient's state moves queued → inflight → delivered | deferred → … |
  * failed | expired. `delivered`, `failed` and `expired` are final.
  */
+import type { BounceClass } from '../smtp/bounce-class.js';
 
 export type MessageId = string;
 
@@ -86,6 +87,8 @@ export interface LastReply {
    * a host, Halcyon deferred the recipient without trying (its destination in backoff): "Halcyon: …".
    */
   readonly ours?: boolean;
+  /** Its bounce class (smtp/bounce-class), set by the classifier when the outcome is decided. */
+  readonly class?: BounceClass;
 }
 
 export interface RecipientRow {
@@ -175,7 +178,13 @@ export interface DestinationRow {
 export type Outcome =
   | { readonly kind: 'delivered'; readonly reply: LastReply }
   | { readonly kind: 'deferred'; readonly reply: LastReply; readonly nextAttemptAt: number; readonly countAttempt: boolean }
-  | { readonly kind: 'failed'; readonly reply: LastReply }
+  | {
+    readonly kind: 'failed'; readonly reply: LastReply;
+    /** Put the address on the suppression list until then, in the same commit (queue/suppression decides when). */
+    readonly suppressUntil?: number;
+    /** The failure IS the suppression list's refusal (no connection was made): its event is `suppressed`. */
+    readonly suppressed?: boolean;
+  }
   | { readonly kind: 'expired'; readonly reply: LastReply };
 
 export interface RecipientOutcome {

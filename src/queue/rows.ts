@@ -10,6 +10,8 @@ import type { TlsPolicyType, TlsSessionCount } from './tls-reports.js';
 import type { EventType } from './event.js';
 import type { OutboxRow } from './event-outbox.js';
 import type { VerifyEntry, VerifyVerdict } from './verify-cache.js';
+import { suppressionKey, type SuppressionEntry, type SuppressionSource } from './suppression.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
 import type {
   AttemptRow, DestinationHealth, DestinationLimits, DestinationRow, LastReply, MessageRow, Notify,
   RecipientRow, RecipientState,
@@ -131,5 +133,28 @@ export function toTlsSessionCount(r: RawTlsSession): TlsSessionCount {
     day: r.day, policyDomain: r.policy_domain, policyType: r.policy_type as TlsPolicyType, resultType: r.result_type,
     receivingMx: r.receiving_mx, receivingIp: r.receiving_ip, sessions: Number(r.sessions),
     policyStrings: JSON.parse(r.policy_strings) as string[], mxHosts: JSON.parse(r.mx_hosts) as string[],
+  };
+}
+
+/** A suppression row as both stores read it (queue/suppression). */
+export interface RawSuppression {
+  key: string; address: string; class: string; reply: string; source: string; queue_id: string | null; since: number; until: number;
+}
+
+export const SUPPRESSION_COLUMNS = 'key, address, class, reply, source, queue_id, since, until';
+
+export function toSuppression(raw: RawSuppression): SuppressionEntry {
+  return {
+    address: raw.address, class: raw.class as BounceClass, reply: JSON.parse(raw.reply) as LastReply,
+    source: raw.source as SuppressionSource, ...(raw.queue_id !== null ? { queueId: raw.queue_id } : {}),
+    since: Number(raw.since), until: Number(raw.until),
+  };
+}
+
+/** An entry as the row both stores write (the class is kept on the reply too, where every reader finds it). */
+export function suppressionRow(e: SuppressionEntry): RawSuppression {
+  return {
+    key: suppressionKey(e.address), address: e.address, class: e.class, reply: JSON.stringify({ ...e.reply, class: e.class }),
+    source: e.source, queue_id: e.queueId ?? null, since: e.since, until: e.until,
   };
 }

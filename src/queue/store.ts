@@ -13,6 +13,7 @@
  *   learned, shared by every node;
  * - TlsReportStore (queue/tls-reports): the TLS-RPT session counts and the
  *   claims of the daily reports;
+ * - SuppressionList (queue/suppression): the addresses not to try again;
  * - QueueHealth (queue/health): whether the storage answers at all.
  *
  * Asynchronous from the first line: the SQLite implementation could answer
@@ -27,6 +28,7 @@ import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
 import type { VerifyCache } from './verify-cache.js';
 import type { TlsReportStore } from './tls-reports.js';
+import type { SuppressionList } from './suppression.js';
 
 export interface Queue {
   readonly messages: MessageStore;
@@ -38,6 +40,8 @@ export interface Queue {
   readonly verifications: VerifyCache;
   /** TLS-RPT session counts and report claims (queue/tls-reports). */
   readonly tlsReports: TlsReportStore;
+  /** The addresses a permanent failure (or an operator) put on the suppression list (queue/suppression). */
+  readonly suppressions: SuppressionList;
   /** Whether the storage can be used now (ok, unavailable for a while, failed for good): queue/health. */
   readonly health: QueueHealth;
   /** Writes what waits and closes; `deadlineMs` bounds the wait where an implementation has one to bound. */

@@ -8,9 +8,15 @@
  * The verdicts themselves (which reply means what) are the spec's table
  * (delivery/rcpt-table, delivery/failure-policy); this only decides *when* a
  * temporary failure is tried again and whether it counts as an attempt.
+ *
+ * Every outcome's reply gets its bounce class here (asked of smtp/bounce-rules
+ * through `classify`), and a failure that speaks for the address until when
+ * it is suppressed.
  */
 import type { OutboundBatch, RecipientVerdict } from '../delivery/types.js';
-import type { Outcome, RecipientRow } from '../queue/model.js';
+import type { LastReply, Outcome, RecipientRow } from '../queue/model.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
+import { suppressionUntil, type SuppressionSettings } from '../queue/suppression.js';
 
 export type DeliveryStatus = 'sent' | 'bounced' | 'deferred';
 
@@ -26,13 +32,22 @@ export interface OutcomeContext {
   readonly destinationRetryAt?: number;
   /** The recipient's own next try after one more counted attempt. */
   readonly retryAt: (attempts: number) => number;
+  /** The bounce classifier in force (smtp/bounce-rules): every outcome's reply carries its class. */
+  readonly classify: (r: LastReply) => BounceClass;
+  /** The suppression list's settings (unset: no suppression). */
+  readonly suppression?: SuppressionSettings;
 }
 
 export function outcomeOf(given: RecipientVerdict, r: RecipientRow, c: OutcomeContext): { readonly outcome: Outcome; readonly status: DeliveryStatus; readonly verdict: RecipientVerdict } {
-  const v: RecipientVerdict = given.kind === 'deferred' && c.bounceRule ? { kind: 'failed', reply: given.reply } : given;
+  const reply: LastReply = { ...given.reply, class: c.classify(given.reply) };
+  const v: RecipientVerdict = given.kind === 'deferred' && c.bounceRule ? { kind: 'failed', reply } : { ...given, reply };
   let outcome: Outcome;
   if (v.kind === 'delivered') outcome = { kind: 'delivered', reply: v.reply };
-  else if (v.kind === 'failed') outcome = { kind: 'failed', reply: v.reply };
+  else if (v.kind === 'failed') {
+    // A failure that speaks for the address puts it on the suppression list (queue/suppression decides).
+    const until = c.suppression ? suppressionUntil(v.reply, c.now, c.suppression) : undefined;
+    outcome = until === undefined ? { kind: 'failed', reply: v.reply } : { kind: 'failed', reply: v.reply, suppressUntil: until };
+  }
   // The destination's backoff (or, throttled, its lower connection limit from now), not the recipient's
   // schedule, decides the next try (spec: 421 row); no attempt counted.
   else if (v.connectionLevel && c.destinationRetryAt !== undefined) outcome = { kind: 'deferred', reply: v.reply, nextAttemptAt: c.destinationRetryAt, countAttempt: false };
@@ -49,8 +64,9 @@ export function deliveryLine(batch: OutboundBatch, r: RecipientRow, v: Recipient
       event: 'delivery', queue_id: batch.message.id, from: batch.message.sender, to: r.address, orcpt: r.orcpt,
       relay: reply.host ?? 'none', delay: (now - batch.message.receivedAt) / 1000,
       attempts: outcome.kind === 'deferred' && !outcome.countAttempt ? r.attempts : r.attempts + 1,
-      dsn: reply.enhanced, status, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
+      dsn: reply.enhanced, status, class: reply.class, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
       command: reply.command, possible_duplicate: v.kind === 'deferred' && v.possibleDuplicate ? true : undefined,
+      suppressed_until: outcome.kind === 'failed' && outcome.suppressUntil !== undefined ? new Date(outcome.suppressUntil).toISOString() : undefined,
     },
     msg: `${batch.message.id}: to=<${r.address}> status=${status}`,
   };

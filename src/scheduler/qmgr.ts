@@ -38,6 +38,9 @@ import { groupBatches, type Batch } from './batches.js';
 import type { DeliveryStatus } from './outcome.js';
 import { Recorder, type Pending } from './record.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
+import { failSuppressed } from './suppressed.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
+import { shippedClassifier } from '../config/bounce-rules-file.js';
 
 export interface QmgrDeps {
   readonly queue: Queue;
@@ -58,8 +61,10 @@ export interface QmgrDeps {
    * slots reuse them first.
    */
   readonly shared?: boolean;
-  readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs'>;
-  readonly onOutcome?: (status: DeliveryStatus | 'expired', destination: string, latencyMs: number) => void;
+  readonly sweeps: Omit<SweepDeps, 'messages' | 'recipients' | 'log' | 'node' | 'leaseMs' | 'classify'>;
+  readonly onOutcome?: (status: DeliveryStatus | 'expired' | 'suppressed', destination: string, latencyMs: number, cls: BounceClass, reply: LastReply, address: string) => void;
+  /** The bounce classifier in force (smtp/bounce-rules); unset → the shipped rules alone. */
+  readonly classify?: (r: LastReply) => BounceClass;
   /** True while the queue's storage is failed or unavailable (queue/health): no pass claims anything meanwhile. */
   readonly queueDown?: () => boolean;
 }
@@ -114,14 +119,17 @@ export class Qmgr {
 
   constructor(private readonly deps: QmgrDeps) {
     const d = deps.config().delivery;
+    const classify = deps.classify ?? ((r: LastReply) => shippedClassifier().classify(r));
     this.sweeps = new Sweeps({
       ...deps.sweeps, messages: deps.queue.messages, recipients: deps.queue.recipients, log: deps.log, node: deps.node,
-      leaseMs: durationMs(d.lease),
+      leaseMs: durationMs(d.lease), classify,
     });
     this.recorder = new Recorder({
       recipients: deps.queue.recipients, destinations: deps.destinations, log: deps.log, clock: deps.clock, node: deps.node,
       retry: { retryInitialMs: durationMs(d.retry_initial), retryMaxMs: durationMs(d.retry_max) }, random: deps.random ?? Math.random,
       ...(deps.onOutcome ? { onOutcome: deps.onOutcome } : {}),
+      classify,
+      suppression: () => ({ enabled: deps.config().suppression.enabled, ttlMs: durationMs(deps.config().suppression.ttl) }),
     });
   }
 
@@ -246,6 +254,7 @@ export class Qmgr {
     await Promise.all([
       housekeeping ? queue.recipients.releaseExpiredLeases(now) : undefined,
       housekeeping ? this.deps.destinations.housekeeping(now) : undefined,
+      housekeeping ? queue.suppressions.purgeSuppressions(now) : undefined,
       this.sweeps.run(now, housekeeping),
       this.dispatch(now),
       queue.recipients.removeCompleted(1000).then((ids) => this.removed(ids)),
@@ -272,10 +281,14 @@ export class Qmgr {
     // until that changes; the queue knows recipients by their route keys (domains), so those are excluded.
     const busy = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || d.asking || d.waitUntil > now);
     const leaseUntil = now + this.leaseMs;
-    const rows = await this.deps.queue.recipients.claimDue({
+    const claimed = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil,
       excludeDestinations: this.deps.destinations.excluded(busy, now),
     });
+    // Suppressed addresses fail here, before any slot or connection: one commit, and one DSN per message.
+    const rows = this.deps.config().suppression.enabled ? await failSuppressed(claimed, now, {
+      queue: this.deps.queue, node: this.deps.node, log: this.deps.log, onOutcome: this.deps.onOutcome, onError: (err, what) => this.queueError(err, what),
+    }) : claimed;
     // Route keys → destinations (one MX question per domain not known yet, asked together).
     const destinationOf = await this.deps.destinations.destinationsOf(rows.map((r) => r.destination));
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {

@@ -27,6 +27,8 @@ import type { RecipientQueue } from '../queue/recipient-queue.js';
 import type { Batch } from './batches.js';
 import { deliveryLine, outcomeOf, type DeliveryStatus } from './outcome.js';
 import { retryDelay, type RetrySettings } from './retry.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
+import type { SuppressionSettings } from '../queue/suppression.js';
 
 export interface RecorderDeps {
   readonly recipients: Pick<RecipientQueue, 'recordOutcomes'>;
@@ -37,7 +39,11 @@ export interface RecorderDeps {
   readonly node: string;
   readonly retry: RetrySettings;
   readonly random: () => number;
-  readonly onOutcome?: (status: DeliveryStatus, destination: string, latencyMs: number) => void;
+  readonly onOutcome?: (status: DeliveryStatus, destination: string, latencyMs: number, cls: BounceClass, reply: LastReply, address: string) => void;
+  /** The bounce classifier in force (smtp/bounce-rules). */
+  readonly classify: (r: LastReply) => BounceClass;
+  /** The suppression list's settings now (config in force). */
+  readonly suppression: () => SuppressionSettings;
 }
 
 /** A batch's connection-level deferrals, by recipient id, until the destination's judgement settles them. */
@@ -66,7 +72,7 @@ export class Recorder {
   async settle(batch: OutboundBatch | undefined, pending: Pending, at: number | undefined, waiting: readonly Batch[] = [], reply?: LastReply): Promise<void> {
     const now = this.d.clock();
     const parked: RecipientOutcome[] = at === undefined || !reply ? [] : waiting.flatMap((b) => b.recipients.map((x) => ({
-      recipientId: x.id, outcome: { kind: 'deferred', reply: x.lastReply ?? reply, nextAttemptAt: at, countAttempt: false } as const,
+      recipientId: x.id, outcome: { kind: 'deferred', reply: this.classified(x.lastReply ?? reply), nextAttemptAt: at, countAttempt: false } as const,
     })));
     const left = [...pending];
     pending.clear();
@@ -76,6 +82,10 @@ export class Recorder {
     }
     // Rules were judged when these verdicts came (record): a reply's trigger is not counted twice.
     await this.apply(batch, left, new Map(), now, at, parked);
+  }
+
+  private classified(r: LastReply): LastReply {
+    return { ...r, class: this.d.classify(r) };
   }
 
   /** The rule (if any) each distinct reply that is not a delivery triggers. */
@@ -99,11 +109,12 @@ export class Recorder {
         now, bounceRule: given.kind !== 'delivered' && rules.get(given.reply)?.action === 'bounce',
         ...(destinationRetryAt !== undefined ? { destinationRetryAt } : {}),
         retryAt: (attempts) => now + retryDelay(attempts, this.d.retry, this.d.random),
+        classify: this.d.classify, suppression: this.d.suppression(),
       });
       outcomes.push({ recipientId: id, outcome });
       const line = deliveryLine(batch, r, verdict, outcome, status, now);
       this.d.log.info(line.fields, line.msg);
-      this.d.onOutcome?.(status, batch.destination, now - batch.message.receivedAt);
+      this.d.onOutcome?.(status, batch.destination, now - batch.message.receivedAt, outcome.reply.class ?? this.d.classify(outcome.reply), outcome.reply, r.address);
     }
     if (outcomes.length > 0) await this.d.recipients.recordOutcomes(outcomes, now, this.d.node);
     // A suspend or set rule now in force goes on the gate's row: every node (and the next start) honours it.

@@ -16,7 +16,8 @@ import type { Logger } from 'pino';
 import { planReport, type NotifySettings, type ReportEvent } from '../dsn/notify.js';
 import type { Intake } from '../intake/intake.js';
 import type { MessageStore } from '../queue/message-store.js';
-import type { RecipientRow } from '../queue/model.js';
+import type { LastReply, RecipientRow } from '../queue/model.js';
+import type { BounceClass } from '../smtp/bounce-class.js';
 import type { RecipientQueue, SweepClaim } from '../queue/recipient-queue.js';
 
 export interface SweepDeps {
@@ -34,8 +35,10 @@ export interface SweepDeps {
   readonly notify: NotifySettings;
   /** Called after a DSN is enqueued (so the scheduler can deliver it soon). */
   readonly onEnqueued?: () => void;
-  /** Called once per recipient that expired (metrics). */
-  readonly onExpired?: (destination: string) => void;
+  /** Called once per recipient that expired (metrics, recent failures). */
+  readonly onExpired?: (destination: string, cls: BounceClass, reply: LastReply, address: string) => void;
+  /** The bounce classifier in force (smtp/bounce-rules): an expiry is labelled like every other outcome. */
+  readonly classify: (r: LastReply) => BounceClass;
 }
 
 const BATCH = 1000;
@@ -70,15 +73,17 @@ export class Sweeps {
     const claimed = await this.d.recipients.claimExpirable(now - this.d.lifetimeMs, this.claim(now));
     if (claimed.length === 0) return;
     const days = Math.round(this.d.lifetimeMs / 86_400_000 * 10) / 10;
+    const replyOf = (r: RecipientRow): LastReply => {
+      const reply: LastReply = {
+        code: r.lastReply?.code ?? 451, enhanced: '4.4.7', host: r.lastReply?.host, command: r.lastReply?.command,
+        text: `message expired after ${days} days in the queue${r.lastReply ? `; last error: ${r.lastReply.code} ${r.lastReply.text}` : ''}`,
+      };
+      return { ...reply, class: this.d.classify(reply) };
+    };
+    const replies = new Map(claimed.map((r) => [r.id, replyOf(r)]));
     const applied = new Set(await this.d.recipients.recordOutcomes(claimed.map((r) => ({
       recipientId: r.id,
-      outcome: {
-        kind: 'expired',
-        reply: {
-          code: r.lastReply?.code ?? 451, enhanced: '4.4.7', host: r.lastReply?.host, command: r.lastReply?.command,
-          text: `message expired after ${days} days in the queue${r.lastReply ? `; last error: ${r.lastReply.code} ${r.lastReply.text}` : ''}`,
-        },
-      },
+      outcome: { kind: 'expired', reply: replies.get(r.id)! },
     })), now, this.d.node));
     const rows = claimed.filter((r) => applied.has(r.id));
     // The same fields as every other outcome line (sender, delay), so `grep QUEUEID` tells the whole story.
@@ -89,10 +94,11 @@ export class Sweeps {
       const m = found[messages.get(r.messageId)!];
       this.d.log.info({
         event: 'delivery', queue_id: r.messageId, from: m?.sender, to: r.address, relay: r.lastReply?.host ?? 'none',
-        delay: m ? (now - m.receivedAt) / 1000 : undefined, attempts: r.attempts, dsn: '4.4.7', status: 'expired',
+        delay: m ? (now - m.receivedAt) / 1000 : undefined, attempts: r.attempts, dsn: '4.4.7', status: 'expired', class: replies.get(r.id)!.class,
         reply: r.lastReply ? `${r.lastReply.code}${r.lastReply.enhanced ? ` ${r.lastReply.enhanced}` : ''} ${r.lastReply.text}` : undefined,
       }, `${r.messageId}: to=<${r.address}> status=expired`);
-      this.d.onExpired?.(r.destination);
+      const reply = replies.get(r.id)!;
+      this.d.onExpired?.(r.destination, reply.class ?? 'MessageExpired', reply, r.address);
     }
   }
 

@@ -5,8 +5,10 @@
  * (remote 550) mail: the page loads under its CSP, a search finds a message,
  * its page shows each attempt's host, command and reply, hold and release go
  * through a confirmation step and change the queue (checked through the
- * API), and hostile strings in a subject, a sender and a remote's reply are
- * shown as text and never run. A page on another origin cannot act (403,
+ * API), recent failures are shown by bounce class and the suppression list
+ * with why and when (an entry removed after a confirmation), and hostile
+ * strings in a subject, a sender and a remote's reply are shown as text and
+ * never run. A page on another origin cannot act (403,
  * nothing changes), while the CLI's HTTP backend still can. A second server
  * that requires the token is used with the browser's Basic auth prompt.
  *
@@ -148,6 +150,24 @@ describe('the dashboard in chromium', { timeout: 180_000 }, () => {
     assert.match(dests, /connect failed \(ECONNREFUSED\)/);
     await page.screenshot({ path: join(outDir, 'dashboard-overview.png'), fullPage: true });
     t.diagnostic(`screenshots in ${outDir}`);
+  });
+
+  test('recent failures by class, and the suppression list with why and when; remove after a confirmation', async (t) => {
+    if (!present) return t.skip('chromium not installed');
+    await page.goto(`${base}/`);
+    // bad@sink.test got 550 5.1.1: a failure of class InvalidRecipient, and an address on the list.
+    await page.locator('#failures tr[data-class="InvalidRecipient"]').first().waitFor();
+    const failures = await page.locator('#failures').textContent() ?? '';
+    assert.match(failures, /bad@sink\.test/);
+    assert.match(failures, /550 5\.1\.1 no such user/);
+    await page.locator('#suppressions tr[data-address="bad@sink.test"]').waitFor();
+    const listed = await page.locator('#suppressions tr[data-address="bad@sink.test"]').textContent() ?? '';
+    assert.match(listed, /InvalidRecipient/);
+    assert.match(listed, /bounce/);
+    assert.match(listed, /550 5\.1\.1 no such user \(in reply to RCPT TO\)/);
+    await page.screenshot({ path: join(outDir, 'dashboard-failures-suppressions.png'), fullPage: true });
+    assert.match(await confirmAction(page, '#suppressions', 'unsuppress'), /removed 1 entry for bad@sink\.test/);
+    assert.deepEqual((await api(port, 'GET', '/api/suppressions')).json, []);
   });
 
   test('a search finds a message; its page shows each attempt\'s host, command and reply', async (t) => {

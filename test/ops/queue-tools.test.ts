@@ -105,8 +105,8 @@ describe('queue shape, queue cat, search and throughput', () => {
     const hostRe = `127\\.0\\.0\\.1\\[127\\.0\\.0\\.1\\]:${remote.port}`;
     assert.match(out, /\nrecipient: +<ok@sink\.test> +delivered, 1 attempt\(s\)/);
     assert.match(out, new RegExp(`\n    \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  delivered +host ${hostRe} said: 250 `));
-    assert.match(out, new RegExp(`\n    \\S+Z  failed +host ${hostRe} said: 550 5\\.1\\.1 no such user \\(in reply to RCPT TO\\)\n`));
-    assert.match(out, new RegExp(`\nrecipient: +<later@sink\\.test> +deferred, 1 attempt\\(s\\), next attempt in [^\n]*\n(?:  original_recipient: [^\n]*\n)?    \\S+Z  deferred +host ${hostRe} said: 451 4\\.2\\.0 try later \\(in reply to RCPT TO\\)\n`));
+    assert.match(out, new RegExp(`\n    \\S+Z  failed +host ${hostRe} said: 550 5\\.1\\.1 no such user \\(in reply to RCPT TO\\) \\[InvalidRecipient\\]\n`));
+    assert.match(out, new RegExp(`\nrecipient: +<later@sink\\.test> +deferred, 1 attempt\\(s\\), next attempt in [^\n]*\n(?:  original_recipient: [^\n]*\n)?    \\S+Z  deferred +host ${hostRe} said: 451 4\\.2\\.0 try later \\(in reply to RCPT TO\\) \\[TransientFailure\\]\n`));
     assert.match(out, new RegExp(`\n\\*\\*\\* HEADERS ${three} \\*\\*\\*\nReceived: `));
     assert.match(out, /\nSubject: pay \\x1b\[2J\\x1b\]0;owned\\x1b\\ now\n/);
     assert.match(out, /\nMessage-ID: <Needle-4711@src\.test>\n/);

@@ -20,6 +20,7 @@ import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
+import { suppressionListContract } from './contract/suppression-list.js';
 
 const skip = await pgUnavailable();
 
@@ -51,6 +52,7 @@ recipientQueueContract(impl);
 destinationGateContract(impl);
 eventOutboxContract(impl);
 verifyCacheContract(impl);
+suppressionListContract(impl);
 adminBounceContract(impl);
 tlsReportsContract(impl);
 

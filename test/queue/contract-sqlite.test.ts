@@ -17,6 +17,7 @@ import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
+import { suppressionListContract } from './contract/suppression-list.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -51,6 +52,7 @@ for (const impl of [
   destinationGateContract(impl);
   eventOutboxContract(impl);
   verifyCacheContract(impl);
+  suppressionListContract(impl);
   adminBounceContract(impl);
   tlsReportsContract(impl);
 }

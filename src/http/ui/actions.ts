@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
  * http/ui/actions — the action buttons (flush, hold, release, bounce,
- * delete) and their confirmation step: every action first opens the page's
+ * delete; remove from the suppression list) and their confirmation step: every action first opens the page's
  * <dialog id=confirm> saying what it will do to which message; only
  * "Confirm" sends the request. The outcome goes to the status line and the
  * views are refreshed. Does not decide anything the API decides.
@@ -80,6 +80,13 @@ export function actionButton(action: Action, id: string): HTMLButtonElement {
 export function actionButtons(id: string, held: boolean): HTMLElement {
   const list: Action[] = ['flush', held ? 'release' : 'hold', 'bounce', 'delete'];
   return el('span', { class: 'actions' }, ...list.map((a) => actionButton(a, id)));
+}
+
+/** Takes an address off the suppression list, after asking. */
+export function unsuppressButton(address: string): HTMLButtonElement {
+  return el('button', { type: 'button', class: 'action unsuppress', 'data-action': 'unsuppress', onclick: () => void act(
+    `Take ${address} off the suppression list? Mail to it will be tried again.`,
+    async () => `removed ${(await api.unsuppress(address)).removed} entry for ${address}`) }, 'remove');
 }
 
 /** Flush of the whole queue (every deferred recipient due now). */

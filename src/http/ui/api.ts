@@ -7,6 +7,8 @@
  * Does not touch the DOM beyond reading that meta tag.
  */
 import type { DestinationInfo, FlushResult, MessageDetail, QueueEntry } from '../admin.js';
+import type { RecentFailures } from '../failures.js';
+import type { SuppressionView } from '../admin-suppression.js';
 
 export type { DestinationInfo, FlushResult, MessageDetail, QueueEntry };
 
@@ -64,6 +66,9 @@ export const api = {
   destinations: (): Promise<DestinationInfo[]> => call('GET', '/api/destinations'),
   shape: (): Promise<QueueShape> => call('GET', '/api/queue/shape?by=destination'),
   throughput: (): Promise<Throughput> => call('GET', '/api/stats/throughput'),
+  failures: (): Promise<RecentFailures> => call('GET', '/api/stats/failures'),
+  suppressions: (limit: number): Promise<SuppressionView[]> => call('GET', `/api/suppressions?limit=${limit}`),
+  unsuppress: (address: string): Promise<{ removed: number }> => call('DELETE', `/api/suppressions/${id(address)}`),
   flush: (o: { id?: string; domain?: string; force?: boolean }): Promise<FlushResult> => call('POST', '/api/queue/flush', o),
   hold: (m: string): Promise<{ ids: string[] }> => call('POST', `/api/queue/${id(m)}/hold`),
   release: (m: string): Promise<{ ids: string[] }> => call('POST', `/api/queue/${id(m)}/release`),

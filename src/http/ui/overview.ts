@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 /**
  * http/ui/overview — the front page: queue shape, queue-age histogram,
- * throughput chart, destinations, and the message search with its results
+ * throughput chart, recent failures by bounce class, destinations, the
+ * suppression list, and the message search with its results
  * (each with its actions). The layout is built once; a refresh only replaces
  * the data regions, so the search box, focus and scroll stay where the user
  * left them. The search lives in the URL (#/?q=…&state=…), so a reload or a
@@ -12,12 +13,15 @@ import { actionButtons, flushAllButton } from './actions.js';
 import { api, type QueueEntry } from './api.js';
 import { ThroughputChart } from './chart.js';
 import { destinationsTable } from './destinations.js';
+import { failuresView } from './failures.js';
+import { suppressionsTable } from './suppressions.js';
 import { el, span, table } from './dom.js';
 import { ageHistogram, shapeTable } from './shape.js';
 
 export interface Search { readonly q: string; readonly state: string }
 const STATES = ['', 'queued', 'deferred', 'inflight', 'held', 'failed', 'delivered', 'expired'];
 const LIMIT = 200;
+const SUPPRESSIONS_SHOWN = 100;
 
 function region(id: string): HTMLElement {
   return el('div', { id, class: 'region' }, 'loading…');
@@ -62,7 +66,9 @@ export class Overview {
       el('section', { class: 'pair' },
         el('div', {}, el('h2', {}, 'Queue age'), region('histogram')),
         el('div', {}, el('h2', {}, 'Throughput'), el('div', { id: 'throughput' }, this.chart.root))),
+      el('section', {}, el('h2', {}, 'Recent failures by class'), region('failures')),
       el('section', {}, el('h2', {}, 'Destinations'), region('destinations')),
+      el('section', {}, el('h2', {}, 'Suppression list'), region('suppressions')),
       el('section', {}, el('h2', {}, 'Messages'), form, region('results')));
   }
 
@@ -76,10 +82,13 @@ export class Overview {
   async refresh(now: number): Promise<void> {
     const s = this.search;
     const held = s.state === 'held';
-    const [shape, tp, dests, waiting, found] = await Promise.allSettled([
+    const [shape, tp, dests, waiting, found, failures, suppressed] = await Promise.allSettled([
       api.shape(), api.throughput(), api.destinations(), api.list({ state: 'deferred', limit: LIMIT }),
       api.list({ q: s.q || undefined, state: held ? undefined : s.state || undefined, limit: LIMIT }),
+      api.failures(), api.suppressions(SUPPRESSIONS_SHOWN),
     ]);
+    setRegion(this.root, 'suppressions', suppressed.status === 'fulfilled' ? suppressionsTable(suppressed.value, SUPPRESSIONS_SHOWN) : unavailable('suppression list', suppressed.reason));
+    setRegion(this.root, 'failures', failures.status === 'fulfilled' ? failuresView(failures.value) : unavailable('recent failures', failures.reason));
     if (shape.status === 'fulfilled') {
       setRegion(this.root, 'shape', shapeTable(shape.value));
       setRegion(this.root, 'histogram', ageHistogram(shape.value));

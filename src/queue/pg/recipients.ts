@@ -7,6 +7,8 @@
  * UPDATE (I1), and with an owner, the lease test too. The sweeps' claims use
  * report_owner/report_until, apart from the delivery lease, as on SQLite.
  */
+import { bounceEntry } from '../suppression.js';
+import { writeSuppression } from './suppression.js';
 import type pg from 'pg';
 import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from '../model.js';
 import { FINAL_STATES } from '../model.js';
@@ -165,6 +167,8 @@ export class PgRecipientQueue implements RecipientQueue {
         if (outcome.kind !== 'deferred') finished.push(row.message_id);
         await c.query('INSERT INTO attempts (recipient_id, at, state, reply) VALUES ($1, $2, $3, $4)', [recipientId, now, outcome.kind, reply]);
         events.add(row, outcome);
+        const entry = bounceEntry(row, outcome, now);
+        if (entry) await writeSuppression(c, [entry]);
       }
       const ids = events.messageIds();
       if (ids.length > 0) await insertOutbox(c, events.rows(await messageFacts(c, ids)), now);

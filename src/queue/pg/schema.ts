@@ -143,6 +143,20 @@ export const PG_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (day, policy_domain)
   );
   `,
+  // 5: the suppression list (queue/suppression), as SQLite schema version 7.
+  `
+  CREATE TABLE suppressions (
+    key      text PRIMARY KEY,
+    address  text NOT NULL,
+    class    text NOT NULL,
+    reply    text NOT NULL,
+    source   text NOT NULL,
+    queue_id text,
+    since    bigint NOT NULL,
+    until    bigint NOT NULL
+  );
+  CREATE INDEX suppressions_until ON suppressions(until);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -19,6 +19,7 @@ import type { Queue } from '../store.js';
 import { PgEventOutbox } from './events.js';
 import { PgVerifyCache } from './verify-cache.js';
 import { PgTlsReports } from './tls-reports.js';
+import { PgSuppressionList } from './suppression.js';
 
 export type { PgQueueOptions } from './db.js';
 
@@ -29,6 +30,7 @@ export class PgQueue implements Queue {
   readonly events: PgEventOutbox;
   readonly verifications: PgVerifyCache;
   readonly tlsReports: PgTlsReports;
+  readonly suppressions: PgSuppressionList;
   readonly health: QueueHealth;
 
   constructor(private readonly d: PgDb) {
@@ -39,6 +41,7 @@ export class PgQueue implements Queue {
     this.events = new PgEventOutbox(d);
     this.verifications = new PgVerifyCache(d);
     this.tlsReports = new PgTlsReports(d);
+    this.suppressions = new PgSuppressionList(d);
   }
 
   async close(): Promise<void> {

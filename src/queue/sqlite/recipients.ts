@@ -9,6 +9,8 @@
  * use report_owner/report_until, apart from the delivery lease, so a report
  * being written never blocks (or is undone by) a delivery claim.
  */
+import { bounceEntry } from '../suppression.js';
+import { writeSuppression } from './suppression.js';
 import type {
   AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState,
 } from '../model.js';
@@ -209,6 +211,8 @@ export class SqliteRecipientQueue implements RecipientQueue {
         if (outcome.kind !== 'deferred') this.candidates.touch(row.message_id);
         history.run(recipientId, now, outcome.kind, reply);
         events.add(row, outcome);
+        const entry = bounceEntry(row, outcome, now);
+        if (entry) writeSuppression(this.d, [entry]);
       }
       insertOutbox(this.d, events.rows(messageFacts(this.d, events.messageIds())), now);
       return applied;

@@ -21,7 +21,7 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_VERSION } from './schema.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_VERSION } from './schema.js';
 import { BodySpool } from '../spool.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
@@ -85,6 +85,7 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   fresh.exec(SCHEMA_V4);
   fresh.exec(SCHEMA_V5);
   fresh.exec(SCHEMA_V6);
+  fresh.exec(SCHEMA_V7);
   fresh.pragma(`user_version = ${SCHEMA_VERSION}`);
   fresh.pragma('foreign_keys = OFF'); // rows are copied in dependency order; a lost parent must not abort a batch
 
@@ -163,6 +164,9 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
         for (const r of scan(src, 'SELECT * FROM tls_sessions', damaged)) insert(fresh, 'tls_sessions', r);
         for (const c of scan(src, 'SELECT * FROM tls_report_claims', damaged)) insert(fresh, 'tls_report_claims', { ...c, lease_owner: null, lease_until: null });
       }
+      // The suppression list: every entry that can be read (an expired one is purged by the server later).
+      const hasSuppressions = scan(src, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'`, damaged).length > 0;
+      if (hasSuppressions) for (const e of scan(src, 'SELECT * FROM suppressions', damaged)) insert(fresh, 'suppressions', e);
     }
   } finally {
     src?.close();

@@ -27,10 +27,14 @@
  * one row per day, policy domain, policy type, result and receiving host,
  * and the claims of the daily reports being sent.
  *
+ * Version 7 adds the suppression list (issue #22, queue/suppression): one row
+ * per suppressed address, keyed by its lower-cased form, with the reply and
+ * class that caused it and until when it holds.
+ *
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -199,4 +203,19 @@ CREATE TABLE tls_report_claims (
   lease_until     INTEGER,
   PRIMARY KEY (day, policy_domain)
 ) WITHOUT ROWID;
+`;
+
+/** Applied after V6: the suppression list (queue/suppression). */
+export const SCHEMA_V7 = `
+CREATE TABLE suppressions (
+  key      TEXT PRIMARY KEY,            -- suppressionKey(address): lower-cased
+  address  TEXT NOT NULL,
+  class    TEXT NOT NULL,               -- BounceClass
+  reply    TEXT NOT NULL,               -- JSON LastReply
+  source   TEXT NOT NULL,               -- bounce | admin | import
+  queue_id TEXT,
+  since    INTEGER NOT NULL,
+  until    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX suppressions_until ON suppressions(until);
 `;

@@ -28,7 +28,7 @@ const { dataDir, events } = workerData as { dataDir: string; events?: EventRoute
 
 let now = Date.now();
 const queue = await openSqliteQueue({ dataDir, clock: () => now, ...(events ? { events } : {}) });
-const { messages: m, recipients: r, gate: g, events: e, verifications: v, tlsReports: t } = queue;
+const { messages: m, recipients: r, gate: g, events: e, verifications: v, tlsReports: t, suppressions: s } = queue;
 
 /** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
 function revive(msg: NewMessage): NewMessage {
@@ -76,6 +76,11 @@ const handlers: QueueHandlers = {
   putDestination: (row) => g.putDestination(row),
   putLimits: (key, limits, at) => g.putLimits(key, limits, at),
   claimEvents: (sink, claim) => e.claimEvents(sink, claim),
+  suppress: (entries) => s.suppress(entries),
+  suppressed: (addresses, now) => s.suppressed(addresses, now),
+  unsuppress: (addresses) => s.unsuppress(addresses),
+  listSuppressions: (f) => s.listSuppressions(f),
+  purgeSuppressions: (now) => s.purgeSuppressions(now),
   ackEvents: (ids) => e.ackEvents(ids),
   retryEvents: (ids, owner, next) => e.retryEvents(ids, owner, next),
   outboxDepth: () => e.outboxDepth(),

@@ -20,6 +20,7 @@ import type { Queue } from '../store.js';
 import { SqliteEventOutbox } from './events.js';
 import { SqliteVerifyCache } from './verify-cache.js';
 import { SqliteTlsReports } from './tls-reports.js';
+import { SqliteSuppressionList } from './suppression.js';
 import { join } from 'node:path';
 import { QueueHealth } from '../health.js';
 
@@ -37,6 +38,7 @@ export class SqliteQueue implements Queue {
   readonly events: SqliteEventOutbox;
   readonly verifications: SqliteVerifyCache;
   readonly tlsReports: SqliteTlsReports;
+  readonly suppressions: SqliteSuppressionList;
   /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
   readonly health = new QueueHealth();
 
@@ -51,6 +53,7 @@ export class SqliteQueue implements Queue {
     this.events = new SqliteEventOutbox(d);
     this.verifications = new SqliteVerifyCache(d);
     this.tlsReports = new SqliteTlsReports(d);
+    this.suppressions = new SqliteSuppressionList(d);
   }
 
   get stats(): SqliteStoreStats {

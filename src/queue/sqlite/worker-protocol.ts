@@ -1,8 +1,9 @@
 /**
  * queue/sqlite/worker-protocol — the messages between the server's threads and the
  * queue thread (queue/sqlite/worker-store ↔ queue/sqlite/store-worker): a closed union of
- * requests, one per asynchronous method of MessageStore, RecipientQueue and
- * DestinationGate, EventOutbox and VerifyCache (plus `close`), each with its argument and result types
+ * requests, one per asynchronous method of MessageStore, RecipientQueue,
+ * DestinationGate, EventOutbox, VerifyCache, TlsReportStore and
+ * SuppressionList (plus `close`), each with its argument and result types
  * derived from those interfaces, so the two sides cannot drift apart and no
  * method is ever looked up by a name in a string.
  *
@@ -14,6 +15,7 @@ import type { RecipientQueue } from '../recipient-queue.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
+import type { SuppressionList } from '../suppression.js';
 
 /** The methods of T that return a promise, as { args, result }. */
 type OpsOf<T> = {
@@ -21,7 +23,7 @@ type OpsOf<T> = {
     T[K] extends (...a: infer A) => Promise<infer R> ? { readonly args: A; readonly result: R } : never
 };
 
-export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & OpsOf<VerifyCache> & OpsOf<TlsReportStore> & {
+export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & OpsOf<VerifyCache> & OpsOf<TlsReportStore> & OpsOf<SuppressionList> & {
   readonly close: { readonly args: []; readonly result: void };
 };
 export type QueueOp = keyof QueueOps;

@@ -27,6 +27,7 @@ import type { MessageId } from '../model.js';
 import type { RecipientQueue } from '../recipient-queue.js';
 import type { Queue } from '../store.js';
 import type { EventRoutes } from '../event.js';
+import type { SuppressionList } from '../suppression.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
@@ -53,6 +54,7 @@ export class WorkerQueue implements Queue {
   readonly events: EventOutbox;
   readonly verifications: VerifyCache;
   readonly tlsReports: TlsReportStore;
+  readonly suppressions: SuppressionList;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
   private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -153,6 +155,13 @@ export class WorkerQueue implements Queue {
       finishTlsReport: (day, domain) => call('finishTlsReport', day, domain),
       retryTlsReport: (day, domain, owner, next) => call('retryTlsReport', day, domain, owner, next),
       tlsSessionCounts: (day) => call('tlsSessionCounts', day),
+    };
+    this.suppressions = {
+      suppress: (entries) => call('suppress', entries),
+      suppressed: (addresses, now) => call('suppressed', addresses, now),
+      unsuppress: (addresses) => call('unsuppress', addresses),
+      listSuppressions: (f) => call('listSuppressions', f),
+      purgeSuppressions: (now) => call('purgeSuppressions', now),
     };
   }
 
