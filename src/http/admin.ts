@@ -29,7 +29,6 @@ import { SuppressionAdmin, SuppressionError, type SuppressRequest, type Suppress
 import type { SuppressionEntry } from '../queue/suppression.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
-import { MessageIdIndex } from './message-ids.js';
 import { HalcyonError } from '../errors.js';
 import type { Actor, AdminAction, AdminVerb } from './audit.js';
 
@@ -211,17 +210,11 @@ export function toCrlf(text: string | Buffer): Buffer {
 }
 
 export class Admin implements AdminApi {
-  /** Message-IDs of queued messages, for searches. */
-  private readonly messageIds: MessageIdIndex;
+  constructor(private readonly d: AdminDeps) {}
 
-  /** `messageIds`: an index to share (the one of the instance `withActor` was called on). */
-  constructor(private readonly d: AdminDeps, messageIds?: MessageIdIndex) {
-    this.messageIds = messageIds ?? new MessageIdIndex(d.store, (body) => headerSummary(body)['message-id'] ?? '');
-  }
-
-  /** The same operations, logged as taken by `actor` (one instance per admin API request, sharing what this one remembers). */
+  /** The same operations, logged as taken by `actor` (one instance per admin API request). */
   withActor(actor: Actor): Admin {
-    return new Admin({ ...this.d, actor }, this.messageIds);
+    return new Admin({ ...this.d, actor });
   }
 
   private audit(action: AdminVerb, ids: readonly string[], detail?: Record<string, unknown>): void {
@@ -250,7 +243,8 @@ export class Admin implements AdminApi {
   async list(filter: ListFilter): Promise<QueueEntry[]> {
     const olderThan = filter.olderThanMs === undefined ? undefined : this.d.clock() - filter.olderThanMs;
     const q = filter.q?.trim().toLowerCase() || undefined;
-    const search = q === undefined ? undefined : { text: q, alsoIds: await this.messageIds.matching(q) };
+    // The queue searches its rows: queue id, sender, recipients and the Message-ID (a column since schema 8).
+    const search = q === undefined ? undefined : { text: q };
     return this.withNextTry(await this.d.store.recipients.listMessages({ domain: filter.domain, state: filter.state, olderThan, limit: filter.limit, search }));
   }
 

@@ -42,8 +42,8 @@ export interface QueueFilter {
   readonly olderThan?: number; // received before this epoch ms
   readonly messageId?: MessageId;
   readonly limit?: number;
-  /** A search: messages whose id, sender or a recipient address contains `text` (any case), or whose id is in `alsoIds`. */
-  readonly search?: { readonly text: string; readonly alsoIds?: readonly MessageId[] };
+  /** A search: messages whose queue id, sender, Message-ID or a recipient address contains `text` (any case). */
+  readonly search?: { readonly text: string };
 }
 
 export interface QueueCounts {
@@ -67,8 +67,6 @@ export interface RecipientQueue {
   getRecipients(id: MessageId): Promise<RecipientRow[]>;
   getAttempts(id: MessageId): Promise<AttemptRow[]>;
   listMessages(filter: QueueFilter): Promise<{ message: MessageRow; recipients: RecipientRow[] }[]>;
-  /** The id of every message in the queue, in id order (a search over what the rows do not hold: Message-IDs). */
-  listMessageIds(): Promise<MessageId[]>;
   counts(): Promise<QueueCounts>;
   /**
    * Non-final recipients (queued, inflight, deferred) counted by domain, destination, hold and the age of

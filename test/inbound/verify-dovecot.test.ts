@@ -72,7 +72,7 @@ describe('recipient verification → real Dovecot over LMTP', { timeout: 90_000 
     c.close();
 
     await waitUntil(() => dc.maildir('alice').length === 1, 'alice has the message');
-    await waitUntil(async () => (await h.app.store.recipients.listMessageIds()).length === 0, 'the queue empty (delivered and removed)');
+    await waitUntil(async () => (await h.app.store.recipients.counts()).messages === 0, 'the queue empty (delivered and removed)');
     assert.equal(dc.maildir('alice').length, 1, 'exactly one copy');
     assert.equal(halcyonMaildir(h.dataDir, 'local.test', 'sender').length, 0, 'no DSN to the sender');
     const cached = await h.app.store.verifications.getVerification(`ghost@${DOMAIN}`, Date.now());
@@ -111,7 +111,7 @@ describe('recipient verification → real Dovecot over LMTP', { timeout: 90_000 
     const data = await c.cmd('DATA');
     assert.equal(data.code, 554, 'no valid recipients: nothing to take');
     c.close();
-    assert.deepEqual(await h.app.store.recipients.listMessageIds(), [], 'nothing queued: nothing can bounce later');
+    assert.deepEqual((await h.app.store.recipients.listMessages({})).map((e) => e.message.id), [], 'nothing queued: nothing can bounce later');
     assert.equal(halcyonMaildir(h.dataDir, 'local.test', 'sender').length, 0);
     assert.equal(await h.app.store.verifications.getVerification(`alice@${DOMAIN}`, Date.now()), undefined, 'a failure is not cached');
 

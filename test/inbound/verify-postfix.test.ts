@@ -66,7 +66,7 @@ describe('recipient verification → real Postfix (relay route)', { timeout: 120
     assert.equal(done.code, 250, line(done));
 
     await waitUntil(() => pf.maildir('a1').length === 1, 'a1 has the message');
-    await waitUntil(async () => (await h.app.store.recipients.listMessageIds()).length === 0, 'the queue empty');
+    await waitUntil(async () => (await h.app.store.recipients.counts()).messages === 0, 'the queue empty');
     assert.equal(pf.maildir('a1').length, 1, 'exactly one copy');
     assert.equal(halcyonMaildir(h.dataDir, 'local.test', 'sender').length, 0, 'no DSN to the sender');
     const log = pf.maillog();
@@ -84,6 +84,6 @@ describe('recipient verification → real Postfix (relay route)', { timeout: 120
     assert.equal(cached.code, 250, 'a cached answer still serves while the next hop is down');
     await c.expect('RSET', 250);
     c.close();
-    assert.deepEqual(await h.app.store.recipients.listMessageIds(), [], 'nothing queued for a2: nothing can bounce later');
+    assert.deepEqual((await h.app.store.recipients.listMessages({})).map((e) => e.message.id), [], 'nothing queued for a2: nothing can bounce later');
   });
 });

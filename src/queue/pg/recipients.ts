@@ -58,20 +58,16 @@ export class PgRecipientQueue implements RecipientQueue {
         AND (($3::text IS NULL AND $4::text IS NULL) OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id
           AND ($3::text IS NULL OR r.domain = $3) AND ($4::text IS NULL OR r.state = $4)))
         AND ($6::text IS NULL OR lower(m.id) LIKE $6 ESCAPE '\\' OR lower(m.sender) LIKE $6 ESCAPE '\\'
-          OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE $6 ESCAPE '\\')
-          OR m.id = ANY($7::text[]))
+          OR lower(m.header_message_id) LIKE $6 ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE $6 ESCAPE '\\'))
       ORDER BY m.id LIMIT $5`, [f.messageId ?? null, f.olderThan ?? null, f.domain?.toLowerCase() ?? null, f.state ?? null, f.limit ?? null,
-      f.search ? likePattern(f.search.text) : null, f.search?.alsoIds ?? []])).map(toMessage);
+      f.search ? likePattern(f.search.text) : null])).map(toMessage);
     const byMessage = new Map<MessageId, RecipientRow[]>(messages.map((m) => [m.id, []]));
     if (messages.length > 0) {
       const raws = await this.d.read<Raw>('listMessages', `SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = ANY($1) ORDER BY r.id`, [[...byMessage.keys()]]);
       for (const raw of raws) byMessage.get(raw.message_id)?.push(toRecipient(raw));
     }
     return messages.map((message) => ({ message, recipients: byMessage.get(message.id) ?? [] }));
-  }
-
-  async listMessageIds(): Promise<MessageId[]> {
-    return (await this.d.read<{ id: string }>('listMessageIds', 'SELECT id FROM messages ORDER BY id')).map((r) => r.id);
   }
 
   async counts(): Promise<QueueCounts> {

@@ -157,6 +157,10 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX suppressions_until ON suppressions(until);
   `,
+  // 6: the Message-ID as a column for the admin search, generated from event_facts, as SQLite schema version 8.
+  `
+  ALTER TABLE messages ADD COLUMN header_message_id text GENERATED ALWAYS AS ((event_facts::jsonb) ->> 'message_id') STORED;
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -72,25 +72,20 @@ export class SqliteRecipientQueue implements RecipientQueue {
       state: filter.state ?? null,
       limit: filter.limit ?? -1, // -1: no limit in SQLite
       pat: filter.search ? likePattern(filter.search.text) : null,
-      also: JSON.stringify(filter.search?.alsoIds ?? []),
     };
     const messages = (this.d.st(`SELECT ${MESSAGE_COLUMNS} FROM messages m
       WHERE (@mid IS NULL OR m.id = @mid) AND (@older IS NULL OR m.received_at < @older)
         AND ((@domain IS NULL AND @state IS NULL) OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id
           AND (@domain IS NULL OR r.domain = @domain) AND (@state IS NULL OR r.state = @state)))
         AND (@pat IS NULL OR lower(m.id) LIKE @pat ESCAPE '\\' OR lower(m.sender) LIKE @pat ESCAPE '\\'
-          OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @pat ESCAPE '\\')
-          OR m.id IN (SELECT value FROM json_each(@also)))
+          OR lower(m.header_message_id) LIKE @pat ESCAPE '\\'
+          OR EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND lower(r.address) LIKE @pat ESCAPE '\\'))
       ORDER BY m.id LIMIT @limit`).all(params) as RawMessage[]).map(toMessage);
     const byMessage = new Map<MessageId, RecipientRow[]>(messages.map((m) => [m.id, []]));
     const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r
       WHERE r.message_id IN (SELECT value FROM json_each(?)) ORDER BY r.id`).all(JSON.stringify([...byMessage.keys()])) as RawRecipient[];
     for (const raw of raws) byMessage.get(raw.message_id)?.push(toRecipient(raw));
     return messages.map((message) => ({ message, recipients: byMessage.get(message.id) ?? [] }));
-  }
-
-  async listMessageIds(): Promise<MessageId[]> {
-    return this.d.st('SELECT id FROM messages ORDER BY id').pluck().all() as MessageId[];
   }
 
   async counts(): Promise<QueueCounts> {

@@ -21,7 +21,7 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_VERSION } from './schema.js';
+import { GENERATED_COLUMNS, PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_VERSION } from './schema.js';
 import { BodySpool } from '../spool.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
@@ -60,8 +60,9 @@ function scan(db: Database.Database, sql: string, damaged: string[], params: unk
 }
 
 function insert(db: Database.Database, table: string, row: Row): void {
-  const cols = Object.keys(row);
-  db.prepare(`INSERT OR IGNORE INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
+  // A generated column (the Message-ID, from event_facts) is computed again from what is copied.
+  const cols = Object.keys(row).filter((c) => !(GENERATED_COLUMNS[table] ?? []).includes(c));
+  db.prepare(`INSERT OR IGNORE INTO ${table} (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(Object.fromEntries(cols.map((c) => [c, row[c]])));
 }
 
 export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
@@ -86,6 +87,7 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   fresh.exec(SCHEMA_V5);
   fresh.exec(SCHEMA_V6);
   fresh.exec(SCHEMA_V7);
+  fresh.exec(SCHEMA_V8);
   fresh.pragma(`user_version = ${SCHEMA_VERSION}`);
   fresh.pragma('foreign_keys = OFF'); // rows are copied in dependency order; a lost parent must not abort a batch
 

@@ -31,6 +31,11 @@
  * per suppressed address, keyed by its lower-cased form, with the reply and
  * class that caused it and until when it holds.
  *
+ * Version 8 makes each message's Message-ID a column the admin search reads
+ * (issue #23): `header_message_id`, generated from `event_facts` (where the
+ * Message-ID is kept since version 4), so it is stored once and every
+ * message queued since version 4 has it at once, with no backfill.
+ *
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
@@ -219,3 +224,15 @@ CREATE TABLE suppressions (
 ) WITHOUT ROWID;
 CREATE INDEX suppressions_until ON suppressions(until);
 `;
+
+/**
+ * Applied after V7: the Message-ID as a column of its own, for the admin search (`queue list --search`, the
+ * dashboard): generated from event_facts (VIRTUAL: computed when read, nothing stored twice; SQLite cannot
+ * add a STORED column to a table that has rows). Salvage copies event_facts, never this column.
+ */
+export const SCHEMA_V8 = `
+ALTER TABLE messages ADD COLUMN header_message_id TEXT GENERATED ALWAYS AS (json_extract(event_facts, '$.message_id')) VIRTUAL;
+`;
+
+/** Columns computed from others: never written (salvage leaves them out of its copies). */
+export const GENERATED_COLUMNS: Readonly<Record<string, readonly string[]>> = { messages: ['header_message_id'] };

@@ -45,7 +45,6 @@ const handlers: QueueHandlers = {
   getRecipients: (id) => r.getRecipients(id),
   getAttempts: (id) => r.getAttempts(id),
   listMessages: (filter) => r.listMessages(filter),
-  listMessageIds: () => r.listMessageIds(),
   counts: () => r.counts(),
   shapeCounts: (at, bounds) => r.shapeCounts(at, bounds),
   claimDue: (req) => r.claimDue(req),

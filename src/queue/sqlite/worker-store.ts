@@ -103,7 +103,6 @@ export class WorkerQueue implements Queue {
       getRecipients: (id) => call('getRecipients', id),
       getAttempts: (id) => call('getAttempts', id),
       listMessages: (filter) => call('listMessages', filter),
-      listMessageIds: () => call('listMessageIds'),
       counts: () => call('counts'),
       shapeCounts: (now, bounds) => call('shapeCounts', now, bounds),
       claimDue: (req) => call('claimDue', req),
