@@ -19,10 +19,12 @@ test('an endless EHLO reply: the client hangs up early, memory stays bounded, th
     const rssBefore = process.memoryUsage().rss;
     await t.app.admin.inject({ from: 'a@src.test', to: ['victim@hostile.test'], content: 'Subject: x\n\nx\n' });
     const key = destinationKey('hostile.test', t.app.config.routes);
+    // The destination's backoff and the recipient's deferral are two writes: wait for both.
     let dest;
+    const deferred = async (): Promise<boolean> => (await t.app.store.recipients.listMessages({}))[0]?.recipients[0]?.state === 'deferred';
     for (let i = 0; i < 400; i++) {
       dest = await t.app.store.gate.getDestination(key);
-      if (dest?.health === 'backoff' && remote.connections.every((c) => c.closedByClient || c.capReached)) break;
+      if (dest?.health === 'backoff' && remote.connections.every((c) => c.closedByClient || c.capReached) && await deferred()) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     const grown = process.memoryUsage().rss - rssBefore;
