@@ -12,12 +12,10 @@
  * finished message goes through intake/ (trace header, queue write), as
  * every new message does.
  */
-import { suppressedReply, type SuppressionEntry } from '../queue/suppression.js';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ERRORS, HalcyonError, type ErrorCode } from '../errors.js';
-import { countHeader, headerBlock } from '../intake/headers.js';
+import { HalcyonError, type ErrorCode } from '../errors.js';
 import type { Intake } from '../intake/intake.js';
 import type { ArcChain } from '../intake/arc.js';
 import type { Trace } from '../queue/model.js';
@@ -34,7 +32,9 @@ import { Envelope, type RecipientDirectory } from './envelope.js';
 import type { AuthChecker } from './authcheck.js';
 import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
-import type { RcptAnswer } from './verify-policy.js';
+import { contentRefusal } from './content-checks.js';
+import { rememberedRefusal, type RecipientMemory } from './recipient-memory.js';
+import { replyOf, type Refusal, type Reply3 } from './refusal.js';
 import { bareAddress, rejectLine } from './reject-line.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
@@ -54,7 +54,8 @@ export interface SessionSettings {
   readonly maxReceivedHeaders: number;
 }
 
-export interface SessionDeps {
+/** `suppressed` and `verifyRecipient` (inbound/recipient-memory) are asked at RCPT for relayed addresses. */
+export interface SessionDeps extends RecipientMemory {
   readonly settings: SessionSettings;
   readonly intake: Intake;
   readonly authChecker?: AuthChecker;
@@ -76,21 +77,10 @@ export interface SessionDeps {
   readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
   /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
   readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
-  /** Recipient verification (inbound/verifier): what a RCPT for a routed address hears (absent: none). */
-  readonly verifyRecipient?: (address: string, domain: string) => Promise<RcptAnswer>;
-  /** The suppression list (queue/suppression): the entry in force for an address a client relays to, if any. */
-  readonly suppressed?: (address: string) => Promise<SuppressionEntry | undefined>;
 }
 
-type Reply3 = [code: number, enhanced: string, text: string];
 /** What a refusal is about, for its reject line (inbound/reject-line): the command, the metrics reason, the addresses. */
 interface Why { readonly stage: string; readonly reason: string; readonly to?: string; readonly from?: string; readonly extra?: Record<string, unknown> }
-
-/** The reply an error of the registry becomes (errors.ts is the one place its code and text live). */
-function replyOf(code: ErrorCode): Reply3 {
-  const e = ERRORS[code] as { smtp?: number; enhanced?: string; text: string };
-  return [e.smtp ?? 451, e.enhanced ?? '4.3.0', e.text];
-}
 
 type Mode = 'command' | 'data' | 'bdat' | 'auth' | 'tls' | 'closed';
 
@@ -184,6 +174,13 @@ export class InboundSession {
     const client = { ip: this.ip, helo: this.helo, from: why.from ?? this.envelope?.sender, proto: this.trace().protocol, user: this.authUser };
     const { fields, msg } = rejectLine(why.stage, why.reason, client, { code, enhanced, text }, why.to, why.extra);
     this.deps.log.info(fields, msg);
+  }
+
+  /** A refusal that is counted, logged and answered (not a protocol error: the error count stays). */
+  private refuse(why: Why, reply: Reply3): void {
+    this.deps.onReject?.(why.reason);
+    this.logReject(why, reply);
+    this.reply(...reply);
   }
 
   private onData(chunk: Buffer): void {
@@ -327,9 +324,7 @@ export class InboundSession {
     }
     const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
     if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.messageOver(this.ip)) {
-      this.deps.onReject?.('rate_messages');
-      this.logReject({ stage: 'MAIL', reason: 'rate_messages', from: sender }, replyOf('HAL_ERR_RATE_MESSAGES'));
-      return this.reply(...replyOf('HAL_ERR_RATE_MESSAGES'));
+      return this.refuse({ stage: 'MAIL', reason: 'rate_messages', from: sender }, replyOf('HAL_ERR_RATE_MESSAGES'));
     }
     if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
       this.deps.onReject?.('sender_not_owned');
@@ -371,9 +366,7 @@ export class InboundSession {
     const env = this.envelope!;
     this.rcptTried++;
     if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
-      this.deps.onReject?.('rate_recipients');
-      this.logReject({ stage: 'RCPT', reason: 'rate_recipients', to: pathText }, replyOf('HAL_ERR_RATE_RECIPIENTS'));
-      return this.reply(...replyOf('HAL_ERR_RATE_RECIPIENTS'));
+      return this.refuse({ stage: 'RCPT', reason: 'rate_recipients', to: pathText }, replyOf('HAL_ERR_RATE_RECIPIENTS'));
     }
     if (env.count >= this.settings.maxRecipients) {
       this.logReject({ stage: 'RCPT', reason: 'too_many_recipients', to: pathText }, [452, '4.5.3', 'Error: too many recipients']);
@@ -398,32 +391,16 @@ export class InboundSession {
       this.deps.onReject?.('relay_denied');
       return this.error(verdict.refusal.code, verdict.refusal.enhanced, verdict.refusal.text, { stage: 'RCPT', reason: 'relay_denied', to: pathText });
     }
-    if (verdict.kind === 'relay' && this.deps.suppressed) {
-      // A relay or submission client asks for an address that hard-bounced: refused now, not bounced later.
-      const address = formatMailbox(path.mailbox!);
-      const entry = await this.deps.suppressed(address);
-      if (entry) {
-        const r = suppressedReply(address, entry);
-        this.deps.onReject?.('suppressed');
-        this.logReject({ stage: 'RCPT', reason: 'suppressed', to: address, extra: { class: entry.class } }, [r.code, r.enhanced, r.text]);
-        return this.reply(r.code, r.enhanced, r.text);
-      }
-    }
-    if (verdict.kind === 'relay' && this.deps.verifyRecipient) {
-      // A routed address with verify = "probe": the remote's verdict now, not a bounce later (inbound/verifier).
-      const answer = await this.deps.verifyRecipient(formatMailbox(path.mailbox!), path.mailbox!.domain);
-      if (answer.kind === 'refuse') {
-        this.deps.onReject?.(answer.reason);
-        this.logReject({ stage: 'RCPT', reason: answer.reason, to: formatMailbox(path.mailbox!) }, [answer.code, answer.enhanced, answer.text]);
-        return this.reply(answer.code, answer.enhanced, answer.text);
-      }
+    const address = formatMailbox(path.mailbox!);
+    if (verdict.kind === 'relay') {
+      // The suppression list, then recipient verification: refused now, not bounced later (inbound/recipient-memory).
+      const remembered = await rememberedRefusal(this.deps, address, path.mailbox!.domain);
+      if (remembered) return this.refuse({ stage: 'RCPT', reason: remembered.reason, to: address, ...(remembered.extra ? { extra: remembered.extra } : {}) }, remembered.reply);
     }
     const result = env.addRecipient(path.mailbox!, params, verdict.kind, dir);
     if (!result.ok) {
       const reason = result.refusal.enhanced === '5.2.2' || result.refusal.enhanced === '4.2.2' ? 'mailbox_full' : 'unknown_user';
-      this.deps.onReject?.(reason);
-      this.logReject({ stage: 'RCPT', reason, to: formatMailbox(path.mailbox!) }, [result.refusal.code, result.refusal.enhanced, result.refusal.text]);
-      return this.reply(result.refusal.code, result.refusal.enhanced, result.refusal.text);
+      return this.refuse({ stage: 'RCPT', reason, to: address }, [result.refusal.code, result.refusal.enhanced, result.refusal.text]);
     }
     this.state = 'rcpt';
     this.reply(250, '2.1.5', 'Ok');
@@ -484,26 +461,16 @@ export class InboundSession {
   /** End of content: checks, trace headers, durable enqueue, then the one reply. */
   private async finish(content: Buffer, flags: DataFlags): Promise<void> {
     const env = this.envelope!;
-    const refuse = (reason: string, ...[code, enhanced, text]: Reply3): void => {
-      this.deps.onReject?.(reason);
-      this.logReject({ stage: 'END-OF-DATA', reason, to: env.recipients[0]?.address, extra: { nrcpt: env.count } }, [code, enhanced, text]);
+    const refuse = ({ reason, reply }: Refusal): void => {
       this.resetTransaction();
-      this.reply(code, enhanced, text);
+      this.refuse({ stage: 'END-OF-DATA', reason, from: env.sender, to: env.recipients[0]?.address, extra: { nrcpt: env.count } }, reply);
     };
-    if (flags.tooBig) return refuse('too_big', ...replyOf('HAL_ERR_TOO_BIG'));
-    if (flags.nul) return refuse('nul', 550, '5.6.0', 'Message contains NUL characters');
-    if ((flags.bareCr || flags.bareLf) && this.settings.bareNewline === 'reject') {
-      return refuse('bare_newline', ...replyOf('HAL_ERR_BARE_NEWLINE'));
-    }
-    if (flags.longLine) return refuse('long_line', 550, '5.6.0', 'Message has a line longer than 998 octets (RFC 5322 section 2.1.1)');
-    const headers = headerBlock(content);
-    if (countHeader(headers, 'Received') >= this.settings.maxReceivedHeaders) {
-      return refuse('loop', ...replyOf('HAL_ERR_LOOP'));
-    }
+    const bad = contentRefusal(content, flags, this.settings);
+    if (bad) return refuse(bad);
     const trace = this.trace();
     const ours = this.authUser !== undefined || this.deps.mayRelayFrom(this.ip);
     const judged = ours ? undefined : await this.judge(env.sender, content);
-    if (judged && 'refusal' in judged) return refuse(judged.reason, ...judged.refusal);
+    if (judged && 'reply' in judged) return refuse(judged);
     let accepted;
     try {
       accepted = await this.deps.intake.accept({
@@ -515,7 +482,7 @@ export class InboundSession {
       // Whatever the store threw, the client hears "try again": never a 250, never a permanent refusal.
       // Broken or unreachable storage is 451 4.3.0; anything else (a full disk above all) stays 452 4.3.1.
       const code = err instanceof HalcyonError && (err.code === 'HAL_ERR_QUEUE_FAILED' || err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') ? err.code : 'HAL_ERR_QUEUE_WRITE';
-      return refuse('queue_write', ...replyOf(code));
+      return refuse({ reason: 'queue_write', reply: replyOf(code) });
     }
     const { id, size, messageId, arc } = accepted;
     this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser, ...(arc ? { arc } : {}) },
@@ -529,15 +496,15 @@ export class InboundSession {
    * Mail from outside on the MX listener: SPF/DKIM/DMARC/ARC (inbound/authcheck), then what
    * `[inbound] dmarc` makes of it (inbound/dmarc-policy). Undefined when nothing is verified.
    */
-  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean; arc: ArcChain } | { reason: string; refusal: Reply3 } | undefined> {
+  private async judge(sender: string, content: Buffer): Promise<{ authResults: string; quarantine: boolean; arc: ArcChain } | Refusal | undefined> {
     const checker = this.deps.authChecker;
     if (!checker || !this.settings.verify || this.settings.kind !== 'smtp') return undefined;
     const result = await checker.check({ ip: this.ip, helo: this.helo, sender, message: content });
     const action = dmarcAction(this.settings.dmarc, result.summary);
     this.deps.log.info({ ip: this.ip, event: 'auth', from: sender, dmarc: result.summary.dmarc, policy: result.summary.policy, action: action.kind },
       result.header.replace(/\r\n\t?/g, ' ').trim());
-    if (action.kind === 'reject') return { reason: 'dmarc_reject', refusal: [action.code, action.enhanced, action.text] };
-    if (action.kind === 'tempfail') return { reason: 'auth_tempfail', refusal: [action.code, action.enhanced, action.text] };
+    if (action.kind === 'reject') return { reason: 'dmarc_reject', reply: [action.code, action.enhanced, action.text] };
+    if (action.kind === 'tempfail') return { reason: 'auth_tempfail', reply: [action.code, action.enhanced, action.text] };
     return { authResults: result.header, quarantine: action.kind === 'quarantine', arc: result.arc };
   }
 
