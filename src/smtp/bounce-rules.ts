@@ -28,6 +28,7 @@
  */
 import { parse as parseToml } from 'smol-toml';
 import { type BounceClass, BOUNCE_CLASS_NAMES, isBounceClass } from './bounce-class.js';
+import { splitEnhanced } from './reply.js';
 
 /** What the classifier reads of a reply (a LastReply fits). */
 export interface ClassifiableReply {
@@ -127,11 +128,9 @@ function codeMatches(pattern: string, code: number): boolean {
   return c.length === 3 && [...pattern].every((ch, i) => ch === 'x' || ch === c[i]);
 }
 
-/** The enhanced code of a reply: its own field, else one at the start of its text whose class digit matches the code. */
+/** The enhanced code of a reply: its own field, else one at the start of its text as smtp/reply reads it (class digit = the code's). */
 function enhancedOf(r: ClassifiableReply): string | undefined {
-  if (r.enhanced) return r.enhanced;
-  const m = /^\s*([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(r.text);
-  return m && Number(m[1]) === Math.floor(r.code / 100) ? `${m[1]}.${Number(m[2])}.${Number(m[3])}` : undefined;
+  return r.enhanced || splitEnhanced(r.code, r.text.trimStart()).enhanced;
 }
 
 function ruleMatches(rule: BounceRule, r: ClassifiableReply, enhanced: string | undefined, text: string): boolean {
