@@ -89,8 +89,8 @@ export function replyLine(r: LastReply): string {
   return `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`.replace(/[\r\n]+/g, ' ').trim();
 }
 
-/** The date of an entry as the refusal says it: "2026-12-06T23:40:12Z". */
-const isoSecond = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** The date of an entry as the refusal (and `halcyon suppression list`) says it: "2026-12-06T23:40:12Z". */
+export const isoSecond = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * What a later RCPT for a suppressed address gets, and what mail already queued for it fails with:
