@@ -9,11 +9,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { SuppressionView } from '../http/admin-suppression.js';
-import { replyLine } from '../queue/suppression.js';
+import { isoSecond as iso, replyLine } from '../queue/suppression.js';
 import { printable } from './format.js';
 import { print, withBackend, type Common } from './queue-cmd.js';
-
-const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export function formatSuppressions(list: readonly SuppressionView[]): string {
   if (list.length === 0) return 'the suppression list is empty\n';

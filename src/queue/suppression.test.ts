@@ -59,7 +59,8 @@ test('CSV: an export reads back the same; a hand-made file needs only addresses;
   assert.deepEqual(hand.problems, []);
   assert.deepEqual(hand.entries.map((e) => [e.address, e.class, e.source, e.since, e.until]),
     [['alice@a.test', 'InvalidRecipient', 'import', T, T + 1000], ['"carol,first"@b.test', 'InvalidRecipient', 'import', T, T + 1000]]);
-  const bad = fromCsv('address,class\nnot-an-address,InvalidRecipient\nok@x.test,Nope\nfine@x.test,BadDomain\n', T, 1000);
-  assert.deepEqual(bad.problems, ['line 2: "not-an-address" is not an address', 'line 3: class "Nope" is not a bounce class']);
+  // Addresses are checked as `suppression add` checks them (smtp/address), not only for an "@".
+  const bad = fromCsv('address,class\nnot-an-address,InvalidRecipient\nok@x.test,Nope\nfine@x.test,BadDomain\nbob@x..test,BadDomain\n', T, 1000);
+  assert.deepEqual(bad.problems, ['line 2: "not-an-address" is not an address', 'line 3: class "Nope" is not a bounce class', 'line 5: "bob@x..test" is not an address']);
   assert.deepEqual(bad.entries, []);
 });

@@ -15,6 +15,7 @@
  *
  * Does not classify replies (smtp/bounce-rules does) and holds no I/O.
  */
+import { parseMailbox } from '../smtp/address.js';
 import { type BounceClass, isBounceClass, SUPPRESSING_CLASSES } from '../smtp/bounce-class.js';
 import type { LastReply, MessageId } from './model.js';
 
@@ -88,8 +89,8 @@ export function replyLine(r: LastReply): string {
   return `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`.replace(/[\r\n]+/g, ' ').trim();
 }
 
-/** The date of an entry as the refusal says it: "2026-12-06T23:40:12Z". */
-const isoSecond = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** The date of an entry as the refusal (and `halcyon suppression list`) says it: "2026-12-06T23:40:12Z". */
+export const isoSecond = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /**
  * What a later RCPT for a suppressed address gets, and what mail already queued for it fails with:
@@ -153,8 +154,9 @@ export interface CsvImport {
 /**
  * Reads an export (or a hand-made file: only `address` is required; a header row names the columns,
  * otherwise they are in export order). Missing fields: class InvalidRecipient, since `now`, until
- * `now + ttlMs`, source "import". An address without "@" or a class that is no bounce class is refused
- * with its line number; nothing is imported from a file with problems.
+ * `now + ttlMs`, source "import". An address smtp/address does not parse (the check `suppression add`
+ * makes too) or a class that is no bounce class is refused with its line number; nothing is imported
+ * from a file with problems.
  */
 export function fromCsv(text: string, now: number, ttlMs: number): CsvImport {
   const records = parseRecords(text);
@@ -177,7 +179,7 @@ export function fromCsv(text: string, now: number, ttlMs: number): CsvImport {
     const r = records[i]!;
     const line = i + 1;
     const address = at(r, 'address');
-    if (!/^[^@\s]+@[^@\s]+$/.test(address.replace(/^".*"@/, 'q@'))) { problems.push(`line ${line}: "${address}" is not an address`); continue; }
+    if ('error' in parseMailbox(address, true)) { problems.push(`line ${line}: "${address}" is not an address`); continue; }
     const cls = at(r, 'class') || 'InvalidRecipient';
     if (!isBounceClass(cls)) { problems.push(`line ${line}: class "${cls}" is not a bounce class`); continue; }
     const since = time(at(r, 'since'), now, line, 'since');

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { LastReply, RecipientRow } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
-import { suppressedReply, suppressionKey, type SuppressionEntry } from '../queue/suppression.js';
+import { replyLine, suppressedReply, suppressionKey, type SuppressionEntry } from '../queue/suppression.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 
 export interface SuppressedDeps {
@@ -50,7 +50,7 @@ export async function failSuppressed(rows: readonly RecipientRow[], now: number,
     if (!applied.has(r.id)) continue;
     d.log.info({
       event: 'delivery', queue_id: r.messageId, to: r.address, relay: 'none', attempts: r.attempts, dsn: reply.enhanced, status: 'suppressed',
-      class: e.class, reply: `${reply.code} ${reply.enhanced} ${reply.text}`, command: 'suppression', suppressed_since: new Date(e.since).toISOString(),
+      class: e.class, reply: replyLine(reply), command: 'suppression', suppressed_since: new Date(e.since).toISOString(),
     }, `${r.messageId}: to=<${r.address}> status=suppressed`);
     d.onOutcome?.('suppressed', r.destination, 0, e.class, reply, r.address);
   }

@@ -28,6 +28,7 @@
  */
 import { parse as parseToml } from 'smol-toml';
 import { type BounceClass, BOUNCE_CLASS_NAMES, isBounceClass } from './bounce-class.js';
+import { splitEnhanced } from './reply.js';
 
 /** What the classifier reads of a reply (a LastReply fits). */
 export interface ClassifiableReply {
@@ -41,11 +42,19 @@ export interface ClassifiableReply {
 export interface BounceRule {
   readonly class: BounceClass;
   readonly text?: RegExp;
-  readonly enhanced?: readonly string[];
+  /** Compiled once, when the file is read: a classification only compares numbers. */
+  readonly enhanced?: readonly EnhancedPattern[];
   readonly code?: readonly string[];
   readonly phase?: readonly string[];
   /** "data/bounce-classes.toml rule 12" — for `explain` and error messages. */
   readonly origin: string;
+}
+
+/** "X.7.*" as read: class digit (undefined: X, 4 or 5), subject, detail (undefined: *). */
+export interface EnhancedPattern {
+  readonly cls: number | undefined;
+  readonly subject: number;
+  readonly detail: number | undefined;
 }
 
 export interface Classification {
@@ -105,7 +114,7 @@ export function parseBounceRules(toml: string, name: string): { rules: BounceRul
     rules.push({
       class: cls, origin: where,
       ...(text ? { text } : {}),
-      ...(enhanced ? { enhanced: enhanced as string[] } : {}),
+      ...(enhanced ? { enhanced: (enhanced as string[]).map(compileEnhanced) } : {}),
       ...(code ? { code: code as string[] } : {}),
       ...(phase ? { phase: phase as string[] } : {}),
     });
@@ -113,13 +122,28 @@ export function parseBounceRules(toml: string, name: string): { rules: BounceRul
   return { rules, problems };
 }
 
-function enhancedMatches(pattern: string, enhanced: string): boolean {
-  const p = ENHANCED_PATTERN.exec(pattern);
-  const e = /^(\d)\.(\d{1,3})\.(\d{1,3})$/.exec(enhanced);
-  if (!p || !e) return false;
-  return (p[1] === 'X' ? e[1] === '4' || e[1] === '5' : p[1] === e[1])
-    && Number(p[2]) === Number(e[2])
-    && (p[3] === '*' || Number(p[3]) === Number(e[3]));
+function compileEnhanced(pattern: string): EnhancedPattern {
+  const [, cls, subject, detail] = ENHANCED_PATTERN.exec(pattern)!;
+  return { cls: cls === 'X' ? undefined : Number(cls), subject: Number(subject), detail: detail === '*' ? undefined : Number(detail) };
+}
+
+/** A reply's enhanced code as numbers. */
+interface EnhancedCode {
+  readonly cls: number;
+  readonly subject: number;
+  readonly detail: number;
+}
+
+/** Read once per classification, not once per rule. */
+function readEnhanced(enhanced: string | undefined): EnhancedCode | undefined {
+  const e = enhanced === undefined ? null : /^(\d)\.(\d{1,3})\.(\d{1,3})$/.exec(enhanced);
+  return e ? { cls: Number(e[1]), subject: Number(e[2]), detail: Number(e[3]) } : undefined;
+}
+
+function enhancedMatches(p: EnhancedPattern, e: EnhancedCode): boolean {
+  return (p.cls === undefined ? e.cls === 4 || e.cls === 5 : p.cls === e.cls)
+    && p.subject === e.subject
+    && (p.detail === undefined || p.detail === e.detail);
 }
 
 function codeMatches(pattern: string, code: number): boolean {
@@ -127,14 +151,12 @@ function codeMatches(pattern: string, code: number): boolean {
   return c.length === 3 && [...pattern].every((ch, i) => ch === 'x' || ch === c[i]);
 }
 
-/** The enhanced code of a reply: its own field, else one at the start of its text whose class digit matches the code. */
+/** The enhanced code of a reply: its own field, else one at the start of its text as smtp/reply reads it (class digit = the code's). */
 function enhancedOf(r: ClassifiableReply): string | undefined {
-  if (r.enhanced) return r.enhanced;
-  const m = /^\s*([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(r.text);
-  return m && Number(m[1]) === Math.floor(r.code / 100) ? `${m[1]}.${Number(m[2])}.${Number(m[3])}` : undefined;
+  return r.enhanced || splitEnhanced(r.code, r.text.trimStart()).enhanced;
 }
 
-function ruleMatches(rule: BounceRule, r: ClassifiableReply, enhanced: string | undefined, text: string): boolean {
+function ruleMatches(rule: BounceRule, r: ClassifiableReply, enhanced: EnhancedCode | undefined, text: string): boolean {
   if (rule.code && !rule.code.some((p) => codeMatches(p, r.code))) return false;
   if (rule.enhanced && (enhanced === undefined || !rule.enhanced.some((p) => enhancedMatches(p, enhanced)))) return false;
   if (rule.phase && (r.command === undefined || !rule.phase.includes(r.command))) return false;
@@ -145,7 +167,7 @@ function ruleMatches(rule: BounceRule, r: ClassifiableReply, enhanced: string | 
 /** The class of a reply, and the rule that decided it. */
 export function classifyReply(rules: readonly BounceRule[], r: ClassifiableReply): Classification {
   if (r.code >= 200 && r.code < 300) return { class: 'Delivered', rule: '2xx' };
-  const enhanced = enhancedOf(r);
+  const enhanced = readEnhanced(enhancedOf(r));
   // Multi-line replies arrive joined by spaces; providers wrap their sentences anywhere.
   const text = r.text.replace(/\s+/g, ' ').trim();
   for (const rule of rules) if (ruleMatches(rule, r, enhanced, text)) return { class: rule.class, rule: rule.origin };

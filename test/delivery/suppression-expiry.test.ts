@@ -10,29 +10,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../support/fake-clock.js';
-import { startRemote, type Remote } from '../support/remote-smtp.js';
+import { rcptsFor, startRemote, type Remote } from '../support/remote-smtp.js';
 import { startTestApp, type TestApp } from '../support/halcyon.js';
-import { RawSmtpClient } from '../support/smtp-client.js';
+import { rcptReply } from '../support/smtp-client.js';
 import { message, submit } from '../support/postfix.js';
 
 const HOUR = 3_600_000;
-const rcptsFor = (remote: Remote, address: string): number =>
-  remote.commands.filter((c) => c.line.toUpperCase().startsWith('RCPT TO:') && c.line.toLowerCase().includes(`<${address}>`)).length;
-
-/** The reply to RCPT TO for `to` from a relay client (127.0.0.1), the transaction then abandoned. */
-async function rcptReply(port: number, to: string): Promise<{ code: number; text: string }> {
-  const c = await RawSmtpClient.connect(port);
-  try {
-    await c.read();
-    await c.expect('EHLO client.test', 250);
-    await c.expect('MAIL FROM:<sender@client.test>', 250);
-    const r = await c.cmd(`RCPT TO:<${to}>`);
-    await c.cmd('QUIT').catch(() => undefined);
-    return { code: r.code, text: r.lines.join(' ') };
-  } finally {
-    c.close();
-  }
-}
 
 async function world(suppression: Record<string, unknown>): Promise<{ remote: Remote; h: TestApp; clock: FakeClock }> {
   const remote = await startRemote({ extensions: { enhancedStatusCodes: true }, rcpt: (r) => (r.startsWith('gone') ? `550 5.1.1 <${r}>: User unknown` : undefined) });

@@ -20,7 +20,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRemote, type Remote } from '../support/remote-smtp.js';
+import { rcptsFor, startRemote } from '../support/remote-smtp.js';
 import { runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { RawSmtpClient } from '../support/smtp-client.js';
 import { halcyonMaildir, message, parseDsn, submit } from '../support/postfix.js';
@@ -34,9 +34,6 @@ const REPLIES: Record<string, string> = {
   temp: '451 4.3.0 <temp@remote.test>: Temporary lookup failure',
 };
 
-/** RCPT TO lines the remote received for an address. */
-const rcptsFor = (remote: Remote, address: string): number =>
-  remote.commands.filter((c) => c.line.toUpperCase().startsWith('RCPT TO:') && c.line.toLowerCase().includes(`<${address}>`)).length;
 
 test('suppression list: a hard bounce suppresses, the next RCPT is refused, queued mail fails without a connection; nothing else suppresses', { timeout: 180_000 }, async () => {
   const remote = await startRemote({

@@ -126,6 +126,10 @@ export interface Remote {
   close(): Promise<void>;
 }
 
+/** How many RCPT TO commands the remote received for an address (case-blind). */
+export const rcptsFor = (remote: Pick<Remote, 'commands'>, address: string): number =>
+  remote.commands.filter((c) => c.line.toUpperCase().startsWith('RCPT TO:') && c.line.toLowerCase().includes(`<${address.toLowerCase()}>`)).length;
+
 const withCrlf = (line: string): string => (line.endsWith('\r\n') ? line : `${line}\r\n`);
 const codeOf = (line: string): number => Number(line.slice(0, 3));
 const addrOf = (arg: string): { addr: string; params: string[] } | undefined => {

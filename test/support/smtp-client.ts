@@ -168,3 +168,21 @@ export function queuedId(r: Reply): string | undefined {
   if (r.code !== 250) return undefined;
   return /queued as (\S+)/.exec(r.lines.join(' '))?.[1];
 }
+
+/**
+ * The reply to one RCPT TO, as a client of the listener at `port` hears it (EHLO, MAIL FROM, RCPT TO;
+ * the transaction then abandoned with QUIT).
+ */
+export async function rcptReply(port: number, to: string, from = 'sender@client.test'): Promise<{ code: number; enhanced?: string; text: string }> {
+  const c = await RawSmtpClient.connect(port);
+  try {
+    await c.read();
+    await c.expect('EHLO client.test', 250);
+    await c.expect(`MAIL FROM:<${from}>`, 250);
+    const r = await c.cmd(`RCPT TO:<${to}>`);
+    await c.cmd('QUIT').catch(() => undefined);
+    return { code: r.code, ...(r.enhanced ? { enhanced: r.enhanced } : {}), text: r.lines.join(' ') };
+  } finally {
+    c.close();
+  }
+}
