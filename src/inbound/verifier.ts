@@ -64,11 +64,6 @@ export class Verifier {
     this.lastCleanup = deps.clock();
   }
 
-  /** Whether RCPTs for this domain are verified (its route says verify = "probe"). */
-  applies(domain: string): boolean {
-    return routeFor(domain, this.deps.routes())?.verify === 'probe';
-  }
-
   /** The client's answer to RCPT TO:<address> (accept when the domain's route does not verify). */
   async check(address: string, domain: string): Promise<RcptAnswer> {
     const route = routeFor(domain, this.deps.routes());
