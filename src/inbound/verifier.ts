@@ -27,11 +27,12 @@ import type { RouteConfig } from '../config/schema.js';
 import { routeFor, routeKey } from '../delivery/route.js';
 import type { ProbeOutcome } from '../delivery/smtp-transport.js';
 import type { BatchResult } from '../delivery/types.js';
+import { formatReply } from '../destination/reply-rules.js';
 import type { DestinationWork, Destinations, Wait } from '../destination/service.js';
 import type { LastReply } from '../queue/model.js';
 import type { VerifyCache } from '../queue/verify-cache.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
-import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, verifyKey, type Finding, type RcptAnswer, type VerifySettings } from './verify-policy.js';
+import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, troubleFinding, verifyKey, type Finding, type RcptAnswer, type VerifySettings } from './verify-policy.js';
 
 export interface VerifierDeps {
   readonly cache: VerifyCache;
@@ -138,12 +139,10 @@ export class Verifier {
     const verdict = outcome.kind === 'answered' ? probeVerdict(reply, this.deps.classify(reply)) : 'unknown';
     this.deps.onProbe?.(verdict);
     if (outcome.kind === 'trouble') {
-      log.info({ event: 'verify_probe', to: address, destination, verdict: 'unknown', reply: replyLine(reply) }, `verify <${address}>: no answer: ${replyLine(reply)}`);
-      // A permanent refusal before RCPT (MAIL FROM:<> refused, SMTPUTF8 missing) says nothing about the address.
-      if (!outcome.destinationFailure && reply.code >= 500) return { kind: 'verdict', verdict: 'unknown', reply };
-      return { kind: 'undecided', why: replyWhy(reply) };
+      log.info({ event: 'verify_probe', to: address, destination, verdict: 'unknown', reply: formatReply(reply) }, `verify <${address}>: no answer: ${formatReply(reply)}`);
+      return troubleFinding(reply, outcome.destinationFailure);
     }
-    log.info({ event: 'verify_probe', to: address, destination, verdict, reply: replyLine(reply) }, `verify <${address}>: ${verdict}: ${replyLine(reply)}`);
+    log.info({ event: 'verify_probe', to: address, destination, verdict, reply: formatReply(reply) }, `verify <${address}>: ${verdict}: ${formatReply(reply)}`);
     if (verdict !== 'unknown') {
       // Not cached (the queue unreachable): this RCPT still hears the answer; the next one probes again.
       await this.deps.cache.putVerification(cacheEntry(key, verdict, reply, clock(), this.deps.settings())).catch((err: unknown) => {
@@ -181,5 +180,3 @@ function waitWhy(g: Wait): string {
   }
 }
 
-const replyLine = (r: LastReply): string => `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`;
-const replyWhy = (r: LastReply): string => `${r.host ? `host ${r.host}: ` : ''}${r.ours ? r.text : replyLine(r)}`.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 300);
