@@ -71,7 +71,7 @@ export type Finding =
   | { readonly kind: 'undecided'; readonly why: string };
 
 export type RcptAnswer =
-  | { readonly kind: 'accept'; readonly note?: string }
+  | { readonly kind: 'accept' }
   | { readonly kind: 'refuse'; readonly code: number; readonly enhanced: string; readonly text: string; readonly reason: 'unknown_user' | 'unverified' };
 
 /** At most this much of a remote's text goes back to our client (one reply line stays under 512 octets). */
@@ -106,8 +106,8 @@ export function rcptAnswer(address: string, found: Finding, s: Pick<VerifySettin
   }
   if (found.kind === 'verdict' && found.verdict === 'exists') return { kind: 'accept' };
   // A permanent refusal that is not about the address: not ours to judge at RCPT (delivery will meet it).
-  if (found.kind === 'verdict' && found.reply.code >= 500) return { kind: 'accept', note: remoteSaid(found.reply) };
+  if (found.kind === 'verdict' && found.reply.code >= 500) return { kind: 'accept' };
+  if (s.unreachable === 'accept') return { kind: 'accept' };
   const why = found.kind === 'verdict' ? remoteSaid(found.reply) : found.why;
-  if (s.unreachable === 'accept') return { kind: 'accept', note: why };
   return { kind: 'refuse', code: 450, enhanced: '4.1.1', text: `<${address}>: Recipient address rejected: unverified address: ${why}`, reason: 'unverified' };
 }
