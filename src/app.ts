@@ -297,16 +297,12 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
   });
 
-  // Recipient verification: probes on the delivery path, through the same gate, cap and backoff as deliveries.
+  // Recipient verification: probes on the delivery path, through destination/service like deliveries (gate, cap, rate, backoff).
   const verifier = new Verifier({
-    cache: store.verifications, gate: store.gate, node: cfg.node_id, clock, log,
+    cache: store.verifications, destinations, clock, log,
     probe: (domain, address) => smtp.probe(domain, address),
     routes: () => config().routes,
     settings: () => verifySettings(config()),
-    backoff: () => ({ backoffMs: durationMs(cfg.delivery.destination_backoff), backoffMaxMs: durationMs(cfg.delivery.destination_backoff_max) }),
-    connectionLimit: (k) => destinations.connectionLimit(k),
-    rate: (k) => destinations.rateOf(k),
-    leaseMs: () => durationMs(config().delivery.lease),
     onProbe: (verdict) => metrics.verifyProbe(verdict),
     classify: (r) => live.current.classifier.classify(r),
   });

@@ -49,6 +49,8 @@
  * cache; what every node must agree on (health, backoff, learned limits and
  * rules in force, slots, tokens) is the gate's (queue/destination-gate).
  * `view` is read-only: a dashboard or `halcyon destinations` changes nothing.
+ * A recipient verification probe (inbound/verifier) asks and reports here
+ * like a one-connection delivery: token, slot, `afterBatch`.
  * It does not claim, batch or run workers (scheduler/qmgr), record outcomes
  * (scheduler/record) or open connections (delivery/).
  */
@@ -227,13 +229,8 @@ export class Destinations {
     return this.deps.gate.releaseSlot(slot.id);
   }
 
-  /** Connections the destination may have now (adaptive, under the configured cap and any rule). */
-  connectionLimit(destination: string): number {
-    return this.politeness.connectionLimit(destination);
-  }
-
   /** The destination's rate now: a rule's, else delivery.destination_rate; undefined when none is set. */
-  rateOf(destination: string): { readonly count: number; readonly perMs: number } | undefined {
+  private rateOf(destination: string): { readonly count: number; readonly perMs: number } | undefined {
     return this.politeness.rate(destination) ?? this.rate;
   }
 

@@ -16,6 +16,8 @@ import type { LastReply } from '../queue/model.js';
 import { openSqliteQueue, type SqliteQueue } from '../queue/sqlite/store.js';
 import { Verifier } from './verifier.js';
 import { loadBounceClassifier } from '../config/bounce-rules-file.js';
+import { parseConfig } from '../config/load.js';
+import { Destinations } from '../destination/service.js';
 import type { VerifySettings } from './verify-policy.js';
 
 const HOUR = 3_600_000;
@@ -28,18 +30,20 @@ const KEY = 'route:127.0.0.1:2';
 const dirs: string[] = [];
 after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
 
-async function setup(probe: (domain: string, address: string) => Promise<ProbeOutcome>, rate?: { count: number; perMs: number }) {
+async function setup(probe: (domain: string, address: string) => Promise<ProbeOutcome>, rate?: string) {
   const dir = mkdtempSync(join(tmpdir(), 'halcyon-verifier-'));
   dirs.push(dir);
   const clock = { now: T0 };
   const queue: SqliteQueue = await openSqliteQueue({ dataDir: dir, clock: () => clock.now });
   const calls: string[] = [];
+  const log = pino({ level: 'silent' });
+  const config = parseConfig({ delivery: { destination_backoff: '1m', destination_backoff_max: '1h', ...(rate ? { destination_rate: rate } : {}) } });
+  const destinations = new Destinations({ gate: queue.gate, recipients: queue.recipients, config: () => config, log, clock: () => clock.now, node: 'n1' });
   const verifier = new Verifier({
-    cache: queue.verifications, gate: queue.gate, node: 'n1', clock: () => clock.now, log: pino({ level: 'silent' }),
+    cache: queue.verifications, destinations, clock: () => clock.now, log,
     probe: (d, a) => { calls.push(a); return probe(d, a); },
-    routes: () => ROUTES, settings: () => SETTINGS, backoff: () => ({ backoffMs: 60_000, backoffMaxMs: HOUR }),
+    routes: () => ROUTES, settings: () => SETTINGS,
     classify: (r) => loadBounceClassifier([]).classify(r),
-    connectionLimit: () => 10, leaseMs: () => 600_000, ...(rate ? { rate: () => rate } : {}),
   });
   return { queue, clock, verifier, calls };
 }
@@ -97,8 +101,22 @@ describe('Verifier', () => {
     await queue.close();
   });
 
+  test('a probe that cannot connect puts the destination into backoff (one step); the next RCPT gets no probe', async () => {
+    const lost: ProbeOutcome = { kind: 'trouble', reply: { code: 421, enhanced: '4.4.2', text: 'connection lost', host: 'h[127.0.0.1]:2', command: 'connect' }, destinationFailure: true, closed: Promise.resolve() };
+    const { verifier, calls, queue, clock } = await setup(async () => lost);
+    const a = await verifier.check('y@v.test', 'v.test');
+    assert.equal(a.kind === 'refuse' && a.code, 450);
+    const row = await queue.gate.getDestination(KEY);
+    assert.equal(row?.health, 'backoff');
+    assert.equal(row?.backoffUntil, clock.now + 60_000, 'delivery.destination_backoff, the first step');
+    const b = await verifier.check('z@v.test', 'v.test');
+    assert.match(b.kind === 'refuse' ? b.text : '', /destination in backoff until/);
+    assert.deepEqual(calls, ['y@v.test']);
+    await queue.close();
+  });
+
   test('a destination\'s message rate counts probes too: past it, 450 without a probe', async () => {
-    const { verifier, calls, queue } = await setup(async () => answered(R(250, '2.1.5', 'ok')), { count: 2, perMs: HOUR });
+    const { verifier, calls, queue } = await setup(async () => answered(R(250, '2.1.5', 'ok')), '2/h');
     const answers = [];
     for (const a of ['r1', 'r2', 'r3']) answers.push(await verifier.check(`${a}@v.test`, 'v.test'));
     assert.deepEqual(answers.map((a) => (a.kind === 'refuse' ? a.code : 250)), [250, 250, 450]);

@@ -9,13 +9,13 @@
  * What keeps verification from becoming a storm of its own:
  * - concurrent RCPTs for one address (in any session of this node) share one
  *   probe; a stale cached answer is used while one probe refreshes it;
- * - every probe asks the DestinationGate for a slot like a delivery: it
- *   counts against the destination's connection cap (and takes a token of
- *   its shared message rate, when one is set), a destination in
- *   backoff or suspended gets no probe (the RCPT hears 450 at once), and
+ * - every probe goes through destination/service like a delivery: a token of
+ *   the destination's rate (when one is set), then a slot within its
+ *   connection cap; a destination in backoff, suspended (by an administrator
+ *   or a reply rule) or full gets no probe (the RCPT hears 450 at once), and
  *   after a backoff the one probe the gate grants may be a verification
- *   probe, whose result moves the destination's health by compare-and-set
- *   exactly as a delivery's would (destination/backoff);
+ *   probe; the probe's result moves the destination's health exactly as a
+ *   delivery's would (`afterBatch`: the one backoff step, or the recovery);
  * - only definite answers are cached; a failure is charged to the
  *   destination's backoff, never retried per RCPT.
  *
@@ -24,31 +24,25 @@
  */
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/schema.js';
-import { destinationFailed, destinationRecovered, type BackoffSettings } from '../destination/backoff.js';
 import { routeFor, routeKey } from '../delivery/route.js';
 import type { ProbeOutcome } from '../delivery/smtp-transport.js';
-import type { DestinationGate, Grant } from '../queue/destination-gate.js';
+import type { BatchResult } from '../delivery/types.js';
+import { formatReply } from '../destination/reply-rules.js';
+import type { DestinationWork, Destinations, Wait } from '../destination/service.js';
 import type { LastReply } from '../queue/model.js';
 import type { VerifyCache } from '../queue/verify-cache.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
-import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, verifyKey, type Finding, type RcptAnswer, type VerifySettings } from './verify-policy.js';
+import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, troubleFinding, verifyKey, type Finding, type RcptAnswer, type VerifySettings } from './verify-policy.js';
 
 export interface VerifierDeps {
   readonly cache: VerifyCache;
-  readonly gate: DestinationGate;
+  /** The destination's gate, cap, rate and health (destination/service): a probe asks and reports as a delivery does. */
+  readonly destinations: Pick<Destinations, 'takeToken' | 'acquire' | 'release' | 'afterBatch'>;
   /** One probe on the path a delivery to `domain` takes (SmtpTransport.probe). */
   readonly probe: (domain: string, address: string) => Promise<ProbeOutcome>;
   /** Read at use time (a reload applies). */
   readonly routes: () => Readonly<Record<string, RouteConfig>>;
   readonly settings: () => VerifySettings;
-  readonly backoff: () => BackoffSettings;
-  /** The cap asked of the gate: the destination's adaptive limit (destination/politeness), as the scheduler asks. */
-  readonly connectionLimit: (destination: string) => number;
-  /** The destination's message rate in force (a reply rule's, else delivery.destination_rate): a probe takes a token too. */
-  readonly rate?: (destination: string) => { readonly count: number; readonly perMs: number } | undefined;
-  /** How long a probe's slot is leased (delivery.lease): a node that dies mid-probe gives it back then. */
-  readonly leaseMs: () => number;
-  readonly node: string;
   readonly clock: () => number;
   readonly log: Logger;
   /** The project's bounce classifier (smtp/bounce-rules): the class of a probe's reply. */
@@ -69,11 +63,6 @@ export class Verifier {
 
   constructor(private readonly deps: VerifierDeps) {
     this.lastCleanup = deps.clock();
-  }
-
-  /** Whether RCPTs for this domain are verified (its route says verify = "probe"). */
-  applies(domain: string): boolean {
-    return routeFor(domain, this.deps.routes())?.verify === 'probe';
   }
 
   /** The client's answer to RCPT TO:<address> (accept when the domain's route does not verify). */
@@ -118,45 +107,42 @@ export class Verifier {
   }
 
   private async probe(key: string, address: string, domain: string, destination: string): Promise<Finding> {
-    const { gate, clock, log } = this.deps;
+    const { destinations, clock, log } = this.deps;
     const now = clock();
-    const rate = this.deps.rate?.(destination);
-    if (rate) {
-      const token = await gate.takeToken(destination, now, rate);
-      if (!token.ok) {
-        this.stats.gateWaits++;
-        return { kind: 'undecided', why: `the destination's message rate is spent until ${new Date(token.until).toISOString()}` };
-      }
-    }
-    const grant = await gate.acquire({
-      destination, node: this.deps.node, now, leaseUntil: now + this.deps.leaseMs(), maxConnections: this.deps.connectionLimit(destination),
-    });
-    if (grant.kind === 'wait') {
+    const token = await destinations.takeToken(destination, now);
+    if (!token.ok) {
       this.stats.gateWaits++;
-      return { kind: 'undecided', why: waitWhy(grant) };
+      return { kind: 'undecided', why: `the destination's message rate is spent until ${new Date(token.until).toISOString()}` };
+    }
+    // One connection, counted as this node's only one to the destination (the probe is not one of the scheduler's workers).
+    const work: DestinationWork = { destination, routeKeys: new Set([destination]), workers: 0, successes: 0 };
+    const { slots: [slot], wait } = await destinations.acquire(work, 1, now);
+    if (!slot) {
+      this.stats.gateWaits++;
+      return { kind: 'undecided', why: wait ? waitWhy(wait) : 'all connections to the destination in use' };
     }
     let outcome: ProbeOutcome | undefined;
     try {
       this.stats.probes++;
       outcome = await this.deps.probe(domain, address);
-      // The answer stands even when the queue cannot take the destination's new health now.
-      await this.health(destination, grant, outcome).catch((err: unknown) => {
+      // The destination's health after the probe, as after a delivery (backoff or recovery). The answer stands
+      // even when the queue cannot take it now.
+      const result: BatchResult = outcome.kind === 'trouble' && outcome.destinationFailure ? { destinationFailure: outcome.reply } : {};
+      await destinations.afterBatch(work, slot, result, { successes: 0 }).catch((err: unknown) => {
         log.warn({ event: 'verify_error', destination, err: (err as Error).message }, 'could not record the destination\'s health after a verification probe');
       });
     } finally {
       // The slot covers the probe's session to its end (QUIT), then goes back.
-      void (outcome?.closed ?? Promise.resolve()).then(() => gate.releaseSlot(grant.slot)).catch(() => undefined);
+      void (outcome?.closed ?? Promise.resolve()).then(() => destinations.release(slot)).catch(() => undefined);
     }
     const reply = outcome.reply;
     const verdict = outcome.kind === 'answered' ? probeVerdict(reply, this.deps.classify(reply)) : 'unknown';
     this.deps.onProbe?.(verdict);
     if (outcome.kind === 'trouble') {
-      log.info({ event: 'verify_probe', to: address, destination, verdict: 'unknown', reply: replyLine(reply) }, `verify <${address}>: no answer: ${replyLine(reply)}`);
-      // A permanent refusal before RCPT (MAIL FROM:<> refused, SMTPUTF8 missing) says nothing about the address.
-      if (!outcome.destinationFailure && reply.code >= 500) return { kind: 'verdict', verdict: 'unknown', reply };
-      return { kind: 'undecided', why: replyWhy(reply) };
+      log.info({ event: 'verify_probe', to: address, destination, verdict: 'unknown', reply: formatReply(reply) }, `verify <${address}>: no answer: ${formatReply(reply)}`);
+      return troubleFinding(reply, outcome.destinationFailure);
     }
-    log.info({ event: 'verify_probe', to: address, destination, verdict, reply: replyLine(reply) }, `verify <${address}>: ${verdict}: ${replyLine(reply)}`);
+    log.info({ event: 'verify_probe', to: address, destination, verdict, reply: formatReply(reply) }, `verify <${address}>: ${verdict}: ${formatReply(reply)}`);
     if (verdict !== 'unknown') {
       // Not cached (the queue unreachable): this RCPT still hears the answer; the next one probes again.
       await this.deps.cache.putVerification(cacheEntry(key, verdict, reply, clock(), this.deps.settings())).catch((err: unknown) => {
@@ -164,31 +150,6 @@ export class Verifier {
       });
     }
     return { kind: 'verdict', verdict, reply };
-  }
-
-  /**
-   * The destination's health after a probe, as after a delivery (qmgr's destinationDown / destinationUp):
-   * a connection-level failure moves the row into (further) backoff, once per wave (compare-and-set on the
-   * slot's generation); a session that worked while the row was not healthy (the probe after a backoff)
-   * brings it back.
-   */
-  private async health(destination: string, grant: Extract<Grant, { kind: 'go' | 'probe' }>, outcome: ProbeOutcome): Promise<void> {
-    const { gate, clock, log } = this.deps;
-    const now = clock();
-    if (outcome.kind === 'trouble' && outcome.destinationFailure) {
-      const why = outcome.reply;
-      const r = await gate.transition(destination, grant.generation, destinationFailed(grant.row, destination, now, `${why.code} ${why.text}`, this.deps.backoff()));
-      if (r.applied && r.row) {
-        log.warn({ event: 'destination_backoff', destination, until: new Date(r.row.backoffUntil).toISOString(), failures: r.row.consecutiveFailures, reason: r.row.lastError, by: 'verify' },
-          `destination ${destination} in backoff for ${Math.round(r.row.backoffMs / 1000)}s (verification probe)`);
-      }
-      return;
-    }
-    const worked = outcome.kind === 'answered' || !outcome.destinationFailure;
-    if (worked && (grant.kind === 'probe' || (grant.row !== undefined && grant.row.health !== 'ok'))) {
-      const r = await gate.transition(destination, grant.generation, destinationRecovered(grant.row, destination, now));
-      if (r.applied) log.info({ event: 'destination_recovered', destination, by: 'verify' }, 'destination recovered');
-    }
   }
 
   /** Expired rows go, at most every CLEANUP_EVERY_MS, in the background. */
@@ -210,7 +171,7 @@ async function waitFor(p: Promise<Finding>, ms: number): Promise<Finding | undef
   }
 }
 
-function waitWhy(g: Extract<Grant, { kind: 'wait' }>): string {
+function waitWhy(g: Wait): string {
   switch (g.reason) {
     case 'backoff': return `destination in backoff until ${new Date(g.until).toISOString()}`;
     case 'suspended': return 'destination suspended';
@@ -219,5 +180,3 @@ function waitWhy(g: Extract<Grant, { kind: 'wait' }>): string {
   }
 }
 
-const replyLine = (r: LastReply): string => `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`;
-const replyWhy = (r: LastReply): string => `${r.host ? `host ${r.host}: ` : ''}${r.ours ? r.text : replyLine(r)}`.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 300);

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LastReply } from '../queue/model.js';
 import { loadBounceClassifier } from '../config/bounce-rules-file.js';
-import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, verifyKey, type VerifySettings } from './verify-policy.js';
+import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, troubleFinding, verifyKey, type VerifySettings } from './verify-policy.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -85,5 +85,23 @@ describe('rcptAnswer: what the client hears', () => {
   test('a remote\'s text is cleaned of control characters and bounded', () => {
     const long = rcptAnswer('b@x.test', { kind: 'verdict', verdict: 'absent', reply: R(550, '5.1.1', `a\r\nb\x00${'x'.repeat(2000)}`) }, S);
     assert.ok(long.kind === 'refuse' && !/[\r\n\0]/.test(long.text) && long.text.length < 450);
+  });
+});
+
+describe('troubleFinding: a probe without a reply to RCPT TO', () => {
+  const ours = (code: number, enhanced: string, text: string): LastReply => ({ code, enhanced, text, host: 'mx[127.0.0.1]:25', command: 'connect', ours: true });
+  test('a permanent refusal before RCPT, the destination working (MAIL FROM:<> refused, no SMTPUTF8) → unknown: accepted', () => {
+    const f = troubleFinding({ ...R(553, '5.6.7', 'needs SMTPUTF8'), ours: true }, false);
+    assert.deepEqual(f, { kind: 'verdict', verdict: 'unknown', reply: { ...R(553, '5.6.7', 'needs SMTPUTF8'), ours: true } });
+    assert.equal(rcptAnswer('b@x.test', f, S).kind, 'accept');
+  });
+  test('the destination failing (even with a 5xx greeting), or a 4xx → undecided, naming the host: 450', () => {
+    assert.deepEqual(troubleFinding(ours(451, '4.4.1', 'connect failed (ECONNREFUSED)'), true), { kind: 'undecided', why: 'host mx[127.0.0.1]:25: connect failed (ECONNREFUSED)' });
+    assert.deepEqual(troubleFinding(R(554, '5.3.2', 'no service'), true), { kind: 'undecided', why: 'host mx[127.0.0.1]:25: 554 5.3.2 no service' });
+    const temp = troubleFinding(R(451, '4.3.0', `busy\r\n${'x'.repeat(1000)}`), false);
+    assert.equal(temp.kind, 'undecided');
+    assert.ok(temp.kind === 'undecided' && !/[\r\n]/.test(temp.why) && temp.why.length < 400);
+    const a = rcptAnswer('b@x.test', temp, S);
+    assert.equal(a.kind === 'refuse' && a.code, 450);
   });
 });

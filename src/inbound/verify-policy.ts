@@ -22,6 +22,7 @@
 import type { LastReply } from '../queue/model.js';
 import type { VerifyEntry, VerifyVerdict } from '../queue/verify-cache.js';
 import { SUPPRESSING_CLASSES, type BounceClass } from '../smtp/bounce-class.js';
+import { formatReply } from '../destination/reply-rules.js';
 
 export interface VerifySettings {
   /** How long a RCPT waits for a probe in flight. */
@@ -70,16 +71,32 @@ export type Finding =
   | { readonly kind: 'undecided'; readonly why: string };
 
 export type RcptAnswer =
-  | { readonly kind: 'accept'; readonly note?: string }
+  | { readonly kind: 'accept' }
   | { readonly kind: 'refuse'; readonly code: number; readonly enhanced: string; readonly text: string; readonly reason: 'unknown_user' | 'unverified' };
 
 /** At most this much of a remote's text goes back to our client (one reply line stays under 512 octets). */
 const MAX_REMOTE_TEXT = 300;
 
+/** Text fit for one reply line to our client: no control characters, bounded. */
+function oneLine(text: string): string {
+  const t = text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return t.length > MAX_REMOTE_TEXT ? `${t.slice(0, MAX_REMOTE_TEXT)}…` : t;
+}
+
 function remoteSaid(reply: LastReply): string {
-  const said = `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
-  const text = said.length > MAX_REMOTE_TEXT ? `${said.slice(0, MAX_REMOTE_TEXT)}…` : said;
+  const text = oneLine(formatReply(reply));
   return reply.host && !reply.ours ? `host ${reply.host} said: ${text}` : text;
+}
+
+/**
+ * What a probe that got no reply to its RCPT TO found (delivery/probe's trouble): a permanent refusal before
+ * RCPT that is not the destination failing (MAIL FROM:<> refused, SMTPUTF8 missing) says nothing about the
+ * address (delivery will meet it); anything else (no connection, 421, a 4xx) leaves it undecided, in words
+ * that name the host.
+ */
+export function troubleFinding(reply: LastReply, destinationFailure: boolean): Finding {
+  if (!destinationFailure && reply.code >= 500) return { kind: 'verdict', verdict: 'unknown', reply };
+  return { kind: 'undecided', why: `${reply.host ? `host ${reply.host}: ` : ''}${oneLine(reply.ours ? reply.text : formatReply(reply))}` };
 }
 
 /** The client's RCPT answer, from what was found about `address`. */
@@ -89,8 +106,8 @@ export function rcptAnswer(address: string, found: Finding, s: Pick<VerifySettin
   }
   if (found.kind === 'verdict' && found.verdict === 'exists') return { kind: 'accept' };
   // A permanent refusal that is not about the address: not ours to judge at RCPT (delivery will meet it).
-  if (found.kind === 'verdict' && found.reply.code >= 500) return { kind: 'accept', note: remoteSaid(found.reply) };
+  if (found.kind === 'verdict' && found.reply.code >= 500) return { kind: 'accept' };
+  if (s.unreachable === 'accept') return { kind: 'accept' };
   const why = found.kind === 'verdict' ? remoteSaid(found.reply) : found.why;
-  if (s.unreachable === 'accept') return { kind: 'accept', note: why };
   return { kind: 'refuse', code: 450, enhanced: '4.1.1', text: `<${address}>: Recipient address rejected: unverified address: ${why}`, reason: 'unverified' };
 }
