@@ -20,7 +20,7 @@ import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Intake } from '../intake/intake.js';
 import type { PolitenessView } from '../destination/politeness.js';
 import type { DestinationView } from '../destination/service.js';
-import type { AttemptRow, DestinationLimits, DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
+import type { AttemptRow, DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
 import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
@@ -65,12 +65,6 @@ export function queueTroubleError(err: unknown): AdminError | undefined {
   return undefined;
 }
 
-/**
- * When a waiting recipient can go next, and what it waits for: its own retry time, its destination's
- * backoff (no connection before then, whatever the recipient's own time says), a suspended
- * destination, or a hold on its message.
- */
-export type { NextTry };
 export type ListedRecipient = RecipientRow & { readonly next?: NextTry };
 export interface QueueEntry { readonly message: MessageRow; readonly recipients: ListedRecipient[] }
 export interface ListFilter {
