@@ -15,7 +15,7 @@
 import type { Config } from '../config/schema.js';
 import { adminEndpointOf, baseUrl, httpEnabled, type AdminEndpoint } from '../config/http-listen.js';
 import { readConfigFile } from '../config/file.js';
-import { AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin.js';
+import { AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin-api.js';
 import { unixActor } from '../http/actor.js';
 import type { QueueShape, ShapeBy } from '../http/queue-shape.js';
 import type { Throughput } from '../http/throughput.js';

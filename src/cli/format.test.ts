@@ -1,7 +1,7 @@
 /** cli/format: `queue list`, `queue show` and `destinations` print what came with mail escaped, never raw. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MessageDetail } from '../http/admin.js';
+import type { MessageDetail } from '../http/admin-api.js';
 import { formatDestinations, formatMessageDetail, formatQueueList } from './format.js';
 
 const NOW = Date.UTC(2026, 10, 30, 13, 0, 0);

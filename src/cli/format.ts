@@ -6,7 +6,7 @@
  * The wording itself (escaping, ages, a reply, the next attempt) is
  * queue/describe's, shared with the dashboard.
  */
-import type { DestinationInfo, ListedRecipient, MessageDetail } from '../http/admin.js';
+import type { DestinationInfo, ListedRecipient, MessageDetail } from '../http/admin-api.js';
 import type { MessageRow } from '../queue/model.js';
 import { age, attemptsMade, describeLast, describeReply, nextText, printable } from '../queue/describe.js';
 

@@ -1,7 +1,7 @@
 /** cli/mailq: postqueue -p's layout, read against Postfix 3.7's long-queue-id columns. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { QueueEntry } from '../http/admin.js';
+import type { QueueEntry } from '../http/admin-api.js';
 import type { RecipientRow } from '../queue/model.js';
 import { arrivalTime, formatMailq } from './mailq.js';
 

@@ -12,7 +12,7 @@
  * Only recipients still waiting are shown, as mailq shows only queued mail.
  * `formatMailq` is pure; `mailq` reads through cli/admin-client.
  */
-import type { QueueEntry } from '../http/admin.js';
+import type { QueueEntry } from '../http/admin-api.js';
 import { FINAL_STATES } from '../queue/model.js';
 import { describeReply, printable } from '../queue/describe.js';
 import { withBackend, type Common } from './queue-cmd.js';

@@ -11,7 +11,7 @@
 import { createInterface } from 'node:readline/promises';
 import { ConfigError, configFileFrom } from '../config/file.js';
 import { parseDuration } from '../config/units.js';
-import { AdminError } from '../http/admin.js';
+import { AdminError } from '../http/admin-api.js';
 import type { RecipientState } from '../queue/model.js';
 import { usesPostgres } from '../queue/open.js';
 import { openBackendOf, type Backend, type BackendOptions } from './admin-client.js';

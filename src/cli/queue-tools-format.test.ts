@@ -1,7 +1,7 @@
 /** cli/queue-tools-format: qshape's table, postcat's sections, and what reaches a terminal from mail. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MessageDetail } from '../http/admin.js';
+import type { MessageDetail } from '../http/admin-api.js';
 import { queueShape } from '../http/queue-shape.js';
 import type { MessageRow, RecipientRow } from '../queue/model.js';
 import { catJson, formatCat, formatShape, headerFields } from './queue-tools-format.js';

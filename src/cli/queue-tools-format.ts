@@ -10,7 +10,7 @@
  * cannot drive the terminal that reads it. `--raw` output (bytes as stored)
  * is not made here.
  */
-import type { MessageDetail } from '../http/admin.js';
+import type { MessageDetail } from '../http/admin-api.js';
 import type { QueueShape, ShapeRow } from '../http/queue-shape.js';
 import { age, attemptsMade, describeReply, nextText } from '../queue/describe.js';
 import { decodeForTerminal, printable } from './terminal.js';

@@ -17,7 +17,7 @@
 import net from 'node:net';
 import { userInfo } from 'node:os';
 import { ConfigError, configFileFrom, loadConfig } from '../config/load.js';
-import { AdminError } from '../http/admin.js';
+import { AdminError } from '../http/admin-api.js';
 import { splitHostPort } from '../config/units.js';
 import { openBackend } from './admin-client.js';
 

@@ -138,7 +138,6 @@ export class Destinations {
   private readonly backoff: BackoffSettings;
   /** delivery.destination_rate (restart-only). */
   private readonly rate: { count: number; perMs: number } | undefined;
-  readonly stats = { throttled: 0 };
 
   constructor(private readonly deps: DestinationsDeps) {
     const d = deps.config().delivery;
@@ -290,7 +289,6 @@ export class Destinations {
 
   /** The throttle's effect: fewer connections (and a ceiling for "too many"), logged. */
   private throttle(work: DestinationWork, reply: LastReply): void {
-    this.stats.throttled++;
     const limit = isTimeout(reply) ? this.politeness.sessionTimedOut(work.destination) : this.politeness.tooManyConnections(work.destination, work.workers - 1, reply);
     this.deps.log.warn({ event: 'destination_throttled', destination: work.destination, connections: limit, reply: show(reply) },
       `destination ${work.destination} asked for fewer connections: now ${limit}`);

@@ -30,7 +30,7 @@
  */
 import { parseDuration } from '../config/units.js';
 import type { RecipientState } from '../queue/model.js';
-import { AdminError, type AdminApi } from './admin.js';
+import { AdminError, type AdminApi } from './admin-api.js';
 import type { ShapeBy } from './queue-shape.js';
 
 export interface RouteInput {

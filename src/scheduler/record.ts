@@ -102,6 +102,8 @@ export class Recorder {
     now: number, destinationRetryAt: number | undefined, extra: readonly RecipientOutcome[]): Promise<void> {
     const byId = new Map<number, RecipientRow>(batch.recipients.map((r) => [r.id, r]));
     const outcomes: RecipientOutcome[] = [...extra];
+    // The settings in force, read once per transaction, not once per recipient.
+    const suppression = this.d.suppression();
     for (const [id, given] of verdicts) {
       const r = byId.get(id);
       if (!r) continue;
@@ -109,7 +111,7 @@ export class Recorder {
         now, bounceRule: given.kind !== 'delivered' && rules.get(given.reply)?.action === 'bounce',
         ...(destinationRetryAt !== undefined ? { destinationRetryAt } : {}),
         retryAt: (attempts) => now + retryDelay(attempts, this.d.retry, this.d.random),
-        classify: this.d.classify, suppression: this.d.suppression(),
+        classify: this.d.classify, suppression,
       });
       outcomes.push({ recipientId: id, outcome });
       const line = deliveryLine(batch, r, verdict, outcome, status, now);

@@ -6,7 +6,7 @@
  * X-Halcyon-CSRF header; http/csrf refuses a browser's action without it.
  * Does not touch the DOM beyond reading that meta tag.
  */
-import type { DestinationInfo, FlushResult, MessageDetail, QueueEntry } from '../admin.js';
+import type { DestinationInfo, FlushResult, MessageDetail, QueueEntry } from '../admin-api.js';
 import type { RecentFailures } from '../failures.js';
 import type { SuppressionView } from '../admin-suppression.js';
 

@@ -23,7 +23,6 @@ import type { DestinationGate } from '../destination-gate.js';
 import { QueueHealth } from '../health.js';
 import { createIdGenerator } from '../ids.js';
 import type { MessageStore } from '../message-store.js';
-import type { MessageId } from '../model.js';
 import type { RecipientQueue } from '../recipient-queue.js';
 import type { Queue } from '../store.js';
 import type { EventRoutes } from '../event.js';

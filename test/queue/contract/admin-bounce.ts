@@ -13,13 +13,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Config } from '../../../src/config/schema.js';
 import { Admin } from '../../../src/http/admin.js';
-import type { Intake } from '../../../src/intake/intake.js';
 import type { Queue } from '../../../src/queue/store.js';
 import { message, reply, T0, withQueue, type Implementation } from './harness.js';
 
 /** Calls that only read: everything else is a write, and the hook runs once before the first of those. */
 const READS = new Set(['getMessage', 'getBody', 'getRecipients', 'getAttempts', 'listMessages', 'counts', 'shapeCounts',
-  'nextDueAt', 'getDestination', 'listDestinations', 'findByMessageId']);
+  'nextDueAt', 'getDestination', 'listDestinations']);
 
 /** `queue`, with `beforeFirstWrite` run (and awaited) once, just before the first call that is not a read. */
 function racing(queue: Queue, beforeFirstWrite: () => Promise<void>): Queue {
@@ -42,7 +41,7 @@ function racing(queue: Queue, beforeFirstWrite: () => Promise<void>): Queue {
 
 /** Admin over a queue with only what a bounce needs. */
 function adminOver(queue: Queue, clock: { now: number }): Admin {
-  return new Admin({ store: queue, intake: undefined as unknown as Intake, clock: () => clock.now, maxMessageSize: () => 0, config: () => ({}) as Config });
+  return new Admin({ store: queue, clock: () => clock.now, maxMessageSize: () => 0, config: () => ({}) as Config });
 }
 
 export function adminBounceContract(impl: Implementation): void {
