@@ -22,8 +22,6 @@ const size = (def: string, what: string) =>
     .refine((s) => parseSize(s) !== undefined, { message: 'expected a size like "35MiB", "100MB", "512k" or a byte count' })
     .default(def).describe(what);
 
-/** "host:port" (config/units); re-exported for its callers. */
-export { HOST_PORT };
 const portOf = (s: string): number => Number(HOST_PORT.exec(s)?.[2] ?? -1);
 /** A next hop: port 1–65535 (a route with port 0 or 99999 would fail at the first delivery, not here). */
 const hostPort = z.string().regex(HOST_PORT, 'expected "host:port" (IPv6 as "[::1]:port")')

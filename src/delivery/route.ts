@@ -10,7 +10,8 @@
  * addresses), connection policy, or local domains (the scheduler keys those
  * as "local:<domain>" before it ever asks here).
  */
-import { HOST_PORT, type RouteConfig, type TlsPolicy } from '../config/schema.js';
+import type { RouteConfig, TlsPolicy } from '../config/schema.js';
+import { HOST_PORT } from '../config/units.js';
 
 export interface RouteHost {
   /** Host name or IP literal, brackets removed ("::1", not "[::1]"), lowercased. */

@@ -354,8 +354,9 @@ export class SmtpTransport implements Transport {
     if (sts.kind !== 'testing') return;
     const matched = !sts.mismatched.includes(host);
     const ok = matched && conn.tls !== undefined && conn.tlsVerified;
-    const why = !matched ? 'validation-failure: MX host not in the policy' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate not valid for the MX host';
-    const resultType = !matched ? 'validation-failure' : conn.tls === undefined ? 'starttls-not-supported' : 'certificate-host-mismatch';
+    // The RFC 8460 result type of what would fail, and the log's words for it.
+    const [resultType, why] = !matched ? ['validation-failure', 'validation-failure: MX host not in the policy']
+      : conn.tls === undefined ? ['starttls-not-supported', 'starttls-not-supported'] : ['certificate-host-mismatch', 'certificate not valid for the MX host'];
     this.deps.tlsRpt?.session(stsSession(domain, sts.policy, ok ? undefined : { resultType, host, ip: conn.hop.address }));
     if (!ok) this.deps.log.warn({ domain, host, event: 'mta_sts_testing', reason: why }, `MTA-STS testing: ${host} would fail the policy of ${domain} (${why}); delivered anyway`);
   }

@@ -21,12 +21,6 @@ export type TlsResultType =
   | 'validation-failure' | 'tlsa-invalid' | 'dnssec-invalid' | 'dane-required'
   | 'sts-policy-fetch-error' | 'sts-policy-invalid' | 'sts-webpki-invalid';
 
-export const RESULT_TYPES: readonly TlsResultType[] = [
-  'starttls-not-supported', 'certificate-host-mismatch', 'certificate-expired', 'certificate-not-trusted',
-  'validation-failure', 'tlsa-invalid', 'dnssec-invalid', 'dane-required',
-  'sts-policy-fetch-error', 'sts-policy-invalid', 'sts-webpki-invalid',
-];
-
 /** The result type of a failed session's reply text, or undefined when the failure is not about TLS. */
 export function tlsResultType(text: string): TlsResultType | undefined {
   if (/does not offer STARTTLS|STARTTLS refused|starttls-not-supported/i.test(text)) return 'starttls-not-supported';

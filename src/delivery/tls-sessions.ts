@@ -10,7 +10,7 @@
  * Does not decide a session's result type (delivery/tls-result-type) nor build or
  * send reports (tlsrpt/sender).
  */
-import type { TlsPolicyType, TlsReportStore, TlsSessionCount } from '../queue/tls-reports.js';
+import { tlsCountKey, type TlsPolicyType, type TlsReportStore, type TlsSessionCount } from '../queue/tls-reports.js';
 
 export interface TlsSession {
   readonly policyDomain: string;
@@ -46,7 +46,7 @@ export class TlsRptRecorder {
       // Successes are summed per policy only; failures per receiving host (RFC 8460 §4.3: failure details name it).
       receivingMx: s.resultType ? s.receivingMx ?? '' : '', receivingIp: s.resultType ? s.receivingIp ?? '' : '', sessions: 1,
     };
-    const key = JSON.stringify([row.day, row.policyDomain, row.policyType, row.resultType, row.receivingMx, row.receivingIp]);
+    const key = tlsCountKey(row);
     const had = this.pending.get(key);
     this.pending.set(key, had ? { ...row, sessions: had.sessions + 1 } : row);
   }

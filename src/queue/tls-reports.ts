@@ -34,6 +34,10 @@ export interface TlsSessionCount {
   readonly sessions: number;
 }
 
+/** What makes a count row one row (the tables' primary key): counts with equal keys are summed. */
+export const tlsCountKey = (c: TlsSessionCount): string =>
+  JSON.stringify([c.day, c.policyDomain, c.policyType, c.resultType, c.receivingMx, c.receivingIp]);
+
 /** A claimed domain-day: what its report is made of. */
 export interface TlsReportClaimed {
   readonly day: string;

@@ -25,9 +25,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { startTestApp, type TestApp } from '../support/halcyon.js';
+import { firstAttempt, startTestApp, type TestApp } from '../support/halcyon.js';
 import { available } from '../support/unavailable.js';
-import { submit, message, waitUntil } from '../support/postfix.js';
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 import { makeTestCa, type TestCa } from '../support/test-ca.js';
 import { startUnbound, unboundMissing, type TestUnbound } from '../support/unbound.js';
@@ -93,18 +92,6 @@ async function startWith(resolver: TestUnbound, logLines: string[]): Promise<Tes
   }, { logger: pino({ level: 'info' }, sink) });
 }
 
-/** Submits to r@DOMAIN and runs the scheduler until the recipient's first attempt is settled. */
-async function deliverTo(h: TestApp, domain: string): Promise<{ state: string; text: string }> {
-  const id = await submit(h.port, { from: 'a@halcyon.test', to: [`r@${domain}`], content: message('a@halcyon.test', [`r@${domain}`], `to ${domain}`) });
-  let row = (await h.app.store.recipients.getRecipients(id))[0];
-  await waitUntil(async () => {
-    await h.app.qmgr.runOnce();
-    row = (await h.app.store.recipients.getRecipients(id))[0];
-    return row === undefined || (row.state !== 'queued' && row.state !== 'inflight');
-  }, `the attempt to ${domain}`);
-  return { state: row?.state ?? 'delivered', text: row?.lastReply?.text ?? '' };
-}
-
 const transactionsTo = (domain: string) => remote.transactions.filter((t) => t.rcpts.some((r) => r.endsWith(`@${domain}`)));
 const overTls = (domain: string) => transactionsTo(domain).map((t) => remote.connections.find((c) => c.id === t.connection)?.tls);
 
@@ -114,7 +101,7 @@ test('with a validating resolver: the self-test turns DANE on, and each TLSA cas
   const h = await startWith(unbound!, logLines);
   try {
     await t.test('good DANE-EE record: delivered over TLS, authenticated by the record', async () => {
-      const r = await deliverTo(h, 'good.dane.test');
+      const r = await firstAttempt(h, 'good.dane.test');
       assert.equal(r.state, 'delivered', r.text);
       assert.deepEqual(overTls('good.dane.test'), [true]);
       assert.ok(logLines.some((l) => l.includes('"event":"dane"') && /mx\.good\.dane\.test authenticated \(DANE-EE 3 1 1/.test(l)),
@@ -122,14 +109,14 @@ test('with a validating resolver: the self-test turns DANE on, and each TLSA cas
     });
 
     await t.test('DANE-TA record of the issuing CA: delivered, the name checked', async () => {
-      const r = await deliverTo(h, 'ta.dane.test');
+      const r = await firstAttempt(h, 'ta.dane.test');
       assert.equal(r.state, 'delivered', r.text);
       assert.deepEqual(overTls('ta.dane.test'), [true]);
       assert.ok(logLines.some((l) => /mx\.ta\.dane\.test authenticated \(DANE-TA 2 0 1 [0-9a-f]+ for mx\.ta\.dane\.test\)/.test(l)));
     });
 
     await t.test('wrong TLSA record: nothing delivered, deferred with the reason', async () => {
-      const r = await deliverTo(h, 'wrong.dane.test');
+      const r = await firstAttempt(h, 'wrong.dane.test');
       assert.equal(r.state, 'deferred');
       assert.match(r.text, /DANE: certificate of mx\.wrong\.dane\.test rejected: certificate matches none of 1 TLSA record/);
       assert.equal(transactionsTo('wrong.dane.test').length, 0, 'no transaction, in TLS or in plaintext');
@@ -137,7 +124,7 @@ test('with a validating resolver: the self-test turns DANE on, and each TLSA cas
 
     await t.test('TLSA record with a bogus signature: deferred, the host not even connected to', async () => {
       const connections = remote.connections.length;
-      const r = await deliverTo(h, 'bogus.dane.test');
+      const r = await firstAttempt(h, 'bogus.dane.test');
       assert.equal(r.state, 'deferred');
       assert.match(r.text, /DANE: TLSA _\d+\._tcp\.mx\.bogus\.dane\.test: SERVFAIL/);
       assert.equal(remote.connections.length, connections, 'no connection');
@@ -145,14 +132,14 @@ test('with a validating resolver: the self-test turns DANE on, and each TLSA cas
     });
 
     await t.test('unsigned domain: opportunistic TLS, delivered', async () => {
-      const r = await deliverTo(h, 'plain.test');
+      const r = await firstAttempt(h, 'plain.test');
       assert.equal(r.state, 'delivered', r.text);
       assert.deepEqual(overTls('plain.test'), [true]);
       assert.ok(!logLines.some((l) => l.includes('"event":"dane"') && l.includes('plain.test')), 'DANE did not apply');
     });
 
     await t.test('DANE domain with an MTA-STS policy naming other MX hosts: DANE takes precedence, delivered', async () => {
-      const r = await deliverTo(h, 'sts.dane.test');
+      const r = await firstAttempt(h, 'sts.dane.test');
       assert.equal(r.state, 'delivered', r.text);
       assert.ok(logLines.some((l) => /mx\.sts\.dane\.test authenticated \(DANE-EE/.test(l)));
     });
@@ -184,7 +171,7 @@ test('with a resolver that does not validate: the self-test turns DANE off and l
   try {
     // Without DANE, the wrong TLSA record is not looked at: opportunistic TLS delivers.
     const before = transactionsTo('wrong.dane.test').length;
-    const r = await deliverTo(h, 'wrong.dane.test');
+    const r = await firstAttempt(h, 'wrong.dane.test');
     assert.equal(r.state, 'delivered', r.text);
     assert.equal(transactionsTo('wrong.dane.test').length, before + 1);
     const selftest = logLines.filter((l) => l.includes('"dane_selftest"'));
@@ -193,7 +180,7 @@ test('with a resolver that does not validate: the self-test turns DANE off and l
     assert.match(selftest[0]!, /"dane":"off"/);
     assert.match(selftest[0]!, /does not validate DNSSEC: its answer for the signed name selftest\.dane\.test has no AD bit/);
     // Without DANE, the MTA-STS policy of sts.dane.test is enforced, and it names no MX host the domain has.
-    const sts = await deliverTo(h, 'sts.dane.test');
+    const sts = await firstAttempt(h, 'sts.dane.test');
     assert.equal(sts.state, 'deferred');
     assert.match(sts.text, /MTA-STS policy of sts\.dane\.test \(mx: mx\.elsewhere\.test\) matches no MX host/);
   } finally {

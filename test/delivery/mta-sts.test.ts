@@ -21,8 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { startTestApp, type TestApp } from '../support/halcyon.js';
-import { submit, message, waitUntil } from '../support/postfix.js';
+import { firstAttempt, startTestApp, type TestApp } from '../support/halcyon.js';
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 import { makeTestCa, type TestCa } from '../support/test-ca.js';
 
@@ -86,18 +85,7 @@ after(async () => {
   ca?.remove();
 });
 
-/** Submits to r@DOMAIN and runs the scheduler until the recipient's first attempt is settled. */
-async function deliverTo(domain: string): Promise<{ state: string; text: string }> {
-  const id = await submit(h.port, { from: 'a@halcyon.test', to: [`r@${domain}`], content: message('a@halcyon.test', [`r@${domain}`], `to ${domain}`) });
-  let row = (await h.app.store.recipients.getRecipients(id))[0];
-  await waitUntil(async () => {
-    await h.app.qmgr.runOnce();
-    row = (await h.app.store.recipients.getRecipients(id))[0];
-    return row === undefined || (row.state !== 'queued' && row.state !== 'inflight');
-  }, `the attempt to ${domain}`);
-  // A delivered message is removed from the queue with its rows.
-  return { state: row?.state ?? 'delivered', text: row?.lastReply?.text ?? '' };
-}
+const deliverTo = (domain: string) => firstAttempt(h, domain);
 
 /** The TLS-RPT counts `halcyon destinations` shows for a policy domain (on whichever destination it goes to). */
 async function tlsReport(domain: string) {

@@ -10,7 +10,8 @@
  *   The SMTP port is found by binding port 0 first and written into the TOML.
  *
  * Plus `queueList(configFile)`, which runs `queue list --json` the way a user
- * would. Everything binds loopback only. It does not speak SMTP (see
+ * would, and `firstAttempt(h, domain)`, which submits one message to an
+ * in-process app and runs its scheduler by hand until the attempt is settled. Everything binds loopback only. It does not speak SMTP (see
  * smtp-client.ts) and cleans up only what it created.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { freeLoopbackPort } from './postfix-instance.js';
+import { message, submit, waitUntil } from './postfix.js';
 import { available } from './unavailable.js';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { startApp, type App } from '../../src/app.js';
@@ -91,6 +93,22 @@ export async function startTestApp(overrides: Obj = {}, opts: TestAppOptions = {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Submits one message to r@DOMAIN (subject "to DOMAIN", or `subject`) and runs the scheduler of `h`
+ * (started without its loop) until the recipient's first attempt is settled: its state then
+ * ("delivered" once the message left the queue with its rows) and last reply's text.
+ */
+export async function firstAttempt(h: TestApp, domain: string, subject = `to ${domain}`): Promise<{ state: string; text: string }> {
+  const id = await submit(h.port, { from: 'a@halcyon.test', to: [`r@${domain}`], content: message('a@halcyon.test', [`r@${domain}`], subject) });
+  let row = (await h.app.store.recipients.getRecipients(id))[0];
+  await waitUntil(async () => {
+    await h.app.qmgr.runOnce();
+    row = (await h.app.store.recipients.getRecipients(id))[0];
+    return row === undefined || (row.state !== 'queued' && row.state !== 'inflight');
+  }, `the attempt to ${domain}`);
+  return { state: row?.state ?? 'delivered', text: row?.lastReply?.text ?? '' };
 }
 
 /** A loopback port that was free a moment ago (bind 0, read, close). */

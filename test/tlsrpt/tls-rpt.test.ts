@@ -28,8 +28,8 @@ import { dkimTxtRecord } from '../../src/intake/dkim.js';
 import { utcDay } from '../../src/delivery/tls-sessions.js';
 import { dkimpyVerify, haveDkimpy } from '../support/dkim-peers.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { startTestApp, type TestApp } from '../support/halcyon.js';
-import { submit, message, waitUntil } from '../support/postfix.js';
+import { firstAttempt, startTestApp, type TestApp } from '../support/halcyon.js';
+import { waitUntil } from '../support/postfix.js';
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 import { makeTestCa, type TestCa } from '../support/test-ca.js';
 import { tlsRptSchemaProblems } from '../support/tlsrpt-schema.js';
@@ -110,16 +110,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function deliverTo(domain: string, n: number): Promise<string> {
-  const id = await submit(h.port, { from: 'a@halcyon.test', to: [`r@${domain}`], content: message('a@halcyon.test', [`r@${domain}`], `to ${domain} ${n}`) });
-  let state = 'queued';
-  await waitUntil(async () => {
-    await h.app.qmgr.runOnce();
-    state = (await h.app.store.recipients.getRecipients(id))[0]?.state ?? 'delivered';
-    return state !== 'queued' && state !== 'inflight';
-  }, `the attempt to ${domain}`);
-  return state;
-}
+const deliverTo = async (domain: string, n: number): Promise<string> => (await firstAttempt(h, domain, `to ${domain} ${n}`)).state;
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed reports, checked by the schema first
 

@@ -7,7 +7,7 @@
  *
  * Does not build or send reports (tlsrpt/).
  */
-import type { TlsReportClaim, TlsReportClaimed, TlsReportStore, TlsSessionCount } from '../tls-reports.js';
+import { tlsCountKey, type TlsReportClaim, type TlsReportClaimed, type TlsReportStore, type TlsSessionCount } from '../tls-reports.js';
 import { toTlsSessionCount, type RawTlsSession } from '../rows.js';
 import type { PgDb } from './db.js';
 
@@ -19,7 +19,7 @@ export class PgTlsReports implements TlsReportStore {
     // One row per key in a statement (ON CONFLICT cannot touch a row twice): sum duplicates first.
     const merged = new Map<string, TlsSessionCount>();
     for (const c of counts) {
-      const k = JSON.stringify([c.day, c.policyDomain, c.policyType, c.resultType, c.receivingMx, c.receivingIp]);
+      const k = tlsCountKey(c);
       const had = merged.get(k);
       merged.set(k, had ? { ...c, sessions: had.sessions + c.sessions } : c);
     }
