@@ -16,6 +16,7 @@
  * running values in the new snapshot, so `app.config` (and `config show`
  * against a running server) is exactly what is in force; `reload` names them.
  */
+import { detailOf } from './errors.js';
 import { Resolver as DnsResolver } from 'node:dns';
 import { mkdirSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
@@ -354,7 +355,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
         verifyRecipient: (address: string, domain: string) => verifier.check(address, domain),
         // A list that cannot be read refuses nothing: the scheduler checks again before delivery.
         suppressed: async (address: string) => (r.config.suppression.enabled
-          ? (await store.suppressions.suppressed([address], clock()).catch(() => new Map<string, never>())).get(suppressionKey(address)) : undefined),
+          ? (await store.suppressions.suppressed([address], clock()).catch((err: unknown) => {
+            log.warn({ event: 'suppression_read_failed', to: address, err: detailOf(err) }, `could not read the suppression list at RCPT: ${detailOf(err)}`);
+            return new Map<string, never>();
+          })).get(suppressionKey(address)) : undefined),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
         onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
