@@ -16,6 +16,7 @@
  */
 import type { Logger } from 'pino';
 import type { EventOutbox } from '../queue/event-outbox.js';
+import { probeDelay } from '../queue/health.js';
 import type { EventSink } from './sink.js';
 
 /** How long an idle loop waits before it looks at the outbox again. */
@@ -25,9 +26,9 @@ export const FIRST_RETRY_MS = 1_000;
 /** A claim's lease beyond the send's own timeout (the queue call and the ack fit well inside). */
 const LEASE_SLACK_MS = 30_000;
 
-/** The wait after `failures` failed sends in a row (≥ 1). */
+/** The wait after `failures` failed sends in a row (≥ 1): queue/health's doubling, from FIRST_RETRY_MS up to retry_max. */
 export function backoffMs(failures: number, retryMaxMs: number): number {
-  return Math.min(retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return probeDelay(Math.max(0, failures - 1), FIRST_RETRY_MS, retryMaxMs);
 }
 
 export interface DispatcherDeps {
