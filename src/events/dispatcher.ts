@@ -16,18 +16,24 @@
  */
 import type { Logger } from 'pino';
 import type { EventOutbox } from '../queue/event-outbox.js';
+import { probeDelay } from '../queue/health.js';
 import type { EventSink } from './sink.js';
 
-/** How long an idle loop waits before it looks at the outbox again. */
+/**
+ * How long a loop waits before it looks at the outbox again after a short batch; when it then keeps
+ * finding nothing, the wait doubles up to IDLE_POLL_MAX_MS (an idle sink costs one claim every 2 s,
+ * not four a second), and the first row found brings it back.
+ */
 export const IDLE_POLL_MS = 250;
+export const IDLE_POLL_MAX_MS = 2_000;
 /** The wait after the first failed send; it doubles up to retry_max. */
 export const FIRST_RETRY_MS = 1_000;
 /** A claim's lease beyond the send's own timeout (the queue call and the ack fit well inside). */
 const LEASE_SLACK_MS = 30_000;
 
-/** The wait after `failures` failed sends in a row (≥ 1). */
+/** The wait after `failures` failed sends in a row (≥ 1): queue/health's doubling, from FIRST_RETRY_MS up to retry_max. */
 export function backoffMs(failures: number, retryMaxMs: number): number {
-  return Math.min(retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return probeDelay(Math.max(0, failures - 1), FIRST_RETRY_MS, retryMaxMs);
 }
 
 export interface DispatcherDeps {
@@ -44,6 +50,8 @@ export interface DispatcherDeps {
 
 class SinkLoop {
   private failures = 0;
+  /** Claims in a row that found nothing. */
+  private empty = 0;
   private stopped = false;
   private wake: (() => void) | undefined;
   done: Promise<void> = Promise.resolve();
@@ -84,7 +92,8 @@ class SinkLoop {
     const rows = await this.d.outbox.claimEvents(this.sink.name, {
       now, limit: this.sink.batch, owner: this.d.node, leaseUntil: now + this.sink.timeoutMs + LEASE_SLACK_MS,
     });
-    if (rows.length === 0) return IDLE_POLL_MS;
+    if (rows.length === 0) return probeDelay(this.empty++, IDLE_POLL_MS, IDLE_POLL_MAX_MS);
+    this.empty = 0;
     const ids = rows.map((r) => r.id);
     try {
       await this.sink.send(rows);

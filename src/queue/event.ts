@@ -51,7 +51,7 @@ export interface HalcyonEvent {
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** dsn_sent: the queue id of the report message. */
   readonly dsn_queue_id?: MessageId;
-  /** rule_triggered: the rule (as configured) and what it does. */
+  /** rule_triggered (not emitted yet, README "Not built yet"): the rule (as configured) and what it does. */
   readonly rule?: string;
   readonly action?: string;
 }
@@ -115,11 +115,6 @@ export function outcomeType(o: Outcome): EventType {
   }
 }
 
-/** The bounce class an outcome carries on its reply (smtp/bounce-rules put it there), when it has one. */
-function classOf(o: Outcome): string | undefined {
-  return o.reply.class;
-}
-
 export function eventReply(r: LastReply): EventReply {
   return {
     code: r.code, text: r.text,
@@ -166,7 +161,8 @@ export function receivedEvent(at: number, node: string, m: EventMessage, r: Even
 
 /** An outcome was recorded for a recipient; `attempts` is its count after the outcome. */
 export function outcomeEvent(at: number, node: string, m: EventMessage, r: EventRecipient, o: Outcome, attempts: number): HalcyonEvent {
-  const cls = classOf(o);
+  // The bounce class smtp/bounce-rules put on the reply, when it has one.
+  const cls = o.reply.class;
   return {
     ...withRecipient(base(outcomeType(o), at, node, m), r),
     reply: eventReply(o.reply), attempt: attempts,
@@ -177,13 +173,6 @@ export function outcomeEvent(at: number, node: string, m: EventMessage, r: Event
 /** A report (DSN) about message `m` was queued as message `dsnId`, to `to` (the original sender). */
 export function dsnSentEvent(at: number, node: string, m: EventMessage, dsnId: MessageId, to: string): HalcyonEvent {
   return { ...base('dsn_sent', at, node, m), recipient: to, dsn_queue_id: dsnId };
-}
-
-/** A reply rule took effect on a destination (no message: queue_id and sender are empty). */
-export function ruleTriggeredEvent(at: number, node: string, destination: string, rule: string, action: string, reply: string): HalcyonEvent {
-  const m = /^(\d{3})(?:\s+(\d\.\d{1,3}\.\d{1,3}))?\s*(.*)$/s.exec(reply);
-  const parsed: EventReply = m ? { code: Number(m[1]), text: m[3] ?? '', ...(m[2] ? { enhanced: m[2] } : {}) } : { code: 0, text: reply };
-  return { ...base('rule_triggered', at, node, { queueId: '', sender: '', facts: {} }), destination, rule, action, reply: parsed };
 }
 
 /** One outbox row per sink that takes the event's type. */

@@ -52,9 +52,4 @@ export class RemovalCandidates {
       this.scanFrom = ids.at(-1)!;
     }
   }
-
-  /** Looked at but left for a later call (over the limit). */
-  putBack(id: MessageId): void {
-    this.touched.add(id);
-  }
 }

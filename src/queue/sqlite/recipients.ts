@@ -317,12 +317,9 @@ export class SqliteRecipientQueue implements RecipientQueue {
       const complete = this.d.st(`SELECT 1 FROM messages m WHERE m.id = ? AND NOT EXISTS (SELECT 1 FROM recipients r
           WHERE r.message_id = m.id AND (r.state NOT IN ${FINAL_SQL} OR (r.state <> 'delivered' AND r.dsn_done = 0)))`).pluck();
       const del = this.d.st('DELETE FROM messages WHERE id = ?');
+      // At most `limit` candidates (plan and slice are bounded by it), so at most `limit` removed.
       const ids: MessageId[] = [];
       for (const id of candidates) {
-        if (ids.length >= limit) {
-          this.candidates.putBack(id);
-          continue;
-        }
         if (complete.get(id) !== undefined) {
           del.run(id);
           ids.push(id);
