@@ -119,6 +119,9 @@ export interface MessageRow {
   readonly trace: Trace;
   readonly held: boolean;
   readonly dsnFor?: MessageId;
+  /** Who sent it (intake decides: the injection API, the AUTH user, or X-Halcyon-Tenant/-Campaign); absent when nobody said. */
+  readonly tenant?: string;
+  readonly campaign?: string;
 }
 
 export type DestinationHealth = 'ok' | 'backoff' | 'suspended';
