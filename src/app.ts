@@ -46,6 +46,7 @@ import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import { serverAdminLog } from './http/audit.js';
+import { TokenBuckets } from './http/token-bucket.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
 import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
@@ -243,10 +244,14 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
   const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
-  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name) });
+  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name), maxTenants: () => config().inject.metric_tenants });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
-  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys });
+  const intake = new Intake({
+    store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys,
+    // An AUTH user's tenant: its [[users]] tenant, else its name (intake/intake senderOf).
+    tenantOf: (user) => config().users.find((u) => u.name === user)?.tenant ?? user,
+  });
 
   const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
   // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
@@ -360,7 +365,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
             return new Map<string, never>();
           })).get(suppressionKey(address)) : undefined),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
-        onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
+        onMessage: (m) => { metrics.messageAccepted(m.tenant); qmgr.poke(); },
         onReject: (reason) => metrics.messageRejected(reason),
       };
     },
@@ -380,8 +385,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     destinationView: destinations.view,
     poke: () => qmgr.poke(),
     classify: (r) => live.current.classifier.classify(r),
+    injectBuckets: new TokenBuckets(),
     ...serverAdminLog(log, {
-      accepted: () => metrics.messageAccepted(),
+      accepted: (tenant) => metrics.messageAccepted(tenant),
       bounced: (recipient, reply, destination) => metrics.outcome({ status: 'bounced', class: reply.class ?? live.current.classifier.classify(reply), destination, recipient, reply, latencyMs: 0 }),
     }),
   });
