@@ -193,6 +193,17 @@ export type Outcome =
 export interface RecipientOutcome {
   readonly recipientId: number;
   readonly outcome: Outcome;
+  /**
+   * The reply rule this outcome's reply triggered, carried by one outcome per triggering reply (scheduler/record):
+   * the store writes its `rule_triggered` event in the same commit as the outcome.
+   */
+  readonly rule?: TriggeredRule;
+}
+
+/** A reply rule (`delivery.rules`) as its event names it: the rule as configured, and what it does. */
+export interface TriggeredRule {
+  readonly text: string;
+  readonly action: 'suspend' | 'set' | 'bounce';
 }
 
 /** When a waiting recipient is next tried, and why then: its own retry, its destination's backoff or suspension, or a hold on its message. */
