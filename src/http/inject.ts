@@ -87,6 +87,8 @@ interface Request {
   readonly tenant?: string;
   readonly campaign?: string;
   readonly metadata?: Readonly<Record<string, unknown>>;
+  /** The older shape (`to`): all or nothing, as POST /api/messages always was — one rejected recipient refuses the request (400). */
+  readonly strict: boolean;
 }
 
 const MAX_METADATA_BYTES = 4096;
@@ -156,7 +158,7 @@ export function parseRequest(body: unknown, maxRecipients: number): Request {
   }
   const tenant = label(o, 'tenant');
   const campaign = label(o, 'campaign');
-  return { from: o.from, recipients, content, ...(tenant ? { tenant } : {}), ...(campaign ? { campaign } : {}), ...(metadata ? { metadata } : {}) };
+  return { from: o.from, recipients, content, strict: o.recipients === undefined, ...(tenant ? { tenant } : {}), ...(campaign ? { campaign } : {}), ...(metadata ? { metadata } : {}) };
 }
 
 /** Any line ending → CRLF, so the stored message is what SMTP would have stored. Bytes are kept as they are. */
@@ -212,6 +214,9 @@ export class Injector {
     const from = sender.mailbox ? formatMailbox(sender.mailbox) : '';
     const rawSize = req.content.kind === 'raw' ? req.content.bytes.length : undefined;
     const fates = await this.fates(req, rawSize);
+    if (req.strict && fates.some((f) => !f.ok)) {
+      throw bad(fates.flatMap((f, i) => (f.ok ? [] : [`to <${req.recipients[i]!.email}>: ${f.reason}`])).join('; '));
+    }
     const trace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...ctx.trace };
     const ok = fates.flatMap((f, i) => (f.ok ? [i] : []));
     const perRecipient = req.content.kind === 'structured' && req.recipients.some((r) => r.vars);

@@ -7,7 +7,7 @@
  * the admin API, `queue show` and the log; tenant from an SMTP AUTH user and
  * from X-Halcyon-* headers, which are gone from the stored message; the
  * Idempotency-Key (sequential, 6 concurrent, another key, another body);
- * the older POST /api/messages shape; and the limits (413 size, 413
+ * the older POST /api/messages shape (all or nothing); and the limits (413 size, 413
  * recipients, 429 with Retry-After).
  */
 import { after, before, describe, test } from 'node:test';
@@ -181,6 +181,11 @@ events = ["received", "delivered"]
     assert.equal(old.status, 201);
     assert.equal(old.json.id, old.json.queue_id);
     assert.equal((await post(port, '/api/messages', { from: 'a@sender.test', to: [], content: 'x' }, APP)).status, 400);
+    // The older shape is all or nothing, as it always was (sendmail sends it): one bad recipient, nothing queued.
+    const strict = await post(port, '/api/messages', { from: 'a@sender.test', to: ['strict@hold.test', 'bad address'], content: 'x' }, APP);
+    assert.equal(strict.status, 400);
+    assert.match(String(strict.json.message), /bad address/);
+    assert.equal((await queued(port, 'strict@hold.test')).length, 0);
     const none = await post(port, '/api/inject/v1', { from: 'a@sender.test', recipients: ['nope'], content: 'x' }, APP);
     assert.equal(none.status, 400);
     assert.equal(none.json.error, 'no_recipient_accepted');
