@@ -166,6 +166,7 @@ events = ["received", "delivered"]
     const lines = logLines(h).filter((l) => l.event === 'accepted' && (l.queue_id === rcpts[0]!.queue_id || l.queue_id === rcpts[1]!.queue_id));
     assert.equal(lines.length, 2);
     assert.ok(lines.every((l) => l.tenant === 'acme' && l.campaign === 'spring-2026'));
+    await until('the delivery line with the tenant', () => logLines(h).some((l) => l.event === 'delivery' && l.to === 'anna@sink.test' && l.tenant === 'acme' && l.campaign === 'spring-2026'));
     const m = parseProm((await get(port, '/metrics')).text);
     assert.ok((m('halcyon_messages_accepted_by_tenant_total', { tenant: 'acme' }) ?? 0) >= 2);
   });
