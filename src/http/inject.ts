@@ -6,8 +6,8 @@
  * One request:
  * 1. the token's rate ([inject] rate/burst: 429 with Retry-After);
  * 2. its shape (400) and limits ([inject] max_recipients: 413);
- * 3. with an Idempotency-Key: a key stored for this token within 24 h answers
- *    with its first response and queues nothing (another body: 422);
+ * 3. with an Idempotency-Key: see 6 — a key stored for this token within
+ *    24 h answers with its first response and queues nothing (another body: 422);
  * 4. each recipient: its address (invalid → rejected with the reason), a
  *    local mailbox (unknown → rejected), the suppression list → rejected;
  * 5. the content: raw RFC 5322, or structured and composed
@@ -183,18 +183,21 @@ export class Injector {
     if (key !== undefined && !KEY_SHAPE.test(key)) throw bad('Idempotency-Key must be 1–255 printable characters');
     const hash = createHash('sha256').update(canonicalJson(body)).digest('hex');
     for (let round = 0; ; round++) {
-      if (key !== undefined) {
-        const first = await this.d.idempotency.getIdempotency(ctx.token, key, this.d.clock() - IDEMPOTENCY_TTL_MS);
-        if (first) return replay(first, hash);
-      }
       try {
+        // No lookup first: the commit itself finds a key that is taken (a replay is rare; a lookup before every
+        // first request would cost a queue round trip each).
         return await this.queue(req, ctx, key === undefined ? undefined : { key, hash });
       } catch (err) {
-        if (!(err instanceof HalcyonError && err.code === 'HAL_ERR_IDEMPOTENCY_TAKEN') || key === undefined || round >= 2) throw err;
-        // Another request with this key won the commit: answer as it did, once its row can be read (the
-        // winner's batch may still be committing). Should its commit fail after all, try again.
-        const first = await this.waitForKey(ctx.token, key);
+        if (key === undefined) throw err;
+        const taken = err instanceof HalcyonError && err.code === 'HAL_ERR_IDEMPOTENCY_TAKEN';
+        // Refused before the commit (a recipient suppressed since, in the all-or-nothing shape): a key stored by
+        // the first request still answers as it did.
+        if (!taken && !(err instanceof AdminError)) throw err;
+        // Taken: another request with this key won the commit. Answer as it did, once its row can be read (the
+        // winner's batch may still be committing); should its commit fail after all, try again.
+        const first = taken ? await this.waitForKey(ctx.token, key) : await this.d.idempotency.getIdempotency(ctx.token, key, this.d.clock() - IDEMPOTENCY_TTL_MS);
         if (first) return replay(first, hash);
+        if (!taken || round >= 2) throw err;
       }
     }
   }
