@@ -161,8 +161,8 @@ function defineQueue(program: Command): void {
     .action(async (ids, opts) => (await import('./queue-cmd.js')).queueBounce(ids, opts));
 
   common(queue.command('shape'))
-    .description('qshape: waiting recipients per domain × age of their message (0-5, 5-10 … 1280+ minutes), held ones apart')
-    .option('--by <key>', `domain (the recipient's, default) or destination (the MX host set a running server maps it to; a stopped server's queue knows its domain or route)`, 'domain')
+    .description('qshape: waiting recipients per domain × age of their message (0-5, 5-10 … 1280+ minutes), held ones apart; --by sender-domain counts messages per sender domain (qshape -s)')
+    .option('--by <key>', `domain (the recipient's, default), destination (the MX host set a running server maps it to; a stopped server's queue knows its domain or route) or sender-domain (messages by their sender's domain, the null sender as MAILER-DAEMON: qshape -s)`, 'domain')
     .action(async (opts) => (await import('./queue-tools.js')).queueShape(opts));
 
   common(queue.command('cat <id>'))

@@ -20,7 +20,7 @@ import type { Intake } from '../intake/intake.js';
 import type { DestinationView } from '../destination/service.js';
 import type { DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
-import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
+import { queueShape, senderShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
 import type { RecentFailures } from './failures.js';
 import { SuppressionAdmin, SuppressionError, type SuppressRequest, type SuppressionView } from './admin-suppression.js';
@@ -136,6 +136,7 @@ export class Admin implements AdminApi {
 
   async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
     if (!SHAPE_BY.includes(by)) throw new AdminError('bad_request', `by must be one of ${SHAPE_BY.join(', ')}`);
+    if (by === 'sender-domain') return senderShape(await this.d.store.recipients.senderShapeCounts(this.d.clock(), SHAPE_BOUNDS_MS));
     const counts = await this.d.store.recipients.shapeCounts(this.d.clock(), SHAPE_BOUNDS_MS);
     return queueShape(counts, by, by === 'destination' ? (c) => this.gateOf(c.destination) : undefined);
   }
