@@ -41,6 +41,7 @@ import { localDestination } from './inbound/directory.js';
 import { Verifier } from './inbound/verifier.js';
 import type { VerifySettings } from './inbound/verify-policy.js';
 import { Mailboxes } from './local/maildir.js';
+import { aliasFileProblems, aliasSourceFor, type AliasSource } from './local/alias-source.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
@@ -57,6 +58,7 @@ import { suppressionKey } from './queue/suppression.js';
 import type { BounceClassifier } from './smtp/bounce-rules.js';
 import { Live, valueAt, withValueAt } from './config/live.js';
 import { Admin } from './http/admin.js';
+import { AdminError } from './http/admin-api.js';
 import { Intake } from './intake/intake.js';
 import { loadDkimKeys } from './intake/dkim-keys.js';
 import type { DkimKey } from './intake/dkim.js';
@@ -131,7 +133,7 @@ export function inForce(next: Config, running: Config): Config {
  * and a reload all ask this.
  */
 export function configProblems(cfg: Config): ConfigProblem[] {
-  const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
+  const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls), ...aliasFileProblems(cfg.aliases.file)];
   for (const load of [() => loadDkimKeys(cfg.dkim), () => loadDkimKeys(cfg.arc, 'arc')]) {
     try {
       load();
@@ -153,6 +155,8 @@ export function configProblems(cfg: Config): ConfigProblem[] {
 interface Running {
   readonly config: Config;
   readonly mailboxes: Mailboxes;
+  /** The aliases file's table ([aliases] file), kept across reloads while its path stays; re-read on change. */
+  readonly aliases: AliasSource | undefined;
   readonly users: UserDirectory;
   readonly directory: ReturnType<typeof createDirectory>;
   readonly mayRelayFrom: (ip: string) => boolean;
@@ -163,12 +167,14 @@ interface Running {
   readonly classifier: BounceClassifier;
 }
 
-async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
-  const mailboxes = new Mailboxes(cfg.domains, dataDir, { hostname: cfg.hostname });
+async function buildRunning(cfg: Config, dataDir: string, log: Logger, prev?: Running): Promise<Running> {
+  const aliases = aliasSourceFor(cfg.aliases.file, log, prev?.aliases, prev ? 'reload' : 'start');
+  const mailboxes = new Mailboxes(cfg.domains, dataDir, { hostname: cfg.hostname }, aliases);
   await mailboxes.refreshUsage();
   return {
     config: cfg,
     mailboxes,
+    aliases,
     users: new UserDirectory(cfg.users),
     directory: createDirectory(cfg, mailboxes),
     mayRelayFrom: networkMatcher(cfg.relay.networks),
@@ -221,7 +227,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const problems = configProblems(cfg);
   if (problems.length > 0) throw new ConfigError(undefined, problems);
   mkdirSync(cfg.data_dir, { recursive: true });
-  const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir));
+  const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir, log));
+  live.current.aliases?.watch(durationMs(cfg.aliases.check_interval));
   const config = (): Config => live.current.config;
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/sqlite/check).
@@ -377,6 +384,15 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
     throughput: () => metrics.throughput.snapshot(cfg.node_id),
     failures: () => metrics.failures.snapshot(cfg.node_id),
+    reloadAliases: () => {
+      const aliases = live.current.aliases;
+      if (!aliases) throw new AdminError('bad_request', 'no aliases file is configured ([aliases] file)');
+      try {
+        return aliases.load('newaliases');
+      } catch (err) {
+        throw new AdminError('unavailable', `${aliases.file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the aliases in force stay`);
+      }
+    },
     destinationView: destinations.view,
     poke: () => qmgr.poke(),
     classify: (r) => live.current.classifier.classify(r),
@@ -437,7 +453,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     if (bad.length > 0) throw new ConfigError(undefined, bad);
     const restartNeeded = RESTART_ONLY.filter((k) => JSON.stringify(valueAt(next, k)) !== JSON.stringify(valueAt(running, k)));
     // Build everything first, so a failure leaves the old configuration whole; then swap it in one step.
-    live.replace(await buildRunning(kept, running.data_dir));
+    const before = live.current.aliases;
+    live.replace(await buildRunning(kept, running.data_dir, log, live.current));
+    if (before !== live.current.aliases) before?.close();
+    live.current.aliases?.watch(durationMs(kept.aliases.check_interval));
     log.level = kept.log_level;
     qmgr.poke();
     return { restartNeeded };
@@ -459,6 +478,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       const rest = (async () => {
         try { await qmgr.stop(); } finally {
           clearInterval(tlsTimer);
+          live.current.aliases?.close();
           await httpServer?.close(); await smtp.close(); await events.stop(); await tlsRecorder.close();
         }
       })().catch((err: unknown) => {

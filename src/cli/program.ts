@@ -179,6 +179,10 @@ function defineQueue(program: Command): void {
     .description('The queue as Postfix\'s mailq (postqueue -p) prints it: waiting recipients under their last reply; also run as `mailq` through a link')
     .action(async (opts) => (await import('./mailq.js')).mailq(opts));
 
+  configOption(program.command('newaliases'))
+    .description('Read the aliases file ([aliases] file) again: a running server takes it at once (it also sees a change by itself); with none answering, the file is checked. Prints each refused entry; also run as `newaliases` through a link')
+    .action(async (opts) => (await import('./newaliases-cmd.js')).newaliases(opts));
+
   const dest = common(program.command('destinations'))
     .description('List destinations: health, backoff, queued recipients and open connections')
     .action(async (opts) => (await import('./queue-cmd.js')).destinationsList(opts));

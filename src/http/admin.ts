@@ -28,6 +28,7 @@ import type { SuppressionEntry } from '../queue/suppression.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
 import type { HalcyonError } from '../errors.js';
+import type { AliasReport } from '../local/alias-source.js';
 import {
   AdminError, queueTroubleError, type AdminApi, type BlockedDestination, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest,
   type ListFilter, type MessageDetail, type QueueEntry, type TlsReport,
@@ -67,6 +68,8 @@ export interface AdminDeps {
   readonly throughput?: () => Throughput;
   /** This node's recent failures by class (http/failures; a running server only). */
   readonly failures?: () => RecentFailures;
+  /** Reads the aliases file again now (`halcyon newaliases`); throws when none is configured or it cannot be read (a running server only). */
+  readonly reloadAliases?: () => AliasReport;
 }
 
 /** How long a bounce holds the recipients it claimed (its claim and its write follow each other at once). */
@@ -190,6 +193,14 @@ export class Admin implements AdminApi {
 
   async exportSuppressions(all = false): Promise<string> {
     return this.suppressionAdmin.export(all);
+  }
+
+  /** `halcyon newaliases`: the aliases file read again now; its refused entries are in the report. */
+  async reloadAliases(): Promise<AliasReport> {
+    if (!this.d.reloadAliases) throw new AdminError('unavailable', 'the aliases file is read by a running server');
+    const r = this.d.reloadAliases();
+    this.audit('newaliases', [], { file: r.file, aliases: r.aliases, refused: r.problems.length });
+    return r;
   }
 
   async failures(): Promise<RecentFailures> {
