@@ -102,6 +102,10 @@ export function buildProgram(): Command {
     .option('--all', 'expired entries too')
     .action(async (opts) => (await import('./suppression-cmd.js')).suppressionExport(opts));
 
+  program.command('completion <shell>')
+    .description('Print the bash or zsh completion script (scripts/install.sh installs both): `source <(halcyon completion bash)`')
+    .action(async (shell) => (await import('./completion.js')).completionCmd(shell));
+
   // Listed for --help; cli/main hands `sendmail` to cli/sendmail before commander sees its flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');
