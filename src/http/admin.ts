@@ -17,7 +17,7 @@ import { domainOf, formatMailbox, parseMailbox, parsePath, isAddressError, type 
 import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
 import type { Accepted, Intake } from '../intake/intake.js';
-import { Injector, type InjectResult } from './inject.js';
+import type { InjectResult } from './inject.js';
 import type { TokenBuckets } from './token-bucket.js';
 import type { DestinationView } from '../destination/service.js';
 import type { DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, Trace } from '../queue/model.js';
@@ -410,6 +410,8 @@ export class Admin implements AdminApi {
     const intake = this.d.intake;
     if (!directory || !intake) throw new AdminError('unavailable', 'injection needs the server configuration');
     const token = this.d.actor?.via === 'api' ? this.d.actor.who : `cli:${this.d.actor?.who ?? 'internal'}`;
+    // Loaded on first use: a CLI listing never loads the composer (nodemailer) nor intake's helpers.
+    const { Injector } = await import('./inject.js');
     const injector = new Injector({
       intake, directory, idempotency: this.d.store.idempotency, suppressions: this.d.store.suppressions, clock: this.d.clock, config: this.d.config,
       maxMessageSize: this.d.maxMessageSize, ...(this.d.actor?.via === 'api' && this.d.injectBuckets ? { buckets: this.d.injectBuckets } : {}),

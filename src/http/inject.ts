@@ -9,7 +9,8 @@
  * 3. with an Idempotency-Key: see 6 — a key stored for this token within
  *    24 h answers with its first response and queues nothing (another body: 422);
  * 4. each recipient: its address (invalid → rejected with the reason), a
- *    local mailbox (unknown → rejected), the suppression list → rejected;
+ *    local mailbox (unknown → rejected), the suppression list → rejected (not
+ *    in the older all-or-nothing shape, which sendmail sends);
  * 5. the content: raw RFC 5322, or structured and composed
  *    (http/inject-content), once, or once per recipient when a recipient has
  *    `vars`; a message over smtp.max_message_size → 413;
@@ -87,7 +88,11 @@ interface Request {
   readonly tenant?: string;
   readonly campaign?: string;
   readonly metadata?: Readonly<Record<string, unknown>>;
-  /** The older shape (`to`): all or nothing, as POST /api/messages always was — one rejected recipient refuses the request (400). */
+  /**
+   * The older shape (`to`): as POST /api/messages always was — all or nothing (one rejected recipient refuses the
+   * request, 400), and the suppression list is not read (as Postfix's sendmail, which sends this shape: queued mail
+   * to a suppressed address fails in the scheduler, without a connection, with one DSN).
+   */
   readonly strict: boolean;
 }
 
@@ -279,7 +284,7 @@ export class Injector {
       if (!r.ok) return { ok: false, reason: `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}` };
       return { ok: true, targets: r.targets.map((t) => ({ address: t.address, destination: t.destination, orcpt: `rfc822;${email}` })) };
     });
-    if (!this.d.config().suppression.enabled) return fates;
+    if (!this.d.config().suppression.enabled || req.strict) return fates;
     // The suppression list, as at RCPT for relay and submission clients: remote addresses only.
     const remote = fates.flatMap((f) => (f.ok ? f.targets.filter((t) => !t.destination.startsWith('local:')).map((t) => t.address) : []));
     if (remote.length === 0) return fates;

@@ -216,14 +216,14 @@ events = ["received", "delivered"]
     assert.equal((await queued(port, 'idem1@hold.test')).length, 3);
 
     // A retry answers as the first request did even when its recipient would be refused now (suppressed since).
-    const legacy = { from: 'a@sender.test', to: ['later-gone@hold.test'], content: 'Subject: l\r\n\r\nx\r\n' };
-    const l1 = await post(port, '/api/messages', legacy, APP, 'key-legacy');
+    const later = { from: 'a@sender.test', recipients: ['later-gone@hold.test'], content: 'Subject: l\r\n\r\nx\r\n' };
+    const l1 = await post(port, '/api/inject/v1', later, APP, 'key-later');
     assert.equal(l1.status, 201);
     assert.equal((await post(port, '/api/suppressions', { address: 'later-gone@hold.test' }, APP)).status, 200);
-    const l2 = await post(port, '/api/messages', legacy, APP, 'key-legacy');
+    const l2 = await post(port, '/api/inject/v1', later, APP, 'key-later');
     assert.equal(l2.status, 201);
     assert.deepEqual(l2.json, l1.json);
-    assert.equal((await post(port, '/api/messages', legacy, APP, 'key-legacy-new')).status, 400, 'a new request is refused');
+    assert.equal((await post(port, '/api/inject/v1', later, APP, 'key-later-new')).status, 400, 'a new request is refused: no recipient accepted');
 
     const changed = await post(port, '/api/inject/v1', { ...body, content: { subject: 'other', text: 'x' } }, APP, 'key-seq-1');
     assert.equal(changed.status, 422);
