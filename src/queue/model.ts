@@ -205,7 +205,8 @@ export interface RecipientOutcome {
 /** A reply rule (`delivery.rules`) as its event names it: the rule as configured, and what it does. */
 export interface TriggeredRule {
   readonly text: string;
-  readonly action: 'suspend' | 'set' | 'bounce';
+  /** What it does (`delivery.rules` action: suspend, set, bounce …), as configured. */
+  readonly action: string;
 }
 
 /** When a waiting recipient is next tried, and why then: its own retry, its destination's backoff or suspension, or a hold on its message. */
