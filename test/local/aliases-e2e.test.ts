@@ -71,7 +71,7 @@ describe('the aliases file over SMTP', { timeout: 120_000 }, () => {
   });
 
   test('mail to an alias is delivered to its expansion; pipes and loops are refused; an edit is in force by itself', async () => {
-    const h = await spawnHalcyon(toml('200ms'), { captureStdout: true, readyTimeoutMs: 40_000 });
+    const h = await spawnHalcyon(toml('200ms'), { captureStdout: true });
     servers.push(h);
     const box = (user: string) => halcyonMaildir(h.dataDir, 'local.test', user);
 
@@ -110,7 +110,7 @@ describe('the aliases file over SMTP', { timeout: 120_000 }, () => {
   test('halcyon newaliases: the running server takes the file at once; with none running the file is checked', async () => {
     writeFileSync(file(), ALIASES);
     // A check interval far beyond the test: only newaliases can bring the edit in.
-    const h = await spawnHalcyon(toml('1h'), { http: true, captureStdout: true, readyTimeoutMs: 40_000 });
+    const h = await spawnHalcyon(toml('1h'), { http: true, captureStdout: true });
     servers.push(h);
     writeFileSync(file(), `${ALIASES}later: alice\n`);
     assert.equal((await rcptReply(h.port, 'later@local.test')).code, 550, 'not read yet');
