@@ -11,7 +11,8 @@
  * - an edit of the file (or of an included file) is in force without
  *   anything but the change (the check interval), and with a long interval
  *   `halcyon newaliases` (also through a link of that name) puts it in force
- *   at once on the running server, and checks the file when none runs;
+ *   at once on the running server (also as `sendmail -bi`), and checks the
+ *   file when none runs;
  * - `halcyon config check` prints the refused entries as warnings.
  * Nothing here measures time: waits are bounded polls.
  */
@@ -130,6 +131,10 @@ describe('the aliases file over SMTP', { timeout: 120_000 }, () => {
     assert.equal(viaLink.code, 0, viaLink.stderr);
     assert.match(viaLink.stdout, /: 8 aliases \(in force/);
     assert.equal((await rcptReply(h.port, 'later2@local.test')).code, 250);
+    // And as `sendmail -bi` (Sendmail's spelling, which Postfix keeps).
+    const bi = await runCli(['sendmail', '-bi', '-C', h.configFile]);
+    assert.equal(bi.code, 0, bi.stderr);
+    assert.match(bi.stdout, /: 8 aliases \(in force/);
 
     // A file that cannot be read: an error, and the aliases in force stay.
     rmSync(file());
