@@ -42,6 +42,7 @@ import { Verifier } from './inbound/verifier.js';
 import type { VerifySettings } from './inbound/verify-policy.js';
 import { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
+import { Shaping } from './destination/providers.js';
 import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
@@ -273,7 +274,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   let daneReady: Promise<Dane | undefined> | undefined;
   const dane = (): Promise<Dane | undefined> => (daneReady ??= daneQuery().then((q) => (q ? new Dane(q) : undefined)));
   const tlsRecorder = new TlsRptRecorder(store.tlsReports, clock);
-  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane, tlsRpt: tlsRecorder, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  // Provider presets and reply rules (data/providers.toml under [shaping]): the transport's per-provider TLS and
+  // messages per connection, the destination service's caps, rates and rules. A bad override fails the start here.
+  const shaping = new Shaping(config);
+  shaping.presets();
+  const smtp = new SmtpTransport({
+    config, resolver, log, clock, mtaSts, dane, tlsRpt: tlsRecorder, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}), shaping,
+  });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
@@ -281,7 +288,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   };
   // Everything about a destination (map, gate, politeness, failure and backoff), and the read-only view of it.
   const destinations = new Destinations({
-    gate: store.gate, recipients: store.recipients, config, log, clock, node: cfg.node_id, ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
+    gate: store.gate, recipients: store.recipients, config, log, clock, node: cfg.node_id, shaping, ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
   });
   const qmgr: Qmgr = new Qmgr({
     queue: store, destinations, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),

@@ -179,6 +179,12 @@ function defineQueue(program: Command): void {
     .description('The queue as Postfix\'s mailq (postqueue -p) prints it: waiting recipients under their last reply; also run as `mailq` through a link')
     .action(async (opts) => (await import('./mailq.js')).mailq(opts));
 
+  configOption(program.command('shaping').description('Provider shaping (docs/shaping.md)')
+    .command('explain <domain>'))
+    .description('How mail to DOMAIN is shaped: its MX set (configured resolver), the provider preset that matches and why, the effective limits and rules')
+    .option('--json', 'JSON output')
+    .action(async (domain, opts) => (await import('./shaping-cmd.js')).shapingExplain(domain, opts));
+
   const dest = common(program.command('destinations'))
     .description('List destinations: health, backoff, queued recipients and open connections')
     .action(async (opts) => (await import('./queue-cmd.js')).destinationsList(opts));
