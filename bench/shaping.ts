@@ -16,6 +16,11 @@ for (const presets of [true, false]) {
     + `duplicates ${g.duplicates}, 421s ${g.replies421}, last delivery at ${s(g.drainedMs)}\n`);
 }
 for (const presets of [true, false]) {
+  const g = await gmailScene({ presets, twoMxSets: true });
+  process.stdout.write(`gmail-style, two Google MX sets  presets=${presets ? 'on ' : 'off'}: first 60 s: ${g.delivered60} delivered, ${g.replies421In60} × 421-4.7.28; `
+    + `all 200: delivered ${g.delivered}, duplicates ${g.duplicates}, 421s ${g.replies421}, last delivery at ${s(g.drainedMs)}\n`);
+}
+for (const presets of [true, false]) {
   const y = await yahooScene({ presets });
   process.stdout.write(`yahoo TSS04  presets=${presets ? 'on ' : 'off'}: first 60 s: ${y.connections60} connections; after the remote recovers at 60 s: `
     + `delivered ${y.delivered}/${y.total}, failed ${y.failed}, last delivery ${s(y.resumedAfterMs)} after the recovery\n`);

@@ -330,7 +330,11 @@ export class Destinations {
    */
   private async paused(work: DestinationWork, why: LastReply, until: number): Promise<AfterBatch> {
     if (until > this.deps.clock()) {
-      for (const q of this.routeKeysOf(work)) {
+      // A provider's pause holds for every MX set of it: the route keys known to go to any of them wait too.
+      const scope = this.shaping.scopeOf(work.destination);
+      const keys = new Set(this.routeKeysOf(work));
+      if (scope !== work.destination) for (const [routeKey, dest] of this.map.known()) if (this.shaping.scopeOf(dest) === scope) keys.add(routeKey);
+      for (const q of keys) {
         for (let i = 0; i < 1000; i++) if ((await this.deps.recipients.parkDestination(q, until, PARK_SLICE)) < PARK_SLICE) break;
       }
     }

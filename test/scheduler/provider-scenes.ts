@@ -16,6 +16,7 @@
  * It asserts nothing; it reports figures.
  */
 import { generate } from 'selfsigned';
+import { formatDestinations } from '../../src/cli/format.js';
 import { startDnsServer, type Zone } from '../support/dns-server.js';
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 import { enqueueMany, simulate, startHarness, type SchedulerHarness } from './harness.js';
@@ -37,6 +38,8 @@ export interface GmailFigures {
   readonly replies421: number;
   /** Simulated time until all were delivered (or the horizon). */
   readonly drainedMs: number;
+  /** `halcyon destinations` at the end of the first 60 s. */
+  readonly listing: string;
 }
 
 export interface YahooFigures {
@@ -77,11 +80,14 @@ function taken(remote: Remote): { delivered: number; duplicates: number } {
 }
 
 /** Gmail-style: 200 messages over ten domains hosted on one Google MX that takes 10 per rolling 10 s. */
-export async function gmailScene(opts: { presets: boolean; messages?: number; horizonMs?: number }): Promise<GmailFigures> {
+export async function gmailScene(opts: { presets: boolean; messages?: number; horizonMs?: number; twoMxSets?: boolean }): Promise<GmailFigures> {
   const messages = opts.messages ?? 200;
   const domains = Array.from({ length: 10 }, (_, i) => `g${i + 1}.test`);
   const MX = 'gmail-smtp-in.l.google.com';
-  const dns = await startDnsServer(zone(domains, [MX]));
+  // `twoMxSets`: half the domains on Workspace's MX instead — two destinations, one provider, one sending IP.
+  const z = zone(domains, [MX]);
+  if (opts.twoMxSets) Object.assign(z, zone(domains.filter((_, i) => i % 2 === 1), ['aspmx.l.google.com']));
+  const dns = await startDnsServer(z);
   let now = (): number => 0;
   const accepted: number[] = [];
   const refused: number[] = [];
@@ -108,6 +114,7 @@ export async function gmailScene(opts: { presets: boolean; messages?: number; ho
     }
     await simulate(h, start + MINUTE, () => remote.connections.length, 5_000);
     const in60 = { delivered: accepted.length, refused: refused.length, connections: remote.connections.length };
+    const listing = formatDestinations(await h.app.admin.destinations(), h.clock.now());
     // The rest: until everything is delivered (or the horizon), in slices so a drained queue stops early.
     const horizon = start + (opts.horizonMs ?? 60 * MINUTE);
     while (h.clock.now() < horizon && (await stateCounts(h)).waiting > 0) {
@@ -118,7 +125,7 @@ export async function gmailScene(opts: { presets: boolean; messages?: number; ho
     return {
       presets: opts.presets, delivered60: in60.delivered, replies421In60: in60.refused, connections60: in60.connections, allowed60: 60,
       delivered: got.delivered, failed: end.failed, duplicates: got.duplicates, replies421: refused.length,
-      drainedMs: (accepted.at(-1) ?? start) - start,
+      drainedMs: (accepted.at(-1) ?? start) - start, listing,
     };
   } finally {
     await h.stop();

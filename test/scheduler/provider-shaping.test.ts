@@ -20,6 +20,18 @@ describe('provider shaping, with the defaults', () => {
     assert.equal(g.failed, 0);
     assert.equal(g.duplicates, 0);
     assert.equal(g.delivered, 200);
+    // `halcyon destinations`: the preset, why, the limits, the adaptive rate and the provider's pause rule.
+    assert.match(g.listing, /provider: google \(data\/providers\.toml\): gmail-smtp-in\.l\.google\.com matches \*\.google\.com/);
+    assert.match(g.listing, /limits: \d+\/5 connections, 100 recipients per transaction, 50 messages per connection, [\d.]+ messages\/min/);
+    assert.match(g.listing, /adaptive rate: [\d.]+\/min since a cut/);
+  });
+
+  test('rules act on the whole provider: the same storm through two Google MX sets draws no more 421s', async () => {
+    const g = await gmailScene({ presets: true, twoMxSets: true });
+    assert.ok(g.replies421In60 <= 5, `421-4.7.28 replies in 60 s: ${g.replies421In60}`);
+    assert.ok(g.delivered60 >= g.allowed60 / 2, `delivered in 60 s: ${g.delivered60}`);
+    assert.equal(g.delivered, 200);
+    assert.equal(g.duplicates, 0);
   });
 
   test('Yahoo TSS04 at greeting: at most 3 connections in 60 s; delivery resumes once the remote recovers', async () => {
