@@ -62,4 +62,10 @@ describe('halcyon shaping explain', () => {
     assert.match(p.stdout, /provider: +none/);
     assert.match(p.stdout, /rules \(first match wins\): none/);
   });
+
+  test('`config check` refuses a provider of the operator\'s own without mx', async () => {
+    const r = await runCli(['config', 'check', config('[shaping.providers.acme]\nrate = "10/min"\n')]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /shaping\.providers\.acme\.mx.*needs mx/);
+  });
 });
