@@ -232,6 +232,27 @@ export class Politeness {
     return rate !== undefined ? { rule, scope, rate } : { rule, scope };
   }
 
+  /**
+   * Whether the destination (or its provider) is paused by a rule after a batch, and until when: the rule the
+   * batch's failure triggered (record, before) pauses it (suspend, slow_down — whose pause may be 0 s: until now),
+   * or, without a failure, a pause is in force (a recipient's own reply triggered it). `reply`: what the batches
+   * waiting here are told when there was no failure.
+   */
+  pauseAfter(key: string, failure: LastReply | undefined): { until: number; reply: LastReply } | undefined {
+    const now = this.clock();
+    const until = this.suspendedUntil(key);
+    const inForce = until !== undefined && until > now ? until : undefined;
+    if (failure) {
+      const rule = this.ruleOf(key, failure);
+      if (!rule || (rule.action !== 'suspend' && rule.action !== 'slow_down')) return undefined;
+      const at = inForce ?? (rule.action === 'slow_down' ? now : undefined);
+      return at !== undefined ? { until: at, reply: failure } : undefined;
+    }
+    if (inForce === undefined) return undefined;
+    const rule = this.rulesOf(key).find((a) => a.until === inForce);
+    return { until: inForce, reply: { code: 451, enhanced: '4.7.0', text: rule ? rule.reply : 'a reply rule', ours: true } };
+  }
+
   /** The provider preset a destination matches. */
   providerOf(key: string): ProviderMatch | undefined {
     return this.shaping.of(key).provider;

@@ -286,14 +286,9 @@ export class Destinations {
     // A delivery grows the adaptive rate (AIMD); a whole message per minute more is shared with the other nodes.
     if (!failure && result.sessionWorked && this.politeness.delivered(dest, this.rate)) await this.share(dest);
     // A reply a rule answered with a pause (suspend, slow_down): the rule decides when to go on, not a backoff.
-    const pausedUntil = failure ? this.pausedBy(dest, failure) : undefined;
-    if (failure && pausedUntil !== undefined) return this.paused(work, failure, pausedUntil);
-    // A rule a recipient's own reply triggered paused it (or its provider): this connection stops here too.
-    const suspended = this.politeness.suspendedUntil(dest);
-    if (!failure && suspended !== undefined && suspended > this.deps.clock()) {
-      const rule = this.politeness.view(dest).rules.find((a) => a.until === suspended);
-      return this.paused(work, { code: 451, enhanced: '4.7.0', text: rule ? rule.reply : 'a reply rule', ours: true }, suspended);
-    }
+    // Without a failure: a rule a recipient's own reply triggered paused it (or its provider); this connection stops too.
+    const pause = this.politeness.pauseAfter(dest, failure);
+    if (pause) return this.paused(work, failure ?? pause.reply, pause.until);
     // The remote asked for fewer connections (failure-policy, on the result) and others of ours work: a throttle.
     // A timeout counts only when another session worked since this batch started (else every connection hangs).
     if (failure && result.throttle && (isTimeout(failure) ? work.successes > started.successes : work.workers > 1)) {
@@ -314,14 +309,6 @@ export class Destinations {
     this.deps.log.info({ event: 'destination_limit_learned', destination: dest, max_recipients: now, reply: show(reply) },
       `destination ${dest}: at most ${now} recipients per transaction`);
     return true;
-  }
-
-  /** When the rule this failure's reply triggered (record, before) pauses the destination until: undefined when none does. */
-  private pausedBy(dest: string, failure: LastReply): number | undefined {
-    const rule = this.politeness.ruleOf(dest, failure);
-    if (!rule || (rule.action !== 'suspend' && rule.action !== 'slow_down')) return undefined;
-    const until = this.politeness.suspendedUntil(dest);
-    return until !== undefined && until > this.deps.clock() ? until : rule.action === 'slow_down' ? this.deps.clock() : undefined;
   }
 
   /**
