@@ -1,0 +1,194 @@
+/**
+ * bench/queue-cost — what one relayed message costs the queue, counted rather
+ * than timed, so a loaded machine moves the figures little: for the SQLite
+ * queue and the PostgreSQL queue on one node, in the same run, alternating
+ * which goes first, N × 1 KiB relayed (smtp-source -s 20 → Halcyon →
+ * smtp-sink) after a warm-up of W messages, and per message:
+ *
+ * - PostgreSQL statements sent, by kind, and round trips (every query the pg
+ *   driver sends is one; BEGIN and COMMIT included);
+ * - requests posted to the SQLite queue thread, by op (each a round trip);
+ * - WAL bytes of the run's database (pg_waldump over the window, only the
+ *   records of that database's relations and the commit records of their
+ *   transactions; needs root and the server's pg_wal on this machine);
+ * - CPU seconds of the Halcyon process per 1,000 messages, and msgs/s end to
+ *   end (wall clock: the machine's load moves it; PG/SQLite of the same run
+ *   moves less).
+ *
+ * Counters come from bench/cost-counters, preloaded into Halcyon's node.
+ * Prints each run and the medians with their range; asserts nothing.
+ *
+ * Run: node dist/bench/queue-cost.js [messages=2000] [runs=3] [warmup=1000] [setups=sqlite,postgres]
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startHalcyon } from './halcyon.js';
+import { installExitHandlers, pollUntil, sleep, stopAll } from './procs.js';
+import { runSource, startSink, toolsPresent } from './sink.js';
+import { median } from './table.js';
+import type { CostSnapshot } from './cost-counters.js';
+import { createTestDatabase, type TestDatabase } from '../test/support/postgres.js';
+
+const MESSAGES = Number(process.argv[2] ?? 2000);
+const RUNS = Number(process.argv[3] ?? 3);
+const WARMUP = Number(process.argv[4] ?? 1000);
+const SETUPS = (process.argv[5] ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[];
+const BUDGET_MS = 150_000;
+const PG_WAL = process.env.PG_WAL_DIR ?? '/var/lib/postgresql/15/main/pg_wal';
+const WALDUMP = process.env.PG_WALDUMP ?? '/usr/lib/postgresql/15/bin/pg_waldump';
+const COUNTERS = fileURLToPath(new URL('./cost-counters.js', import.meta.url));
+
+interface Figure {
+  readonly setup: string;
+  readonly msgsPerS: number;
+  readonly cpuPerK: number;
+  readonly statements: Record<string, number>;
+  readonly posts: Record<string, number>;
+  readonly walBytes: number | undefined;
+}
+
+async function snapshot(pid: number, file: string): Promise<CostSnapshot> {
+  const before = existsSync(file) ? statSync(file).mtimeMs : 0;
+  process.kill(pid, 'SIGUSR2');
+  await pollUntil(() => existsSync(file) && statSync(file).mtimeMs !== before, Date.now() + 5_000, 5);
+  await sleep(20);
+  return JSON.parse(readFileSync(file, 'utf8')) as CostSnapshot;
+}
+
+const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.keys(b).map((k) => [k, b[k]! - (a[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+
+async function lsn(url: string): Promise<{ lsn: string; oid: number }> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ lsn: string; oid: number }>('SELECT pg_current_wal_insert_lsn()::text AS lsn, (SELECT oid FROM pg_database WHERE datname = current_database())::int AS oid');
+    return rows[0]!;
+  } finally {
+    await c.end();
+  }
+}
+
+/** WAL bytes of one database's relations between two LSNs, and of its transactions' commit records. */
+function walBytes(from: string, to: string, oid: number): number | undefined {
+  if (!existsSync(WALDUMP) || !existsSync(PG_WAL)) return undefined;
+  let out: string;
+  try {
+    out = execFileSync(WALDUMP, ['-p', PG_WAL, '-s', from, '-e', to], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (err) {
+    out = (err as { stdout?: string }).stdout ?? '';
+  }
+  const ours = new Set<string>();
+  let bytes = 0;
+  const commits: { tx: string; tot: number }[] = [];
+  for (const line of out.split('\n')) {
+    const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+), tx:\s*(\d+)/.exec(line);
+    if (!m) continue;
+    const tot = Number(m[1]);
+    if (new RegExp(`rel \\d+/${oid}/`).test(line)) {
+      bytes += tot;
+      ours.add(m[2]!);
+    } else if (/rmgr: Transaction/.test(line)) commits.push({ tx: m[2]!, tot });
+  }
+  for (const c of commits) if (ours.has(c.tx)) bytes += c.tot;
+  return bytes;
+}
+
+async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> {
+  const sink = await startSink();
+  let db: TestDatabase | undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'halcyon-cost-'));
+  const file = join(dir, 'cost.json');
+  process.env.HALCYON_COST_FILE = file;
+  try {
+    if (setup === 'postgres') db = await createTestDatabase();
+    const h = await startHalcyon({ routeTo: sink.port, ...(db ? { postgres: { url: db.url, node: `cost-${run}` } } : {}) });
+    try {
+      const load = { sessions: 20, size: 1024, recipients: 1 };
+      if (WARMUP > 0) {
+        await runSource(h.port, { ...load, messages: WARMUP }, BUDGET_MS);
+        await pollUntil(() => sink.messages() >= WARMUP, Date.now() + BUDGET_MS, 10);
+        await sleep(300);
+      }
+      const base = sink.messages();
+      const s0 = await snapshot(h.pid, file);
+      const w0 = db ? await lsn(db.url) : undefined;
+      const t0 = Date.now();
+      await runSource(h.port, { ...load, messages: MESSAGES }, BUDGET_MS);
+      const done = await pollUntil(() => sink.messages() >= base + MESSAGES, t0 + BUDGET_MS, 10);
+      const seconds = (Date.now() - t0) / 1000;
+      const s1 = await snapshot(h.pid, file);
+      const w1 = db ? await lsn(db.url) : undefined;
+      const got = sink.messages() - base;
+      if (!done) console.error(`  ${setup}: sink got ${got}/${MESSAGES}`);
+      const f: Figure = {
+        setup, msgsPerS: got / seconds, cpuPerK: ((s1.cpuUs - s0.cpuUs) / 1e6) * 1000 / got,
+        statements: Object.fromEntries(Object.entries(diff(s0.pg, s1.pg)).map(([k, v]) => [k, v / got])),
+        posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
+        walBytes: w0 && w1 ? (walBytes(w0.lsn, w1.lsn, w0.oid) ?? NaN) / got : undefined,
+      };
+      const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+      console.log(`run ${run + 1} ${setup.padEnd(8)} ${f.msgsPerS.toFixed(0)} msgs/s, CPU ${f.cpuPerK.toFixed(2)} s/1000, ` +
+        `pg round trips ${sum(f.statements).toFixed(2)}/msg, queue-thread requests ${sum(f.posts).toFixed(2)}/msg` +
+        `${f.walBytes !== undefined ? `, WAL ${f.walBytes.toFixed(0)} B/msg` : ''}`);
+      return f;
+    } finally {
+      await h.stop();
+    }
+  } finally {
+    await sink.stop();
+    await db?.drop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const fmtRange = (xs: number[], d = 2): string => {
+  const s = [...xs].sort((a, b) => a - b);
+  return `${median(s)!.toFixed(d)} (${s[0]!.toFixed(d)}–${s.at(-1)!.toFixed(d)})`;
+};
+
+async function main(): Promise<void> {
+  if (!toolsPresent() || userInfo().uid !== 0) {
+    console.error('bench/queue-cost: needs root and Debian\'s postfix package (smtp-source, smtp-sink)');
+    process.exitCode = 2;
+    return;
+  }
+  installExitHandlers();
+  process.env.BENCH_NODE_ARGS = `${process.env.BENCH_NODE_ARGS ?? ''} --import ${COUNTERS}`;
+  const got = new Map<string, Figure[]>(SETUPS.map((s) => [s, []]));
+  for (let run = 0; run < RUNS; run++) {
+    const order = run % 2 === 0 ? SETUPS : [...SETUPS].reverse();
+    for (const s of order) got.get(s)!.push(await once(s, run));
+  }
+  console.log(`\n${MESSAGES} × 1 KiB after ${WARMUP} warm-up, 20 sessions, ${RUNS} runs: median (range)`);
+  for (const [setup, figs] of got) {
+    const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
+    console.log(`${setup}: ${fmtRange(figs.map((f) => f.msgsPerS), 0)} msgs/s; CPU ${fmtRange(figs.map((f) => f.cpuPerK))} s per 1,000; ` +
+      `pg round trips ${fmtRange(figs.map((f) => sum(f.statements)))}/msg; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg` +
+      (figs[0]?.walBytes !== undefined ? `; WAL ${fmtRange(figs.map((f) => f.walBytes ?? NaN), 0)} B/msg` : ''));
+    const kinds = new Set(figs.flatMap((f) => [...Object.keys(f.statements), ...Object.keys(f.posts)]));
+    for (const k of [...kinds].sort()) {
+      const v = figs.map((f) => f.statements[k] ?? f.posts[k] ?? 0);
+      if (median(v)! >= 0.005) console.log(`    ${k.padEnd(60)} ${fmtRange(v, 3)}`);
+    }
+  }
+  const sq = got.get('sqlite');
+  const pgf = got.get('postgres');
+  if (sq?.length && pgf?.length) {
+    const ratios = pgf.map((f, i) => f.msgsPerS / sq[i]!.msgsPerS);
+    console.log(`PostgreSQL / SQLite msgs/s, per run (same run, adjacent): ${fmtRange(ratios)}`);
+  }
+}
+
+try {
+  await main();
+} catch (err) {
+  console.error(`bench/queue-cost failed: ${(err as Error).stack ?? String(err)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
