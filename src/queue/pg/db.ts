@@ -119,6 +119,19 @@ export class PgDb {
     }
   }
 
+  /**
+   * Work that sends exactly one statement, outside a transaction block: that statement is its own transaction,
+   * atomic and durable (synchronous_commit) when it resolves — one round trip where BEGIN … COMMIT take three.
+   */
+  async one<T>(what: string, fn: (c: Sql) => Promise<T>): Promise<T> {
+    if (this.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: queue is closed`);
+    try {
+      return await fn(this.pool);
+    } catch (err) {
+      throw this.trouble(what, err);
+    }
+  }
+
   /** One transaction; committed (durably) when it resolves, rolled back when fn throws. */
   async tx<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     if (this.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: queue is closed`);

@@ -97,6 +97,12 @@ export class PgMessageStore implements MessageStore {
     return row.data;
   }
 
+  async getForDelivery(id: MessageId): Promise<{ message: MessageRow; body: Buffer } | undefined> {
+    const [raw] = await this.d.read<RawMessage & { data: Buffer } & Record<string, unknown>>('getForDelivery',
+      `SELECT ${MESSAGE_COLUMNS}, b.data FROM messages m JOIN bodies b ON b.message_id = m.id WHERE m.id = $1`, [id]);
+    return raw && { message: toMessage(raw), body: raw.data };
+  }
+
   async deleteMessages(ids: readonly MessageId[]): Promise<number> {
     const rows = await this.d.read<{ id: string }>('deleteMessages', 'DELETE FROM messages WHERE id = ANY($1) RETURNING id', [[...ids]]);
     return rows.length;

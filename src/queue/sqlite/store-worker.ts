@@ -41,6 +41,7 @@ const handlers: QueueHandlers = {
   enqueue: (msg) => m.enqueue(revive(msg)),
   getMessage: (id) => m.getMessage(id),
   getBody: (id) => m.getBody(id),
+  getForDelivery: (id) => m.getForDelivery(id),
   deleteMessages: (ids) => m.deleteMessages(ids),
   getRecipients: (id) => r.getRecipients(id),
   getAttempts: (id) => r.getAttempts(id),
@@ -130,6 +131,12 @@ port.on('message', (req: QueueRequest) => {
   }
 });
 
+/** The memory of a body read for this answer alone (getBody's, getForDelivery's), to move rather than copy. */
+function movable(op: QueueRequest['op'], value: unknown): ArrayBuffer[] {
+  const body = op === 'getBody' ? value : op === 'getForDelivery' ? (value as { body?: unknown } | undefined)?.body : undefined;
+  return body instanceof Uint8Array && ownsMemory(body) ? [body.buffer] : [];
+}
+
 function runTurn(): void {
   scheduled = false;
   const reqs = pending;
@@ -164,7 +171,7 @@ function runTurn(): void {
       const id = reqs[i]!.id;
       if (res.status === 'rejected') return port!.postMessage({ id, ok: false, error: errorOf(res.reason) } satisfies QueueResponse);
       // A body read for this answer alone (a spool read, a fresh SQLite blob) is moved, not copied.
-      const body = reqs[i]!.op === 'getBody' && res.value instanceof Uint8Array && ownsMemory(res.value) ? [res.value.buffer] : [];
+      const body = movable(reqs[i]!.op, res.value);
       port!.postMessage({ id, ok: true, result: res.value } satisfies QueueResponse, body);
     });
     if (reqs.some((x) => x.op === 'close')) void close(undefined);

@@ -96,6 +96,12 @@ export class WorkerQueue implements Queue {
         const u8: Uint8Array = await call('getBody', id);
         return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
       },
+      async getForDelivery(id) {
+        const got = await call('getForDelivery', id);
+        if (!got) return undefined;
+        const u8: Uint8Array = got.body;
+        return { message: got.message, body: Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength) };
+      },
       deleteMessages: (ids) => call('deleteMessages', ids),
     };
     this.recipients = {
