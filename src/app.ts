@@ -16,61 +16,44 @@
  * running values in the new snapshot, so `app.config` (and `config show`
  * against a running server) is exactly what is in force; `reload` names them.
  */
-import { detailOf } from './errors.js';
-import { Resolver as DnsResolver } from 'node:dns';
-import { mkdirSync, readFileSync } from 'node:fs';
-import tls from 'node:tls';
+import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { eventSinks } from './config/event-sinks.js';
 import type { Config } from './config/schema.js';
 import { durationMs, sizeBytes } from './config/units.js';
-import { UserDirectory } from './inbound/auth.js';
-import { createDirectory } from './inbound/directory.js';
-import { networkMatcher } from './inbound/policy.js';
-import { AuthThrottle } from './inbound/auth-throttle.js';
-import { InboundServer, type ListenerSpec } from './inbound/server.js';
-import type { SessionSettings } from './inbound/session.js';
-import { Anvil, type RateKind } from './inbound/anvil.js';
-import { createDnsblChecker } from './inbound/dnsbl.js';
-import { loadTlsContext, tlsFileProblems } from './inbound/tls-cert.js';
-import { LocalTransport } from './delivery/local-transport.js';
-import { createResolver } from './delivery/resolve.js';
-import { destinationKey } from './delivery/route.js';
-import { SmtpTransport } from './delivery/smtp-transport.js';
+import { ConfigError } from './config/load.js';
+import { Live } from './config/live.js';
+import type { ListenerSpec } from './inbound/server.js';
+import { loadTlsContext } from './inbound/tls-cert.js';
 import { localDestination } from './inbound/directory.js';
 import { Verifier } from './inbound/verifier.js';
-import type { VerifySettings } from './inbound/verify-policy.js';
-import { Mailboxes } from './local/maildir.js';
+import { LocalTransport } from './delivery/local-transport.js';
+import { destinationKey } from './delivery/route.js';
+import type { SmtpTransport } from './delivery/smtp-transport.js';
+import { tlsFigures, type TlsRptRecorder, utcDay } from './delivery/tls-sessions.js';
+import type { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
 import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import { serverAdminLog } from './http/audit.js';
+import { Admin } from './http/admin.js';
+import { Metrics } from './http/metrics.js';
+import { httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
-import { PROBE_INITIAL_MS, PROBE_MAX_MS } from './queue/health.js';
-import { assertQueueFit, markQueueCreated, queueFiles } from './queue/sqlite/check.js';
+import { assertQueueFit, markQueueCreated } from './queue/sqlite/check.js';
 import { QueueSpace } from './queue/space.js';
-import { ConfigError, type ConfigProblem } from './config/load.js';
-import { loadBounceClassifier } from './config/bounce-rules-file.js';
-import { suppressionKey } from './queue/suppression.js';
-import type { BounceClassifier } from './smtp/bounce-rules.js';
-import { Live, valueAt, withValueAt } from './config/live.js';
-import { Admin } from './http/admin.js';
 import { Intake } from './intake/intake.js';
-import { loadDkimKeys } from './intake/dkim-keys.js';
-import type { DkimKey } from './intake/dkim.js';
-import { createAuthResolver } from './inbound/auth-dns.js';
-import { AuthChecker } from './inbound/authcheck.js';
-import { MtaSts } from './delivery/mta-sts.js';
-import { Dane } from './delivery/dane.js';
-import { daneSelfTest } from './delivery/dane-selftest.js';
-import { createDnssecQuery } from './delivery/dnssec-query.js';
-import { tlsFigures, TlsRptRecorder, utcDay } from './delivery/tls-sessions.js';
-import { TlsRptSender } from './tlsrpt/sender.js';
-import { Metrics } from './http/metrics.js';
+import type { TlsRptSender } from './tlsrpt/sender.js';
 import { startEvents } from './events/start.js';
-import { httpConfigProblems, httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
+import { buildRunning, configProblems, inForce, restartNeeded, type Running, verifySettings } from './app/running.js';
+import { buildOutbound } from './app/outbound.js';
+import { buildInbound } from './app/inbound.js';
+import { logQueueHealth } from './app/queue-health.js';
+import { startTlsRpt } from './app/tls-rpt.js';
+
+export { configProblems, RESTART_ONLY } from './app/running.js';
 
 export interface AppOptions {
   readonly logger?: Logger;
@@ -110,110 +93,6 @@ export interface ReloadResult {
   readonly restartNeeded: string[];
 }
 
-/** Settings captured when a service is built: a reload cannot change them (key paths into Config). */
-export const RESTART_ONLY: readonly string[] = [
-  'data_dir', 'smtp.listen', 'submission.listen', 'submission.tls_listen', 'tls', 'dns', 'http.listen', 'http.enabled', 'log_format',
-  'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
-  'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
-  'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'queue', 'postmaster',
-  'events', 'delivery.dane', 'tls_rpt.interval',
-];
-
-/** `next` with every restart-only setting at its running value: what a reload puts in force. */
-export function inForce(next: Config, running: Config): Config {
-  return RESTART_ONLY.reduce((c, path) => withValueAt(c, path, valueAt(running, path)), next);
-}
-
-/**
- * Everything a valid-looking configuration could still fail on at start:
- * the admin listener's token rule, TLS files that cannot be read or do not
- * make a key pair, DKIM keys that cannot be loaded. `config check`, `serve`
- * and a reload all ask this.
- */
-export function configProblems(cfg: Config): ConfigProblem[] {
-  const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
-  for (const load of [() => loadDkimKeys(cfg.dkim), () => loadDkimKeys(cfg.arc, 'arc')]) {
-    try {
-      load();
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      problems.push(...err.problems);
-    }
-  }
-  try {
-    loadBounceClassifier(cfg.bounces.rules);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  return problems;
-}
-
-/** What the services read at use time: the configuration in force and what is built from it. */
-interface Running {
-  readonly config: Config;
-  readonly mailboxes: Mailboxes;
-  readonly users: UserDirectory;
-  readonly directory: ReturnType<typeof createDirectory>;
-  readonly mayRelayFrom: (ip: string) => boolean;
-  readonly dkimKeys: DkimKey[];
-  readonly arcKeys: DkimKey[];
-  readonly settings: { smtp: SessionSettings; submission: SessionSettings; greetingDelayMs: number };
-  /** The bounce classifier: bounces.rules first, then the shipped rules (config/bounce-rules-file). */
-  readonly classifier: BounceClassifier;
-}
-
-async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
-  const mailboxes = new Mailboxes(cfg.domains, dataDir, { hostname: cfg.hostname });
-  await mailboxes.refreshUsage();
-  return {
-    config: cfg,
-    mailboxes,
-    users: new UserDirectory(cfg.users),
-    directory: createDirectory(cfg, mailboxes),
-    mayRelayFrom: networkMatcher(cfg.relay.networks),
-    dkimKeys: loadDkimKeys(cfg.dkim),
-    arcKeys: loadDkimKeys(cfg.arc, 'arc'),
-    settings: { smtp: sessionSettings(cfg, 'smtp'), submission: sessionSettings(cfg, 'submission'), greetingDelayMs: durationMs(cfg.smtp.greeting_delay) },
-    classifier: loadBounceClassifier(cfg.bounces.rules),
-  };
-}
-
-export function sessionSettings(cfg: Config, kind: 'smtp' | 'submission'): SessionSettings {
-  return {
-    verify: kind === 'smtp' && cfg.inbound.verify,
-    dmarc: cfg.inbound.dmarc,
-    hostname: cfg.hostname,
-    kind,
-    maxMessageSize: sizeBytes(cfg.smtp.max_message_size),
-    maxRecipients: cfg.smtp.max_recipients,
-    maxErrors: cfg.smtp.max_errors,
-    bareNewline: cfg.smtp.bare_newline,
-    commandTimeoutMs: durationMs(cfg.smtp.command_timeout),
-    dataTimeoutMs: durationMs(cfg.smtp.data_timeout),
-    maxReceivedHeaders: cfg.smtp.max_received_headers,
-  };
-}
-
-/** [recipient_verification] in milliseconds. */
-export function verifySettings(cfg: Config): VerifySettings {
-  const v = cfg.recipient_verification;
-  return {
-    waitMs: durationMs(v.wait), unreachable: v.unreachable,
-    positiveRefreshMs: durationMs(v.positive_refresh), positiveExpireMs: durationMs(v.positive_expire),
-    negativeRefreshMs: durationMs(v.negative_refresh), negativeExpireMs: durationMs(v.negative_expire),
-  };
-}
-
-/** [delivery] tls_ca_file's certificates; a file that cannot be read is a configuration error. */
-function readCaFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(undefined, [{ path: 'delivery.tls_ca_file', message: `cannot read ${file}: ${(err as Error).message}` }]);
-  }
-}
-
 export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App> {
   // Every line names the node: several nodes on one queue log to one place.
   const log = (opts.logger ?? createLogger({ level: cfg.log_level, format: cfg.log_format, time: cfg.log.time })).child({ node: cfg.node_id });
@@ -233,47 +112,13 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const store = await openQueue(cfg, { clock, server: true });
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
-  // The DNSBL checker is built from the live [inbound] settings per configuration; its resolver settings are the start's.
-  const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
-  let dnsbl = { of: live.current.config, checker: dnsblOf(live.current.config) };
-  const dnsblNow = () => (dnsbl.of === config() ? dnsbl.checker : (dnsbl = { of: config(), checker: dnsblOf(config()) }).checker);
-  const anvil = new Anvil(() => ({
-    connections: config().inbound.connection_rate_limit, messages: config().inbound.message_rate_limit, recipients: config().inbound.recipient_rate_limit,
-  }), clock);
-  /** One rate event; counted in /metrics (halcyon_messages_rejected_total{reason="rate_…"}) by the caller when over. */
-  const over = (kind: RateKind, key: string): boolean => anvil.hit(kind, key).over;
   // Gauges read qmgr lazily: it is built below.
   const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name) });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
   const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys });
 
-  const resolver = createResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  // One cached resolver for what mailauth looks up: SPF/DKIM/DMARC/ARC inbound, the _mta-sts record outbound.
-  const authDns = createAuthResolver({ servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) });
-  const authChecker = new AuthChecker(() => config().hostname, authDns);
-  const caFile = cfg.delivery.tls_ca_file ? readCaFile(cfg.delivery.tls_ca_file) : undefined;
-  const mtaSts = cfg.delivery.mta_sts ? new MtaSts({
-    resolver: authDns, ca: caFile, hosts: () => config().delivery.mta_sts_hosts, clock,
-    onFetchFailed: (domain, reason) => {
-      metrics.mtaStsFetchFailed(domain);
-      log.warn({ domain, event: 'mta_sts_fetch_failed', reason }, `MTA-STS: ${domain} publishes a policy, but it could not be fetched (${reason}); using the cached policy if any`);
-    },
-  }) : undefined;
-  // DANE: off until the self-test shows the resolver validates; MX deliveries wait for its verdict (at most two DNS timeouts).
-  // The server runs it at start (with the scheduler); an app whose scheduler is driven by hand, at its first MX delivery.
-  const daneQuery = daneSelfTest({
-    mode: cfg.delivery.dane, servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout),
-    signed: cfg.dns.selftest_signed, bogus: cfg.dns.selftest_bogus, system: new DnsResolver().getServers(), makeQuery: createDnssecQuery,
-    report: (r) => {
-      if (r.on) log.info({ event: 'dane_selftest', dane: 'on', detail: r.detail }, `DANE on: ${r.detail}`);
-      else log.error({ event: 'dane_selftest', dane: 'off', reason: r.reason }, `DANE OFF: the DNSSEC self-test failed: ${r.reason}. Mail to DANE domains goes out with opportunistic TLS (or MTA-STS) until this is fixed and Halcyon restarted`);
-    },
-  });
-  let daneReady: Promise<Dane | undefined> | undefined;
-  const dane = (): Promise<Dane | undefined> => (daneReady ??= daneQuery().then((q) => (q ? new Dane(q) : undefined)));
-  const tlsRecorder = new TlsRptRecorder(store.tlsReports, clock);
-  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane, tlsRpt: tlsRecorder, ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}) });
+  const { resolver, authDns, smtp, tlsRecorder, startDane, ca } = buildOutbound(cfg, { config, log, clock, metrics, store });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
@@ -308,65 +153,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     classify: (r) => live.current.classifier.classify(r),
   });
 
-  // One line per change of the queue's health (queue/health), not one per message. Failed or unavailable:
-  // new mail gets 451 4.3.0, nothing is claimed, /api/health answers 503. Unavailable ends by itself (the
-  // probe), failed at restart.
-  store.health.onChange((change) => {
-    const err = change.error?.message ?? '';
-    if (change.state === 'failed') {
-      const file = usesPostgres(cfg) ? cfg.queue.url : queueFiles(cfg.data_dir).db;
-      log.error({ event: 'queue_storage_failed', file, err },
-        `queue storage failed (${file}): ${err}; new mail gets 451 4.3.0 and no delivery is started. Stop the server and run 'halcyon queue check' (then 'halcyon queue salvage' if it reports damage)`);
-    } else if (change.state === 'unavailable') {
-      log.error({ event: 'queue_unavailable', err },
-        `queue database unreachable: ${err}; new mail gets 451 4.3.0 and nothing is claimed until it answers again (retrying every ${PROBE_INITIAL_MS / 1000}-${PROBE_MAX_MS / 1000} s)`);
-    } else {
-      log.warn({ event: 'queue_restored', down_ms: change.downMs }, `queue database reachable again after ${((change.downMs ?? 0) / 1000).toFixed(1)} s; accepting and delivering`);
-      qmgr.poke();
-    }
-  });
-
-  // Shared by every session, kept across reloads: failures count per address, not per connection.
-  const authThrottle = new AuthThrottle({
-    get failureDelayMs() { return durationMs(config().smtp.auth_failure_delay); },
-    get maxFailures() { return config().smtp.auth_max_failures; },
-    get lockoutMs() { return durationMs(config().smtp.auth_lockout); },
-  }, clock);
-  const inbound = new InboundServer(
-    {
-      get maxConnections() { return config().smtp.max_connections; },
-      get maxConnectionsPerIp() { return config().smtp.max_connections_per_ip; },
-      get greetingDelayMs() { return live.current.settings.greetingDelayMs; },
-      connectionRateExceeded: (ip) => {
-        if (live.current.mayRelayFrom(ip) || !over('connections', ip)) return false;
-        metrics.messageRejected('rate_connections');
-        return true;
-      },
-    },
-    (kind) => {
-      // One snapshot per connection: a session keeps the settings it started with.
-      const r = live.current;
-      const dnsblChecker = dnsblNow();
-      return {
-        settings: r.settings[kind], intake, authChecker, users: r.users, directory: r.directory, mayRelayFrom: r.mayRelayFrom, tlsContext, log, authThrottle,
-        acceptsMail: (size) => space.acceptsMail(size),
-        queueTrouble: () => store.health.problem?.code,
-        ...(dnsblChecker.enabled ? { dnsbl: (ip: string) => dnsblChecker.check(ip) } : {}),
-        verifyRecipient: (address: string, domain: string) => verifier.check(address, domain),
-        // A list that cannot be read refuses nothing: the scheduler checks again before delivery.
-        suppressed: async (address: string) => (r.config.suppression.enabled
-          ? (await store.suppressions.suppressed([address], clock()).catch((err: unknown) => {
-            log.warn({ event: 'suppression_read_failed', to: address, err: detailOf(err) }, `could not read the suppression list at RCPT: ${detailOf(err)}`);
-            return new Map<string, never>();
-          })).get(suppressionKey(address)) : undefined),
-        rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
-        onMessage: () => { metrics.messageAccepted(); qmgr.poke(); },
-        onReject: (reason) => metrics.messageRejected(reason),
-      };
-    },
-    log,
-    (kind) => metrics.inboundConnection(kind),
-  );
+  logQueueHealth(cfg, store, log, () => qmgr.poke());
+  const inbound = buildInbound(cfg, { live, log, clock, metrics, intake, store, space, verifier, tlsContext, authDns, onMessage: () => qmgr.poke() });
   const admin = new Admin({
     store, intake, clock, config, queueTrouble: () => store.health.problem,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
@@ -411,22 +199,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   }
   for (const l of listening) log.info({ event: 'listening', listener: l.kind, address: l.address }, `listening on ${l.address} (${l.kind})`);
   if (!opts.manualScheduler) {
-    void dane();
+    void startDane();
     await qmgr.start();
   }
-  const tlsSender = new TlsRptSender({
-    store: store.tlsReports, resolver: authDns, intake, log, node: cfg.node_id, clock, destinationOf,
-    ...(caFile ? { ca: [...tls.rootCertificates, caFile] } : {}),
-    settings: () => {
-      const c = config();
-      return { send: c.tls_rpt.send, organization: c.tls_rpt.organization ?? c.hostname, contact: c.tls_rpt.contact ?? c.postmaster, from: c.tls_rpt.from ?? c.postmaster, submitter: c.hostname };
-    },
-  });
-  // The daily reports: looked for every interval, beside delivery (a failure is logged by the sender, or here).
-  const tlsTimer = opts.manualScheduler ? undefined : setInterval(() => {
-    void tlsRecorder.flush().then(() => tlsSender.runOnce()).catch((err: unknown) => log.warn({ event: 'tls_report', err: (err as Error).message }, 'TLS-RPT: could not look for reports to send'));
-  }, durationMs(cfg.tls_rpt.interval));
-  tlsTimer?.unref();
+  const tlsRpt = startTlsRpt(cfg, { config, store, recorder: tlsRecorder, authDns, intake, log, clock, destinationOf, ...(ca ? { ca } : {}), manual: opts.manualScheduler === true });
   // The outbox's senders: beside delivery, never in its way (events/dispatcher).
   const events = startEvents(cfg, store.events, log, { clock, onSent: (sink, n) => metrics.eventsSent(sink, n), onFailed: (sink) => metrics.eventSendFailed(sink) });
 
@@ -435,12 +211,11 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     const kept = inForce(next, running);
     const bad = configProblems(kept);
     if (bad.length > 0) throw new ConfigError(undefined, bad);
-    const restartNeeded = RESTART_ONLY.filter((k) => JSON.stringify(valueAt(next, k)) !== JSON.stringify(valueAt(running, k)));
     // Build everything first, so a failure leaves the old configuration whole; then swap it in one step.
     live.replace(await buildRunning(kept, running.data_dir));
     log.level = kept.log_level;
     qmgr.poke();
-    return { restartNeeded };
+    return { restartNeeded: restartNeeded(next, running) };
   }
 
   let stopped = false;
@@ -448,7 +223,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     get config() { return live.current.config; },
     get mailboxes() { return live.current.mailboxes; },
     store, qmgr, destinations, smtp, verifier, log, listening, metrics, admin, httpAddress: httpServer?.address, reload,
-    tlsRpt: { recorder: tlsRecorder, sender: tlsSender },
+    tlsRpt: { recorder: tlsRecorder, sender: tlsRpt.sender },
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;
@@ -458,7 +233,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       // The listeners close even when the scheduler's last queue calls fail (a failed queue): else they outlive the stop.
       const rest = (async () => {
         try { await qmgr.stop(); } finally {
-          clearInterval(tlsTimer);
+          tlsRpt.stop();
           await httpServer?.close(); await smtp.close(); await events.stop(); await tlsRecorder.close();
         }
       })().catch((err: unknown) => {

@@ -60,7 +60,7 @@ describe('local mailbox quota over SMTP', { timeout: 60_000 }, () => {
         c.close();
       }
       // Every message RCPT accepted must reach the mailbox (a 250 followed by a bounce is what quotas at RCPT exist to avoid).
-      await waitUntil(() => halcyonMaildir(h.dataDir, domain, 'q').length === i + 1, `accepted message ${i} in the Maildir of ${rcpt}`, 3_000);
+      await waitUntil(() => halcyonMaildir(h.dataDir, domain, 'q').length === i + 1, `accepted message ${i} in the Maildir of ${rcpt}`, 20_000);
     }
     throw new Error(`${rcpt} never refused a RCPT in 20 messages`);
   }
