@@ -20,7 +20,7 @@
  *
  * Run: node dist/bench/queue-cost.js [messages=2000] [runs=3] [warmup=1000] [setups=sqlite,postgres]
  */
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -67,35 +67,59 @@ async function lsn(url: string): Promise<{ lsn: string; oid: number }> {
   await c.connect();
   try {
     const { rows } = await c.query<{ lsn: string; oid: number }>('SELECT pg_current_wal_insert_lsn()::text AS lsn, (SELECT oid FROM pg_database WHERE datname = current_database())::int AS oid');
+    // One small record after that point (not transactional, no table), so a reader of the WAL sees it was passed.
+    await c.query("SELECT pg_logical_emit_message(false, 'halcyon-bench', '')");
     return rows[0]!;
   } finally {
     await c.end();
   }
 }
 
-/** WAL bytes of one database's relations between two LSNs, and of its transactions' commit records. */
-function walBytes(from: string, to: string, oid: number): number | undefined {
+/**
+ * WAL bytes of one database's relations from an LSN on, and of its transactions' commit records: pg_waldump
+ * follows the WAL as it is written (the server recycles segments within seconds on a busy machine, so it
+ * cannot be read after the run). `stop(lsn)` ends it once it has read up to that LSN.
+ */
+function followWal(from: string, oid: number): { stop: (to: string) => Promise<number | undefined> } | undefined {
   if (!existsSync(WALDUMP) || !existsSync(PG_WAL)) return undefined;
-  let out: string;
-  try {
-    out = execFileSync(WALDUMP, ['-p', PG_WAL, '-s', from, '-e', to], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch (err) {
-    out = (err as { stdout?: string }).stdout ?? '';
-  }
+  const child = spawn(WALDUMP, ['-f', '-p', PG_WAL, '-s', from], { stdio: ['ignore', 'pipe', 'ignore'] });
   const ours = new Set<string>();
+  const commits = new Map<string, number>();
   let bytes = 0;
-  const commits: { tx: string; tot: number }[] = [];
-  for (const line of out.split('\n')) {
-    const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+), tx:\s*(\d+)/.exec(line);
-    if (!m) continue;
-    const tot = Number(m[1]);
-    if (new RegExp(`rel \\d+/${oid}/`).test(line)) {
-      bytes += tot;
-      ours.add(m[2]!);
-    } else if (/rmgr: Transaction/.test(line)) commits.push({ tx: m[2]!, tot });
-  }
-  for (const c of commits) if (ours.has(c.tx)) bytes += c.tot;
-  return bytes;
+  let last = 0n;
+  let stopAt: bigint | undefined;
+  let tail = '';
+  const rel = new RegExp(`rel \\d+/${oid}/`);
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const lines = (tail + d).split('\n');
+    tail = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+), tx:\s*(\d+), lsn: ([0-9A-F]+)\/([0-9A-F]+)/.exec(line);
+      if (!m) continue;
+      const at = (BigInt(`0x${m[3]}`) << 32n) + BigInt(`0x${m[4]}`);
+      last = at;
+      if (stopAt !== undefined && at >= stopAt) continue;
+      const tot = Number(m[1]);
+      if (rel.test(line)) {
+        bytes += tot;
+        ours.add(m[2]!);
+      } else if (/rmgr: Transaction/.test(line)) commits.set(m[2]!, (commits.get(m[2]!) ?? 0) + tot);
+    }
+  });
+  const lsnOf = (s: string): bigint => {
+    const [hi, lo] = s.split('/');
+    return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
+  };
+  return {
+    async stop(to: string): Promise<number | undefined> {
+      stopAt = lsnOf(to);
+      const reached = await pollUntil(() => last >= stopAt!, Date.now() + 10_000, 20);
+      child.kill('SIGTERM');
+      if (!reached) return undefined;
+      for (const [tx, n] of commits) if (ours.has(tx)) bytes += n;
+      return bytes;
+    },
+  };
 }
 
 async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> {
@@ -117,6 +141,7 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
       const base = sink.messages();
       const s0 = await snapshot(h.pid, file);
       const w0 = db ? await lsn(db.url) : undefined;
+      const wal = w0 ? followWal(w0.lsn, w0.oid) : undefined;
       const t0 = Date.now();
       await runSource(h.port, { ...load, messages: MESSAGES }, BUDGET_MS);
       const done = await pollUntil(() => sink.messages() >= base + MESSAGES, t0 + BUDGET_MS, 10);
@@ -129,7 +154,7 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
         setup, msgsPerS: got / seconds, cpuPerK: ((s1.cpuUs - s0.cpuUs) / 1e6) * 1000 / got,
         statements: Object.fromEntries(Object.entries(diff(s0.pg, s1.pg)).map(([k, v]) => [k, v / got])),
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
-        walBytes: w0 && w1 ? (walBytes(w0.lsn, w1.lsn, w0.oid) ?? NaN) / got : undefined,
+        walBytes: w1 && wal ? ((await wal.stop(w1.lsn)) ?? NaN) / got : undefined,
       };
       const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
       console.log(`run ${run + 1} ${setup.padEnd(8)} ${f.msgsPerS.toFixed(0)} msgs/s, CPU ${f.cpuPerK.toFixed(2)} s/1000, ` +
