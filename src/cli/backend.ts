@@ -7,16 +7,13 @@
  * Does not probe the server and does not format output.
  */
 import type { Config } from '../config/schema.js';
-import { actAsDataDirOwner } from './data-owner.js';
+import { openDirectQueue } from './direct-queue.js';
 import { sizeBytes } from '../config/units.js';
 import { unixActor } from '../http/actor.js';
 import { Admin, type AdminDeps } from '../http/admin.js';
 import { loadBounceClassifier } from '../config/bounce-rules-file.js';
 import type { BounceClassifier } from '../smtp/bounce-rules.js';
 import type { DkimKey } from '../intake/dkim.js';
-import { assertQueueFit, markQueueCreated } from '../queue/sqlite/check.js';
-import { eventRoutes, openQueue, usesPostgres } from '../queue/open.js';
-import { openSqliteQueue } from '../queue/sqlite/store.js';
 import type { Queue } from '../queue/store.js';
 import type { Backend, BackendOptions } from './admin-client.js';
 
@@ -62,17 +59,6 @@ async function forChanges(cfg: Config, store: Queue, access: BackendOptions['acc
  * NoQueueError where there is none, and neither writes the queue's marker (that is the server's).
  */
 export async function openDirectBackend(cfg: Config, access: BackendOptions['access']): Promise<Backend> {
-  // Run as root, this still writes files the server must own (the store, admin.log): act as the data directory's owner.
-  if (access !== 'readonly') actAsDataDirOwner(cfg.data_dir);
-  // A shared PostgreSQL queue is the whole cluster's, whichever node the command runs on.
-  if (usesPostgres(cfg)) {
-    const shared = await openQueue(cfg);
-    return new DirectBackend(cfg, shared, await forChanges(cfg, shared, access));
-  }
-  // Never create an empty queue over one that lost its file (the full check is serve's and `queue check`'s).
-  assertQueueFit(cfg.data_dir, { integrity: false });
-  const store = await openSqliteQueue({ dataDir: cfg.data_dir, access, events: eventRoutes(cfg) });
-  if (access === 'create') markQueueCreated(cfg.data_dir);
+  const store = await openDirectQueue(cfg, access);
   return new DirectBackend(cfg, store, await forChanges(cfg, store, access));
 }
-

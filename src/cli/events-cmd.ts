@@ -9,8 +9,7 @@
 import { eventSinks } from '../config/event-sinks.js';
 import { configFileFrom, loadConfig } from '../config/load.js';
 import type { OutboxDepth } from '../queue/event-outbox.js';
-import { openQueue, usesPostgres } from '../queue/open.js';
-import type { Queue } from '../queue/store.js';
+import { withDirectQueue } from './direct-queue.js';
 import { age } from './format.js';
 
 export interface SinkStatus extends OutboxDepth {
@@ -31,22 +30,8 @@ export function formatEventStatus(rows: readonly SinkStatus[], now: number): str
 /** `halcyon events status`. */
 export async function eventsStatus(opts: { config?: string; json?: boolean }): Promise<void> {
   const cfg = loadConfig(configFileFrom(opts.config));
-  let store: Queue;
-  try {
-    // Only the store this config uses is loaded (PostgreSQL's client, or SQLite's), nothing of the server.
-    store = usesPostgres(cfg) ? await openQueue(cfg) : await (await import('../queue/sqlite/store.js')).openSqliteQueue({ dataDir: cfg.data_dir, access: 'readonly' });
-  } catch (err) {
-    if (!(err instanceof (await import('../queue/sqlite/db.js')).NoQueueError)) throw err;
-    process.stderr.write(`halcyon: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
-  }
-  let depth: OutboxDepth[];
-  try {
-    depth = await store.events.outboxDepth();
-  } finally {
-    await store.close();
-  }
+  const depth = await withDirectQueue(cfg, 'readonly', (q) => q.events.outboxDepth());
+  if (depth === undefined) return;
   const byName = new Map(depth.map((d) => [d.sink, d]));
   const rows: SinkStatus[] = eventSinks(cfg).map((s) => ({
     sink: s.name, depth: 0, leased: 0, maxAttempts: 0, ...byName.get(s.name),

@@ -9,13 +9,9 @@
  * Does not probe (the server does, at RCPT) and decides nothing.
  */
 import { configFileFrom, loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
 import { verifyKey } from '../inbound/verify-policy.js';
-import { openQueue, usesPostgres } from '../queue/open.js';
-import { NoQueueError, openSqliteQueue } from '../queue/sqlite/store.js';
-import type { Queue } from '../queue/store.js';
 import type { VerifyEntry } from '../queue/verify-cache.js';
-import { actAsDataDirOwner } from './data-owner.js';
+import { withDirectQueue } from './direct-queue.js';
 import { age, printable } from './format.js';
 
 /** Most rows `list` prints. */
@@ -33,29 +29,11 @@ export function formatVerifications(rows: readonly VerifyEntry[], now: number): 
   return lines.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-async function withQueue<T>(cfg: Config, write: boolean, fn: (q: Queue) => Promise<T>): Promise<T | undefined> {
-  if (write && !usesPostgres(cfg)) actAsDataDirOwner(cfg.data_dir);
-  let store: Queue;
-  try {
-    store = usesPostgres(cfg) ? await openQueue(cfg) : await openSqliteQueue({ dataDir: cfg.data_dir, access: write ? 'existing' : 'readonly' });
-  } catch (err) {
-    if (!(err instanceof NoQueueError)) throw err;
-    process.stderr.write(`halcyon: ${err.message}\n`);
-    process.exitCode = 1;
-    return undefined;
-  }
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
 /** `halcyon verify list`. */
 export async function verifyList(opts: { config?: string; json?: boolean }): Promise<void> {
   const cfg = loadConfig(configFileFrom(opts.config));
   const now = Date.now();
-  const rows = await withQueue(cfg, false, (q) => q.verifications.listVerifications(now, LIST_LIMIT));
+  const rows = await withDirectQueue(cfg, 'readonly', (q) => q.verifications.listVerifications(now, LIST_LIMIT));
   if (rows) process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : formatVerifications(rows, now));
 }
 
@@ -63,7 +41,7 @@ export async function verifyList(opts: { config?: string; json?: boolean }): Pro
 export async function verifyShow(address: string, opts: { config?: string; json?: boolean }): Promise<void> {
   const cfg = loadConfig(configFileFrom(opts.config));
   const now = Date.now();
-  const found = await withQueue(cfg, false, async (q) => ({ row: await q.verifications.getVerification(verifyKey(address), now) }));
+  const found = await withDirectQueue(cfg, 'readonly', async (q) => ({ row: await q.verifications.getVerification(verifyKey(address), now) }));
   if (!found) return;
   if (!found.row) {
     process.stderr.write(`halcyon: no cached answer for ${printable(address)}\n`);
@@ -76,7 +54,7 @@ export async function verifyShow(address: string, opts: { config?: string; json?
 /** `halcyon verify forget ADDRESS`. */
 export async function verifyForget(address: string, opts: { config?: string; json?: boolean }): Promise<void> {
   const cfg = loadConfig(configFileFrom(opts.config));
-  const gone = await withQueue(cfg, true, (q) => q.verifications.deleteVerification(verifyKey(address)));
+  const gone = await withDirectQueue(cfg, 'existing', (q) => q.verifications.deleteVerification(verifyKey(address)));
   if (gone === undefined) return;
   if (opts.json) process.stdout.write(`${JSON.stringify({ address: verifyKey(address), forgotten: gone })}\n`);
   else process.stdout.write(gone ? `forgot the cached answer for ${printable(verifyKey(address))}\n` : `no cached answer for ${printable(verifyKey(address))}\n`);

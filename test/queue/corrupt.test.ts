@@ -95,6 +95,26 @@ test('a zero-length queue.db in a data_dir that held a queue: serve refuses rath
   }
 });
 
+test('a zero-length queue.db in a data_dir that held a queue: the verify and events commands refuse too, and write nothing over it', async () => {
+  const h = await spawnHalcyon('');
+  const dataDir = h.dataDir;
+  try {
+    await h.kill('SIGTERM');
+    const db = join(dataDir, 'queue', 'queue.db');
+    truncateSync(db, 0);
+    rmSync(`${db}-wal`, { force: true });
+    const file = await configIn(dataDir);
+    for (const args of [['verify', 'forget', 'someone@dest.test'], ['verify', 'list'], ['events', 'status']]) {
+      const r = await runCli([...args, '--config', file]);
+      assert.notEqual(r.code, 0, `${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, /is empty \(0 bytes\), but this data_dir held a queue/, args.join(' '));
+      assert.equal(statSync(db).size, 0, `${args.join(' ')} created nothing over it`);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('a zero-length queue.db beside a -wal that holds writes: refused; salvage recovers the messages from the WAL', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'halcyon-wal-'));
   try {

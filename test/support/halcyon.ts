@@ -132,6 +132,7 @@ export interface SpawnedHalcyon {
 export interface SpawnOptions {
   /** Reuse a data_dir (a restart); default a fresh temp dir. */
   readonly dataDir?: string;
+  /** How long to wait for "serving" (default 60 s: a bound, not a timing: under a loaded full suite a start took over 15 s). */
   readonly readyTimeoutMs?: number;
   /** Enable the admin HTTP listener on a free loopback port (`httpPort`). */
   readonly http?: boolean;
@@ -189,8 +190,8 @@ async function spawnOnce(configToml: string, opts: SpawnOptions & { readonly dat
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`halcyon did not say "serving" within ${opts.readyTimeoutMs ?? 15_000} ms: ${err}`));
-    }, opts.readyTimeoutMs ?? 15_000);
+      reject(new Error(`halcyon did not say "serving" within ${opts.readyTimeoutMs ?? 60_000} ms: ${err}`));
+    }, opts.readyTimeoutMs ?? 60_000);
     const onData = () => {
       if (!/serving/.test(err)) return;
       clearTimeout(timer);
