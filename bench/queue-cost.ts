@@ -49,6 +49,8 @@ interface Figure {
   readonly statements: Record<string, number>;
   readonly posts: Record<string, number>;
   readonly walBytes: number | undefined;
+  /** CPU seconds of the database's server processes per 1,000 messages (those alive at the end; a new one counted from 0). */
+  readonly serverCpuPerK: number | undefined;
 }
 
 async function snapshot(pid: number, file: string): Promise<CostSnapshot> {
@@ -62,14 +64,28 @@ async function snapshot(pid: number, file: string): Promise<CostSnapshot> {
 const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
   Object.fromEntries(Object.keys(b).map((k) => [k, b[k]! - (a[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
 
-async function lsn(url: string): Promise<{ lsn: string; oid: number }> {
+/** CPU seconds (user + system) of each server process serving this database, but the asking one. */
+function backendCpu(pids: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      out.set(pid, (f[11]! + f[12]!) / 100);
+    } catch { /* ended meanwhile */ }
+  }
+  return out;
+}
+
+async function lsn(url: string): Promise<{ lsn: string; oid: number; cpu: Map<number, number> }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
+    const pids = (await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid);
     const { rows } = await c.query<{ lsn: string; oid: number }>('SELECT pg_current_wal_insert_lsn()::text AS lsn, (SELECT oid FROM pg_database WHERE datname = current_database())::int AS oid');
     // One small record after that point (not transactional, no table), so a reader of the WAL sees it was passed.
     await c.query("SELECT pg_logical_emit_message(false, 'halcyon-bench', '')");
-    return rows[0]!;
+    return { ...rows[0]!, cpu: backendCpu(pids) };
   } finally {
     await c.end();
   }
@@ -155,11 +171,13 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
         statements: Object.fromEntries(Object.entries(diff(s0.pg, s1.pg)).map(([k, v]) => [k, v / got])),
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
         walBytes: w1 && wal ? ((await wal.stop(w1.lsn)) ?? NaN) / got : undefined,
+        serverCpuPerK: w0 && w1 ? ([...w1.cpu].reduce((n, [pid, t]) => n + t - (w0.cpu.get(pid) ?? 0), 0) * 1000) / got : undefined,
       };
       const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
       console.log(`run ${run + 1} ${setup.padEnd(8)} ${f.msgsPerS.toFixed(0)} msgs/s, CPU ${f.cpuPerK.toFixed(2)} s/1000, ` +
         `pg round trips ${sum(f.statements).toFixed(2)}/msg, queue-thread requests ${sum(f.posts).toFixed(2)}/msg` +
-        `${f.walBytes !== undefined ? `, WAL ${f.walBytes.toFixed(0)} B/msg` : ''}`);
+        `${f.walBytes !== undefined ? `, WAL ${f.walBytes.toFixed(0)} B/msg` : ''}` +
+        `${f.serverCpuPerK !== undefined ? `, PostgreSQL server CPU ${f.serverCpuPerK.toFixed(2)} s/1000` : ''}`);
       return f;
     } finally {
       await h.stop();
@@ -194,7 +212,8 @@ async function main(): Promise<void> {
     const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
     console.log(`${setup}: ${fmtRange(figs.map((f) => f.msgsPerS), 0)} msgs/s; CPU ${fmtRange(figs.map((f) => f.cpuPerK))} s per 1,000; ` +
       `pg round trips ${fmtRange(figs.map((f) => sum(f.statements)))}/msg; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg` +
-      (figs[0]?.walBytes !== undefined ? `; WAL ${fmtRange(figs.map((f) => f.walBytes ?? NaN), 0)} B/msg` : ''));
+      (figs[0]?.walBytes !== undefined ? `; WAL ${fmtRange(figs.map((f) => f.walBytes ?? NaN), 0)} B/msg` : '') +
+      (figs[0]?.serverCpuPerK !== undefined ? `; PostgreSQL server CPU ${fmtRange(figs.map((f) => f.serverCpuPerK ?? NaN))} s per 1,000` : ''));
     const kinds = new Set(figs.flatMap((f) => [...Object.keys(f.statements), ...Object.keys(f.posts)]));
     for (const k of [...kinds].sort()) {
       const v = figs.map((f) => f.statements[k] ?? f.posts[k] ?? 0);

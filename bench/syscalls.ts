@@ -38,6 +38,27 @@ const SHOWN = ['read', 'write', 'writev', 'readv', 'recvfrom', 'sendto', 'recvms
 
 interface Figure { readonly perMsg: Record<string, number>; readonly queueRequests: number | undefined }
 
+/** BENCH_STRACE_DETAIL=1: each call of SHOWN_DETAIL logged with its fd (-yy) instead of -c, and counted by what the fd is. */
+const DETAIL = process.env.BENCH_STRACE_DETAIL === '1';
+const SHOWN_DETAIL = 'read,write,writev,readv,pwrite64,pread64,fcntl,fsync,fdatasync,recvfrom,sendto';
+
+/** "pid call(fd<what>, …" → "call what", the fd's kind: the MTA's inbound or outbound TCP, an eventfd, a file's name. */
+function parseDetail(text: string, inboundPort: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\d+\s+(\w+)\((\d+)<((?:TCP|UDP):\[[^\]]*\]|[^>]*)>/.exec(line);
+    if (!m) continue;
+    const what = m[3]!;
+    const tcp = /TCP:\[[\d.]+:(\d+)->[\d.]+:(\d+)\]/.exec(what);
+    const kind = tcp ? (Number(tcp[1]) === inboundPort ? 'inbound TCP' : 'outbound TCP')
+      : /eventfd/.test(what) ? 'eventfd' : /pipe/.test(what) ? 'pipe' : /UNIX/.test(what) ? 'unix socket'
+        : what.replace(/^.*\//, '').replace(/^etilqs_\w+$/, 'SQLite temporary file').replace(/^[0-9A-Za-z]{10,}$/, '(queue file)');
+    const k = `${m[1]} ${kind}`;
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
 /** strace -c's table: "% time  seconds  usecs/call  calls  [errors]  syscall". */
 function parseStrace(text: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -73,7 +94,8 @@ async function once(mta: 'halcyon' | 'postfix', run: number): Promise<Figure> {
       const base = sink.messages();
       const root = 'pid' in m ? m.pid : m.masterPid();
       const out = join(dir, 'strace.txt');
-      const tracer = spawn('strace', ['-c', '-f', '-o', out, ...processTree(root).flatMap((p) => ['-p', String(p)])], { stdio: 'ignore' });
+      const mode = DETAIL ? ['-f', '-yy', '-e', `trace=${SHOWN_DETAIL}`, '-e', 'signal=none', '-s', '0'] : ['-c', '-f'];
+      const tracer = spawn('strace', [...mode, '-o', out, ...processTree(root).flatMap((p) => ['-p', String(p)])], { stdio: 'ignore' });
       await sleep(1_000);
       const s0 = 'pid' in m ? await snapshot(m.pid, file) : undefined;
       await runSource(m.port, { ...load, messages: MESSAGES }, BUDGET_MS);
@@ -82,14 +104,14 @@ async function once(mta: 'halcyon' | 'postfix', run: number): Promise<Figure> {
       const got = sink.messages() - base;
       tracer.kill('SIGINT');
       await new Promise((r) => tracer.once('exit', r));
-      const calls = parseStrace(readFileSync(out, 'utf8'));
+      const calls = DETAIL ? parseDetail(readFileSync(out, 'utf8'), m.port) : parseStrace(readFileSync(out, 'utf8'));
       const perMsg = Object.fromEntries(Object.entries(calls).map(([k, v]) => [k, v / got]));
       perMsg.all = Object.values(calls).reduce((a, b) => a + b, 0) / got;
       const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
       const queueRequests = s0 && s1 ? (sum(s1.posts) - sum(s0.posts)) / got : undefined;
       console.log(`run ${run + 1} ${mta.padEnd(8)} ${got} msgs: ${perMsg.all.toFixed(1)} syscalls/msg` +
         (queueRequests !== undefined ? `, ${queueRequests.toFixed(2)} queue-thread requests/msg` : '') +
-        `; ${SHOWN.filter((k) => (perMsg[k] ?? 0) >= 0.05).map((k) => `${k} ${perMsg[k]!.toFixed(2)}`).join(', ')}`);
+        `; ${(DETAIL ? Object.keys(perMsg).filter((k) => k !== 'all').sort() : SHOWN).filter((k) => (perMsg[k] ?? 0) >= 0.05).map((k) => `${k} ${perMsg[k]!.toFixed(2)}`).join(', ')}`);
       return { perMsg, queueRequests };
     } finally {
       await m.stop();
@@ -114,7 +136,7 @@ async function main(): Promise<void> {
   }
   console.log(`\nper message, ${MESSAGES} × 1 KiB after ${WARMUP} warm-up, 20 sessions: median (range) of ${RUNS} runs`);
   for (const [mta, figs] of got) {
-    const keys = ['all', ...SHOWN].filter((k) => figs.some((f) => (f.perMsg[k] ?? 0) >= 0.05));
+    const keys = ['all', ...(DETAIL ? [...new Set(figs.flatMap((f) => Object.keys(f.perMsg)))].filter((k) => k !== 'all').sort() : SHOWN)].filter((k) => figs.some((f) => (f.perMsg[k] ?? 0) >= 0.05));
     const cell = (xs: number[]): string => {
       const s = [...xs].sort((a, b) => a - b);
       return `${median(s)!.toFixed(2)} (${s[0]!.toFixed(2)}–${s.at(-1)!.toFixed(2)})`;
