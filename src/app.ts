@@ -38,6 +38,7 @@ import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import { serverAdminLog } from './http/audit.js';
 import { Admin } from './http/admin.js';
+import { AdminError } from './http/admin-api.js';
 import { Metrics } from './http/metrics.js';
 import { httpEnabled, startHttpServer, type HttpServer } from './http/server.js';
 import type { Queue } from './queue/store.js';
@@ -100,7 +101,8 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const problems = configProblems(cfg);
   if (problems.length > 0) throw new ConfigError(undefined, problems);
   mkdirSync(cfg.data_dir, { recursive: true });
-  const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir));
+  const live = new Live<Running>(await buildRunning(cfg, cfg.data_dir, log));
+  live.current.aliases?.watch(durationMs(cfg.aliases.check_interval));
   const config = (): Config => live.current.config;
   // The queue runs in its own thread: commits (fsync) never stall SMTP sessions, and share one commit per turn.
   // A damaged queue, or one that lost its file, is refused here rather than served (queue/sqlite/check).
@@ -165,6 +167,15 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     },
     throughput: () => metrics.throughput.snapshot(cfg.node_id),
     failures: () => metrics.failures.snapshot(cfg.node_id),
+    reloadAliases: () => {
+      const aliases = live.current.aliases;
+      if (!aliases) throw new AdminError('bad_request', 'no aliases file is configured ([aliases] file)');
+      try {
+        return aliases.load('newaliases');
+      } catch (err) {
+        throw new AdminError('unavailable', `${aliases.file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the aliases in force stay`);
+      }
+    },
     destinationView: destinations.view,
     poke: () => qmgr.poke(),
     classify: (r) => live.current.classifier.classify(r),
@@ -212,7 +223,10 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     const bad = configProblems(kept);
     if (bad.length > 0) throw new ConfigError(undefined, bad);
     // Build everything first, so a failure leaves the old configuration whole; then swap it in one step.
-    live.replace(await buildRunning(kept, running.data_dir));
+    const before = live.current.aliases;
+    live.replace(await buildRunning(kept, running.data_dir, log, live.current));
+    if (before !== live.current.aliases) before?.close();
+    live.current.aliases?.watch(durationMs(kept.aliases.check_interval));
     log.level = kept.log_level;
     qmgr.poke();
     return { restartNeeded: restartNeeded(next, running) };
@@ -234,6 +248,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       const rest = (async () => {
         try { await qmgr.stop(); } finally {
           tlsRpt.stop();
+          live.current.aliases?.close();
           await httpServer?.close(); await smtp.close(); await events.stop(); await tlsRecorder.close();
         }
       })().catch((err: unknown) => {

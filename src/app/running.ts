@@ -21,6 +21,7 @@ import type { VerifySettings } from '../inbound/verify-policy.js';
 import { loadDkimKeys } from '../intake/dkim-keys.js';
 import type { DkimKey } from '../intake/dkim.js';
 import { Mailboxes } from '../local/maildir.js';
+import { aliasFileProblems, aliasSourceFor, type AliasLog, type AliasSource } from '../local/alias-source.js';
 import { httpConfigProblems } from '../http/server.js';
 import type { BounceClassifier } from '../smtp/bounce-rules.js';
 
@@ -46,11 +47,12 @@ export function restartNeeded(next: Config, running: Config): string[] {
 /**
  * Everything a valid-looking configuration could still fail on at start:
  * the admin listener's token rule, TLS files that cannot be read or do not
- * make a key pair, DKIM keys that cannot be loaded. `config check`, `serve`
+ * make a key pair, DKIM keys that cannot be loaded, an aliases file that
+ * cannot be read. `config check`, `serve`
  * and a reload all ask this.
  */
 export function configProblems(cfg: Config): ConfigProblem[] {
-  const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls)];
+  const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls), ...aliasFileProblems(cfg.aliases.file)];
   for (const load of [() => loadDkimKeys(cfg.dkim), () => loadDkimKeys(cfg.arc, 'arc'), () => loadBounceClassifier(cfg.bounces.rules)]) {
     try {
       load();
@@ -66,6 +68,8 @@ export function configProblems(cfg: Config): ConfigProblem[] {
 export interface Running {
   readonly config: Config;
   readonly mailboxes: Mailboxes;
+  /** The aliases file's table ([aliases] file), kept across reloads while its path stays; re-read on change. */
+  readonly aliases: AliasSource | undefined;
   readonly users: UserDirectory;
   readonly directory: ReturnType<typeof createDirectory>;
   readonly mayRelayFrom: (ip: string) => boolean;
@@ -76,12 +80,15 @@ export interface Running {
   readonly classifier: BounceClassifier;
 }
 
-export async function buildRunning(cfg: Config, dataDir: string): Promise<Running> {
-  const mailboxes = new Mailboxes(cfg.domains, dataDir, { hostname: cfg.hostname });
+/** `prev`: the snapshot in force, at a reload (its aliases file is kept, and read again, when the path stays). */
+export async function buildRunning(cfg: Config, dataDir: string, log: AliasLog, prev?: Running): Promise<Running> {
+  const aliases = aliasSourceFor(cfg.aliases.file, log, prev?.aliases, prev ? 'reload' : 'start');
+  const mailboxes = new Mailboxes(cfg.domains, dataDir, { hostname: cfg.hostname }, aliases);
   await mailboxes.refreshUsage();
   return {
     config: cfg,
     mailboxes,
+    aliases,
     users: new UserDirectory(cfg.users),
     directory: createDirectory(cfg, mailboxes),
     mayRelayFrom: networkMatcher(cfg.relay.networks),

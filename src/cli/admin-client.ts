@@ -18,6 +18,7 @@ import { readConfigFile } from '../config/file.js';
 import { AdminError, type AdminApi, type AdminErrorCode, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest, type ListFilter, type MessageDetail, type QueueEntry } from '../http/admin-api.js';
 import { unixActor } from '../http/actor.js';
 import type { QueueShape, ShapeBy } from '../http/queue-shape.js';
+import type { AliasReport } from '../local/alias-source.js';
 import type { Throughput } from '../http/throughput.js';
 import type { Trace } from '../queue/model.js';
 import type { SuppressionEntry } from '../queue/suppression.js';
@@ -104,6 +105,7 @@ export class HttpBackend implements Backend {
   config(): Promise<Config> { return this.call('GET', '/api/config'); }
   shape(by: ShapeBy): Promise<QueueShape> { return this.call('GET', `/api/queue/shape?by=${encodeURIComponent(by)}`); }
   throughput(): Promise<Throughput> { return this.call('GET', '/api/stats/throughput'); }
+  reloadAliases(): Promise<AliasReport> { return this.call('POST', '/api/aliases/reload'); }
   suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]> {
     const q = new URLSearchParams();
     if (f.q) q.set('q', f.q);

@@ -66,6 +66,11 @@ export async function configCheck(file: string | undefined, opts: { config?: str
     const { configProblems } = await import('../app.js');
     const problems = configProblems(cfg);
     if (problems.length > 0) throw new ConfigError(f, problems);
+    // Refused alias entries do not stop a server (its other aliases work): warnings, not problems.
+    if (cfg.aliases.file !== undefined) {
+      const { AliasSource } = await import('../local/alias-source.js');
+      for (const p of new AliasSource(cfg.aliases.file).load('check').problems) process.stdout.write(`${f ?? 'config'}: warning: aliases: ${p}\n`);
+    }
     process.stdout.write(`${f ?? 'embedded defaults'}: ok\n`);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

@@ -17,7 +17,7 @@
  * this file, so the command never runs on an older `node` first on PATH.
  * Only where the package has no Node of its own (no node-<os>-<cpu> package
  * for the platform) does it take PATH's node, and only at 24 or later. The
- * link's name stays in argv[1] for the `sendmail` and `mailq` checks below. The process
+ * link's name stays in argv[1] for the `sendmail`, `mailq` and `newaliases` checks below. The process
  * title is `halcyon`, so `pidof halcyon` finds the server.
  */
 import { basename } from 'node:path';
@@ -25,8 +25,8 @@ import { basename } from 'node:path';
 process.title = 'halcyon';
 
 const invokedAs = basename(process.argv[1] ?? '');
-// Run through a link named mailq: the `mailq` command, with the link's arguments.
-if (invokedAs === 'mailq') process.argv.splice(2, 0, 'mailq');
+// Run through a link named mailq or newaliases: that command, with the link's arguments.
+if (invokedAs === 'mailq' || invokedAs === 'newaliases') process.argv.splice(2, 0, invokedAs);
 const sendmailArgs = invokedAs === 'sendmail' ? process.argv.slice(2) : process.argv[2] === 'sendmail' ? process.argv.slice(3) : undefined;
 
 if (sendmailArgs) {

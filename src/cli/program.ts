@@ -102,6 +102,10 @@ export function buildProgram(): Command {
     .option('--all', 'expired entries too')
     .action(async (opts) => (await import('./suppression-cmd.js')).suppressionExport(opts));
 
+  program.command('completion <shell>')
+    .description('Print the bash or zsh completion script (scripts/install.sh installs both): `source <(halcyon completion bash)`')
+    .action(async (shell) => (await import('./completion.js')).completionCmd(shell));
+
   // Listed for --help; cli/main hands `sendmail` to cli/sendmail before commander sees its flags.
   program.command('sendmail').description('sendmail-compatible submission (-t, -i, -f, -F, -bs …); see `halcyon sendmail --help`')
     .allowUnknownOption().argument('[args...]');
@@ -161,8 +165,8 @@ function defineQueue(program: Command): void {
     .action(async (ids, opts) => (await import('./queue-cmd.js')).queueBounce(ids, opts));
 
   common(queue.command('shape'))
-    .description('qshape: waiting recipients per domain × age of their message (0-5, 5-10 … 1280+ minutes), held ones apart')
-    .option('--by <key>', `domain (the recipient's, default) or destination (the MX host set a running server maps it to; a stopped server's queue knows its domain or route)`, 'domain')
+    .description('qshape: waiting recipients per domain × age of their message (0-5, 5-10 … 1280+ minutes), held ones apart; --by sender-domain counts messages per sender domain (qshape -s)')
+    .option('--by <key>', `domain (the recipient's, default), destination (the MX host set a running server maps it to; a stopped server's queue knows its domain or route) or sender-domain (messages by their sender's domain, the null sender as MAILER-DAEMON: qshape -s)`, 'domain')
     .action(async (opts) => (await import('./queue-tools.js')).queueShape(opts));
 
   common(queue.command('cat <id>'))
@@ -178,6 +182,10 @@ function defineQueue(program: Command): void {
   common(program.command('mailq'), false)
     .description('The queue as Postfix\'s mailq (postqueue -p) prints it: waiting recipients under their last reply; also run as `mailq` through a link')
     .action(async (opts) => (await import('./mailq.js')).mailq(opts));
+
+  configOption(program.command('newaliases'))
+    .description('Read the aliases file ([aliases] file) again: a running server takes it at once (it also sees a change by itself); with none answering, the file is checked. Prints each refused entry; also run as `newaliases` through a link')
+    .action(async (opts) => (await import('./newaliases-cmd.js')).newaliases(opts));
 
   const dest = common(program.command('destinations'))
     .description('List destinations: health, backoff, queued recipients and open connections')

@@ -1,12 +1,13 @@
 /**
  * config/docs — renders docs/configuration.md from the schema, so every
  * setting is documented once (its `.describe()` in config/schema) and the
- * docs cannot drift: a test compares the file with this output.
+ * docs cannot drift: a test compares the file with this output. The man
+ * page (cli/man) lists the same rows.
  */
 import { z } from 'zod';
 import { configSchema } from './schema.js';
 
-interface Row { key: string; type: string; def: string; meaning: string }
+export interface Row { key: string; type: string; def: string; meaning: string }
 
 function unwrap(t: z.ZodType): { inner: z.ZodType; def?: unknown } {
   let cur: z.ZodType = t;
@@ -50,9 +51,15 @@ function walk(schema: z.ZodType, prefix: string, rows: Row[]): void {
   }
 }
 
-export function configDocs(): string {
+/** Every setting as a row (key path, type, default, meaning): what docs/configuration.md and the man page list. */
+export function configRows(): Row[] {
   const rows: Row[] = [];
   walk(configSchema, '', rows);
+  return rows;
+}
+
+export function configDocs(): string {
+  const rows = configRows();
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   return [
     '# Halcyon configuration',

@@ -309,6 +309,12 @@ export const configSchema = z.strictObject({
   domains: z.array(domain).default([{ name: 'localhost', mailboxes: [{ user: 'postmaster', quota: '100MiB' }], aliases: {}, over_quota_reply: '552' }])
     .describe('Local domains and their mailboxes.'),
 
+  aliases: z.strictObject({
+    file: z.string().min(1).optional()
+      .describe('An aliases file in /etc/aliases format for every local domain ([[domains]]): `name: target, target` (a name is a local part; a target is a local user, to whom the recipient\'s own domain is added, or a full address), `:include:/path` (the addresses in that file), `#` comment lines, and lines that start with blanks continuing the entry above. A domain\'s own `aliases` win over it. No delivery to a command (`|cmd`) or a file (`/path`): such a target is refused, logged (`aliases_refused`) and printed by `config check` and `halcyon newaliases`. Read again when it or a file it includes changes, on SIGHUP, and by `halcyon newaliases`. A file that cannot be read stops the server from starting; later, the aliases in force stay. Unset → none (docs/operations.md, "Aliases file").'),
+    check_interval: duration('2s', 'How often the aliases file and the files it includes are checked for a change (modification time, size, inode).'),
+  }).prefault({}).describe('The aliases file (/etc/aliases format) of the local domains.'),
+
   dkim: z.array(dkimKey).default([])
     .describe('DKIM signing keys. Mail that is ours (submission, authenticated or [relay] networks clients, injection, sendmail, DSNs) is signed once, before it is queued, with the key of its From: domain or the nearest parent domain that has one.'),
 

@@ -36,9 +36,11 @@ export class LocalTransport implements Transport {
 
   private async one(address: string, batch: OutboundBatch): Promise<RecipientVerdict> {
     const reply = (code: number, enhanced: string, text: string): LastReply => ({ code, enhanced, text, host: 'local', command: 'delivery' });
-    const found = this.mailboxes.lookup(address);
-    if (found.kind !== 'mailbox') {
-      // Aliases were expanded at RCPT time; a mailbox removed from the config since then lands here.
+    // Aliases were expanded at RCPT time: the queued address is a mailbox's own (an alias of the same
+    // name, "keep a copy" or one added to the aliases file since, does not take it away).
+    const found = this.mailboxes.mailbox(address);
+    if (!found) {
+      // A mailbox removed from the config since then lands here.
       return { kind: 'failed', reply: reply(550, '5.1.1', 'User unknown in local mailbox table') };
     }
     // The same test as at RCPT time without SIZE (quota reached), so what was accepted is not bounced

@@ -15,6 +15,7 @@ import type { SuppressionEntry } from '../queue/suppression.js';
 import type { SuppressRequest, SuppressionView } from './admin-suppression.js';
 import type { RecentFailures } from './failures.js';
 import type { QueueShape, ShapeBy } from './queue-shape.js';
+import type { AliasReport } from '../local/alias-source.js';
 import type { Throughput } from './throughput.js';
 
 export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
@@ -118,6 +119,8 @@ export interface AdminApi {
   throughput?(): Promise<Throughput>;
   /** Failures by bounce class over the last hour and the latest ones, this node's (a running server only). */
   failures?(): Promise<RecentFailures>;
+  /** `halcyon newaliases`: the running server reads its aliases file again now (a running server only). */
+  reloadAliases?(): Promise<AliasReport>;
   /** The suppression list (http/admin-suppression): entries in force, or all with `all`. */
   suppressions(f: { q?: string; limit?: number; all?: boolean }): Promise<SuppressionView[]>;
   suppress(req: SuppressRequest): Promise<SuppressionEntry>;

@@ -20,7 +20,7 @@ import type { Intake } from '../intake/intake.js';
 import type { DestinationView } from '../destination/service.js';
 import type { DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
-import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
+import { queueShape, senderShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
 import type { Throughput } from './throughput.js';
 import type { RecentFailures } from './failures.js';
 import { SuppressionAdmin, SuppressionError, type SuppressRequest, type SuppressionView } from './admin-suppression.js';
@@ -28,6 +28,7 @@ import type { SuppressionEntry } from '../queue/suppression.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
 import type { HalcyonError } from '../errors.js';
+import type { AliasReport } from '../local/alias-source.js';
 import {
   AdminError, queueTroubleError, type AdminApi, type BlockedDestination, type DestinationInfo, type FlushResult, type HoldTarget, type InjectRequest,
   type ListFilter, type MessageDetail, type QueueEntry, type TlsReport,
@@ -67,6 +68,8 @@ export interface AdminDeps {
   readonly throughput?: () => Throughput;
   /** This node's recent failures by class (http/failures; a running server only). */
   readonly failures?: () => RecentFailures;
+  /** Reads the aliases file again now (`halcyon newaliases`); throws when none is configured or it cannot be read (a running server only). */
+  readonly reloadAliases?: () => AliasReport;
 }
 
 /** How long a bounce holds the recipients it claimed (its claim and its write follow each other at once). */
@@ -136,6 +139,7 @@ export class Admin implements AdminApi {
 
   async shape(by: ShapeBy = 'domain'): Promise<QueueShape> {
     if (!SHAPE_BY.includes(by)) throw new AdminError('bad_request', `by must be one of ${SHAPE_BY.join(', ')}`);
+    if (by === 'sender-domain') return senderShape(await this.d.store.recipients.senderShapeCounts(this.d.clock(), SHAPE_BOUNDS_MS));
     const counts = await this.d.store.recipients.shapeCounts(this.d.clock(), SHAPE_BOUNDS_MS);
     return queueShape(counts, by, by === 'destination' ? (c) => this.gateOf(c.destination) : undefined);
   }
@@ -189,6 +193,14 @@ export class Admin implements AdminApi {
 
   async exportSuppressions(all = false): Promise<string> {
     return this.suppressionAdmin.export(all);
+  }
+
+  /** `halcyon newaliases`: the aliases file read again now; its refused entries are in the report. */
+  async reloadAliases(): Promise<AliasReport> {
+    if (!this.d.reloadAliases) throw new AdminError('unavailable', 'the aliases file is read by a running server');
+    const r = this.d.reloadAliases();
+    this.audit('newaliases', [], { file: r.file, aliases: r.aliases, refused: r.problems.length });
+    return r;
   }
 
   async failures(): Promise<RecentFailures> {

@@ -1,7 +1,7 @@
 /**
  * http/audit — the one log line every admin action writes (flush, hold,
  * release, delete, bounce, inject, destination reset, suppress, unsuppress,
- * suppression import): what was done, who did
+ * suppression import, newaliases): what was done, who did
  * it, and every queue id it touched, so `grep QUEUEID` over the log finds the
  * administrator's hand in a message's story:
  *
@@ -29,7 +29,7 @@ import type { AdminDeps } from './admin.js';
 export { unixActor, type Actor } from './actor.js';
 
 export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset'
-  | 'suppress' | 'unsuppress' | 'suppression import';
+  | 'suppress' | 'unsuppress' | 'suppression import' | 'newaliases';
 
 export interface AdminAction {
   readonly action: AdminVerb;
@@ -49,6 +49,7 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
   // A suppression-list action names addresses, not messages.
   const addresses = a.detail?.['addresses'];
   if (Array.isArray(addresses)) return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${addresses.map(String).join(' ')}` };
+  if (a.action === 'newaliases') return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${String(a.detail?.['aliases'])} alias(es) from ${String(a.detail?.['file'])}` };
   if (a.action === 'suppression import') return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${String(a.detail?.['imported'])} address(es)` };
   return { fields, msg: `admin ${a.action} by ${actor.who} (${actor.via}): ${a.ids.length} message(s)${ids ? ` ${ids}` : ''}` };
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ShapeCount } from '../queue/recipient-queue.js';
-import { queueShape, SHAPE_BOUNDS_MS, SHAPE_BUCKETS_MINUTES } from './queue-shape.js';
+import { queueShape, senderShape, SHAPE_BOUNDS_MS, SHAPE_BUCKETS_MINUTES } from './queue-shape.js';
 
 const c = (domain: string, bucket: number, n: number, held = false, destination = domain): ShapeCount => ({ domain, destination, held, bucket, n });
 
@@ -38,4 +38,18 @@ test('queueShape of an empty queue: no rows, zero in every bucket', () => {
   assert.deepEqual(s.rows, []);
   assert.deepEqual(s.total.counts, new Array(10).fill(0));
   assert.equal(s.total.total + s.held.total, 0);
+});
+
+test('senderShape (qshape -s): messages per sender domain, the null sender as MAILER-DAEMON, held apart', () => {
+  const s = senderShape([
+    { senderDomain: 'shop.test', held: false, bucket: 0, n: 2 },
+    { senderDomain: '', held: false, bucket: 2, n: 1 },
+    { senderDomain: 'shop.test', held: true, bucket: 4, n: 1 },
+  ]);
+  assert.equal(s.by, 'sender-domain');
+  assert.equal(s.counts, 'messages');
+  assert.deepEqual(s.rows.map((r) => [r.key, r.total]), [['shop.test', 2], ['MAILER-DAEMON', 1]]);
+  assert.deepEqual(s.total.counts, [2, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(s.heldRows.map((r) => [r.key, r.total]), [['shop.test', 1]]);
+  assert.equal(queueShape([]).counts, 'recipients');
 });

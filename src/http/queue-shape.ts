@@ -10,11 +10,19 @@
  * those of a held message are counted apart (`held`, `heldRows`), as qshape
  * shows the hold queue apart. The age is the message's (its arrival), as in
  * qshape.
+ *
+ * By sender domain (qshape -s) the rows are messages, not recipients: a
+ * message has one sender (RecipientQueue.senderShapeCounts counts the messages
+ * that still have a waiting recipient); the null sender's row is
+ * MAILER-DAEMON, as qshape names it.
  */
-import type { ShapeCount } from '../queue/recipient-queue.js';
+import type { SenderShapeCount, ShapeCount } from '../queue/recipient-queue.js';
 
-export type ShapeBy = 'domain' | 'destination';
-export const SHAPE_BY: readonly ShapeBy[] = ['domain', 'destination'];
+export type ShapeBy = 'domain' | 'destination' | 'sender-domain';
+export const SHAPE_BY: readonly ShapeBy[] = ['domain', 'destination', 'sender-domain'];
+
+/** The row of messages from the null sender (DSNs) in a shape by sender domain: qshape's name for it. */
+export const NULL_SENDER_KEY = 'MAILER-DAEMON';
 
 /** qshape's default buckets: upper bounds in minutes, doubling from 5 to 1280, then everything older (null: no bound). */
 export const SHAPE_BUCKETS_MINUTES: readonly (number | null)[] = [5, 10, 20, 40, 80, 160, 320, 640, 1280, null];
@@ -28,6 +36,8 @@ export interface ShapeRow {
 
 export interface QueueShape {
   readonly by: ShapeBy;
+  /** What the numbers count: recipients (by domain or destination) or messages (by sender domain). */
+  readonly counts: 'recipients' | 'messages';
   /** Age bucket upper bounds in minutes; the last is null (no bound: 1280+). */
   readonly bucketsMinutes: (number | null)[];
   /** Every non-final recipient of a message that is not held. */
@@ -69,8 +79,19 @@ const row = (key: string, counts: number[]): ShapeRow => ({ key, total: counts.r
  */
 export function queueShape(
   counts: readonly ShapeCount[],
-  by: ShapeBy = 'domain',
+  by: 'domain' | 'destination' = 'domain',
   keyOf: (c: ShapeCount) => string = by === 'domain' ? (c) => c.domain : (c) => c.destination,
+): QueueShape {
+  return tally(counts, by, keyOf);
+}
+
+/** qshape -s: messages by sender domain (RecipientQueue.senderShapeCounts), the null sender as MAILER-DAEMON. */
+export function senderShape(counts: readonly SenderShapeCount[]): QueueShape {
+  return tally(counts, 'sender-domain', (c) => c.senderDomain || NULL_SENDER_KEY);
+}
+
+function tally<C extends { readonly held: boolean; readonly bucket: number; readonly n: number }>(
+  counts: readonly C[], by: ShapeBy, keyOf: (c: C) => string,
 ): QueueShape {
   const n = SHAPE_BUCKETS_MINUTES.length;
   const waiting = new Tally(n);
@@ -78,6 +99,7 @@ export function queueShape(
   for (const c of counts) (c.held ? held : waiting).add(keyOf(c), Math.min(Math.max(0, c.bucket), n - 1), c.n);
   return {
     by,
+    counts: by === 'sender-domain' ? 'messages' : 'recipients',
     bucketsMinutes: [...SHAPE_BUCKETS_MINUTES],
     total: row('TOTAL', waiting.all),
     held: row('HELD', held.all),

@@ -104,6 +104,10 @@ export const ROUTES: readonly Route[] = [
     if (!a.throughput) throw new AdminError('unavailable', 'throughput is counted by a running server');
     return a.throughput();
   }),
+  route('POST', '/api/aliases/reload', async (a) => {
+    if (!a.reloadAliases) throw new AdminError('unavailable', 'the aliases file is read by a running server');
+    return a.reloadAliases();
+  }),
   route('POST', '/api/queue/flush', async (a, { body }) => {
     const o = obj(body);
     return a.flush({ domain: optString(o, 'domain'), id: optString(o, 'id'), force: o.force === true });

@@ -24,6 +24,8 @@
  *   aliases do), so "bob → [bob, bob@elsewhere]" keeps a copy: a target that
  *   is already on the expansion path is taken as the mailbox, not expanded
  *   again. Any other repeat, or depth beyond 10, is a loop and is dropped.
+ *   The aliases file (local/alias-source) comes after a domain's own
+ *   `aliases` and applies to every local domain, with the same rules.
  * - Usage staleness: the cached figure grows with each delivery here at once,
  *   but mail removed by a reader is seen only at the next rescan, which
  *   `usageCached` starts in the background when the figure is older than
@@ -241,8 +243,13 @@ export class Mailboxes {
   private readonly domains = new Map<string, DomainTable>();
   private readonly maildirs = new Map<string, Maildir>();
 
+  /**
+   * `fileAliases`: the aliases file's table (local/alias-source), for every local domain, consulted after
+   * a domain's own `aliases`; read at each lookup, so a reload of the file is in force at once.
+   */
   constructor(domains: readonly DomainConfig[], private readonly dataDir: string,
-    private readonly maildirOptions: { hostname?: string; maxAgeMs?: number } = {}) {
+    private readonly maildirOptions: { hostname?: string; maxAgeMs?: number } = {},
+    private readonly fileAliases?: { get(localPart: string): readonly string[] | undefined }) {
     for (const d of domains) {
       this.domains.set(d.name.replace(/\.$/, '').toLowerCase(), {
         config: d,
@@ -271,7 +278,7 @@ export class Mailboxes {
     const table = parts && this.domains.get(parts.domain);
     if (!parts || !table) return { kind: 'not-local' };
     const user = parts.local.toLowerCase();
-    const targets = use.aliases ? table.aliases.get(user) : undefined;
+    const targets = use.aliases ? table.aliases.get(user) ?? this.fileAliases?.get(user) : undefined;
     if (targets) return { kind: 'alias', targets: targets.map((t) => (t.includes('@') ? t : `${t}@${parts.domain}`)) };
     const quota = table.mailboxes.get(user);
     if (quota !== undefined) return { kind: 'mailbox', domain: parts.domain, user, quota };
@@ -280,6 +287,12 @@ export class Mailboxes {
       return this.lookupIn(`${catchAll}@${parts.domain}`, { aliases: use.aliases, catchAll: false });
     }
     return { kind: 'unknown' };
+  }
+
+  /** The mailbox an address names itself, aliases and catch-all aside: what local delivery writes to (aliases were expanded at RCPT). */
+  mailbox(address: string): MailboxRef | undefined {
+    const found = this.lookupIn(address, { aliases: false, catchAll: false });
+    return found.kind === 'mailbox' ? found : undefined;
   }
 
   /** Follows aliases (and catch-alls) to local mailboxes and remote addresses, bounded and loop-safe. */

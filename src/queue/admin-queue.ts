@@ -18,7 +18,7 @@ import type { SuppressionList } from './suppression.js';
 export interface AdminQueue {
   readonly messages: Pick<MessageStore, 'getMessage' | 'getBody' | 'deleteMessages'>;
   readonly recipients: Pick<RecipientQueue,
-    | 'getRecipients' | 'getAttempts' | 'listMessages' | 'shapeCounts'
+    | 'getRecipients' | 'getAttempts' | 'listMessages' | 'shapeCounts' | 'senderShapeCounts'
     | 'flush' | 'setHeld' | 'claimWaiting' | 'recordOutcomes'>;
   readonly gate: Pick<DestinationGate, 'getDestination' | 'listDestinations' | 'putDestination'>;
   /** The suppression list, whole: operators list, add, remove, import and export it (http/admin-suppression). */

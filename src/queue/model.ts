@@ -71,6 +71,8 @@ export interface NewMessage {
 
 export type RecipientState = 'queued' | 'inflight' | 'delivered' | 'deferred' | 'failed' | 'expired';
 export const FINAL_STATES: readonly RecipientState[] = ['delivered', 'failed', 'expired'];
+/** Every state, in a recipient's usual order. */
+export const RECIPIENT_STATES: readonly RecipientState[] = ['queued', 'inflight', 'delivered', 'deferred', 'failed', 'expired'];
 
 /** The last reply that decided a recipient's state (or an error we made up, with host unset). */
 export interface LastReply {

@@ -63,6 +63,17 @@ export interface ShapeCount {
   readonly n: number;
 }
 
+/** Messages with a waiting recipient, of one sender domain and hold state, in one age bucket (`queue shape --by sender-domain`). */
+export interface SenderShapeCount {
+  /** The part of the sender after its last `@`, lower case; '' for the null sender (`<>`: DSNs). */
+  readonly senderDomain: string;
+  readonly held: boolean;
+  /** As ShapeCount's. */
+  readonly bucket: number;
+  /** Messages (each has one sender), as qshape -s counts them. */
+  readonly n: number;
+}
+
 export interface RecipientQueue {
   getRecipients(id: MessageId): Promise<RecipientRow[]>;
   getAttempts(id: MessageId): Promise<AttemptRow[]>;
@@ -74,6 +85,11 @@ export interface RecipientQueue {
    * read, so a dashboard polling the queue's shape costs no listing of every message.
    */
   shapeCounts(now: number, boundsMs: readonly number[]): Promise<ShapeCount[]>;
+  /**
+   * Messages with at least one non-final recipient, counted by sender domain, hold and age bucket at
+   * `now` (as shapeCounts): qshape -s, one aggregate read.
+   */
+  senderShapeCounts(now: number, boundsMs: readonly number[]): Promise<SenderShapeCount[]>;
 
   /**
    * Claims due recipients: state queued or deferred, nextAttemptAt ≤ now, the

@@ -13,6 +13,17 @@ export function ageBucketSql(ageExpr: string, boundsMs: readonly number[]): stri
   return `CASE ${boundsMs.map((b, i) => `WHEN ${ageExpr} < ${b} THEN ${i}`).join(' ')} ELSE ${boundsMs.length} END`;
 }
 
+/**
+ * The lower-cased part of an address column after its last `@` ('' for the null sender, which has
+ * none). SQLite has no "last index of": rtrim with every character but `@` strips back to the last `@`,
+ * and the length of what is left is where the domain starts. PostgreSQL's regex is greedy to the last `@`.
+ */
+export function domainOfSql(dialect: 'sqlite' | 'pg', column: string): string {
+  return dialect === 'sqlite'
+    ? `lower(substr(${column}, length(rtrim(${column}, replace(${column}, '@', ''))) + 1))`
+    : `lower(CASE WHEN position('@' in ${column}) > 0 THEN regexp_replace(${column}, '^.*@', '') ELSE '' END)`;
+}
+
 /** "a_b%" → "%a\_b\%%": a lower-case substring pattern, LIKE's wildcards in the text taken literally (ESCAPE '\'). */
 export function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

@@ -50,4 +50,4 @@ export interface Queue {
 
 export type { DestinationGate } from './destination-gate.js';
 export type { MessageStore } from './message-store.js';
-export type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from './recipient-queue.js';
+export type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from './recipient-queue.js';

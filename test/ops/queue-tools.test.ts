@@ -90,6 +90,17 @@ describe('queue shape, queue cat, search and throughput', () => {
     assert.equal(byDest.by, 'destination');
     // Routed domains go to the route's host: the rows are named by it.
     assert.ok(byDest.rows.some((r) => r.key.includes(String(deadPort)) && r.total === 1), JSON.stringify(byDest.rows));
+    // qshape -s: messages by sender domain. alice@sink.test's message waits on later@ (one message, though
+    // two of its recipients are final), bob@src.test's on carol@; erin@src.test's is held.
+    const bySender = await cli('queue', 'shape', '--by', 'sender-domain');
+    assert.equal(bySender.code, 0, bySender.stderr);
+    const sl = bySender.stdout.split('\n');
+    assert.match(sl[1]!, /^ +TOTAL +2 +2( +0){9}$/);
+    assert.ok(sl.some((l) => /^ *sink\.test +1 +1( +0){9}$/.test(l)), bySender.stdout);
+    assert.ok(sl.some((l) => /^ *src\.test +1 +1( +0){9}$/.test(l)), bySender.stdout);
+    const sj = JSON.parse((await cli('queue', 'shape', '--by', 'sender-domain', '--json')).stdout) as Shape & { counts: string };
+    assert.deepEqual([sj.by, sj.counts], ['sender-domain', 'messages']);
+    assert.deepEqual(sj.heldRows.map((r) => [r.key, r.total]), [['src.test', 1]]);
     assert.equal((await cli('queue', 'shape', '--by', 'sender')).code, 2);
   }
 

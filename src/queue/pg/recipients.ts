@@ -14,8 +14,8 @@ import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, Reci
 import { FINAL_STATES } from '../model.js';
 import { RemovalCandidates } from '../removal-candidates.js';
 import type { PgDb, Sql } from './db.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from '../recipient-queue.js';
-import { ageBucketSql, likePattern } from '../shape-sql.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from '../recipient-queue.js';
+import { ageBucketSql, domainOfSql, likePattern } from '../shape-sql.js';
 import { OutcomeEvents, type ChangedRecipient } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
 import {
@@ -102,6 +102,14 @@ export class PgRecipientQueue implements RecipientQueue {
         FROM recipients r JOIN messages m ON m.id = r.message_id
         WHERE r.state IN ('queued','inflight','deferred') GROUP BY 1, 2, 3, 4`, [now]);
     return rows.map((r) => ({ domain: r.domain, destination: r.destination, held: Boolean(r.held), bucket: Number(r.bucket), n: Number(r.n) }));
+  }
+
+  async senderShapeCounts(now: number, boundsMs: readonly number[]): Promise<SenderShapeCount[]> {
+    const rows = await this.d.read<{ sender_domain: string; held: boolean; bucket: number; n: number }>('senderShapeCounts',
+      `SELECT ${domainOfSql('pg', 'm.sender')} AS sender_domain, m.held, ${ageBucketSql('$1::bigint - m.received_at', boundsMs)} AS bucket, COUNT(*)::int AS n
+        FROM messages m WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state IN ('queued','inflight','deferred'))
+        GROUP BY 1, 2, 3`, [now]);
+    return rows.map((r) => ({ senderDomain: r.sender_domain, held: Boolean(r.held), bucket: Number(r.bucket), n: Number(r.n) }));
   }
 
   async nextDueAt(): Promise<number | undefined> {

@@ -16,8 +16,8 @@ import type {
 } from '../model.js';
 import { FINAL_STATES } from '../model.js';
 import { RemovalCandidates } from '../removal-candidates.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, ShapeCount, SweepClaim } from '../recipient-queue.js';
-import { ageBucketSql, likePattern } from '../shape-sql.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from '../recipient-queue.js';
+import { ageBucketSql, domainOfSql, likePattern } from '../shape-sql.js';
 import type { SqliteDb } from './db.js';
 import { OutcomeEvents, type ChangedRecipient } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
@@ -102,6 +102,13 @@ export class SqliteRecipientQueue implements RecipientQueue {
       FROM recipients r JOIN messages m ON m.id = r.message_id
       WHERE r.state IN ('queued','inflight','deferred') GROUP BY 1, 2, 3, 4`).all({ now }) as { domain: string; destination: string; held: number; bucket: number; n: number }[];
     return rows.map((r) => ({ domain: r.domain, destination: r.destination, held: r.held !== 0, bucket: r.bucket, n: r.n }));
+  }
+
+  async senderShapeCounts(now: number, boundsMs: readonly number[]): Promise<SenderShapeCount[]> {
+    const rows = this.d.st(`SELECT ${domainOfSql('sqlite', 'm.sender')} AS sender_domain, m.held, ${ageBucketSql('@now - m.received_at', boundsMs)} AS bucket, COUNT(*) AS n
+      FROM messages m WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id AND r.state IN ('queued','inflight','deferred'))
+      GROUP BY 1, 2, 3`).all({ now }) as { sender_domain: string; held: number; bucket: number; n: number }[];
+    return rows.map((r) => ({ senderDomain: r.sender_domain, held: r.held !== 0, bucket: r.bucket, n: r.n }));
   }
 
   async nextDueAt(): Promise<number | undefined> {

@@ -48,6 +48,7 @@ const handlers: QueueHandlers = {
   listMessages: (filter) => r.listMessages(filter),
   counts: () => r.counts(),
   shapeCounts: (at, bounds) => r.shapeCounts(at, bounds),
+  senderShapeCounts: (at, bounds) => r.senderShapeCounts(at, bounds),
   claimDue: (req) => r.claimDue(req),
   renewLeases: (ids, owner, until) => r.renewLeases(ids, owner, until),
   unclaim: (ids, owner, next) => r.unclaim(ids, owner, next),

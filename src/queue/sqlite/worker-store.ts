@@ -110,6 +110,7 @@ export class WorkerQueue implements Queue {
       listMessages: (filter) => call('listMessages', filter),
       counts: () => call('counts'),
       shapeCounts: (now, bounds) => call('shapeCounts', now, bounds),
+      senderShapeCounts: (now, bounds) => call('senderShapeCounts', now, bounds),
       claimDue: (req) => call('claimDue', req),
       renewLeases: (ids, owner, until) => call('renewLeases', ids, owner, until),
       unclaim: (ids, owner, next) => call('unclaim', ids, owner, next),

@@ -17,7 +17,7 @@ import type { Queue } from '../../../src/queue/store.js';
 import { message, reply, T0, withQueue, type Implementation } from './harness.js';
 
 /** Calls that only read: everything else is a write, and the hook runs once before the first of those. */
-const READS = new Set(['getMessage', 'getBody', 'getRecipients', 'getAttempts', 'listMessages', 'counts', 'shapeCounts',
+const READS = new Set(['getMessage', 'getBody', 'getRecipients', 'getAttempts', 'listMessages', 'counts', 'shapeCounts', 'senderShapeCounts',
   'nextDueAt', 'getDestination', 'listDestinations']);
 
 /** `queue`, with `beforeFirstWrite` run (and awaited) once, just before the first call that is not a read. */

@@ -312,5 +312,30 @@ export function recipientQueueContract(impl: Implementation): void {
         ['one.test route:one false 0', 1], ['x.test x.test false 0', 5], ['x.test x.test true 0', 1],
       ]);
     }));
+
+    test('senderShapeCounts: messages with a waiting recipient by sender domain (after the last @, lower case), hold and age; the null sender is \'\'', () => withQueue(impl, async (q) => {
+      const min = 60_000;
+      const at = (ageMin: number, sender: string, addresses: string[]) =>
+        q.queue.messages.enqueue(message(addresses.map((address) => ({ address, destination: 'x.test' })), { sender, receivedAt: T0 - ageMin * min }));
+      await at(1, 'alice@Shop.TEST', ['a@x.test', 'b@x.test', 'c@x.test']); // three recipients, one message
+      await at(2, 'bob@shop.test', ['d@x.test']);
+      await at(7, '"odd@name"@Lists.Test', ['e@x.test']); // an @ in the quoted local part: the domain is after the last one
+      await at(3, '', ['f@x.test']); // a DSN
+      const held = await at(30, 'carol@shop.test', ['g@x.test']);
+      await q.queue.recipients.setHeld(held, true);
+      const done = await at(1, 'dan@gone.test', ['h@x.test']);
+      // gone.test's only recipient is delivered: its message no longer counts.
+      const claimed = await q.queue.recipients.claimDue(lease(T0, 'a', 100));
+      const h = claimed.find((r) => r.messageId === done)!;
+      await q.queue.recipients.recordOutcomes([{ recipientId: h.id, outcome: { kind: 'delivered', reply } }], T0, 'a');
+      await q.queue.recipients.unclaim(claimed.filter((r) => r.messageId !== done).map((r) => r.id), 'a', T0);
+      const counts = await q.queue.recipients.senderShapeCounts(T0, [5, 10, 20, 40].map((m) => m * min));
+      assert.deepEqual(counts.map((c) => [`${c.senderDomain} ${c.held} ${c.bucket}`, c.n]).sort(), [
+        [' false 0', 1],
+        ['lists.test false 1', 1],
+        ['shop.test false 0', 2],
+        ['shop.test true 3', 1],
+      ]);
+    }));
   });
 }
