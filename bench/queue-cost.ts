@@ -83,8 +83,11 @@ async function lsn(url: string): Promise<{ lsn: string; oid: number; cpu: Map<nu
   try {
     const pids = (await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid);
     const { rows } = await c.query<{ lsn: string; oid: number }>('SELECT pg_current_wal_insert_lsn()::text AS lsn, (SELECT oid FROM pg_database WHERE datname = current_database())::int AS oid');
-    // One small record after that point (not transactional, no table), so a reader of the WAL sees it was passed.
+    // One small record after that point (not transactional, no table), so a reader of the WAL sees it was passed;
+    // waited for until flushed: pg_waldump started at a point with nothing flushed after it gives up at once.
     await c.query("SELECT pg_logical_emit_message(false, 'halcyon-bench', '')");
+    const flushed = async (): Promise<boolean> => (await c.query<{ ok: boolean }>('SELECT pg_current_wal_flush_lsn() > $1::pg_lsn AS ok', [rows[0]!.lsn])).rows[0]!.ok;
+    for (let i = 0; i < 100 && !(await flushed()); i++) await sleep(20);
     return { ...rows[0]!, cpu: backendCpu(pids) };
   } finally {
     await c.end();
