@@ -245,6 +245,10 @@ export class PgRecipientQueue implements RecipientQueue {
   private async claimWhole(what: string, owed: string, receivedBefore: number | undefined, c: SweepClaim): Promise<RecipientRow[]> {
     // No recipient of the message in an attempt (its outcome belongs in the same report) or under a live report claim.
     const QUIET = `NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = r.message_id AND (o.state = 'inflight' OR o.report_until > $1))`;
+    // Most passes find nothing owed: one look (an index probe, no transaction) before BEGIN, SELECT … FOR UPDATE, COMMIT.
+    // A recipient owed a moment after it is claimed by the next pass, as when the locking SELECT finds none.
+    const owedAny = await this.d.read<{ x: number }>(what, `SELECT 1 AS x FROM recipients r WHERE ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) LIMIT 1`, [c.now]);
+    if (owedAny.length === 0) return [];
     const raws = await this.d.tx(what, async (t) => {
       // Whole messages, each locked while it is claimed: a node claiming at the same moment skips it, so one
       // message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).
