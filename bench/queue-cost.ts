@@ -19,6 +19,7 @@
  * Prints each run and the medians with their range; asserts nothing.
  *
  * Run: node dist/bench/queue-cost.js [messages=2000] [runs=3] [warmup=1000] [setups=sqlite,postgres]
+ * (BENCH_SIZE=102400 for 100 KiB messages)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -38,6 +39,8 @@ const RUNS = Number(process.argv[3] ?? 3);
 const WARMUP = Number(process.argv[4] ?? 1000);
 const SETUPS = (process.argv[5] ?? 'sqlite,postgres').split(',') as ('sqlite' | 'postgres')[];
 const BUDGET_MS = 150_000;
+/** BENCH_SIZE: the message size in bytes (default 1024). */
+const SIZE = Number(process.env.BENCH_SIZE ?? 1024);
 const PG_WAL = process.env.PG_WAL_DIR ?? '/var/lib/postgresql/15/main/pg_wal';
 const WALDUMP = process.env.PG_WALDUMP ?? '/usr/lib/postgresql/15/bin/pg_waldump';
 const COUNTERS = fileURLToPath(new URL('./cost-counters.js', import.meta.url));
@@ -151,7 +154,7 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
     if (setup === 'postgres') db = await createTestDatabase();
     const h = await startHalcyon({ routeTo: sink.port, ...(db ? { postgres: { url: db.url, node: `cost-${run}` } } : {}) });
     try {
-      const load = { sessions: 20, size: 1024, recipients: 1 };
+      const load = { sessions: 20, size: SIZE, recipients: 1 };
       if (WARMUP > 0) {
         await runSource(h.port, { ...load, messages: WARMUP }, BUDGET_MS);
         await pollUntil(() => sink.messages() >= WARMUP, Date.now() + BUDGET_MS, 10);
@@ -210,7 +213,7 @@ async function main(): Promise<void> {
     const order = run % 2 === 0 ? SETUPS : [...SETUPS].reverse();
     for (const s of order) got.get(s)!.push(await once(s, run));
   }
-  console.log(`\n${MESSAGES} × 1 KiB after ${WARMUP} warm-up, 20 sessions, ${RUNS} runs: median (range)`);
+  console.log(`\n${MESSAGES} × ${SIZE / 1024} KiB after ${WARMUP} warm-up, 20 sessions, ${RUNS} runs: median (range)`);
   for (const [setup, figs] of got) {
     const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
     console.log(`${setup}: ${fmtRange(figs.map((f) => f.msgsPerS), 0)} msgs/s; CPU ${fmtRange(figs.map((f) => f.cpuPerK))} s per 1,000; ` +
