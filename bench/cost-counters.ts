@@ -7,8 +7,8 @@
  *   statement's opening words — with the pg driver, one query is one round
  *   trip to the server (it does not pipeline);
  * - every request the main thread posts to the SQLite queue thread
- *   (`Worker.prototype.postMessage`), by its `op` — one request is one
- *   queue-thread round trip;
+ *   (`Worker.prototype.postMessage`), by its `op`, and the postMessage calls
+ *   (one may carry the requests of a whole event-loop turn);
  * - the process's CPU (`process.cpuUsage`, every thread).
  *
  * On SIGUSR2 it writes a snapshot of the counters, as JSON, to the file
@@ -21,13 +21,17 @@ import pg from 'pg';
 
 export interface CostSnapshot {
   readonly pg: Record<string, number>;
+  /** Requests to the queue thread, by op (a postMessage may carry several). */
   readonly posts: Record<string, number>;
+  /** postMessage calls from the main thread to the queue thread. */
+  readonly messages: number;
   /** User + system CPU microseconds of the whole process. */
   readonly cpuUs: number;
 }
 
 const pgCounts: Record<string, number> = {};
 const postCounts: Record<string, number> = {};
+let messages = 0;
 
 /** A statement's kind: its first words and the table it names, e.g. "UPDATE recipients", "WITH c AS … UPDATE recipients". */
 export function statementKind(sql: string): string {
@@ -54,15 +58,18 @@ if (file) {
   };
   const post = Worker.prototype.postMessage;
   Worker.prototype.postMessage = function (this: Worker, value: unknown, transfer?: readonly Transferable[]): void {
-    const op = (value as { op?: unknown } | null)?.op;
-    const k = typeof op === 'string' ? op : 'other';
-    postCounts[k] = (postCounts[k] ?? 0) + 1;
+    messages++;
+    for (const req of Array.isArray(value) ? value : [value]) {
+      const op = (req as { op?: unknown } | null)?.op;
+      const k = typeof op === 'string' ? op : 'other';
+      postCounts[k] = (postCounts[k] ?? 0) + 1;
+    }
     // transferList typed loosely across Node versions; passed through as given.
     post.call(this, value, transfer as Parameters<typeof post>[1]);
   };
   process.on('SIGUSR2', () => {
     const u = process.cpuUsage();
-    const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, cpuUs: u.user + u.system };
+    const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, messages, cpuUs: u.user + u.system };
     writeFileSync(file, JSON.stringify(snap));
   });
 }

@@ -51,6 +51,8 @@ interface Figure {
   readonly cpuPerK: number;
   readonly statements: Record<string, number>;
   readonly posts: Record<string, number>;
+  /** postMessage calls to the queue thread per message (each carries one request or a turn's). */
+  readonly postMessages: number;
   readonly walBytes: number | undefined;
   /** CPU seconds of the database's server processes per 1,000 messages (those alive at the end; a new one counted from 0). */
   readonly serverCpuPerK: number | undefined;
@@ -176,12 +178,13 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
         setup, msgsPerS: got / seconds, cpuPerK: ((s1.cpuUs - s0.cpuUs) / 1e6) * 1000 / got,
         statements: Object.fromEntries(Object.entries(diff(s0.pg, s1.pg)).map(([k, v]) => [k, v / got])),
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
+        postMessages: ((s1.messages ?? 0) - (s0.messages ?? 0)) / got,
         walBytes: w1 && wal ? ((await wal.stop(w1.lsn)) ?? NaN) / got : undefined,
         serverCpuPerK: w0 && w1 ? ([...w1.cpu].reduce((n, [pid, t]) => n + t - (w0.cpu.get(pid) ?? 0), 0) * 1000) / got : undefined,
       };
       const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
       console.log(`run ${run + 1} ${setup.padEnd(8)} ${f.msgsPerS.toFixed(0)} msgs/s, CPU ${f.cpuPerK.toFixed(2)} s/1000, ` +
-        `pg round trips ${sum(f.statements).toFixed(2)}/msg, queue-thread requests ${sum(f.posts).toFixed(2)}/msg` +
+        `pg round trips ${sum(f.statements).toFixed(2)}/msg, queue-thread requests ${sum(f.posts).toFixed(2)}/msg in ${f.postMessages.toFixed(2)} postMessages` +
         `${f.walBytes !== undefined ? `, WAL ${f.walBytes.toFixed(0)} B/msg` : ''}` +
         `${f.serverCpuPerK !== undefined ? `, PostgreSQL server CPU ${f.serverCpuPerK.toFixed(2)} s/1000` : ''}`);
       return f;
@@ -217,7 +220,7 @@ async function main(): Promise<void> {
   for (const [setup, figs] of got) {
     const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
     console.log(`${setup}: ${fmtRange(figs.map((f) => f.msgsPerS), 0)} msgs/s; CPU ${fmtRange(figs.map((f) => f.cpuPerK))} s per 1,000; ` +
-      `pg round trips ${fmtRange(figs.map((f) => sum(f.statements)))}/msg; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg` +
+      `pg round trips ${fmtRange(figs.map((f) => sum(f.statements)))}/msg; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg in ${fmtRange(figs.map((f) => f.postMessages))} postMessages/msg` +
       (figs[0]?.walBytes !== undefined ? `; WAL ${fmtRange(figs.map((f) => f.walBytes ?? NaN), 0)} B/msg` : '') +
       (figs[0]?.serverCpuPerK !== undefined ? `; PostgreSQL server CPU ${fmtRange(figs.map((f) => f.serverCpuPerK ?? NaN))} s per 1,000` : ''));
     const kinds = new Set(figs.flatMap((f) => [...Object.keys(f.statements), ...Object.keys(f.posts)]));
