@@ -184,10 +184,11 @@ export class PgRecipientQueue implements RecipientQueue {
       const events = new OutcomeEvents(this.d.events, now);
       const entries: SuppressionEntry[] = [];
       for (const row of rows) {
-        const { outcome } = list[row.ord - 1]!;
+        const { outcome, rule } = list[row.ord - 1]!;
         applied.push(row.id);
         if (outcome.kind !== 'deferred') finished.push(row.message_id);
-        events.add(row, outcome);
+        // A triggered rule's event is written with the outcome, in its commit (no sink: no event, and no transaction needed).
+        events.add(row, outcome, rule);
         const entry = bounceEntry(row, outcome, now);
         if (entry) entries.push(entry);
       }
