@@ -38,6 +38,7 @@ import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import { serverAdminLog } from './http/audit.js';
+import { TokenBuckets } from './http/token-bucket.js';
 import { Admin } from './http/admin.js';
 import { AdminError } from './http/admin-api.js';
 import { Metrics } from './http/metrics.js';
@@ -116,10 +117,14 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
   // Gauges read qmgr lazily: it is built below.
-  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name) });
+  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name), maxTenants: () => config().inject.metric_tenants });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
-  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys });
+  const intake = new Intake({
+    store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys,
+    // An AUTH user's tenant: its [[users]] tenant, else its name (intake/intake senderOf).
+    tenantOf: (user) => config().users.find((u) => u.name === user)?.tenant ?? user,
+  });
 
   // Provider presets and reply rules (data/providers.toml under [shaping]): the transport's per-provider TLS and
   // messages per connection, the destination service's caps, rates and rules. A bad override fails the start here.
@@ -184,8 +189,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     destinationView: destinations.view,
     poke: () => qmgr.poke(),
     classify: (r) => live.current.classifier.classify(r),
+    injectBuckets: new TokenBuckets(),
     ...serverAdminLog(log, {
-      accepted: () => metrics.messageAccepted(),
+      accepted: (tenant) => metrics.messageAccepted(tenant),
       bounced: (recipient, reply, destination) => metrics.outcome({ status: 'bounced', class: reply.class ?? live.current.classifier.classify(reply), destination, recipient, reply, latencyMs: 0 }),
     }),
   });
