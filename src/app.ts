@@ -37,6 +37,7 @@ import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
 import { serverAdminLog } from './http/audit.js';
+import { TokenBuckets } from './http/token-bucket.js';
 import { Admin } from './http/admin.js';
 import { AdminError } from './http/admin-api.js';
 import { Metrics } from './http/metrics.js';
@@ -115,10 +116,14 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
   // Gauges read qmgr lazily: it is built below.
-  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name) });
+  const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name), maxTenants: () => config().inject.metric_tenants });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
-  const intake = new Intake({ store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys });
+  const intake = new Intake({
+    store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys,
+    // An AUTH user's tenant: its [[users]] tenant, else its name (intake/intake senderOf).
+    tenantOf: (user) => config().users.find((u) => u.name === user)?.tenant ?? user,
+  });
 
   const { resolver, authDns, smtp, tlsRecorder, startDane, ca } = buildOutbound(cfg, { config, log, clock, metrics, store });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
@@ -179,8 +184,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     destinationView: destinations.view,
     poke: () => qmgr.poke(),
     classify: (r) => live.current.classifier.classify(r),
+    injectBuckets: new TokenBuckets(),
     ...serverAdminLog(log, {
-      accepted: () => metrics.messageAccepted(),
+      accepted: (tenant) => metrics.messageAccepted(tenant),
       bounced: (recipient, reply, destination) => metrics.outcome({ status: 'bounced', class: reply.class ?? live.current.classifier.classify(reply), destination, recipient, reply, latencyMs: 0 }),
     }),
   });

@@ -22,6 +22,8 @@ export const ERRORS = {
   HAL_ERR_QUEUE_UNAVAILABLE: { smtp: 451, enhanced: '4.3.0', text: 'Local error in processing: queue database unreachable, try again later' },
   HAL_ERR_QUEUE_NOT_FOUND: { text: 'No such message in the queue' },
   HAL_ERR_CONFIG: { text: 'Invalid configuration' },
+  // An enqueue carrying an idempotency key another enqueue already stored (queue/idempotency): nothing of it was stored.
+  HAL_ERR_IDEMPOTENCY_TAKEN: { text: 'Idempotency key already used' },
   HAL_ERR_TOO_BIG: { smtp: 552, enhanced: '5.3.4', text: 'Message size exceeds fixed maximum message size' },
   HAL_ERR_LOOP: { smtp: 554, enhanced: '5.4.6', text: 'Too many hops (mail loop detected)' },
   HAL_ERR_BARE_NEWLINE: { smtp: 550, enhanced: '5.5.2', text: 'Bare CR or LF not allowed in message content; use CRLF' },

@@ -79,7 +79,7 @@ export function buildInbound(cfg: Config, deps: {
             return new Map<string, never>();
           })).get(suppressionKey(address)) : undefined),
         rate: { messageOver: (ip: string) => over('messages', ip), recipientOver: (user: string) => over('recipients', user) },
-        onMessage: () => { metrics.messageAccepted(); deps.onMessage(); },
+        onMessage: (m) => { metrics.messageAccepted(m.tenant); deps.onMessage(); },
         onReject: (reason) => metrics.messageRejected(reason),
       };
     },

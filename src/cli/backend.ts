@@ -49,7 +49,7 @@ async function forChanges(cfg: Config, store: Queue, access: BackendOptions['acc
   let keys: DkimKey[] | undefined;
   return {
     onAction,
-    intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)) }),
+    intake: new Intake({ store: store.messages, hostname: () => cfg.hostname, clock: Date.now, dkimKeys: () => (keys ??= loadDkimKeys(cfg.dkim)), tenantOf: (user) => cfg.users.find((u) => u.name === user)?.tenant ?? user }),
     directory: () => createDirectory(cfg, mailboxes),
   };
 }

@@ -16,7 +16,7 @@ export function formatQueueList(list: { message: MessageRow; recipients: ListedR
   if (list.length === 0) return 'Mail queue is empty\n';
   let out = '';
   for (const { message: m, recipients } of list) {
-    out += `${m.id}  ${age(now - m.receivedAt).padStart(6)}  ${String(m.size).padStart(8)}  <${printable(m.sender)}>${m.held ? '  (held)' : ''}\n`;
+    out += `${m.id}  ${age(now - m.receivedAt).padStart(6)}  ${String(m.size).padStart(8)}  <${printable(m.sender)}>${m.held ? '  (held)' : ''}${senderLabels(m)}\n`;
     for (const r of recipients) {
       const last = describeLast(r);
       const when = nextText(r, now);
@@ -26,6 +26,11 @@ export function formatQueueList(list: { message: MessageRow; recipients: ListedR
   return `${out}-- ${list.length} message(s), ${list.reduce((n, x) => n + x.recipients.length, 0)} recipient(s)\n`;
 }
 
+/** "  tenant=acme campaign=spring" when the message names them (intake decides who sent it). */
+function senderLabels(m: MessageRow): string {
+  return `${m.tenant ? `  tenant=${printable(m.tenant)}` : ''}${m.campaign ? `  campaign=${printable(m.campaign)}` : ''}`;
+}
+
 /** `queue show`: the envelope, a header summary and each recipient with its attempt history. */
 export function formatMessageDetail(d: MessageDetail, now: number): string {
   const m = d.message;
@@ -33,6 +38,8 @@ export function formatMessageDetail(d: MessageDetail, now: number): string {
   let out = `Message ${m.id}${m.held ? '  (held)' : ''}${m.dsnFor ? `  (DSN about ${m.dsnFor})` : ''}\n`;
   out += `  sender:    <${printable(m.sender)}>\n`;
   out += `  received:  ${new Date(m.receivedAt).toISOString()} (${age(now - m.receivedAt)} ago) from ${printable(`${t.clientHelo} [${t.clientIp}] with ${t.protocol}${t.authUser ? ` as ${t.authUser}` : ''}`)}\n`;
+  if (m.tenant) out += `  tenant:    ${printable(m.tenant)}\n`;
+  if (m.campaign) out += `  campaign:  ${printable(m.campaign)}\n`;
   out += `  size:      ${m.size}${m.params.body ? `  body=${m.params.body}` : ''}${m.params.envid ? `  envid=${m.params.envid}` : ''}${m.params.ret ? `  ret=${m.params.ret}` : ''}\n`;
   for (const [k, v] of Object.entries(d.headers)) out += `  ${`${k}:`.padEnd(11)}${printable(v)}\n`;
   out += 'Recipients:\n';

@@ -98,6 +98,8 @@ const user = z.strictObject({
   password_hash: z.string().regex(/^scrypt\$/, 'expected a hash made by `halcyon user add`').describe('scrypt hash from `halcyon user add NAME`.'),
   senders: z.array(z.string().regex(/^([^@\s]+)?@[^@\s]+$/, 'expected "user@domain" or "@domain"')).optional()
     .describe('MAIL FROM addresses this user may use once authenticated: "alice@example.test" or a whole domain "@example.test"; others get 553 5.7.1. Unset → any sender (the null sender <> is always allowed).'),
+  tenant: z.string().min(1).max(128).optional()
+    .describe('The tenant of the mail this user sends (queue list, logs, events, metrics); unset → the user name. An X-Halcyon-Tenant header in the message names another (and is removed).'),
 });
 
 const dkimKey = z.strictObject({
@@ -348,6 +350,16 @@ export const configSchema = z.strictObject({
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup !== undefined) ctx.addIssue({ code: 'custom', message: `two event sinks are named "${dup}"`, path: ['webhooks'] });
   }).describe('Recipient events (docs/events.md): written to an outbox in the queue with each state change, and sent at least once to each sink, retried with backoff until acknowledged.'),
+
+  inject: z.strictObject({
+    max_recipients: z.number().int().min(1).default(1000)
+      .describe('Most recipients in one request to POST /api/inject/v1 (or /api/messages); more → 413 too_many_recipients, nothing queued.'),
+    rate: z.number().min(0).default(50)
+      .describe('Requests per second each API token may make to the injection API (a token bucket per token, per node); 0 → unlimited. Past it: 429 with Retry-After.'),
+    burst: z.number().int().min(1).default(100).describe('How many requests a token may make at once before `rate` paces it (the bucket\'s size).'),
+    metric_tenants: z.number().int().min(0).default(100)
+      .describe('Distinct tenants that get a label value of their own on halcyon_messages_accepted_by_tenant_total (first come); the rest count as "other", so the metric\'s cardinality stays bounded.'),
+  }).prefault({}).describe('The injection API, POST /api/inject/v1 on the admin listener (docs/events.md): its limits.'),
 
   http: z.strictObject({
     listen: z.string().refine((s) => s === '' || (HOST_PORT.test(s) && portOf(s) <= 65535), 'expected "host:port" (port 0–65535), or "" to disable the API')

@@ -17,11 +17,16 @@ import type { RecentFailures } from './failures.js';
 import type { QueueShape, ShapeBy } from './queue-shape.js';
 import type { AliasReport } from '../local/alias-source.js';
 import type { Throughput } from './throughput.js';
+import type { InjectResult } from './inject.js';
 
-export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable';
+export type AdminErrorCode = 'not_found' | 'bad_request' | 'too_big' | 'unavailable' | 'unprocessable' | 'too_many_requests';
 
 export class AdminError extends Error {
-  constructor(readonly code: AdminErrorCode, message: string) {
+  /**
+   * `error`: the JSON body's `error` field when more precise than the code (e.g. "too_many_recipients" for a 413);
+   * `retryAfter`: seconds for the Retry-After header (a 429's; a 503 has its own).
+   */
+  constructor(readonly code: AdminErrorCode, message: string, readonly error: string = code, private readonly retryAfter?: number) {
     super(message);
     this.name = 'AdminError';
   }
@@ -30,13 +35,15 @@ export class AdminError extends Error {
       case 'not_found': return 404;
       case 'bad_request': return 400;
       case 'too_big': return 413;
+      case 'unprocessable': return 422;
+      case 'too_many_requests': return 429;
       case 'unavailable': return 503;
     }
   }
   /** Seconds a client should wait before asking again (HTTP Retry-After), for a 503. */
   get retryAfterSeconds(): number | undefined {
     // An unreachable database is probed at 1, 2, 4, 8 s, then every 10 s (queue/health): asking sooner learns nothing.
-    return this.code === 'unavailable' ? 10 : undefined;
+    return this.code === 'unavailable' ? 10 : this.retryAfter;
   }
 }
 
@@ -107,6 +114,8 @@ export interface AdminApi {
   destinations(): Promise<DestinationInfo[]>;
   resetDestination(key: string): Promise<{ flushed: number }>;
   inject(req: InjectRequest, trace?: Partial<Trace>): Promise<{ id: string }>;
+  /** POST /api/inject/v1 (http/inject): a running server's (or a data_dir's) injection with an optional Idempotency-Key. */
+  injectV1?(body: unknown, idempotencyKey?: string, trace?: Partial<Trace>): Promise<InjectResult>;
   /** The configuration in force (a running server's, after any reload), secrets hidden. */
   config(): Promise<Config>;
   /** Throws AdminError 'unavailable' once the queue's storage has failed (a running server only). */

@@ -9,14 +9,16 @@
  *
  * It implements `AdminApi` (http/admin-api: the contract, its shapes and
  * `AdminError`, which the CLI's HTTP backend implements too). Does not speak
- * HTTP and does not format text. An injected message is queued through
- * intake/ (trace header, Message-ID/Date, the queue write) like every other.
+ * HTTP and does not format text. Injection is http/inject's (through intake/,
+ * like every other message); this class gives it the acting token and logs.
  */
 import { randomUUID } from 'node:crypto';
 import { domainOf, formatMailbox, parseMailbox, parsePath, isAddressError, type Mailbox } from '../smtp/address.js';
 import type { Config } from '../config/schema.js';
 import type { RecipientDirectory } from '../inbound/envelope.js';
-import type { Intake } from '../intake/intake.js';
+import type { Accepted, Intake } from '../intake/intake.js';
+import type { InjectResult } from './inject.js';
+import type { TokenBuckets } from './token-bucket.js';
 import type { DestinationView } from '../destination/service.js';
 import type { DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
@@ -53,7 +55,9 @@ export interface AdminDeps {
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
-  readonly onInjected?: (id: string, req: InjectRequest, trace: Trace, size: number, messageId?: string) => void;
+  readonly onInjected?: (accepted: Accepted, from: string, nrcpt: number, trace: Trace) => void;
+  /** Requests per second per API token on the injection API ([inject] rate); absent → no limit (the CLI). */
+  readonly injectBuckets?: TokenBuckets;
   /** After recipients were failed by an administrator (the per-recipient log line, metrics). */
   readonly onBounced?: (id: string, addresses: readonly string[], reply: LastReply, destinations: readonly string[]) => void;
   /** The bounce classifier in force (smtp/bounce-rules); unset → the shipped rules. */
@@ -89,13 +93,6 @@ export function headerSummary(body: Buffer): Record<string, string> {
     if (SUMMARY_HEADERS.includes(name) && out[name] === undefined) out[name] = line.slice(i + 1).trim();
   }
   return out;
-}
-
-/** Any line ending → CRLF, so the stored message is what SMTP would have stored. Bytes are kept as they are. */
-export function toCrlf(text: string | Buffer): Buffer {
-  if (typeof text === 'string') return Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
-  // latin1 maps each byte to one char and back: line endings change, nothing else does.
-  return Buffer.from(text.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
 }
 
 export class Admin implements AdminApi {
@@ -397,44 +394,40 @@ export class Admin implements AdminApi {
     return { flushed };
   }
 
+  /** The old request shape (`to`, `content` or `content_base64`) through the injection API's one handler; a refusal is an AdminError. */
   async inject(req: InjectRequest, trace: Partial<Trace> = {}): Promise<{ id: string }> {
+    const r = await this.injectV1({ from: req.from, to: req.to, ...(req.content !== undefined ? { content: req.content } : {}), ...(req.contentBase64 !== undefined ? { content_base64: req.contentBase64 } : {}) }, undefined, trace);
+    if (r.body.queue_id === null) throw new AdminError('bad_request', r.body.recipients.map((x) => `to <${x.email}>: ${x.reason}`).join('; '));
+    return { id: r.body.queue_id };
+  }
+
+  /**
+   * POST /api/inject/v1 (http/inject): the request queued through intake, with its Idempotency-Key; keys and the
+   * rate are the acting token's. Each message queued gets its accepted line (`onInjected`) and an audit line.
+   */
+  async injectV1(body: unknown, idempotencyKey?: string, trace: Partial<Trace> = {}): Promise<InjectResult> {
     const directory = this.d.directory?.();
     const intake = this.d.intake;
     if (!directory || !intake) throw new AdminError('unavailable', 'injection needs the server configuration');
-    if (typeof req.from !== 'string' || !Array.isArray(req.to) || (typeof req.content !== 'string') === (typeof req.contentBase64 !== 'string')) {
-      throw new AdminError('bad_request', 'expected {from: string, to: string[], content: string} (or content_base64 instead of content)');
-    }
-    const raw = typeof req.contentBase64 === 'string' ? Buffer.from(req.contentBase64, 'base64') : Buffer.from(req.content ?? '', 'utf8');
-    if (req.to.length === 0) throw new AdminError('bad_request', 'no recipients');
-    const sender = parsePath(`<${req.from}>`, { utf8: true, allowNull: true });
-    if (isAddressError(sender)) throw new AdminError('bad_request', `from: ${sender.detail}`);
-    const content = toCrlf(raw.at(-1) === 0x0a ? raw : Buffer.concat([raw, Buffer.from('\n')]));
-    if (content.length > this.d.maxMessageSize()) throw new AdminError('too_big', 'message size exceeds fixed maximum message size');
-    const recipients: NewRecipient[] = [];
-    const seen = new Set<string>();
-    for (const to of req.to) {
-      const mb = parseMailbox(String(to), true);
-      if ('error' in mb) throw new AdminError('bad_request', `to <${String(to)}>: ${mb.detail}`);
-      const targets = directory.isLocalDomain(mb.domain)
-        ? localTargets(directory, mb, content.length)
-        : [{ address: formatMailbox(mb), destination: directory.destinationOf(mb.domain) }];
-      for (const t of targets) {
-        if (seen.has(t.address.toLowerCase())) continue;
-        seen.add(t.address.toLowerCase());
-        recipients.push({ address: t.address, destination: t.destination, orcpt: `rfc822;${String(to)}` });
-      }
-    }
-    const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
-    // The one formatter the SMTP path uses: a quoted local part keeps its quotes on the wire.
-    const sender8 = sender.mailbox ? formatMailbox(sender.mailbox) : '';
-    const { id, size, messageId } = await intake.accept({
-      origin: 'local', sender: sender8, trace: fullTrace, content, recipients,
-      params: { smtputf8: /[^\x00-\x7f]/.test(sender8 + recipients.map((r) => r.address).join('')), body: content.some((b) => b > 0x7f) ? '8BITMIME' : undefined },
+    const token = this.d.actor?.via === 'api' ? this.d.actor.who : `cli:${this.d.actor?.who ?? 'internal'}`;
+    // Loaded on first use: a CLI listing never loads the composer (nodemailer) nor intake's helpers.
+    const { Injector } = await import('./inject.js');
+    const injector = new Injector({
+      intake, directory, idempotency: this.d.store.idempotency, suppressions: this.d.store.suppressions, clock: this.d.clock, config: this.d.config,
+      maxMessageSize: this.d.maxMessageSize, ...(this.d.actor?.via === 'api' && this.d.injectBuckets ? { buckets: this.d.injectBuckets } : {}),
     });
-    this.d.onInjected?.(id, req, fullTrace, size, messageId);
-    this.audit('inject', [id], { from: sender8, nrcpt: recipients.length, size, message_id: messageId });
-    this.d.poke?.();
-    return { id };
+    const r = await injector.inject(body, { token, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}), trace });
+    const fullTrace: Trace = { clientIp: '127.0.0.1', clientHelo: 'localhost', protocol: 'HTTP', listener: 'http', ...trace };
+    for (const q of r.queued) this.d.onInjected?.(q.accepted, q.from, q.nrcpt, fullTrace);
+    if (r.queued.length > 0 || r.replayed) {
+      this.audit('inject', r.queued.map((q) => q.accepted.id), {
+        ...(r.replayed ? { replayed: true, queue_id: r.body.queue_id } : {}),
+        ...(idempotencyKey !== undefined ? { idempotency_key: idempotencyKey } : {}),
+        nrcpt: r.body.recipients.filter((x) => x.status === 'accepted').length, rejected: r.body.recipients.filter((x) => x.status === 'rejected').length,
+      });
+    }
+    if (r.queued.length > 0) this.d.poke?.();
+    return r;
   }
 
   async config(): Promise<Config> {
@@ -446,12 +439,6 @@ export class Admin implements AdminApi {
     if (!m) throw new AdminError('not_found', `no message ${id} in the queue`);
     return m;
   }
-}
-
-function localTargets(directory: RecipientDirectory, mb: Mailbox, size: number) {
-  const r = directory.resolveLocal(mb, size);
-  if (!r.ok) throw new AdminError('bad_request', `${r.refusal.code} ${r.refusal.enhanced} ${r.refusal.text}`);
-  return r.targets;
 }
 
 export function nextTry(m: MessageRow, r: RecipientRow, dest: DestinationRow | undefined): NextTry {

@@ -59,16 +59,16 @@ export function adminLine(a: AdminAction, actor: Actor): { fields: Record<string
  * each action, and the lines an injected message and an administrator's bounce write in the message's
  * story (`accepted`, `delivery … status=bounced`), each counted by `count`.
  */
-export function serverAdminLog(log: Logger, count: { accepted(): void; bounced(to: string, reply: LastReply, destination: string): void }): Pick<AdminDeps, 'onAction' | 'onInjected' | 'onBounced'> {
+export function serverAdminLog(log: Logger, count: { accepted(tenant?: string): void; bounced(to: string, reply: LastReply, destination: string): void }): Pick<AdminDeps, 'onAction' | 'onInjected' | 'onBounced'> {
   return {
     onAction: (action, actor) => {
       const { fields, msg } = adminLine(action, actor);
       log.info(fields, msg);
     },
-    onInjected: (id, req, trace, size, messageId) => {
-      count.accepted();
-      log.info({ event: 'accepted', queue_id: id, from: req.from, nrcpt: req.to.length, size, message_id: messageId, ip: trace.clientIp, proto: trace.protocol },
-        `${id}: accepted from=<${req.from}> size=${size} nrcpt=${req.to.length} message_id=${messageId ?? 'none'}`);
+    onInjected: (a, from, nrcpt, trace) => {
+      count.accepted(a.tenant);
+      log.info({ event: 'accepted', queue_id: a.id, from, nrcpt, size: a.size, message_id: a.messageId, ip: trace.clientIp, proto: trace.protocol, tenant: a.tenant, campaign: a.campaign },
+        `${a.id}: accepted from=<${from}> size=${a.size} nrcpt=${nrcpt} message_id=${a.messageId ?? 'none'}${a.tenant ? ` tenant=${a.tenant}` : ''}${a.campaign ? ` campaign=${a.campaign}` : ''}`);
     },
     onBounced: (id, addresses, reply, destinations) => {
       for (const [i, to] of addresses.entries()) {

@@ -15,6 +15,9 @@
  * counted by bounce class and destination too; that counter names the first
  * MAX_CLASS_DESTINATIONS destinations it sees and counts the rest as "other"
  * (a counter cannot be re-ranked later, and label sets must stay bounded).
+ * Accepted messages that name a tenant are counted by tenant too
+ * (halcyon_messages_accepted_by_tenant_total): the first `[inject]
+ * metric_tenants` tenants by name, the rest as "other", for the same reason.
  * Does not serve HTTP.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -52,6 +55,8 @@ export interface MetricsSources {
   readonly clock: () => number;
   /** The configured event sinks: each has an outbox depth, 0 when nothing waits. */
   readonly eventSinks?: readonly string[];
+  /** How many tenants get a label value of their own (`[inject] metric_tenants`, read at each message); default 100. */
+  readonly maxTenants?: () => number;
 }
 
 /** Keeps the top `n` keys by value and sums the rest under "other". */
@@ -66,6 +71,9 @@ export function topN(values: ReadonlyMap<string, number>, n: number): Map<string
 export class Metrics {
   readonly registry = new Registry();
   private readonly accepted: Counter;
+  private readonly acceptedByTenant: Counter<'tenant'>;
+  private readonly tenants = new Set<string>();
+  private readonly maxTenants: () => number;
   private readonly rejected: Counter<'reason'>;
   private readonly recipients: Counter<'status'>;
   private readonly latency: Histogram;
@@ -88,6 +96,12 @@ export class Metrics {
     const registers = [this.registry];
     const up = () => src.store.health.state === 'ok';
     this.accepted = new Counter({ name: 'halcyon_messages_accepted_total', help: 'Messages accepted (250 to end of data, or injected)', registers });
+    this.maxTenants = src.maxTenants ?? (() => 100);
+    this.acceptedByTenant = new Counter({
+      name: 'halcyon_messages_accepted_by_tenant_total',
+      help: 'Accepted messages that name a tenant, by tenant (the first [inject] metric_tenants tenants seen by name, the rest as "other")',
+      labelNames: ['tenant'], registers,
+    });
     this.rejected = new Counter({ name: 'halcyon_messages_rejected_total', help: 'Inbound refusals by reason', labelNames: ['reason'], registers });
     this.recipients = new Counter({ name: 'halcyon_recipients_total', help: 'Recipient outcomes', labelNames: ['status'], registers });
     for (const s of ['sent', 'deferred', 'bounced', 'expired', 'suppressed']) this.recipients.inc({ status: s }, 0);
@@ -168,7 +182,12 @@ export class Metrics {
     });
   }
 
-  messageAccepted(): void { this.accepted.inc(); }
+  messageAccepted(tenant?: string): void {
+    this.accepted.inc();
+    if (tenant === undefined) return;
+    if (!this.tenants.has(tenant) && this.tenants.size < this.maxTenants()) this.tenants.add(tenant);
+    this.acceptedByTenant.inc({ tenant: this.tenants.has(tenant) ? tenant : 'other' });
+  }
   messageRejected(reason: string): void { this.rejected.inc({ reason }); }
   inboundConnection(listener: string): void { this.inbound.inc({ listener }); }
   eventsSent(sink: string, n: number): void { this.eventsSentTotal.inc({ sink }, n); }

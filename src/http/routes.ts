@@ -20,7 +20,10 @@
  *   POST   /api/queue/delete             {ids: [...]}
  *   GET    /api/destinations
  *   POST   /api/destinations/:key/reset
- *   POST   /api/messages                 {from, to: [...], content} or {from, to, content_base64} (bytes as they are)
+ *   POST   /api/inject/v1                the injection API (http/inject, docs/events.md): {from, recipients, content,
+ *                                        tenant, campaign, metadata}; Idempotency-Key header; 201/400/413/422/429
+ *   POST   /api/messages                 the same handler; the older shape {from, to: [...], content | content_base64}
+ *                                        still works, and the answer also carries `id` (= queue_id)
  *   GET    /api/suppressions             ?q=TEXT&limit=N&all=1 (all: expired entries too)
  *   POST   /api/suppressions             {address, class?, reason?, ttl?}
  *   DELETE /api/suppressions/:address
@@ -38,6 +41,23 @@ export interface RouteInput {
   readonly query: URLSearchParams;
   readonly body: unknown;
   readonly remoteIp: string;
+  /** The request's Idempotency-Key header, when it has one. */
+  readonly idempotencyKey?: string;
+}
+
+/** A handler's JSON answer with its own status and headers (not 200). */
+export class JsonReply {
+  constructor(readonly status: number, readonly value: unknown, readonly headers: Record<string, string> = {}) {}
+}
+
+/** The injection API's one handler, for both paths; `legacy` (POST /api/messages) adds `id` as its older answer had. */
+function injectRoute(legacy: boolean): Route['handle'] {
+  return async (a, { body, remoteIp, idempotencyKey }) => {
+    if (!a.injectV1) throw new AdminError('unavailable', 'injection needs a running server or its data_dir');
+    const r = await a.injectV1(body, idempotencyKey, { clientIp: remoteIp });
+    const value = legacy && r.body.queue_id !== null ? { id: r.body.queue_id, ...r.body } : r.body;
+    return new JsonReply(r.status, value, r.replayed ? { 'idempotent-replayed': 'true' } : {});
+  };
 }
 
 /** A handler's answer sent as these bytes (not JSON). */
@@ -158,10 +178,8 @@ export const ROUTES: readonly Route[] = [
     if (r.removed === 0) throw new AdminError('not_found', `${params.address} is not on the suppression list`);
     return r;
   }),
-  route('POST', '/api/messages', async (a, { body, remoteIp }) => {
-    const o = obj(body);
-    return a.inject({ from: o.from as string, to: o.to as string[], content: o.content as string | undefined, contentBase64: o.content_base64 as string | undefined }, { clientIp: remoteIp });
-  }),
+  route('POST', '/api/inject/v1', injectRoute(false)),
+  route('POST', '/api/messages', injectRoute(true)),
 ];
 
 /** Percent-decoding of a path segment; malformed encoding ("%zz", a lone "%E2") is the client's error (400), not ours. */

@@ -28,7 +28,7 @@ import type { Actor } from './audit.js';
 import { csrfVerdict, newCsrfToken } from './csrf.js';
 import { DASHBOARD_HEADERS, dashboardAsset, dashboardPage } from './dashboard.js';
 import type { Metrics } from './metrics.js';
-import { match, RawBody } from './routes.js';
+import { JsonReply, match, RawBody } from './routes.js';
 
 export interface HttpDeps {
   readonly admin: Admin;
@@ -139,7 +139,7 @@ export async function startHttpServer(deps: HttpDeps, listen: string): Promise<H
       const known = err instanceof AdminError ? err : queueTroubleError(err);
       if (known) {
         const retryAfter = known.retryAfterSeconds;
-        return json(res, known.status, { error: known.code, message: known.message }, retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : undefined);
+        return json(res, known.status, { error: known.error, message: known.message }, retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : undefined);
       }
       deps.log.error({ event: 'http_error', url: req.url, err: (err as Error).stack }, 'admin API error');
       if (!res.headersSent) json(res, 500, { error: 'internal', message: (err as Error).message });
@@ -190,12 +190,17 @@ async function handle(deps: HttpDeps, csrfToken: string, req: http.IncomingMessa
   const found = match(method, url.pathname);
   if (!found) return json(res, 404, { error: 'not_found', message: `no such endpoint: ${method} ${url.pathname}` });
   if ('methods' in found) return json(res, 405, { error: 'method_not_allowed', message: `use ${found.methods.join(', ')}` }, { allow: found.methods.join(', ') });
-  // JSON bodies may carry a whole message (POST /api/messages): allow the message size limit plus room for escaping.
+  // JSON bodies may carry a whole message (the injection API), base64 attachments too: allow the message size
+  // limit plus room for escaping and base64 (a body past this is a 413 before it is parsed).
   const limit = 2 * sizeBytes(cfg.smtp.max_message_size) + 64 * 1024;
   const body = method === 'GET' ? undefined : await readBody(req, limit);
-  const value = await found.route.handle(deps.admin.withActor(actorOf(req, cfg)), { params: found.params, query: url.searchParams, body, remoteIp: req.socket.remoteAddress ?? '127.0.0.1' });
+  const key = req.headers['idempotency-key'];
+  const value = await found.route.handle(deps.admin.withActor(actorOf(req, cfg)), {
+    params: found.params, query: url.searchParams, body, remoteIp: req.socket.remoteAddress ?? '127.0.0.1', ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
+  });
   if (value instanceof RawBody) return send(res, 200, value.bytes, value.contentType);
+  if (value instanceof JsonReply) return json(res, value.status, value.value, value.headers);
   // The action itself is logged by http/admin (what, who, the queue ids); this is the request.
   if (method !== 'GET') deps.log.debug({ event: 'admin_request', method, path: url.pathname, ip: req.socket.remoteAddress }, `admin ${method} ${url.pathname}`);
-  json(res, method === 'POST' && url.pathname === '/api/messages' ? 201 : 200, value);
+  json(res, 200, value);
 }

@@ -65,7 +65,7 @@ export interface SessionDeps extends RecipientMemory {
   readonly tlsContext?: tls.SecureContext;
   readonly log: Logger;
   readonly isDraining: () => boolean;
-  readonly onMessage?: (event: { id: string; size: number; recipients: number }) => void;
+  readonly onMessage?: (event: { id: string; size: number; recipients: number; tenant?: string }) => void;
   readonly onReject?: (reason: string) => void;
   /** Whether the queue has room for a new message of this declared size (absent: always). */
   readonly acceptsMail?: (size: number | undefined) => boolean;
@@ -484,10 +484,10 @@ export class InboundSession {
       const code = err instanceof HalcyonError && (err.code === 'HAL_ERR_QUEUE_FAILED' || err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') ? err.code : 'HAL_ERR_QUEUE_WRITE';
       return refuse({ reason: 'queue_write', reply: replyOf(code) });
     }
-    const { id, size, messageId, arc } = accepted;
-    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser, ...(arc ? { arc } : {}) },
-      `${id}: accepted from=<${env.sender}> size=${size} nrcpt=${env.count} message_id=${messageId ?? 'none'}`);
-    this.deps.onMessage?.({ id, size, recipients: env.count });
+    const { id, size, messageId, arc, tenant, campaign } = accepted;
+    this.deps.log.info({ event: 'accepted', queue_id: id, from: env.sender, nrcpt: env.count, size, message_id: messageId, ip: this.ip, helo: this.helo, proto: trace.protocol, user: this.authUser, ...(arc ? { arc } : {}), tenant, campaign },
+      `${id}: accepted from=<${env.sender}> size=${size} nrcpt=${env.count} message_id=${messageId ?? 'none'}${tenant ? ` tenant=${tenant}` : ''}${campaign ? ` campaign=${campaign}` : ''}`);
+    this.deps.onMessage?.({ id, size, recipients: env.count, ...(tenant ? { tenant } : {}) });
     this.resetTransaction();
     this.reply(250, '2.0.0', `Ok: queued as ${id}`);
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NewMessage } from '../queue/model.js';
-import { compose, Intake, type Origin, type Submission } from './intake.js';
+import { compose, Intake, senderOf, type Origin, type Submission } from './intake.js';
 
 const NOW = Date.UTC(2026, 10, 30, 9, 0, 0);
 
@@ -46,7 +46,7 @@ describe('Intake.accept', () => {
   test('queues the composed message under the id the Received header names, with the time of the clock', async () => {
     const written: NewMessage[] = [];
     const intake = new Intake({
-      store: { newId: () => 'Q42', enqueue: async (m) => { written.push(m); return m.id!; } },
+      store: { newId: () => 'Q42', enqueue: async (m) => { written.push(m); return m.id!; }, enqueueGroup: async () => { throw new Error('not here'); } },
       hostname: () => 'mx.h.test', clock: () => NOW,
     });
     const content = 'Subject: s\r\n\r\nbody\r\n';
@@ -63,7 +63,7 @@ describe('Intake.accept', () => {
   });
   test('a failed queue write rejects and reports nothing accepted', async () => {
     const intake = new Intake({
-      store: { newId: () => 'Q1', enqueue: async () => { throw new Error('disk full'); } },
+      store: { newId: () => 'Q1', enqueue: async () => { throw new Error('disk full'); }, enqueueGroup: async () => { throw new Error('disk full'); } },
       hostname: () => 'h', clock: () => NOW,
     });
     await assert.rejects(intake.accept(submission('local', 'x\r\n')), /disk full/);
@@ -83,5 +83,42 @@ describe('compose: authentication results', () => {
   });
   test('a quarantined message carries the mark', () => {
     assert.match(text({ ...submission('smtp', 'Subject: s\r\n\r\nb\r\n'), quarantine: true }, stamp), /^X-Halcyon-Quarantine: dmarc=fail/m);
+  });
+});
+
+describe('tenant and campaign (senderOf, compose)', () => {
+  const stamp = { id: 'Q1', now: NOW, hostname: 'mx.h.test' };
+  const headed = 'X-Halcyon-Tenant: acme\r\nX-Halcyon-Campaign:\r\n spring\r\nSubject: s\r\n\r\nX-Halcyon-Tenant: body stays\r\n';
+  test('an AUTH user: its headers name tenant and campaign; without them the user (or its configured tenant) is the tenant', () => {
+    const authed = { ...submission('submission', headed), trace: { ...submission('submission', headed).trace, authUser: 'alice' } };
+    assert.deepEqual(senderOf(authed), { tenant: 'acme', campaign: 'spring' });
+    const plain = { ...authed, content: Buffer.from('Subject: s\r\n\r\nb\r\n') };
+    assert.deepEqual(senderOf(plain), { tenant: 'alice' });
+    assert.deepEqual(senderOf(plain, (u) => (u === 'alice' ? 'Acme Corp' : undefined)), { tenant: 'Acme Corp' });
+  });
+  test('the injection API\'s fields win; an unauthenticated client\'s headers count for nothing', () => {
+    assert.deepEqual(senderOf({ ...submission('local', headed), tenant: 'api', campaign: 'c1' }), { tenant: 'api', campaign: 'c1' });
+    assert.deepEqual(senderOf(submission('smtp', headed)), {});
+  });
+  test('the headers are removed from every message, above the body only', () => {
+    for (const origin of ['smtp', 'submission', 'local'] as const) {
+      const out = text(submission(origin, headed), stamp);
+      assert.doesNotMatch(out.slice(0, out.indexOf('\r\n\r\n')), /X-Halcyon-(Tenant|Campaign)/i, origin);
+      assert.match(out, /\r\n\r\nX-Halcyon-Tenant: body stays\r\n$/);
+    }
+  });
+  test('acceptGroup writes every message and the key row in one enqueueGroup, the key made from the ids', async () => {
+    const calls: { ids: (string | undefined)[]; key: unknown }[] = [];
+    let n = 0;
+    const intake = new Intake({
+      store: { newId: () => `Q${++n}`, enqueue: async () => { throw new Error('not here'); }, enqueueGroup: async (ms, key) => { calls.push({ ids: ms.map((m) => m.id), key }); return ms.map((m) => m.id!); } },
+      hostname: () => 'h', clock: () => NOW,
+    });
+    const acc = await intake.acceptGroup([{ ...submission('local', 'Subject: a\r\n\r\nx\r\n'), tenant: 't' }, submission('local', 'Subject: b\r\n\r\nx\r\n')],
+      (a) => ({ token: 'tok', key: 'k', bodyHash: 'h', state: 'accepted', status: 201, response: JSON.stringify(a.map((x) => x.id)), createdAt: NOW }));
+    assert.deepEqual(acc.map((a) => [a.id, a.tenant]), [['Q1', 't'], ['Q2', undefined]]);
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0]!.ids, ['Q1', 'Q2']);
+    assert.equal((calls[0]!.key as { response: string }).response, '["Q1","Q2"]');
   });
 });

@@ -9,10 +9,14 @@
  * submission, the Authentication-Results of inbound verification (with any
  * forged one naming us removed), a DKIM signature for mail that is ours
  * (intake/dkim), an ARC seal for mail from outside that an alias forwards
- * (intake/arc), and then the durable queue write. Signing happens before the write, so the queue
+ * (intake/arc), the message's tenant and campaign (`senderOf`: given by the
+ * injection API, else the X-Halcyon-Tenant / X-Halcyon-Campaign header of an
+ * authenticated or local client, else the AUTH user's tenant; the headers
+ * are removed from every message), and then the durable queue write. Signing happens before the write, so the queue
  * only ever holds whole signed messages and a retry never signs again.
  * `compose` is the pure part; `Intake.accept` is the thin shell that names
- * the message and writes it.
+ * the message and writes it, `Intake.acceptGroup` the same for several
+ * messages written in one commit with an idempotency key (the injection API).
  *
  * Not here: protocol checks (size, bare newlines, hop count) and the SPF/DKIM/
  * DMARC verification (inbound/authcheck) — those belong to
@@ -21,6 +25,7 @@
  */
 import type { EnvelopeParams, MessageId, NewMessage, NewRecipient, Trace } from '../queue/model.js';
 import type { MessageStore } from '../queue/message-store.js';
+import type { IdempotencyRecord } from '../queue/idempotency.js';
 import { arcPlan, arcSeal, type ArcChain } from './arc.js';
 import { authorDomain, dkimSignature, keyFor, type DkimKey } from './dkim.js';
 import { claimsAuthserv, headerBlock, headerValue, QUARANTINE_HEADER, receivedHeader, removeHeaders, submissionHeaders } from './headers.js';
@@ -75,6 +80,36 @@ export interface Submission {
   readonly arcChain?: ArcChain;
   /** Local domains whose aliases sent this message on to a remote address (inbound/envelope). */
   readonly forwardedBy?: readonly string[];
+  /** Who sends it, as the injection API was told (wins over the headers and the AUTH user). */
+  readonly tenant?: string;
+  readonly campaign?: string;
+  /** Given at injection: echoed in every event about the message. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
+}
+
+/** The header fields that name a message's tenant and campaign; intake removes them from every message. */
+export const TENANT_HEADER = 'X-Halcyon-Tenant';
+export const CAMPAIGN_HEADER = 'X-Halcyon-Campaign';
+
+/** A tenant or campaign as stored and logged: printable, trimmed, at most 128 characters; undefined when empty. */
+export function cleanLabel(v: string | undefined): string | undefined {
+  const s = v?.replace(/[\x00-\x1f\x7f]/g, '').trim().slice(0, 128);
+  return s ? s : undefined;
+}
+
+/**
+ * The tenant and campaign of a submission, decided once: what the injection API was given; else, from an
+ * authenticated (AUTH) or local (sendmail, the API's raw content) client, its X-Halcyon-Tenant /
+ * X-Halcyon-Campaign header; else, for an AUTH user, `tenantOf(user)` (its `[[users]] tenant`, or its name).
+ * Anyone else's headers are ignored (and removed by compose).
+ */
+export function senderOf(sub: Submission, tenantOf: (user: string) => string | undefined = (u) => u): { tenant?: string; campaign?: string } {
+  const trusted = sub.origin === 'local' || sub.trace.authUser !== undefined;
+  const head = trusted && sub.origin !== 'report' ? headerBlock(sub.content) : '';
+  const fromHeader = (name: string) => (head === '' ? undefined : cleanLabel(headerValue(head, name)));
+  const tenant = cleanLabel(sub.tenant) ?? fromHeader(TENANT_HEADER) ?? (sub.trace.authUser !== undefined ? cleanLabel(tenantOf(sub.trace.authUser)) : undefined);
+  const campaign = cleanLabel(sub.campaign) ?? fromHeader(CAMPAIGN_HEADER);
+  return { ...(tenant ? { tenant } : {}), ...(campaign ? { campaign } : {}) };
 }
 
 /** What `compose` needs besides the submission: the queue id the trace header names, the time, our name, our keys. */
@@ -93,7 +128,8 @@ export function signingKey(sub: Submission, keys: readonly DkimKey[]): DkimKey |
 }
 
 /** A header block that may hold a field compose() removes (the exact test is removeHeaders' predicate). */
-const MAY_CLAIM_US = new RegExp(`^(?:authentication-results|${QUARANTINE_HEADER})[ \\t]*:`, 'im');
+const MAY_CLAIM_US = new RegExp(`^(?:authentication-results|${QUARANTINE_HEADER}|${TENANT_HEADER}|${CAMPAIGN_HEADER})[ \\t]*:`, 'im');
+const OURS_ONLY = new Set([QUARANTINE_HEADER, TENANT_HEADER, CAMPAIGN_HEADER].map((h) => h.toLowerCase()));
 
 /**
  * The message as it is queued: the headers this intake prepends (DKIM-Signature
@@ -103,10 +139,10 @@ const MAY_CLAIM_US = new RegExp(`^(?:authentication-results|${QUARANTINE_HEADER}
 export function compose(sub: Submission, stamp: Stamp): Buffer {
   const rule = ORIGINS[sub.origin];
   // RFC 8601 §5: an Authentication-Results that claims to be ours and did not come from us is removed, and so
-  // is a quarantine mark; a report is ours from its first byte.
+  // are a quarantine mark and the tenant/campaign headers (read by senderOf first); a report is ours from its first byte.
   // Most mail carries neither field: one scan of the header block spares splitting it into fields for every message.
   const content = sub.origin === 'report' || !MAY_CLAIM_US.test(headerBlock(sub.content)) ? sub.content : removeHeaders(sub.content, (name, value) =>
-    (name === 'authentication-results' && claimsAuthserv(value, stamp.hostname)) || name === QUARANTINE_HEADER.toLowerCase());
+    (name === 'authentication-results' && claimsAuthserv(value, stamp.hostname)) || OURS_ONLY.has(name));
   let prefix = sub.authResults ?? '';
   if (sub.quarantine) prefix += `${QUARANTINE_HEADER}: dmarc=fail policy.dmarc=quarantine (${stamp.hostname})\r\n`;
   if (rule.received) {
@@ -121,7 +157,7 @@ export function compose(sub: Submission, stamp: Stamp): Buffer {
 }
 
 export interface IntakeDeps {
-  readonly store: Pick<MessageStore, 'newId' | 'enqueue'>;
+  readonly store: Pick<MessageStore, 'newId' | 'enqueue' | 'enqueueGroup'>;
   /** Our name, read at each message (it may follow a reload). */
   readonly hostname: () => string;
   readonly clock: () => number;
@@ -129,6 +165,8 @@ export interface IntakeDeps {
   readonly dkimKeys?: () => readonly DkimKey[];
   /** The ARC sealing keys in force; none → nothing is sealed. */
   readonly arcKeys?: () => readonly DkimKey[];
+  /** The tenant of an AUTH user (`[[users]] tenant`, else its name), read at each message; unset → the name. */
+  readonly tenantOf?: (user: string) => string | undefined;
 }
 
 export interface Accepted {
@@ -140,6 +178,9 @@ export interface Accepted {
   readonly messageId?: string;
   /** When an ARC seal was due: "d=DOMAIN s=SELECTOR cv=…", or why none was made (for the accepted log line). */
   readonly arc?: string;
+  /** Who sent it (senderOf), for the accepted log line. */
+  readonly tenant?: string;
+  readonly campaign?: string;
 }
 
 export class Intake {
@@ -151,8 +192,29 @@ export class Intake {
    * answers "try again".
    */
   async accept(sub: Submission): Promise<Accepted> {
+    const { msg, accepted, handOver } = await this.prepare(sub);
+    // A body compose() built is ours alone: the queue thread may take it instead of copying it.
+    await this.d.store.enqueue(msg, { handOver });
+    return accepted;
+  }
+
+  /**
+   * Composes several messages and queues them, with the idempotency key row `key` makes from what was
+   * accepted (their ids), in ONE durable commit (MessageStore.enqueueGroup): all or nothing. With no
+   * submission, only the key row is written. Rejects with HAL_ERR_IDEMPOTENCY_TAKEN when the key is held.
+   */
+  async acceptGroup(subs: readonly Submission[], key?: (accepted: readonly Accepted[]) => IdempotencyRecord): Promise<Accepted[]> {
+    const prepared = await Promise.all(subs.map((s) => this.prepare(s)));
+    const accepted = prepared.map((p) => p.accepted);
+    await this.d.store.enqueueGroup(prepared.map((p) => p.msg), key?.(accepted), { handOver: prepared.every((p) => p.handOver) });
+    return accepted;
+  }
+
+  /** The message as it will be queued, named and composed (signed, sealed), and what the producer logs of it. */
+  private async prepare(sub: Submission): Promise<{ msg: NewMessage; accepted: Accepted; handOver: boolean }> {
     const now = this.d.clock();
     const id = this.d.store.newId();
+    const who = senderOf(sub, this.d.tenantOf);
     let body = compose(sub, { id, now, hostname: this.d.hostname(), dkimKeys: this.d.dkimKeys?.() });
     const plan = arcPlan({
       fromOutside: sub.origin === 'smtp' && sub.ours !== true, forwardedBy: sub.forwardedBy ?? [],
@@ -172,10 +234,10 @@ export class Intake {
       id, sender: sub.sender, params: sub.params, receivedAt: now, trace: sub.trace, body, recipients: sub.recipients,
       ...(sub.dsnFor === undefined ? {} : { dsnFor: sub.dsnFor }),
       ...(messageId ? { headerMessageId: messageId.trim() } : {}),
+      ...who,
+      ...(sub.metadata && Object.keys(sub.metadata).length > 0 ? { metadata: sub.metadata } : {}),
     };
-    const size = body.length;
-    // A body compose() built is ours alone: the queue thread may take it instead of copying it.
-    await this.d.store.enqueue(msg, { handOver: body !== sub.content });
-    return { id, size, receivedAt: now, ...(messageId ? { messageId } : {}), ...(arc ? { arc } : {}) };
+    const accepted: Accepted = { id, size: body.length, receivedAt: now, ...(messageId ? { messageId } : {}), ...(arc ? { arc } : {}), ...who };
+    return { msg, accepted, handOver: body !== sub.content };
   }
 }

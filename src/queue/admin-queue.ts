@@ -14,6 +14,7 @@ import type { DestinationGate } from './destination-gate.js';
 import type { MessageStore } from './message-store.js';
 import type { RecipientQueue } from './recipient-queue.js';
 import type { SuppressionList } from './suppression.js';
+import type { IdempotencyStore } from './idempotency.js';
 
 export interface AdminQueue {
   readonly messages: Pick<MessageStore, 'getMessage' | 'getBody' | 'deleteMessages'>;
@@ -23,4 +24,6 @@ export interface AdminQueue {
   readonly gate: Pick<DestinationGate, 'getDestination' | 'listDestinations' | 'putDestination'>;
   /** The suppression list, whole: operators list, add, remove, import and export it (http/admin-suppression). */
   readonly suppressions: SuppressionList;
+  /** The injection API reads its idempotency keys (they are written with their messages, through intake). */
+  readonly idempotency: Pick<IdempotencyStore, 'getIdempotency'>;
 }

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EVENT_TYPES } from '../config/schema.js';
-import type { LastReply, MessageId, NewMessage, Outcome } from './model.js';
+import type { LastReply, MessageId, NewMessage, Outcome, TriggeredRule } from './model.js';
 import { domainOf } from './rows.js';
 
 export { EVENT_TYPES };
@@ -51,7 +51,7 @@ export interface HalcyonEvent {
   readonly metadata?: Readonly<Record<string, unknown>>;
   /** dsn_sent: the queue id of the report message. */
   readonly dsn_queue_id?: MessageId;
-  /** rule_triggered (not emitted yet, README "Not built yet"): the rule (as configured) and what it does. */
+  /** rule_triggered: the rule (as configured) and what it does (suspend, set, bounce). */
   readonly rule?: string;
   readonly action?: string;
 }
@@ -170,6 +170,15 @@ export function outcomeEvent(at: number, node: string, m: EventMessage, r: Event
   };
 }
 
+/** A reply from the recipient's destination triggered a reply rule (once per triggering reply); `attempts` as in outcomeEvent. */
+export function ruleTriggeredEvent(at: number, node: string, m: EventMessage, r: EventRecipient, reply: LastReply, rule: TriggeredRule, attempts: number): HalcyonEvent {
+  return {
+    ...withRecipient(base('rule_triggered', at, node, m), r),
+    reply: eventReply(reply), attempt: attempts, rule: rule.text, action: rule.action,
+    ...(reply.class ? { class: reply.class } : {}),
+  };
+}
+
 /** A report (DSN) about message `m` was queued as message `dsnId`, to `to` (the original sender). */
 export function dsnSentEvent(at: number, node: string, m: EventMessage, dsnId: MessageId, to: string): HalcyonEvent {
   return { ...base('dsn_sent', at, node, m), recipient: to, dsn_queue_id: dsnId };
@@ -233,12 +242,14 @@ export interface ChangedRecipient {
  * events at the end with their messages' facts, read once per message in the same transaction.
  */
 export class OutcomeEvents {
-  private readonly changed: { readonly r: ChangedRecipient; readonly o: Outcome }[] = [];
+  private readonly changed: { readonly r: ChangedRecipient; readonly o: Outcome; readonly rule?: TriggeredRule }[] = [];
 
   constructor(private readonly routes: EventRoutes, private readonly at: number) {}
 
-  add(r: ChangedRecipient, o: Outcome): void {
+  /** An outcome that changed `r`; `rule`: the reply rule its reply triggered (one more event, rule_triggered, after the outcome's). */
+  add(r: ChangedRecipient, o: Outcome, rule?: TriggeredRule): void {
     if (wants(this.routes, outcomeType(o))) this.changed.push({ r, o });
+    if (rule && wants(this.routes, 'rule_triggered')) this.changed.push({ r, o, rule });
   }
 
   /** The messages whose facts rows() needs. */
@@ -247,10 +258,10 @@ export class OutcomeEvents {
   }
 
   rows(messages: ReadonlyMap<MessageId, MessageFacts>): OutboxInsert[] {
-    return routeEvents(this.routes, this.changed.map(({ r, o }) => {
+    return routeEvents(this.routes, this.changed.map(({ r, o, rule }) => {
       const raw = messages.get(r.message_id);
       const m: EventMessage = { queueId: r.message_id, sender: raw?.sender ?? '', facts: parseFacts(raw?.event_facts) };
-      return outcomeEvent(this.at, this.routes.node, m, r, o, r.attempts);
+      return rule ? ruleTriggeredEvent(this.at, this.routes.node, m, r, o.reply, rule, r.attempts) : outcomeEvent(this.at, this.routes.node, m, r, o, r.attempts);
     }));
   }
 }

@@ -12,7 +12,17 @@
  * RecipientQueue's and DestinationGate's (queue/recipient-queue,
  * queue/destination-gate). KumoMTA's `Spool {load, store, remove}` is the size.
  */
+import type { IdempotencyRecord } from './idempotency.js';
 import type { MessageId, MessageRow, NewMessage } from './model.js';
+
+/** One item of an enqueue's group commit: its messages, each with its id, and the idempotency key stored with them. */
+export interface EnqueueUnit {
+  readonly messages: readonly (NewMessage & { readonly id: MessageId })[];
+  readonly key?: IdempotencyRecord;
+}
+
+/** The body bytes of a unit (for the group commit's batch size). */
+export const unitBytes = (u: EnqueueUnit): number => u.messages.reduce((n, m) => n + m.body.length, 0);
 
 export interface MessageStore {
   /** A fresh, unique, time-sortable message id (for NewMessage.id). Synchronous: the Received header names it. */
@@ -23,6 +33,14 @@ export interface MessageStore {
    * the body's memory instead of copying it (the caller's Buffer is then empty).
    */
   enqueue(msg: NewMessage, opts?: { readonly handOver?: boolean }): Promise<MessageId>;
+  /**
+   * Durably stores several messages (each with its recipients and body) and, when given, an idempotency
+   * key row (queue/idempotency) in ONE commit: all of it or nothing. Resolves with the messages' ids in
+   * order. A key whose row is already stored and younger than IDEMPOTENCY_TTL_MS (measured from the new
+   * row's createdAt) rejects with HAL_ERR_IDEMPOTENCY_TAKEN and stores nothing; an older row is replaced.
+   * `msgs` may be empty when `key` is given (a request that queued nothing still has its answer kept).
+   */
+  enqueueGroup(msgs: readonly NewMessage[], key?: IdempotencyRecord, opts?: { readonly handOver?: boolean }): Promise<MessageId[]>;
   getMessage(id: MessageId): Promise<MessageRow | undefined>;
   /** The stored body; rejects with HAL_ERR_QUEUE_NOT_FOUND when the message is gone. */
   getBody(id: MessageId): Promise<Buffer>;

@@ -121,6 +121,9 @@ export interface MessageRow {
   readonly trace: Trace;
   readonly held: boolean;
   readonly dsnFor?: MessageId;
+  /** Who sent it (intake decides: the injection API, the AUTH user, or X-Halcyon-Tenant/-Campaign); absent when nobody said. */
+  readonly tenant?: string;
+  readonly campaign?: string;
 }
 
 export type DestinationHealth = 'ok' | 'backoff' | 'suspended';
@@ -192,6 +195,18 @@ export type Outcome =
 export interface RecipientOutcome {
   readonly recipientId: number;
   readonly outcome: Outcome;
+  /**
+   * The reply rule this outcome's reply triggered, carried by one outcome per triggering reply (scheduler/record):
+   * the store writes its `rule_triggered` event in the same commit as the outcome.
+   */
+  readonly rule?: TriggeredRule;
+}
+
+/** A reply rule (`delivery.rules`) as its event names it: the rule as configured, and what it does. */
+export interface TriggeredRule {
+  readonly text: string;
+  /** What it does (`delivery.rules` action: suspend, set, bounce …), as configured. */
+  readonly action: string;
 }
 
 /** When a waiting recipient is next tried, and why then: its own retry, its destination's backoff or suspension, or a hold on its message. */

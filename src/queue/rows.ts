@@ -20,6 +20,8 @@ import type {
 export interface RawMessage {
   id: string; sender: string; params: string; received_at: number; size: number;
   trace: string; held: number; dsn_for: string | null;
+  /** Generated from event_facts (SQLite schema 9, PostgreSQL migration 7). */
+  tenant: string | null; campaign: string | null;
 }
 
 export interface RawRecipient {
@@ -38,7 +40,7 @@ export interface RawDestination {
 
 export const DESTINATION_COLUMNS = 'key, health, backoff_until, backoff_ms, consecutive_failures, last_error, updated_at, generation, limits';
 
-export const MESSAGE_COLUMNS = 'm.id, m.sender, m.params, m.received_at, m.size, m.trace, m.held, m.dsn_for';
+export const MESSAGE_COLUMNS = 'm.id, m.sender, m.params, m.received_at, m.size, m.trace, m.held, m.dsn_for, m.tenant, m.campaign';
 export const RECIPIENT_COLUMNS =
   'r.id, r.message_id, r.address, r.orcpt, r.notify, r.destination, r.state, r.attempts, ' +
   'r.next_attempt_at, r.last_reply, r.delay_notified, r.dsn_done, r.updated_at';
@@ -53,6 +55,8 @@ export function toMessage(raw: RawMessage): MessageRow {
     trace: JSON.parse(raw.trace) as MessageRow['trace'],
     held: raw.held !== 0,
     ...(raw.dsn_for !== null ? { dsnFor: raw.dsn_for } : {}),
+    ...(raw.tenant ? { tenant: raw.tenant } : {}),
+    ...(raw.campaign ? { campaign: raw.campaign } : {}),
   };
 }
 

@@ -14,6 +14,8 @@
  * - TlsReportStore (queue/tls-reports): the TLS-RPT session counts and the
  *   claims of the daily reports;
  * - SuppressionList (queue/suppression): the addresses not to try again;
+ * - IdempotencyStore (queue/idempotency): the injection API's keys (written
+ *   by MessageStore.enqueueGroup with their messages);
  * - QueueHealth (queue/health): whether the storage answers at all.
  *
  * Asynchronous from the first line: the SQLite implementation could answer
@@ -29,6 +31,7 @@ import type { RecipientQueue } from './recipient-queue.js';
 import type { VerifyCache } from './verify-cache.js';
 import type { TlsReportStore } from './tls-reports.js';
 import type { SuppressionList } from './suppression.js';
+import type { IdempotencyStore } from './idempotency.js';
 
 export interface Queue {
   readonly messages: MessageStore;
@@ -42,6 +45,8 @@ export interface Queue {
   readonly tlsReports: TlsReportStore;
   /** The addresses a permanent failure (or an operator) put on the suppression list (queue/suppression). */
   readonly suppressions: SuppressionList;
+  /** The injection API's idempotency keys: lookups and expiry (queue/idempotency). */
+  readonly idempotency: IdempotencyStore;
   /** Whether the storage can be used now (ok, unavailable for a while, failed for good): queue/health. */
   readonly health: QueueHealth;
   /** Writes what waits and closes; `deadlineMs` bounds the wait where an implementation has one to bound. */

@@ -67,6 +67,7 @@ export function deliveryLine(batch: OutboundBatch, r: RecipientRow, v: Recipient
       dsn: reply.enhanced, status, class: reply.class, reply: `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`,
       command: reply.command, possible_duplicate: v.kind === 'deferred' && v.possibleDuplicate ? true : undefined,
       suppressed_until: outcome.kind === 'failed' && outcome.suppressUntil !== undefined ? new Date(outcome.suppressUntil).toISOString() : undefined,
+      tenant: batch.message.tenant, campaign: batch.message.campaign,
     },
     msg: `${batch.message.id}: to=<${r.address}> status=${status}`,
   };

@@ -26,6 +26,7 @@
  * Reports (DSNs), expiry and delay warnings are driven by queue state in
  * sweeps (scheduler/sweeps), so a crash loses none of them.
  */
+import { IDEMPOTENCY_TTL_MS } from '../queue/idempotency.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
@@ -255,6 +256,8 @@ export class Qmgr {
       housekeeping ? queue.recipients.releaseExpiredLeases(now) : undefined,
       housekeeping ? this.deps.destinations.housekeeping(now) : undefined,
       housekeeping ? queue.suppressions.purgeSuppressions(now) : undefined,
+      // The injection API's idempotency keys answer for 24 h (queue/idempotency); older ones go, in slices.
+      housekeeping ? queue.idempotency.expireIdempotency(now - IDEMPOTENCY_TTL_MS, 1000) : undefined,
       this.sweeps.run(now, housekeeping),
       this.dispatch(now),
       queue.recipients.removeCompleted(1000).then((ids) => this.removed(ids)),

@@ -16,13 +16,16 @@
  * Each reply that is not a delivery is judged by the reply rules once
  * (a 421 that defers a hundred recipients triggers a rule once); a bounce
  * rule fails the recipient at once; a suspend or set rule goes on the gate's
- * row after the outcomes are durable. It decides no retry time itself
+ * row after the outcomes are durable. The first recipient whose verdict
+ * carries a triggering reply carries the rule to the store (RecipientOutcome
+ * .rule, kept on its pending verdict if it waits for `settle`): its
+ * `rule_triggered` event is written in the commit of that outcome. It decides no retry time itself
  * (scheduler/outcome, scheduler/retry) and no destination health.
  */
 import type { Logger } from 'pino';
 import type { OutboundBatch, RecipientVerdict } from '../delivery/types.js';
 import type { Destinations } from '../destination/service.js';
-import type { LastReply, RecipientOutcome, RecipientRow } from '../queue/model.js';
+import type { LastReply, RecipientOutcome, RecipientRow, TriggeredRule } from '../queue/model.js';
 import type { RecipientQueue } from '../queue/recipient-queue.js';
 import type { Batch } from './batches.js';
 import { deliveryLine, outcomeOf, type DeliveryStatus } from './outcome.js';
@@ -47,7 +50,10 @@ export interface RecorderDeps {
 }
 
 /** A batch's connection-level deferrals, by recipient id, until the destination's judgement settles them. */
-export type Pending = Map<number, RecipientVerdict>;
+export type Pending = Map<number, CarriedVerdict>;
+
+/** A verdict, with the reply rule its reply triggered when this recipient's outcome carries that rule's event. */
+type CarriedVerdict = RecipientVerdict & { readonly rule?: TriggeredRule };
 
 export class Recorder {
   constructor(private readonly d: RecorderDeps) {}
@@ -56,10 +62,15 @@ export class Recorder {
   async record(batch: OutboundBatch, verdicts: ReadonlyMap<number, RecipientVerdict>, pending: Pending): Promise<void> {
     const now = this.d.clock();
     const rules = this.rules(batch, verdicts.values());
-    const direct: [number, RecipientVerdict][] = [];
+    const direct: [number, CarriedVerdict][] = [];
+    const carried = new Set<LastReply>();
     for (const [id, v] of verdicts) {
-      if (v.kind === 'deferred' && v.connectionLevel && rules.get(v.reply)?.action !== 'bounce') pending.set(id, v);
-      else direct.push([id, v]);
+      const rule = v.kind === 'delivered' ? undefined : rules.get(v.reply);
+      // One event per triggering reply: the first recipient that got it carries the rule.
+      const c: CarriedVerdict = rule && !carried.has(v.reply) ? { ...v, rule: { text: rule.text, action: rule.action } } : v;
+      if (rule) carried.add(v.reply);
+      if (v.kind === 'deferred' && v.connectionLevel && rule?.action !== 'bounce') pending.set(id, c);
+      else direct.push([id, c]);
     }
     await this.apply(batch, direct, rules, now, undefined, []);
   }
@@ -98,7 +109,7 @@ export class Recorder {
     return judged;
   }
 
-  private async apply(batch: OutboundBatch, verdicts: readonly [number, RecipientVerdict][], rules: ReadonlyMap<LastReply, ReturnType<Destinations['ruleFor']>>,
+  private async apply(batch: OutboundBatch, verdicts: readonly [number, CarriedVerdict][], rules: ReadonlyMap<LastReply, ReturnType<Destinations['ruleFor']>>,
     now: number, destinationRetryAt: number | undefined, extra: readonly RecipientOutcome[]): Promise<void> {
     const byId = new Map<number, RecipientRow>(batch.recipients.map((r) => [r.id, r]));
     const outcomes: RecipientOutcome[] = [...extra];
@@ -113,7 +124,7 @@ export class Recorder {
         retryAt: (attempts) => now + retryDelay(attempts, this.d.retry, this.d.random),
         classify: this.d.classify, suppression,
       });
-      outcomes.push({ recipientId: id, outcome });
+      outcomes.push({ recipientId: id, outcome, ...(given.rule ? { rule: given.rule } : {}) });
       const line = deliveryLine(batch, r, verdict, outcome, status, now);
       this.d.log.info(line.fields, line.msg);
       this.d.onOutcome?.(status, batch.destination, now - batch.message.receivedAt, outcome.reply.class ?? this.d.classify(outcome.reply), outcome.reply, r.address);

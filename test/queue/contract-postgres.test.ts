@@ -21,6 +21,7 @@ import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
 import { suppressionListContract } from './contract/suppression-list.js';
+import { idempotencyContract } from './contract/idempotency.js';
 
 const skip = await pgUnavailable();
 
@@ -55,6 +56,7 @@ verifyCacheContract(impl);
 suppressionListContract(impl);
 adminBounceContract(impl);
 tlsReportsContract(impl);
+idempotencyContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();

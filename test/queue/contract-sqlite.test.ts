@@ -18,6 +18,7 @@ import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
 import { suppressionListContract } from './contract/suppression-list.js';
+import { idempotencyContract } from './contract/idempotency.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -55,4 +56,5 @@ for (const impl of [
   suppressionListContract(impl);
   adminBounceContract(impl);
   tlsReportsContract(impl);
+  idempotencyContract(impl);
 }

@@ -16,7 +16,7 @@ import { openPgQueue } from '../../src/queue/pg/store.js';
 import { PG_MIGRATIONS } from '../../src/queue/pg/schema.js';
 import { queueFiles } from '../../src/queue/sqlite/check.js';
 import { salvageQueue } from '../../src/queue/sqlite/salvage.js';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4 } from '../../src/queue/sqlite/schema.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_VERSION } from '../../src/queue/sqlite/schema.js';
 import { openSqliteQueue } from '../../src/queue/sqlite/store.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
 
@@ -44,6 +44,7 @@ test('SQLite: a version 4 queue opened by this Halcyon finds its messages by Mes
 
     let q = await openSqliteQueue({ dataDir: dir, clock: () => T0 });
     assert.deepEqual(await found(q, 'invoice-2026.11@billing'), ['01OLDMESSAGE']);
+    assert.equal((await q.messages.getMessage('01OLDMESSAGE'))?.tenant, 'acme', 'schema 9: the tenant column is generated from what was kept since version 4');
     assert.deepEqual(await found(q, 'no-such-id'), []);
     await q.close();
 
@@ -52,6 +53,34 @@ test('SQLite: a version 4 queue opened by this Halcyon finds its messages by Mes
     q = await openSqliteQueue({ dataDir: dir, clock: () => T0 });
     assert.deepEqual(await found(q, '<invoice-2026'), ['01OLDMESSAGE'], 'searchable after a salvage');
     await q.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('SQLite: a queue the Halcyon of schema 8 made (it wrote user_version 7 after applying version 8) opens at version 9', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'halcyon-v8-'));
+  try {
+    const f = queueFiles(dir);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(f.dir, { recursive: true });
+    const old = new Database(f.db);
+    for (const p of PRAGMAS) old.pragma(p);
+    for (const v of [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8]) old.exec(v);
+    old.pragma('user_version = 7');
+    old.prepare('INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for, event_facts) VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?)').run(...MESSAGE);
+    old.close();
+    const q = await openSqliteQueue({ dataDir: dir, clock: () => T0 });
+    try {
+      assert.deepEqual(await found(q, 'invoice-2026.11@billing'), ['01OLDMESSAGE']);
+      assert.equal((await q.messages.getMessage('01OLDMESSAGE'))?.tenant, 'acme');
+      assert.equal(await q.idempotency.getIdempotency('t', 'k', 0), undefined, 'the key table is there');
+    } finally {
+      await q.close();
+    }
+    const db = new Database(f.db, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    db.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -78,6 +107,7 @@ test('PostgreSQL: a queue at migration 2 migrated by this Halcyon finds its mess
     const q = await openPgQueue({ url: db.url, clock: () => T0, poolSize: 2 });
     try {
       assert.deepEqual(await found(q, 'invoice-2026.11@billing'), ['01OLDMESSAGE']);
+      assert.equal((await q.messages.getMessage('01OLDMESSAGE'))?.tenant, 'acme', 'migration 7: the tenant column');
       assert.deepEqual(await found(q, 'src.test'), ['01BEFOREEVENTS', '01OLDMESSAGE'], 'a message without facts is still listed by its other fields');
     } finally {
       await q.close();

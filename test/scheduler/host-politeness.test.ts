@@ -237,10 +237,10 @@ describe('adaptive concurrency at MAIL FROM', () => {
 describe('reply rules ([[delivery.rules]])', () => {
   const ROUTED = 'routed.test';
   /** A routed destination (rules apply to every kind of key) with one rule; `remote` answers as given. */
-  async function withRule(rule: Record<string, unknown>, remoteOpts: RemoteOptions): Promise<{ h: SchedulerHarness; remote: Remote; key: string }> {
+  async function withRule(rule: Record<string, unknown>, remoteOpts: RemoteOptions, extra: Record<string, unknown> = {}): Promise<{ h: SchedulerHarness; remote: Remote; key: string }> {
     const remote = await startRemote(remoteOpts);
     cleanup.push(() => remote.close());
-    const h = await startHarness(remote.port, { rules: [rule], retry_initial: '5m', connection_idle_timeout: '1m' }, { routes: { [ROUTED]: `127.0.0.1:${remote.port}` } });
+    const h = await startHarness(remote.port, { rules: [rule], retry_initial: '5m', connection_idle_timeout: '1m' }, { routes: { [ROUTED]: `127.0.0.1:${remote.port}` }, ...extra });
     cleanup.push(() => h.stop());
     return { h, remote, key: `route:127.0.0.1:${remote.port}` };
   }
@@ -249,8 +249,10 @@ describe('reply rules ([[delivery.rules]])', () => {
   const enqueue = (h: SchedulerHarness, key: string, count: number) =>
     enqueueMany(h.app.store, { count, destination: key, domain: ROUTED, receivedAt: h.clock.now() });
 
-  test('suspend: a matching MAIL FROM reply stops all connections for `for`', async () => {
-    const { h, remote, key } = await withRule({ match: 'slow down', action: 'suspend', for: '30m' }, { mailReply: '451 4.7.1 Please slow down' });
+  test('suspend: a matching MAIL FROM reply stops all connections for `for`; each triggering reply is one rule_triggered event', async () => {
+    // A sink that never answers: the events stay in the outbox, where they are counted.
+    const sink = { events: { webhooks: [{ name: 'rules', url: 'http://127.0.0.1:9/', secret: 's', events: ['rule_triggered'] }] } };
+    const { h, remote, key } = await withRule({ match: 'slow down', action: 'suspend', for: '30m' }, { mailReply: '451 4.7.1 Please slow down' }, sink);
     const start = h.clock.now();
     await enqueue(h, key, 3);
     const log = await simulate(h, start + 29 * MINUTE, () => mails(remote), 50);
@@ -265,6 +267,8 @@ describe('reply rules ([[delivery.rules]])', () => {
     const list = await h.app.admin.destinations();
     assert.deepEqual(list.find((d) => d.key === key)?.politeness?.rules.map((r) => [r.action, r.reply]), [['suspend', '451 4.7.1 Please slow down']]);
     assert.match(formatDestinations(list, h.clock.now()), /rule: rules\[0\] action=suspend .* — suspend for \d+m, triggered by "451 4\.7\.1 Please slow down"/);
+    // One MAIL FROM per transaction met the reply: as many rule_triggered events, written with the deferrals.
+    assert.deepEqual((await h.app.store.events.outboxDepth()).map((d) => [d.sink, d.depth]), [['rules', mails(remote)]]);
     remote.setOptions({ mailReply: '250 2.1.0 OK' });
     await simulate(h, start + 40 * MINUTE, () => mails(remote), 50);
     assert.equal(remote.transactions.length, 3);

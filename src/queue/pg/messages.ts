@@ -6,11 +6,16 @@
  * goes into one transaction (three multi-row INSERTs: messages, bodies,
  * recipients), and all their promises settle together once it has committed
  * — or all reject with HAL_ERR_QUEUE_WRITE with nothing of the batch stored.
- * A caller-assigned id already stored is refused alone.
+ * A caller-assigned id already stored is refused alone. An `enqueueGroup` is
+ * one item of a batch: its idempotency key row is claimed first (pg/idempotency:
+ * waiting on another node's uncommitted claim of the same key) and, when the key
+ * is held, the unit is refused whole before any of its messages is written.
  */
 import { HalcyonError } from '../../errors.js';
 import { createIdGenerator } from '../ids.js';
-import type { MessageStore } from '../message-store.js';
+import type { EnqueueUnit, MessageStore } from '../message-store.js';
+import type { IdempotencyRecord } from '../idempotency.js';
+import { claimKey } from './idempotency.js';
 import type { MessageId, MessageRow, NewMessage } from '../model.js';
 import type { PgDb } from './db.js';
 import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.js';
@@ -20,9 +25,11 @@ import { GroupCommit, type Entry } from '../group-commit.js';
 
 const BATCH_MAX_MESSAGES = 256;
 
+const keyOrder = (a: IdempotencyRecord, b: IdempotencyRecord): number => (a.token === b.token ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.token < b.token ? -1 : 1);
+
 export class PgMessageStore implements MessageStore {
   private readonly nextId: () => MessageId;
-  private readonly commits = new GroupCommit<NewMessage>({ maxItems: BATCH_MAX_MESSAGES, write: (batch, refuse) => this.write(batch, refuse) });
+  private readonly commits = new GroupCommit<EnqueueUnit>({ maxItems: BATCH_MAX_MESSAGES, write: (batch, refuse) => this.write(batch, refuse) });
 
   constructor(private readonly d: PgDb) {
     this.nextId = createIdGenerator(d.clock);
@@ -40,7 +47,17 @@ export class PgMessageStore implements MessageStore {
   enqueue(msg: NewMessage): Promise<MessageId> {
     if (this.d.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed'));
     if (msg.recipients.length === 0) return Promise.reject(new RangeError('a message needs at least one recipient'));
-    return this.commits.add(msg.id ?? this.nextId(), msg);
+    const id = msg.id ?? this.nextId();
+    return this.commits.add(id, { messages: [{ ...msg, id }] });
+  }
+
+  async enqueueGroup(msgs: readonly NewMessage[], key?: IdempotencyRecord): Promise<MessageId[]> {
+    if (this.d.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed');
+    if (msgs.some((m) => m.recipients.length === 0)) throw new RangeError('a message needs at least one recipient');
+    if (msgs.length === 0 && !key) throw new RangeError('an enqueue needs a message or a key');
+    const messages = msgs.map((m) => ({ ...m, id: m.id ?? this.nextId() }));
+    await this.commits.add(messages[0]?.id ?? `key:${key!.token}:${key!.key}`, { messages, ...(key ? { key } : {}) });
+    return messages.map((m) => m.id);
   }
 
   /** Starts writing what waits, in batches of at most BATCH_MAX_MESSAGES. */
@@ -48,29 +65,40 @@ export class PgMessageStore implements MessageStore {
     this.commits.flush();
   }
 
-  private async write(batch: readonly Entry<NewMessage>[], refuse: (e: Entry<NewMessage>, why: Error) => void): Promise<void> {
+  private async write(batch: readonly Entry<EnqueueUnit>[], refuse: (e: Entry<EnqueueUnit>, why: Error) => void): Promise<void> {
     await this.d.tx('enqueue', async (c) => {
-      const given = batch.filter((e) => e.item.id !== undefined).map((e) => e.id);
+      const given = batch.flatMap((e) => e.item.messages.map((m) => m.id));
       const taken = new Set(given.length ? (await c.query<{ id: string }>('SELECT id FROM messages WHERE id = ANY($1)', [given])).rows.map((r) => r.id) : []);
       const seen = new Set<MessageId>();
-      const items = batch.filter((e) => {
-        const dup = taken.has(e.id) || seen.has(e.id);
-        seen.add(e.id);
-        if (dup) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${e.id} already in the queue`));
+      let units = batch.filter((e) => {
+        const dup = e.item.messages.find((m) => taken.has(m.id) || seen.has(m.id));
+        for (const m of e.item.messages) seen.add(m.id);
+        if (dup) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${dup.id} already in the queue`));
         return !dup;
       });
+      // Keys first, in one order on every node (two batches claiming the same keys never deadlock): a unit
+      // whose key is held refuses alone, before any of its rows is written.
+      const keyed = units.filter((e) => e.item.key).sort((a, b) => keyOrder(a.item.key!, b.item.key!));
+      const lost = new Set<Entry<EnqueueUnit>>();
+      for (const e of keyed) {
+        if (await claimKey(c, e.item.key!)) continue;
+        lost.add(e);
+        refuse(e, new HalcyonError('HAL_ERR_IDEMPOTENCY_TAKEN', e.item.key!.key));
+      }
+      units = units.filter((e) => !lost.has(e));
+      const items = units.flatMap((e) => e.item.messages);
       if (items.length === 0) return;
       const now = this.d.clock();
-      const facts = items.map((e) => factsOf(e.item));
+      const facts = items.map((m) => factsOf(m));
       await c.query(`INSERT INTO messages (id, sender, params, received_at, size, trace, dsn_for, event_facts)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[])`, [
-        items.map((e) => e.id), items.map((e) => e.item.sender), items.map((e) => JSON.stringify(e.item.params)),
-        items.map((e) => e.item.receivedAt), items.map((e) => e.item.body.length), items.map((e) => JSON.stringify(e.item.trace)),
-        items.map((e) => e.item.dsnFor ?? null), facts.map((f) => JSON.stringify(f)),
+        items.map((m) => m.id), items.map((m) => m.sender), items.map((m) => JSON.stringify(m.params)),
+        items.map((m) => m.receivedAt), items.map((m) => m.body.length), items.map((m) => JSON.stringify(m.trace)),
+        items.map((m) => m.dsnFor ?? null), facts.map((f) => JSON.stringify(f)),
       ]);
       await c.query('INSERT INTO bodies (message_id, data) SELECT * FROM unnest($1::text[], $2::bytea[])',
-        [items.map((e) => e.id), items.map((e) => e.item.body)]);
-      const rcpts = items.flatMap((e) => e.item.recipients.map((r) => ({ id: e.id, r })));
+        [items.map((m) => m.id), items.map((m) => m.body)]);
+      const rcpts = items.flatMap((m) => m.recipients.map((r) => ({ id: m.id, r })));
       await c.query(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state, attempts, next_attempt_at, updated_at)
         SELECT t.m, t.a, t.d, t.o, t.n, t.dest, 'queued', 0, $7, $7
         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, ord)
@@ -79,9 +107,9 @@ export class PgMessageStore implements MessageStore {
         rcpts.map((x) => (x.r.notify !== undefined ? JSON.stringify(x.r.notify) : null)), rcpts.map((x) => x.r.destination), now,
       ]);
       if (this.d.events.sinks.length > 0) {
-        const reports = await messageFacts(c, items.flatMap((e) => (e.item.dsnFor === undefined ? [] : [e.item.dsnFor])));
-        await insertOutbox(c, routeEvents(this.d.events, items.flatMap((e, i) =>
-          enqueueEvents(this.d.events, now, { queueId: e.id, sender: e.item.sender, facts: facts[i]! }, e.item, (about) => reports.get(about)))), now);
+        const reports = await messageFacts(c, items.flatMap((m) => (m.dsnFor === undefined ? [] : [m.dsnFor])));
+        await insertOutbox(c, routeEvents(this.d.events, items.flatMap((m, i) =>
+          enqueueEvents(this.d.events, now, { queueId: m.id, sender: m.sender, facts: facts[i]! }, m, (about) => reports.get(about)))), now);
       }
     });
   }

@@ -159,7 +159,7 @@ export class PgRecipientQueue implements RecipientQueue {
     const applied = await this.d.tx('recordOutcomes', async (c) => {
       const applied: number[] = [];
       const events = new OutcomeEvents(this.d.events, now);
-      for (const { recipientId, outcome } of outcomes) {
+      for (const { recipientId, outcome, rule } of outcomes) {
         const reply = JSON.stringify(outcome.reply);
         const { rows } = await c.query<ChangedRecipient>(`UPDATE recipients SET state = $1, last_reply = $2, attempts = attempts + $3,
             next_attempt_at = COALESCE($4, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $5
@@ -170,7 +170,7 @@ export class PgRecipientQueue implements RecipientQueue {
         applied.push(recipientId);
         if (outcome.kind !== 'deferred') finished.push(row.message_id);
         await c.query('INSERT INTO attempts (recipient_id, at, state, reply) VALUES ($1, $2, $3, $4)', [recipientId, now, outcome.kind, reply]);
-        events.add(row, outcome);
+        events.add(row, outcome, rule);
         const entry = bounceEntry(row, outcome, now);
         if (entry) await writeSuppression(c, [entry]);
       }

@@ -161,6 +161,23 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE messages ADD COLUMN header_message_id text GENERATED ALWAYS AS ((event_facts::jsonb) ->> 'message_id') STORED;
   `,
+  // 7: tenant and campaign as columns (generated from event_facts), and the injection API's idempotency keys
+  // (queue/idempotency), as SQLite schema version 9.
+  `
+  ALTER TABLE messages ADD COLUMN tenant text GENERATED ALWAYS AS ((event_facts::jsonb) ->> 'tenant') STORED;
+  ALTER TABLE messages ADD COLUMN campaign text GENERATED ALWAYS AS ((event_facts::jsonb) ->> 'campaign') STORED;
+  CREATE TABLE idempotency_keys (
+    token      text NOT NULL,
+    key        text NOT NULL,
+    body_hash  text NOT NULL,
+    state      text NOT NULL,
+    status     integer NOT NULL,
+    response   text NOT NULL,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (token, key)
+  );
+  CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

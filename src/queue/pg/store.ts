@@ -20,6 +20,7 @@ import { PgEventOutbox } from './events.js';
 import { PgVerifyCache } from './verify-cache.js';
 import { PgTlsReports } from './tls-reports.js';
 import { PgSuppressionList } from './suppression.js';
+import { PgIdempotencyStore } from './idempotency.js';
 
 export type { PgQueueOptions } from './db.js';
 
@@ -31,6 +32,7 @@ export class PgQueue implements Queue {
   readonly verifications: PgVerifyCache;
   readonly tlsReports: PgTlsReports;
   readonly suppressions: PgSuppressionList;
+  readonly idempotency: PgIdempotencyStore;
   readonly health: QueueHealth;
 
   constructor(private readonly d: PgDb) {
@@ -42,6 +44,7 @@ export class PgQueue implements Queue {
     this.verifications = new PgVerifyCache(d);
     this.tlsReports = new PgTlsReports(d);
     this.suppressions = new PgSuppressionList(d);
+    this.idempotency = new PgIdempotencyStore(d);
   }
 
   async close(): Promise<void> {

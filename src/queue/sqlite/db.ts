@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { detailOf, HalcyonError } from '../../errors.js';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_VERSION } from './schema.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_VERSION } from './schema.js';
 import { NO_EVENT_ROUTES, type EventRoutes } from '../event.js';
 
 export interface SqliteQueueOptions {
@@ -142,9 +142,16 @@ function migrate(db: Database.Database): void {
     if (version < 5) db.exec(SCHEMA_V5);
     if (version < 6) db.exec(SCHEMA_V6);
     if (version < 7) db.exec(SCHEMA_V7);
-    if (version < 8) db.exec(SCHEMA_V8);
+    // A queue made by the Halcyon that added version 8 says 7 whether or not it has the column (it wrote 7 after V8).
+    if (version < 8 && !hasColumn(db, 'messages', 'header_message_id')) db.exec(SCHEMA_V8);
+    if (version < 9) db.exec(SCHEMA_V9);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
+}
+
+/** Whether `table` has `column` (generated and hidden columns included). */
+function hasColumn(db: Database.Database, table: string, column: string): boolean {
+  return (db.pragma(`table_xinfo(${table})`) as { name: string }[]).some((c) => c.name === column);
 }
 
 /** The handle the three parts share. */

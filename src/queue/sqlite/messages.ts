@@ -13,11 +13,14 @@
  * once by `flushPending`, which the queue thread calls inside its turn), and
  * all their promises settle together — resolved once it has committed, or
  * all rejected with HAL_ERR_QUEUE_WRITE with nothing of the batch stored.
+ * An `enqueueGroup` is one item of a batch: its messages and its idempotency
+ * key row (queue/idempotency) are written together or not at all.
  */
 import type Database from 'better-sqlite3';
 import { HalcyonError } from '../../errors.js';
 import { createIdGenerator } from '../ids.js';
-import type { MessageStore } from '../message-store.js';
+import { unitBytes, type EnqueueUnit, type MessageStore } from '../message-store.js';
+import { IDEMPOTENCY_COLUMNS, IDEMPOTENCY_TTL_MS, idempotencyRow, type IdempotencyRecord } from '../idempotency.js';
 import type { MessageId, MessageRow, NewMessage } from '../model.js';
 import type { SqliteDb } from './db.js';
 import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.js';
@@ -35,45 +38,28 @@ export const BATCH_MAX_BYTES = 64 * 1024 * 1024;
 
 export class SqliteMessageStore implements MessageStore {
   private readonly nextId: () => MessageId;
-  private readonly commits: GroupCommit<NewMessage>;
-  private readonly insertBatch: Database.Transaction<(items: readonly Entry<NewMessage>[], spooled: ReadonlyMap<MessageId, SpoolLocation>) => void>;
+  private readonly commits: GroupCommit<EnqueueUnit>;
+  private readonly insertBatch: Database.Transaction<(items: readonly Entry<EnqueueUnit>[], spooled: ReadonlyMap<MessageId, SpoolLocation>) => void>;
 
   constructor(private readonly d: SqliteDb, private readonly spool: BodySpool) {
     this.nextId = createIdGenerator(d.clock);
-    this.insertBatch = d.db.transaction((items: readonly Entry<NewMessage>[], spooledAt: ReadonlyMap<MessageId, SpoolLocation>) => {
+    this.insertBatch = d.db.transaction((items: readonly Entry<EnqueueUnit>[], spooledAt: ReadonlyMap<MessageId, SpoolLocation>) => {
       const now = d.clock();
-      for (const { id, item: msg } of items) {
-        const facts = factsOf(msg);
-        const spooled = spooledAt.get(id);
-        d.st(`INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for, event_facts)
-                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`)
-          .run(id, msg.sender, JSON.stringify(msg.params), msg.receivedAt, msg.body.length,
-            JSON.stringify(msg.trace), msg.dsnFor ?? null, JSON.stringify(facts));
-        if (spooled) {
-          d.st(`INSERT INTO bodies (message_id, data, segment, seg_offset, seg_length) VALUES (?, X'', ?, ?, ?)`)
-            .run(id, spooled.segment, spooled.offset, spooled.length);
-        } else {
-          d.st('INSERT INTO bodies (message_id, data) VALUES (?, ?)').run(id, msg.body);
-        }
-        for (const r of msg.recipients) {
-          d.st(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state,
-                     attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`)
-            .run(id, r.address, domainOf(r.address), r.orcpt ?? null,
-              r.notify !== undefined ? JSON.stringify(r.notify) : null, r.destination, now, now);
-        }
-        insertOutbox(d, routeEvents(d.events, enqueueEvents(d.events, now, { queueId: id, sender: msg.sender, facts }, msg,
-          (about) => messageFacts(d, [about]).get(about))), now);
+      for (const { item: unit } of items) {
+        // A stale row of the same key (older than the TTL) is replaced: dropTakenKeys let only such a key through.
+        if (unit.key) d.st(`INSERT OR REPLACE INTO idempotency_keys (${IDEMPOTENCY_COLUMNS}) VALUES (@token, @key, @body_hash, @state, @status, @response, @created_at)`).run(idempotencyRow(unit.key));
+        for (const msg of unit.messages) this.insertMessage(msg, spooledAt.get(msg.id), now);
       }
     });
-    this.commits = new GroupCommit<NewMessage>({
-      maxItems: BATCH_MAX_MESSAGES, maxBytes: BATCH_MAX_BYTES, sizeOf: (m) => m.body.length,
+    this.commits = new GroupCommit<EnqueueUnit>({
+      maxItems: BATCH_MAX_MESSAGES, maxBytes: BATCH_MAX_BYTES, sizeOf: unitBytes,
       write: (batch, refuse) => {
-        const items = this.dropDuplicateIds(batch, refuse);
+        const items = this.dropTakenKeys(this.dropDuplicateIds(batch, refuse), refuse);
         if (items.length === 0) return;
         // Durable bytes first, then the rows that point at them (a crash between leaves only garbage).
-        const large = items.filter((e) => e.item.body.length >= SPOOL_MIN_BYTES);
-        const at = this.spool.append(large.map((e) => e.item.body));
-        this.insertBatch.immediate(items, new Map(large.map((e, i) => [e.id, at[i]!])));
+        const large = items.flatMap((e) => e.item.messages.filter((m) => m.body.length >= SPOOL_MIN_BYTES));
+        const at = this.spool.append(large.map((m) => m.body));
+        this.insertBatch.immediate(items, new Map(large.map((m, i) => [m.id, at[i]!])));
       },
       committed: (n) => {
         this.d.stats.commits++;
@@ -83,6 +69,30 @@ export class SqliteMessageStore implements MessageStore {
     });
   }
 
+  private insertMessage(msg: NewMessage & { readonly id: MessageId }, spooled: SpoolLocation | undefined, now: number): void {
+    const d = this.d;
+    const id = msg.id;
+    const facts = factsOf(msg);
+    d.st(`INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for, event_facts)
+             VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`)
+      .run(id, msg.sender, JSON.stringify(msg.params), msg.receivedAt, msg.body.length,
+        JSON.stringify(msg.trace), msg.dsnFor ?? null, JSON.stringify(facts));
+    if (spooled) {
+      d.st(`INSERT INTO bodies (message_id, data, segment, seg_offset, seg_length) VALUES (?, X'', ?, ?, ?)`)
+        .run(id, spooled.segment, spooled.offset, spooled.length);
+    } else {
+      d.st('INSERT INTO bodies (message_id, data) VALUES (?, ?)').run(id, msg.body);
+    }
+    for (const r of msg.recipients) {
+      d.st(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state,
+                 attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`)
+        .run(id, r.address, domainOf(r.address), r.orcpt ?? null,
+          r.notify !== undefined ? JSON.stringify(r.notify) : null, r.destination, now, now);
+    }
+    insertOutbox(d, routeEvents(d.events, enqueueEvents(d.events, now, { queueId: id, sender: msg.sender, facts }, msg,
+      (about) => messageFacts(d, [about]).get(about))), now);
+  }
+
   newId(): MessageId {
     return this.nextId();
   }
@@ -90,7 +100,17 @@ export class SqliteMessageStore implements MessageStore {
   enqueue(msg: NewMessage): Promise<MessageId> {
     if (this.d.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed'));
     if (msg.recipients.length === 0) return Promise.reject(new RangeError('a message needs at least one recipient'));
-    return this.commits.add(msg.id ?? this.nextId(), msg);
+    const id = msg.id ?? this.nextId();
+    return this.commits.add(id, { messages: [{ ...msg, id }] });
+  }
+
+  async enqueueGroup(msgs: readonly NewMessage[], key?: IdempotencyRecord): Promise<MessageId[]> {
+    if (this.d.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed');
+    if (msgs.some((m) => m.recipients.length === 0)) throw new RangeError('a message needs at least one recipient');
+    if (msgs.length === 0 && !key) throw new RangeError('an enqueue needs a message or a key');
+    const messages = msgs.map((m) => ({ ...m, id: m.id ?? this.nextId() }));
+    await this.commits.add(messages[0]?.id ?? `key:${key!.token}:${key!.key}`, { messages, ...(key ? { key } : {}) });
+    return messages.map((m) => m.id);
   }
 
   /** Writes the enqueues waiting for the next turn now (each batch its own transaction). */
@@ -101,16 +121,32 @@ export class SqliteMessageStore implements MessageStore {
   /**
    * A caller-assigned id already stored (or repeated in the batch) would fail
    * the primary key and with it every other message of the batch: refuse just
-   * that one up front.
+   * that unit up front.
    */
-  private dropDuplicateIds(items: readonly Entry<NewMessage>[], refuse: (e: Entry<NewMessage>, why: Error) => void): Entry<NewMessage>[] {
+  private dropDuplicateIds(items: readonly Entry<EnqueueUnit>[], refuse: (e: Entry<EnqueueUnit>, why: Error) => void): Entry<EnqueueUnit>[] {
     const seen = new Set<MessageId>();
     const exists = this.d.st('SELECT 1 FROM messages WHERE id = ?').pluck();
     return items.filter((e) => {
-      const dup = seen.has(e.id) || (e.item.id !== undefined && exists.get(e.id) !== undefined);
-      seen.add(e.id);
-      if (dup) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${e.id} already in the queue`));
+      const dup = e.item.messages.find((m) => seen.has(m.id) || exists.get(m.id) !== undefined);
+      for (const m of e.item.messages) seen.add(m.id);
+      if (dup) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${dup.id} already in the queue`));
       return !dup;
+    });
+  }
+
+  /** A unit whose idempotency key is stored (and young), or taken by an earlier unit of the batch, is refused whole. */
+  private dropTakenKeys(items: readonly Entry<EnqueueUnit>[], refuse: (e: Entry<EnqueueUnit>, why: Error) => void): Entry<EnqueueUnit>[] {
+    const seen = new Set<string>();
+    const stored = this.d.st('SELECT created_at FROM idempotency_keys WHERE token = ? AND key = ?').pluck();
+    return items.filter((e) => {
+      const k = e.item.key;
+      if (!k) return true;
+      const name = JSON.stringify([k.token, k.key]);
+      const at = stored.get(k.token, k.key) as number | undefined;
+      const taken = seen.has(name) || (at !== undefined && at >= k.createdAt - IDEMPOTENCY_TTL_MS);
+      seen.add(name);
+      if (taken) refuse(e, new HalcyonError('HAL_ERR_IDEMPOTENCY_TAKEN', k.key));
+      return !taken;
     });
   }
 

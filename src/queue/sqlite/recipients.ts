@@ -199,7 +199,7 @@ export class SqliteRecipientQueue implements RecipientQueue {
       const history = this.d.st('INSERT INTO attempts (recipient_id, at, state, reply) VALUES (?, ?, ?, ?)');
       const events = new OutcomeEvents(this.d.events, now);
       const applied: number[] = [];
-      for (const { recipientId, outcome } of outcomes) {
+      for (const { recipientId, outcome, rule } of outcomes) {
         const reply = JSON.stringify(outcome.reply);
         const row = update.get({
           id: recipientId, state: outcome.kind, reply, inc: attemptIncrement(outcome), now, owner,
@@ -212,7 +212,7 @@ export class SqliteRecipientQueue implements RecipientQueue {
         applied.push(recipientId);
         if (outcome.kind !== 'deferred') this.candidates.touch(row.message_id);
         history.run(recipientId, now, outcome.kind, reply);
-        events.add(row, outcome);
+        events.add(row, outcome, rule);
         const entry = bounceEntry(row, outcome, now);
         if (entry) writeSuppression(this.d, [entry]);
       }

@@ -21,7 +21,7 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GENERATED_COLUMNS, PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_VERSION } from './schema.js';
+import { GENERATED_COLUMNS, PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_VERSION } from './schema.js';
 import { BodySpool } from '../spool.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
@@ -88,6 +88,7 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   fresh.exec(SCHEMA_V6);
   fresh.exec(SCHEMA_V7);
   fresh.exec(SCHEMA_V8);
+  fresh.exec(SCHEMA_V9);
   fresh.pragma(`user_version = ${SCHEMA_VERSION}`);
   fresh.pragma('foreign_keys = OFF'); // rows are copied in dependency order; a lost parent must not abort a batch
 
@@ -169,6 +170,9 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
       // The suppression list: every entry that can be read (an expired one is purged by the server later).
       const hasSuppressions = scan(src, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'suppressions'`, damaged).length > 0;
       if (hasSuppressions) for (const e of scan(src, 'SELECT * FROM suppressions', damaged)) insert(fresh, 'suppressions', e);
+      // Injection idempotency keys: a retried request must still find its first answer (the server expires them after 24 h).
+      const hasKeys = scan(src, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'idempotency_keys'`, damaged).length > 0;
+      if (hasKeys) for (const k of scan(src, 'SELECT * FROM idempotency_keys', damaged)) insert(fresh, 'idempotency_keys', k);
     }
   } finally {
     src?.close();

@@ -36,10 +36,19 @@
  * Message-ID is kept since version 4), so it is stored once and every
  * message queued since version 4 has it at once, with no backfill.
  *
+ * Version 9 (issue #24) adds each message's tenant and campaign as columns
+ * `queue list`/`show` and the admin API read, generated from `event_facts`
+ * (where intake has kept them since version 4) like the Message-ID; and the
+ * idempotency keys of the injection API (queue/idempotency), one row per
+ * token and key, written in the commit of the messages the key's request
+ * queued. (Versions 8 and 9 were both written as 7 by the Halcyon that
+ * added version 8: db.ts adds the Message-ID column to such a queue when it
+ * lacks it.)
+ *
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 9;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -234,5 +243,22 @@ export const SCHEMA_V8 = `
 ALTER TABLE messages ADD COLUMN header_message_id TEXT GENERATED ALWAYS AS (json_extract(event_facts, '$.message_id')) VIRTUAL;
 `;
 
+/** Applied after V8: tenant and campaign as columns (generated, as the Message-ID), and the idempotency keys (queue/idempotency). */
+export const SCHEMA_V9 = `
+ALTER TABLE messages ADD COLUMN tenant TEXT GENERATED ALWAYS AS (json_extract(event_facts, '$.tenant')) VIRTUAL;
+ALTER TABLE messages ADD COLUMN campaign TEXT GENERATED ALWAYS AS (json_extract(event_facts, '$.campaign')) VIRTUAL;
+CREATE TABLE idempotency_keys (
+  token      TEXT NOT NULL,            -- the API token's name
+  key        TEXT NOT NULL,            -- the Idempotency-Key header
+  body_hash  TEXT NOT NULL,            -- SHA-256 hex of the request
+  state      TEXT NOT NULL,            -- 'accepted' | 'rejected'
+  status     INTEGER NOT NULL,         -- HTTP status of the first response
+  response   TEXT NOT NULL,            -- its JSON body
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (token, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+`;
+
 /** Columns computed from others: never written (salvage leaves them out of its copies). */
-export const GENERATED_COLUMNS: Readonly<Record<string, readonly string[]>> = { messages: ['header_message_id'] };
+export const GENERATED_COLUMNS: Readonly<Record<string, readonly string[]>> = { messages: ['header_message_id', 'tenant', 'campaign'] };

@@ -28,7 +28,7 @@ const { dataDir, events } = workerData as { dataDir: string; events?: EventRoute
 
 let now = Date.now();
 const queue = await openSqliteQueue({ dataDir, clock: () => now, ...(events ? { events } : {}) });
-const { messages: m, recipients: r, gate: g, events: e, verifications: v, tlsReports: t, suppressions: s } = queue;
+const { messages: m, recipients: r, gate: g, events: e, verifications: v, tlsReports: t, suppressions: s, idempotency: k } = queue;
 
 /** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
 function revive(msg: NewMessage): NewMessage {
@@ -39,6 +39,7 @@ function revive(msg: NewMessage): NewMessage {
 /** One entry per op of the protocol; the compiler checks that none is missing and every type matches. */
 const handlers: QueueHandlers = {
   enqueue: (msg) => m.enqueue(revive(msg)),
+  enqueueGroup: (msgs, key) => m.enqueueGroup(msgs.map(revive), key),
   getMessage: (id) => m.getMessage(id),
   getBody: (id) => m.getBody(id),
   deleteMessages: (ids) => m.deleteMessages(ids),
@@ -81,6 +82,8 @@ const handlers: QueueHandlers = {
   unsuppress: (addresses) => s.unsuppress(addresses),
   listSuppressions: (f) => s.listSuppressions(f),
   purgeSuppressions: (now) => s.purgeSuppressions(now),
+  getIdempotency: (token, key, since) => k.getIdempotency(token, key, since),
+  expireIdempotency: (before, limit) => k.expireIdempotency(before, limit),
   ackEvents: (ids) => e.ackEvents(ids),
   retryEvents: (ids, owner, next) => e.retryEvents(ids, owner, next),
   outboxDepth: () => e.outboxDepth(),

@@ -21,6 +21,7 @@ import { SqliteEventOutbox } from './events.js';
 import { SqliteVerifyCache } from './verify-cache.js';
 import { SqliteTlsReports } from './tls-reports.js';
 import { SqliteSuppressionList } from './suppression.js';
+import { SqliteIdempotencyStore } from './idempotency.js';
 import { join } from 'node:path';
 import { QueueHealth } from '../health.js';
 
@@ -39,6 +40,7 @@ export class SqliteQueue implements Queue {
   readonly verifications: SqliteVerifyCache;
   readonly tlsReports: SqliteTlsReports;
   readonly suppressions: SqliteSuppressionList;
+  readonly idempotency: SqliteIdempotencyStore;
   /** Opened directly (CLI commands): an error reaches the command that made the call; the state stays ok. */
   readonly health = new QueueHealth();
 
@@ -54,6 +56,7 @@ export class SqliteQueue implements Queue {
     this.verifications = new SqliteVerifyCache(d);
     this.tlsReports = new SqliteTlsReports(d);
     this.suppressions = new SqliteSuppressionList(d);
+    this.idempotency = new SqliteIdempotencyStore(d);
   }
 
   get stats(): SqliteStoreStats {

@@ -3,7 +3,7 @@
  * queue thread (queue/sqlite/worker-store ↔ queue/sqlite/store-worker): a closed union of
  * requests, one per asynchronous method of MessageStore, RecipientQueue,
  * DestinationGate, EventOutbox, VerifyCache, TlsReportStore and
- * SuppressionList (plus `close`), each with its argument and result types
+ * SuppressionList and IdempotencyStore (plus `close`), each with its argument and result types
  * derived from those interfaces, so the two sides cannot drift apart and no
  * method is ever looked up by a name in a string.
  *
@@ -16,6 +16,7 @@ import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
 import type { SuppressionList } from '../suppression.js';
+import type { IdempotencyStore } from '../idempotency.js';
 
 /** The methods of T that return a promise, as { args, result }. */
 type OpsOf<T> = {
@@ -23,7 +24,7 @@ type OpsOf<T> = {
     T[K] extends (...a: infer A) => Promise<infer R> ? { readonly args: A; readonly result: R } : never
 };
 
-export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & OpsOf<VerifyCache> & OpsOf<TlsReportStore> & OpsOf<SuppressionList> & {
+export type QueueOps = OpsOf<MessageStore> & OpsOf<RecipientQueue> & OpsOf<DestinationGate> & OpsOf<EventOutbox> & OpsOf<VerifyCache> & OpsOf<TlsReportStore> & OpsOf<SuppressionList> & OpsOf<IdempotencyStore> & {
   readonly close: { readonly args: []; readonly result: void };
 };
 export type QueueOp = keyof QueueOps;

@@ -27,6 +27,7 @@ import type { RecipientQueue } from '../recipient-queue.js';
 import type { Queue } from '../store.js';
 import type { EventRoutes } from '../event.js';
 import type { SuppressionList } from '../suppression.js';
+import type { IdempotencyStore } from '../idempotency.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
@@ -54,6 +55,7 @@ export class WorkerQueue implements Queue {
   readonly verifications: VerifyCache;
   readonly tlsReports: TlsReportStore;
   readonly suppressions: SuppressionList;
+  readonly idempotency: IdempotencyStore;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
   private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -90,6 +92,12 @@ export class WorkerQueue implements Queue {
         const body = opts?.handOver && ownsMemory(msg.body) ? msg.body : Buffer.from(new Uint8Array(msg.body).buffer);
         const m = { ...msg, id: msg.id ?? nextId(), body };
         return body.byteLength > 0 ? this.callMoving([body.buffer], 'enqueue', m) : call('enqueue', m);
+      },
+      enqueueGroup: (msgs, key, opts) => {
+        // As enqueue: each body moved (handed over and owning its memory) or copied exactly once; ids made here.
+        const ms = msgs.map((msg) => ({ ...msg, id: msg.id ?? nextId(), body: opts?.handOver && ownsMemory(msg.body) ? msg.body : Buffer.from(new Uint8Array(msg.body).buffer) }));
+        const moving = [...new Set(ms.filter((m) => m.body.byteLength > 0).map((m) => m.body.buffer as ArrayBuffer))];
+        return this.callMoving(moving, 'enqueueGroup', ms, key);
       },
       getMessage: (id) => call('getMessage', id),
       async getBody(id) {
@@ -161,6 +169,10 @@ export class WorkerQueue implements Queue {
       unsuppress: (addresses) => call('unsuppress', addresses),
       listSuppressions: (f) => call('listSuppressions', f),
       purgeSuppressions: (now) => call('purgeSuppressions', now),
+    };
+    this.idempotency = {
+      getIdempotency: (token, key, since) => call('getIdempotency', token, key, since),
+      expireIdempotency: (before, limit) => call('expireIdempotency', before, limit),
     };
   }
 

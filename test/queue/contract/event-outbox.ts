@@ -68,6 +68,30 @@ export function eventOutboxContract(impl: Implementation): void {
       assert.deepEqual(bounces.map((e) => [e.type, e.recipient, e.id]), [['bounced', 'c@x.test', events.find((e) => e.type === 'bounced')!.id]]);
     }));
 
+    test('an outcome carrying a triggered reply rule writes rule_triggered with it, in its commit; an ignored one writes none', () => withQueue(impl, async (q) => {
+      await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }], { tenant: 't2', campaign: 'c2' }));
+      await drain(q.queue, 'all', T0);
+      const [a, b] = await q.queue.recipients.claimDue({ now: T0, limit: 10, owner: 'node-a', leaseUntil: T0 + 60_000 });
+      const reply = { code: 421, enhanced: '4.7.0', text: 'slow down', host: 'mx.x.test[127.0.0.1]:25', command: 'MAIL FROM' };
+      const rule = { text: 'rules[0] action=suspend match=/slow down/', action: 'suspend' as const };
+      await q.queue.recipients.recordOutcomes([
+        { recipientId: a!.id, outcome: { kind: 'deferred', reply, nextAttemptAt: T0 + 1000, countAttempt: true }, rule },
+        { recipientId: b!.id, outcome: { kind: 'deferred', reply, nextAttemptAt: T0 + 1000, countAttempt: true } },
+      ], T0 + 5, 'node-a');
+      // Not claimed by this owner: not applied, so neither its outcome nor its rule event.
+      await q.queue.recipients.recordOutcomes([{ recipientId: a!.id, outcome: { kind: 'failed', reply }, rule }], T0 + 6, 'node-b');
+      const events = await drain(q.queue, 'all', T0 + 10);
+      const triggered = events.filter((e) => e.type === 'rule_triggered');
+      assert.equal(triggered.length, 1);
+      assert.deepEqual({ ...triggered[0], id: undefined, queue_id: undefined }, {
+        id: undefined, queue_id: undefined, type: 'rule_triggered', time: new Date(T0 + 5).toISOString(), node: 'node-a', sender: 'alice@sender.test',
+        recipient: 'a@x.test', destination: 'x.test', domain: 'x.test', tenant: 't2', campaign: 'c2',
+        reply: { code: 421, enhanced: '4.7.0', text: 'slow down', host: 'mx.x.test[127.0.0.1]:25', phase: 'MAIL FROM' }, attempt: 1,
+        rule: 'rules[0] action=suspend match=/slow down/', action: 'suspend',
+      });
+      assert.equal(events.filter((e) => e.type === 'deferred').length, 2);
+    }));
+
     test('a report\'s enqueue writes dsn_sent about the message it reports on', () => withQueue(impl, async (q) => {
       const orig = await q.queue.messages.enqueue(message(undefined, { campaign: 'c9' }));
       const dsn = await q.queue.messages.enqueue(message([{ address: 'alice@sender.test', destination: 'sender.test' }], { sender: '', dsnFor: orig }));
