@@ -33,6 +33,7 @@ import type { SmtpTransport } from './delivery/smtp-transport.js';
 import { tlsFigures, type TlsRptRecorder, utcDay } from './delivery/tls-sessions.js';
 import type { Mailboxes } from './local/maildir.js';
 import { Qmgr } from './scheduler/qmgr.js';
+import { Shaping } from './destination/providers.js';
 import { Destinations } from './destination/service.js';
 import { domainOf } from './smtp/address.js';
 import { createLogger } from './log.js';
@@ -125,7 +126,11 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     tenantOf: (user) => config().users.find((u) => u.name === user)?.tenant ?? user,
   });
 
-  const { resolver, authDns, smtp, tlsRecorder, startDane, ca } = buildOutbound(cfg, { config, log, clock, metrics, store });
+  // Provider presets and reply rules (data/providers.toml under [shaping]): the transport's per-provider TLS and
+  // messages per connection, the destination service's caps, rates and rules. A bad override fails the start here.
+  const shaping = new Shaping(config);
+  shaping.presets();
+  const { resolver, authDns, smtp, tlsRecorder, startDane, ca } = buildOutbound(cfg, { config, log, clock, metrics, store, shaping });
   const local = new LocalTransport(() => live.current.mailboxes, log, () => config().inbound.quarantine === 'junk');
   const destinationOf = (address: string): string => {
     const domain = domainOf(address);
@@ -133,7 +138,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   };
   // Everything about a destination (map, gate, politeness, failure and backoff), and the read-only view of it.
   const destinations = new Destinations({
-    gate: store.gate, recipients: store.recipients, config, log, clock, node: cfg.node_id, ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
+    gate: store.gate, recipients: store.recipients, config, log, clock, node: cfg.node_id, shaping, ...(resolver.mxHostSet ? { mxHostSet: resolver.mxHostSet } : {}),
   });
   const qmgr: Qmgr = new Qmgr({
     queue: store, destinations, smtp, local, config, log, clock, random: opts.random, node: cfg.node_id, shared: usesPostgres(cfg),

@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import { ConfigError } from '../config/load.js';
 import { createResolver } from '../delivery/resolve.js';
-import { SmtpTransport } from '../delivery/smtp-transport.js';
+import { SmtpTransport, type TransportShaping } from '../delivery/smtp-transport.js';
 import { MtaSts } from '../delivery/mta-sts.js';
 import { Dane } from '../delivery/dane.js';
 import { daneSelfTest } from '../delivery/dane-selftest.js';
@@ -38,6 +38,8 @@ export interface Outbound {
 
 export function buildOutbound(cfg: Config, deps: {
   config: () => Config; log: Logger; clock: () => number; metrics: Metrics; store: Queue;
+  /** Provider presets (destination/providers): per-provider TLS, messages per connection, no next MX after a pausing reply. */
+  shaping?: TransportShaping;
 }): Outbound {
   const { config, log, clock, metrics } = deps;
   const dns = { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) };
@@ -65,7 +67,9 @@ export function buildOutbound(cfg: Config, deps: {
   let daneReady: Promise<Dane | undefined> | undefined;
   const startDane = (): Promise<Dane | undefined> => (daneReady ??= daneQuery().then((q) => (q ? new Dane(q) : undefined)));
   const tlsRecorder = new TlsRptRecorder(deps.store.tlsReports, clock);
-  const smtp = new SmtpTransport({ config, resolver, log, clock, mtaSts, dane: startDane, tlsRpt: tlsRecorder, ...(ca ? { ca } : {}) });
+  const smtp = new SmtpTransport({
+    config, resolver, log, clock, mtaSts, dane: startDane, tlsRpt: tlsRecorder, ...(ca ? { ca } : {}), ...(deps.shaping ? { shaping: deps.shaping } : {}),
+  });
   return { resolver, authDns, smtp, tlsRecorder, startDane, ...(ca ? { ca } : {}) };
 }
 

@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs, sizeBytes } from '../config/units.js';
 import { ConfigError, type ConfigProblem } from '../config/load.js';
 import { loadBounceClassifier } from '../config/bounce-rules-file.js';
+import { providersFor } from '../config/providers-file.js';
 import { valueAt, withValueAt } from '../config/live.js';
 import { UserDirectory } from '../inbound/auth.js';
 import { createDirectory } from '../inbound/directory.js';
@@ -48,12 +49,12 @@ export function restartNeeded(next: Config, running: Config): string[] {
  * Everything a valid-looking configuration could still fail on at start:
  * the admin listener's token rule, TLS files that cannot be read or do not
  * make a key pair, DKIM keys that cannot be loaded, an aliases file that
- * cannot be read. `config check`, `serve`
+ * cannot be read, a provider of the operator's own without `mx`. `config check`, `serve`
  * and a reload all ask this.
  */
 export function configProblems(cfg: Config): ConfigProblem[] {
   const problems = [...httpConfigProblems(cfg), ...tlsFileProblems(cfg.tls), ...aliasFileProblems(cfg.aliases.file)];
-  for (const load of [() => loadDkimKeys(cfg.dkim), () => loadDkimKeys(cfg.arc, 'arc'), () => loadBounceClassifier(cfg.bounces.rules)]) {
+  for (const load of [() => loadDkimKeys(cfg.dkim), () => loadDkimKeys(cfg.arc, 'arc'), () => loadBounceClassifier(cfg.bounces.rules), () => providersFor(cfg.shaping)]) {
     try {
       load();
     } catch (err) {

@@ -74,8 +74,11 @@ function destinationDetails(d: DestinationInfo, now: number): string[] {
   const l = d.politeness;
   const out: string[] = [];
   if (d.domains && d.domains.length > 0) out.push(`  domains: ${d.domains.length <= 10 ? d.domains.join(', ') : `${d.domains.slice(0, 10).join(', ')} … (${d.domains.length})`}`);
-  if (l && (l.learnedConnections || l.learnedRecipients || l.rules.length > 0 || l.connectionLimit !== l.connectionCap)) {
-    out.push(`  limits: ${l.connectionLimit}/${l.connectionCap} connections, ${l.recipientLimit} recipients per transaction`);
+  if (l?.provider) out.push(`  provider: ${l.provider.name} (${l.provider.origin}): ${l.provider.why}`);
+  if (l && (l.provider || l.learnedRate || l.learnedConnections || l.learnedRecipients || l.rules.length > 0 || l.connectionLimit !== l.connectionCap)) {
+    const rate = l.ratePerMinute !== undefined ? `, ${Math.round(l.ratePerMinute * 10) / 10} messages/min` : '';
+    out.push(`  limits: ${l.connectionLimit}/${l.connectionCap} connections, ${l.recipientLimit} recipients per transaction, ${l.maxMessagesPerConnection ?? '-'} messages per connection${rate}`);
+    if (l.learnedRate) out.push(`  adaptive rate: ${Math.round(l.learnedRate.perMinute * 10) / 10}/min since a cut ${age(Math.max(0, now - l.learnedRate.cutAt))} ago (${printable(l.learnedRate.reply)})`);
     if (l.learnedConnections) out.push(`  learned: at most ${l.learnedConnections.max} connections for ${age(l.learnedConnections.until - now)} (${printable(l.learnedConnections.reply)})`);
     if (l.learnedRecipients) out.push(`  learned: at most ${l.learnedRecipients.max} recipients per transaction for ${age(l.learnedRecipients.until - now)} (${printable(l.learnedRecipients.reply)})`);
     for (const r of l.rules) out.push(`  rule: ${r.rule} — ${r.action} for ${age(r.until - now)}, triggered by "${printable(r.reply)}"`);

@@ -187,6 +187,12 @@ function defineQueue(program: Command): void {
     .description('Read the aliases file ([aliases] file) again: a running server takes it at once (it also sees a change by itself); with none answering, the file is checked. Prints each refused entry; also run as `newaliases` through a link')
     .action(async (opts) => (await import('./newaliases-cmd.js')).newaliases(opts));
 
+  configOption(program.command('shaping').description('Provider shaping (docs/shaping.md)')
+    .command('explain <domain>'))
+    .description('How mail to DOMAIN is shaped: its MX set (configured resolver), the provider preset that matches and why, the effective limits and rules')
+    .option('--json', 'JSON output')
+    .action(async (domain, opts) => (await import('./shaping-cmd.js')).shapingExplain(domain, opts));
+
   const dest = common(program.command('destinations'))
     .description('List destinations: health, backoff, queued recipients and open connections')
     .action(async (opts) => (await import('./queue-cmd.js')).destinationsList(opts));

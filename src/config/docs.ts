@@ -45,6 +45,11 @@ function walk(schema: z.ZodType, prefix: string, rows: Row[]): void {
     rows.push({ key: prefix, type: typeName(inner), def: d.type === 'object' ? '' : shown, meaning });
   }
   if (d.type === 'object' && d.shape) for (const [k, v] of Object.entries(d.shape)) walk(v, prefix ? `${prefix}.${k}` : k, rows);
+  const rec = (d as { valueType?: z.ZodType }).valueType;
+  if (d.type === 'record' && rec) {
+    const val = unwrap(rec).inner as unknown as { def: { type: string; shape?: Record<string, z.ZodType> } };
+    if (val.def.type === 'object' && val.def.shape) for (const [k, v] of Object.entries(val.def.shape)) walk(v, `${prefix}.NAME.${k}`, rows);
+  }
   if (d.type === 'array' && d.element) {
     const el = unwrap(d.element).inner as unknown as { def: { type: string; shape?: Record<string, z.ZodType> } };
     if (el.def.type === 'object' && el.def.shape) for (const [k, v] of Object.entries(el.def.shape)) walk(v, `${prefix}[].${k}`, rows);

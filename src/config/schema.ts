@@ -40,19 +40,47 @@ const HOSTNAME_MESSAGE = 'expected a host name ("mx.example.com") or an address 
 
 const tlsPolicy = z.enum(['none', 'opportunistic', 'required', 'verify']);
 
-/** One `[[delivery.rules]]` entry: what to do when a destination's reply text matches (see destination/reply-rules). */
-const replyRule = z.strictObject({
+/** What a reply rule does and when (shared by `[[delivery.rules]]` and a provider's rules; see destination/reply-rules). */
+const replyRuleFields = {
   match: z.string().refine((s) => { try { new RegExp(s, 'i'); return true; } catch { return false; } }, { message: 'expected a regular expression' })
     .describe('Regular expression (JavaScript syntax, case-insensitive) tested against the reply text (enhanced code included).'),
   code: z.number().int().min(200).max(599).optional().describe('Only replies with this code (e.g. 421); unset → any code.'),
-  action: z.enum(['suspend', 'set', 'bounce'])
-    .describe('suspend: no connection to the destination for `for`; set: max_connections / rate for `for`; bounce: fail the recipient at once (no retry).'),
-  for: duration('1h', 'How long a suspend or set lasts after the last matching reply.'),
+  action: z.enum(['suspend', 'set', 'bounce', 'slow_down'])
+    .describe('suspend: no connection to the destination for `for`; set: max_connections / rate for `for`; bounce: fail the recipient at once (no retry); slow_down: cut the adaptive message rate by `factor` and pause for `for` (the recipients wait for the rate, not for a backoff; docs/shaping.md).'),
+  for: duration('1h', 'How long a suspend or set lasts after the last matching reply; with slow_down, the pause after the cut ("0s": none).'),
   max_connections: z.number().int().min(1).optional().describe('With action "set": the destination\'s connection cap while the rule is active.'),
   rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' }).optional()
     .describe('With action "set": the destination\'s message rate while the rule is active ("20/min").'),
+  factor: z.number().gt(0).lt(1).default(0.5).describe('With action "slow_down": the adaptive rate is multiplied by this (0.5 halves it).'),
+};
+const setNeedsLimit = { message: 'action "set" needs max_connections or rate' };
+const setHasLimit = (r: { action: string; max_connections?: number | undefined; rate?: string | undefined }): boolean =>
+  r.action !== 'set' || r.max_connections !== undefined || r.rate !== undefined;
+
+/** One `[[delivery.rules]]` entry: what to do when a destination's reply text matches (see destination/reply-rules). */
+const replyRule = z.strictObject({
+  ...replyRuleFields,
   destination: z.string().default('*').describe('Glob (`*`, `?`) on the destination key, e.g. "mx:*.google.com*" or "route:*".'),
-}).refine((r) => r.action !== 'set' || r.max_connections !== undefined || r.rate !== undefined, { message: 'action "set" needs max_connections or rate' });
+}).refine(setHasLimit, setNeedsLimit);
+
+/** One rule of a provider (data/providers.toml or `[shaping.providers.NAME] rules`): it acts on the whole provider. */
+export const providerRule = z.strictObject({
+  ...replyRuleFields,
+  source: z.string().min(1).optional().describe('Where the provider documents the reply (a URL, for readers and `halcyon shaping explain`).'),
+}).refine(setHasLimit, setNeedsLimit);
+
+const rateText = z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' });
+
+/** What a provider preset sets (data/providers.toml), each field optional in an operator's override. */
+export const providerSettings = {
+  mx: z.array(z.string().regex(/^\*\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/, 'expected an MX host suffix like "*.google.com"')).min(1).optional()
+    .describe('MX host suffixes ("*.google.com"): a destination is the provider\'s when every host of its MX set ends in one of them. Required for a provider that is not shipped.'),
+  max_connections: z.number().int().min(1).optional().describe('Connections per destination of the provider (only ever lowers delivery.max_connections_per_destination).'),
+  max_messages_per_connection: z.number().int().min(1).optional().describe('Transactions on one connection (only ever lowers delivery.max_messages_per_connection).'),
+  rate: rateText.optional().describe('Messages per unit of time to the whole provider, paced one at a time ("300/min"): the ceiling the adaptive rate grows back to.'),
+  tls: tlsPolicy.optional().describe('At least this TLS policy towards the provider (never lowers delivery.tls, a route\'s, MTA-STS or DANE).'),
+  rules: z.array(providerRule).optional().describe('The provider\'s reply rules (as [[delivery.rules]], without destination; with source): they replace the shipped ones.'),
+};
 
 const routeTable = z.strictObject({
   hosts: z.array(hostPort).min(1).optional().describe('Next hops ("host:port"), tried in order. Either hosts or socket.'),
@@ -249,6 +277,18 @@ export const configSchema = z.strictObject({
       .describe('A name with broken DNSSEC signatures the DANE self-test asks at startup: a validating resolver refuses it with SERVFAIL.'),
   }).prefault({}).describe('DNS resolution for delivery and for inbound verification (SPF, DKIM, DMARC, ARC; answers cached for a minute).'),
 
+  shaping: z.strictObject({
+    enabled: z.boolean().default(true)
+      .describe('Apply the shipped provider presets (data/providers.toml, docs/shaping.md): connections, messages per connection, paced rate, TLS policy and reply rules per mailbox provider, matched by MX host suffix. Their rules act on the whole provider.'),
+    providers: z.record(z.string().regex(/^[a-z0-9-]+$/, 'expected a provider name like "google"'), z.strictObject({
+      enabled: z.boolean().default(true).describe('false: the shipped preset of this name is not applied.'),
+      ...providerSettings,
+    })).default({})
+      .describe('Per provider ([shaping.providers.google]): override any field of the shipped preset, turn it off (enabled = false), or add a provider of your own (with mx).'),
+    rate_increase: z.number().min(0).default(6)
+      .describe('The adaptive rate\'s additive increase: after a slow_down, each minute\'s worth of deliveries raises the rate by this many messages per minute, up to the preset\'s rate (AIMD).'),
+  }).prefault({}).describe('Provider shaping (docs/shaping.md): presets for the large mailbox providers, on by default, and the adaptive message rate.'),
+
   delivery: z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
     helo_name: z.string().regex(HOSTNAME, HOSTNAME_MESSAGE).optional().describe('Name sent in EHLO; unset → hostname.'),
@@ -276,7 +316,7 @@ export const configSchema = z.strictObject({
     destination_cache_ttl: duration('1h', 'The longest a domain\'s MX host set (its destination key) is remembered before it is looked up again: each is remembered for its MX records\' TTL, at most this, at least 60 s (this when the TTL cannot be read).'),
     learned_limit_ttl: duration('1d', 'How long a learned recipient limit or connection ceiling of a destination is kept.'),
     rules: z.array(replyRule).default([])
-      .describe('Reply rules ([[delivery.rules]]): the first rule whose destination glob, code and regex match a reply acts (suspend, set, bounce). See examples/reply-rules.toml.'),
+      .describe('Reply rules ([[delivery.rules]]): the first rule whose destination glob, code and regex match a reply acts (suspend, set, bounce, slow_down). They are read before the provider presets\' rules ([shaping], data/providers.toml). See examples/reply-rules.toml and docs/shaping.md.'),
     destination_rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' })
       .optional().describe('Optional message rate cap per destination ("100/min").'),
     max_messages_per_connection: z.number().int().min(1).default(100).describe('Transactions on one connection before it is closed.'),
@@ -383,3 +423,4 @@ export type RouteConfig = z.output<typeof routeSchema>;
 export type DomainConfig = Config['domains'][number];
 export type TlsPolicy = z.output<typeof tlsPolicy>;
 export type ReplyRuleConfig = z.output<typeof replyRule>;
+export type ProviderRuleConfig = z.output<typeof providerRule>;

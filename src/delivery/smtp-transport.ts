@@ -53,7 +53,7 @@
  * `record` (the scheduler) does.
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
+import type { Config, TlsPolicy } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
@@ -95,7 +95,23 @@ export interface SmtpTransportDeps {
   readonly dane?: () => Promise<Dane | undefined>;
   /** TLS-RPT session counts (delivery/tls-sessions); absent → not counted. */
   readonly tlsRpt?: TlsRptRecorder;
+  /** A destination's provider shaping (destination/providers); absent → the configuration alone. */
+  readonly shaping?: TransportShaping;
 }
+
+/** What the transport reads of a destination's provider preset. */
+export interface TransportShaping {
+  /** Transactions per connection and the least TLS policy towards the destination (each only ever stricter). */
+  of(destination: string): { readonly maxMessagesPerConnection?: number; readonly tls?: TlsPolicy };
+  /** A reply a rule answers by pausing the destination (or its provider): no next MX host is tried. */
+  pauses(destination: string, reply: LastReply): boolean;
+}
+
+const TLS_ORDER: readonly TlsPolicy[] = ['none', 'opportunistic', 'required', 'verify'];
+
+/** The stricter of two TLS policies (a provider preset only ever raises the configured one). */
+export const stricterTls = (a: TlsPolicy, b: TlsPolicy | undefined): TlsPolicy =>
+  (b !== undefined && TLS_ORDER.indexOf(b) > TLS_ORDER.indexOf(a) ? b : a);
 
 interface Idle {
   readonly conn: SmtpConnection;
@@ -156,7 +172,7 @@ export class SmtpTransport implements Transport {
           conn?.destroy();
           conn = undefined;
           resolution ??= await this.resolve(batch.domain);
-          const got = await this.connect(resolution, batch.domain);
+          const got = await this.connect(resolution, batch.domain, batch.destination);
           if (got.kind !== 'connected') {
             await settleAll(got.kind, got.reply);
             if (got.kind === 'failed' || !got.destinationFailure) return done({});
@@ -191,7 +207,7 @@ export class SmtpTransport implements Transport {
           const j = judgeReply(report.connectionFailure);
           return done({ destinationFailure: report.connectionFailure, ...(j.throttle ? { throttle: true } : {}) });
         }
-        if (conn.transactions >= d.max_messages_per_connection) {
+        if (conn.transactions >= this.maxMessages(batch.destination)) {
           await conn.quit();
           conn = undefined;
         }
@@ -267,7 +283,12 @@ export class SmtpTransport implements Transport {
   }
 
   /** Tries each next hop in order; the failure policy says whether to go on and what the last failure means. */
-  private async connect(resolution: Resolution, domain: string): Promise<Connected> {
+  /** Transactions one connection to the destination carries (its provider preset only ever lowers the setting). */
+  private maxMessages(destination: string): number {
+    return Math.min(this.deps.config().delivery.max_messages_per_connection, this.deps.shaping?.of(destination).maxMessagesPerConnection ?? Infinity);
+  }
+
+  private async connect(resolution: Resolution, domain: string, destination?: string): Promise<Connected> {
     if (resolution.kind === 'failed' || resolution.kind === 'deferred') {
       const reply: LastReply = { code: resolution.code, enhanced: resolution.enhanced, text: resolution.text, command: 'resolve' };
       const j = judgeTrouble('resolve', reply);
@@ -289,7 +310,7 @@ export class SmtpTransport implements Transport {
     }
     const opts: OpenOptions = {
       heloName: cfg.delivery.helo_name ?? cfg.hostname,
-      tls: sts.kind === 'enforce' ? 'verify' : route?.tls ?? cfg.delivery.tls,
+      tls: sts.kind === 'enforce' ? 'verify' : stricterTls(route?.tls ?? cfg.delivery.tls, destination !== undefined ? this.deps.shaping?.of(destination).tls : undefined),
       ...(route?.protocol === 'lmtp' ? { lmtp: true } : {}),
       timeouts: this.timeouts,
       log: this.deps.log,
@@ -330,6 +351,8 @@ export class SmtpTransport implements Transport {
       }
       this.deps.log.info({ domain, host: hopLabel(hop), code: last.code, reply: last.text, command: last.command, rule: verdict.rule }, 'next hop failed; trying the next');
       if (!verdict.nextHost) break;
+      // A provider that asked us to go away (a pausing rule: Yahoo's TSS04 at greeting) is no nearer on its next MX host.
+      if (destination !== undefined && this.deps.shaping?.pauses(destination, last)) break;
     }
     return { kind: 'deferred', reply: last, destinationFailure: verdict.destinationFailure, throttle: verdict.throttle };
   }
@@ -390,7 +413,7 @@ export class SmtpTransport implements Transport {
   }
 
   private async release(destination: string, conn: SmtpConnection): Promise<void> {
-    const max = this.deps.config().delivery.max_messages_per_connection;
+    const max = this.maxMessages(destination);
     if (this.closed || !conn.usable || conn.transactions >= max) {
       await conn.quit().catch(() => undefined);
       return;

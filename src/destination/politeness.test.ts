@@ -138,7 +138,7 @@ describe('Politeness registry', () => {
     assert.equal(p.limitReached(K, 3, { code: 452, enhanced: '4.5.3', text: 'Too many recipients' }), 3);
     assert.equal(p.recipientLimit(K), 3);
     assert.equal(p.tooManyConnections(K, 3, { code: 421, enhanced: '4.7.0', text: 'Too many connections' }), 3);
-    assert.equal(p.onReply(K, { code: 451, text: 'please slow down' })?.action, 'set');
+    assert.equal(p.onReply(K, { code: 451, text: 'please slow down' })?.rule.action, 'set');
     assert.equal(p.connectionLimit(K), 2);
     assert.equal(p.onReply(K, { code: 451, text: 'nothing' }), undefined);
     assert.equal(p.suspendedUntil(K), undefined);

@@ -17,14 +17,24 @@
  * nothing beyond the defaults any more are dropped by `prune` (the
  * scheduler's housekeeping), so memory follows the destinations in use.
  *
+ * Provider shaping (destination/providers): a preset lowers the connection
+ * cap and sets a paced rate; a rule triggered through a provider's
+ * destination is kept on the record of its scope (`provider:<name>`), and so
+ * is the adaptive rate (destination/adaptive-rate): every destination of the
+ * provider reads both. The scope's record is shared on the gate row of the
+ * scope key like any destination's.
+ *
  * It never opens connections, writes the queue or decides backoff (the
  * failure policy and the scheduler's retry do); it logs nothing (the caller
  * logs one line per rule trigger and per learned limit).
  */
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
-import type { DestinationLimits, LastReply } from '../queue/model.js';
-import { compileRules, formatReply, matchRule, ruleEffect, triggerRule, type ActiveRule, type ReplyRule } from './reply-rules.js';
+import type { DestinationLimits, LastReply, LearnedRate } from '../queue/model.js';
+import { newerRate } from '../queue/destination-gate.js';
+import { cutRate, grewRate, paced, perMinute } from './adaptive-rate.js';
+import { Shaping, type ProviderMatch } from './providers.js';
+import { formatReply, matchRule, ruleEffect, triggerRule, type ActiveRule, type ReplyRule } from './reply-rules.js';
 import {
   concurrencyLimit, initialConcurrency, onSessionSuccess, onSessionTimeout, onTooManyConnections, type ConcurrencyState,
 } from './concurrency.js';
@@ -34,6 +44,8 @@ export interface PolitenessRecord {
   readonly concurrency: ConcurrencyState;
   readonly recipients?: LearnedRecipientLimit;
   readonly rules: readonly ActiveRule[];
+  /** The adaptive rate (on a scope's record: the provider's, or the destination's own). */
+  readonly rate?: LearnedRate;
 }
 
 /** What `halcyon destinations` shows of a destination's politeness. */
@@ -46,44 +58,60 @@ export interface PolitenessView {
   /** Recipients per transaction now (learned limit under the configured one). */
   readonly recipientLimit: number;
   readonly learnedRecipients?: { readonly max: number; readonly until: number; readonly reply: string };
+  /** Rules in force: the destination's own and its provider's (scope). */
   readonly rules: readonly ActiveRule[];
+  /** The provider preset it gets, and why. */
+  readonly provider?: { readonly name: string; readonly why: string; readonly origin: string };
+  /** Messages per minute now (adaptive, preset or configured); undefined: no rate. */
+  readonly ratePerMinute?: number;
+  readonly learnedRate?: LearnedRate;
+  readonly maxMessagesPerConnection?: number;
 }
 
 export class Politeness {
   private readonly records = new Map<string, PolitenessRecord>();
-  private compiled: { from: Config['delivery']['rules']; rules: ReplyRule[] } | undefined;
+  /** Deliveries per scope in the last minute (what a first cut starts from when no rate was set). Node-local. */
+  private readonly recent = new Map<string, number[]>();
+  readonly shaping: Shaping;
 
-  /** `config` is read at use time (config/live): a reload's new rules and caps apply at once. */
-  constructor(private readonly config: () => Config, private readonly clock: () => number) {}
+  /** `config` is read at use time (config/live): a reload's new rules, caps and presets apply at once. */
+  constructor(private readonly config: () => Config, private readonly clock: () => number, shaping?: Shaping) {
+    this.shaping = shaping ?? new Shaping(config);
+  }
 
   private get d(): Config['delivery'] {
     return this.config().delivery;
-  }
-
-  private get rules(): ReplyRule[] {
-    // Recompiled when a reload hands in a new rules array.
-    if (!this.compiled || this.compiled.from !== this.d.rules) this.compiled = { from: this.d.rules, rules: compileRules(this.d.rules) };
-    return this.compiled.rules;
   }
 
   private get ttlMs(): number {
     return durationMs(this.d.learned_limit_ttl);
   }
 
+  /** The configured cap, lowered by the destination's preset. */
+  private cap(key: string): number {
+    return Math.min(this.d.max_connections_per_destination, this.shaping.of(key).maxConnections ?? Infinity);
+  }
+
   private record(key: string): PolitenessRecord {
-    return this.records.get(key) ?? { concurrency: initialConcurrency(this.d.initial_connections_per_destination, this.d.max_connections_per_destination), rules: [] };
+    return this.records.get(key) ?? { concurrency: initialConcurrency(this.d.initial_connections_per_destination, this.cap(key)), rules: [] };
   }
 
   private put(key: string, r: PolitenessRecord): void {
     this.records.set(key, r);
   }
 
+  /** The rules in force for a destination: its own record's and its provider scope's. */
+  private rulesOf(key: string): readonly ActiveRule[] {
+    const scope = this.shaping.scopeOf(key);
+    const own = this.records.get(key)?.rules ?? [];
+    return scope === key ? own : [...own, ...(this.records.get(scope)?.rules ?? [])];
+  }
+
   /** Connections the destination may have now (≥ 1). */
   connectionLimit(key: string): number {
     const now = this.clock();
-    const r = this.record(key);
-    const cap = Math.min(this.d.max_connections_per_destination, ruleEffect(r.rules, now).maxConnections ?? Infinity);
-    return concurrencyLimit(r.concurrency, cap, now);
+    const cap = Math.min(this.cap(key), ruleEffect(this.rulesOf(key), now).maxConnections ?? Infinity);
+    return concurrencyLimit(this.record(key).concurrency, cap, now);
   }
 
   /** Recipients one transaction to the destination may carry now. */
@@ -91,22 +119,71 @@ export class Politeness {
     return recipientLimit(this.records.get(key)?.recipients, this.d.max_recipients_per_transaction, this.clock());
   }
 
-  /** A suspend rule in force: no connection before this time. */
+  /** A suspend (or a slow_down's pause) in force, the destination's own or its provider's: no connection before this time. */
   suspendedUntil(key: string): number | undefined {
-    const r = this.records.get(key);
-    return r ? ruleEffect(r.rules, this.clock()).suspendedUntil : undefined;
+    return ruleEffect(this.rulesOf(key), this.clock()).suspendedUntil;
   }
 
-  /** A rate set by a rule in force (it replaces delivery.destination_rate while active). */
+  /**
+   * The destination's message rate now, shared by its scope (`count` per `perMs`): the slowest of a set rule's,
+   * the adaptive rate and the preset's (both paced one at a time); undefined: none (delivery.destination_rate
+   * applies, the caller's).
+   */
   rate(key: string): { count: number; perMs: number } | undefined {
-    const r = this.records.get(key);
-    return r ? ruleEffect(r.rules, this.clock()).rate : undefined;
+    const now = this.clock();
+    const learned = this.records.get(this.shaping.scopeOf(key))?.rate;
+    const preset = this.shaping.of(key).rate;
+    const candidates = [
+      ruleEffect(this.rulesOf(key), now).rate,
+      learned && learned.until > now ? paced(learned.perMinute) : undefined,
+      preset ? paced(perMinute(preset)) : undefined,
+    ].filter((r): r is { count: number; perMs: number } => r !== undefined);
+    if (candidates.length === 0) return undefined;
+    return candidates.reduce((a, b) => (perMinute(b) < perMinute(a) ? b : a));
+  }
+
+  /** The ceiling the adaptive rate grows back to: the preset's rate, else the configured one. */
+  private ceiling(key: string, configured?: { readonly count: number; readonly perMs: number }): number | undefined {
+    const r = this.shaping.of(key).rate ?? configured;
+    return r ? perMinute(r) : undefined;
   }
 
   /** A session worked: positive feedback. */
   sessionWorked(key: string): void {
     const r = this.record(key);
-    this.put(key, { ...r, concurrency: onSessionSuccess(r.concurrency, this.d.max_connections_per_destination, this.clock()) });
+    this.put(key, { ...r, concurrency: onSessionSuccess(r.concurrency, this.cap(key), this.clock()) });
+  }
+
+  /**
+   * A batch went through (a delivery): the adaptive rate of its scope grows (AIMD's additive increase).
+   * Returns true when it crossed a whole message per minute (worth sharing with the other nodes).
+   */
+  delivered(key: string, configured?: { readonly count: number; readonly perMs: number }): boolean {
+    const now = this.clock();
+    const scope = this.shaping.scopeOf(key);
+    const seen = (this.recent.get(scope) ?? []).filter((t) => t > now - 60_000);
+    if (seen.length < 10_000) seen.push(now);
+    this.recent.set(scope, seen);
+    const r = this.records.get(scope);
+    if (!r?.rate) return false;
+    const grown = grewRate(r.rate, this.config().shaping.rate_increase, this.ceiling(key, configured), now);
+    this.put(scope, { ...r, ...(grown ? { rate: grown } : {}) });
+    return grown !== undefined && Math.floor(grown.perMinute) > Math.floor(r.rate.perMinute);
+  }
+
+  /**
+   * A slow_down rule triggered (AIMD's multiplicative decrease): the scope's rate becomes `factor` × the rate in
+   * force (what this node delivered in the last minute when none is set). Returns the new rate per minute.
+   */
+  private slowDown(key: string, factor: number, reply: LastReply, configured?: { readonly count: number; readonly perMs: number }): number {
+    const now = this.clock();
+    const scope = this.shaping.scopeOf(key);
+    const inForce = this.rate(key) ?? configured;
+    const current = inForce ? perMinute(inForce) : (this.recent.get(scope) ?? []).filter((t) => t > now - 60_000).length;
+    const r = this.record(scope);
+    const rate = cutRate(current, factor, formatReply(reply), now, this.ttlMs);
+    this.put(scope, { ...r, rate });
+    return rate.perMinute;
   }
 
   /** The remote asked for fewer connections while `others` of ours were working (≥ 1). */
@@ -134,15 +211,51 @@ export class Politeness {
     return after !== before ? after : undefined;
   }
 
-  /** A reply from the destination: the rule it triggers (now in force), if any. */
-  onReply(key: string, reply: LastReply): ReplyRule | undefined {
-    const rules = this.rules;
-    if (rules.length === 0) return undefined;
-    const rule = matchRule(rules, key, reply);
+  /** The rule a reply from the destination would trigger (nothing changes). */
+  ruleOf(key: string, reply: Pick<LastReply, 'code' | 'enhanced' | 'text'>): ReplyRule | undefined {
+    const rules = this.shaping.rules();
+    return rules.length === 0 ? undefined : matchRule(rules, key, reply, this.shaping.of(key).provider?.preset.name);
+  }
+
+  /**
+   * A reply from the destination: the rule it triggers (now in force), if any, and where it is kept — the
+   * provider's scope for a provider's rule, else the destination. A slow_down also cuts the scope's rate
+   * (`rate`: the new messages per minute).
+   */
+  onReply(key: string, reply: LastReply, configured?: { readonly count: number; readonly perMs: number }): { rule: ReplyRule; scope: string; rate?: number } | undefined {
+    const rule = this.ruleOf(key, reply);
     if (!rule) return undefined;
-    const r = this.record(key);
-    this.put(key, { ...r, rules: triggerRule(r.rules, rule, reply, this.clock()) });
-    return rule;
+    const scope = rule.provider !== undefined ? this.shaping.scopeOf(key) : key;
+    const rate = rule.action === 'slow_down' ? this.slowDown(key, rule.factor, reply, configured) : undefined;
+    const r = this.record(scope);
+    this.put(scope, { ...r, rules: triggerRule(r.rules, rule, reply, this.clock()) });
+    return rate !== undefined ? { rule, scope, rate } : { rule, scope };
+  }
+
+  /**
+   * Whether the destination (or its provider) is paused by a rule after a batch, and until when: the rule the
+   * batch's failure triggered (record, before) pauses it (suspend, slow_down — whose pause may be 0 s: until now),
+   * or, without a failure, a pause is in force (a recipient's own reply triggered it). `reply`: what the batches
+   * waiting here are told when there was no failure.
+   */
+  pauseAfter(key: string, failure: LastReply | undefined): { until: number; reply: LastReply } | undefined {
+    const now = this.clock();
+    const until = this.suspendedUntil(key);
+    const inForce = until !== undefined && until > now ? until : undefined;
+    if (failure) {
+      const rule = this.ruleOf(key, failure);
+      if (!rule || (rule.action !== 'suspend' && rule.action !== 'slow_down')) return undefined;
+      const at = inForce ?? (rule.action === 'slow_down' ? now : undefined);
+      return at !== undefined ? { until: at, reply: failure } : undefined;
+    }
+    if (inForce === undefined) return undefined;
+    const rule = this.rulesOf(key).find((a) => a.until === inForce);
+    return { until: inForce, reply: { code: 451, enhanced: '4.7.0', text: rule ? rule.reply : 'a reply rule', ours: true } };
+  }
+
+  /** The provider preset a destination matches. */
+  providerOf(key: string): ProviderMatch | undefined {
+    return this.shaping.of(key).provider;
   }
 
   /** What other nodes should know (the gate row's `limits`): the learned ceilings in force, or undefined. */
@@ -156,6 +269,7 @@ export class Politeness {
     if (r.recipients && r.recipients.until > now) Object.assign(out, { maxRecipients: r.recipients.maxRecipients, maxRecipientsUntil: r.recipients.until, recipientsReply: r.recipients.reply });
     const rules = r.rules.filter((a) => a.until > now);
     if (rules.length > 0) Object.assign(out, { rules });
+    if (r.rate && r.rate.until > now) Object.assign(out, { rate: r.rate });
     return Object.keys(out).length > 0 ? out : undefined;
   }
 
@@ -170,36 +284,51 @@ export class Politeness {
    * What `halcyon destinations` shows: this node's record with the gate row's `limits` (`shared`: what any
    * node learned, or a rule in force) taken in as `absorb` would — computed, not stored: a read changes nothing.
    */
-  view(key: string, shared?: DestinationLimits): PolitenessView {
+  view(key: string, shared?: DestinationLimits, scopeShared?: DestinationLimits, configured?: { readonly count: number; readonly perMs: number }): PolitenessView {
     const now = this.clock();
     const r = absorbLimits(this.record(key), shared, now);
+    const scope = this.shaping.scopeOf(key);
+    const s = scope === key ? r : absorbLimits(this.record(scope), scopeShared, now);
     const c = r.concurrency;
-    const cap = Math.min(this.d.max_connections_per_destination, ruleEffect(r.rules, now).maxConnections ?? Infinity);
+    const rules = [...r.rules, ...(scope === key ? [] : s.rules)].filter((a) => a.until > now);
+    const cap = Math.min(this.cap(key), ruleEffect(rules, now).maxConnections ?? Infinity);
+    const shaping = this.shaping.of(key);
+    const learned = s.rate && s.rate.until > now ? s.rate : undefined;
+    const rates = [ruleEffect(rules, now).rate, learned ? paced(learned.perMinute) : undefined, shaping.rate ?? configured]
+      .filter((x): x is { count: number; perMs: number } => x !== undefined).map(perMinute);
+    const p = shaping.provider;
+    const perMessages = Math.min(this.d.max_messages_per_connection, shaping.maxMessagesPerConnection ?? Infinity);
     return {
       connectionLimit: concurrencyLimit(c, cap, now),
-      connectionCap: this.d.max_connections_per_destination,
+      connectionCap: this.cap(key),
       ...(c.ceiling !== undefined && (c.ceilingUntil ?? 0) > now ? { learnedConnections: { max: c.ceiling, until: c.ceilingUntil!, reply: c.ceilingReply ?? '' } } : {}),
       recipientLimit: recipientLimit(r.recipients, this.d.max_recipients_per_transaction, now),
       ...(r.recipients && r.recipients.until > now ? { learnedRecipients: { max: r.recipients.maxRecipients, until: r.recipients.until, reply: r.recipients.reply } } : {}),
-      rules: r.rules.filter((a) => a.until > now),
+      rules,
+      ...(p ? { provider: { name: p.preset.name, why: p.why, origin: p.preset.origin } } : {}),
+      ...(rates.length > 0 ? { ratePerMinute: Math.min(...rates) } : {}),
+      ...(learned ? { learnedRate: learned } : {}),
+      maxMessagesPerConnection: perMessages,
     };
   }
 
   /** Destinations with something learned or a rule in force (a read: nothing is dropped here, see `prune`). */
   keys(): string[] {
     const now = this.clock();
-    return [...this.records].filter(([, r]) => this.live(r, now)).map(([k]) => k);
+    return [...this.records].filter(([k, r]) => this.live(k, r, now)).map(([k]) => k);
   }
 
   /** Drops the records that say nothing beyond the defaults any more (the scheduler's housekeeping). */
   prune(): void {
     const now = this.clock();
-    for (const [k, r] of this.records) if (!this.live(r, now)) this.records.delete(k);
+    for (const [k, r] of this.records) if (!this.live(k, r, now)) this.records.delete(k);
+    for (const [k, seen] of this.recent) if (!seen.some((t) => t > now - 60_000)) this.recent.delete(k);
   }
 
-  private live(r: PolitenessRecord, now: number): boolean {
+  private live(key: string, r: PolitenessRecord, now: number): boolean {
     return r.rules.some((a) => a.until > now) || (r.recipients?.until ?? 0) > now || (r.concurrency.ceilingUntil ?? 0) > now
-      || r.concurrency.limit !== initialConcurrency(this.d.initial_connections_per_destination, this.d.max_connections_per_destination).limit;
+      || (r.rate?.until ?? 0) > now
+      || r.concurrency.limit !== initialConcurrency(this.d.initial_connections_per_destination, this.cap(key)).limit;
   }
 }
 
@@ -231,5 +360,8 @@ export function absorbLimits(record: PolitenessRecord, limits: DestinationLimits
     }
     if (changed) r = { ...r, rules: [...byIndex.values()].sort((x, y) => x.index - y.index) };
   }
+  // The adaptive rate: the one descending from the later cut; from the same cut, the higher (queue/destination-gate).
+  const rate = newerRate(r.rate, limits.rate, now);
+  if (rate !== r.rate && rate !== undefined) r = { ...r, rate };
   return r;
 }

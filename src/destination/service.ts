@@ -29,8 +29,13 @@
  *    concurrency (destination/concurrency: "too many connections" while
  *    others of ours work is a **throttle** — fewer connections, no backoff),
  *    a learned ceiling, or a rule's `max_connections`.
- * 5. **rate** — its token bucket is empty (delivery.destination_rate, or a
- *    rule's `rate`): `takeToken`.
+ * 5. **rate** — its token bucket is empty (delivery.destination_rate, its
+ *    provider preset's paced rate, the adaptive rate a `slow_down` rule cut,
+ *    or a set rule's `rate`): `takeToken`, one bucket per scope.
+ * 6. **provider** — a rule triggered through another MX set of its provider
+ *    (destination/providers: rules and the adaptive rate act on the scope
+ *    `provider:<name>`, kept on that key's gate row for every node) suspends
+ *    or slows it too.
  * Not the destination's: a held message, a recipient's own retry time
  * (scheduler/retry), this node's delivery.max_connections, batches already
  * waiting here. A transaction's recipient count is capped by the learned
@@ -66,6 +71,7 @@ import type { RecipientQueue } from '../queue/recipient-queue.js';
 import { destinationFailed, destinationRecovered, type BackoffSettings } from './backoff.js';
 import { DestinationMap } from './map.js';
 import { Politeness, type PolitenessView } from './politeness.js';
+import type { Shaping } from './providers.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
 
 export interface DestinationsDeps {
@@ -78,6 +84,8 @@ export interface DestinationsDeps {
   readonly clock: () => number;
   /** This node's id: owns its slots. */
   readonly node: string;
+  /** The provider presets and rules in force (destination/providers); unset → made from `config`. */
+  readonly shaping?: Shaping;
   /** A domain's MX host names (delivery/resolve); unset → destinations stay route keys. */
   readonly mxHostSet?: (domain: string) => Promise<MxHostSet>;
 }
@@ -124,8 +132,10 @@ export interface DestinationView {
   destinationOf(routeKey: string): string | undefined;
   /** The route keys known to go to a destination. */
   routeKeysOf(destination: string): string[];
-  /** Limits now, what was learned and the rules in force; `shared`: the gate row's limits, taken in first. */
-  politeness(destination: string, shared?: DestinationLimits): PolitenessView;
+  /** Limits now, what was learned and the rules in force; `shared`: the gate row's limits, taken in first; `scopeShared`: its provider scope row's. */
+  politeness(destination: string, shared?: DestinationLimits, scopeShared?: DestinationLimits): PolitenessView;
+  /** The key whose gate row holds a destination's provider rules and adaptive rate (`provider:<name>`, or itself). */
+  scopeOf(destination: string): string;
   /** Destinations with something learned or a rule in force. */
   known(): string[];
 }
@@ -147,7 +157,12 @@ export class Destinations {
       mxHostSet: deps.mxHostSet, clock: deps.clock,
       settings: () => ({ by: deps.config().delivery.destination_by, ttlMs: durationMs(deps.config().delivery.destination_cache_ttl) }),
     });
-    this.politeness = new Politeness(deps.config, deps.clock);
+    this.politeness = new Politeness(deps.config, deps.clock, deps.shaping);
+  }
+
+  /** The provider presets and reply rules in force (for the transport and `halcyon shaping explain`). */
+  get shaping(): Shaping {
+    return this.politeness.shaping;
   }
 
   private get leaseMs(): number {
@@ -195,6 +210,9 @@ export class Destinations {
    * connection limit now. A probe is granted alone. `wait`: why no (further) slot, when the gate said so.
    */
   async acquire(work: DestinationWork, available: number, now: number): Promise<{ readonly slots: Slot[]; readonly wait?: Wait }> {
+    // A provider's rules in force and adaptive rate, as any node left them on the scope's row, apply here first.
+    const scope = this.shaping.scopeOf(work.destination);
+    if (scope !== work.destination) this.politeness.absorb(scope, (await this.deps.gate.getDestination(scope))?.limits);
     const suspendedUntil = this.politeness.suspendedUntil(work.destination);
     // A suspend rule in force: the batches wait for its end in the queue, without asking the gate.
     if (suspendedUntil !== undefined && suspendedUntil > now) return { slots: [], wait: { kind: 'wait', reason: 'suspended', until: suspendedUntil } };
@@ -228,16 +246,16 @@ export class Destinations {
     return this.deps.gate.releaseSlot(slot.id);
   }
 
-  /** The destination's rate now: a rule's, else delivery.destination_rate; undefined when none is set. */
+  /** The destination's rate now: a rule's, the adaptive or the preset's (the slowest), else delivery.destination_rate; undefined when none is set. */
   private rateOf(destination: string): { readonly count: number; readonly perMs: number } | undefined {
     return this.politeness.rate(destination) ?? this.rate;
   }
 
-  /** One token of the destination's shared rate (`rateOf`); none set → ok. */
+  /** One token of the destination's shared rate (`rateOf`), from its scope's bucket (a provider's is one for all its MX sets); none set → ok. */
   async takeToken(destination: string, now: number): Promise<{ ok: true } | { ok: false; until: number }> {
     const rate = this.rateOf(destination);
     if (!rate) return { ok: true };
-    const t = await this.deps.gate.takeToken(destination, now, rate);
+    const t = await this.deps.gate.takeToken(this.shaping.scopeOf(destination), now, rate);
     return t.ok ? { ok: true } : { ok: false, until: t.until };
   }
 
@@ -265,6 +283,12 @@ export class Destinations {
     }
     const learned = result.limitReached !== undefined && this.limitReached(dest, result.limitReached.accepted, result.limitReached.reply);
     const failure = result.destinationFailure;
+    // A delivery grows the adaptive rate (AIMD); a whole message per minute more is shared with the other nodes.
+    if (!failure && result.sessionWorked && this.politeness.delivered(dest, this.rate)) await this.share(dest);
+    // A reply a rule answered with a pause (suspend, slow_down): the rule decides when to go on, not a backoff.
+    // Without a failure: a rule a recipient's own reply triggered paused it (or its provider); this connection stops too.
+    const pause = this.politeness.pauseAfter(dest, failure);
+    if (pause) return this.paused(work, failure ?? pause.reply, pause.until);
     // The remote asked for fewer connections (failure-policy, on the result) and others of ours work: a throttle.
     // A timeout counts only when another session worked since this batch started (else every connection hangs).
     if (failure && result.throttle && (isTimeout(failure) ? work.successes > started.successes : work.workers > 1)) {
@@ -285,6 +309,24 @@ export class Destinations {
     this.deps.log.info({ event: 'destination_limit_learned', destination: dest, max_recipients: now, reply: show(reply) },
       `destination ${dest}: at most ${now} recipients per transaction`);
     return true;
+  }
+
+  /**
+   * A rule paused the destination (or its whole provider) until `until`: this connection ends; its recipients
+   * and every batch waiting here wait until then, without a backoff step or a failure counted.
+   */
+  private async paused(work: DestinationWork, why: LastReply, until: number): Promise<AfterBatch> {
+    if (until > this.deps.clock()) {
+      // A provider's pause holds for every MX set of it: the route keys known to go to any of them wait too.
+      const scope = this.shaping.scopeOf(work.destination);
+      const keys = new Set(this.routeKeysOf(work));
+      if (scope !== work.destination) for (const [routeKey, dest] of this.map.known()) if (this.shaping.scopeOf(dest) === scope) keys.add(routeKey);
+      for (const q of keys) {
+        for (let i = 0; i < 1000; i++) if ((await this.deps.recipients.parkDestination(q, until, PARK_SLICE)) < PARK_SLICE) break;
+      }
+    }
+    const reply: LastReply = { code: 451, enhanced: '4.7.0', text: `destination paused by a reply rule after ${why.host ? `${why.host}: ` : ''}${show(why)}`, ours: true };
+    return { kind: 'failed', until, reply };
   }
 
   /** The throttle's effect: fewer connections (and a ceiling for "too many"), logged. */
@@ -334,20 +376,26 @@ export class Destinations {
    * suspend or set rule goes on the gate's row (`share`) once the caller has recorded the outcomes.
    */
   ruleFor(destination: string, queueId: string, reply: LastReply): ReplyRule | undefined {
-    const rule = this.politeness.onReply(destination, reply);
-    if (rule) {
-      this.deps.log.warn({ event: 'rule_triggered', destination, rule: rule.text, action: rule.action, queue_id: queueId, reply: formatReply(reply) },
-        `destination ${destination}: ${rule.text}`);
+    const hit = this.politeness.onReply(destination, reply, this.rate);
+    if (hit) {
+      const { rule, scope, rate } = hit;
+      this.deps.log.warn({
+        event: 'rule_triggered', destination, rule: rule.text, action: rule.action, queue_id: queueId, reply: formatReply(reply),
+        ...(scope !== destination ? { scope } : {}), ...(rate !== undefined ? { rate_per_minute: Math.round(rate * 10) / 10 } : {}),
+      }, `destination ${destination}${scope !== destination ? ` (${scope})` : ''}: ${rule.text}${rate !== undefined ? ` — rate now ${Math.round(rate * 10) / 10}/min` : ''}`);
     }
-    return rule;
+    return hit?.rule;
   }
 
-  /** Puts what this node learned about a destination on the gate's row, for every node (and the next start). */
+  /** Puts what this node learned about a destination (and its provider scope) on the gate's rows, for every node (and the next start). */
   async share(destination: string): Promise<void> {
-    const limits = this.politeness.shared(destination);
-    if (limits) await this.deps.gate.putLimits(destination, limits, this.deps.clock()).catch((err: unknown) => {
-      this.deps.log.warn({ event: 'qmgr_error', destination, err: (err as Error).message }, 'could not share learned limits');
-    });
+    const scope = this.shaping.scopeOf(destination);
+    for (const key of scope === destination ? [destination] : [destination, scope]) {
+      const limits = this.politeness.shared(key);
+      if (limits) await this.deps.gate.putLimits(key, limits, this.deps.clock()).catch((err: unknown) => {
+        this.deps.log.warn({ event: 'qmgr_error', destination: key, err: (err as Error).message }, 'could not share learned limits');
+      });
+    }
   }
 
   // ---- what others see ----
@@ -356,7 +404,8 @@ export class Destinations {
   readonly view: DestinationView = {
     destinationOf: (routeKey) => this.map.known().get(routeKey),
     routeKeysOf: (destination) => this.map.domainsOf(destination),
-    politeness: (destination, shared) => this.politeness.view(destination, shared),
+    politeness: (destination, shared, scopeShared) => this.politeness.view(destination, shared, scopeShared, this.rate),
+    scopeOf: (destination) => this.shaping.scopeOf(destination),
     known: () => this.politeness.keys(),
   };
 }

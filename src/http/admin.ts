@@ -374,7 +374,9 @@ export class Admin implements AdminApi {
     for (const k of view.known()) ensure(k);
     return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
       const domains = view.routeKeysOf(r.key);
-      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.politeness(r.key, r.limits) };
+      // A provider's rules in force and adaptive rate are on its scope's row (`provider:<name>`).
+      const scope = view.scopeOf(r.key);
+      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.politeness(r.key, r.limits, scope !== r.key ? byKey.get(scope)?.limits : undefined) };
     });
   }
 

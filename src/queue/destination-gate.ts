@@ -22,7 +22,7 @@
  * (each runs it inside its own atomic section). Does not compute backoff
  * steps: the scheduler's retry policy (destination/backoff) makes the next row.
  */
-import type { DestinationLimits, DestinationRow, DestinationRule, DestinationState } from './model.js';
+import type { DestinationLimits, DestinationRow, DestinationRule, DestinationState, LearnedRate } from './model.js';
 
 export interface AcquireRequest {
   readonly destination: string;
@@ -127,7 +127,7 @@ export function decideGrant(row: DestinationRow | undefined, live: LiveSlots, no
   if (row?.health === 'suspended') return { kind: 'wait', reason: 'suspended', until: NEVER };
   // A reply rule's suspend, written by whichever node saw the reply, holds for every node until it ends.
   const rulesInForce = (row?.limits?.rules ?? []).filter((r) => r.until > now);
-  const suspendedUntil = Math.max(0, ...rulesInForce.filter((r) => r.action === 'suspend').map((r) => r.until));
+  const suspendedUntil = Math.max(0, ...rulesInForce.filter((r) => r.action === 'suspend' || r.action === 'slow_down').map((r) => r.until));
   if (suspendedUntil > now) return { kind: 'wait', reason: 'suspended', until: suspendedUntil };
   if (row?.health === 'backoff') {
     if (row.backoffUntil > now) return { kind: 'wait', reason: 'backoff', until: row.backoffUntil };
@@ -173,6 +173,7 @@ const learned = (v: number | undefined, until: number | undefined, reply: string
  * - maxConnections / maxRecipients (with their until and reply): `stricter`, above.
  * - rules in force: keyed by their index in `delivery.rules`, each as the trigger that holds longer (the later
  *   `until`, i.e. the newer trigger; ties: the incoming one), as Politeness.absorb takes them.
+ * - the adaptive rate: `newerRate` (the later cut wins; from the same cut, the higher — growth — wins).
  * Undefined when nothing is left.
  */
 export function mergeLimits(row: DestinationLimits | undefined, incoming: DestinationLimits, now: number): DestinationLimits | undefined {
@@ -198,5 +199,20 @@ export function mergeLimits(row: DestinationLimits | undefined, incoming: Destin
     if (!held || r.until >= held.until) rules.set(r.index, r);
   }
   if (rules.size > 0) out.rules = [...rules.values()].sort((a, b) => a.index - b.index);
+  const rate = newerRate(row?.rate, incoming.rate, now);
+  if (rate) out.rate = rate;
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Of two adaptive rates in force, the one that holds (pure; Politeness.absorb decides the same way): the one
+ * descending from the later cut (a node that has not seen a cut must not undo it with growth from before it);
+ * from the same cut, the higher (each node grows it with its own deliveries); expired ones dropped.
+ */
+export function newerRate(a: LearnedRate | undefined, b: LearnedRate | undefined, now: number): LearnedRate | undefined {
+  const live = [a, b].filter((r): r is LearnedRate => r !== undefined && r.until > now);
+  if (live.length < 2) return live[0];
+  const [x, y] = live as [LearnedRate, LearnedRate];
+  if (x.cutAt !== y.cutAt) return x.cutAt > y.cutAt ? x : y;
+  return y.perMinute >= x.perMinute ? y : x;
 }

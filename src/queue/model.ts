@@ -144,13 +144,26 @@ export interface DestinationLimits {
   readonly recipientsReply?: string;
   /** Reply rules in force (suspend / set, destination/reply-rules), each until its `until`: every node honours them. */
   readonly rules?: readonly DestinationRule[];
+  /** The adaptive message rate (destination/adaptive-rate), cut by a slow_down and grown back by deliveries. */
+  readonly rate?: LearnedRate;
+}
+
+/** An adaptive rate in force: messages per minute, since the cut it descends from (its generation), until when. */
+export interface LearnedRate {
+  readonly perMinute: number;
+  /** When the cut this rate grew from happened: a later cut wins over any growth from an earlier one. */
+  readonly cutAt: number;
+  readonly until: number;
+  /** The reply that cut it. */
+  readonly reply: string;
 }
 
 /** A reply rule in force on a destination, with the reply that triggered it last. */
 export interface DestinationRule {
   /** Position in `delivery.rules` (0-based). */
   readonly index: number;
-  readonly action: 'suspend' | 'set';
+  /** slow_down: a pause after the rate was cut (destination/adaptive-rate); it holds like a suspend. */
+  readonly action: 'suspend' | 'set' | 'slow_down';
   /** The rule as configured, for display. */
   readonly rule: string;
   readonly until: number;

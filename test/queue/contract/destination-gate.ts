@@ -170,6 +170,22 @@ export function destinationGateContract(impl: Implementation): void {
       assert.equal((await a.getDestination('mx.test'))?.generation, 0, 'the generation does not move');
     }));
 
+    test('putLimits: the adaptive rate of a provider scope is shared; a later cut wins over growth from an earlier one', () => withQueue(impl, async (q) => {
+      const a = q.queue.gate;
+      const b = (await q.open()).gate;
+      const rate = (perMinute: number, cutAt: number) => ({ perMinute, cutAt, until: T0 + 3_600_000, reply: '421 4.7.28 unusual rate' });
+      await a.putLimits('provider:google', { rate: rate(300, T0) }, T0);
+      // b grew it from the same cut: the higher holds.
+      await b.putLimits('provider:google', { rate: rate(310, T0) }, T0 + 1);
+      assert.deepEqual((await a.getDestination('provider:google'))?.limits?.rate, rate(310, T0));
+      // a cut again later; b's growth from the earlier cut must not undo it.
+      await a.putLimits('provider:google', { rate: rate(155, T0 + 10) }, T0 + 10);
+      await b.putLimits('provider:google', { rate: rate(320, T0) }, T0 + 11);
+      assert.deepEqual((await b.getDestination('provider:google'))?.limits?.rate, rate(155, T0 + 10));
+      // A restart (a new handle on the same store) reads it back.
+      assert.equal((await (await q.open()).gate.getDestination('provider:google'))?.limits?.rate?.perMinute, 155);
+    }));
+
     test('a failure or a recovery keeps what any node learned meanwhile (a transition changes health only)', () => withQueue(impl, async (q) => {
       const b = await q.open();
       const g = await q.queue.gate.acquire(ask('a'));
