@@ -9,14 +9,17 @@
  * - every request the main thread posts to the SQLite queue thread
  *   (`Worker.prototype.postMessage`), by its `op`, and the postMessage calls
  *   (one may carry the requests of a whole event-loop turn);
- * - the process's CPU (`process.cpuUsage`, every thread).
+ * - the process's CPU (`process.cpuUsage`, every thread);
+ * - with HALCYON_COST_ASYNC=1, the promises and other async resources the
+ *   main thread creates (async_hooks `init`, by type; it slows the process).
  *
  * On SIGUSR2 it writes a snapshot of the counters, as JSON, to the file
  * HALCYON_COST_FILE names (synchronously, replacing it); the caller diffs two
  * snapshots around a load. Loaded only by the bench; changes nothing else.
  */
 import { writeFileSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import { createHook } from 'node:async_hooks';
+import { isMainThread, Worker } from 'node:worker_threads';
 import pg from 'pg';
 
 export interface CostSnapshot {
@@ -25,6 +28,8 @@ export interface CostSnapshot {
   readonly posts: Record<string, number>;
   /** postMessage calls from the main thread to the queue thread. */
   readonly messages: number;
+  /** With HALCYON_COST_ASYNC=1: async resources the main thread created, by type (PROMISE, TCPWRAP, Immediate…). */
+  readonly async?: Record<string, number>;
   /** User + system CPU microseconds of the whole process. */
   readonly cpuUs: number;
 }
@@ -32,6 +37,7 @@ export interface CostSnapshot {
 const pgCounts: Record<string, number> = {};
 const postCounts: Record<string, number> = {};
 let messages = 0;
+const asyncCounts: Record<string, number> = {};
 
 /** A statement's kind: its first words and the table it names, e.g. "UPDATE recipients", "WITH c AS … UPDATE recipients". */
 export function statementKind(sql: string): string {
@@ -67,9 +73,13 @@ if (file) {
     // transferList typed loosely across Node versions; passed through as given.
     post.call(this, value, transfer as Parameters<typeof post>[1]);
   };
+  // Every promise and other async resource the main thread creates (slows it: for counts only, not CPU).
+  if (process.env.HALCYON_COST_ASYNC === '1' && isMainThread) {
+    createHook({ init: (_id, type) => { asyncCounts[type] = (asyncCounts[type] ?? 0) + 1; } }).enable();
+  }
   process.on('SIGUSR2', () => {
     const u = process.cpuUsage();
-    const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, messages, cpuUs: u.user + u.system };
+    const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, messages, async: { ...asyncCounts }, cpuUs: u.user + u.system };
     writeFileSync(file, JSON.stringify(snap));
   });
 }

@@ -53,6 +53,8 @@ interface Figure {
   readonly posts: Record<string, number>;
   /** postMessage calls to the queue thread per message (each carries one request or a turn's). */
   readonly postMessages: number;
+  /** Async resources of the main thread per message, by type (HALCYON_COST_ASYNC=1). */
+  readonly async: Record<string, number>;
   readonly walBytes: number | undefined;
   /** CPU seconds of the database's server processes per 1,000 messages (those alive at the end; a new one counted from 0). */
   readonly serverCpuPerK: number | undefined;
@@ -179,6 +181,7 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
         statements: Object.fromEntries(Object.entries(diff(s0.pg, s1.pg)).map(([k, v]) => [k, v / got])),
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
         postMessages: ((s1.messages ?? 0) - (s0.messages ?? 0)) / got,
+        async: Object.fromEntries(Object.entries(diff(s0.async ?? {}, s1.async ?? {})).map(([k, v]) => [k, v / got])),
         walBytes: w1 && wal ? ((await wal.stop(w1.lsn)) ?? NaN) / got : undefined,
         serverCpuPerK: w0 && w1 ? ([...w1.cpu].reduce((n, [pid, t]) => n + t - (w0.cpu.get(pid) ?? 0), 0) * 1000) / got : undefined,
       };
@@ -223,9 +226,9 @@ async function main(): Promise<void> {
       `pg round trips ${fmtRange(figs.map((f) => sum(f.statements)))}/msg; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg in ${fmtRange(figs.map((f) => f.postMessages))} postMessages/msg` +
       (figs[0]?.walBytes !== undefined ? `; WAL ${fmtRange(figs.map((f) => f.walBytes ?? NaN), 0)} B/msg` : '') +
       (figs[0]?.serverCpuPerK !== undefined ? `; PostgreSQL server CPU ${fmtRange(figs.map((f) => f.serverCpuPerK ?? NaN))} s per 1,000` : ''));
-    const kinds = new Set(figs.flatMap((f) => [...Object.keys(f.statements), ...Object.keys(f.posts)]));
+    const kinds = new Set(figs.flatMap((f) => [...Object.keys(f.statements), ...Object.keys(f.posts), ...Object.keys(f.async).map((t) => `async ${t}`)]));
     for (const k of [...kinds].sort()) {
-      const v = figs.map((f) => f.statements[k] ?? f.posts[k] ?? 0);
+      const v = figs.map((f) => f.statements[k] ?? f.posts[k] ?? f.async[k.replace(/^async /, '')] ?? 0);
       if (median(v)! >= 0.005) console.log(`    ${k.padEnd(60)} ${fmtRange(v, 3)}`);
     }
   }

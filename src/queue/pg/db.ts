@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { HalcyonError } from '../../errors.js';
 import type { QueueHealth } from '../health.js';
-import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './schema.js';
+import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION, PG_VERSIONS } from './schema.js';
 import { NO_EVENT_ROUTES, type EventRoutes } from '../event.js';
 
 pg.types.setTypeParser(20 /* int8 */, (v: string) => Number(v));
@@ -80,12 +80,16 @@ export async function migratePg(pool: pg.Pool): Promise<{ from: number; to: numb
     await c.query('BEGIN');
     await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await c.query('CREATE TABLE IF NOT EXISTS halcyon_schema_version (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
-    const { rows } = await c.query<{ v: number | null }>('SELECT MAX(version) AS v FROM halcyon_schema_version');
-    const from = rows[0]?.v ?? 0;
-    if (from > PG_SCHEMA_VERSION) {
-      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `queue schema version ${from} is newer than this Halcyon (${PG_SCHEMA_VERSION})`);
+    const { rows } = await c.query<{ version: number }>('SELECT version FROM halcyon_schema_version');
+    const have = new Set(rows.map((r) => r.version));
+    const from = Math.max(0, ...have);
+    const unknown = [...have].filter((v) => !PG_VERSIONS.includes(v));
+    if (unknown.length > 0) {
+      throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `queue schema version ${unknown.join(', ')} is newer than this Halcyon (${PG_VERSIONS.join(', ')})`);
     }
-    for (let v = from + 1; v <= PG_SCHEMA_VERSION; v++) {
+    // Each version this build has and the database lacks, in order (one left free and filled later comes after higher ones).
+    for (const v of PG_VERSIONS) {
+      if (have.has(v)) continue;
       await c.query(PG_MIGRATIONS[v - 1]!);
       await c.query('INSERT INTO halcyon_schema_version (version, applied_at) VALUES ($1, $2)', [v, Date.now()]);
     }
