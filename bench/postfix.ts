@@ -42,6 +42,8 @@ export interface BenchPostfix {
   rssKb(): { total: number; pss: number; processes: number };
   /** User + system CPU seconds of the master and every process it started (reaped ones included) so far. */
   cpuSeconds(): number;
+  /** The master's pid (0 when not running): the root of the instance's process tree. */
+  masterPid(): number;
   /** `postconf -n`: the settings this instance runs with that differ from Postfix's defaults. */
   nonDefaults(): string[];
   stop(): Promise<void>;
@@ -94,6 +96,7 @@ export async function startPostfix(opts: PostfixOptions = {}): Promise<BenchPost
     port,
     dir: dirs.dir,
     maillog: pf.maillog,
+    masterPid,
     transactions() {
       const out: { id: string; from: string; nrcpt: number }[] = [];
       for (const m of pf.maillog().matchAll(/postfix\/qmgr\[\d+\]: ([0-9A-Za-z]+): from=<([^>]*)>, size=\d+, nrcpt=(\d+)/g)) {

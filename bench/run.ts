@@ -31,6 +31,9 @@
  *      PostgreSQL does not answer). BENCH_ONLY=cluster runs only 8.
  *   9. Relay end to end with no event sink and with a webhook sink receiving
  *      every event (bench/events.ts; Halcyon only). BENCH_ONLY=events runs only 9.
+ *  10. Core scaling: the 1 KiB relay load with the MTA pinned to 1 core and
+ *      then 2 (taskset), Halcyon and Postfix alike, and each one's speed-up
+ *      (bench/cores.ts). BENCH_ONLY=cores runs only 10.
  * BENCH_ONLY=throughput runs only 1–3 (and the CPU rows), for single rows while
  * working on speed: BENCH_LOADS=1k,100k,10rcpt picks the loads (default all),
  * BENCH_MTAS=halcyon,postfix,ceiling the contestants (default all), and
@@ -51,6 +54,7 @@ import { runSource, startSink, toolsPresent, type SourceLoad } from './sink.js';
 import { dkimRows } from './dkim.js';
 import { clusterRows } from './cluster.js';
 import { eventRows } from './events.js';
+import { coreRows, pin } from './cores.js';
 import { renderTable, type Row, type Runs } from './table.js';
 import { transactionsHalcyon, transactionsPostfix } from './transactions.js';
 
@@ -92,7 +96,7 @@ interface Throughput {
 let postfixSettings: string[] = [];
 
 /** One MTA (or none, for the ceiling) between smtp-source and a fresh smtp-sink. */
-async function throughput(mta: Mta, load: Load): Promise<Throughput> {
+async function throughput(mta: Mta, load: Load, cpuList?: string): Promise<Throughput> {
   const sink = await startSink();
   try {
     let port = sink.port;
@@ -101,9 +105,11 @@ async function throughput(mta: Mta, load: Load): Promise<Throughput> {
     if (mta === 'halcyon') {
       const h = await startHalcyon({ routeTo: sink.port });
       port = h.port; stopMta = h.stop; cpu = h.cpuSeconds;
+      if (cpuList !== undefined) pin(h.pid, cpuList);
     } else if (mta === 'postfix') {
       const p = await startPostfix({ relayTo: sink.port });
       port = p.port; stopMta = p.stop; cpu = p.cpuSeconds;
+      if (cpuList !== undefined) pin(p.masterPid(), cpuList);
       if (postfixSettings.length === 0) postfixSettings = p.nonDefaults();
     }
     try {
@@ -125,7 +131,7 @@ async function throughput(mta: Mta, load: Load): Promise<Throughput> {
         note: notes.join('; '),
       };
       const cpuNote = r.cpuPerK === undefined ? '' : `, CPU ${r.cpuPerK.toFixed(2)} s per 1,000`;
-      console.error(`  ${mta.padEnd(8)} ${load.label}: accepted ${r.accepted?.toFixed(0) ?? '—'} msgs/s (${src.seconds.toFixed(1)} s), end to end ${r.endToEnd.toFixed(0)} msgs/s (${e2eS.toFixed(1)} s)${cpuNote}${r.note ? ` [${r.note}]` : ''}`);
+      console.error(`  ${mta.padEnd(8)}${cpuList !== undefined ? ` [cpus ${cpuList}]` : ''} ${load.label}: accepted ${r.accepted?.toFixed(0) ?? '—'} msgs/s (${src.seconds.toFixed(1)} s), end to end ${r.endToEnd.toFixed(0)} msgs/s (${e2eS.toFixed(1)} s)${cpuNote}${r.note ? ` [${r.note}]` : ''}`);
       return r;
     } finally {
       await stopMta();
@@ -203,6 +209,15 @@ async function idlePostfix(): Promise<{ kbPerConn: number; note: string }> {
   }
 }
 
+/** The core-scaling rows (bench/cores): the 1 KiB relay load, each MTA pinned to 1 core and then 2. */
+function cores(): Promise<Row[]> {
+  const load = LOADS[0]!;
+  return coreRows(load.label, RUNS, async (mta, cpuList) => {
+    const t = await throughput(mta, load, cpuList);
+    return t.complete ? t.endToEnd : undefined;
+  });
+}
+
 function machine(): string {
   const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
   const rev = sh('git', ['-C', fileURLToPath(new URL('.', import.meta.url)), 'rev-parse', '--short', 'HEAD']).trim() || 'unknown';
@@ -218,9 +233,10 @@ async function main(): Promise<void> {
   installExitHandlers();
   const started = Date.now();
   const rows: Row[] = [];
-  if (process.env.BENCH_ONLY === 'dkim' || process.env.BENCH_ONLY === 'cluster' || process.env.BENCH_ONLY === 'events') {
+  if (process.env.BENCH_ONLY === 'dkim' || process.env.BENCH_ONLY === 'cluster' || process.env.BENCH_ONLY === 'events' || process.env.BENCH_ONLY === 'cores') {
     const only = process.env.BENCH_ONLY;
-    rows.push(...await (only === 'dkim' ? dkimRows(n(20_000), RUNS, BUDGET_MS) : only === 'cluster' ? clusterRows(n(10_000), RUNS, BUDGET_MS) : eventRows(n(10_000), RUNS, BUDGET_MS)));
+    rows.push(...await (only === 'dkim' ? dkimRows(n(20_000), RUNS, BUDGET_MS) : only === 'cluster' ? clusterRows(n(10_000), RUNS, BUDGET_MS)
+      : only === 'cores' ? cores() : eventRows(n(10_000), RUNS, BUDGET_MS)));
     console.log(machine());
     console.log(`Scale ${SCALE}, ${RUNS} run(s) per figure (median, then the runs' range), budget ${BUDGET_MS / 1000} s per run; took ${((Date.now() - started) / 1000).toFixed(0)} s.`);
     console.log('');
@@ -258,6 +274,7 @@ async function main(): Promise<void> {
   if (!only) rows.push(...await dkimRows(n(20_000), RUNS, BUDGET_MS));
   if (!only) rows.push(...await clusterRows(n(10_000), RUNS, BUDGET_MS));
   if (!only) rows.push(...await eventRows(n(10_000), RUNS, BUDGET_MS));
+  if (!only) rows.push(...await cores());
   for (const load of only ? LOADS_RUN : LOADS) {
     const runs = byLoad.get(load.label)!;
     rows.push({ what: `CPU per 1,000 msgs, ${load.label}`, unit: 's', ratio: 'ph',

@@ -24,6 +24,7 @@ import type { Metrics } from '../http/metrics.js';
 import type { Queue } from '../queue/store.js';
 import type { QueueSpace } from '../queue/space.js';
 import { suppressionKey } from '../queue/suppression.js';
+import { coalesced } from '../queue/coalesce.js';
 import type { Running } from './running.js';
 
 export function buildInbound(cfg: Config, deps: {
@@ -33,6 +34,8 @@ export function buildInbound(cfg: Config, deps: {
   onMessage: () => void;
 }): InboundServer {
   const { live, log, clock, metrics, store } = deps;
+  // The RCPTs of every session asked in one event-loop turn: one look at the list (queue/coalesce).
+  const suppressedNow = coalesced((addresses: readonly string[]) => store.suppressions.suppressed(addresses, clock()));
   const config = (): Config => live.current.config;
   // The DNSBL checker is built from the live [inbound] settings per configuration; its resolver settings are the start's.
   const dnsblOf = (c: Config) => createDnsblChecker(c.inbound.dnsbl, { servers: cfg.dns.servers, timeoutMs: durationMs(cfg.dns.timeout) }, log, clock);
@@ -74,7 +77,7 @@ export function buildInbound(cfg: Config, deps: {
         verifyRecipient: (address: string, domain: string) => deps.verifier.check(address, domain),
         // A list that cannot be read refuses nothing: the scheduler checks again before delivery.
         suppressed: async (address: string) => (r.config.suppression.enabled
-          ? (await store.suppressions.suppressed([address], clock()).catch((err: unknown) => {
+          ? (await suppressedNow(address).catch((err: unknown) => {
             log.warn({ event: 'suppression_read_failed', to: address, err: detailOf(err) }, `could not read the suppression list at RCPT: ${detailOf(err)}`);
             return new Map<string, never>();
           })).get(suppressionKey(address)) : undefined),

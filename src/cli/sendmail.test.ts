@@ -23,6 +23,8 @@ describe('parseSendmailArgs', () => {
   });
   test('refuses what it cannot do', () => {
     assert.throws(() => parseSendmailArgs(['-bp']), /not supported/);
+    assert.equal(parseSendmailArgs(['-bi']).mode, 'newaliases');
+    assert.equal(parseSendmailArgs(['-I', '-C', 'x.toml']).mode, 'newaliases');
     assert.throws(() => parseSendmailArgs(['-f']), /needs a value/);
     assert.throws(() => parseSendmailArgs(['-Z']), /unknown option/);
   });

@@ -2,7 +2,7 @@
  * cli/sendmail — `halcyon sendmail` (also `halcyon` invoked as `sendmail`):
  * the command-line interface cron, PHP mail() and mailx expect.
  *
- *   sendmail [-t] [-i|-oi] [-f sender|-r sender] [-F fullname] [-bm|-bs] [-C config] [-oX…] [--] [recipient…]
+ *   sendmail [-t] [-i|-oi] [-f sender|-r sender] [-F fullname] [-bm|-bs|-bi|-I] [-C config] [-oX…] [--] [recipient…]
  *
  * The message comes from stdin. Without -i a line holding a single "." ends
  * it. -t adds the To/Cc/Bcc addresses of the headers to the argument
@@ -10,7 +10,8 @@
  * missing (with -F's full name); a missing Date and Message-ID are added by
  * intake/, as for every local submission. The message is submitted through the running server's admin API, or queued straight into
  * data_dir when the server is stopped (delivered at its next start). -bs
- * speaks SMTP on stdin/stdout by relaying bytes to the local SMTP listener.
+ * speaks SMTP on stdin/stdout by relaying bytes to the local SMTP listener;
+ * -bi (and -I) is newaliases (cli/newaliases-cmd), as in Sendmail and Postfix.
  * Unknown -o options and -v, -B, -N, -R, -V, -X, -L are accepted and ignored,
  * as real sendmail does. Exit codes follow sysexits.h.
  */
@@ -33,7 +34,7 @@ export interface SendmailArgs {
   readonly ignoreDots: boolean; // -i, -oi
   readonly sender?: string; // -f, -r
   readonly fullName?: string; // -F
-  readonly mode: 'deliver' | 'smtp' | 'help'; // -bm (default), -bs, --help
+  readonly mode: 'deliver' | 'smtp' | 'newaliases' | 'help'; // -bm (default), -bs, -bi or -I, --help
   readonly config?: string; // -C
   readonly recipients: string[];
   readonly ignored: string[];
@@ -79,6 +80,7 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
       case 'i': ignoreDots = true; break;
       case 'f': case 'r': sender = value(); break;
       case 'F': fullName = value(); break;
+      case 'I': mode = 'newaliases'; break;
       case 'C': config = value(); break;
       case 'v': case 'U': case 'n': case 'm': case 'e': ignored.push(a); break;
       case 'o':
@@ -88,8 +90,9 @@ export function parseSendmailArgs(argv: readonly string[]): SendmailArgs {
         break;
       case 'b':
         if (attached === 's') mode = 'smtp';
+        else if (attached === 'i') mode = 'newaliases';
         else if (attached === 'm' || attached === '') mode = 'deliver';
-        else throw new SendmailUsageError(`-b${attached} is not supported (only -bm and -bs)`);
+        else throw new SendmailUsageError(`-b${attached} is not supported (only -bm, -bs and -bi)`);
         break;
       default:
         if (IGNORED_WITH_ARG.has(flag)) { ignored.push(a, attached === '' ? (argv[++i] ?? '') : ''); break; }
@@ -206,13 +209,14 @@ async function readStdin(): Promise<string> {
 /** An address taken from the byte-per-char header text, as the UTF-8 it was written in (SMTPUTF8 addresses). */
 const utf8Of = (byteText: string): string => Buffer.from(byteText, 'latin1').toString('utf8');
 
-const USAGE = `Usage: halcyon sendmail [-t] [-i|-oi] [-f sender] [-F fullname] [-bm|-bs] [-C config] [recipient...]
+const USAGE = `Usage: halcyon sendmail [-t] [-i|-oi] [-f sender] [-F fullname] [-bm|-bs|-bi] [-C config] [recipient...]
   Reads a message on stdin and queues it with the running Halcyon (or in data_dir when it is stopped).
   -t           add recipients from the To, Cc and Bcc headers (Bcc is removed)
   -i, -oi      a line with a single "." does not end the message
   -f, -r ADDR  envelope sender (default: your user name @ hostname)
   -F NAME      full name for the From header this command adds when there is none
   -bs          speak SMTP on stdin/stdout (relayed to the local SMTP listener)
+  -bi, -I      newaliases: the aliases file read again (halcyon newaliases)
   -C FILE      Halcyon config file (or HALCYON_CONFIG)
   Other -o options and -v are accepted and ignored.
 `;
@@ -229,6 +233,10 @@ export async function sendmailMain(argv: readonly string[]): Promise<number> {
   if (args.mode === 'help') {
     process.stdout.write(USAGE);
     return 0;
+  }
+  if (args.mode === 'newaliases') {
+    await (await import('./newaliases-cmd.js')).newaliases({ config: args.config });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   }
   let cfg;
   try {

@@ -44,6 +44,11 @@ export interface MessageStore {
   getMessage(id: MessageId): Promise<MessageRow | undefined>;
   /** The stored body; rejects with HAL_ERR_QUEUE_NOT_FOUND when the message is gone. */
   getBody(id: MessageId): Promise<Buffer>;
+  /**
+   * The message and its body together, as a delivery needs them: one request to the queue thread, one statement
+   * on a shared database, where getMessage and getBody take two. Undefined when the message is gone.
+   */
+  getForDelivery(id: MessageId): Promise<{ readonly message: MessageRow; readonly body: Buffer } | undefined>;
   /** Deletes messages with their recipients and bodies. Returns how many existed. */
   deleteMessages(ids: readonly MessageId[]): Promise<number>;
 }

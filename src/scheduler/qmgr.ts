@@ -435,10 +435,11 @@ export class Qmgr {
   private async deliverBatch(batch: Claimed): Promise<{ outbound?: OutboundBatch; result: Awaited<ReturnType<Transport['deliver']>>; pending: Pending }> {
     const { messages } = this.deps.queue;
     const pending: Pending = new Map();
-    // Asked together, answered in one queue turn.
-    const [message, body] = await Promise.all([messages.getMessage(batch.messageId), messages.getBody(batch.messageId).catch(() => undefined)]);
+    // One request: the message and its body together.
+    const got = await messages.getForDelivery(batch.messageId);
     // Deleted while claimed (queue delete): nothing to do.
-    if (!message || !body) return { result: {}, pending };
+    if (!got) return { result: {}, pending };
+    const { message, body } = got;
     const outbound: OutboundBatch = {
       destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients,
       maxRecipients: this.deps.destinations.recipientLimit(batch.destination),

@@ -11,7 +11,8 @@
  * - an edit of the file (or of an included file) is in force without
  *   anything but the change (the check interval), and with a long interval
  *   `halcyon newaliases` (also through a link of that name) puts it in force
- *   at once on the running server, and checks the file when none runs;
+ *   at once on the running server (also as `sendmail -bi`), and checks the
+ *   file when none runs;
  * - `halcyon config check` prints the refused entries as warnings.
  * Nothing here measures time: waits are bounded polls.
  */
@@ -71,7 +72,7 @@ describe('the aliases file over SMTP', { timeout: 120_000 }, () => {
   });
 
   test('mail to an alias is delivered to its expansion; pipes and loops are refused; an edit is in force by itself', async () => {
-    const h = await spawnHalcyon(toml('200ms'), { captureStdout: true, readyTimeoutMs: 40_000 });
+    const h = await spawnHalcyon(toml('200ms'), { captureStdout: true });
     servers.push(h);
     const box = (user: string) => halcyonMaildir(h.dataDir, 'local.test', user);
 
@@ -110,7 +111,7 @@ describe('the aliases file over SMTP', { timeout: 120_000 }, () => {
   test('halcyon newaliases: the running server takes the file at once; with none running the file is checked', async () => {
     writeFileSync(file(), ALIASES);
     // A check interval far beyond the test: only newaliases can bring the edit in.
-    const h = await spawnHalcyon(toml('1h'), { http: true, captureStdout: true, readyTimeoutMs: 40_000 });
+    const h = await spawnHalcyon(toml('1h'), { http: true, captureStdout: true });
     servers.push(h);
     writeFileSync(file(), `${ALIASES}later: alice\n`);
     assert.equal((await rcptReply(h.port, 'later@local.test')).code, 550, 'not read yet');
@@ -130,6 +131,10 @@ describe('the aliases file over SMTP', { timeout: 120_000 }, () => {
     assert.equal(viaLink.code, 0, viaLink.stderr);
     assert.match(viaLink.stdout, /: 8 aliases \(in force/);
     assert.equal((await rcptReply(h.port, 'later2@local.test')).code, 250);
+    // And as `sendmail -bi` (Sendmail's spelling, which Postfix keeps).
+    const bi = await runCli(['sendmail', '-bi', '-C', h.configFile]);
+    assert.equal(bi.code, 0, bi.stderr);
+    assert.match(bi.stdout, /: 8 aliases \(in force/);
 
     // A file that cannot be read: an error, and the aliases in force stay.
     rmSync(file());

@@ -77,43 +77,37 @@ test('three overwritten pages: serve refuses and names the file; check says dama
   }
 });
 
-test('a zero-length queue.db in a data_dir that held a queue: serve refuses rather than start empty', async () => {
+/** A data_dir whose server ran (so it held a queue), then lost its queue.db to zero bytes; removed after `fn`. */
+async function withEmptiedQueue(fn: (dataDir: string, db: string) => Promise<void>): Promise<void> {
   const h = await spawnHalcyon('');
-  const dataDir = h.dataDir;
   try {
     await h.kill('SIGTERM');
-    const db = join(dataDir, 'queue', 'queue.db');
+    const db = join(h.dataDir, 'queue', 'queue.db');
     truncateSync(db, 0);
     rmSync(`${db}-wal`, { force: true });
-    const r = await serve(await configIn(dataDir));
-    assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, /is empty \(0 bytes\), but this data_dir held a queue/);
-    assert.ok(r.stderr.includes(db));
-    assert.equal(statSync(db).size, 0, 'nothing was created over it');
+    await fn(h.dataDir, db);
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(h.dataDir, { recursive: true, force: true });
   }
-});
+}
 
-test('a zero-length queue.db in a data_dir that held a queue: the verify and events commands refuse too, and write nothing over it', async () => {
-  const h = await spawnHalcyon('');
-  const dataDir = h.dataDir;
-  try {
-    await h.kill('SIGTERM');
-    const db = join(dataDir, 'queue', 'queue.db');
-    truncateSync(db, 0);
-    rmSync(`${db}-wal`, { force: true });
-    const file = await configIn(dataDir);
-    for (const args of [['verify', 'forget', 'someone@dest.test'], ['verify', 'list'], ['events', 'status']]) {
-      const r = await runCli([...args, '--config', file]);
-      assert.notEqual(r.code, 0, `${args.join(' ')}: ${r.stdout}`);
-      assert.match(r.stderr, /is empty \(0 bytes\), but this data_dir held a queue/, args.join(' '));
-      assert.equal(statSync(db).size, 0, `${args.join(' ')} created nothing over it`);
-    }
-  } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+test('a zero-length queue.db in a data_dir that held a queue: serve refuses rather than start empty', () => withEmptiedQueue(async (dataDir, db) => {
+  const r = await serve(await configIn(dataDir));
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /is empty \(0 bytes\), but this data_dir held a queue/);
+  assert.ok(r.stderr.includes(db));
+  assert.equal(statSync(db).size, 0, 'nothing was created over it');
+}));
+
+test('a zero-length queue.db in a data_dir that held a queue: the verify and events commands refuse too, and write nothing over it', () => withEmptiedQueue(async (dataDir, db) => {
+  const file = await configIn(dataDir);
+  for (const args of [['verify', 'forget', 'someone@dest.test'], ['verify', 'list'], ['events', 'status']]) {
+    const r = await runCli([...args, '--config', file]);
+    assert.notEqual(r.code, 0, `${args.join(' ')}: ${r.stdout}`);
+    assert.match(r.stderr, /is empty \(0 bytes\), but this data_dir held a queue/, args.join(' '));
+    assert.equal(statSync(db).size, 0, `${args.join(' ')} created nothing over it`);
   }
-});
+}));
 
 test('a zero-length queue.db beside a -wal that holds writes: refused; salvage recovers the messages from the WAL', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'halcyon-wal-'));

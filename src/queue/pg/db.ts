@@ -10,6 +10,7 @@
  * the node's QueueHealth unavailable (its probe brings it back); any other
  * failure becomes HAL_ERR_QUEUE_WRITE. The cause is kept. Holds no queue logic.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { HalcyonError } from '../../errors.js';
 import type { QueueHealth } from '../health.js';
@@ -30,8 +31,35 @@ export interface PgQueueOptions {
 
 export type Sql = pg.PoolClient | pg.Pool;
 
+/** Statement names by SQL text: the same text always gets the same name (a short hash of it). */
+const names = new Map<string, string>();
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `h${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+    names.set(text, name);
+  }
+  return name;
+}
+
+/**
+ * A client that sends every query with parameters as a named prepared statement: the server parses and
+ * analyses each text once per connection instead of at every call (the queue's statements are fixed texts
+ * with $n parameters; the server replans when the schema changes). Queries without parameters (BEGIN,
+ * COMMIT, migrations) go as they are.
+ */
+class PreparingClient extends pg.Client {
+  override query(...args: unknown[]): never {
+    const [text, values] = args;
+    const call = pg.Client.prototype.query as (...a: unknown[]) => never;
+    if (typeof text === 'string' && Array.isArray(values)) return call.call(this, { name: statementName(text), text, values }, ...args.slice(2));
+    return call.apply(this, args);
+  }
+}
+
 export function createPool(opts: PgQueueOptions): pg.Pool {
   const pool = new pg.Pool({
+    Client: PreparingClient,
     connectionString: opts.url, max: opts.poolSize ?? 10,
     // Explicit, whatever the server's default: a 250 means the commit reached the WAL on disk.
     options: '-c synchronous_commit=on',
@@ -114,6 +142,19 @@ export class PgDb {
     if (this.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: queue is closed`);
     try {
       return (await this.pool.query<T>(sql, params)).rows;
+    } catch (err) {
+      throw this.trouble(what, err);
+    }
+  }
+
+  /**
+   * Work that sends exactly one statement, outside a transaction block: that statement is its own transaction,
+   * atomic and durable (synchronous_commit) when it resolves — one round trip where BEGIN … COMMIT take three.
+   */
+  async one<T>(what: string, fn: (c: Sql) => Promise<T>): Promise<T> {
+    if (this.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', `${what}: queue is closed`);
+    try {
+      return await fn(this.pool);
     } catch (err) {
       throw this.trouble(what, err);
     }

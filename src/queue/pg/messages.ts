@@ -4,7 +4,8 @@
  * Enqueues are group-committed by the same mechanism as on SQLite
  * (queue/group-commit): every `enqueue()` made in the same event-loop turn
  * goes into one transaction (three multi-row INSERTs: messages, bodies,
- * recipients), and all their promises settle together once it has committed
+ * recipients — one statement of data-modifying CTEs when no unit has a key
+ * and no event sink is set), and all their promises settle together once it has committed
  * — or all reject with HAL_ERR_QUEUE_WRITE with nothing of the batch stored.
  * A caller-assigned id already stored is refused alone. An `enqueueGroup` is
  * one item of a batch: its idempotency key row is claimed first (pg/idempotency:
@@ -66,6 +67,8 @@ export class PgMessageStore implements MessageStore {
   }
 
   private async write(batch: readonly Entry<EnqueueUnit>[], refuse: (e: Entry<EnqueueUnit>, why: Error) => void): Promise<void> {
+    // Plain enqueues (one message each, no idempotency key) with no event sink: one statement (writeOne).
+    if (this.d.events.sinks.length === 0 && batch.every((e) => e.item.key === undefined && e.item.messages.length === 1)) return this.writeOne(batch, refuse);
     await this.d.tx('enqueue', async (c) => {
       const given = batch.flatMap((e) => e.item.messages.map((m) => m.id));
       const taken = new Set(given.length ? (await c.query<{ id: string }>('SELECT id FROM messages WHERE id = ANY($1)', [given])).rows.map((r) => r.id) : []);
@@ -114,6 +117,44 @@ export class PgMessageStore implements MessageStore {
     });
   }
 
+  /**
+   * A batch of plain enqueues as ONE statement — its own transaction, durable when it resolves (one round
+   * trip where BEGIN, the id check, three INSERTs and COMMIT take six): the messages are inserted
+   * `ON CONFLICT (id) DO NOTHING`, and the bodies and recipients of those that were, by data-modifying CTEs.
+   * An id already stored (or twice in the batch) is refused alone, nothing of it written, as in write().
+   */
+  private async writeOne(batch: readonly Entry<EnqueueUnit>[], refuse: (e: Entry<EnqueueUnit>, why: Error) => void): Promise<void> {
+    const byId = new Map<MessageId, Entry<EnqueueUnit>>();
+    for (const e of batch) {
+      const id = e.item.messages[0]!.id;
+      if (byId.has(id)) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${id} already in the queue`));
+      else byId.set(id, e);
+    }
+    const items = [...byId.values()].map((e) => e.item.messages[0]!);
+    if (items.length === 0) return;
+    const now = this.d.clock();
+    const rcpts = items.flatMap((m) => m.recipients.map((r) => ({ id: m.id, r })));
+    const stored = await this.d.one('enqueue', async (c) => (await c.query<{ id: string }>(`WITH m AS (
+        INSERT INTO messages (id, sender, params, received_at, size, trace, dsn_for, event_facts)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[])
+        ON CONFLICT (id) DO NOTHING RETURNING id),
+      b AS (INSERT INTO bodies (message_id, data)
+        SELECT t.id, t.data FROM unnest($1::text[], $9::bytea[]) AS t(id, data) WHERE t.id IN (SELECT id FROM m)),
+      r AS (INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state, attempts, next_attempt_at, updated_at)
+        SELECT t.m, t.a, t.d, t.o, t.n, t.dest, 'queued', 0, $16, $16
+        FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, ord)
+        WHERE t.m IN (SELECT id FROM m) ORDER BY t.ord)
+      SELECT id FROM m`, [
+      items.map((m) => m.id), items.map((m) => m.sender), items.map((m) => JSON.stringify(m.params)),
+      items.map((m) => m.receivedAt), items.map((m) => m.body.length), items.map((m) => JSON.stringify(m.trace)),
+      items.map((m) => m.dsnFor ?? null), items.map((m) => JSON.stringify(factsOf(m))), items.map((m) => m.body),
+      rcpts.map((x) => x.id), rcpts.map((x) => x.r.address), rcpts.map((x) => domainOf(x.r.address)), rcpts.map((x) => x.r.orcpt ?? null),
+      rcpts.map((x) => (x.r.notify !== undefined ? JSON.stringify(x.r.notify) : null)), rcpts.map((x) => x.r.destination), now,
+    ])).rows);
+    const written = new Set(stored.map((r) => r.id));
+    for (const [id, e] of byId) if (!written.has(id)) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${id} already in the queue`));
+  }
+
   async getMessage(id: MessageId): Promise<MessageRow | undefined> {
     const [raw] = await this.d.read<RawMessage & Record<string, unknown>>('getMessage', `SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1`, [id]);
     return raw && toMessage(raw);
@@ -123,6 +164,12 @@ export class PgMessageStore implements MessageStore {
     const [row] = await this.d.read<{ data: Buffer }>('getBody', 'SELECT data FROM bodies WHERE message_id = $1', [id]);
     if (!row) throw new HalcyonError('HAL_ERR_QUEUE_NOT_FOUND', id);
     return row.data;
+  }
+
+  async getForDelivery(id: MessageId): Promise<{ message: MessageRow; body: Buffer } | undefined> {
+    const [raw] = await this.d.read<RawMessage & { data: Buffer } & Record<string, unknown>>('getForDelivery',
+      `SELECT ${MESSAGE_COLUMNS}, b.data FROM messages m JOIN bodies b ON b.message_id = m.id WHERE m.id = $1`, [id]);
+    return raw && { message: toMessage(raw), body: raw.data };
   }
 
   async deleteMessages(ids: readonly MessageId[]): Promise<number> {

@@ -7,13 +7,13 @@
  * UPDATE (I1), and with an owner, the lease test too. The sweeps' claims use
  * report_owner/report_until, apart from the delivery lease, as on SQLite.
  */
-import { bounceEntry } from '../suppression.js';
+import { bounceEntry, type SuppressionEntry } from '../suppression.js';
 import { writeSuppression } from './suppression.js';
 import type pg from 'pg';
 import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from '../model.js';
 import { FINAL_STATES } from '../model.js';
 import { RemovalCandidates } from '../removal-candidates.js';
-import type { PgDb } from './db.js';
+import type { PgDb, Sql } from './db.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from '../recipient-queue.js';
 import { ageBucketSql, domainOfSql, likePattern } from '../shape-sql.js';
 import { OutcomeEvents, type ChangedRecipient } from '../event.js';
@@ -36,6 +36,25 @@ function increment(o: Outcome): number {
     case 'expired': return 0;
     case 'deferred': return o.countAttempt ? 1 : 0;
   }
+}
+
+/**
+ * One statement for a batch of outcomes: each UPDATE tests state and lease (I1), and the attempt rows of those
+ * that applied are inserted by the same statement. Returns the applied rows in the order given (`ord`, 1-based).
+ */
+async function updateOutcomes(c: Sql, list: readonly RecipientOutcome[], now: number, owner: string): Promise<(ChangedRecipient & { id: number; ord: number })[]> {
+  const { rows } = await c.query<ChangedRecipient & { id: number; ord: number }>(`WITH o AS (
+      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::bigint[]) WITH ORDINALITY AS t(id, state, reply, inc, next_at, ord)),
+    u AS (UPDATE recipients r SET state = o.state, last_reply = o.reply, attempts = r.attempts + o.inc,
+        next_attempt_at = COALESCE(o.next_at, r.next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $6
+      FROM o WHERE r.id = o.id AND r.state = 'inflight' AND r.lease_owner = $7
+      RETURNING r.id, r.message_id, r.address, r.domain, r.destination, r.attempts, o.ord, o.state, o.reply),
+    a AS (INSERT INTO attempts (recipient_id, at, state, reply) SELECT u.id, $6, u.state, u.reply FROM u ORDER BY u.ord)
+    SELECT id, message_id, address, domain, destination, attempts, ord::int AS ord FROM u ORDER BY ord`, [
+    list.map((o) => o.recipientId), list.map((o) => o.outcome.kind), list.map((o) => JSON.stringify(o.outcome.reply)),
+    list.map((o) => increment(o.outcome)), list.map((o) => (o.outcome.kind === 'deferred' ? o.outcome.nextAttemptAt : null)), now, owner,
+  ]);
+  return rows;
 }
 
 export class PgRecipientQueue implements RecipientQueue {
@@ -153,31 +172,35 @@ export class PgRecipientQueue implements RecipientQueue {
 
   async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner: string): Promise<number[]> {
     if (outcomes.length === 0) return [];
+    // A recipient named twice: its first outcome counts (the second would find it no longer in flight).
+    const seen = new Set<number>();
+    const list = outcomes.filter((o) => !seen.has(o.recipientId) && seen.add(o.recipientId));
     // Candidates for removal are noted after the commit: a removeCompleted running meanwhile must not see
     // the message before its last outcome is visible, and drop it as not yet complete.
     const finished: MessageId[] = [];
-    const applied = await this.d.tx('recordOutcomes', async (c) => {
+    const apply = async (c: Sql): Promise<number[]> => {
+      const rows = await updateOutcomes(c, list, now, owner);
       const applied: number[] = [];
       const events = new OutcomeEvents(this.d.events, now);
-      for (const { recipientId, outcome, rule } of outcomes) {
-        const reply = JSON.stringify(outcome.reply);
-        const { rows } = await c.query<ChangedRecipient>(`UPDATE recipients SET state = $1, last_reply = $2, attempts = attempts + $3,
-            next_attempt_at = COALESCE($4, next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $5
-          WHERE id = $6 AND state = 'inflight' AND lease_owner = $7
-          RETURNING message_id, address, domain, destination, attempts`, [outcome.kind, reply, increment(outcome), outcome.kind === 'deferred' ? outcome.nextAttemptAt : null, now, recipientId, owner]);
-        const row = rows[0];
-        if (row === undefined) continue;
-        applied.push(recipientId);
+      const entries: SuppressionEntry[] = [];
+      for (const row of rows) {
+        const { outcome, rule } = list[row.ord - 1]!;
+        applied.push(row.id);
         if (outcome.kind !== 'deferred') finished.push(row.message_id);
-        await c.query('INSERT INTO attempts (recipient_id, at, state, reply) VALUES ($1, $2, $3, $4)', [recipientId, now, outcome.kind, reply]);
+        // A triggered rule's event is written with the outcome, in its commit (no sink: no event, and no transaction needed).
         events.add(row, outcome, rule);
         const entry = bounceEntry(row, outcome, now);
-        if (entry) await writeSuppression(c, [entry]);
+        if (entry) entries.push(entry);
       }
+      if (entries.length > 0) await writeSuppression(c, entries);
       const ids = events.messageIds();
       if (ids.length > 0) await insertOutbox(c, events.rows(await messageFacts(c, ids)), now);
       return applied;
-    });
+    };
+    // Without event sinks and without a failure that may suppress its address, the outcomes and their history are
+    // one statement — atomic and durable on its own, one round trip; otherwise one transaction around the rest.
+    const more = this.d.events.sinks.length > 0 || list.some(({ outcome: o }) => o.kind === 'failed' && o.suppressUntil !== undefined);
+    const applied = more ? await this.d.tx('recordOutcomes', apply) : await this.d.one('recordOutcomes', apply);
     for (const mid of finished) this.candidates.touch(mid);
     return applied;
   }
@@ -223,6 +246,10 @@ export class PgRecipientQueue implements RecipientQueue {
   private async claimWhole(what: string, owed: string, receivedBefore: number | undefined, c: SweepClaim): Promise<RecipientRow[]> {
     // No recipient of the message in an attempt (its outcome belongs in the same report) or under a live report claim.
     const QUIET = `NOT EXISTS (SELECT 1 FROM recipients o WHERE o.message_id = r.message_id AND (o.state = 'inflight' OR o.report_until > $1))`;
+    // Most passes find nothing owed: one look (an index probe, no transaction) before BEGIN, SELECT … FOR UPDATE, COMMIT.
+    // A recipient owed a moment after it is claimed by the next pass, as when the locking SELECT finds none.
+    const owedAny = await this.d.read<{ x: number }>(what, `SELECT 1 AS x FROM recipients r WHERE ${owed} AND (r.report_until IS NULL OR r.report_until <= $1) LIMIT 1`, [c.now]);
+    if (owedAny.length === 0) return [];
     const raws = await this.d.tx(what, async (t) => {
       // Whole messages, each locked while it is claimed: a node claiming at the same moment skips it, so one
       // message's report is never split between two nodes (row locks alone let SKIP LOCKED split it).

@@ -163,6 +163,13 @@ export class SqliteMessageStore implements MessageStore {
     return this.spool.read({ segment: row.segment, offset: row.seg_offset ?? 0, length: row.seg_length ?? 0 });
   }
 
+  async getForDelivery(id: MessageId): Promise<{ message: MessageRow; body: Buffer } | undefined> {
+    const message = await this.getMessage(id);
+    if (!message) return undefined;
+    const body = await this.getBody(id).catch(() => undefined);
+    return body && { message, body };
+  }
+
   async deleteMessages(ids: readonly MessageId[]): Promise<number> {
     return this.d.write('deleteMessages', () => {
       const del = this.d.st('DELETE FROM messages WHERE id = ?'); // cascades to body, recipients, attempts

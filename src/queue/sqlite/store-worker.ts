@@ -20,7 +20,7 @@ import type { NewMessage } from '../model.js';
 import { openSqliteQueue } from './store.js';
 import type { EventRoutes } from '../event.js';
 import { ownsMemory } from './worker-store.js';
-import type { QueueHandlers, QueueRequest, QueueResponse } from './worker-protocol.js';
+import { isList, type QueueHandlers, type QueueRequest, type QueueRequests, type QueueResponse, type QueueResponses } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('store-worker must run in a worker thread');
@@ -42,6 +42,7 @@ const handlers: QueueHandlers = {
   enqueueGroup: (msgs, key) => m.enqueueGroup(msgs.map(revive), key),
   getMessage: (id) => m.getMessage(id),
   getBody: (id) => m.getBody(id),
+  getForDelivery: (id) => m.getForDelivery(id),
   deleteMessages: (ids) => m.deleteMessages(ids),
   getRecipients: (id) => r.getRecipients(id),
   getAttempts: (id) => r.getAttempts(id),
@@ -126,13 +127,20 @@ const errorOf = (err: unknown) => ({
 let pending: QueueRequest[] = [];
 let scheduled = false;
 
-port.on('message', (req: QueueRequest) => {
-  pending.push(req);
+port.on('message', (msg: QueueRequests) => {
+  if (isList(msg)) pending.push(...msg);
+  else pending.push(msg);
   if (!scheduled) {
     scheduled = true;
     setImmediate(runTurn);
   }
 });
+
+/** The memory of a body read for this answer alone (getBody's, getForDelivery's), to move rather than copy. */
+function movable(op: QueueRequest['op'], value: unknown): ArrayBuffer[] {
+  const body = op === 'getBody' ? value : op === 'getForDelivery' ? (value as { body?: unknown } | undefined)?.body : undefined;
+  return body instanceof Uint8Array && ownsMemory(body) ? [body.buffer] : [];
+}
 
 function runTurn(): void {
   scheduled = false;
@@ -154,23 +162,26 @@ function runTurn(): void {
     // every call's rejection here also keeps it from killing this thread as an unhandled rejection.
     const error = errorOf(err);
     void Promise.allSettled(calls).then((results) => {
-      reqs.forEach((req, i) => {
+      port!.postMessage(reqs.map((req, i): QueueResponse => {
         const own = results[i]?.status === 'rejected' ? errorOf((results[i] as PromiseRejectedResult).reason) : undefined;
-        port!.postMessage({ id: req.id, ok: false, error: own?.sqlite ? own : error } satisfies QueueResponse);
-      });
+        return { id: req.id, ok: false, error: own?.sqlite ? own : error };
+      }) satisfies QueueResponses);
       // A close that came with this turn still closes: the caller's stop must not wait for an answer that never comes.
       if (reqs.some((x) => x.op === 'close')) void close(undefined);
     });
     return;
   }
   void Promise.allSettled(calls).then((results) => {
-    results.forEach((res, i) => {
+    // Every answer of the turn in one message; a body read for its answer alone (a spool read, a fresh SQLite
+    // blob) is moved, not copied (each buffer listed once: two answers may hold the same one).
+    const moved = new Set<ArrayBuffer>();
+    const answers = results.map((res, i): QueueResponse => {
       const id = reqs[i]!.id;
-      if (res.status === 'rejected') return port!.postMessage({ id, ok: false, error: errorOf(res.reason) } satisfies QueueResponse);
-      // A body read for this answer alone (a spool read, a fresh SQLite blob) is moved, not copied.
-      const body = reqs[i]!.op === 'getBody' && res.value instanceof Uint8Array && ownsMemory(res.value) ? [res.value.buffer] : [];
-      port!.postMessage({ id, ok: true, result: res.value } satisfies QueueResponse, body);
+      if (res.status === 'rejected') return { id, ok: false, error: errorOf(res.reason) };
+      for (const b of movable(reqs[i]!.op, res.value)) moved.add(b);
+      return { id, ok: true, result: res.value };
     });
+    port!.postMessage(answers.length === 1 ? answers[0] : answers satisfies QueueResponses, [...moved]);
     if (reqs.some((x) => x.op === 'close')) void close(undefined);
   });
 }

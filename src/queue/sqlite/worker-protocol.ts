@@ -7,7 +7,7 @@
  * derived from those interfaces, so the two sides cannot drift apart and no
  * method is ever looked up by a name in a string.
  *
- * Types only; no behaviour.
+ * Types only, and the one guard that tells a list from a single message.
  */
 import type { DestinationGate } from '../destination-gate.js';
 import type { MessageStore } from '../message-store.js';
@@ -38,6 +38,16 @@ export type QueueRequest = {
     readonly now: number;
   }
 }[QueueOp];
+
+/**
+ * What one postMessage carries: one request (answer), or those of one event-loop turn (of one queue turn)
+ * together — one message across and one wake-up of the other thread instead of one each.
+ */
+export type QueueRequests = QueueRequest | readonly QueueRequest[];
+export type QueueResponses = QueueResponse | readonly QueueResponse[];
+
+/** Whether a message is a list of requests or answers (Array.isArray, narrowing a readonly union). */
+export const isList = <T>(m: T | readonly T[]): m is readonly T[] => Array.isArray(m);
 
 export type QueueResponse =
   | { readonly id: number; readonly ok: true; readonly result: unknown }

@@ -31,7 +31,7 @@ import type { IdempotencyStore } from '../idempotency.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
-import type { QueueOp, QueueOps, QueueRequest, QueueResponse } from './worker-protocol.js';
+import { isList, type QueueOp, type QueueOps, type QueueRequest, type QueueResponse, type QueueResponses } from './worker-protocol.js';
 
 /** SQLite result codes that mean the file or the I/O under it is broken, not that space ran out. */
 const BROKEN = /^SQLITE_(CORRUPT|NOTADB|IOERR|CANTOPEN|PROTOCOL|FORMAT|READONLY)/;
@@ -63,22 +63,14 @@ export class WorkerQueue implements Queue {
   private closed = false;
   /** Set when the thread is gone or stuck: every call is then refused at once. */
   private dead: HalcyonError | undefined;
+  /** Requests of this event-loop turn not posted yet, and the buffers they move (see send). */
+  private outbox: { reqs: QueueRequest[]; transfer: ArrayBuffer[] } | undefined;
 
   private constructor(private readonly worker: Worker, private readonly clock: () => number, private readonly callTimeoutMs: number) {
     const nextId = createIdGenerator(clock);
-    worker.on('message', (res: QueueResponse) => {
-      const w = this.waiting.get(res.id);
-      if (!w) return;
-      this.waiting.delete(res.id);
-      clearTimeout(w.timer);
-      if (res.ok) return w.resolve(res.result);
-      const { code, message, detail, sqlite } = res.error;
-      if (sqlite && BROKEN.test(sqlite)) {
-        const err = new HalcyonError('HAL_ERR_QUEUE_FAILED', `${w.op}: ${sqlite}: ${message}`);
-        this.fail(err);
-        return w.reject(err);
-      }
-      w.reject(code?.startsWith('HAL_ERR_') ? new HalcyonError(code as ErrorCode, detail) : new Error(message));
+    worker.on('message', (msg: QueueResponses) => {
+      if (isList(msg)) for (const res of msg) this.answer(res);
+      else this.answer(msg);
     });
     worker.on('error', (err) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread exited (code ${code})`)));
@@ -103,6 +95,12 @@ export class WorkerQueue implements Queue {
       async getBody(id) {
         const u8: Uint8Array = await call('getBody', id);
         return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+      },
+      async getForDelivery(id) {
+        const got = await call('getForDelivery', id);
+        if (!got) return undefined;
+        const u8: Uint8Array = got.body;
+        return { message: got.message, body: Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength) };
       },
       deleteMessages: (ids) => call('deleteMessages', ids),
     };
@@ -183,6 +181,41 @@ export class WorkerQueue implements Queue {
     return queue;
   }
 
+  /** Settles the call an answer belongs to (none when it was failed meanwhile). */
+  private answer(res: QueueResponse): void {
+    const w = this.waiting.get(res.id);
+    if (!w) return;
+    this.waiting.delete(res.id);
+    clearTimeout(w.timer);
+    if (res.ok) return w.resolve(res.result);
+    const { code, message, detail, sqlite } = res.error;
+    if (sqlite && BROKEN.test(sqlite)) {
+      const err = new HalcyonError('HAL_ERR_QUEUE_FAILED', `${w.op}: ${sqlite}: ${message}`);
+      this.fail(err);
+      return w.reject(err);
+    }
+    w.reject(code?.startsWith('HAL_ERR_') ? new HalcyonError(code as ErrorCode, detail) : new Error(message));
+  }
+
+  /**
+   * Requests made in one event-loop turn leave together, at its check phase (`setImmediate`): one postMessage
+   * and one wake-up of the queue thread for a scheduler pass's calls or the enqueues of several sessions.
+   */
+  private send(req: QueueRequest, transfer: readonly ArrayBuffer[]): void {
+    if (this.outbox === undefined) {
+      this.outbox = { reqs: [], transfer: [] };
+      setImmediate(() => {
+        const o = this.outbox!;
+        this.outbox = undefined;
+        // Gone meanwhile: every call waiting was failed by die(); a terminated worker takes no message.
+        if (this.dead) return;
+        this.worker.postMessage(o.reqs.length === 1 ? o.reqs[0] : o.reqs, o.transfer);
+      });
+    }
+    this.outbox.reqs.push(req);
+    this.outbox.transfer.push(...transfer);
+  }
+
   private fail(err: HalcyonError): void {
     if (this.closed) return;
     this.health.failed(err);
@@ -214,7 +247,7 @@ export class WorkerQueue implements Queue {
       timer.unref();
       this.waiting.set(id, { op, timer, resolve: resolve as (v: unknown) => void, reject });
       // The union cannot be narrowed from a generic K; op and args were checked together by this method's signature.
-      this.worker.postMessage({ id, op, args, now: this.clock() } as QueueRequest, transfer as ArrayBuffer[]);
+      this.send({ id, op, args, now: this.clock() } as QueueRequest, transfer);
     });
   }
 

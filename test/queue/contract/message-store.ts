@@ -30,6 +30,8 @@ export function messageStoreContract(impl: Implementation): void {
         ['a@Example.TEST', 'queued', 'example.test', ['FAILURE', 'DELAY'], 'rfc822;a@example.test'],
         ['b@other.test', 'queued', 'other.test', 'NEVER', undefined],
       ]);
+      assert.deepEqual(await other.messages.getForDelivery(id), { message: m, body });
+      assert.equal(await other.messages.getForDelivery('NOPE'), undefined);
       assert.equal(await other.messages.getMessage('NOPE'), undefined);
       await assert.rejects(other.messages.getBody('NOPE'), (e: unknown) => e instanceof HalcyonError && e.code === 'HAL_ERR_QUEUE_NOT_FOUND');
     }));

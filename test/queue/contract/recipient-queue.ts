@@ -51,6 +51,26 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.deepEqual(history.map((h) => [h.recipientId, h.state]), [[r1!.id, 'delivered']]);
     }));
 
+    test('one batch of outcomes: applied in the order given, each tested alone, a recipient named twice counts once', () => withQueue(impl, async (q) => {
+      const id = await q.queue.messages.enqueue(message(['a', 'b', 'c', 'd'].map((x) => ({ address: `${x}@x.test`, destination: 'x.test' }))));
+      const [a, b, c, d] = await q.queue.recipients.claimDue(lease(T0, 'a'));
+      await q.queue.recipients.recordOutcomes([{ recipientId: d!.id, outcome: { kind: 'delivered', reply } }], T0, 'a');
+      const later = { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 60_000, countAttempt: true } as const;
+      const applied = await q.queue.recipients.recordOutcomes([
+        { recipientId: c!.id, outcome: later },
+        { recipientId: a!.id, outcome: { kind: 'delivered', reply } },
+        { recipientId: c!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } },
+        { recipientId: d!.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } },
+        { recipientId: b!.id, outcome: { kind: 'expired', reply: { code: 451, text: 'expired' } } },
+      ], T0 + 1, 'a');
+      assert.deepEqual(applied, [c!.id, a!.id, b!.id]);
+      const rows = await q.queue.recipients.getRecipients(id);
+      assert.deepEqual(rows.map((r) => [r.state, r.attempts, r.nextAttemptAt === T0 + 60_000]), [
+        ['delivered', 1, false], ['expired', 0, false], ['deferred', 1, true], ['delivered', 1, false]]);
+      const history = await q.queue.recipients.getAttempts(id);
+      assert.deepEqual(history.map((h) => [h.recipientId, h.state]), [[d!.id, 'delivered'], [c!.id, 'deferred'], [a!.id, 'delivered'], [b!.id, 'expired']]);
+    }));
+
     test('an outcome needs a claim: a waiting recipient nobody claimed is not touched by any owner', () => withQueue(impl, async (q) => {
       const id = await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }]));
       const [r] = await q.queue.recipients.getRecipients(id);
