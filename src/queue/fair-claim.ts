@@ -3,7 +3,7 @@
  * as SQL text both queues run: fair between tenants within each destination.
  *
  * Each (destination, tenant) pair with waiting recipients is found by a loose
- * scan of the index recipients_fair (destination, tenant, next_attempt_at): one
+ * scan of the index recipients_fair (destination, tenant, next_attempt_at, id): one
  * index probe per pair, however many rows a tenant has queued. Each pair's
  * first due rows are read from the same index (up to `perPair`), then the
  * pairs of one destination take turns: every tenant's first message, then
@@ -39,9 +39,11 @@ const DUE = `('queued','deferred')`;
  */
 export function fairClaimSql(dialect: 'sqlite' | 'pg', p: FairClaimParams): string {
   // A pair's first due rows, of messages not held: read from recipients_fair in due order, stopping at perPair.
-  const firstRows = `SELECT x.id FROM recipients x JOIN messages m ON m.id = x.message_id
+  // (The hold is a filter per row, not a join: so PostgreSQL too reads the index in order and stops, never the backlog.)
+  const firstRows = `SELECT x.id FROM recipients x
       WHERE x.destination = p.destination AND x.tenant = p.tenant AND x.state IN ${DUE} AND x.next_attempt_at <= ${p.now}
-        AND m.held = 0 ORDER BY x.next_attempt_at, x.id LIMIT ${p.perPair}`;
+        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = x.message_id AND m.held <> 0)
+      ORDER BY x.next_attempt_at, x.id LIMIT ${p.perPair}`;
   // The pair after p in index order: the next tenant of p's destination, or else the first of the next destination
   // (two probes of recipients_fair; a row value `>` would be walked through p's own rows on SQLite).
   const nextPair = `SELECT COALESCE(

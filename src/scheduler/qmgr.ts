@@ -118,6 +118,8 @@ export class Qmgr {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /** Driven by hand (runOnce): a destination's fair share ran low and more may be due there. */
+  private topUp = false;
   private lastHousekeeping = -Infinity;
   /** Real time (performance.now) the last pass started, and whether the next is already scheduled soon. */
   private lastPassAt = -Infinity;
@@ -223,6 +225,12 @@ export class Qmgr {
   async runOnce(): Promise<void> {
     await this.pass();
     await this.idle();
+    // A destination that took its fair share and ran low (the poke of a running scheduler): its next shares, and their deliveries.
+    while (this.topUp && !this.deps.queueDown?.()) {
+      this.topUp = false;
+      await this.dispatch(this.deps.clock());
+      await this.idle();
+    }
   }
 
   async idle(): Promise<void> {
@@ -392,7 +400,8 @@ export class Qmgr {
         // The fair share claimed for it runs low: the next one is claimed while this batch is delivered.
         if (d.capped && d.queue.length <= d.workers) {
           d.capped = false;
-          this.poke();
+          if (this.stopped) this.topUp = true;
+          else this.poke();
         }
         const now = this.deps.clock();
         await destinations.renew(s, now);

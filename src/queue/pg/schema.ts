@@ -203,7 +203,7 @@ export const PG_MIGRATIONS: readonly (string | undefined)[] = [
   ALTER TABLE recipients ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '';
   UPDATE recipients r SET tenant = COALESCE(m.tenant, '') FROM messages m
     WHERE m.id = r.message_id AND r.state NOT IN ('delivered', 'failed', 'expired') AND m.tenant IS NOT NULL;
-  CREATE INDEX IF NOT EXISTS recipients_fair ON recipients(destination, tenant, next_attempt_at) WHERE state IN ('queued', 'deferred');
+  CREATE INDEX IF NOT EXISTS recipients_fair ON recipients(destination, tenant, next_attempt_at, id) WHERE state IN ('queued', 'deferred');
   `,
 ];
 

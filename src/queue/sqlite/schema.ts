@@ -273,7 +273,7 @@ export const SCHEMA_V11 = `
 ALTER TABLE recipients ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
 UPDATE recipients SET tenant = COALESCE((SELECT m.tenant FROM messages m WHERE m.id = recipients.message_id), '')
   WHERE state NOT IN ('delivered', 'failed', 'expired');
-CREATE INDEX recipients_fair ON recipients(destination, tenant, next_attempt_at) WHERE state IN ('queued', 'deferred');
+CREATE INDEX recipients_fair ON recipients(destination, tenant, next_attempt_at, id) WHERE state IN ('queued', 'deferred');
 `;
 
 /** Columns computed from others: never written (salvage leaves them out of its copies). */
