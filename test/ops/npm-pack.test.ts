@@ -1,7 +1,8 @@
 /**
  * test/ops/npm-pack — the npm package as a user gets it: `npm pack` in the
  * repository (the built dist), then `npm i -g --prefix TMP ./halcyon-mta-V.tgz`
- * (dependencies from the registry, or npm's cache), then TMP/bin/halcyon
+ * (dependencies from the registry, or npm's cache), then the man page in
+ * TMP/share/man/man8, TMP/bin/halcyon
  * `--version` and `serve --config FILE`, which answers SMTP on a loopback
  * port and delivers a message to a local mailbox (so the queue's SQLite
  * driver and the shipped data files work from the install), running on the
@@ -81,6 +82,9 @@ test('npm pack → npm i -g --prefix TMP ./THE.tgz → halcyon --version, and se
     assert.ok(served >= 1, 'better-sqlite3 took its binary from the mirror');
     const bin = join(prefix, 'bin', 'halcyon');
     assert.equal(readlinkSync(bin), `../lib/node_modules/${pkg.name}/dist/src/cli/main.js`);
+
+    // The man page, where `man halcyon` finds it under the prefix (package.json `man`).
+    assert.ok(existsSync(join(prefix, 'share/man/man8/halcyon.8')), 'npm linked the man page');
 
     // 4. The bin, by its installed name.
     assert.equal(execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim(), pkg.version);
