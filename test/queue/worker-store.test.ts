@@ -16,6 +16,26 @@ const msg = (i: number, at: number): NewMessage => ({
 });
 
 describe('WorkerQueue (SQLite in a worker thread)', () => {
+  test('the calls of one turn cross together; one that cannot be cloned fails alone, the others are answered', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'halcyon-ws-'));
+    const store = await WorkerQueue.open({ dataDir: dir, clock: () => 1_000_000 });
+    try {
+      const id = await store.messages.enqueue(msg(1, 1_000_000));
+      // Same turn: a good call, one with an argument structured clone refuses (a function), a good call.
+      const [before, bad, after] = await Promise.allSettled([
+        store.messages.getMessage(id),
+        store.messages.getMessage((() => id) as unknown as string),
+        store.messages.getForDelivery(id),
+      ]);
+      assert.equal(before.status === 'fulfilled' && before.value?.id, id);
+      assert.equal(bad.status, 'rejected');
+      assert.equal(after.status === 'fulfilled' && after.value?.body.toString(), 'Subject: 1\r\n\r\nbody 1\r\n');
+      assert.equal(store.health.problem, undefined, 'a refused argument is not a failed queue');
+    } finally {
+      await store.close();
+    }
+  });
+
   test('round trip, concurrent enqueues, Buffers back, typed errors, caller clock', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'halcyon-ws-'));
     let now = 1_000_000;

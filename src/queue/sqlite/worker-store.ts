@@ -64,7 +64,7 @@ export class WorkerQueue implements Queue {
   /** Set when the thread is gone or stuck: every call is then refused at once. */
   private dead: HalcyonError | undefined;
   /** Requests of this event-loop turn not posted yet, and the buffers they move (see send). */
-  private outbox: { reqs: QueueRequest[]; transfer: ArrayBuffer[] } | undefined;
+  private outbox: { readonly req: QueueRequest; readonly transfer: readonly ArrayBuffer[] }[] | undefined;
 
   private constructor(private readonly worker: Worker, private readonly clock: () => number, private readonly callTimeoutMs: number) {
     const nextId = createIdGenerator(clock);
@@ -203,17 +203,28 @@ export class WorkerQueue implements Queue {
    */
   private send(req: QueueRequest, transfer: readonly ArrayBuffer[]): void {
     if (this.outbox === undefined) {
-      this.outbox = { reqs: [], transfer: [] };
+      this.outbox = [];
       setImmediate(() => {
-        const o = this.outbox!;
+        const out = this.outbox!;
         this.outbox = undefined;
         // Gone meanwhile: every call waiting was failed by die(); a terminated worker takes no message.
         if (this.dead) return;
-        this.worker.postMessage(o.reqs.length === 1 ? o.reqs[0] : o.reqs, o.transfer);
+        try {
+          this.worker.postMessage(out.length === 1 ? out[0]!.req : out.map((o) => o.req), [...new Set(out.flatMap((o) => o.transfer))]);
+        } catch {
+          // Something in the turn cannot be cloned (nothing was sent, nothing moved): each call alone, so only
+          // the one at fault fails — as its own postMessage made it fail before — and never the process.
+          for (const { req: r, transfer: t } of out) {
+            try {
+              this.worker.postMessage(r, [...t]);
+            } catch (err) {
+              this.answer({ id: r.id, ok: false, error: { message: `${r.op}: ${(err as Error).message}` } });
+            }
+          }
+        }
       });
     }
-    this.outbox.reqs.push(req);
-    this.outbox.transfer.push(...transfer);
+    this.outbox.push({ req, transfer });
   }
 
   private fail(err: HalcyonError): void {
