@@ -48,6 +48,28 @@ function fill(series: (n: number, x: string) => string): string[] {
   ];
 }
 
+/** The claim's selection before fair tenants (due order across the queue), without its lease: the reference. */
+const BEFORE = (ph: { now: string; limit: string }): string => `SELECT r.id FROM recipients r JOIN messages m ON m.id = r.message_id
+  LEFT JOIN destinations d ON d.key = r.destination
+  WHERE r.state IN ('queued','deferred') AND r.next_attempt_at <= ${ph.now} AND m.held = 0
+    AND (d.key IS NULL OR (d.health <> 'suspended' AND NOT (d.health = 'backoff' AND d.backoff_until > ${ph.now})))
+  ORDER BY r.next_attempt_at, r.id LIMIT ${ph.limit}`;
+
+async function timeSelects(name: string, run: (sql: string) => Promise<unknown>, dialect: 'sqlite' | 'pg'): Promise<void> {
+  const ph = dialect === 'pg'
+    ? { now: `${NOW + 10}`, limit: '2000', perPair: '2000', perDestination: '20', excluded: 'false' }
+    : { now: `${NOW + 10}`, limit: '2000', perPair: '2000', perDestination: '20', excluded: '0' };
+  for (const [what, sql] of [['selection before (due order, LIMIT 2000)', BEFORE(ph)], ['fair selection (share 20)', fairClaimSql(dialect, ph)]] as const) {
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const t = performance.now();
+      await run(sql);
+      times.push(performance.now() - t);
+    }
+    line(`${name}: ${what}, median of 7`, `${(median(times) ?? NaN).toFixed(1)} ms`);
+  }
+}
+
 async function measure(name: string, q: Queue): Promise<void> {
   const times: number[] = [];
   let smallAt = -1;
@@ -73,6 +95,7 @@ async function main(): Promise<void> {
     db.transaction(() => {
       for (const sql of fill((n, x) => `(WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ${n}) SELECT i FROM c) AS ${x}`)) db.exec(sql);
     })();
+    await timeSelects('SQLite', async (sql) => db.prepare(sql).all(), 'sqlite');
     db.close();
     line('SQLite: rows written', `${((performance.now() - t) / 1000).toFixed(1)} s`);
     const q = await openSqliteQueue({ dataDir: dir });
@@ -95,6 +118,7 @@ async function main(): Promise<void> {
     const t = performance.now();
     for (const sql of fill((n, x) => `generate_series(1, ${n}) AS ${x}(i)`)) await c.query(sql);
     await c.query('ANALYZE');
+    await timeSelects('PostgreSQL', (sql) => c.query(sql), 'pg');
     if (process.env.BENCH_EXPLAIN) {
       const sql = fairClaimSql('pg', { now: '$1::bigint', perPair: '$3::int', perDestination: '$4::int', limit: '$3::int', excluded: 'p.destination = ANY($2::text[])' });
       for (const r of (await c.query(`EXPLAIN ANALYZE ${sql}`, [NOW + 10, [], 2000, 20])).rows as { 'QUERY PLAN': string }[]) console.log(r['QUERY PLAN']);
