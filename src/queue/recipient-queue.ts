@@ -26,6 +26,11 @@ export interface ClaimRequest {
   readonly leaseUntil: number;
   /** Destinations not to claim from (work already waiting here, no slot to be had …). */
   readonly excludeDestinations?: readonly string[];
+  /**
+   * Most messages claimed per destination (route key), shared by its tenants in turns (queue/fair-claim); no
+   * cap when absent. A small cap lets a tenant queued later through before another's backlog.
+   */
+  readonly perDestination?: number;
 }
 
 /** A claim of the sweeps: rows of messages received before `receivedBefore`, leased to `owner`. */
@@ -94,8 +99,10 @@ export interface RecipientQueue {
   /**
    * Claims due recipients: state queued or deferred, nextAttemptAt ≤ now, the
    * message not held, the destination not in backoff past now, not excluded.
-   * Claimed recipients become `inflight` with a lease (I2). Ordered by
-   * nextAttemptAt, then id, so a message's recipients come together. Two
+   * Claimed recipients become `inflight` with a lease (I2). Fair between tenants
+   * within each destination (queue/fair-claim): the tenants due there take turns,
+   * a message each; ordered by that turn, then nextAttemptAt, then id, so a
+   * message's recipients come together and a single tenant's in due order. Two
    * claimers at once never get the same recipient.
    */
   claimDue(req: ClaimRequest): Promise<RecipientRow[]>;

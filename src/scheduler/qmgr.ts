@@ -89,9 +89,17 @@ interface DestState extends DestinationWork {
   asking: boolean;
   /** The gate said the slots are taken (or the rate spent) until then: no claims, no asking before. */
   waitUntil: number;
+  /** Its last claim reached the fair share (more may be due): the next claim is asked for as its work here runs low. */
+  capped: boolean;
 }
 
 const isLocal = (destination: string): boolean => destination.startsWith('local:');
+
+/**
+ * Most messages one destination takes per claim (queue/fair-claim: its due tenants in turns): two per connection
+ * it may open, so its connections stay busy while a tenant queued behind another's backlog waits for about that many.
+ */
+export const fairShare = (maxConnectionsPerDestination: number): number => 2 * maxConnectionsPerDestination;
 
 /** Least real time between two passes: a burst of new mail is claimed in one pass (costs ≤ 10 ms of latency). */
 const PASS_GAP_MS = 10;
@@ -110,6 +118,8 @@ export class Qmgr {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /** Driven by hand (runOnce): a destination's fair share ran low and more may be due there. */
+  private topUp = false;
   private lastHousekeeping = -Infinity;
   /** Real time (performance.now) the last pass started, and whether the next is already scheduled soon. */
   private lastPassAt = -Infinity;
@@ -215,6 +225,12 @@ export class Qmgr {
   async runOnce(): Promise<void> {
     await this.pass();
     await this.idle();
+    // A destination that took its fair share and ran low (the poke of a running scheduler): its next shares, and their deliveries.
+    while (this.topUp && !this.deps.queueDown?.()) {
+      this.topUp = false;
+      await this.dispatch(this.deps.clock());
+      await this.idle();
+    }
   }
 
   async idle(): Promise<void> {
@@ -267,7 +283,7 @@ export class Qmgr {
   private dest(destination: string): DestState {
     let d = this.dests.get(destination);
     if (!d) {
-      d = { destination, routeKeys: new Set(), queue: [], workers: 0, successes: 0, probing: false, asking: false, waitUntil: -Infinity };
+      d = { destination, routeKeys: new Set(), queue: [], workers: 0, successes: 0, probing: false, asking: false, waitUntil: -Infinity, capped: false };
       this.dests.set(destination, d);
     }
     return d;
@@ -280,13 +296,17 @@ export class Qmgr {
     }
     const free = cfg.max_connections - this.active;
     if (free <= 0) return;
-    // A destination with work waiting here, in a probe, told to wait or suspended by a rule takes no more claims
-    // until that changes; the queue knows recipients by their route keys (domains), so those are excluded.
-    const busy = [...this.dests.values()].filter((d) => d.queue.length > 0 || d.probing || d.asking || d.waitUntil > now);
+    // A destination with more work waiting here than connections to take it, in a probe, told to wait or suspended
+    // by a rule takes no more claims until that changes; the queue knows recipients by their route keys (domains),
+    // so those are excluded.
+    const busy = [...this.dests.values()].filter((d) => d.queue.length > d.workers || d.probing || d.asking || d.waitUntil > now);
     const leaseUntil = now + this.leaseMs;
+    // Fair tenants (docs/shaping.md): a destination takes at most a fair share of messages per claim, its tenants
+    // in turns, so a tenant queued later waits for about one share of another's backlog, not for all of it.
+    const share = fairShare(cfg.max_connections_per_destination);
     const claimed = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil,
-      excludeDestinations: this.deps.destinations.excluded(busy, now),
+      excludeDestinations: this.deps.destinations.excluded(busy, now), perDestination: share,
     });
     // Suppressed addresses fail here, before any slot or connection: one commit, and one DSN per message.
     const rows = this.deps.config().suppression.enabled ? await failSuppressed(claimed, now, {
@@ -294,10 +314,13 @@ export class Qmgr {
     }) : claimed;
     // Route keys → destinations (one MX question per domain not known yet, asked together).
     const destinationOf = await this.deps.destinations.destinationsOf(rows.map((r) => r.destination));
+    const messagesOf = new Map<string, Set<string>>();
+    for (const r of claimed) messagesOf.set(r.destination, (messagesOf.get(r.destination) ?? new Set()).add(r.messageId));
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
       const d = this.dest(destinationOf.get(b.routeKey) ?? b.routeKey);
       d.routeKeys.add(b.routeKey);
       d.queue.push({ ...b, destination: d.destination, leaseUntil });
+      d.capped = (messagesOf.get(b.routeKey)?.size ?? 0) >= share;
     }
     // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
     await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
@@ -374,6 +397,12 @@ export class Qmgr {
       for (;;) {
         const batch = d.queue.shift();
         if (!batch) return;
+        // The fair share claimed for it runs low: the next one is claimed while this batch is delivered.
+        if (d.capped && d.queue.length <= d.workers) {
+          d.capped = false;
+          if (this.stopped) this.topUp = true;
+          else this.poke();
+        }
         const now = this.deps.clock();
         await destinations.renew(s, now);
         if (!(await this.keepLeases(batch, now))) continue;

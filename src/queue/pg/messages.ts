@@ -101,13 +101,14 @@ export class PgMessageStore implements MessageStore {
       ]);
       await c.query('INSERT INTO bodies (message_id, data) SELECT * FROM unnest($1::text[], $2::bytea[])',
         [items.map((m) => m.id), items.map((m) => m.body)]);
-      const rcpts = items.flatMap((m) => m.recipients.map((r) => ({ id: m.id, r })));
-      await c.query(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state, attempts, next_attempt_at, updated_at)
-        SELECT t.m, t.a, t.d, t.o, t.n, t.dest, 'queued', 0, $7, $7
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, ord)
+      const rcpts = items.flatMap((m) => m.recipients.map((r) => ({ id: m.id, r, tenant: m.tenant ?? '' })));
+      await c.query(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, tenant, state, attempts, next_attempt_at, updated_at)
+        SELECT t.m, t.a, t.d, t.o, t.n, t.dest, t.tenant, 'queued', 0, $7, $7
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, tenant, ord)
         ORDER BY t.ord`, [
         rcpts.map((x) => x.id), rcpts.map((x) => x.r.address), rcpts.map((x) => domainOf(x.r.address)), rcpts.map((x) => x.r.orcpt ?? null),
         rcpts.map((x) => (x.r.notify !== undefined ? JSON.stringify(x.r.notify) : null)), rcpts.map((x) => x.r.destination), now,
+        rcpts.map((x) => x.tenant),
       ]);
       if (this.d.events.sinks.length > 0) {
         const reports = await messageFacts(c, items.flatMap((m) => (m.dsnFor === undefined ? [] : [m.dsnFor])));
@@ -133,16 +134,16 @@ export class PgMessageStore implements MessageStore {
     const items = [...byId.values()].map((e) => e.item.messages[0]!);
     if (items.length === 0) return;
     const now = this.d.clock();
-    const rcpts = items.flatMap((m) => m.recipients.map((r) => ({ id: m.id, r })));
+    const rcpts = items.flatMap((m) => m.recipients.map((r) => ({ id: m.id, r, tenant: m.tenant ?? '' })));
     const stored = await this.d.one('enqueue', async (c) => (await c.query<{ id: string }>(`WITH m AS (
         INSERT INTO messages (id, sender, params, received_at, size, trace, dsn_for, event_facts)
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::integer[], $6::text[], $7::text[], $8::text[])
         ON CONFLICT (id) DO NOTHING RETURNING id),
       b AS (INSERT INTO bodies (message_id, data)
         SELECT t.id, t.data FROM unnest($1::text[], $9::bytea[]) AS t(id, data) WHERE t.id IN (SELECT id FROM m)),
-      r AS (INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state, attempts, next_attempt_at, updated_at)
-        SELECT t.m, t.a, t.d, t.o, t.n, t.dest, 'queued', 0, $16, $16
-        FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, ord)
+      r AS (INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, tenant, state, attempts, next_attempt_at, updated_at)
+        SELECT t.m, t.a, t.d, t.o, t.n, t.dest, t.tenant, 'queued', 0, $16, $16
+        FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $17::text[]) WITH ORDINALITY AS t(m, a, d, o, n, dest, tenant, ord)
         WHERE t.m IN (SELECT id FROM m) ORDER BY t.ord)
       SELECT id FROM m`, [
       items.map((m) => m.id), items.map((m) => m.sender), items.map((m) => JSON.stringify(m.params)),
@@ -150,6 +151,7 @@ export class PgMessageStore implements MessageStore {
       items.map((m) => m.dsnFor ?? null), items.map((m) => JSON.stringify(factsOf(m))), items.map((m) => m.body),
       rcpts.map((x) => x.id), rcpts.map((x) => x.r.address), rcpts.map((x) => domainOf(x.r.address)), rcpts.map((x) => x.r.orcpt ?? null),
       rcpts.map((x) => (x.r.notify !== undefined ? JSON.stringify(x.r.notify) : null)), rcpts.map((x) => x.r.destination), now,
+      rcpts.map((x) => x.tenant),
     ])).rows);
     const written = new Set(stored.map((r) => r.id));
     for (const [id, e] of byId) if (!written.has(id)) refuse(e, new HalcyonError('HAL_ERR_QUEUE_WRITE', `message id ${id} already in the queue`));

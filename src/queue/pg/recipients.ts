@@ -16,6 +16,7 @@ import { RemovalCandidates } from '../removal-candidates.js';
 import type { PgDb, Sql } from './db.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from '../recipient-queue.js';
 import { ageBucketSql, domainOfSql, likePattern } from '../shape-sql.js';
+import { fairClaimSql } from '../fair-claim.js';
 import { OutcomeEvents, type ChangedRecipient } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
 import {
@@ -135,12 +136,17 @@ export class PgRecipientQueue implements RecipientQueue {
   }
 
   async claimDue(req: ClaimRequest): Promise<RecipientRow[]> {
-    return this.lease(undefined, 'claimDue', `SELECT r.id FROM recipients r JOIN messages m ON m.id = r.message_id
-        LEFT JOIN destinations d ON d.key = r.destination
-      WHERE r.state IN ${DUE_SQL} AND r.next_attempt_at <= $1 AND m.held = 0
-        AND (d.key IS NULL OR (d.health <> 'suspended' AND NOT (d.health = 'backoff' AND d.backoff_until > $1)))
-        AND NOT (r.destination = ANY($2::text[]))
-      ORDER BY r.next_attempt_at, r.id LIMIT $3`, [req.now, [...(req.excludeDestinations ?? [])], req.limit], req.owner, req.leaseUntil, req.now);
+    // The fair selection (queue/fair-claim) has window functions, which FOR UPDATE cannot take: it is a subquery,
+    // and the rows it names are locked (SKIP LOCKED: another node's claim) and leased here, in claim order.
+    const fair = fairClaimSql('pg', {
+      now: '$1::bigint', perPair: '$3::int', perDestination: '$4::int', limit: '$3::int', excluded: 'p.destination = ANY($2::text[])',
+    });
+    const raws = await this.d.read<Raw & { slot: number }>('claimDue', `WITH f AS (${fair}),
+        c AS (SELECT r.id, f.slot FROM recipients r JOIN f ON f.id = r.id WHERE r.state IN ${DUE_SQL} FOR UPDATE OF r SKIP LOCKED)
+      UPDATE recipients r SET state = 'inflight', lease_owner = $5, lease_until = $6, updated_at = $1
+      FROM c WHERE r.id = c.id RETURNING ${RETURNING}, c.slot`,
+    [req.now, [...(req.excludeDestinations ?? [])], req.limit, req.perDestination ?? 2147483647, req.owner, req.leaseUntil]);
+    return raws.sort((a, b) => a.slot - b.slot || a.next_attempt_at - b.next_attempt_at || a.id - b.id).map(toRecipient);
   }
 
   async renewLeases(ids: readonly number[], owner: string, leaseUntil: number): Promise<number[]> {

@@ -197,6 +197,14 @@ export const PG_MIGRATIONS: readonly (string | undefined)[] = [
     EXECUTE 'ALTER TABLE bodies ALTER COLUMN data SET STORAGE EXTERNAL';
   END $$;
   `,
+  // 10: each recipient's tenant (its message's, '' for none) and the index of the fair claim (queue/fair-claim),
+  // as SQLite schema version 11. Written at enqueue; rows already queued get theirs here. Safe to run again.
+  `
+  ALTER TABLE recipients ADD COLUMN IF NOT EXISTS tenant text NOT NULL DEFAULT '';
+  UPDATE recipients r SET tenant = COALESCE(m.tenant, '') FROM messages m
+    WHERE m.id = r.message_id AND r.state NOT IN ('delivered', 'failed', 'expired') AND m.tenant IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS recipients_fair ON recipients(destination, tenant, next_attempt_at, id) WHERE state IN ('queued', 'deferred');
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -84,10 +84,10 @@ export class SqliteMessageStore implements MessageStore {
       d.st('INSERT INTO bodies (message_id, data) VALUES (?, ?)').run(id, msg.body);
     }
     for (const r of msg.recipients) {
-      d.st(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, state,
-                 attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`)
+      d.st(`INSERT INTO recipients (message_id, address, domain, orcpt, notify, destination, tenant, state,
+                 attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?)`)
         .run(id, r.address, domainOf(r.address), r.orcpt ?? null,
-          r.notify !== undefined ? JSON.stringify(r.notify) : null, r.destination, now, now);
+          r.notify !== undefined ? JSON.stringify(r.notify) : null, r.destination, msg.tenant ?? '', now, now);
     }
     insertOutbox(d, routeEvents(d.events, enqueueEvents(d.events, now, { queueId: id, sender: msg.sender, facts }, msg,
       (about) => messageFacts(d, [about]).get(about))), now);

@@ -18,6 +18,7 @@ import { FINAL_STATES } from '../model.js';
 import { RemovalCandidates } from '../removal-candidates.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from '../recipient-queue.js';
 import { ageBucketSql, domainOfSql, likePattern } from '../shape-sql.js';
+import { fairClaimSql } from '../fair-claim.js';
 import type { SqliteDb } from './db.js';
 import { OutcomeEvents, type ChangedRecipient } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
@@ -132,13 +133,14 @@ export class SqliteRecipientQueue implements RecipientQueue {
 
   async claimDue(req: ClaimRequest): Promise<RecipientRow[]> {
     return this.d.write('claimDue', () => {
-      const raws = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r
-        JOIN messages m ON m.id = r.message_id LEFT JOIN destinations d ON d.key = r.destination
-        WHERE r.state IN ${DUE_STATES_SQL} AND r.next_attempt_at <= @now AND m.held = 0 AND ${DEST_OPEN_SQL}
-          AND r.destination NOT IN (SELECT value FROM json_each(@exclude))
-        ORDER BY r.next_attempt_at, r.id LIMIT @limit`)
-        .all({ now: req.now, exclude: JSON.stringify(req.excludeDestinations ?? []), limit: req.limit }) as RawRecipient[];
-      return this.lease(raws, req.owner, req.leaseUntil, req.now);
+      const ids = this.d.st(fairClaimSql('sqlite', {
+        now: '@now', perPair: '@limit', perDestination: '@per', limit: '@limit',
+        excluded: 'p.destination IN (SELECT value FROM json_each(@exclude))',
+      })).pluck().all({
+        now: req.now, exclude: JSON.stringify(req.excludeDestinations ?? []), limit: req.limit, per: req.perDestination ?? 2147483647,
+      }) as number[];
+      const row = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.id = ?`);
+      return this.lease(ids.map((id) => row.get(id) as RawRecipient), req.owner, req.leaseUntil, req.now);
     });
   }
 

@@ -48,7 +48,7 @@
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
-export const SCHEMA_VERSION = 9;
+export const SCHEMA_VERSION = 11;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -262,6 +262,18 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (token, key)
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+`;
+
+/**
+ * Applied after V9 (10 was assigned to another change and is not used): each recipient's tenant (its message's,
+ * '' for none), so the fair claim (queue/fair-claim) finds each destination's tenants and their first due rows in
+ * an index, without reading a large backlog. Written at enqueue; rows already queued get theirs here.
+ */
+export const SCHEMA_V11 = `
+ALTER TABLE recipients ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+UPDATE recipients SET tenant = COALESCE((SELECT m.tenant FROM messages m WHERE m.id = recipients.message_id), '')
+  WHERE state NOT IN ('delivered', 'failed', 'expired');
+CREATE INDEX recipients_fair ON recipients(destination, tenant, next_attempt_at, id) WHERE state IN ('queued', 'deferred');
 `;
 
 /** Columns computed from others: never written (salvage leaves them out of its copies). */

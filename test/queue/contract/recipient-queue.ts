@@ -101,6 +101,45 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.deepEqual((await q.queue.recipients.recordOutcomes(claimed.map((r) => ({ recipientId: r.id, outcome: { kind: 'failed', reply: { code: 550, text: 'no' } } })), T0 + 2, 'admin')).length, 2);
     }));
 
+    test('fair claim: within a destination the due tenants take turns, a message each, up to perDestination; no tenant is one tenant', () => withQueue(impl, async (q) => {
+      const send = (tenant: string | undefined, n: number, dest: string) => Promise.all(Array.from({ length: n }, (_, i) => q.queue.messages.enqueue(
+        message([{ address: `${tenant ?? 'none'}${i}@${dest}`, destination: dest }, { address: `${tenant ?? 'none'}${i}b@${dest}`, destination: dest }],
+          tenant === undefined ? {} : { tenant }))));
+      q.clock.now = T0;
+      await send('big', 40, 'x.test');
+      await send(undefined, 2, 'x.test');
+      q.clock.now = T0 + 1_000;
+      await send('small', 3, 'x.test');
+      await send('big', 5, 'y.test');
+      const tenantOf = (address: string): string => address.replace(/\d+b?@.*$/, '');
+      const first = await q.queue.recipients.claimDue({ ...lease(T0 + 2_000, 'n1'), perDestination: 6 });
+      const x = first.filter((r) => r.destination === 'x.test');
+      // A message's recipients together; the tenants in turns ('' first, as it sorts first), 6 messages of x.test.
+      assert.deepEqual(x.map((r) => tenantOf(r.address)), ['none', 'none', 'big', 'big', 'small', 'small', 'none', 'none', 'big', 'big', 'small', 'small']);
+      assert.equal(first.filter((r) => r.destination === 'y.test').length, 10, 'another destination has a cap of its own');
+      // The rest: big's 38 left and small's last; small's comes in the second turn, not after big's backlog.
+      const rest = await q.queue.recipients.claimDue(lease(T0 + 2_000, 'n1', 200));
+      assert.equal(rest.length, 2 * 39);
+      assert.deepEqual(rest.slice(0, 4).map((r) => tenantOf(r.address)), ['big', 'big', 'small', 'small']);
+      // With one tenant the claim is in due order, as ever.
+      assert.deepEqual(rest.slice(4).map((r) => r.nextAttemptAt), rest.slice(4).map((r) => r.nextAttemptAt).sort((a, b) => a - b));
+      assert.deepEqual((await q.queue.recipients.counts()).byState.queued, 0);
+    }));
+
+    test('fair claim: a tenant\'s held, not yet due or excluded rows are skipped, its other rows still claimed', () => withQueue(impl, async (q) => {
+      q.clock.now = T0;
+      const held = await q.queue.messages.enqueue(message([{ address: 'h@x.test', destination: 'x.test' }], { tenant: 't' }));
+      await q.queue.recipients.setHeld(held, true);
+      const later = await q.queue.messages.enqueue(message([{ address: 'l@x.test', destination: 'x.test' }], { tenant: 't' }));
+      const [l] = await q.queue.recipients.claimDue(lease(T0, 'n1'));
+      await q.queue.recipients.recordOutcomes([{ recipientId: l!.id, outcome: { kind: 'deferred', reply: { code: 451, text: 'later' }, nextAttemptAt: T0 + 60_000, countAttempt: true } }], T0, 'n1');
+      await q.queue.messages.enqueue(message([{ address: 'ok@x.test', destination: 'x.test' }], { tenant: 't' }));
+      await q.queue.messages.enqueue(message([{ address: 'z@z.test', destination: 'z.test' }], { tenant: 't' }));
+      assert.deepEqual((await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), excludeDestinations: ['z.test'], perDestination: 5 })).map((r) => r.address), ['ok@x.test']);
+      assert.deepEqual((await q.queue.recipients.claimDue(lease(T0 + 60_000, 'n1'))).map((r) => r.address).sort(), ['l@x.test', 'z@z.test']);
+      assert.ok(later);
+    }));
+
     test('on start a node releases its own leases only; expired leases of any node are released', () => withQueue(impl, async (q) => {
       await q.queue.messages.enqueue(message([{ address: 'a@x.test', destination: 'x.test' }, { address: 'b@x.test', destination: 'x.test' }]));
       const b = await q.open();

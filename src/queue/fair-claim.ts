@@ -1,0 +1,74 @@
+/**
+ * queue/fair-claim — the claim of due recipients (RecipientQueue.claimDue),
+ * as SQL text both queues run: fair between tenants within each destination.
+ *
+ * Each (destination, tenant) pair with waiting recipients is found by a loose
+ * scan of the index recipients_fair (destination, tenant, next_attempt_at, id): one
+ * index probe per pair, however many rows a tenant has queued. Each pair's
+ * first due rows are read from the same index (up to `perPair`), then the
+ * pairs of one destination take turns: every tenant's first message, then
+ * every tenant's second, … (a round robin by message), at most
+ * `perDestination` messages per destination, and the whole claim is ordered
+ * by turn, then due time, then id. Messages without a tenant are one tenant
+ * (''), so a single-tenant queue is claimed in due order as before.
+ *
+ * Builds text only; the stores bind the parameters and lease what it selects
+ * (SQLite in its write transaction, PostgreSQL with FOR UPDATE SKIP LOCKED).
+ * The one difference between dialects is how a pair's first rows are joined:
+ * LATERAL on PostgreSQL, a rowid IN (…LIMIT) on SQLite (which has no LATERAL).
+ * Does not decide how many to claim (the scheduler does).
+ */
+
+/** The bound parameters, as each dialect spells them. */
+export interface FairClaimParams {
+  readonly now: string;
+  /** Most rows read per (destination, tenant) pair. */
+  readonly perPair: string;
+  /** Most messages per destination. */
+  readonly perDestination: string;
+  readonly limit: string;
+  /** A condition on `p.destination`: true when that destination is excluded from the claim. */
+  readonly excluded: string;
+}
+
+const DUE = `('queued','deferred')`;
+
+/**
+ * The selected rows' ids with their place in the claim (`slot`: the message's turn within its destination), in
+ * claim order. Columns: id, slot, next_attempt_at.
+ */
+export function fairClaimSql(dialect: 'sqlite' | 'pg', p: FairClaimParams): string {
+  // A pair's first due rows, of messages not held: read from recipients_fair in due order, stopping at perPair.
+  // (The hold is a filter per row, not a join: so PostgreSQL too reads the index in order and stops, never the backlog.)
+  const firstRows = `SELECT x.id FROM recipients x
+      WHERE x.destination = p.destination AND x.tenant = p.tenant AND x.state IN ${DUE} AND x.next_attempt_at <= ${p.now}
+        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = x.message_id AND m.held <> 0)
+      ORDER BY x.next_attempt_at, x.id LIMIT ${p.perPair}`;
+  // The pair after p in index order: the next tenant of p's destination, or else the first of the next destination
+  // (two probes of recipients_fair; a row value `>` would be walked through p's own rows on SQLite).
+  const nextPair = `SELECT COALESCE(
+        (SELECT x.id FROM recipients x WHERE x.state IN ${DUE} AND x.destination = p.destination AND x.tenant > p.tenant
+          ORDER BY x.tenant LIMIT 1),
+        (SELECT x.id FROM recipients x WHERE x.state IN ${DUE} AND x.destination > p.destination
+          ORDER BY x.destination, x.tenant LIMIT 1)) AS id`;
+  // The rows of recipients `alias` whose ids `ids` selects for each row of p.
+  const rowsOf = (ids: string, alias: string): string => (dialect === 'pg'
+    ? `CROSS JOIN LATERAL (${ids}) ${alias}_id JOIN recipients ${alias} ON ${alias}.id = ${alias}_id.id`
+    : `JOIN recipients ${alias} ON ${alias}.id IN (${ids})`);
+  return `WITH RECURSIVE pairs(destination, tenant) AS (
+      SELECT f.destination, f.tenant FROM (SELECT x.destination, x.tenant FROM recipients x WHERE x.state IN ${DUE}
+        ORDER BY x.destination, x.tenant LIMIT 1) f
+      UNION ALL
+      SELECT n.destination, n.tenant FROM pairs p ${rowsOf(nextPair, 'n')}),
+    due AS (
+      SELECT r.id, r.destination, r.tenant, r.message_id, r.next_attempt_at FROM pairs p
+        LEFT JOIN destinations d ON d.key = p.destination ${rowsOf(firstRows, 'r')}
+      WHERE (d.key IS NULL OR (d.health <> 'suspended' AND NOT (d.health = 'backoff' AND d.backoff_until > ${p.now})))
+        AND NOT (${p.excluded})),
+    turns AS (
+      SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.destination, u.tenant ORDER BY u.next_attempt_at, u.message_id) AS turn FROM due u),
+    slots AS (
+      SELECT t.*, DENSE_RANK() OVER (PARTITION BY t.destination ORDER BY t.turn, t.tenant) AS slot FROM turns t)
+    SELECT s.id, s.slot, s.next_attempt_at FROM slots s WHERE s.slot <= ${p.perDestination}
+    ORDER BY s.slot, s.next_attempt_at, s.id LIMIT ${p.limit}`;
+}
