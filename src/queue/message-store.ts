@@ -12,6 +12,8 @@
  * RecipientQueue's and DestinationGate's (queue/recipient-queue,
  * queue/destination-gate). KumoMTA's `Spool {load, store, remove}` is the size.
  */
+import { HalcyonError } from '../errors.js';
+import type { GroupCommit } from './group-commit.js';
 import type { IdempotencyRecord } from './idempotency.js';
 import type { MessageId, MessageRow, NewMessage } from './model.js';
 
@@ -23,6 +25,21 @@ export interface EnqueueUnit {
 
 /** The body bytes of a unit (for the group commit's batch size). */
 export const unitBytes = (u: EnqueueUnit): number => u.messages.reduce((n, m) => n + m.body.length, 0);
+
+/**
+ * The checks and ids of an enqueue, and its one group-commit entry: what `enqueue` and `enqueueGroup`
+ * do alike on SQLite and PostgreSQL (each store then writes its batches its own way).
+ */
+export async function addEnqueueUnit(
+  commits: GroupCommit<EnqueueUnit>, closed: boolean, nextId: () => MessageId, msgs: readonly NewMessage[], key?: IdempotencyRecord,
+): Promise<MessageId[]> {
+  if (closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed');
+  if (msgs.some((m) => m.recipients.length === 0)) throw new RangeError('a message needs at least one recipient');
+  if (msgs.length === 0 && !key) throw new RangeError('an enqueue needs a message or a key');
+  const messages = msgs.map((m) => ({ ...m, id: m.id ?? nextId() }));
+  await commits.add(messages[0]?.id ?? `key:${key!.token}:${key!.key}`, { messages, ...(key ? { key } : {}) });
+  return messages.map((m) => m.id);
+}
 
 export interface MessageStore {
   /** A fresh, unique, time-sortable message id (for NewMessage.id). Synchronous: the Received header names it. */

@@ -14,7 +14,7 @@
  */
 import { HalcyonError } from '../../errors.js';
 import { createIdGenerator } from '../ids.js';
-import type { EnqueueUnit, MessageStore } from '../message-store.js';
+import { addEnqueueUnit, type EnqueueUnit, type MessageStore } from '../message-store.js';
 import type { IdempotencyRecord } from '../idempotency.js';
 import { claimKey } from './idempotency.js';
 import type { MessageId, MessageRow, NewMessage } from '../model.js';
@@ -45,20 +45,12 @@ export class PgMessageStore implements MessageStore {
     return this.nextId();
   }
 
-  enqueue(msg: NewMessage): Promise<MessageId> {
-    if (this.d.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed'));
-    if (msg.recipients.length === 0) return Promise.reject(new RangeError('a message needs at least one recipient'));
-    const id = msg.id ?? this.nextId();
-    return this.commits.add(id, { messages: [{ ...msg, id }] });
+  async enqueue(msg: NewMessage): Promise<MessageId> {
+    return (await addEnqueueUnit(this.commits, this.d.closed, () => this.nextId(), [msg]))[0]!;
   }
 
-  async enqueueGroup(msgs: readonly NewMessage[], key?: IdempotencyRecord): Promise<MessageId[]> {
-    if (this.d.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed');
-    if (msgs.some((m) => m.recipients.length === 0)) throw new RangeError('a message needs at least one recipient');
-    if (msgs.length === 0 && !key) throw new RangeError('an enqueue needs a message or a key');
-    const messages = msgs.map((m) => ({ ...m, id: m.id ?? this.nextId() }));
-    await this.commits.add(messages[0]?.id ?? `key:${key!.token}:${key!.key}`, { messages, ...(key ? { key } : {}) });
-    return messages.map((m) => m.id);
+  enqueueGroup(msgs: readonly NewMessage[], key?: IdempotencyRecord): Promise<MessageId[]> {
+    return addEnqueueUnit(this.commits, this.d.closed, () => this.nextId(), msgs, key);
   }
 
   /** Starts writing what waits, in batches of at most BATCH_MAX_MESSAGES. */

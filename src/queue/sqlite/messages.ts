@@ -19,7 +19,7 @@
 import type Database from 'better-sqlite3';
 import { HalcyonError } from '../../errors.js';
 import { createIdGenerator } from '../ids.js';
-import { unitBytes, type EnqueueUnit, type MessageStore } from '../message-store.js';
+import { addEnqueueUnit, unitBytes, type EnqueueUnit, type MessageStore } from '../message-store.js';
 import { IDEMPOTENCY_COLUMNS, IDEMPOTENCY_TTL_MS, idempotencyRow, type IdempotencyRecord } from '../idempotency.js';
 import type { MessageId, MessageRow, NewMessage } from '../model.js';
 import type { SqliteDb } from './db.js';
@@ -97,20 +97,12 @@ export class SqliteMessageStore implements MessageStore {
     return this.nextId();
   }
 
-  enqueue(msg: NewMessage): Promise<MessageId> {
-    if (this.d.closed) return Promise.reject(new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed'));
-    if (msg.recipients.length === 0) return Promise.reject(new RangeError('a message needs at least one recipient'));
-    const id = msg.id ?? this.nextId();
-    return this.commits.add(id, { messages: [{ ...msg, id }] });
+  async enqueue(msg: NewMessage): Promise<MessageId> {
+    return (await addEnqueueUnit(this.commits, this.d.closed, () => this.nextId(), [msg]))[0]!;
   }
 
-  async enqueueGroup(msgs: readonly NewMessage[], key?: IdempotencyRecord): Promise<MessageId[]> {
-    if (this.d.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed');
-    if (msgs.some((m) => m.recipients.length === 0)) throw new RangeError('a message needs at least one recipient');
-    if (msgs.length === 0 && !key) throw new RangeError('an enqueue needs a message or a key');
-    const messages = msgs.map((m) => ({ ...m, id: m.id ?? this.nextId() }));
-    await this.commits.add(messages[0]?.id ?? `key:${key!.token}:${key!.key}`, { messages, ...(key ? { key } : {}) });
-    return messages.map((m) => m.id);
+  enqueueGroup(msgs: readonly NewMessage[], key?: IdempotencyRecord): Promise<MessageId[]> {
+    return addEnqueueUnit(this.commits, this.d.closed, () => this.nextId(), msgs, key);
   }
 
   /** Writes the enqueues waiting for the next turn now (each batch its own transaction). */
