@@ -10,23 +10,17 @@
  *
  * Does not classify anything itself.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BounceClassifier, parseBounceRules, type BounceRule } from '../smtp/bounce-rules.js';
 import { ConfigError } from './file.js';
+import { shippedDataPath } from './shipped-data.js';
 
 const SHIPPED = join('data', 'bounce-classes.toml');
 
 /** The shipped rule file: the first data/bounce-classes.toml above this module (dist/src/config or src/config). */
 export function shippedRulesPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, SHIPPED);
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new ConfigError(undefined, [{ path: 'bounces', message: `the shipped ${SHIPPED} is missing from the installation` }]);
+  return shippedDataPath('bounce-classes.toml', 'bounces');
 }
 
 function readRules(file: string, name: string): BounceRule[] {

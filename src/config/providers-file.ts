@@ -10,12 +10,12 @@
  *
  * Does not match destinations (destination/providers) or apply anything.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError } from './file.js';
+import { shippedDataPath } from './shipped-data.js';
 import { providerSettings, type Config, type ProviderRuleConfig, type TlsPolicy } from './schema.js';
 import { parseRate } from './units.js';
 
@@ -52,13 +52,7 @@ type Entry = z.output<typeof fileSchema>['provider'][number];
 
 /** The shipped file: the first data/providers.toml above this module (dist/src/config or src/config). */
 export function shippedProvidersPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, SHIPPED);
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new ConfigError(undefined, [{ path: 'shaping', message: `the shipped ${SHIPPED} is missing from the installation` }]);
+  return shippedDataPath('providers.toml', 'shaping');
 }
 
 /** Parses a providers file's text; problems name the provider. Exported for tests. */

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -26,16 +26,21 @@ const MESSAGE = ['01OLDMESSAGE', 'alice@src.test', JSON.stringify({ smtputf8: fa
 const found = async (q: { recipients: { listMessages(f: { search: { text: string } }): Promise<{ message: { id: string } }[]> } }, text: string) =>
   (await q.recipients.listMessages({ search: { text } })).map((e) => e.message.id);
 
+/** A queue file in `dir` as an older Halcyon left it: the given schema steps applied, user_version set to `version`. */
+function oldQueue(dir: string, steps: readonly string[], version: number): Database.Database {
+  const f = queueFiles(dir);
+  mkdirSync(f.dir, { recursive: true });
+  const old = new Database(f.db);
+  for (const p of PRAGMAS) old.pragma(p);
+  for (const v of steps) old.exec(v);
+  old.pragma(`user_version = ${version}`);
+  return old;
+}
+
 test('SQLite: a version 4 queue opened by this Halcyon finds its messages by Message-ID; salvage keeps them searchable', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'halcyon-mid-'));
   try {
-    const f = queueFiles(dir);
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(f.dir, { recursive: true });
-    const old = new Database(f.db);
-    for (const p of PRAGMAS) old.pragma(p);
-    for (const v of [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4]) old.exec(v);
-    old.pragma('user_version = 4');
+    const old = oldQueue(dir, [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4], 4);
     old.prepare('INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for, event_facts) VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?)').run(...MESSAGE);
     old.prepare("INSERT INTO bodies (message_id, data) VALUES ('01OLDMESSAGE', ?)").run(Buffer.from('x\r\n'));
     old.prepare(`INSERT INTO recipients (message_id, address, domain, destination, state, attempts, next_attempt_at, updated_at)
@@ -61,13 +66,7 @@ test('SQLite: a version 4 queue opened by this Halcyon finds its messages by Mes
 test('SQLite: a queue the Halcyon of schema 8 made (it wrote user_version 7 after applying version 8) opens at version 9', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'halcyon-v8-'));
   try {
-    const f = queueFiles(dir);
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(f.dir, { recursive: true });
-    const old = new Database(f.db);
-    for (const p of PRAGMAS) old.pragma(p);
-    for (const v of [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8]) old.exec(v);
-    old.pragma('user_version = 7');
+    const old = oldQueue(dir, [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8], 7);
     old.prepare('INSERT INTO messages (id, sender, params, received_at, size, trace, held, dsn_for, event_facts) VALUES (?, ?, ?, ?, ?, ?, 0, NULL, ?)').run(...MESSAGE);
     old.close();
     const q = await openSqliteQueue({ dataDir: dir, clock: () => T0 });
@@ -78,7 +77,7 @@ test('SQLite: a queue the Halcyon of schema 8 made (it wrote user_version 7 afte
     } finally {
       await q.close();
     }
-    const db = new Database(f.db, { readonly: true });
+    const db = new Database(queueFiles(dir).db, { readonly: true });
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     db.close();
   } finally {
