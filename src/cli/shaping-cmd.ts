@@ -16,7 +16,7 @@ import { createResolver, type MxHostSet } from '../delivery/resolve.js';
 import { destinationKey } from '../delivery/route.js';
 import { stricterTls } from '../delivery/smtp-transport.js';
 import { perMinute } from '../destination/adaptive-rate.js';
-import { isDomainKey, mxDestinationKey } from '../destination/key.js';
+import { hostsOf, isDomainKey, mxDestinationKey } from '../destination/key.js';
 import { Shaping } from '../destination/providers.js';
 import { printable } from './format.js';
 
@@ -57,7 +57,7 @@ export function explain(cfg: Config, domain: string, mx: MxHostSet): Explanation
     .map((r) => ({ rule: r.text, scope: r.provider !== undefined ? s.scope : destination, ...(r.source !== undefined ? { source: r.source } : {}) }));
   const noProvider = p ? undefined
     : mx.kind !== 'hosts' ? `no MX host set (${mx.why})`
-      : !destination.startsWith('mx:') ? `the destination is ${destination} (a route or destination_by = "domain"), not an MX host set`
+      : hostsOf(destination).length === 0 ? `the destination is ${destination} (a route or destination_by = "domain"), not an MX host set`
         : !cfg.shaping.enabled && Object.keys(cfg.shaping.providers).length === 0 ? 'provider shaping is off ([shaping] enabled = false)'
           : `no provider's suffixes cover every host of ${mx.hosts.join(', ')}`;
   return {

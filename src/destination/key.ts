@@ -26,6 +26,9 @@ export function mxDestinationKey(hosts: readonly string[]): string {
   return `${MX_PREFIX}${set.join(',')}`;
 }
 
+/** The MX hosts of an `mx:` destination key, the inverse of mxDestinationKey (none for routes, local keys and bare domains). */
+export const hostsOf = (destination: string): string[] => (destination.startsWith(MX_PREFIX) ? destination.slice(MX_PREFIX.length).split(',').filter((h) => h !== '') : []);
+
 /** Keys the scheduler maps to a host set: plain domains (not routes, local mailboxes or address literals). */
 export function isDomainKey(key: string): boolean {
   return key !== '' && !key.startsWith('route:') && !key.startsWith('local:') && !key.startsWith(MX_PREFIX) && !key.startsWith('[');

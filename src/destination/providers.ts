@@ -20,7 +20,7 @@
  */
 import type { Config, TlsPolicy } from '../config/schema.js';
 import { providersFor, type ProviderPreset } from '../config/providers-file.js';
-import { MX_PREFIX } from './key.js';
+import { hostsOf } from './key.js';
 import type { LastReply } from '../queue/model.js';
 import { compileProviderRules, compileRules, matchRule, type ReplyRule } from './reply-rules.js';
 
@@ -34,9 +34,6 @@ export interface ProviderMatch {
 export const providerScope = (name: string): string => `provider:${name}`;
 
 const suffixOf = (pattern: string): string => pattern.slice(1).toLowerCase(); // "*.google.com" → ".google.com"
-
-/** The MX hosts of an `mx:` destination key (none for routes, local keys and bare domains). */
-export const hostsOf = (destination: string): string[] => (destination.startsWith(MX_PREFIX) ? destination.slice(MX_PREFIX.length).split(',').filter((h) => h !== '') : []);
 
 /** The first preset every host of the destination's MX set matches, and why. Pure. */
 export function matchProvider(presets: readonly ProviderPreset[], destination: string): ProviderMatch | undefined {
