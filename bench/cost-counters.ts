@@ -11,7 +11,11 @@
  *   (one may carry the requests of a whole event-loop turn);
  * - the process's CPU (`process.cpuUsage`, every thread);
  * - with HALCYON_COST_ASYNC=1, the promises and other async resources the
- *   main thread creates (async_hooks `init`, by type; it slows the process).
+ *   main thread creates (async_hooks `init`, by type; it slows the process);
+ * - with HALCYON_COST_PROFILE=DIR, a V8 CPU profile of each thread (main and
+ *   queue thread) over the window between two snapshots: the first SIGUSR2
+ *   starts the profilers (node:inspector, in-process), the second stops them
+ *   and writes DIR/<thread>-<n>.cpuprofile — so the warm-up is not in it.
  *
  * On SIGUSR2 it writes a snapshot of the counters, as JSON, to the file
  * HALCYON_COST_FILE names (synchronously, replacing it); the caller diffs two
@@ -19,7 +23,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { createHook } from 'node:async_hooks';
-import { isMainThread, Worker } from 'node:worker_threads';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
+import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
 import pg from 'pg';
 
 export interface CostSnapshot {
@@ -78,8 +84,39 @@ if (file) {
     createHook({ init: (_id, type) => { asyncCounts[type] = (asyncCounts[type] ?? 0) + 1; } }).enable();
   }
   process.on('SIGUSR2', () => {
+    profileToggle?.postMessage('toggle');
+    toggleProfile();
     const u = process.cpuUsage();
     const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, messages, async: { ...asyncCounts }, cpuUs: u.user + u.system };
     writeFileSync(file, JSON.stringify(snap));
   });
+}
+
+/**
+ * HALCYON_COST_PROFILE=DIR: each thread toggles its own in-process profiler at each snapshot (the main thread hears
+ * the signal and tells the others on a BroadcastChannel; signals reach only the main thread).
+ */
+const profileDir = process.env.HALCYON_COST_PROFILE;
+const profileToggle = profileDir ? new BroadcastChannel('halcyon-cost-profile') : undefined;
+let profiling: Session | undefined;
+let profiles = 0;
+function toggleProfile(): void {
+  if (!profileDir) return;
+  if (!profiling) {
+    const s = new Session();
+    s.connect();
+    s.post('Profiler.enable', () => s.post('Profiler.setSamplingInterval', { interval: 200 }, () => s.post('Profiler.start')));
+    profiling = s;
+    return;
+  }
+  const s = profiling;
+  profiling = undefined;
+  s.post('Profiler.stop', (err, res) => {
+    if (!err) writeFileSync(join(profileDir, `${isMainThread ? 'main' : `thread${threadId}`}-${++profiles}.cpuprofile`), JSON.stringify(res.profile));
+    s.disconnect();
+  });
+}
+if (profileToggle) {
+  profileToggle.unref();
+  if (!isMainThread) profileToggle.onmessage = () => toggleProfile();
 }

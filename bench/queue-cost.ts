@@ -19,7 +19,9 @@
  * Prints each run and the medians with their range; asserts nothing.
  *
  * Run: node dist/bench/queue-cost.js [messages=2000] [runs=3] [warmup=1000] [setups=sqlite,postgres]
- * (BENCH_SIZE=102400 for 100 KiB messages)
+ * (BENCH_SIZE=102400 for 100 KiB messages; HALCYON_COST_PROFILE=DIR for a V8 profile of each thread over
+ * the measured window, bench/cost-counters; BENCH_PERF=DIR for `perf record -g` of the Halcyon process over
+ * the same window, DIR/perf-<run>.data — with BENCH_NODE_ARGS=--perf-basic-prof for JavaScript names)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -43,6 +45,7 @@ const BUDGET_MS = 150_000;
 const SIZE = Number(process.env.BENCH_SIZE ?? 1024);
 const PG_WAL = process.env.PG_WAL_DIR ?? '/var/lib/postgresql/15/main/pg_wal';
 const WALDUMP = process.env.PG_WALDUMP ?? '/usr/lib/postgresql/15/bin/pg_waldump';
+const PERF_DIR = process.env.BENCH_PERF;
 const COUNTERS = fileURLToPath(new URL('./cost-counters.js', import.meta.url));
 
 interface Figure {
@@ -168,11 +171,16 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
       const s0 = await snapshot(h.pid, file);
       const w0 = db ? await lsn(db.url) : undefined;
       const wal = w0 ? followWal(w0.lsn, w0.oid) : undefined;
+      const perf = PERF_DIR ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(h.pid), '-o', join(PERF_DIR, `perf-${setup}-${run + 1}.data`)], { stdio: 'ignore' }) : undefined;
       const t0 = Date.now();
       await runSource(h.port, { ...load, messages: MESSAGES }, BUDGET_MS);
       const done = await pollUntil(() => sink.messages() >= base + MESSAGES, t0 + BUDGET_MS, 10);
       const seconds = (Date.now() - t0) / 1000;
       const s1 = await snapshot(h.pid, file);
+      if (perf) {
+        perf.kill('SIGINT');
+        await new Promise((r) => perf.once('exit', r));
+      }
       const w1 = db ? await lsn(db.url) : undefined;
       const got = sink.messages() - base;
       if (!done) console.error(`  ${setup}: sink got ${got}/${MESSAGES}`);
