@@ -68,10 +68,33 @@ export interface PolitenessView {
   readonly maxMessagesPerConnection?: number;
 }
 
+/**
+ * The times of a scope's deliveries in the last minute (at most 10,000), oldest first: each delivery appends its time
+ * and drops the expired ones from the front, so a delivery costs O(1) rather than a pass over the whole minute.
+ */
+class LastMinute {
+  private times: number[] = [];
+  private head = 0;
+
+  add(now: number): void {
+    if (this.count(now) < 10_000) this.times.push(now);
+  }
+
+  count(now: number): number {
+    const t = this.times;
+    while (this.head < t.length && t[this.head]! <= now - 60_000) this.head++;
+    if (this.head > 1024 && this.head * 2 > t.length) {
+      this.times = t.slice(this.head);
+      this.head = 0;
+    }
+    return this.times.length - this.head;
+  }
+}
+
 export class Politeness {
   private readonly records = new Map<string, PolitenessRecord>();
   /** Deliveries per scope in the last minute (what a first cut starts from when no rate was set). Node-local. */
-  private readonly recent = new Map<string, number[]>();
+  private readonly recent = new Map<string, LastMinute>();
   readonly shaping: Shaping;
 
   /** `config` is read at use time (config/live): a reload's new rules, caps and presets apply at once. */
@@ -161,9 +184,9 @@ export class Politeness {
   delivered(key: string, configured?: { readonly count: number; readonly perMs: number }): boolean {
     const now = this.clock();
     const scope = this.shaping.scopeOf(key);
-    const seen = (this.recent.get(scope) ?? []).filter((t) => t > now - 60_000);
-    if (seen.length < 10_000) seen.push(now);
-    this.recent.set(scope, seen);
+    let seen = this.recent.get(scope);
+    if (!seen) this.recent.set(scope, (seen = new LastMinute()));
+    seen.add(now);
     const r = this.records.get(scope);
     if (!r?.rate) return false;
     const grown = grewRate(r.rate, this.config().shaping.rate_increase, this.ceiling(key, configured), now);
@@ -179,7 +202,7 @@ export class Politeness {
     const now = this.clock();
     const scope = this.shaping.scopeOf(key);
     const inForce = this.rate(key) ?? configured;
-    const current = inForce ? perMinute(inForce) : (this.recent.get(scope) ?? []).filter((t) => t > now - 60_000).length;
+    const current = inForce ? perMinute(inForce) : this.recent.get(scope)?.count(now) ?? 0;
     const r = this.record(scope);
     const rate = cutRate(current, factor, formatReply(reply), now, this.ttlMs);
     this.put(scope, { ...r, rate });
@@ -322,7 +345,7 @@ export class Politeness {
   prune(): void {
     const now = this.clock();
     for (const [k, r] of this.records) if (!this.live(k, r, now)) this.records.delete(k);
-    for (const [k, seen] of this.recent) if (!seen.some((t) => t > now - 60_000)) this.recent.delete(k);
+    for (const [k, seen] of this.recent) if (seen.count(now) === 0) this.recent.delete(k);
   }
 
   private live(key: string, r: PolitenessRecord, now: number): boolean {
