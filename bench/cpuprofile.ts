@@ -5,6 +5,8 @@
  * the profile that was idle, GC or native ("(program)").
  *
  *   node dist/bench/cpuprofile.js FILE.cpuprofile [TOP=25]
+ *   node dist/bench/cpuprofile.js FILE.cpuprofile TOP 'NAME'   (also: the call paths, 4 frames up, into
+ *                                                              every function whose key contains NAME)
  *
  * It reads one file and prints text; it does not run or profile anything.
  */
@@ -34,13 +36,34 @@ export function selfTimes(p: Profile): { total: number; byFn: Map<string, number
     const dt = p.timeDeltas[i + 1] ?? 0;
     const n = nodeById.get(p.samples[i]!);
     if (!n) continue;
-    const f = n.callFrame;
-    const where = f.url ? ` ${shortUrl(f.url)}:${f.lineNumber + 1}` : '';
-    const key = `${f.functionName || '(anonymous)'}${where}`;
+    const key = keyOf(n);
     byFn.set(key, (byFn.get(key) ?? 0) + dt);
     total += dt;
   }
   return { total, byFn };
+}
+
+function keyOf(n: ProfileNode): string {
+  const f = n.callFrame;
+  const where = f.url ? ` ${shortUrl(f.url)}:${f.lineNumber + 1}` : '';
+  return `${f.functionName || '(anonymous)'}${where}`;
+}
+
+/** Self microseconds of the functions whose key contains `name`, by their callers' path (`depth` frames up). */
+export function callers(p: Profile, name: string, depth = 4): Map<string, number> {
+  const parent = new Map<number, ProfileNode>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  const nodeById = new Map(p.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>();
+  for (let i = 0; i < p.samples.length; i++) {
+    const n = nodeById.get(p.samples[i]!);
+    if (!n || !keyOf(n).includes(name)) continue;
+    const path: string[] = [keyOf(n)];
+    for (let up = parent.get(n.id); up && path.length <= depth; up = parent.get(up.id)) path.push(keyOf(up));
+    const k = path.join(' ← ');
+    out.set(k, (out.get(k) ?? 0) + (p.timeDeltas[i + 1] ?? 0));
+  }
+  return out;
 }
 
 function shortUrl(url: string): string {
@@ -50,7 +73,7 @@ function shortUrl(url: string): string {
 }
 
 function main(): void {
-  const [file, topArg] = process.argv.slice(2);
+  const [file, topArg, name] = process.argv.slice(2);
   if (!file) {
     console.error('usage: node dist/bench/cpuprofile.js FILE.cpuprofile [TOP]');
     process.exitCode = 2;
@@ -65,6 +88,11 @@ function main(): void {
   console.log('self ms   % of busy  function');
   const rows = [...byFn].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, top);
   for (const [k, us] of rows) console.log(`${(us / 1000).toFixed(0).padStart(7)}  ${((us / busy) * 100).toFixed(1).padStart(8)} %  ${k}`);
+  if (name === undefined) return;
+  console.log(`\ncalled as (self ms, % of busy):`);
+  for (const [k, us] of [...callers(p, name)].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${(us / 1000).toFixed(0).padStart(7)}  ${((us / busy) * 100).toFixed(1).padStart(8)} %  ${k}`);
+  }
 }
 
 if (process.argv[1] && import.meta.url.endsWith(basename(process.argv[1]))) main();
