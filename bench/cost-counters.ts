@@ -12,6 +12,8 @@
  * - the process's CPU (`process.cpuUsage`, every thread);
  * - with HALCYON_COST_ASYNC=1, the promises and other async resources the
  *   main thread creates (async_hooks `init`, by type; it slows the process);
+ *   with HALCYON_COST_ASYNC_SITES=1 as well, also where: every 16th one's stack, by its
+ *   type and the first two frames of Halcyon's own code (`asyncSites`, × 16);
  * - with HALCYON_COST_PROFILE=DIR, a V8 CPU profile of each thread (main and
  *   queue thread) over the window between two snapshots: the first SIGUSR2
  *   starts the profilers (node:inspector, in-process), the second stops them
@@ -36,6 +38,8 @@ export interface CostSnapshot {
   readonly messages: number;
   /** With HALCYON_COST_ASYNC=1: async resources the main thread created, by type (PROMISE, TCPWRAP, Immediate…). */
   readonly async?: Record<string, number>;
+  /** With HALCYON_COST_ASYNC=sites: async resources by "TYPE site ← caller" (Halcyon's frames), sampled 1 in 16 and scaled. */
+  readonly asyncSites?: Record<string, number>;
   /** User + system CPU microseconds of the whole process. */
   readonly cpuUs: number;
 }
@@ -44,6 +48,19 @@ const pgCounts: Record<string, number> = {};
 const postCounts: Record<string, number> = {};
 let messages = 0;
 const asyncCounts: Record<string, number> = {};
+const asyncSites: Record<string, number> = {};
+let asyncSeen = 0;
+
+/** "TYPE fn file:line ← fn file:line": the first two frames of Halcyon's code (dist/src) on the current stack. */
+function siteOf(type: string): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 30;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  const ours = stack.split('\n').filter((l) => l.includes('/dist/src/')).slice(0, 2)
+    .map((l) => l.trim().replace(/^at /, '').replace(/\(?file:\/\/\S*\/dist\/src\//, '').replace(/:\d+\)?$/, ''));
+  return `${type} ${ours.length > 0 ? ours.join(' ← ') : '(node internals only)'}`;
+}
 
 /** A statement's kind: its first words and the table it names, e.g. "UPDATE recipients", "WITH c AS … UPDATE recipients". */
 export function statementKind(sql: string): string {
@@ -81,13 +98,22 @@ if (file) {
   };
   // Every promise and other async resource the main thread creates (slows it: for counts only, not CPU).
   if (process.env.HALCYON_COST_ASYNC === '1' && isMainThread) {
-    createHook({ init: (_id, type) => { asyncCounts[type] = (asyncCounts[type] ?? 0) + 1; } }).enable();
+    const sites = process.env.HALCYON_COST_ASYNC_SITES === '1';
+    createHook({
+      init: (_id, type) => {
+        asyncCounts[type] = (asyncCounts[type] ?? 0) + 1;
+        if (sites && ++asyncSeen % 16 === 0) {
+          const k = siteOf(type);
+          asyncSites[k] = (asyncSites[k] ?? 0) + 16;
+        }
+      },
+    }).enable();
   }
   process.on('SIGUSR2', () => {
     profileToggle?.postMessage('toggle');
     toggleProfile();
     const u = process.cpuUsage();
-    const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, messages, async: { ...asyncCounts }, cpuUs: u.user + u.system };
+    const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, messages, async: { ...asyncCounts }, asyncSites: { ...asyncSites }, cpuUs: u.user + u.system };
     writeFileSync(file, JSON.stringify(snap));
   });
 }

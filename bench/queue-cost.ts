@@ -58,6 +58,8 @@ interface Figure {
   readonly postMessages: number;
   /** Async resources of the main thread per message, by type (HALCYON_COST_ASYNC=1). */
   readonly async: Record<string, number>;
+  /** The same by where they were made (HALCYON_COST_ASYNC_SITES=1, sampled). */
+  readonly asyncSites: Record<string, number>;
   readonly walBytes: number | undefined;
   /** CPU seconds of the database's server processes per 1,000 messages (those alive at the end; a new one counted from 0). */
   readonly serverCpuPerK: number | undefined;
@@ -190,6 +192,7 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
         postMessages: ((s1.messages ?? 0) - (s0.messages ?? 0)) / got,
         async: Object.fromEntries(Object.entries(diff(s0.async ?? {}, s1.async ?? {})).map(([k, v]) => [k, v / got])),
+        asyncSites: Object.fromEntries(Object.entries(diff(s0.asyncSites ?? {}, s1.asyncSites ?? {})).map(([k, v]) => [k, v / got])),
         walBytes: w1 && wal ? ((await wal.stop(w1.lsn)) ?? NaN) / got : undefined,
         serverCpuPerK: w0 && w1 ? ([...w1.cpu].reduce((n, [pid, t]) => n + t - (w0.cpu.get(pid) ?? 0), 0) * 1000) / got : undefined,
       };
@@ -239,6 +242,12 @@ async function main(): Promise<void> {
       const v = figs.map((f) => f.statements[k] ?? f.posts[k] ?? f.async[k.replace(/^async /, '')] ?? 0);
       if (median(v)! >= 0.005) console.log(`    ${k.padEnd(60)} ${fmtRange(v, 3)}`);
     }
+  }
+  for (const [setup, figs] of got) {
+    const sites = figs.at(-1)?.asyncSites ?? {};
+    const top = Object.entries(sites).sort((a, b) => b[1] - a[1]).slice(0, 40);
+    if (top.length > 0) console.log(`${setup}, last run: async resources per message by where they were made (sampled 1 in 16):`);
+    for (const [k, v] of top) console.log(`    ${v.toFixed(2).padStart(6)}  ${k}`);
   }
   const sq = got.get('sqlite');
   const pgf = got.get('postgres');

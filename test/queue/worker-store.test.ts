@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HalcyonError } from '../../src/errors.js';
@@ -83,5 +84,29 @@ describe('WorkerQueue (SQLite in a worker thread)', () => {
     back[0] = 0x53;
     assert.ok((await store.messages.getBody(c)).equals(expected));
     await store.close();
+  });
+
+  test('a queue thread that stops answering fails every waiting call and every later one (one watchdog for all calls)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'halcyon-ws-'));
+    const store = await WorkerQueue.open({ dataDir: dir, clock: () => 1_000_000, callTimeoutMs: 300 });
+    // Another connection holds the write lock: the queue thread's next turn waits in SQLite's busy handler (10 s).
+    const other = new Database(join(dir, 'queue', 'queue.db'));
+    try {
+      // Calls answered one after another keep the queue healthy (the watchdog follows the oldest waiting call).
+      for (let i = 0; i < 3; i++) await store.messages.enqueue(msg(i, 1_000_000));
+      assert.equal(store.health.problem, undefined);
+      other.exec('BEGIN EXCLUSIVE');
+      const stuck = await Promise.allSettled([store.messages.enqueue(msg(9, 1_000_000)), store.recipients.counts()]);
+      for (const r of stuck) {
+        assert.equal(r.status, 'rejected');
+        assert.equal(((r as PromiseRejectedResult).reason as HalcyonError).code, 'HAL_ERR_QUEUE_FAILED');
+      }
+      assert.match((store.health.problem as HalcyonError | undefined)?.message ?? '', /no answer from the queue thread in 300 ms/);
+      await assert.rejects(store.recipients.counts(), (e: HalcyonError) => e.code === 'HAL_ERR_QUEUE_FAILED', 'a later call is refused at once');
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await store.close();
+    }
   });
 });

@@ -58,7 +58,10 @@ export class WorkerQueue implements Queue {
   readonly idempotency: IdempotencyStore;
   /** Failed (for good) once the storage breaks; SQLite on a local disk is never merely unavailable. */
   readonly health = new QueueHealth();
-  private readonly waiting = new Map<number, { op: QueueOp; timer: NodeJS.Timeout; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  /** Calls sent and not answered, oldest first (ids grow; a Map keeps insertion order); `sentAt` from performance.now(). */
+  private readonly waiting = new Map<number, { op: QueueOp; sentAt: number; resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  /** The one timer over every waiting call, armed for the oldest one's deadline (see watch). */
+  private watchdog: NodeJS.Timeout | undefined;
   private seq = 0;
   private closed = false;
   /** Set when the thread is gone or stuck: every call is then refused at once. */
@@ -186,7 +189,6 @@ export class WorkerQueue implements Queue {
     const w = this.waiting.get(res.id);
     if (!w) return;
     this.waiting.delete(res.id);
-    clearTimeout(w.timer);
     if (res.ok) return w.resolve(res.result);
     const { code, message, detail, sqlite } = res.error;
     if (sqlite && BROKEN.test(sqlite)) {
@@ -236,11 +238,30 @@ export class WorkerQueue implements Queue {
   private die(err: HalcyonError): void {
     this.dead ??= err;
     this.fail(err);
-    for (const w of this.waiting.values()) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
+    for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+  }
+
+  /**
+   * The last resort: a thread that never answers (stuck in a damaged file) must not hold a caller forever. One
+   * timer for all calls rather than one per call: it fires at the oldest waiting call's deadline; that call still
+   * waiting then kills the queue, else the timer is armed again for the call now oldest.
+   */
+  private watch(): void {
+    if (this.watchdog !== undefined) return;
+    const oldest = this.waiting.values().next().value;
+    if (oldest === undefined) return;
+    this.watchdog = setTimeout(() => {
+      this.watchdog = undefined;
+      const first = this.waiting.values().next().value;
+      if (first && performance.now() - first.sentAt >= this.callTimeoutMs) {
+        return this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `${first.op}: no answer from the queue thread in ${this.callTimeoutMs} ms`));
+      }
+      this.watch();
+    }, Math.max(0, oldest.sentAt + this.callTimeoutMs - performance.now()));
+    this.watchdog.unref();
   }
 
   private call<K extends QueueOp>(op: K, ...args: QueueOps[K]['args']): Promise<QueueOps[K]['result']> {
@@ -253,10 +274,8 @@ export class WorkerQueue implements Queue {
     if (this.dead) return Promise.reject(this.dead);
     const id = ++this.seq;
     return new Promise((resolve, reject) => {
-      // The last resort: a thread that never answers (stuck in a damaged file) must not hold a caller forever.
-      const timer = setTimeout(() => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `${op}: no answer from the queue thread in ${this.callTimeoutMs} ms`)), this.callTimeoutMs);
-      timer.unref();
-      this.waiting.set(id, { op, timer, resolve: resolve as (v: unknown) => void, reject });
+      this.waiting.set(id, { op, sentAt: performance.now(), resolve: resolve as (v: unknown) => void, reject });
+      this.watch();
       // The union cannot be narrowed from a generic K; op and args were checked together by this method's signature.
       this.send({ id, op, args, now: this.clock() } as QueueRequest, transfer);
     });
