@@ -196,16 +196,24 @@ export class InboundSession {
         return;
       default:
         this.lines.push(chunk);
-        void this.pump();
+        this.pump();
     }
   }
 
-  /** Handles buffered command lines one at a time, awaiting each. */
-  private async pump(): Promise<void> {
+  /** Handles buffered command lines one at a time: synchronously while each is answered at once, waiting for one that is not. */
+  private pump(): void {
     if (this.busy) return;
     this.busy = true;
+    this.drive(undefined);
+  }
+
+  /**
+   * The loop of pump, from where it stopped: returns when no complete line is left, or at a command still at work
+   * (a RCPT asking the queue, AUTH), after which it carries on. No promise for the commands answered at once.
+   */
+  private drive(corked: Socket | undefined): void {
+    let working: Promise<void> | undefined;
     // Pipelined commands (RFC 2920): their replies are corked and leave in one write when the group is done.
-    let corked: Socket | undefined;
     try {
       while (this.mode === 'command' || this.mode === 'auth') {
         const ev = this.lines.next();
@@ -223,67 +231,88 @@ export class InboundSession {
           this.closeWith(554, '5.5.0', 'Improper use of SMTP command pipelining');
           break;
         }
-        if (this.mode === 'auth') await this.authContinue(ev.line);
-        else await this.command(ev.line);
+        working = this.mode === 'auth' ? this.authContinue(ev.line) : this.command(ev.line);
+        if (working) break;
       }
     } finally {
-      this.busy = false;
-      corked?.uncork();
+      if (!working) {
+        this.busy = false;
+        corked?.uncork();
+      }
+    }
+    if (working) {
+      void working.then(() => this.drive(corked), (err: unknown) => {
+        this.busy = false;
+        corked?.uncork();
+        throw err;
+      });
+      return;
     }
     if (this.deps.isDraining()) this.drain();
   }
 
-  private async command(line: string): Promise<void> {
+  /** Answers one command; a promise only for one still at work when this returns. */
+  private command(line: string): Promise<void> | undefined {
     const cmd = parseCommand(line);
     if (isCommandError(cmd)) {
       if (cmd.error === 'unknown') this.error(500, '5.5.1', `Error: command not recognized`);
       // A malformed MAIL or RCPT is about a transaction: logged; other syntax errors are only answered.
       else this.error(501, '5.5.2', `Syntax error: ${cmd.detail}`, /^(MAIL|RCPT)$/i.test(cmd.verb) ? { stage: cmd.verb.toUpperCase(), reason: 'syntax' } : undefined);
-      return;
+      return undefined;
     }
     const why = sequenceCheck(this.state, cmd.verb);
     if (why !== undefined) {
       if (cmd.verb === 'DATA' && dataWithoutRecipients(this.state, this.rcptTried)) this.error(554, '5.5.1', 'Error: no valid recipients', { stage: 'DATA', reason: 'no_valid_recipients' });
       else this.error(503, '5.5.1', `Bad sequence of commands: ${why}`);
-      return;
+      return undefined;
     }
     switch (cmd.verb) {
       case 'EHLO':
       case 'HELO':
-        return this.hello(cmd.verb, cmd.domain);
+        this.hello(cmd.verb, cmd.domain);
+        break;
       case 'MAIL':
-        return this.mail(cmd.path, cmd.params);
-      case 'RCPT':
-        if (this.listed && this.authUser === undefined) {
-          const hit = await this.listed;
-          if (hit) return this.refuseListed(hit, cmd.path);
-        }
+        this.mail(cmd.path, cmd.params);
+        break;
+      case 'RCPT': {
+        const listed = this.authUser === undefined ? this.listed : undefined;
+        if (listed) return listed.then((hit) => (hit ? this.refuseListed(hit, cmd.path) : this.rcpt(cmd.path, cmd.params)));
         return this.rcpt(cmd.path, cmd.params);
+      }
       case 'DATA':
-        return this.startData();
+        this.startData();
+        break;
       case 'BDAT':
-        return this.startBdat(cmd.size, cmd.last);
+        this.startBdat(cmd.size, cmd.last);
+        break;
       case 'RSET':
         this.resetTransaction();
-        return this.reply(250, '2.0.0', 'Ok');
+        this.reply(250, '2.0.0', 'Ok');
+        break;
       case 'NOOP':
-        return this.reply(250, '2.0.0', 'Ok');
+        this.reply(250, '2.0.0', 'Ok');
+        break;
       case 'QUIT':
         this.reply(221, '2.0.0', 'Bye');
         this.mode = 'closed';
         this.socket.end();
-        return;
+        break;
       case 'VRFY':
-        return this.reply(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery');
+        this.reply(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery');
+        break;
       case 'EXPN':
-        return this.error(502, '5.5.1', 'EXPN not supported');
+        this.error(502, '5.5.1', 'EXPN not supported');
+        break;
       case 'HELP':
-        return this.reply(214, '2.0.0', 'Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH');
+        this.reply(214, '2.0.0', 'Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH');
+        break;
       case 'STARTTLS':
-        return this.startTls();
+        this.startTls();
+        break;
       case 'AUTH':
         return this.auth(cmd);
     }
+    return undefined;
   }
 
   private offered(): Offered {
@@ -425,7 +454,7 @@ export class InboundSession {
     this.busy = true;
     void this.finish(done.result.content, done.result.flags).finally(() => {
       this.busy = false;
-      void this.pump();
+      this.pump();
     });
   }
 
@@ -447,14 +476,14 @@ export class InboundSession {
     this.lines.push(step.rest);
     if (!step.last) {
       this.reply(250, '2.0.0', `${step.size} octets received`);
-      void this.pump();
+      this.pump();
       return;
     }
     this.bdat = undefined;
     this.busy = true;
     void this.finish(step.content, step.flags).finally(() => {
       this.busy = false;
-      void this.pump();
+      this.pump();
     });
   }
 
