@@ -31,6 +31,15 @@ export interface ClaimRequest {
    * cap when absent. A small cap lets a tenant queued later through before another's backlog.
    */
   readonly perDestination?: number;
+  /**
+   * Most due rows read per (destination, tenant) pair (default, and at most: `limit`). A claim keeps only the first
+   * perDestination messages of each destination, so reading up to `limit` rows of every pair costs CPU in
+   * proportion to the backlog (SQLite: 0.3 ms per claim with 20 rows queued, 5.7 ms with 2,000). The scheduler
+   * passes perDestination × max_recipients_per_transaction: the rows of a fair share of messages of one
+   * transaction each, so a claim is the same unless a pair's first messages have more rows than that, and then
+   * that pair gives fewer messages in this claim (its rest in the next).
+   */
+  readonly pairRows?: number;
 }
 
 /** A claim of the sweeps: rows of messages received before `receivedBefore`, leased to `owner`. */

@@ -306,7 +306,7 @@ export class Qmgr {
     const share = fairShare(cfg.max_connections_per_destination);
     const claimed = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil,
-      excludeDestinations: this.deps.destinations.excluded(busy, now), perDestination: share,
+      excludeDestinations: this.deps.destinations.excluded(busy, now), perDestination: share, pairRows: share * cfg.max_recipients_per_transaction,
     });
     // Suppressed addresses fail here, before any slot or connection: one commit, and one DSN per message.
     const rows = this.deps.config().suppression.enabled ? await failSuppressed(claimed, now, {

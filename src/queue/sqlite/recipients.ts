@@ -134,10 +134,11 @@ export class SqliteRecipientQueue implements RecipientQueue {
   async claimDue(req: ClaimRequest): Promise<RecipientRow[]> {
     return this.d.write('claimDue', () => {
       const ids = this.d.st(fairClaimSql('sqlite', {
-        now: '@now', perPair: '@limit', perDestination: '@per', limit: '@limit',
+        now: '@now', perPair: '@pair', perDestination: '@per', limit: '@limit',
         excluded: 'p.destination IN (SELECT value FROM json_each(@exclude))',
       })).pluck().all({
         now: req.now, exclude: JSON.stringify(req.excludeDestinations ?? []), limit: req.limit, per: req.perDestination ?? 2147483647,
+        pair: Math.min(req.limit, req.pairRows ?? req.limit),
       }) as number[];
       const row = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.id = ?`);
       return this.lease(ids.map((id) => row.get(id) as RawRecipient), req.owner, req.leaseUntil, req.now);

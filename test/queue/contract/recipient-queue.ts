@@ -126,6 +126,20 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.deepEqual((await q.queue.recipients.counts()).byState.queued, 0);
     }));
 
+    test('fair claim: pairRows bounds the rows read per destination and tenant; with one row per message the claim is the same', () => withQueue(impl, async (q) => {
+      q.clock.now = T0;
+      for (let i = 0; i < 3; i++) {
+        await q.queue.messages.enqueue(message([0, 1, 2].map((j) => ({ address: `m${i}r${j}@x.test`, destination: 'x.test' }))));
+      }
+      for (let i = 0; i < 5; i++) await q.queue.messages.enqueue(message([{ address: `one${i}@y.test`, destination: 'y.test' }]));
+      const claim = await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), perDestination: 2, pairRows: 4 });
+      // x.test: the first 4 due rows are m0's three and m1's first: two messages, as perDestination allows, m1's rest later.
+      assert.deepEqual(claim.filter((r) => r.destination === 'x.test').map((r) => r.address), ['m0r0@x.test', 'm0r1@x.test', 'm0r2@x.test', 'm1r0@x.test']);
+      assert.deepEqual(claim.filter((r) => r.destination === 'y.test').map((r) => r.address), ['one0@y.test', 'one1@y.test']);
+      const rest = await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), perDestination: 2, pairRows: 2 });
+      assert.deepEqual(rest.map((r) => r.address), ['m1r1@x.test', 'm1r2@x.test', 'one2@y.test', 'one3@y.test']);
+    }));
+
     test('fair claim: a tenant\'s held, not yet due or excluded rows are skipped, its other rows still claimed', () => withQueue(impl, async (q) => {
       q.clock.now = T0;
       const held = await q.queue.messages.enqueue(message([{ address: 'h@x.test', destination: 'x.test' }], { tenant: 't' }));
