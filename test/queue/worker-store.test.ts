@@ -88,8 +88,9 @@ describe('WorkerQueue (SQLite in a worker thread)', () => {
 
   test('a queue thread that stops answering fails every waiting call and every later one (one watchdog for all calls)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'halcyon-ws-'));
-    const store = await WorkerQueue.open({ dataDir: dir, clock: () => 1_000_000, callTimeoutMs: 300 });
-    // Another connection holds the write lock: the queue thread's next turn waits in SQLite's busy handler (10 s).
+    const store = await WorkerQueue.open({ dataDir: dir, clock: () => 1_000_000, callTimeoutMs: 5_000 });
+    // Another connection holds the write lock: the queue thread's next turn waits in SQLite's busy handler (10 s),
+    // longer than the calls may wait (5 s, well above a turn's time on a loaded machine).
     const other = new Database(join(dir, 'queue', 'queue.db'));
     try {
       // Calls answered one after another keep the queue healthy (the watchdog follows the oldest waiting call).
@@ -101,7 +102,7 @@ describe('WorkerQueue (SQLite in a worker thread)', () => {
         assert.equal(r.status, 'rejected');
         assert.equal(((r as PromiseRejectedResult).reason as HalcyonError).code, 'HAL_ERR_QUEUE_FAILED');
       }
-      assert.match((store.health.problem as HalcyonError | undefined)?.message ?? '', /no answer from the queue thread in 300 ms/);
+      assert.match((store.health.problem as HalcyonError | undefined)?.message ?? '', /no answer from the queue thread in 5000 ms/);
       await assert.rejects(store.recipients.counts(), (e: HalcyonError) => e.code === 'HAL_ERR_QUEUE_FAILED', 'a later call is refused at once');
     } finally {
       if (other.inTransaction) other.exec('ROLLBACK');
