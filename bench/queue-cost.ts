@@ -19,9 +19,7 @@
  * Prints each run and the medians with their range; asserts nothing.
  *
  * Run: node dist/bench/queue-cost.js [messages=2000] [runs=3] [warmup=1000] [setups=sqlite,postgres]
- * (BENCH_SIZE=102400 for 100 KiB messages; HALCYON_COST_PROFILE=DIR for a V8 profile of each thread over
- * the measured window, bench/cost-counters; BENCH_PERF=DIR for `perf record -g` of the Halcyon process over
- * the same window, DIR/perf-<run>.data — with BENCH_NODE_ARGS=--perf-basic-prof for JavaScript names)
+ * (BENCH_SIZE=102400 for 100 KiB messages)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -45,7 +43,6 @@ const BUDGET_MS = 150_000;
 const SIZE = Number(process.env.BENCH_SIZE ?? 1024);
 const PG_WAL = process.env.PG_WAL_DIR ?? '/var/lib/postgresql/15/main/pg_wal';
 const WALDUMP = process.env.PG_WALDUMP ?? '/usr/lib/postgresql/15/bin/pg_waldump';
-const PERF_DIR = process.env.BENCH_PERF;
 const COUNTERS = fileURLToPath(new URL('./cost-counters.js', import.meta.url));
 
 interface Figure {
@@ -58,8 +55,6 @@ interface Figure {
   readonly postMessages: number;
   /** Async resources of the main thread per message, by type (HALCYON_COST_ASYNC=1). */
   readonly async: Record<string, number>;
-  /** The same by where they were made (HALCYON_COST_ASYNC_SITES=1, sampled). */
-  readonly asyncSites: Record<string, number>;
   readonly walBytes: number | undefined;
   /** CPU seconds of the database's server processes per 1,000 messages (those alive at the end; a new one counted from 0). */
   readonly serverCpuPerK: number | undefined;
@@ -173,16 +168,11 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
       const s0 = await snapshot(h.pid, file);
       const w0 = db ? await lsn(db.url) : undefined;
       const wal = w0 ? followWal(w0.lsn, w0.oid) : undefined;
-      const perf = PERF_DIR ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(h.pid), '-o', join(PERF_DIR, `perf-${setup}-${run + 1}.data`)], { stdio: 'ignore' }) : undefined;
       const t0 = Date.now();
       await runSource(h.port, { ...load, messages: MESSAGES }, BUDGET_MS);
       const done = await pollUntil(() => sink.messages() >= base + MESSAGES, t0 + BUDGET_MS, 10);
       const seconds = (Date.now() - t0) / 1000;
       const s1 = await snapshot(h.pid, file);
-      if (perf) {
-        perf.kill('SIGINT');
-        await new Promise((r) => perf.once('exit', r));
-      }
       const w1 = db ? await lsn(db.url) : undefined;
       const got = sink.messages() - base;
       if (!done) console.error(`  ${setup}: sink got ${got}/${MESSAGES}`);
@@ -192,7 +182,6 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
         postMessages: ((s1.messages ?? 0) - (s0.messages ?? 0)) / got,
         async: Object.fromEntries(Object.entries(diff(s0.async ?? {}, s1.async ?? {})).map(([k, v]) => [k, v / got])),
-        asyncSites: Object.fromEntries(Object.entries(diff(s0.asyncSites ?? {}, s1.asyncSites ?? {})).map(([k, v]) => [k, v / got])),
         walBytes: w1 && wal ? ((await wal.stop(w1.lsn)) ?? NaN) / got : undefined,
         serverCpuPerK: w0 && w1 ? ([...w1.cpu].reduce((n, [pid, t]) => n + t - (w0.cpu.get(pid) ?? 0), 0) * 1000) / got : undefined,
       };
@@ -242,12 +231,6 @@ async function main(): Promise<void> {
       const v = figs.map((f) => f.statements[k] ?? f.posts[k] ?? f.async[k.replace(/^async /, '')] ?? 0);
       if (median(v)! >= 0.005) console.log(`    ${k.padEnd(60)} ${fmtRange(v, 3)}`);
     }
-  }
-  for (const [setup, figs] of got) {
-    const sites = figs.at(-1)?.asyncSites ?? {};
-    const top = Object.entries(sites).sort((a, b) => b[1] - a[1]).slice(0, 40);
-    if (top.length > 0) console.log(`${setup}, last run: async resources per message by where they were made (sampled 1 in 16):`);
-    for (const [k, v] of top) console.log(`    ${v.toFixed(2).padStart(6)}  ${k}`);
   }
   const sq = got.get('sqlite');
   const pgf = got.get('postgres');
