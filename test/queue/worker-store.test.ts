@@ -110,4 +110,22 @@ describe('WorkerQueue (SQLite in a worker thread)', () => {
       await store.close();
     }
   });
+
+  test('a turn without its fsync (reads and leases only) is committed all the same, and the next turn is durable again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'halcyon-ws-'));
+    const q = await openSqliteQueue({ dataDir: dir, clock: () => 1_000_000 });
+    const other = new Database(join(dir, 'queue', 'queue.db'), { readonly: true });
+    try {
+      const id = await q.messages.enqueue(msg(1, 1_000_000));
+      let claimed: Promise<unknown> | undefined;
+      q.turn(() => { claimed = q.recipients.claimDue({ now: 1_000_000, limit: 10, owner: 'n1', leaseUntil: 1_060_000 }); }, { fsync: false });
+      assert.equal(((await claimed) as unknown[]).length, 1);
+      assert.deepEqual(other.prepare('SELECT state, lease_owner FROM recipients WHERE message_id = ?').get(id), { state: 'inflight', lease_owner: 'n1' }, 'another connection sees the lease');
+      // The safety level the queue was opened with (FULL = 2) is back for the next turn.
+      assert.equal((q as unknown as { d: { db: Database.Database } }).d.db.pragma('synchronous', { simple: true }), 2);
+    } finally {
+      other.close();
+      await q.close();
+    }
+  });
 });

@@ -13,6 +13,11 @@
  * committed. One fsync thus covers many enqueues, claims, slots and outcomes
  * — group commit for everything, which is what makes `250` cheap and still
  * durable.
+ *
+ * A turn made only of reads and of this node's claims and slots (NO_FSYNC)
+ * commits without its fsync: those rows are released when the node starts
+ * again (releaseNodeLeases, releaseNodeSlots), so a power cut that loses them
+ * loses nothing; and the next durable commit fsyncs the WAL they are in.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { HalcyonError } from '../../errors.js';
@@ -20,7 +25,7 @@ import type { NewMessage } from '../model.js';
 import { openSqliteQueue } from './store.js';
 import type { EventRoutes } from '../event.js';
 import { ownsMemory } from './worker-store.js';
-import { isList, type QueueHandlers, type QueueRequest, type QueueRequests, type QueueResponse, type QueueResponses } from './worker-protocol.js';
+import { isList, type QueueHandlers, type QueueOp, type QueueRequest, type QueueRequests, type QueueResponse, type QueueResponses } from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('store-worker must run in a worker thread');
@@ -124,6 +129,17 @@ const errorOf = (err: unknown) => ({
   sqlite: sqliteCodeOf(err),
 });
 
+/**
+ * Requests whose writes need not be on disk before their answers: reads, and the recipients' leases and the
+ * destination slots this node takes, renews or gives back (a restart releases both; a lost lease only means a
+ * recipient due again, as after any crash). Outcomes, enqueues, removals, tokens and everything else stay durable.
+ */
+const NO_FSYNC: ReadonlySet<QueueOp> = new Set<QueueOp>([
+  'getMessage', 'getBody', 'getForDelivery', 'getRecipients', 'getAttempts', 'listMessages', 'counts', 'shapeCounts',
+  'senderShapeCounts', 'nextDueAt', 'getDestination', 'listDestinations', 'suppressed', 'outboxDepth',
+  'claimDue', 'renewLeases', 'acquire', 'renewSlot', 'releaseSlot',
+]);
+
 let pending: QueueRequest[] = [];
 let scheduled = false;
 
@@ -154,7 +170,7 @@ function runTurn(): void {
         now = req.now;
         calls.push(dispatch(req));
       }
-    });
+    }, { fsync: !reqs.every((r) => NO_FSYNC.has(r.op)) });
   } catch (err) {
     // The commit itself failed (disk full, I/O error, a damaged file): nothing of this turn is durable.
     // Each request hears its own failure when it had one (SQLITE_CORRUPT from its read rather than the

@@ -67,16 +67,23 @@ export class SqliteQueue implements Queue {
    * Runs `fn` and the enqueues waiting for the next turn inside one outer transaction (each write
    * nests as a savepoint, so one failing write does not undo the others): one commit, one fsync, for
    * all of it. Throws HAL_ERR_QUEUE_WRITE when the commit itself fails; then nothing of it is durable.
+   * `fsync: false` only for turns whose writes a restart undoes anyway (store-worker's NO_FSYNC).
    */
-  turn(fn: () => void): void {
+  turn(fn: () => void, opts: { readonly fsync?: boolean } = {}): void {
     if (this.d.closed) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue is closed');
+    // `fsync: false` (store-worker's turns of reads and leases only): committed to the WAL without waiting for the
+    // disk; the next durable commit fsyncs it. The safety level can only change outside a transaction.
+    const lax = opts.fsync === false;
     try {
+      if (lax) this.d.db.pragma('synchronous = NORMAL');
       this.d.db.transaction(() => {
         fn();
         this.messages.flushPending();
       }).immediate();
     } catch (err) {
       throw err instanceof HalcyonError ? err : new HalcyonError('HAL_ERR_QUEUE_WRITE', String(err), { cause: err });
+    } finally {
+      if (lax) this.d.db.pragma('synchronous = FULL');
     }
     const now = Date.now();
     if (now - this.lastCollect >= SPOOL_COLLECT_EVERY_MS) {
