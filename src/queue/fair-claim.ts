@@ -12,6 +12,10 @@
  * by turn, then due time, then id. Messages without a tenant are one tenant
  * (''), so a single-tenant queue is claimed in due order as before.
  *
+ * A pair read up to `perPair` rows (when that is below `limit`) may end inside a message: its last message is
+ * left for the next claim, so a message's recipients are not split over two transactions by the cut (its first
+ * message is always kept: one message with more rows than perPair is claimed in part, as a `limit` cut does).
+ *
  * Builds text only; the stores bind the parameters and lease what it selects
  * (SQLite in its write transaction, PostgreSQL with FOR UPDATE SKIP LOCKED).
  * The one difference between dialects is how a pair's first rows are joined:
@@ -66,9 +70,13 @@ export function fairClaimSql(dialect: 'sqlite' | 'pg', p: FairClaimParams): stri
       WHERE (d.key IS NULL OR (d.health <> 'suspended' AND NOT (d.health = 'backoff' AND d.backoff_until > ${p.now})))
         AND NOT (${p.excluded})),
     turns AS (
-      SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.destination, u.tenant ORDER BY u.next_attempt_at, u.message_id) AS turn FROM due u),
+      SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.destination, u.tenant ORDER BY u.next_attempt_at, u.message_id) AS turn,
+        COUNT(*) OVER (PARTITION BY u.destination, u.tenant) AS pair_rows FROM due u),
+    whole AS (
+      SELECT t.*, MAX(t.turn) OVER (PARTITION BY t.destination, t.tenant) AS last_turn FROM turns t),
     slots AS (
-      SELECT t.*, DENSE_RANK() OVER (PARTITION BY t.destination ORDER BY t.turn, t.tenant) AS slot FROM turns t)
+      SELECT w.*, DENSE_RANK() OVER (PARTITION BY w.destination ORDER BY w.turn, w.tenant) AS slot FROM whole w
+      WHERE NOT (${p.perPair} < ${p.limit} AND w.pair_rows >= ${p.perPair} AND w.turn = w.last_turn AND w.turn > 1))
     SELECT s.id, s.slot, s.next_attempt_at FROM slots s WHERE s.slot <= ${p.perDestination}
     ORDER BY s.slot, s.next_attempt_at, s.id LIMIT ${p.limit}`;
 }

@@ -35,9 +35,9 @@ export interface ClaimRequest {
    * Most due rows read per (destination, tenant) pair (default, and at most: `limit`). A claim keeps only the first
    * perDestination messages of each destination, so reading up to `limit` rows of every pair costs CPU in
    * proportion to the backlog (SQLite: 0.3 ms per claim with 20 rows queued, 5.7 ms with 2,000). The scheduler
-   * passes perDestination × max_recipients_per_transaction: the rows of a fair share of messages of one
-   * transaction each, so a claim is the same unless a pair's first messages have more rows than that, and then
-   * that pair gives fewer messages in this claim (its rest in the next).
+   * passes perDestination + max_recipients_per_transaction: a fair share of one-recipient messages, or at least
+   * the first message's whole transaction. A pair cut short leaves its last message for the next claim (never
+   * split between two transactions by the cut); so a pair of many-recipient messages gives fewer messages per claim.
    */
   readonly pairRows?: number;
 }

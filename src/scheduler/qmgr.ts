@@ -306,7 +306,9 @@ export class Qmgr {
     const share = fairShare(cfg.max_connections_per_destination);
     const claimed = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil,
-      excludeDestinations: this.deps.destinations.excluded(busy, now), perDestination: share, pairRows: share * cfg.max_recipients_per_transaction,
+      excludeDestinations: this.deps.destinations.excluded(busy, now), perDestination: share,
+      // A share of one-recipient messages, or the first message's whole transaction: not the whole backlog per claim.
+      pairRows: share + cfg.max_recipients_per_transaction,
     });
     // Suppressed addresses fail here, before any slot or connection: one commit, and one DSN per message.
     const rows = this.deps.config().suppression.enabled ? await failSuppressed(claimed, now, {

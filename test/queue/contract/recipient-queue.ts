@@ -126,18 +126,25 @@ export function recipientQueueContract(impl: Implementation): void {
       assert.deepEqual((await q.queue.recipients.counts()).byState.queued, 0);
     }));
 
-    test('fair claim: pairRows bounds the rows read per destination and tenant; with one row per message the claim is the same', () => withQueue(impl, async (q) => {
+    test('fair claim: pairRows bounds the rows read per destination and tenant; a pair cut short leaves its last message whole for later', () => withQueue(impl, async (q) => {
       q.clock.now = T0;
-      for (let i = 0; i < 3; i++) {
-        await q.queue.messages.enqueue(message([0, 1, 2].map((j) => ({ address: `m${i}r${j}@x.test`, destination: 'x.test' }))));
-      }
+      const rcpts = (m: string, n: number, dest: string) => Array.from({ length: n }, (_, j) => ({ address: `${m}r${j}@${dest}`, destination: dest }));
+      for (let i = 0; i < 3; i++) await q.queue.messages.enqueue(message(rcpts(`m${i}`, 3, 'x.test')));
       for (let i = 0; i < 5; i++) await q.queue.messages.enqueue(message([{ address: `one${i}@y.test`, destination: 'y.test' }]));
-      const claim = await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), perDestination: 2, pairRows: 4 });
-      // x.test: the first 4 due rows are m0's three and m1's first: two messages, as perDestination allows, m1's rest later.
-      assert.deepEqual(claim.filter((r) => r.destination === 'x.test').map((r) => r.address), ['m0r0@x.test', 'm0r1@x.test', 'm0r2@x.test', 'm1r0@x.test']);
-      assert.deepEqual(claim.filter((r) => r.destination === 'y.test').map((r) => r.address), ['one0@y.test', 'one1@y.test']);
-      const rest = await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), perDestination: 2, pairRows: 2 });
-      assert.deepEqual(rest.map((r) => r.address), ['m1r1@x.test', 'm1r2@x.test', 'one2@y.test', 'one3@y.test']);
+      const byDest = (rows: readonly { destination: string; address: string }[], d: string) => rows.filter((r) => r.destination === d).map((r) => r.address);
+      // x.test: the first 4 due rows end inside m1, so m1 waits (whole) for the next claim; y.test: one row per message.
+      const first = await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), perDestination: 2, pairRows: 4 });
+      assert.deepEqual(byDest(first, 'x.test'), ['m0r0@x.test', 'm0r1@x.test', 'm0r2@x.test']);
+      assert.deepEqual(byDest(first, 'y.test'), ['one0@y.test', 'one1@y.test']);
+      // Not cut short (6 rows of x.test read, fewer than 7): two whole messages, as perDestination allows.
+      const second = await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), perDestination: 2, pairRows: 7 });
+      assert.deepEqual(byDest(second, 'x.test'), ['m1r0@x.test', 'm1r1@x.test', 'm1r2@x.test', 'm2r0@x.test', 'm2r1@x.test', 'm2r2@x.test']);
+      assert.deepEqual(byDest(second, 'y.test'), ['one2@y.test', 'one3@y.test']);
+      // A first message with more rows than pairRows is claimed in part rather than not at all.
+      await q.queue.messages.enqueue(message(rcpts('big', 3, 'z.test')));
+      const third = await q.queue.recipients.claimDue({ ...lease(T0 + 1, 'n1'), perDestination: 2, pairRows: 2 });
+      assert.deepEqual(byDest(third, 'z.test'), ['bigr0@z.test', 'bigr1@z.test']);
+      assert.deepEqual(byDest(third, 'y.test'), ['one4@y.test']);
     }));
 
     test('fair claim: a tenant\'s held, not yet due or excluded rows are skipped, its other rows still claimed', () => withQueue(impl, async (q) => {
