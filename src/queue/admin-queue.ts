@@ -19,9 +19,9 @@ import type { IdempotencyStore } from './idempotency.js';
 export interface AdminQueue {
   readonly messages: Pick<MessageStore, 'getMessage' | 'getBody' | 'deleteMessages'>;
   readonly recipients: Pick<RecipientQueue,
-    | 'getRecipients' | 'getAttempts' | 'listMessages' | 'shapeCounts' | 'senderShapeCounts'
+    | 'getRecipients' | 'getAttempts' | 'listMessages' | 'shapeCounts' | 'senderShapeCounts' | 'tenantCounts'
     | 'flush' | 'setHeld' | 'claimWaiting' | 'recordOutcomes'>;
-  readonly gate: Pick<DestinationGate, 'getDestination' | 'listDestinations' | 'putDestination'>;
+  readonly gate: Pick<DestinationGate, 'getDestination' | 'listDestinations' | 'putDestination' | 'listRows'>;
   /** The suppression list, whole: operators list, add, remove, import and export it (http/admin-suppression). */
   readonly suppressions: SuppressionList;
   /** The injection API reads its idempotency keys (they are written with their messages, through intake). */

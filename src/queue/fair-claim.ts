@@ -11,6 +11,11 @@
  * `perDestination` messages per destination, and the whole claim is ordered
  * by turn, then due time, then id. Messages without a tenant are one tenant
  * (''), so a single-tenant queue is claimed in due order as before.
+ * A tenant's weight (`[tenants.NAME] weight`, `weightSql`) is how many of its
+ * messages one turn holds: weight 3 takes three messages for each one of a
+ * weight-1 tenant at a destination where both are due. The claim can leave
+ * out (destination, tenant) pairs (`excluded`: a tenant over its rate or
+ * suspended, destination/tenants).
  *
  * Builds text only; the stores bind the parameters and lease what it selects
  * (SQLite in its write transaction, PostgreSQL with FOR UPDATE SKIP LOCKED).
@@ -27,8 +32,38 @@ export interface FairClaimParams {
   /** Most messages per destination. */
   readonly perDestination: string;
   readonly limit: string;
-  /** A condition on `p.destination`: true when that destination is excluded from the claim. */
+  /** A condition on `p.destination` and `p.tenant`: true when that pair is excluded from the claim. */
   readonly excluded: string;
+  /** Each tenant's weight, an integer expression on `t.tenant` (`weightSql`); absent → 1 for every tenant. */
+  readonly weight?: string;
+}
+
+/**
+ * The exclusion condition of a claim request for `fairClaimSql`, given how a dialect spells "the column is
+ * among the list in parameter X": route keys, tenants anywhere, and (route key, tenant) pairs, the latter
+ * as `routeKey || ' ' || tenant` (a route key has no space) — see `pairKeys`.
+ */
+export function excludedSql(among: (column: string, list: 'destinations' | 'tenants' | 'pairs') => string): string {
+  return `${among('p.destination', 'destinations')} OR ${among('p.tenant', 'tenants')} OR ${among(`p.destination || ' ' || p.tenant`, 'pairs')}`;
+}
+
+/** The pairs of a claim request as `excludedSql` compares them. */
+export const pairKeys = (pairs: readonly { readonly destination: string; readonly tenant: string }[] | undefined): string[] =>
+  (pairs ?? []).map((x) => `${x.destination} ${x.tenant}`);
+
+/** Most a weight can be (config `[tenants.NAME] weight`): it becomes SQL text. */
+export const MAX_WEIGHT = 1000;
+
+/**
+ * `CASE t.tenant WHEN 'a' THEN 3 … ELSE 1 END` for the tenants whose weight is not 1; '1' when none. Names are
+ * SQL string literals (quotes doubled), weights checked integers 1–MAX_WEIGHT: both become statement text.
+ */
+export function weightSql(weights: ReadonlyMap<string, number>): string {
+  const cases = [...weights].filter(([, w]) => w !== 1).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, w]) => {
+    if (!Number.isInteger(w) || w < 1 || w > MAX_WEIGHT) throw new RangeError(`tenant weight must be an integer 1–${MAX_WEIGHT}`);
+    return `WHEN '${name.replace(/'/g, "''")}' THEN ${w}`;
+  });
+  return cases.length === 0 ? '1' : `CASE t.tenant ${cases.join(' ')} ELSE 1 END`;
 }
 
 const DUE = `('queued','deferred')`;
@@ -68,7 +103,7 @@ export function fairClaimSql(dialect: 'sqlite' | 'pg', p: FairClaimParams): stri
     turns AS (
       SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.destination, u.tenant ORDER BY u.next_attempt_at, u.message_id) AS turn FROM due u),
     slots AS (
-      SELECT t.*, DENSE_RANK() OVER (PARTITION BY t.destination ORDER BY t.turn, t.tenant) AS slot FROM turns t)
+      SELECT t.*, DENSE_RANK() OVER (PARTITION BY t.destination ORDER BY (t.turn - 1) / (${p.weight ?? '1'}), t.tenant, t.turn) AS slot FROM turns t)
     SELECT s.id, s.slot, s.next_attempt_at FROM slots s WHERE s.slot <= ${p.perDestination}
     ORDER BY s.slot, s.next_attempt_at, s.id LIMIT ${p.limit}`;
 }
