@@ -23,6 +23,7 @@
  * LATERAL on PostgreSQL, a rowid IN (…LIMIT) on SQLite (which has no LATERAL).
  * Does not decide how many to claim (the scheduler does).
  */
+import { MAX_TENANT_WEIGHT } from '../config/schema.js';
 
 /** The bound parameters, as each dialect spells them. */
 export interface FairClaimParams {
@@ -51,16 +52,14 @@ export function excludedSql(among: (column: string, list: 'destinations' | 'tena
 export const pairKeys = (pairs: readonly { readonly destination: string; readonly tenant: string }[] | undefined): string[] =>
   (pairs ?? []).map((x) => `${x.destination} ${x.tenant}`);
 
-/** Most a weight can be (config `[tenants.NAME] weight`): it becomes SQL text. */
-export const MAX_WEIGHT = 1000;
 
 /**
  * `CASE t.tenant WHEN 'a' THEN 3 … ELSE 1 END` for the tenants whose weight is not 1; '1' when none. Names are
- * SQL string literals (quotes doubled), weights checked integers 1–MAX_WEIGHT: both become statement text.
+ * SQL string literals (quotes doubled), weights checked integers 1–MAX_TENANT_WEIGHT: both become statement text.
  */
 export function weightSql(weights: ReadonlyMap<string, number>): string {
   const cases = [...weights].filter(([, w]) => w !== 1).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, w]) => {
-    if (!Number.isInteger(w) || w < 1 || w > MAX_WEIGHT) throw new RangeError(`tenant weight must be an integer 1–${MAX_WEIGHT}`);
+    if (!Number.isInteger(w) || w < 1 || w > MAX_TENANT_WEIGHT) throw new RangeError(`tenant weight must be an integer 1–${MAX_TENANT_WEIGHT}`);
     return `WHEN '${name.replace(/'/g, "''")}' THEN ${w}`;
   });
   return cases.length === 0 ? '1' : `CASE t.tenant ${cases.join(' ')} ELSE 1 END`;
