@@ -24,7 +24,7 @@ import type { Trace } from '../queue/model.js';
 import type { SuppressionEntry } from '../queue/suppression.js';
 import type { SuppressRequest, SuppressionView } from '../http/admin-suppression.js';
 import type { TenantRequest, TenantsReport } from '../http/admin-tenants.js';
-import type { TenantHold } from '../destination/tenant-holds.js';
+import type { TenantHold } from '../queue/tenant-holds.js';
 
 export interface Backend extends AdminApi {
   /** 'http' when talking to a running server, 'direct' when using the store file. */

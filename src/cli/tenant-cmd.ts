@@ -1,6 +1,6 @@
 /**
  * cli/tenant-cmd — `halcyon tenant list|suspend|resume`: a tenant's
- * suspensions (destination/tenant-holds), through the running server's admin
+ * suspensions (queue/tenant-holds), through the running server's admin
  * API or the data_dir store (cli/backend), like the queue commands. A
  * suspension holds everywhere, or with `--destination` at one destination
  * key, domain or `provider:NAME`; it lasts `--for` or until resumed; a

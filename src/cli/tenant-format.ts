@@ -5,7 +5,7 @@
  * reply, a tenant name) is printed through `printable`. Pure: no I/O.
  */
 import type { DestinationTenant, TenantsReport } from '../http/admin-tenants.js';
-import type { TenantHold } from '../destination/tenant-holds.js';
+import type { TenantHold } from '../queue/tenant-holds.js';
 import { NEVER } from '../queue/destination-gate.js';
 import { age, printable } from '../queue/describe.js';
 

@@ -3,7 +3,7 @@
  * `[tenants.NAME] rate` (one token bucket per tenant on the queue, shared by
  * every node: the gate's takeToken, key `tenant:<name>`), `weight` (handed
  * to the fair claim), and suspensions — a `suspend_tenant` reply rule's or an
- * administrator's — kept as hold rows on the gate (destination/tenant-holds)
+ * administrator's — kept as hold rows on the gate (queue/tenant-holds)
  * and read by every node at most once a second.
  *
  * Why a tenant's mail waits, and where it is decided:
@@ -28,7 +28,7 @@ import type { Config } from '../config/schema.js';
 import { parseRate } from '../config/units.js';
 import type { DestinationGate } from '../queue/destination-gate.js';
 import type { DestinationRule, LastReply } from '../queue/model.js';
-import { claimExclusions, holdKey, holdOf, holdOver, HOLD_PREFIX, type TenantHold } from './tenant-holds.js';
+import { claimExclusions, holdKey, holdOf, holdOver, HOLD_PREFIX, type TenantHold } from '../queue/tenant-holds.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
 
 /** How stale this node's copy of the holds may be: a suspension another node wrote applies here within this. */
@@ -67,6 +67,8 @@ export class Tenants {
   /** Tenant → until when this node found its bucket empty. */
   private readonly rateWaits = new Map<string, number>();
   private readonly rateLogged = new Map<string, number>();
+  /** Moves on at each claim: which tenant goes first in a destination's turns (queue/fair-claim). */
+  private rotation = 0;
 
   constructor(private readonly d: TenantsDeps) {}
 
@@ -88,8 +90,8 @@ export class Tenants {
     return destination === undefined ? [routeKey] : [routeKey, destination, this.d.scopeOf(destination)];
   }
 
-  /** What the next claim must leave out and the tenants' weights (RecipientQueue.claimDue). */
-  claimFilter(now: number): { excludeTenants: string[]; excludePairs: { destination: string; tenant: string }[]; weights: Record<string, number> } {
+  /** What the next claim must leave out, the tenants' weights and the turn's rotation (RecipientQueue.claimDue). */
+  claimFilter(now: number): { excludeTenants: string[]; excludePairs: { destination: string; tenant: string }[]; weights: Record<string, number>; rotation: number } {
     const known = new Map(this.d.known());
     const holds = this.inForce(now);
     const routeKeys = new Set([...known.keys(), ...holds.map((h) => h.scope)]);
@@ -98,7 +100,8 @@ export class Tenants {
       if (until > now) tenants.push(tenant);
       else this.rateWaits.delete(tenant);
     }
-    return { excludeTenants: [...new Set(tenants)], excludePairs: pairs, weights: this.weights() };
+    this.rotation = (this.rotation + 1) % Number.MAX_SAFE_INTEGER;
+    return { excludeTenants: [...new Set(tenants)], excludePairs: pairs, weights: this.weights(), rotation: this.rotation };
   }
 
   /** `[tenants.NAME] weight` of the tenants whose weight is not 1. */

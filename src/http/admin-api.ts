@@ -14,7 +14,7 @@ import type { AttemptRow, DestinationRow, MessageRow, NextTry, RecipientRow, Rec
 import type { SuppressionEntry } from '../queue/suppression.js';
 import type { SuppressRequest, SuppressionView } from './admin-suppression.js';
 import type { DestinationTenant, TenantRequest, TenantsReport } from './admin-tenants.js';
-import type { TenantHold } from '../destination/tenant-holds.js';
+import type { TenantHold } from '../queue/tenant-holds.js';
 import type { RecentFailures } from './failures.js';
 import type { QueueShape, ShapeBy } from './queue-shape.js';
 import type { AliasReport } from '../local/alias-source.js';

@@ -2,7 +2,7 @@
  * http/admin-tenants — the operators' side of tenant limits, behind the
  * admin API and `halcyon tenant …` / `halcyon destinations` alike: the
  * suspensions in force (a rule's or an administrator's, every node's: hold
- * rows on the gate, destination/tenant-holds), an administrator's suspend
+ * rows on the gate, queue/tenant-holds), an administrator's suspend
  * and resume, and per destination the tenants with waiting recipients,
  * whether one is held there (and why, until when) or, on a running server,
  * over its rate on this node.
@@ -14,7 +14,7 @@ import { parseDuration } from '../config/units.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
 import type { TenantCount } from '../queue/recipient-queue.js';
 import type { DestinationView } from '../destination/service.js';
-import { EVERYWHERE, holdKey, holdOf, HOLD_PREFIX, manualHold, parseHoldKey, type TenantHold } from '../destination/tenant-holds.js';
+import { EVERYWHERE, holdKey, holdOf, HOLD_PREFIX, manualHold, parseHoldKey, type TenantHold } from '../queue/tenant-holds.js';
 import type { Tenants, TenantState } from '../destination/tenants.js';
 
 /** A tenant at one destination, as `halcyon destinations` shows it. */

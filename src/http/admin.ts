@@ -27,7 +27,7 @@ import type { Throughput } from './throughput.js';
 import type { RecentFailures } from './failures.js';
 import { SuppressionAdmin, SuppressionError, type SuppressRequest, type SuppressionView } from './admin-suppression.js';
 import { TenantAdmin, TenantError, type TenantRequest, type TenantsReport } from './admin-tenants.js';
-import { parseHoldKey, type TenantHold } from '../destination/tenant-holds.js';
+import { parseHoldKey, type TenantHold } from '../queue/tenant-holds.js';
 import type { Tenants } from '../destination/tenants.js';
 import type { SuppressionEntry } from '../queue/suppression.js';
 import type { BounceClass } from '../smtp/bounce-class.js';

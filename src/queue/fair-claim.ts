@@ -13,7 +13,10 @@
  * (''), so a single-tenant queue is claimed in due order as before.
  * A tenant's weight (`[tenants.NAME] weight`, `weightSql`) is how many of its
  * messages one turn holds: weight 3 takes three messages for each one of a
- * weight-1 tenant at a destination where both are due. The claim can leave
+ * weight-1 tenant at a destination where both are due. Which tenant goes
+ * first in a turn rotates (`rotation`, moved on by the scheduler at each
+ * claim): when a destination has more due tenants than its share holds, the
+ * tenants that sort last are not left out of every claim. The claim can leave
  * out (destination, tenant) pairs (`excluded`: a tenant over its rate or
  * suspended, destination/tenants).
  *
@@ -37,6 +40,8 @@ export interface FairClaimParams {
   readonly excluded: string;
   /** Each tenant's weight, an integer expression on `t.tenant` (`weightSql`); absent → 1 for every tenant. */
   readonly weight?: string;
+  /** Which of a destination's tenants goes first in each turn (an integer ≥ 0, taken modulo their number); absent → 0. */
+  readonly rotation?: string;
 }
 
 /**
@@ -100,9 +105,13 @@ export function fairClaimSql(dialect: 'sqlite' | 'pg', p: FairClaimParams): stri
       WHERE (d.key IS NULL OR (d.health <> 'suspended' AND NOT (d.health = 'backoff' AND d.backoff_until > ${p.now})))
         AND NOT (${p.excluded})),
     turns AS (
-      SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.destination, u.tenant ORDER BY u.next_attempt_at, u.message_id) AS turn FROM due u),
+      SELECT u.*, DENSE_RANK() OVER (PARTITION BY u.destination, u.tenant ORDER BY u.next_attempt_at, u.message_id) AS turn,
+        DENSE_RANK() OVER (PARTITION BY u.destination ORDER BY u.tenant) - 1 AS trank FROM due u),
+    ranked AS (
+      SELECT t.*, MAX(t.trank) OVER (PARTITION BY t.destination) + 1 AS tcount FROM turns t),
     slots AS (
-      SELECT t.*, DENSE_RANK() OVER (PARTITION BY t.destination ORDER BY (t.turn - 1) / (${p.weight ?? '1'}), t.tenant, t.turn) AS slot FROM turns t)
+      SELECT t.*, DENSE_RANK() OVER (PARTITION BY t.destination
+        ORDER BY (t.turn - 1) / (${p.weight ?? '1'}), (t.trank + ${p.rotation ?? '0'}) % t.tcount, t.turn) AS slot FROM ranked t)
     SELECT s.id, s.slot, s.next_attempt_at FROM slots s WHERE s.slot <= ${p.perDestination}
     ORDER BY s.slot, s.next_attempt_at, s.id LIMIT ${p.limit}`;
 }

@@ -37,6 +37,11 @@ export interface ClaimRequest {
   readonly excludePairs?: readonly { readonly destination: string; readonly tenant: string }[];
   /** Tenants' weights in the claim's turns (`[tenants.NAME] weight`, queue/fair-claim); absent ones weigh 1. */
   readonly weights?: Readonly<Record<string, number>>;
+  /**
+   * Which due tenant of a destination goes first in each turn (a safe integer ≥ 0, modulo their number; default 0:
+   * in name order). Moved on at each claim, so tenants beyond a destination's share are not always the ones left out.
+   */
+  readonly rotation?: number;
 }
 
 /** Waiting (non-final) recipients of one tenant under one route key: `halcyon destinations` per tenant. */

@@ -146,13 +146,14 @@ export class PgRecipientQueue implements RecipientQueue {
     const fair = fairClaimSql('pg', {
       now: '$1::bigint', perPair: '$3::int', perDestination: '$4::int', limit: '$3::int',
       excluded: excludedSql((column, l) => `${column} = ANY(${list[l]}::text[])`), weight: weightSql(new Map(Object.entries(req.weights ?? {}))),
+      rotation: '$9::bigint',
     });
     const raws = await this.d.read<Raw & { slot: number }>('claimDue', `WITH f AS (${fair}),
         c AS (SELECT r.id, f.slot FROM recipients r JOIN f ON f.id = r.id WHERE r.state IN ${DUE_SQL} FOR UPDATE OF r SKIP LOCKED)
       UPDATE recipients r SET state = 'inflight', lease_owner = $5, lease_until = $6, updated_at = $1
       FROM c WHERE r.id = c.id RETURNING ${RETURNING}, c.slot`,
     [req.now, [...(req.excludeDestinations ?? [])], req.limit, req.perDestination ?? 2147483647, req.owner, req.leaseUntil,
-      [...(req.excludeTenants ?? [])], pairKeys(req.excludePairs)]);
+      [...(req.excludeTenants ?? [])], pairKeys(req.excludePairs), req.rotation ?? 0]);
     return raws.sort((a, b) => a.slot - b.slot || a.next_attempt_at - b.next_attempt_at || a.id - b.id).map(toRecipient);
   }
 

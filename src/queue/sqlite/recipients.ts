@@ -140,9 +140,10 @@ export class SqliteRecipientQueue implements RecipientQueue {
       const ids = this.d.st(fairClaimSql('sqlite', {
         now: '@now', perPair: '@limit', perDestination: '@per', limit: '@limit',
         excluded: excludedSql((column, list) => `${column} IN (SELECT value FROM json_each(@${list}))`), weight: weightSql(new Map(Object.entries(req.weights ?? {}))),
+        rotation: '@rotation',
       })).pluck().all({
         now: req.now, destinations: JSON.stringify(req.excludeDestinations ?? []), limit: req.limit, per: req.perDestination ?? 2147483647,
-        tenants: JSON.stringify(req.excludeTenants ?? []), pairs: JSON.stringify(pairKeys(req.excludePairs)),
+        tenants: JSON.stringify(req.excludeTenants ?? []), pairs: JSON.stringify(pairKeys(req.excludePairs)), rotation: req.rotation ?? 0,
       }) as number[];
       const row = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.id = ?`);
       return this.lease(ids.map((id) => row.get(id) as RawRecipient), req.owner, req.leaseUntil, req.now);

@@ -1,7 +1,7 @@
 /**
  * The queue's tenant mechanisms (issue 25), for every implementation: a
  * tenant's weight is how many of its messages one turn of the fair claim
- * holds; the claim leaves out excluded tenants (anywhere) and excluded
+ * holds; which tenant goes first rotates; the claim leaves out excluded tenants (anywhere) and excluded
  * (route key, tenant) pairs while the others are claimed; each recipient
  * row carries its tenant; waiting recipients are counted per route key and
  * tenant; the gate lists rows by key prefix (a tenant's holds). The claim's
@@ -32,6 +32,17 @@ export function tenantsContract(impl: Implementation): void {
       // Weights of 1 (or none given) are the plain turns.
       const plain = await q.queue.recipients.claimDue({ ...lease(T0 + 1), perDestination: 4, weights: { a: 1 } });
       assert.deepEqual(plain.map((r) => tenantOf(r.address)).join(''), 'abab');
+    }));
+
+    test('rotation: which tenant goes first moves on, so tenants beyond a destination\'s share are not always left out', () => withQueue(impl, async (q) => {
+      q.clock.now = T0;
+      for (const t of ['a', 'b', 'c']) await send(q, t, 3);
+      const claim = async (rotation: number) => {
+        const rows = await q.queue.recipients.claimDue({ ...lease(T0 + 1), perDestination: 2, rotation });
+        await q.queue.recipients.unclaim(rows.map((r) => r.id), 'n1', T0);
+        return rows.map((r) => r.tenant).join('');
+      };
+      assert.deepEqual([await claim(0), await claim(1), await claim(2), await claim(3), await claim(7)], ['ab', 'ca', 'bc', 'ab', 'ca']);
     }));
 
     test('weights: a name with a quote is taken literally; a weight out of range is refused', () => withQueue(impl, async (q) => {

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NEVER } from '../queue/destination-gate.js';
-import type { DestinationRow } from '../queue/model.js';
-import { weightSql } from '../queue/fair-claim.js';
+import { NEVER } from './destination-gate.js';
+import type { DestinationRow } from './model.js';
+import { weightSql } from './fair-claim.js';
 import { claimExclusions, holdKey, holdOf, holdOver, manualHold, parseHoldKey, type TenantHold } from './tenant-holds.js';
 
 const row = (over: Partial<DestinationRow> & { key: string }): DestinationRow =>

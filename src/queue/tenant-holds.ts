@@ -1,5 +1,5 @@
 /**
- * destination/tenant-holds — a tenant's suspensions as pure functions: where
+ * queue/tenant-holds — a tenant's suspensions as pure functions: where
  * they are kept, what a stored one says now, which apply to a delivery, and
  * what the claim must leave out (docs/shaping.md "Tenant limits",
  * docs/decisions/0019-tenant-limits.md).
@@ -19,8 +19,8 @@
  *
  * No I/O, no clock (callers pass `now`), no state.
  */
-import { NEVER } from '../queue/destination-gate.js';
-import type { DestinationRow, DestinationRule } from '../queue/model.js';
+import { NEVER } from './destination-gate.js';
+import type { DestinationRow, DestinationRule } from './model.js';
 
 /** Every hold row's key starts with this (DestinationGate.listRows). */
 export const HOLD_PREFIX = 'tenant:';
