@@ -62,6 +62,8 @@ export interface TenantState {
 export class Tenants {
   private holds: TenantHold[] = [];
   private readAt = -Infinity;
+  /** A read of the holds on its way (workers asking at once share it). */
+  private reading: Promise<void> | undefined;
   /** Rule triggers not yet written to the gate: key → rule in force. */
   private readonly pending = new Map<string, DestinationRule>();
   /** Tenant → until when this node found its bucket empty. */
@@ -75,9 +77,17 @@ export class Tenants {
   /** Reads the holds from the gate when this node's copy is older than HOLD_REFRESH_MS (or `force`). */
   async refresh(now: number, force = false): Promise<void> {
     if (!force && now - this.readAt < HOLD_REFRESH_MS && now >= this.readAt) return;
+    if (this.reading && !force) return this.reading;
     this.readAt = now;
-    const rows = await this.d.gate.listRows(HOLD_PREFIX);
-    this.holds = rows.map((r) => holdOf(r, now)).filter((h): h is TenantHold => h !== undefined);
+    const read = this.d.gate.listRows(HOLD_PREFIX).then((rows) => {
+      // This node's triggers not yet written (share) hold here meanwhile.
+      const unshared = this.holds.filter((h) => !h.manual && this.pending.has(holdKey(h.tenant, h.scope)));
+      this.holds = [...rows.map((r) => holdOf(r, now)).filter((h): h is TenantHold => h !== undefined), ...unshared];
+    }).finally(() => {
+      if (this.reading === read) this.reading = undefined;
+    });
+    this.reading = read;
+    return read;
   }
 
   /** The suspensions in force as this node last read them (and its own triggers since). */
@@ -162,10 +172,11 @@ export class Tenants {
   async share(): Promise<void> {
     const now = this.d.clock();
     for (const [key, rule] of [...this.pending]) {
-      this.pending.delete(key);
       await this.d.gate.putLimits(key, { rules: [rule] }, now).catch((err: unknown) => {
         this.d.log.warn({ event: 'qmgr_error', destination: key, err: (err as Error).message }, 'could not share a tenant suspension');
       });
+      // Written (or not to be: it holds here till it ends): a newer trigger meanwhile is written next time.
+      if (this.pending.get(key) === rule) this.pending.delete(key);
     }
   }
 
