@@ -9,7 +9,7 @@
 import type { DestinationInfo, ListedRecipient, MessageDetail } from '../http/admin-api.js';
 import type { MessageRow } from '../queue/model.js';
 import { age, attemptsMade, describeLast, describeReply, nextText, printable } from '../queue/describe.js';
-import { destinationTenantLine } from './tenant-format.js';
+import { destinationTenantLine } from '../queue/describe-tenants.js';
 
 export { age, describeLast, describeReply, escapeChar, nextText, printable } from '../queue/describe.js';
 
@@ -84,6 +84,6 @@ function destinationDetails(d: DestinationInfo, now: number): string[] {
     if (l.learnedRecipients) out.push(`  learned: at most ${l.learnedRecipients.max} recipients per transaction for ${age(l.learnedRecipients.until - now)} (${printable(l.learnedRecipients.reply)})`);
     for (const r of l.rules) out.push(`  rule: ${r.rule} — ${r.action} for ${age(r.until - now)}, triggered by "${printable(r.reply)}"`);
   }
-  for (const t of d.tenants ?? []) out.push(destinationTenantLine(t, now));
+  for (const t of d.tenants ?? []) out.push(`  ${destinationTenantLine(t, now)}`);
   return out.length > 0 ? [d.key, ...out] : [];
 }

@@ -7,7 +7,8 @@
  * resume ends a reply rule's suspension too. Exit codes as `queue`: 0 done,
  * 1 failure, 2 usage, 3 nothing to resume.
  */
-import { formatTenants, holdText } from './tenant-format.js';
+import { formatTenants } from './tenant-format.js';
+import { holdText } from '../queue/describe-tenants.js';
 import { printable } from './format.js';
 import { print, withBackend, type Common } from './queue-cmd.js';
 

@@ -1,30 +1,13 @@
 /**
- * cli/tenant-format — text renderings of tenant limits: a tenant's line under
- * its destination in `halcyon destinations`, a suspension, and the listing
- * of `halcyon tenant list`. Text that came from a remote or from mail (a
- * reply, a tenant name) is printed through `printable`. Pure: no I/O.
+ * cli/tenant-format — the listing of `halcyon tenant list`: suspensions in
+ * force, the configured tenants, waiting recipients per tenant and route key.
+ * The wording of one suspension is queue/describe-tenants' (shared with the
+ * dashboard); text from a remote or from mail goes through `printable`.
+ * Pure: no I/O.
  */
-import type { DestinationTenant, TenantsReport } from '../http/admin-tenants.js';
-import type { TenantHold } from '../queue/tenant-holds.js';
-import { NEVER } from '../queue/destination-gate.js';
-import { age, printable } from '../queue/describe.js';
-
-/** "until 2026-12-07T07:00:00.000Z (59m)" or "until resumed". */
-const until = (t: number, now: number): string => (t >= NEVER ? 'until resumed' : `until ${new Date(t).toISOString()} (${age(Math.max(0, t - now))})`);
-
-/** "suspended at mx:… until … : why" — one suspension. */
-export function holdText(h: TenantHold, now: number): string {
-  return `suspended at ${printable(h.scope)} ${until(h.until, now)}: ${printable(h.why)}`;
-}
-
-/** A tenant's line under its destination: "  tenant acme: 12 queued, suspended at … until …: why". */
-export function destinationTenantLine(t: DestinationTenant, now: number): string {
-  const states = [
-    ...(t.held ? [holdText(t.held, now)] : []),
-    ...(t.rateLimitedUntil !== undefined && t.rateLimitedUntil > now ? [`over its rate ${until(t.rateLimitedUntil, now)}`] : []),
-  ];
-  return `  tenant ${printable(t.tenant)}: ${t.queued} queued${states.length > 0 ? `, ${states.join(', ')}` : ''}`;
-}
+import type { TenantsReport } from '../http/admin-tenants.js';
+import { printable } from '../queue/describe.js';
+import { holdText, untilText } from '../queue/describe-tenants.js';
 
 /** `halcyon tenant list`: suspensions in force, the configured tenants (and rate state), waiting recipients per route key. */
 export function formatTenants(r: TenantsReport, now: number): string {
@@ -34,7 +17,7 @@ export function formatTenants(r: TenantsReport, now: number): string {
   if (r.tenants.length > 0) {
     out.push('Tenants:');
     for (const t of r.tenants) {
-      const limited = t.rateLimitedUntil !== undefined && t.rateLimitedUntil > now ? `, over its rate ${until(t.rateLimitedUntil, now)}` : '';
+      const limited = t.rateLimitedUntil !== undefined && t.rateLimitedUntil > now ? `, over its rate ${untilText(t.rateLimitedUntil, now)}` : '';
       out.push(`  ${printable(t.tenant)}  rate=${t.rate ?? '-'} weight=${t.weight}${limited}`);
     }
   }
