@@ -28,7 +28,7 @@ import type { Config } from '../config/schema.js';
 import { parseRate } from '../config/units.js';
 import type { DestinationGate } from '../queue/destination-gate.js';
 import type { DestinationRule, LastReply } from '../queue/model.js';
-import { claimExclusions, holdKey, holdOf, holdOver, HOLD_PREFIX, type TenantHold } from '../queue/tenant-holds.js';
+import { claimExclusions, EVERYWHERE, holdKey, holdOf, holdOver, HOLD_PREFIX, type TenantHold } from '../queue/tenant-holds.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
 
 /** How stale this node's copy of the holds may be: a suspension another node wrote applies here within this. */
@@ -102,8 +102,9 @@ export class Tenants {
 
   /** What the next claim must leave out, the tenants' weights and the turn's rotation (RecipientQueue.claimDue). */
   claimFilter(now: number): { excludeTenants: string[]; excludePairs: { destination: string; tenant: string }[]; weights: Record<string, number>; rotation: number } {
-    const known = new Map(this.d.known());
     const holds = this.inForce(now);
+    // The route keys this node knows are walked only while a hold is scoped (most passes have none).
+    const known = holds.some((h) => h.scope !== EVERYWHERE) ? new Map(this.d.known()) : new Map<string, string>();
     const routeKeys = new Set([...known.keys(), ...holds.map((h) => h.scope)]);
     const { tenants, pairs } = claimExclusions(holds, routeKeys, (k) => this.scopesOf(k, known.get(k)).slice(1), now);
     for (const [tenant, until] of this.rateWaits) {
