@@ -26,6 +26,8 @@ export interface DestinationTenant {
   readonly held?: TenantHold;
   /** A running server found its rate spent: its mail waits until then (this node's view). */
   readonly rateLimitedUntil?: number;
+  /** Its `[tenants.NAME] rate`, when it has one. */
+  readonly rate?: string;
 }
 
 /** `GET /api/tenants`: suspensions in force, the tenants' settings (and rate state on a running server), waiting recipients by route key. */
@@ -112,7 +114,7 @@ export class TenantAdmin {
   async perDestination(keys: readonly string[], routeKeysOf: (key: string) => readonly string[]): Promise<Map<string, DestinationTenant[]>> {
     const [holds, counts] = await Promise.all([this.holds(), this.d.store.recipients.tenantCounts()]);
     const now = this.d.clock();
-    const rate = new Map((this.d.tenants?.states(now) ?? []).filter((s) => s.rateLimitedUntil !== undefined).map((s) => [s.tenant, s.rateLimitedUntil!]));
+    const states = new Map((this.d.tenants?.states(now) ?? []).map((s) => [s.tenant, s]));
     const out = new Map<string, DestinationTenant[]>();
     for (const key of keys) {
       const routeKeys = new Set([key, ...routeKeysOf(key)]);
@@ -123,8 +125,11 @@ export class TenantAdmin {
       for (const h of holds) if (h.scope !== EVERYWHERE && scopes.has(h.scope) && !queued.has(h.tenant)) queued.set(h.tenant, 0);
       const list = [...queued].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, n]): DestinationTenant => {
         const held = holds.filter((h) => h.tenant === tenant && scopes.has(h.scope)).sort((a, b) => b.until - a.until)[0];
-        const until = rate.get(tenant);
-        return { tenant, queued: n, ...(held ? { held } : {}), ...(until !== undefined ? { rateLimitedUntil: until } : {}) };
+        const st = states.get(tenant);
+        return {
+          tenant, queued: n, ...(held ? { held } : {}), ...(st?.rateLimitedUntil !== undefined ? { rateLimitedUntil: st.rateLimitedUntil } : {}),
+          ...(st?.rate !== undefined ? { rate: st.rate } : {}),
+        };
       });
       if (list.length > 0) out.set(key, list);
     }

@@ -26,7 +26,7 @@ export function holdText(h: TenantHold, now: number): string {
 export function destinationTenantLine(t: DestinationTenant, now: number): string {
   const states = [
     ...(t.held ? [holdText(t.held, now)] : []),
-    ...(t.rateLimitedUntil !== undefined && t.rateLimitedUntil > now ? [`over its rate ${untilText(t.rateLimitedUntil, now)}`] : []),
+    ...(t.rateLimitedUntil !== undefined && t.rateLimitedUntil > now ? [`over its rate${t.rate !== undefined ? ` (${printable(t.rate)})` : ''} ${untilText(t.rateLimitedUntil, now)}`] : []),
   ];
   return `tenant ${printable(t.tenant)}: ${t.queued} queued${states.length > 0 ? `, ${states.join(', ')}` : ''}`;
 }

@@ -4,7 +4,8 @@
  * injection API.
  * - rate: a tenant with `rate = "2/h"` sends its bucket's two messages, then
  *   its mail waits (queued, nothing failed or bounced) while another tenant's
- *   ten go to the same destination;
+ *   ten go to the same destination; `halcyon destinations` shows it over its
+ *   rate, and the log says so with tenant=;
  * - weight: at a contended destination a weight-3 tenant gets about three
  *   deliveries for each one of a weight-1 tenant (decided by the order of
  *   the remote's log, not by timing).
@@ -13,7 +14,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { queueList, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
+import { queueList, runCli, spawnHalcyon, type SpawnedHalcyon } from '../support/halcyon.js';
 import { startRemote, type Remote } from '../support/remote-smtp.js';
 
 const TOKEN = 'tenant-secret';
@@ -53,7 +54,8 @@ describe('tenant rate', () => {
   let h: SpawnedHalcyon;
   before(async () => {
     remote = await startRemote({ extensions: { enhancedStatusCodes: true } });
-    h = await spawnHalcyon(`${config(remote, 'max_connections_per_destination = 2')}
+    h = await spawnHalcyon(`log_level = "info"
+${config(remote, 'max_connections_per_destination = 2')}
 [tenants.limited]
 rate = "2/h"
 `, { http: true, captureStdout: true });
@@ -74,6 +76,11 @@ rate = "2/h"
     for (const r of waiting) assert.ok(r.state === 'queued' || r.state === 'deferred' || r.state === 'inflight', `${r.address} is ${r.state}`);
     assert.ok(waiting.every((r) => r.tenant === 'limited'));
     assert.equal(remote.transactions.filter((t) => t.reply && !t.reply.startsWith('250')).length, 0, 'nothing refused');
+    // The running server says why, under the destination.
+    const shown = await runCli(['destinations', '--config', h.configFile]);
+    assert.match(shown.stdout, /\n {2}tenant limited: 6 queued, over its rate \(2\/h\) until \S+Z \(\d+m\)\n/);
+    assert.ok(!/tenant free: .*over its rate/.test(shown.stdout));
+    assert.match(h.stdout(), /"event":"tenant_rate_limited".*"msg":"tenant=limited over its rate \(2\/h\)/);
   });
 });
 
