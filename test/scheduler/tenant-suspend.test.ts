@@ -9,7 +9,9 @@
  * suspension (where, until when, the rule and the reply), the log has
  * grep-able tenant= lines, and `halcyon tenant resume` lets the mail go.
  * An administrator's `halcyon tenant suspend` holds the other tenant's new
- * mail likewise (a third tenant's mail, queued after it, goes first).
+ * mail likewise (a third tenant's mail, queued after it, goes first). A 421
+ * that closes the connection and matches suspends the tenant, and the
+ * destination does not back off.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,4 +132,52 @@ test('an administrator\'s suspension holds a tenant\'s new mail at that destinat
   assert.equal(r.code, 0, r.stderr);
   await remote.waitFor(() => from('good').length >= before + 3, 30_000);
   assert.equal((await cli('tenant', 'resume', 'good')).code, 3, 'nothing left to resume');
+});
+
+test('a 421 that ends the connection and matches suspend_tenant suspends the tenant, not the destination (no backoff)', async () => {
+  const closing = await startRemote({
+    extensions: { enhancedStatusCodes: true },
+    endOfDataReply: (tx) => (tx.mailFrom === 'news@spammy.test' ? '421 4.7.0 Unsolicited mail from this sender, closing connection' : '250 2.0.0 ok'),
+  });
+  const node = await spawnHalcyon(`
+[routes]
+"close.test" = "127.0.0.1:${closing.port}"
+[delivery]
+tls = "none"
+queue_scan_interval = "200ms"
+max_connections_per_destination = 1
+initial_connections_per_destination = 1
+[[delivery.rules]]
+match = "unsolicited"
+code = 421
+action = "suspend_tenant"
+for = "1h"
+[http]
+require_token = true
+[[http.tokens]]
+name = "app"
+token = "${TOKEN}"
+`, { http: true });
+  try {
+    const post = async (tenant: string, n: number) => {
+      const res = await fetch(`http://127.0.0.1:${node.httpPort!}/api/inject/v1`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify({ from: `news@${tenant}.test`, tenant, recipients: Array.from({ length: n }, (_, i) => ({ email: `${tenant}${i}@close.test`, vars: { i } })),
+          content: { subject: 'hello {{i}}', text: 'hello' } }),
+      });
+      assert.ok(res.ok, `${res.status} ${await res.text()}`);
+    };
+    await post('spammy', 3);
+    await post('good', 10);
+    // A backoff after the 421 would hold good's ten for a minute and more (destination_backoff).
+    await closing.waitFor(() => closing.transactions.filter((t) => t.mailFrom === 'news@good.test').length >= 10, 30_000);
+    assert.equal(closing.transactions.filter((t) => t.mailFrom === 'news@spammy.test').length, 1);
+    const dests = JSON.parse((await runCli(['destinations', '--json', '--config', node.configFile])).stdout) as { health: string; consecutiveFailures: number; tenants?: { tenant: string; held?: unknown }[] }[];
+    const d = dests.find((x) => x.tenants?.some((t) => t.tenant === 'spammy' && t.held));
+    assert.ok(d, JSON.stringify(dests));
+    assert.equal(d.health, 'ok');
+  } finally {
+    await node.kill('SIGTERM');
+    await closing.close();
+  }
 });
