@@ -377,7 +377,7 @@ export class Admin implements AdminApi {
   async destinations(): Promise<DestinationInfo[]> {
     const list = await this.listDestinations();
     // The tenants waiting at each, held there or over their rate (http/admin-tenants).
-    const tenants = await this.tenantAdmin.perDestination(list.map((r) => r.key), (key) => r(list.find((x) => x.key === key)?.domains));
+    const tenants = await this.tenantAdmin.perDestination(list.map((r) => r.key), (key) => list.find((x) => x.key === key)?.domains ?? []);
     const withTenants = list.map((d) => (tenants.has(d.key) ? { ...d, tenants: tenants.get(d.key)! } : d));
     return withTlsReports(withTenants, (await this.d.tlsReports?.()) ?? new Map<string, TlsReport>(), this.d.clock());
   }
@@ -498,8 +498,6 @@ function withTlsReports(list: DestinationInfo[], reports: ReadonlyMap<string, Tl
   }
   return out;
 }
-
-const r = (domains: readonly string[] | undefined): readonly string[] => domains ?? [];
 
 /** A refusal of http/admin-tenants as the API's error. */
 function tenantError(err: unknown): never {
