@@ -115,12 +115,14 @@ export class TenantAdmin {
     const [holds, counts] = await Promise.all([this.holds(), this.d.store.recipients.tenantCounts()]);
     const now = this.d.clock();
     const states = new Map((this.d.tenants?.states(now) ?? []).map((s) => [s.tenant, s]));
+    const byRouteKey = new Map<string, TenantCount[]>();
+    for (const c of counts) byRouteKey.set(c.destination, [...(byRouteKey.get(c.destination) ?? []), c]);
     const out = new Map<string, DestinationTenant[]>();
     for (const key of keys) {
       const routeKeys = new Set([key, ...routeKeysOf(key)]);
       const scopes = new Set([EVERYWHERE, ...routeKeys, this.d.view?.scopeOf(key) ?? key]);
       const queued = new Map<string, number>();
-      for (const c of counts) if (routeKeys.has(c.destination)) queued.set(c.tenant, (queued.get(c.tenant) ?? 0) + c.queued);
+      for (const c of [...routeKeys].flatMap((k) => byRouteKey.get(k) ?? [])) queued.set(c.tenant, (queued.get(c.tenant) ?? 0) + c.queued);
       // A tenant held there is shown even with nothing waiting (its mail may be queued later).
       for (const h of holds) if (h.scope !== EVERYWHERE && scopes.has(h.scope) && !queued.has(h.tenant)) queued.set(h.tenant, 0);
       const list = [...queued].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tenant, n]): DestinationTenant => {

@@ -377,7 +377,8 @@ export class Admin implements AdminApi {
   async destinations(): Promise<DestinationInfo[]> {
     const list = await this.listDestinations();
     // The tenants waiting at each, held there or over their rate (http/admin-tenants).
-    const tenants = await this.tenantAdmin.perDestination(list.map((r) => r.key), (key) => list.find((x) => x.key === key)?.domains ?? []);
+    const domains = new Map(list.map((x) => [x.key, x.domains ?? []]));
+    const tenants = await this.tenantAdmin.perDestination(list.map((x) => x.key), (key) => domains.get(key) ?? []);
     const withTenants = list.map((d) => (tenants.has(d.key) ? { ...d, tenants: tenants.get(d.key)! } : d));
     return withTlsReports(withTenants, (await this.d.tlsReports?.()) ?? new Map<string, TlsReport>(), this.d.clock());
   }
