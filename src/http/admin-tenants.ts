@@ -116,7 +116,11 @@ export class TenantAdmin {
     const now = this.d.clock();
     const states = new Map((this.d.tenants?.states(now) ?? []).map((s) => [s.tenant, s]));
     const byRouteKey = new Map<string, TenantCount[]>();
-    for (const c of counts) byRouteKey.set(c.destination, [...(byRouteKey.get(c.destination) ?? []), c]);
+    for (const c of counts) {
+      const at = byRouteKey.get(c.destination);
+      if (at) at.push(c);
+      else byRouteKey.set(c.destination, [c]);
+    }
     const out = new Map<string, DestinationTenant[]>();
     for (const key of keys) {
       const routeKeys = new Set([key, ...routeKeysOf(key)]);
