@@ -87,6 +87,8 @@ export interface App {
   readonly httpAddress?: string;
   /** TLS-RPT: the session counter and the daily report sender (tests drive `sender.runOnce`). */
   readonly tlsRpt: { readonly recorder: TlsRptRecorder; readonly sender: TlsRptSender };
+  /** The SMTP session workers, when `[server] workers` > 0 (app/session-workers). */
+  readonly sessionWorkers: SessionWorkers | undefined;
   /** Applies a new, already validated configuration (SIGHUP); throws ConfigError and keeps the old one if it cannot. */
   reload(next: Config): Promise<ReloadResult>;
   stop(deadlineMs?: number): Promise<void>;
@@ -243,7 +245,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     if (before !== live.current.aliases) before?.close();
     live.current.aliases?.watch(durationMs(kept.aliases.check_interval));
     log.level = kept.log_level;
-    if (inbound instanceof SessionWorkers) inbound.reload(kept);
+    if (inbound instanceof SessionWorkers) await inbound.reload(kept);
     qmgr.poke();
     return { restartNeeded: restartNeeded(next, running) };
   }
@@ -254,6 +256,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     get mailboxes() { return live.current.mailboxes; },
     store, qmgr, destinations, smtp, verifier, log, listening, metrics, admin, httpAddress: httpServer?.address, reload,
     tlsRpt: { recorder: tlsRecorder, sender: tlsRpt.sender },
+    sessionWorkers: inbound instanceof SessionWorkers ? inbound : undefined,
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;

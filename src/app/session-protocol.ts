@@ -54,7 +54,9 @@ export type FromWorker =
   | { readonly t: 'tell'; readonly told: readonly Told[] }
   | { readonly t: 'listening'; readonly listening: readonly { kind: string; address: string }[] }
   | { readonly t: 'start_failed'; readonly error: string }
-  | { readonly t: 'drained' };
+  | { readonly t: 'drained' }
+  /** A configuration sent by the main thread is in force (or was refused: the one in force stays). */
+  | { readonly t: 'reloaded' };
 
 export type ToWorker =
   | { readonly t: 'answer'; readonly id: number; readonly ok: true; readonly value: unknown }

@@ -63,7 +63,8 @@ port.on('message', (msg: ToWorker) => {
         if (before !== live.current.aliases) before?.close();
         live.current.aliases?.watch(durationMs(msg.config.aliases.check_interval));
         log.level = msg.logLevel;
-      }).catch((err: unknown) => log.error({ event: 'worker_reload_failed', err: (err as Error).message }, `session worker ${data.index}: reload failed; the configuration in force stays`));
+      }).catch((err: unknown) => log.error({ event: 'worker_reload_failed', err: (err as Error).message }, `session worker ${data.index}: reload failed; the configuration in force stays`))
+        .finally(() => post({ t: 'reloaded' }));
       return;
     case 'drain':
       void inbound.drain(msg.deadlineMs).then(() => {

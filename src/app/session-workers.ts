@@ -41,6 +41,8 @@ interface Running {
   readonly admitted: Map<string, number>;
   gone: boolean;
   drained?: () => void;
+  /** Called for each `reloaded`, oldest first. */
+  readonly reloads: (() => void)[];
 }
 
 export class SessionWorkers {
@@ -67,9 +69,19 @@ export class SessionWorkers {
     return first;
   }
 
-  /** Sends a reloaded configuration to every worker (each swaps its snapshot as the main thread does). */
-  reload(next: Config): void {
-    this.broadcast({ t: 'config', config: next, logLevel: this.deps.log.level });
+  /** Sends a reloaded configuration to every worker (each swaps its snapshot as the main thread does); resolves when each has. */
+  async reload(next: Config): Promise<void> {
+    const all = [...this.running.values()].map((r) => new Promise<void>((resolve) => {
+      r.reloads.push(resolve);
+      r.worker.once('exit', () => resolve());
+      r.worker.postMessage({ t: 'config', config: next, logLevel: this.deps.log.level } satisfies ToWorker);
+    }));
+    await Promise.all(all);
+  }
+
+  /** The thread of worker `index` (1…N), while it runs: tests end one to see that a crash loses no accepted mail. */
+  threadOf(index: number): Worker | undefined {
+    return this.running.get(index)?.worker;
   }
 
   /** Stops accepting and waits for each worker's sessions to end (up to deadlineMs); then closes them. */
@@ -109,7 +121,7 @@ export class SessionWorkers {
       index, lanes: this.count + 1, config: this.deps.config(), specs, logLevel: this.deps.log.level, queue: port2,
     };
     const worker = new Worker(new URL('./session-worker.js', import.meta.url), { workerData, transferList: [port2] });
-    const r: Running = { worker, admitted: new Map(), gone: false };
+    const r: Running = { worker, admitted: new Map(), gone: false, reloads: [] };
     this.running.set(index, r);
     if (this.deps.queue.health.problem) worker.postMessage({ t: 'health', trouble: this.deps.queue.health.problem.code } satisfies ToWorker);
     return new Promise((resolve, reject) => {
@@ -121,6 +133,7 @@ export class SessionWorkers {
         }
         if (m.t === 'start_failed') return reject(new Error(m.error));
         if (m.t === 'drained') return r.drained?.();
+        if (m.t === 'reloaded') return r.reloads.shift()?.();
         if (m.t === 'tell') return this.told(r, index, m.told);
         void this.answer(r, worker, m);
       });
