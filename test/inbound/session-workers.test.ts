@@ -12,12 +12,16 @@ import { execFile, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { haveTool, startTestApp, type TestApp } from '../support/halcyon.js';
+import { HalcyonError } from '../../src/errors.js';
+import { hashPassword } from '../../src/inbound/auth.js';
+import { haveTool, runCli, startTestApp, type TestApp } from '../support/halcyon.js';
 import { freeLoopbackPort, message, submit, waitUntil } from '../support/postfix.js';
 import { RawSmtpClient } from '../support/smtp-client.js';
+import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
 
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 const SMTP_SINK = '/usr/sbin/smtp-sink';
+const SWAKS = '/usr/bin/swaks';
 
 /** The connections each worker took, from /metrics (halcyon_session_worker_connections_total). */
 async function perWorker(t: TestApp): Promise<Map<string, number>> {
@@ -148,3 +152,78 @@ test('workers = 2: a worker that dies loses no mail it answered 250 to, and is s
   }
 });
 
+
+test('workers = 2 on the PostgreSQL queue: the workers write through the main thread\'s pool; every 250 is in the queue', async (tc) => {
+  const why = await pgUnavailable();
+  if (why !== undefined) return void tc.skip(why);
+  const db = await createTestDatabase();
+  const t = await startTestApp({ server: { workers: 2 }, queue: { backend: 'postgres', url: db.url }, routes: { 'example.test': '127.0.0.1:9' } });
+  try {
+    const ids = (await Promise.all([0, 1, 2, 3].map(async (n) => {
+      const mine: string[] = [];
+      for (let i = 0; i < 15; i++) mine.push(await submit(t.port, { from: 'a@client.test', to: ['r@example.test'], content: message('a@client.test', ['r@example.test'], `pg c${n} m${i}`) }));
+      return mine;
+    }))).flat();
+    assert.equal(new Set(ids).size, 60);
+    for (const id of ids) assert.equal((await t.app.store.recipients.getRecipients(id)).length, 1, `message ${id} is in the queue`);
+    const workers = await perWorker(t);
+    assert.ok((workers.get('1') ?? 0) > 0 && (workers.get('2') ?? 0) > 0, `connections on both workers: ${JSON.stringify([...workers])}`);
+  } finally {
+    await t.stop();
+    await db.drop();
+  }
+});
+
+test('workers = 2: STARTTLS, AUTH and DKIM signing run in the workers (swaks -tls --auth, signed in the queue)', async (tc) => {
+  if (!haveTool(tc, existsSync(SWAKS), 'swaks')) return;
+  const dir = mkdtempSync(join(tmpdir(), 'halcyon-dkim-keys-'));
+  const key = join(dir, 'client.test.w1.pem');
+  const gen = await runCli(['dkim', 'keygen', 'client.test', 'w1', '--algorithm', 'ed25519-sha256', '--out', key]);
+  assert.equal(gen.code, 0, gen.stderr);
+  const t = await startTestApp({
+    server: { workers: 2 }, routes: { 'example.test': '127.0.0.1:9' },
+    users: [{ name: 'u', password_hash: hashPassword('p') }],
+    dkim: [{ domain: 'client.test', selector: 'w1', key, algorithm: 'ed25519-sha256' }],
+  });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const res = await new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(SWAKS, ['--server', '127.0.0.1', '--port', String(t.port), '-tls', '--auth', 'PLAIN', '--auth-user', 'u', '--auth-password', 'p',
+          '--from', 'sender@client.test', '--to', 'rcpt@example.test', '--header', `Subject: worker tls ${i}`], { timeout: 30_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, out: stdout + stderr }));
+      });
+      assert.equal(res.code, 0, `swaks failed:\n${res.out}`);
+      assert.match(res.out, /<~ {2}235 2\.7\.0/);
+    }
+    const queued = await t.app.store.recipients.listMessages({});
+    assert.equal(queued.length, 4);
+    for (const q of queued) {
+      const body = (await t.app.store.messages.getBody(q.message.id)).toString('latin1');
+      assert.match(body, /^DKIM-Signature:[^]*?d=client\.test;[^]*?s=w1;/m, 'signed in the worker');
+      assert.match(body, /with ESMTPSA id /, 'received over TLS with AUTH');
+    }
+  } finally {
+    await t.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('workers = 2: a failed queue refuses mail in every worker (451 4.3.0 at MAIL)', async () => {
+  const t = await startTestApp({ server: { workers: 2 }, routes: { 'example.test': '127.0.0.1:9' } });
+  try {
+    t.app.store.health.failed(new HalcyonError('HAL_ERR_QUEUE_FAILED', 'test: the queue broke'));
+    const before = await perWorker(t);
+    for (let i = 0; i < 10; i++) {
+      const c = await RawSmtpClient.connect(t.port);
+      await c.read();
+      await c.expect('EHLO client.test', 250);
+      const r = await c.cmd('MAIL FROM:<a@client.test>');
+      c.close();
+      assert.equal(`${r.code} ${r.enhanced ?? ''}`, '451 4.3.0', `connection ${i}: ${r.lines.join(' ')}`);
+    }
+    const after = await perWorker(t);
+    for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} took some of the 10: ${JSON.stringify([...after])}`);
+  } finally {
+    await t.stop();
+  }
+});
