@@ -120,7 +120,7 @@ export class SessionWorkers {
     const workerData: SessionWorkerData = {
       index, lanes: this.count + 1, config: this.deps.config(), specs, logLevel: this.deps.log.level, queue: port2,
     };
-    const worker = new Worker(new URL('./session-worker.js', import.meta.url), { workerData, transferList: [port2] });
+    const worker = new Worker(new URL('./session-worker.js', import.meta.url), { name: `halcyon-session-${index}`, workerData, transferList: [port2] });
     const r: Running = { worker, admitted: new Map(), gone: false, reloads: [] };
     this.running.set(index, r);
     if (this.deps.queue.health.problem) worker.postMessage({ t: 'health', trouble: this.deps.queue.health.problem.code } satisfies ToWorker);

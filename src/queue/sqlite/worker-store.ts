@@ -212,7 +212,7 @@ export class WorkerQueue implements Queue {
   }
 
   static async open(opts: { dataDir: string; clock?: () => number; callTimeoutMs?: number; events?: EventRoutes }): Promise<WorkerQueue> {
-    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { dataDir: opts.dataDir, events: opts.events } });
+    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { name: 'halcyon-queue', workerData: { dataDir: opts.dataDir, events: opts.events } });
     const queue = new WorkerQueue(worker, opts.clock ?? Date.now, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
     await queue.recipients.counts(); // the worker has opened (and migrated) the database
     return queue;
