@@ -4,7 +4,9 @@
  * smtp-sink, every accepted message delivered exactly once and connections
  * taken by both workers; the node's connection limit held across them; a
  * reload reaching both; a worker that dies losing none of the mail it
- * answered 250 to, and started again.
+ * answered 250 to, and started again; TLS, AUTH, DKIM signing, DNSBL,
+ * the message rate and the queue's health working in (or across) workers;
+ * their log lines reaching the app's log.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HalcyonError } from '../../src/errors.js';
 import { hashPassword } from '../../src/inbound/auth.js';
+import { pino } from 'pino';
 import { haveTool, runCli, startTestApp, type TestApp } from '../support/halcyon.js';
+import { startDnsServer } from '../support/dns-server.js';
 import { freeLoopbackPort, message, submit, waitUntil } from '../support/postfix.js';
 import { RawSmtpClient } from '../support/smtp-client.js';
 import { createTestDatabase, pgUnavailable } from '../support/postgres.js';
@@ -102,7 +106,7 @@ test('workers = 2: a reload (SIGHUP) reaches every worker', async () => {
     await t.app.reload({ ...t.app.config, smtp: { ...t.app.config.smtp, max_recipients: 1 } });
     const before = await perWorker(t);
     const seen: number[] = [];
-    for (let i = 0; i < 12; i++) {
+    for (let i = 0; i < 16; i++) {
       const c = await RawSmtpClient.connect(t.port);
       await c.read();
       await c.expect('EHLO client.test', 250);
@@ -111,9 +115,9 @@ test('workers = 2: a reload (SIGHUP) reaches every worker', async () => {
       seen.push((await c.cmd('RCPT TO:<r2@example.test>')).code);
       c.close();
     }
-    assert.deepEqual(seen, Array(12).fill(452), 'every session, on either worker, has max_recipients = 1');
+    assert.deepEqual(seen, Array(16).fill(452), 'every session, on either worker, has max_recipients = 1');
     const after = await perWorker(t);
-    for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} took some of the 12: ${JSON.stringify([...after])}`);
+    for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} took some of the 16: ${JSON.stringify([...after])}`);
   } finally {
     await t.stop();
   }
@@ -213,7 +217,7 @@ test('workers = 2: a failed queue refuses mail in every worker (451 4.3.0 at MAI
   try {
     t.app.store.health.failed(new HalcyonError('HAL_ERR_QUEUE_FAILED', 'test: the queue broke'));
     const before = await perWorker(t);
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 16; i++) {
       const c = await RawSmtpClient.connect(t.port);
       await c.read();
       await c.expect('EHLO client.test', 250);
@@ -222,8 +226,55 @@ test('workers = 2: a failed queue refuses mail in every worker (451 4.3.0 at MAI
       assert.equal(`${r.code} ${r.enhanced ?? ''}`, '451 4.3.0', `connection ${i}: ${r.lines.join(' ')}`);
     }
     const after = await perWorker(t);
-    for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} took some of the 10: ${JSON.stringify([...after])}`);
+    for (const w of ['1', '2']) assert.ok((after.get(w) ?? 0) > (before.get(w) ?? 0), `worker ${w} took some of the 16: ${JSON.stringify([...after])}`);
   } finally {
     await t.stop();
+  }
+});
+
+test('workers = 2: the message rate is the node\'s (over 16 connections on both workers, MAIL 6 and on get 450 4.7.1)', async () => {
+  const t = await startTestApp({ server: { workers: 2 }, relay: { networks: [] }, inbound: { message_rate_limit: 5 } });
+  try {
+    const codes: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      const c = await RawSmtpClient.connect(t.port);
+      await c.read();
+      await c.expect('EHLO client.test', 250);
+      const r = await c.cmd('MAIL FROM:<a@client.test>');
+      codes.push(`${r.code} ${r.enhanced ?? ''}`);
+      c.close();
+    }
+    assert.deepEqual(codes, [...Array(5).fill('250 2.1.0'), ...Array(11).fill('450 4.7.1')]);
+    const workers = await perWorker(t);
+    assert.ok((workers.get('1') ?? 0) > 0 && (workers.get('2') ?? 0) > 0, `connections on both workers: ${JSON.stringify([...workers])}`);
+  } finally {
+    await t.stop();
+  }
+});
+
+test('workers = 2: DNSBL look-ups in the workers; their reject lines reach the app\'s log, one JSON line each, with the worker', async () => {
+  const zone = 'zen.example.test';
+  const dns = await startDnsServer({ [`1.0.0.127.${zone}`]: { A: ['127.0.0.2'] } });
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (s: string) => { lines.push(s); } });
+  const t = await startTestApp({ server: { workers: 2 }, relay: { networks: [] }, dns: { servers: [dns.address], timeout: '500ms' }, inbound: { dnsbl: [zone] } }, { logger });
+  try {
+    for (let i = 0; i < 8; i++) {
+      const from = i % 2 === 0 ? '127.0.0.1' : '127.0.0.2';
+      const c = await RawSmtpClient.connect(t.port, { localAddress: from });
+      await c.read();
+      await c.expect('EHLO client.test', 250);
+      await c.expect('MAIL FROM:<sender@client.test>', 250);
+      const r = await c.cmd('RCPT TO:<postmaster@localhost>');
+      c.close();
+      assert.equal(r.code, from === '127.0.0.1' ? 554 : 250, `${from}: ${r.lines.join(' ')}`);
+    }
+    await waitUntil(() => lines.filter((l) => l.includes('"reason":"dnsbl"')).length === 4, 'the four reject lines');
+    const rejects = lines.filter((l) => l.includes('"reason":"dnsbl"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const r of rejects) assert.ok(r.worker === 1 || r.worker === 2, `a worker's line: ${JSON.stringify(r)}`);
+    for (const l of lines) assert.equal(l.trimEnd().split('\n').length, 1, 'one line per write');
+  } finally {
+    await t.stop();
+    await dns.close();
   }
 });
