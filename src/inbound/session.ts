@@ -19,12 +19,12 @@ import { HalcyonError, type ErrorCode } from '../errors.js';
 import type { Intake } from '../intake/intake.js';
 import type { ArcChain } from '../intake/arc.js';
 import type { Trace } from '../queue/model.js';
-import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
+import { formatMailbox, isAddressError, parsePath, type Mailbox } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { BdatReader } from '../smtp/bdat.js';
 import { DataReader, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
-import { isParamError, parseMailParams, parseRcptParams, type Offered } from '../smtp/params.js';
+import { isParamError, parseMailParams, parseRcptParams, type MailParams, type Offered } from '../smtp/params.js';
 import { formatReply } from '../smtp/reply.js';
 import type { Credentials, UserDirectory } from './auth.js';
 import type { AuthLimiter } from './auth-throttle.js';
@@ -312,7 +312,8 @@ export class InboundSession {
     this.reply(250, undefined, greet, ...ext);
   }
 
-  private async mail(pathText: string, paramText: string): Promise<void> {
+  /** Answers MAIL; a promise only while a per-client rate is asked of another thread (a session worker's). */
+  private mail(pathText: string, paramText: string): void | Promise<void> {
     const asked = bareAddress(pathText).slice(0, 512); // the sender a MAIL refused before it is parsed named
     if (this.settings.kind === 'submission' && !this.authUser) return this.error(530, '5.7.0', 'Authentication required', { stage: 'MAIL', reason: 'auth_required', from: asked });
     const params = parseMailParams(paramText, this.offered());
@@ -326,9 +327,14 @@ export class InboundSession {
         { stage: 'MAIL', reason: 'syntax', from: asked });
     }
     const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
-    if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && await this.deps.rate.messageOver(this.ip)) {
-      return this.refuse({ stage: 'MAIL', reason: 'rate_messages', from: sender }, replyOf('HAL_ERR_RATE_MESSAGES'));
-    }
+    const over = this.deps.rate && !this.deps.mayRelayFrom(this.ip) ? this.deps.rate.messageOver(this.ip) : false;
+    if (over instanceof Promise) return over.then((o) => this.mailFrom(o, path.mailbox, params, sender));
+    this.mailFrom(over, path.mailbox, params, sender);
+  }
+
+  /** MAIL after its parse and its rate (`over`): the sender, size, queue and space checks, then 250. */
+  private mailFrom(over: boolean, mailbox: Mailbox | undefined, params: MailParams, sender: string): void {
+    if (over) return this.refuse({ stage: 'MAIL', reason: 'rate_messages', from: sender }, replyOf('HAL_ERR_RATE_MESSAGES'));
     if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
       this.deps.onReject?.('sender_not_owned');
       return this.error(...replyOf('HAL_ERR_SENDER_NOT_OWNED'), { stage: 'MAIL', reason: 'sender_not_owned', from: sender });
@@ -349,7 +355,7 @@ export class InboundSession {
       this.deps.onReject?.('queue_full');
       return this.error(...replyOf('HAL_ERR_QUEUE_WRITE'), { stage: 'MAIL', reason: 'queue_full', from: sender });
     }
-    this.envelope = new Envelope(path.mailbox, params);
+    this.envelope = new Envelope(mailbox, params);
     this.rcptTried = 0;
     this.state = 'mail';
     this.reply(250, '2.1.0', 'Ok');
