@@ -278,3 +278,22 @@ test('workers = 2: DNSBL look-ups in the workers; their reject lines reach the a
     await dns.close();
   }
 });
+
+test('workers = 2: a pipelined MAIL whose rate is asked of the main thread is answered before the RCPT after it', async () => {
+  const t = await startTestApp({ server: { workers: 2 }, relay: { networks: [] }, inbound: { message_rate_limit: 100 } });
+  try {
+    for (let i = 0; i < 4; i++) {
+      const c = await RawSmtpClient.connect(t.port);
+      await c.read();
+      await c.expect('EHLO client.test', 250);
+      c.write('MAIL FROM:<a@client.test>\r\nRCPT TO:<postmaster@localhost>\r\nDATA\r\n');
+      const replies = [await c.read(), await c.read(), await c.read()].map((r) => `${r.code}`);
+      assert.deepEqual(replies, ['250', '250', '354'], `connection ${i}`);
+      const done = await c.cmd('Subject: p\r\n\r\npipelined\r\n.');
+      assert.equal(done.code, 250);
+      c.close();
+    }
+  } finally {
+    await t.stop();
+  }
+});
