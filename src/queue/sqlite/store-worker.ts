@@ -13,6 +13,11 @@
  * committed. One fsync thus covers many enqueues, claims, slots and outcomes
  * — group commit for everything, which is what makes `250` cheap and still
  * durable.
+ *
+ * Requests come over the parent's port and over the ports attached to it
+ * (`attach`: one per SMTP session worker, app/session-workers); a turn takes
+ * them all, and each port gets its own answers. The requests' handlers are
+ * queue/handlers' table.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { HalcyonError } from '../../errors.js';
