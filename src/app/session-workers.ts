@@ -140,6 +140,7 @@ export class SessionWorkers {
       worker.on('error', (err) => this.deps.log.error({ event: 'session_worker_error', worker: index, err: err.message }, `session worker ${index} failed: ${err.message}`));
       worker.on('exit', (code) => {
         r.gone = true;
+        port1.close(); // served here (PostgreSQL): stop serving it; handed to the queue thread (SQLite): already closed with the worker's end
         if (this.running.get(index) === r) this.running.delete(index);
         for (const [ip, n] of r.admitted) for (let i = 0; i < n; i++) this.deps.node.gate.release(ip);
         r.admitted.clear();
