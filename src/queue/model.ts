@@ -101,6 +101,8 @@ export interface RecipientRow {
   readonly notify?: Notify;
   /** The route key (see NewRecipient.destination). */
   readonly destination: string;
+  /** Its message's tenant (absent: none); the pool of source addresses may depend on it (destination/sources). */
+  readonly tenant?: string;
   readonly state: RecipientState;
   readonly attempts: number;
   readonly nextAttemptAt: number;

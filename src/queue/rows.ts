@@ -27,7 +27,7 @@ export interface RawMessage {
 export interface RawRecipient {
   id: number; message_id: string; address: string; orcpt: string | null; notify: string | null;
   destination: string; state: string; attempts: number; next_attempt_at: number;
-  last_reply: string | null; delay_notified: number; dsn_done: number; updated_at: number;
+  last_reply: string | null; delay_notified: number; dsn_done: number; updated_at: number; tenant: string | null;
 }
 
 export interface RawAttempt { recipient_id: number; at: number; state: string; reply: string | null }
@@ -43,7 +43,7 @@ export const DESTINATION_COLUMNS = 'key, health, backoff_until, backoff_ms, cons
 export const MESSAGE_COLUMNS = 'm.id, m.sender, m.params, m.received_at, m.size, m.trace, m.held, m.dsn_for, m.tenant, m.campaign';
 export const RECIPIENT_COLUMNS =
   'r.id, r.message_id, r.address, r.orcpt, r.notify, r.destination, r.state, r.attempts, ' +
-  'r.next_attempt_at, r.last_reply, r.delay_notified, r.dsn_done, r.updated_at';
+  'r.next_attempt_at, r.last_reply, r.delay_notified, r.dsn_done, r.updated_at, r.tenant';
 
 export function toMessage(raw: RawMessage): MessageRow {
   return {
@@ -68,6 +68,7 @@ export function toRecipient(raw: RawRecipient): RecipientRow {
     ...(raw.orcpt !== null ? { orcpt: raw.orcpt } : {}),
     ...(raw.notify !== null ? { notify: JSON.parse(raw.notify) as Notify } : {}),
     destination: raw.destination,
+    ...(raw.tenant ? { tenant: raw.tenant } : {}),
     state: raw.state as RecipientState,
     attempts: raw.attempts,
     nextAttemptAt: raw.next_attempt_at,
