@@ -40,11 +40,11 @@
  *    of the above is kept per (source, destination) under sourced keys
  *    (`mx:…@ip2`, `provider:google@ip2`): a source in backoff, paused by a
  *    rule, out of rate or over its **warm-up** cap (8) sits out the pool's
- *    choice while another can take the mail (`sourceFor`); when none can, the
- *    mail waits for the first to be free (`nextChance`). A source's failure
+ *    choice while another can take the mail (destination/source-state); when none can,
+ *    the mail waits for the first to be free. A source's failure
  *    or pause parks no route key (the other sources go on).
  * 8. **warm-up** — a source's recipients per UTC day per provider (or
- *    destination) are capped by its schedule (`takeWarmup`, queue/warmup,
+ *    destination) are capped by its schedule (source-state, queue/warmup,
  *    counted in the queue for every node); over the cap, mail waits for the
  *    next UTC day — never a failure, never a bounce.
  * Not the destination's: a held message, a recipient's own retry time
@@ -84,9 +84,10 @@ import { DestinationMap } from './map.js';
 import { Politeness, type PolitenessView } from './politeness.js';
 import type { Shaping } from './providers.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
-import { sourcedKey, splitSource } from './key.js';
-import { SourcePools, type EgressSource } from './sources.js';
-import { nextUtcDay, utcDay, type WarmupCount } from '../queue/warmup.js';
+import { splitSource } from './key.js';
+import type { EgressSource } from './sources.js';
+import { SourceState } from './source-state.js';
+import type { WarmupCount } from '../queue/warmup.js';
 
 export interface DestinationsDeps {
   readonly gate: DestinationGate;
@@ -158,8 +159,6 @@ export interface DestinationView {
   warmup(): Promise<{ readonly counts: readonly WarmupCount[]; readonly sources: readonly EgressSource[] }>;
 }
 
-/** Which key a batch goes under: the destination, or the destination from a source of its pool; or no source before `until`. */
-export type SourcePick = { readonly key: string; readonly pool?: string } | { readonly until: number; readonly pool: string };
 
 const show = (r: LastReply): string => `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`;
 
@@ -169,12 +168,8 @@ export class Destinations {
   private readonly backoff: BackoffSettings;
   /** delivery.destination_rate (restart-only). */
   private readonly rate: { count: number; perMs: number } | undefined;
-  /** Source addresses and pools ([egress]). */
-  readonly sources: SourcePools;
-  /** Sourced keys that cannot take mail before a time (backoff, pause, rate, warm-up), as this node last heard. */
-  private readonly blocked = new Map<string, number>();
-  /** The last UTC day a warm-up wait was logged per sourced key (one line per key and day, not per batch). */
-  private readonly warmupLogged = new Map<string, number>();
+  /** Source addresses ([egress]): the pool's choice, what blocks a source where, warm-up (destination/source-state). */
+  readonly sources: SourceState;
 
   constructor(private readonly deps: DestinationsDeps) {
     const d = deps.config().delivery;
@@ -185,7 +180,10 @@ export class Destinations {
       settings: () => ({ by: deps.config().delivery.destination_by, ttlMs: durationMs(deps.config().delivery.destination_cache_ttl) }),
     });
     this.politeness = new Politeness(deps.config, deps.clock, deps.shaping);
-    this.sources = new SourcePools(deps.config);
+    this.sources = new SourceState({
+      config: deps.config, gate: deps.gate, log: deps.log, clock: deps.clock,
+      suspendedUntil: (key) => this.politeness.suspendedUntil(key), scopeOf: (destination) => this.shaping.scopeOf(destination),
+    });
   }
 
   /** The provider presets and reply rules in force (for the transport and `halcyon shaping explain`). */
@@ -210,69 +208,6 @@ export class Destinations {
     return [...new Set([bare, ...work.routeKeys, ...this.map.domainsOf(bare)])];
   }
 
-  // ---- sources ----
-
-  /** When a sourced key can take mail again (undefined: now): what this node heard of its backoff, pause, rate or warm-up. */
-  private blockedUntil(key: string, now: number): number | undefined {
-    const until = Math.max(this.blocked.get(key) ?? 0, this.politeness.suspendedUntil(key) ?? 0);
-    return until > now ? until : undefined;
-  }
-
-  /** A sourced key cannot take mail before `until` (later news wins only when it is later). */
-  private block(key: string, until: number): void {
-    if (splitSource(key).source !== undefined && until > (this.blocked.get(key) ?? 0)) this.blocked.set(key, until);
-  }
-
-  /**
-   * The key a message to `domain` (of `tenant`) at `destination` goes under: without sources, the destination;
-   * else the destination from the next source of its pool (destination/sources) that is not blocked there, or,
-   * when every one is, when the first is free again.
-   */
-  sourceFor(domain: string, tenant: string | undefined, destination: string, now: number): SourcePick {
-    const pool = this.sources.poolOf(domain, tenant, destination);
-    if (pool === undefined) return { key: destination };
-    const c = this.sources.choose(pool, destination, now, (s) => this.blockedUntil(sourcedKey(destination, s), now));
-    if (c === undefined) return { key: destination };
-    return 'until' in c ? { until: c.until, pool } : { key: sourcedKey(destination, c.source), pool };
-  }
-
-  /** When mail of `pool` to the destination of `key` can go again from any of its sources: now, or when the first is free. */
-  nextChance(pool: string, key: string, now: number): number {
-    const destination = splitSource(key).destination;
-    return Math.min(...this.sources.members(pool).map((s) => this.blockedUntil(sourcedKey(destination, s), now) ?? now));
-  }
-
-  /** The source a key's connections leave from. */
-  sourceOf(key: string): EgressSource | undefined {
-    const name = splitSource(key).source;
-    return name === undefined ? undefined : this.sources.source(name);
-  }
-
-  /**
-   * A source's warm-up (queue/warmup) for a batch of `want` recipients to `key`: how many of them may go today
-   * (all, without a schedule or past its end). None left: the key is blocked until the next UTC day and that is
-   * logged once a day; the caller puts the rest back in the queue.
-   */
-  async takeWarmup(key: string, want: number, now: number, queueId: string): Promise<number> {
-    const source = this.sourceOf(key);
-    if (!source || source.warmup.length === 0) return want;
-    const scope = this.shaping.scopeOf(splitSource(key).destination);
-    const t = await this.deps.gate.takeWarmup({ source: source.name, scope, now, caps: source.warmup, want });
-    if (t.granted < want) {
-      const until = nextUtcDay(now);
-      this.block(key, until);
-      if (this.warmupLogged.get(key) !== utcDay(now)) {
-        this.warmupLogged.set(key, utcDay(now));
-        this.deps.log.warn({
-          event: 'warmup_cap', destination: splitSource(key).destination, source: source.name, scope, warmup_day: t.day, cap: t.cap, sent: t.sent,
-          queue_id: queueId, until: new Date(until).toISOString(),
-        }, `source ${source.name}: warm-up day ${t.day} cap of ${t.cap ?? 0}/day reached for ${scope}; its mail there waits for the next UTC day (${new Date(until).toISOString()})`);
-      }
-    }
-    return t.granted;
-  }
-
-
   /**
    * Route keys the next claim must skip: those of destinations whose work waits here (`busy`), and those of
    * destinations a rule suspends (the gate knows the rows, the claim query the route keys).
@@ -294,8 +229,7 @@ export class Destinations {
   /** Housekeeping: any node's slots whose lease ran out return; records that say nothing any more are dropped. */
   async housekeeping(now: number): Promise<void> {
     this.politeness.prune();
-    for (const [k, until] of this.blocked) if (until <= now) this.blocked.delete(k);
-    for (const [k, day] of this.warmupLogged) if (day < utcDay(now)) this.warmupLogged.delete(k);
+    this.sources.prune(now);
     await this.deps.gate.releaseExpiredSlots(now);
   }
 
@@ -310,7 +244,7 @@ export class Destinations {
     const suspendedUntil = this.politeness.suspendedUntil(work.destination);
     // A suspend rule in force: the batches wait for its end in the queue, without asking the gate.
     if (suspendedUntil !== undefined && suspendedUntil > now) {
-      this.block(work.destination, suspendedUntil);
+      this.sources.block(work.destination, suspendedUntil);
       return { slots: [], wait: { kind: 'wait', reason: 'suspended', until: suspendedUntil } };
     }
     // The adaptive limit (≤ the configured cap, lowered by rules) is the cap the gate enforces.
@@ -332,7 +266,7 @@ export class Destinations {
       }
     }
     // A source in backoff or suspended there (any node's news): the pool's other sources take its mail meanwhile.
-    if (wait && (wait.reason === 'backoff' || wait.reason === 'suspended')) this.block(work.destination, wait.until);
+    if (wait && (wait.reason === 'backoff' || wait.reason === 'suspended')) this.sources.block(work.destination, wait.until);
     return wait ? { slots, wait } : { slots };
   }
 
@@ -355,7 +289,7 @@ export class Destinations {
     const rate = this.rateOf(destination);
     if (!rate) return { ok: true };
     const t = await this.deps.gate.takeToken(this.shaping.scopeOf(destination), now, rate);
-    if (!t.ok) this.block(destination, t.until);
+    if (!t.ok) this.sources.block(destination, t.until);
     return t.ok ? { ok: true } : { ok: false, until: t.until };
   }
 
@@ -416,7 +350,7 @@ export class Destinations {
    * and every batch waiting here wait until then, without a backoff step or a failure counted.
    */
   private async paused(work: DestinationWork, why: LastReply, until: number): Promise<AfterBatch> {
-    this.block(work.destination, until);
+    this.sources.block(work.destination, until);
     // From a source address, only this source pauses: the route keys' other mail goes on from the pool's others.
     if (until > this.deps.clock() && splitSource(work.destination).source === undefined) {
       // A provider's pause holds for every MX set of it: the route keys known to go to any of them wait too.
@@ -449,7 +383,7 @@ export class Destinations {
     const next = destinationFailed(slot.row, dest, this.deps.clock(), `${why.code} ${why.text}`, this.backoff);
     const r = await this.deps.gate.transition(dest, slot.generation, next);
     const row = r.row;
-    if (row && row.health !== 'ok') this.block(dest, row.backoffUntil);
+    if (row && row.health !== 'ok') this.sources.block(dest, row.backoffUntil);
     if (r.applied && row) {
       // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
       // Every route key of the destination waits with it (its recipients are queued under them) — but not from a
@@ -511,8 +445,8 @@ export class Destinations {
     politeness: (destination, shared, scopeShared) => this.politeness.view(destination, shared, scopeShared, this.rate),
     scopeOf: (destination) => this.shaping.scopeOf(destination),
     known: () => this.politeness.keys(),
-    sourceOf: (key) => this.sourceOf(key),
-    warmup: async () => ({ counts: await this.deps.gate.warmupCounts(utcDay(this.deps.clock())), sources: this.sources.sources() }),
+    sourceOf: (key) => this.sources.sourceOf(key),
+    warmup: () => this.sources.warmupView(),
   };
 }
 

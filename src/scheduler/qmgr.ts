@@ -47,7 +47,6 @@ import type { DeliveryStatus } from './outcome.js';
 import { Recorder, type Pending } from './record.js';
 import { Sweeps, type SweepDeps } from './sweeps.js';
 import { failSuppressed } from './suppressed.js';
-import { nextUtcDay } from '../queue/warmup.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
 
@@ -329,7 +328,7 @@ export class Qmgr {
     // From source addresses: each batch's key names the source its pool chooses; none free → back to the queue till one is.
     const later = new Map<number, number[]>();
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
-      const pick = this.deps.destinations.sourceFor(b.domain, b.recipients[0]?.tenant, destinationOf.get(b.routeKey) ?? b.routeKey, now);
+      const pick = this.deps.destinations.sources.sourceFor(b.domain, b.recipients[0]?.tenant, destinationOf.get(b.routeKey) ?? b.routeKey, now);
       if ('until' in pick) {
         later.set(pick.until, [...(later.get(pick.until) ?? []), ...b.recipients.map((r) => r.id)]);
         continue;
@@ -406,7 +405,7 @@ export class Qmgr {
    * service has heard why its source cannot go: backoff, pause, rate or warm-up).
    */
   private dueAgain(b: Claimed, until: number, now: number): number {
-    return b.pool === undefined ? until : this.deps.destinations.nextChance(b.pool, b.destination, now);
+    return b.pool === undefined ? until : this.deps.destinations.sources.nextChance(b.pool, b.destination, now);
   }
 
   private startWorker(d: DestState, slot: Slot): void {
@@ -453,11 +452,18 @@ export class Qmgr {
           return;
         }
         // A source's warm-up cap (destination/service): what is over it waits for the next UTC day, or another source.
-        const granted = await destinations.takeWarmup(d.destination, batch.recipients.length, now, batch.messageId);
-        if (granted < batch.recipients.length) {
-          const over = batch.recipients.splice(granted);
-          await this.putBack([{ ...batch, recipients: over }, ...(granted === 0 ? d.queue.splice(0) : [])], nextUtcDay(now), now);
-          if (granted === 0) return;
+        const warm = await destinations.sources.takeWarmup(d.destination, batch.recipients.length, now);
+        if (warm.wait) {
+          const over = batch.recipients.splice(warm.granted);
+          const back = [{ ...batch, recipients: over }, ...(warm.granted === 0 ? d.queue.splice(0) : [])];
+          await this.putBack(back, warm.wait.until, now);
+          // Each message that waits says why (`grep QUEUEID`): deferred by the warm-up, no attempt counted.
+          for (const b of back) {
+            const at = this.dueAgain(b, warm.wait.until, now);
+            this.deps.log.info({ event: 'warmup_wait', queue_id: b.messageId, destination: d.destination, recipients: b.recipients.length, until: new Date(at).toISOString() },
+              `${b.messageId}: ${b.recipients.length} recipient(s) wait until ${new Date(at).toISOString()}: ${warm.wait.text}`);
+          }
+          if (warm.granted === 0) return;
         }
         const started = destinations.started(d);
         const { outbound, result, pending } = await this.deliverBatch(batch);
@@ -514,7 +520,7 @@ export class Qmgr {
     // Deleted while claimed (queue delete): nothing to do.
     if (!got) return { result: {}, pending };
     const { message, body } = got;
-    const source = this.deps.destinations.sourceOf(batch.destination);
+    const source = this.deps.destinations.sources.sourceOf(batch.destination);
     const outbound: OutboundBatch = {
       destination: batch.destination, ...(source ? { source } : {}), domain: batch.domain, message, body, recipients: batch.recipients,
       maxRecipients: this.deps.destinations.recipientLimit(batch.destination),
