@@ -444,7 +444,7 @@ export class Destinations {
     routeKeysOf: (destination) => this.map.domainsOf(splitSource(destination).destination),
     politeness: (destination, shared, scopeShared) => this.politeness.view(destination, shared, scopeShared, this.rate),
     scopeOf: (destination) => this.shaping.scopeOf(destination),
-    known: () => this.politeness.keys(),
+    known: () => [...new Set([...this.politeness.keys(), ...this.sources.known(this.deps.clock())])],
     sourceOf: (key) => this.sources.sourceOf(key),
     warmup: () => this.sources.warmupView(),
   };

@@ -119,6 +119,11 @@ export class SourceState {
     return { counts: await this.deps.gate.warmupCounts(utcDay(this.deps.clock())), sources: this.pools.sources() };
   }
 
+  /** Sourced keys blocked now (for `halcyon destinations`: a source at its cap or paused has no other state to show). */
+  known(now: number): string[] {
+    return [...this.blocked].filter(([, until]) => until > now).map(([k]) => k);
+  }
+
   /** Drops what ended (the scheduler's housekeeping). */
   prune(now: number): void {
     for (const [k, until] of this.blocked) if (until <= now) this.blocked.delete(k);

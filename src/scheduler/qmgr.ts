@@ -460,8 +460,9 @@ export class Qmgr {
           // Each message that waits says why (`grep QUEUEID`): deferred by the warm-up, no attempt counted.
           for (const b of back) {
             const at = this.dueAgain(b, warm.wait.until, now);
+            const then = at <= now ? `go from another source of pool ${b.pool ?? '-'}` : `wait until ${new Date(at).toISOString()}`;
             this.deps.log.info({ event: 'warmup_wait', queue_id: b.messageId, destination: d.destination, recipients: b.recipients.length, until: new Date(at).toISOString() },
-              `${b.messageId}: ${b.recipients.length} recipient(s) wait until ${new Date(at).toISOString()}: ${warm.wait.text}`);
+              `${b.messageId}: ${b.recipients.length} recipient(s) ${then}: ${warm.wait.text}`);
           }
           if (warm.granted === 0) return;
         }
