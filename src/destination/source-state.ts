@@ -49,6 +49,8 @@ export class SourceState {
   private readonly blocked = new Map<string, number>();
   /** The last UTC day a warm-up cap was logged per sourced key (one warning per key and day). */
   private readonly warmupLogged = new Map<string, number>();
+  /** Each source's first day as the queue answered it (fixed once set): past its schedule, no queue call at all. */
+  private readonly firstDay = new Map<string, number>();
 
   constructor(private readonly deps: SourceStateDeps) {
     this.pools = new SourcePools(deps.config);
@@ -98,9 +100,12 @@ export class SourceState {
   async takeWarmup(key: string, want: number, now: number): Promise<WarmupAnswer> {
     const source = this.sourceOf(key);
     if (!source || source.warmup.length === 0) return { granted: want };
+    const first = this.firstDay.get(source.name);
+    if (first !== undefined && utcDay(now) - first >= source.warmup.length) return { granted: want };
     const destination = splitSource(key).destination;
     const scope = this.deps.scopeOf(destination);
     const t = await this.deps.gate.takeWarmup({ source: source.name, scope, now, caps: source.warmup, want });
+    this.firstDay.set(source.name, utcDay(now) - t.day + 1);
     if (t.granted >= want) return { granted: t.granted };
     const until = nextUtcDay(now);
     this.block(key, until);
