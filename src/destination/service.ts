@@ -85,9 +85,8 @@ import { Politeness, type PolitenessView } from './politeness.js';
 import type { Shaping } from './providers.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
 import { splitSource } from './key.js';
-import type { EgressSource } from './sources.js';
+import type { SourceView } from './sources.js';
 import { SourceState } from './source-state.js';
-import type { WarmupCount } from '../queue/warmup.js';
 
 export interface DestinationsDeps {
   readonly gate: DestinationGate;
@@ -153,10 +152,8 @@ export interface DestinationView {
   scopeOf(destination: string): string;
   /** Destinations with something learned or a rule in force. */
   known(): string[];
-  /** The source a key's connections leave from (none: the system's choice). */
-  sourceOf(key: string): EgressSource | undefined;
-  /** Today's warm-up counts of every source (queue/warmup), with each source's schedule. */
-  warmup(): Promise<{ readonly counts: readonly WarmupCount[]; readonly sources: readonly EgressSource[] }>;
+  /** The source of each of `keys` that has one ([egress]), with its warm-up today towards the key's scope (one queue read). */
+  sources(keys: readonly string[]): Promise<Map<string, SourceView>>;
 }
 
 
@@ -445,8 +442,7 @@ export class Destinations {
     politeness: (destination, shared, scopeShared) => this.politeness.view(destination, shared, scopeShared, this.rate),
     scopeOf: (destination) => this.shaping.scopeOf(destination),
     known: () => [...new Set([...this.politeness.keys(), ...this.sources.known(this.deps.clock())])],
-    sourceOf: (key) => this.sources.sourceOf(key),
-    warmup: () => this.sources.warmupView(),
+    sources: (keys) => this.sources.views(keys),
   };
 }
 

@@ -21,7 +21,7 @@ import type { Config } from '../config/schema.js';
 import type { DestinationGate } from '../queue/destination-gate.js';
 import { nextUtcDay, utcDay, type WarmupCount } from '../queue/warmup.js';
 import { sourcedKey, splitSource } from './key.js';
-import { SourcePools, type EgressSource } from './sources.js';
+import { SourcePools, sourceView, type EgressSource, type SourceView } from './sources.js';
 
 export interface SourceStateDeps {
   readonly config: () => Config;
@@ -119,9 +119,18 @@ export class SourceState {
     return { granted: t.granted, wait: { until, text } };
   }
 
-  /** Today's warm-up counts (queue/warmup) and every source, for `halcyon destinations`. */
-  async warmupView(): Promise<{ readonly counts: readonly WarmupCount[]; readonly sources: readonly EgressSource[] }> {
-    return { counts: await this.deps.gate.warmupCounts(utcDay(this.deps.clock())), sources: this.pools.sources() };
+  /** The source of each key that has one, with its warm-up today towards the key's scope (`halcyon destinations`). */
+  async views(keys: readonly string[]): Promise<Map<string, SourceView>> {
+    const sourced = keys.flatMap((k) => {
+      const source = this.sourceOf(k);
+      return source ? [[k, source] as const] : [];
+    });
+    const out = new Map<string, SourceView>();
+    if (sourced.length === 0) return out;
+    const now = this.deps.clock();
+    const counts: readonly WarmupCount[] = await this.deps.gate.warmupCounts(utcDay(now));
+    for (const [k, source] of sourced) out.set(k, sourceView(source, this.deps.scopeOf(splitSource(k).destination), counts, now));
+    return out;
   }
 
   /** Sourced keys blocked now (for `halcyon destinations`: a source at its cap or paused has no other state to show). */

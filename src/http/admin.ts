@@ -20,8 +20,6 @@ import type { Accepted, Intake } from '../intake/intake.js';
 import type { InjectResult } from './inject.js';
 import type { TokenBuckets } from './token-bucket.js';
 import type { DestinationView } from '../destination/service.js';
-import { sourceView } from '../destination/sources.js';
-import { splitSource } from '../destination/key.js';
 import type { DestinationRow, LastReply, DestinationState, MessageRow, NewRecipient, NextTry, RecipientRow, Trace } from '../queue/model.js';
 import type { AdminQueue } from '../queue/admin-queue.js';
 import { queueShape, senderShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, type ShapeBy } from './queue-shape.js';
@@ -375,13 +373,12 @@ export class Admin implements AdminApi {
     }
     for (const k of view.known()) ensure(k);
     // Source addresses ([egress]): each sourced key's source, with its warm-up today towards the key's scope.
-    const warm = [...byKey.keys()].some((k) => view.sourceOf(k) !== undefined) ? await view.warmup() : undefined;
+    const sources = await view.sources([...byKey.keys()]);
     return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
       const domains = view.routeKeysOf(r.key);
       // A provider's rules in force and adaptive rate are on its scope's row (`provider:<name>`, `provider:<name>@<source>`).
       const scope = view.scopeOf(r.key);
-      const src = view.sourceOf(r.key);
-      const source = src && warm ? sourceView(src, view.scopeOf(splitSource(r.key).destination), warm.counts, now) : undefined;
+      const source = sources.get(r.key);
       return {
         ...r, ...(domains.length > 0 ? { domains } : {}), ...(source ? { source } : {}),
         politeness: view.politeness(r.key, r.limits, scope !== r.key ? byKey.get(scope)?.limits : undefined),

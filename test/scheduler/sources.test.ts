@@ -95,6 +95,9 @@ test('warm-up: a source at its cap sends nothing more that UTC day; its mail wai
     const waiting = (await h.app.store.recipients.listMessages({ limit: 100 })).flatMap((m) => m.recipients).filter((r) => r.state !== 'delivered');
     assert.equal(waiting.length, 17);
     assert.ok(waiting.every((r) => r.attempts === 0 && r.state !== 'failed'), 'no attempt counted, nothing failed or bounced');
+    // `halcyon destinations` (the admin API) shows the source and its warm-up today.
+    const row = (await h.app.admin.destinations()).find((d) => d.key === `${h!.destination}@a`);
+    assert.deepEqual(row?.source, { name: 'a', address: A.address, ehloName: A.ehlo_name, warmup: { scope: h.destination, day: 1, cap: 3, sent: 3 } });
     // Day 2: the next cap (5).
     h.clock.set(day1 + DAY_MS + 60_000);
     await drain(h);
