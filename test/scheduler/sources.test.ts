@@ -9,7 +9,8 @@
  *   under the next cap; with a second source in the pool, the mail over the
  *   cap goes from that one instead;
  * - a reply rule triggered through one source pauses that source only: the
- *   other delivers the rest at once.
+ *   other delivers the rest at once;
+ * - a tenant's mail leaves from its pool; a route's pool wins over it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,6 +160,39 @@ test('a rule triggered through one source pauses that source only; the other del
     await enqueueMany(h.app.store, { count: 10, destination: h.destination, receivedAt: h.clock.now() });
     await drain(h);
     assert.ok((byPeer(remote).get(A.address) ?? 0) > 0, 'the paused source sends again after its pause');
+  } finally {
+    await h?.stop();
+    await remote.close();
+  }
+});
+
+test('pools per tenant and per route: a tenant\'s mail leaves from its pool, a route\'s pool wins over the tenant\'s', async () => {
+  const remote = await startRemote();
+  let h: SchedulerHarness | undefined;
+  try {
+    h = await startHarness(remote.port, {}, {
+      egress: {
+        sources: [A, B],
+        pools: [{ name: 'main', sources: [{ source: 'a' }] }, { name: 'acme', sources: [{ source: 'b' }] }],
+        tenant_pools: { acme: 'acme' },
+      },
+      routes: { 'dead.test': `127.0.0.1:${remote.port}`, 'routed.test': { hosts: [`127.0.0.1:${remote.port}`], pool: 'main' } },
+    });
+    const enqueue = (tenant: string | undefined, i: number, domain = 'dead.test') => h!.app.store.messages.enqueue({
+      sender: 'sender@local.test', params: { smtputf8: false }, receivedAt: h!.clock.now(), ...(tenant !== undefined ? { tenant } : {}),
+      trace: { clientIp: '127.0.0.1', clientHelo: 'client.test', protocol: 'ESMTP' }, body: Buffer.from(`Subject: ${i}\r\n\r\nx\r\n`),
+      recipients: [{ address: `u${i}@${domain}`, destination: h!.destination }],
+    });
+    await Promise.all([
+      ...Array.from({ length: 5 }, (_, i) => enqueue('acme', i)), ...Array.from({ length: 5 }, (_, i) => enqueue(undefined, 10 + i)),
+      ...Array.from({ length: 3 }, (_, i) => enqueue('acme', 20 + i, 'routed.test')),
+    ]);
+    await drain(h);
+    assert.deepEqual(Object.fromEntries(byPeer(remote)), { [A.address]: 8, [B.address]: 5 });
+    const routedFrom = new Set(remote.transactions.filter((tx) => /^Subject: 2\d\r?$/m.test(tx.data.toString())).map((tx) => remote.connections.find((c) => c.id === tx.connection)?.remoteAddress));
+    assert.deepEqual([...routedFrom], [A.address], 'the route\'s pool, although the tenant has one');
+    const acmeFrom = new Set(remote.transactions.filter((tx) => /^Subject: [0-4]\r?$/m.test(tx.data.toString())).map((tx) => remote.connections.find((c) => c.id === tx.connection)?.remoteAddress));
+    assert.deepEqual([...acmeFrom], [B.address], 'the tenant\'s mail left from its pool');
   } finally {
     await h?.stop();
     await remote.close();
