@@ -40,7 +40,7 @@ import { durationMs } from '../config/units.js';
 import type { OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
 import type { Destinations, DestinationWork, Slot, Wait } from '../destination/service.js';
 import { HalcyonError } from '../errors.js';
-import type { LastReply } from '../queue/model.js';
+import type { LastReply, RecipientRow } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
 import type { DeliveryStatus } from './outcome.js';
@@ -326,11 +326,11 @@ export class Qmgr {
     const messagesOf = new Map<string, Set<string>>();
     for (const r of claimed) messagesOf.set(r.destination, (messagesOf.get(r.destination) ?? new Set()).add(r.messageId));
     // From source addresses: each batch's key names the source its pool chooses; none free → back to the queue till one is.
-    const later = new Map<number, number[]>();
+    const later: [number, readonly RecipientRow[]][] = [];
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
       const pick = this.deps.destinations.sources.sourceFor(b.domain, b.recipients[0]?.tenant, destinationOf.get(b.routeKey) ?? b.routeKey, now);
       if ('until' in pick) {
-        later.set(pick.until, [...(later.get(pick.until) ?? []), ...b.recipients.map((r) => r.id)]);
+        later.push([pick.until, b.recipients]);
         continue;
       }
       const d = this.dest(pick.key);
@@ -338,7 +338,7 @@ export class Qmgr {
       d.queue.push({ ...b, destination: d.destination, ...(pick.pool !== undefined ? { pool: pick.pool } : {}), leaseUntil });
       d.capped = (messagesOf.get(b.routeKey)?.size ?? 0) >= share;
     }
-    await Promise.all([...later].map(([until, ids]) => this.deps.queue.recipients.unclaim(ids, this.deps.node, until)));
+    await this.unclaimAt(later);
     // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
     await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
   }
@@ -391,12 +391,14 @@ export class Qmgr {
    * Batches back to the queue (unclaimed, no attempt counted), due at `until` — or, from a source address, when
    * their pool can next send to the destination (now, through another source; destination/service nextChance).
    */
-  private async putBack(batches: readonly Claimed[], until: number, now: number): Promise<void> {
+  private putBack(batches: readonly Claimed[], until: number, now: number): Promise<void> {
+    return this.unclaimAt(batches.map((b) => [this.dueAgain(b, until, now), b.recipients]));
+  }
+
+  /** Recipients back to the queue, each group due at its time: one unclaim per distinct time. */
+  private async unclaimAt(groups: readonly (readonly [number, readonly RecipientRow[]])[]): Promise<void> {
     const byDue = new Map<number, number[]>();
-    for (const b of batches) {
-      const at = this.dueAgain(b, until, now);
-      byDue.set(at, [...(byDue.get(at) ?? []), ...b.recipients.map((r) => r.id)]);
-    }
+    for (const [at, rs] of groups) byDue.set(at, [...(byDue.get(at) ?? []), ...rs.map((r) => r.id)]);
     await Promise.all([...byDue].filter(([, ids]) => ids.length > 0).map(([at, ids]) => this.deps.queue.recipients.unclaim(ids, this.deps.node, at)));
   }
 
