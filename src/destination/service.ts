@@ -241,7 +241,7 @@ export class Destinations {
     const suspendedUntil = this.politeness.suspendedUntil(work.destination);
     // A suspend rule in force: the batches wait for its end in the queue, without asking the gate.
     if (suspendedUntil !== undefined && suspendedUntil > now) {
-      this.sources.block(work.destination, suspendedUntil);
+      this.sources.block(work.destination, suspendedUntil, 'a reply rule in force');
       return { slots: [], wait: { kind: 'wait', reason: 'suspended', until: suspendedUntil } };
     }
     // The adaptive limit (≤ the configured cap, lowered by rules) is the cap the gate enforces.
@@ -263,7 +263,7 @@ export class Destinations {
       }
     }
     // A source in backoff or suspended there (any node's news): the pool's other sources take its mail meanwhile.
-    if (wait && (wait.reason === 'backoff' || wait.reason === 'suspended')) this.sources.block(work.destination, wait.until);
+    if (wait && (wait.reason === 'backoff' || wait.reason === 'suspended')) this.sources.block(work.destination, wait.until, wait.reason === 'backoff' ? 'in backoff' : 'suspended');
     return wait ? { slots, wait } : { slots };
   }
 
@@ -286,7 +286,7 @@ export class Destinations {
     const rate = this.rateOf(destination);
     if (!rate) return { ok: true };
     const t = await this.deps.gate.takeToken(this.shaping.scopeOf(destination), now, rate);
-    if (!t.ok) this.sources.block(destination, t.until);
+    if (!t.ok) this.sources.block(destination, t.until, 'out of its rate');
     return t.ok ? { ok: true } : { ok: false, until: t.until };
   }
 
@@ -347,7 +347,7 @@ export class Destinations {
    * and every batch waiting here wait until then, without a backoff step or a failure counted.
    */
   private async paused(work: DestinationWork, why: LastReply, until: number): Promise<AfterBatch> {
-    this.sources.block(work.destination, until);
+    this.sources.block(work.destination, until, `paused by a reply rule after ${show(why)}`);
     // From a source address, only this source pauses: the route keys' other mail goes on from the pool's others.
     if (until > this.deps.clock() && splitSource(work.destination).source === undefined) {
       // A provider's pause holds for every MX set of it: the route keys known to go to any of them wait too.
@@ -380,7 +380,7 @@ export class Destinations {
     const next = destinationFailed(slot.row, dest, this.deps.clock(), `${why.code} ${why.text}`, this.backoff);
     const r = await this.deps.gate.transition(dest, slot.generation, next);
     const row = r.row;
-    if (row && row.health !== 'ok') this.sources.block(dest, row.backoffUntil);
+    if (row && row.health !== 'ok') this.sources.block(dest, row.backoffUntil, `in backoff after ${show(why)}`);
     if (r.applied && row) {
       // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
       // Every route key of the destination waits with it (its recipients are queued under them) — but not from a

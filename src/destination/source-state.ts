@@ -34,8 +34,8 @@ export interface SourceStateDeps {
   readonly scopeOf: (destination: string) => string;
 }
 
-/** Which key a batch goes under: the destination, or the destination from a source of its pool; or no source before `until`. */
-export type SourcePick = { readonly key: string; readonly pool?: string } | { readonly until: number; readonly pool: string };
+/** Which key a batch goes under: the destination, or the destination from a source of its pool; or no source before `until`, and why. */
+export type SourcePick = { readonly key: string; readonly pool?: string } | { readonly until: number; readonly pool: string; readonly why: string };
 
 /** What a warm-up take gave: recipients that may go now; with `wait`, the rest waits until then, and why. */
 export interface WarmupAnswer {
@@ -45,8 +45,8 @@ export interface WarmupAnswer {
 
 export class SourceState {
   readonly pools: SourcePools;
-  /** Sourced keys that cannot take mail before a time, as this node last heard. */
-  private readonly blocked = new Map<string, number>();
+  /** Sourced keys that cannot take mail before a time, and why, as this node last heard. */
+  private readonly blocked = new Map<string, { readonly until: number; readonly why: string }>();
   /** The last UTC day a warm-up cap was logged per sourced key (one warning per key and day). */
   private readonly warmupLogged = new Map<string, number>();
   /** Each source's first day as the queue answered it (fixed once set): past its schedule, no queue call at all. */
@@ -58,13 +58,19 @@ export class SourceState {
 
   /** When a sourced key can take mail again (undefined: now). */
   private blockedUntil(key: string, now: number): number | undefined {
-    const until = Math.max(this.blocked.get(key) ?? 0, this.deps.suspendedUntil(key) ?? 0);
+    const until = Math.max(this.blocked.get(key)?.until ?? 0, this.deps.suspendedUntil(key) ?? 0);
     return until > now ? until : undefined;
   }
 
-  /** A sourced key cannot take mail before `until` (kept when later than what is known). Keys without a source: nothing. */
-  block(key: string, until: number): void {
-    if (splitSource(key).source !== undefined && until > (this.blocked.get(key) ?? 0)) this.blocked.set(key, until);
+  /** Why a sourced key is blocked now (for the log line of mail that waits). */
+  private whyBlocked(key: string, now: number): string {
+    const b = this.blocked.get(key);
+    return b && b.until > now ? b.why : 'a reply rule in force';
+  }
+
+  /** A sourced key cannot take mail before `until`, for `why` (kept when later than what is known). Keys without a source: nothing. */
+  block(key: string, until: number, why: string): void {
+    if (splitSource(key).source !== undefined && until > (this.blocked.get(key)?.until ?? 0)) this.blocked.set(key, { until, why });
   }
 
   /**
@@ -77,7 +83,9 @@ export class SourceState {
     if (pool === undefined) return { key: destination };
     const c = this.pools.choose(pool, destination, now, (s) => this.blockedUntil(sourcedKey(destination, s), now));
     if (c === undefined) return { key: destination };
-    return 'until' in c ? { until: c.until, pool } : { key: sourcedKey(destination, c.source), pool };
+    if (!('until' in c)) return { key: sourcedKey(destination, c.source), pool };
+    const why = this.pools.members(pool).map((s) => `${s} ${this.whyBlocked(sourcedKey(destination, s), now)}`).join('; ');
+    return { until: c.until, pool, why };
   }
 
   /** When mail of `pool` to the destination of `key` can go again from any of its sources: now, or when the first is free. */
@@ -108,8 +116,8 @@ export class SourceState {
     this.firstDay.set(source.name, utcDay(now) - t.day + 1);
     if (t.granted >= want) return { granted: t.granted };
     const until = nextUtcDay(now);
-    this.block(key, until);
     const text = `source ${source.name} (${source.address}) reached its warm-up cap for ${scope}: day ${t.day}, ${t.cap ?? 0}/day`;
+    this.block(key, until, `at its warm-up cap (day ${t.day}, ${t.cap ?? 0}/day to ${scope})`);
     if (this.warmupLogged.get(key) !== utcDay(now)) {
       this.warmupLogged.set(key, utcDay(now));
       this.deps.log.warn({
@@ -135,12 +143,12 @@ export class SourceState {
 
   /** Sourced keys blocked now (for `halcyon destinations`: a source at its cap or paused has no other state to show). */
   known(now: number): string[] {
-    return [...this.blocked].filter(([, until]) => until > now).map(([k]) => k);
+    return [...this.blocked].filter(([, b]) => b.until > now).map(([k]) => k);
   }
 
   /** Drops what ended (the scheduler's housekeeping). */
   prune(now: number): void {
-    for (const [k, until] of this.blocked) if (until <= now) this.blocked.delete(k);
+    for (const [k, b] of this.blocked) if (b.until <= now) this.blocked.delete(k);
     for (const [k, day] of this.warmupLogged) if (day < utcDay(now)) this.warmupLogged.delete(k);
   }
 }

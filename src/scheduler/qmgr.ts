@@ -331,6 +331,8 @@ export class Qmgr {
       const pick = this.deps.destinations.sources.sourceFor(b.domain, b.recipients[0]?.tenant, destinationOf.get(b.routeKey) ?? b.routeKey, now);
       if ('until' in pick) {
         later.push([pick.until, b.recipients]);
+        this.deps.log.info({ event: 'source_wait', queue_id: b.messageId, pool: pick.pool, recipients: b.recipients.length, until: new Date(pick.until).toISOString(), reason: pick.why },
+          `${b.messageId}: ${b.recipients.length} recipient(s) wait until ${new Date(pick.until).toISOString()}: no source of pool ${pick.pool} can send there now (${pick.why})`);
         continue;
       }
       const d = this.dest(pick.key);
