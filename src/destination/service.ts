@@ -49,7 +49,8 @@
  *    next UTC day — never a failure, never a bounce.
  * Not the destination's: a held message, a recipient's own retry time
  * (scheduler/retry), this node's delivery.max_connections, batches already
- * waiting here. A transaction's recipient count is capped by the learned
+ * waiting here, a tenant's suspension or rate (destination/tenants: only
+ * that tenant's mail waits). A transaction's recipient count is capped by the learned
  * recipient limit (I6, destination/learned-limits): fewer per transaction,
  * never none.
  *
@@ -87,6 +88,7 @@ import { formatReply, type ReplyRule } from './reply-rules.js';
 import { splitSource } from './key.js';
 import type { SourceView } from './sources.js';
 import { SourceState } from './source-state.js';
+import { Tenants } from './tenants.js';
 
 export interface DestinationsDeps {
   readonly gate: DestinationGate;
@@ -167,6 +169,8 @@ export class Destinations {
   private readonly rate: { count: number; perMs: number } | undefined;
   /** Source addresses ([egress]): the pool's choice, what blocks a source where, warm-up (destination/source-state). */
   readonly sources: SourceState;
+  /** The tenants' rates, weights and suspensions (destination/tenants). */
+  readonly tenants: Tenants;
 
   constructor(private readonly deps: DestinationsDeps) {
     const d = deps.config().delivery;
@@ -181,6 +185,7 @@ export class Destinations {
       config: deps.config, gate: deps.gate, log: deps.log, clock: deps.clock,
       suspendedUntil: (key) => this.politeness.suspendedUntil(key), scopeOf: (destination) => this.shaping.scopeOf(destination),
     });
+    this.tenants = new Tenants({ gate: deps.gate, config: deps.config, log: deps.log, clock: deps.clock, known: () => this.map.known(), scopeOf: (d) => this.shaping.scopeOf(d) });
   }
 
   /** The provider presets and reply rules in force (for the transport and `halcyon shaping explain`). */
@@ -320,6 +325,8 @@ export class Destinations {
     // Without a failure: a rule a recipient's own reply triggered paused it (or its provider); this connection stops too.
     const pause = this.politeness.pauseAfter(dest, failure);
     if (pause) return this.paused(work, failure ?? pause.reply, pause.until);
+    // A reply that suspended the tenant whose mail drew it (suspend_tenant) says nothing of the destination: this connection ends, no backoff.
+    if (failure && this.politeness.ruleOf(dest, failure)?.action === 'suspend_tenant') return { kind: 'throttled' };
     // The remote asked for fewer connections (failure-policy, on the result) and others of ours work: a throttle.
     // A timeout counts only when another session worked since this batch started (else every connection hangs).
     if (failure && result.throttle && (isTimeout(failure) ? work.successes > started.successes : work.workers > 1)) {
@@ -407,15 +414,17 @@ export class Destinations {
   }
 
   /**
-   * The reply rule a reply from the destination triggers (now in force), logged once per trigger. A
-   * suspend or set rule goes on the gate's row (`share`) once the caller has recorded the outcomes.
+   * The reply rule a reply from the destination to `tenant`'s mail triggers (now in force), logged once per trigger.
+   * A suspend or set rule goes on the gate's row (`share`) once the caller has recorded the outcomes; a
+   * suspend_tenant holds the tenant at the rule's scope (destination/tenants).
    */
-  ruleFor(destination: string, queueId: string, reply: LastReply): ReplyRule | undefined {
+  ruleFor(destination: string, queueId: string, reply: LastReply, tenant?: string): ReplyRule | undefined {
     const hit = this.politeness.onReply(destination, reply, this.rate);
     if (hit) {
       const { rule, scope, rate } = hit;
+      if (rule.action === 'suspend_tenant') this.tenants.ruleTriggered(tenant, scope, rule, reply, this.deps.clock());
       this.deps.log.warn({
-        event: 'rule_triggered', destination, rule: rule.text, action: rule.action, queue_id: queueId, reply: formatReply(reply),
+        event: 'rule_triggered', destination, rule: rule.text, action: rule.action, queue_id: queueId, reply: formatReply(reply), ...(tenant ? { tenant } : {}),
         ...(scope !== destination ? { scope } : {}), ...(rate !== undefined ? { rate_per_minute: Math.round(rate * 10) / 10 } : {}),
       }, `destination ${destination}${scope !== destination ? ` (${scope})` : ''}: ${rule.text}${rate !== undefined ? ` — rate now ${Math.round(rate * 10) / 10}/min` : ''}`);
     }
@@ -424,6 +433,7 @@ export class Destinations {
 
   /** Puts what this node learned about a destination (and its provider scope) on the gate's rows, for every node (and the next start). */
   async share(destination: string): Promise<void> {
+    await this.tenants.share();
     const scope = this.shaping.scopeOf(destination);
     for (const key of scope === destination ? [destination] : [destination, scope]) {
       const limits = this.politeness.shared(key);

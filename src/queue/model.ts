@@ -101,8 +101,6 @@ export interface RecipientRow {
   readonly notify?: Notify;
   /** The route key (see NewRecipient.destination). */
   readonly destination: string;
-  /** Its message's tenant (absent: none); the pool of source addresses may depend on it (destination/sources). */
-  readonly tenant?: string;
   readonly state: RecipientState;
   readonly attempts: number;
   readonly nextAttemptAt: number;
@@ -112,6 +110,8 @@ export interface RecipientRow {
   /** Set once a final DSN (or the decision that none is due) was made. */
   readonly dsnDone: boolean;
   readonly updatedAt: number;
+  /** Its message's tenant (MessageRow.tenant), absent when it names none: the claim is fair between tenants; the pool of source addresses may depend on it (destination/sources). */
+  readonly tenant?: string;
 }
 
 export interface MessageRow {

@@ -27,7 +27,9 @@ export interface RawMessage {
 export interface RawRecipient {
   id: number; message_id: string; address: string; orcpt: string | null; notify: string | null;
   destination: string; state: string; attempts: number; next_attempt_at: number;
-  last_reply: string | null; delay_notified: number; dsn_done: number; updated_at: number; tenant: string | null;
+  last_reply: string | null; delay_notified: number; dsn_done: number; updated_at: number;
+  /** Its message's tenant, '' for none (SQLite schema 11, PostgreSQL migration 10). */
+  tenant: string;
 }
 
 export interface RawAttempt { recipient_id: number; at: number; state: string; reply: string | null }
@@ -68,7 +70,6 @@ export function toRecipient(raw: RawRecipient): RecipientRow {
     ...(raw.orcpt !== null ? { orcpt: raw.orcpt } : {}),
     ...(raw.notify !== null ? { notify: JSON.parse(raw.notify) as Notify } : {}),
     destination: raw.destination,
-    ...(raw.tenant ? { tenant: raw.tenant } : {}),
     state: raw.state as RecipientState,
     attempts: raw.attempts,
     nextAttemptAt: raw.next_attempt_at,
@@ -76,6 +77,7 @@ export function toRecipient(raw: RawRecipient): RecipientRow {
     delayNotified: raw.delay_notified !== 0,
     dsnDone: raw.dsn_done !== 0,
     updatedAt: raw.updated_at,
+    ...(raw.tenant ? { tenant: raw.tenant } : {}),
   };
 }
 

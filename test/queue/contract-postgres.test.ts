@@ -23,6 +23,7 @@ import { tlsReportsContract } from './contract/tls-reports.js';
 import { warmupContract } from './contract/warmup.js';
 import { suppressionListContract } from './contract/suppression-list.js';
 import { idempotencyContract } from './contract/idempotency.js';
+import { tenantsContract } from './contract/tenants.js';
 
 const skip = await pgUnavailable();
 
@@ -58,6 +59,7 @@ suppressionListContract(impl);
 adminBounceContract(impl);
 tlsReportsContract(impl);
 idempotencyContract(impl);
+tenantsContract(impl);
 warmupContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {

@@ -20,6 +20,7 @@ import { tlsReportsContract } from './contract/tls-reports.js';
 import { warmupContract } from './contract/warmup.js';
 import { suppressionListContract } from './contract/suppression-list.js';
 import { idempotencyContract } from './contract/idempotency.js';
+import { tenantsContract } from './contract/tenants.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -58,5 +59,6 @@ for (const impl of [
   adminBounceContract(impl);
   tlsReportsContract(impl);
   idempotencyContract(impl);
+  tenantsContract(impl);
   warmupContract(impl);
 }
