@@ -76,6 +76,12 @@ function destinationDetails(d: DestinationInfo, now: number): string[] {
   const out: string[] = [];
   if (d.domains && d.domains.length > 0) out.push(`  domains: ${d.domains.length <= 10 ? d.domains.join(', ') : `${d.domains.slice(0, 10).join(', ')} … (${d.domains.length})`}`);
   if (l?.provider) out.push(`  provider: ${l.provider.name} (${l.provider.origin}): ${l.provider.why}`);
+  const s = d.source;
+  if (s) out.push(`  source: ${s.name} (${s.address}${s.ehloName !== undefined ? `, EHLO ${s.ehloName}` : ''})`);
+  const w = s?.warmup;
+  if (w) {
+    out.push(`  warm-up: ${w.day === undefined ? 'not used yet' : `day ${w.day}`}, ${w.sent}${w.cap !== undefined ? `/${w.cap}` : ''} today to ${w.scope}${w.cap === undefined ? ' (schedule over: no cap)' : ''}`);
+  }
   if (l && (l.provider || l.learnedRate || l.learnedConnections || l.learnedRecipients || l.rules.length > 0 || l.connectionLimit !== l.connectionCap)) {
     const rate = l.ratePerMinute !== undefined ? `, ${Math.round(l.ratePerMinute * 10) / 10} messages/min` : '';
     out.push(`  limits: ${l.connectionLimit}/${l.connectionCap} connections, ${l.recipientLimit} recipients per transaction, ${l.maxMessagesPerConnection ?? '-'} messages per connection${rate}`);

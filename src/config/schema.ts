@@ -11,7 +11,8 @@
 import { hostname as osHostname } from 'node:os';
 import { z } from 'zod';
 import { HTTP_DEFAULTS } from './http-listen.js';
-import { HOST_PORT, parseCidr, parseDuration, parseRate, parseResolverAddress, parseSize } from './units.js';
+import { isIP } from 'node:net';
+import { HOST_PORT, parseCidr, parseDailyCap, parseDuration, parseRate, parseResolverAddress, parseSize } from './units.js';
 
 const duration = (def: string, what: string) =>
   z.string().refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration like "500ms", "15m", "4h", "5d"' })
@@ -104,6 +105,8 @@ const routeTable = z.strictObject({
     user: z.string().min(1),
     password: z.string(),
   }).optional().describe('AUTH PLAIN/LOGIN credentials for a smarthost.'),
+  pool: z.string().optional()
+    .describe('The [[egress.pools]] entry whose sources this route\'s connections leave from (before [egress] tenant_pools and default_pool). Not for socket routes.'),
   verify: z.enum(['probe', 'off']).optional()
     .describe('Recipient verification (Postfix\'s reject_unverified_recipient): "probe" checks an address not yet known with a probe transaction on this route (MAIL FROM:<>, RCPT TO, QUIT; never DATA) and answers the client\'s RCPT with the result: 550 5.1.1 with the remote\'s text when the address does not exist, 450 4.1.1 while the probe is pending or the route is unreachable. Default: "probe" for protocol = "lmtp" routes, "off" otherwise. See [recipient_verification].'),
 }).superRefine((r, ctx) => {
@@ -186,6 +189,55 @@ const amqpSink = z.strictObject({
   events: eventList,
   batch: z.number().int().min(1).max(1000).default(100).describe('Most events published before waiting for the broker\'s confirms.'),
   timeout: duration('10s', 'How long connecting and the confirms of one batch may take; past it the batch is retried later.'),
+});
+
+/** A source or pool name: it ends up in destination keys (`mx:…@NAME`), log lines and the CLI. */
+const egressName = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected a name of 1–64 letters, digits, "_", "." or "-"');
+
+/** `[egress]`: source addresses, the pools that weigh them, and which pool mail takes (destination/sources). */
+const egress = z.strictObject({
+  sources: z.array(z.strictObject({
+    name: egressName.describe('The source\'s name: shown in `halcyon destinations`, the delivery log lines (`source`) and the keys of its politeness state (`mx:…@NAME`, `provider:google@NAME`).'),
+    address: z.string().refine((s) => isIP(s) !== 0, { message: 'expected an IPv4 or IPv6 address of this host' })
+      .describe('The local address outbound connections bind to (the sending IP the remote sees). It must be configured on this host. Next hops of the other address family are not tried from this source.'),
+    ehlo_name: z.string().regex(HOSTNAME, HOSTNAME_MESSAGE).optional()
+      .describe('Name sent in EHLO from this source (the name its address\'s PTR record gives, for a good reputation); unset → delivery.helo_name, else hostname.'),
+    warmup: z.array(z.string().refine((s) => parseDailyCap(s) !== undefined, { message: 'expected a daily cap like "50/day"' })).default([])
+      .describe('Warm-up schedule: messages per UTC day this source may send to each provider (or each destination that is no provider\'s), day 1 first: ["50/day", "100/day", …]. Day N applies on the Nth UTC day since the source was first used (kept in the queue, shared by every node); after the last day, no cap. Over the cap, mail waits for the next day (deferred, no attempt counted, never bounced). Empty → no cap.'),
+  })).default([])
+    .describe('Source addresses ([[egress.sources]]). None → connections leave from the address the system picks, as without [egress].'),
+  pools: z.array(z.strictObject({
+    name: egressName.describe('The pool\'s name (routes\' pool, tenant_pools, default_pool).'),
+    sources: z.array(z.strictObject({
+      source: egressName.describe('A [[egress.sources]] name.'),
+      weight: z.number().int().min(1).max(1000).default(1).describe('Its share of the pool\'s messages (smooth weighted round robin, per destination).'),
+    })).min(1).describe('The pool\'s sources and weights: [{ source = "a", weight = 3 }, { source = "b", weight = 1 }].'),
+  })).default([])
+    .describe('Pools of sources ([[egress.pools]]): each message goes out from one source of its pool, chosen by weight; a source paused for a destination (backoff, a reply rule, its warm-up cap) is skipped while another can take the mail.'),
+  default_pool: egressName.optional().describe('The pool of mail that neither its route nor its tenant assigns one; unset → the first pool listed.'),
+  tenant_pools: z.record(z.string(), egressName).default({})
+    .describe('tenant → pool: the mail of that tenant (the injection API\'s tenant, the AUTH user\'s) goes out from that pool, unless its route names one.'),
+}).prefault({}).superRefine((e, ctx) => {
+  const dup = (names: readonly string[]): string | undefined => names.find((n, i) => names.indexOf(n) !== i);
+  const sources = e.sources.map((s) => s.name);
+  const pools = e.pools.map((p) => p.name);
+  const ds = dup(sources);
+  if (ds !== undefined) ctx.addIssue({ code: 'custom', path: ['sources'], message: `two sources are named "${ds}"` });
+  const dp = dup(pools);
+  if (dp !== undefined) ctx.addIssue({ code: 'custom', path: ['pools'], message: `two pools are named "${dp}"` });
+  e.pools.forEach((p, i) => {
+    p.sources.forEach((s, j) => {
+      if (!sources.includes(s.source)) ctx.addIssue({ code: 'custom', path: ['pools', i, 'sources', j, 'source'], message: `pool "${p.name}" names an unknown source "${s.source}"` });
+    });
+    const twice = dup(p.sources.map((s) => s.source));
+    if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['pools', i, 'sources'], message: `pool "${p.name}" lists source "${twice}" twice` });
+  });
+  if (e.sources.length > 0 && e.pools.length === 0) ctx.addIssue({ code: 'custom', path: ['pools'], message: 'sources need at least one [[egress.pools]] entry to be used' });
+  if (e.pools.length > 0 && e.sources.length === 0) ctx.addIssue({ code: 'custom', path: ['sources'], message: 'pools need [[egress.sources]]' });
+  if (e.default_pool !== undefined && !pools.includes(e.default_pool)) ctx.addIssue({ code: 'custom', path: ['default_pool'], message: `unknown pool "${e.default_pool}"` });
+  for (const [tenant, pool] of Object.entries(e.tenant_pools)) {
+    if (!pools.includes(pool)) ctx.addIssue({ code: 'custom', path: ['tenant_pools', tenant], message: `tenant "${tenant}" names an unknown pool "${pool}"` });
+  }
 });
 
 export const configSchema = z.strictObject({
@@ -302,6 +354,8 @@ export const configSchema = z.strictObject({
 
   tenants: z.record(z.string().min(1).max(128), tenantLimits).default({})
     .describe('Per tenant ([tenants.acme], the name as the tenant is given: the injection API, X-Halcyon-Tenant or [[users]] tenant): its message rate and its weight in the fair claim. Tenants not listed have no rate and weight 1. See docs/shaping.md.'),
+
+  egress: egress.describe('Source addresses, pools and warm-up (docs/shaping.md, "Sources, pools and warm-up"): which local address each outbound connection leaves from; politeness (connections, backoff, learned limits, reply rules, provider rates) is then kept per source and destination.'),
 
   delivery: z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),
@@ -434,6 +488,14 @@ export const configSchema = z.strictObject({
     require_token: z.boolean().default(false)
       .describe('Require the bearer token on a loopback listener too (it is always required on any other address).'),
   }).prefault({}).describe('Admin HTTP API and metrics.'),
+}).superRefine((c, ctx) => {
+  // A route's pool names one of [[egress.pools]] (the two tables are far apart; checked here).
+  const pools = c.egress.pools.map((p) => p.name);
+  for (const [domain, route] of Object.entries(c.routes)) {
+    if (typeof route !== 'object' || Array.isArray(route) || route.pool === undefined) continue;
+    if (!pools.includes(route.pool)) ctx.addIssue({ code: 'custom', path: ['routes', domain, 'pool'], message: `route "${domain}" names an unknown pool "${route.pool}"` });
+    if (route.socket !== undefined) ctx.addIssue({ code: 'custom', path: ['routes', domain, 'pool'], message: 'a socket route has no source address: pool is for routes with hosts' });
+  }
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -52,6 +52,12 @@ export function parseRate(text: string): { count: number; perMs: number } | unde
   return { count: Number(m[1]), perMs: unit[m[2]!]! };
 }
 
+/** A warm-up day's cap, "50/day" → 50; undefined when malformed or below 1. */
+export function parseDailyCap(text: string): number | undefined {
+  const m = /^(\d+)\s*\/\s*day$/.exec(text.trim());
+  return m && Number(m[1]) >= 1 && Number.isSafeInteger(Number(m[1])) ? Number(m[1]) : undefined;
+}
+
 /** "10.0.0.0/8", "::1/128" or a bare address (a /32 or /128); undefined when the address or prefix is bad. */
 export function parseCidr(text: string): { address: string; bits: number; family: 'ipv4' | 'ipv6' } | undefined {
   const slash = text.indexOf('/');

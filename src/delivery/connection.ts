@@ -247,6 +247,8 @@ class ReplyChannel {
 
 export interface OpenOptions {
   readonly heloName: string;
+  /** The local address the connection binds to (a source address of [egress]); unset → the system picks. */
+  readonly localAddress?: string;
   /** Speak LMTP (RFC 2033): LHLO instead of EHLO; the transaction then expects one end-of-data reply per recipient. */
   readonly lmtp?: boolean;
   readonly tls: TlsPolicy;
@@ -293,7 +295,7 @@ export class SmtpConnection {
     const t = opts.timeouts;
     const fail = (failure: LastReply, extra: { tlsHandshakeFailed?: boolean } = {}): OpenResult => ({ ok: false, failure, ...extra });
 
-    const sock = await connectSocket(hop, t.connect);
+    const sock = await connectSocket(hop, t.connect, opts.localAddress);
     if ('lost' in sock) return fail(lostReply(sock, 'connect', label));
     let channel = new ReplyChannel(sock);
     const abandon = (failure: LastReply, extra: { tlsHandshakeFailed?: boolean } = {}): OpenResult => {
@@ -390,9 +392,10 @@ function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
-function connectSocket(hop: NextHop, timeoutMs: number): Promise<net.Socket | Lost> {
+function connectSocket(hop: NextHop, timeoutMs: number, localAddress?: string): Promise<net.Socket | Lost> {
   return new Promise((resolve) => {
-    const sock = hop.socket !== undefined ? net.connect({ path: hop.socket }) : net.connect({ host: hop.address, port: hop.port, family: hop.family });
+    const sock = hop.socket !== undefined ? net.connect({ path: hop.socket })
+      : net.connect({ host: hop.address, port: hop.port, family: hop.family, ...(localAddress !== undefined ? { localAddress } : {}) });
     const timer = setTimeout(() => {
       sock.destroy();
       resolve({ lost: 'no-answer', detail: `connect timeout after ${timeoutMs}ms` });

@@ -46,14 +46,22 @@
  * TLS-RPT reports (delivery/tls-sessions), with the RFC 8460 result type of a
  * failure (delivery/tls-result-type).
  *
+ * From a source address (`batch.source`, [egress]) the connection binds to
+ * it and says its EHLO name; next hops of the other address family are not
+ * tried from it. Idle connections are pooled per destination key, which then
+ * names the source (`mx:…@ip2`), so a pooled connection is never reused
+ * for another source.
+ *
  * Idle connections are pooled per destination (up to
  * max_messages_per_connection transactions each) and closed with QUIT after
  * connection_idle_timeout; a connection that saw a timeout or error is never
  * pooled. It does not decide retry times, count attempts or write the queue:
  * `record` (the scheduler) does.
  */
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config, TlsPolicy } from '../config/schema.js';
+import type { EgressSource } from '../destination/sources.js';
 import { durationMs } from '../config/units.js';
 import type { LastReply, RecipientRow } from '../queue/model.js';
 import { hopLabel, SmtpConnection, type ClientTimeouts, type OpenOptions } from './connection.js';
@@ -172,7 +180,7 @@ export class SmtpTransport implements Transport {
           conn?.destroy();
           conn = undefined;
           resolution ??= await this.resolve(batch.domain);
-          const got = await this.connect(resolution, batch.domain, batch.destination);
+          const got = await this.connect(resolution, batch.domain, batch.destination, batch.source);
           if (got.kind !== 'connected') {
             await settleAll(got.kind, got.reply);
             if (got.kind === 'failed' || !got.destinationFailure) return done({});
@@ -288,7 +296,7 @@ export class SmtpTransport implements Transport {
     return Math.min(this.deps.config().delivery.max_messages_per_connection, this.deps.shaping?.of(destination).maxMessagesPerConnection ?? Infinity);
   }
 
-  private async connect(resolution: Resolution, domain: string, destination?: string): Promise<Connected> {
+  private async connect(resolution: Resolution, domain: string, destination?: string, source?: EgressSource): Promise<Connected> {
     if (resolution.kind === 'failed' || resolution.kind === 'deferred') {
       const reply: LastReply = { code: resolution.code, enhanced: resolution.enhanced, text: resolution.text, command: 'resolve' };
       const j = judgeTrouble('resolve', reply);
@@ -309,7 +317,8 @@ export class SmtpTransport implements Transport {
       return { kind: 'deferred', reply: { code: 451, enhanced: '4.7.5', text: sts.text, command: 'connect' }, destinationFailure: true, throttle: false };
     }
     const opts: OpenOptions = {
-      heloName: cfg.delivery.helo_name ?? cfg.hostname,
+      heloName: source?.ehloName ?? cfg.delivery.helo_name ?? cfg.hostname,
+      ...(source ? { localAddress: source.address } : {}),
       tls: sts.kind === 'enforce' ? 'verify' : stricterTls(route?.tls ?? cfg.delivery.tls, destination !== undefined ? this.deps.shaping?.of(destination).tls : undefined),
       ...(route?.protocol === 'lmtp' ? { lmtp: true } : {}),
       timeouts: this.timeouts,
@@ -323,6 +332,12 @@ export class SmtpTransport implements Transport {
     let last: LastReply = { code: 451, enhanced: '4.4.4', text: `No next hop for ${domain}`, command: 'connect' };
     let verdict = judgeReply(last);
     for (const hop of sts.kind === 'enforce' ? sts.hops : resolution.hops) {
+      // A source binds one address family: a next hop of the other is not reachable from it.
+      if (source && hop.socket === undefined && isIP(source.address) !== hop.family) {
+        last = { code: 451, enhanced: '4.4.4', text: `source ${source.name} (${source.address}) cannot reach ${hop.address}: another address family`, command: 'connect', host: hopLabel(hop), ours: true };
+        verdict = judgeReply(last);
+        continue;
+      }
       const policy: HostPolicy | undefined = dane.kind === 'dane' ? dane.hosts.get(hop.host) : undefined;
       if (policy?.kind === 'unusable') {
         last = { code: 451, enhanced: '4.7.5', text: policy.text, command: 'connect', host: hopLabel(hop) };
@@ -436,7 +451,7 @@ export class SmtpTransport implements Transport {
   private logTransaction(batch: OutboundBatch, host: string, verdicts: ReadonlyMap<number, RecipientVerdict>, limitDeferred: number): void {
     const count = (k: RecipientVerdict['kind']): number => [...verdicts.values()].filter((v) => v.kind === k).length;
     this.deps.log.debug(
-      { messageId: batch.message.id, destination: batch.destination, host, delivered: count('delivered'), failed: count('failed'), deferred: count('deferred'), limitDeferred },
+      { messageId: batch.message.id, destination: batch.destination, ...(batch.source ? { source: batch.source.name } : {}), host, delivered: count('delivered'), failed: count('failed'), deferred: count('deferred'), limitDeferred },
       'transaction finished',
     );
   }

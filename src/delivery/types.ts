@@ -6,9 +6,13 @@
  * recipient is durable before anything else happens, spec invariant I1).
  */
 import type { LastReply, MessageRow, RecipientRow } from '../queue/model.js';
+import type { EgressSource } from '../destination/sources.js';
 
 export interface OutboundBatch {
+  /** The destination key it goes to; from a source address, the sourced key (`mx:…@ip2`, destination/key). */
   readonly destination: string;
+  /** The source address its connection leaves from ([egress], destination/sources); unset → the system's choice. */
+  readonly source?: EgressSource;
   /** Recipient domain (all recipients of a batch share it). */
   readonly domain: string;
   readonly message: MessageRow;

@@ -11,6 +11,13 @@
  * local mailboxes `local:…`; with `delivery.destination_by = "domain"` the
  * key is the domain, as before.
  *
+ * With source addresses ([egress], destination/sources) politeness is kept per
+ * (source, destination): the key of a destination reached from source `ip2`
+ * is `<destination>@ip2` (`mx:a.example,b.example@ip2`, `provider:google@ip2`)
+ * — its gate row, slots, token bucket, learned limits and rules in force. No
+ * destination key holds an `@`, and source names cannot (config/schema), so
+ * `splitSource` undoes `sourcedKey`. Without sources keys are as before.
+ *
  * MX preferences are left out on purpose: a provider that reorders its
  * preferences is still the same hosts. What it does not do: DNS (the
  * scheduler's destination map asks the resolver and caches the answer).
@@ -26,8 +33,20 @@ export function mxDestinationKey(hosts: readonly string[]): string {
   return `${MX_PREFIX}${set.join(',')}`;
 }
 
-/** The MX hosts of an `mx:` destination key, the inverse of mxDestinationKey (none for routes, local keys and bare domains). */
-export const hostsOf = (destination: string): string[] => (destination.startsWith(MX_PREFIX) ? destination.slice(MX_PREFIX.length).split(',').filter((h) => h !== '') : []);
+/** The key of `destination` as reached from `source` (undefined: no source, the destination key itself). */
+export const sourcedKey = (destination: string, source: string | undefined): string => (source === undefined ? destination : `${destination}@${source}`);
+
+/** A key's destination and source: the inverse of sourcedKey. */
+export function splitSource(key: string): { readonly destination: string; readonly source?: string } {
+  const at = key.lastIndexOf('@');
+  return at < 0 ? { destination: key } : { destination: key.slice(0, at), source: key.slice(at + 1) };
+}
+
+/** The MX hosts of an `mx:` destination key (a sourced one too), the inverse of mxDestinationKey (none for routes, local keys and bare domains). */
+export function hostsOf(key: string): string[] {
+  const destination = splitSource(key).destination;
+  return destination.startsWith(MX_PREFIX) ? destination.slice(MX_PREFIX.length).split(',').filter((h) => h !== '') : [];
+}
 
 /** Keys the scheduler maps to a host set: plain domains (not routes, local mailboxes or address literals). */
 export function isDomainKey(key: string): boolean {

@@ -24,6 +24,10 @@
  * provider reads both. The scope's record is shared on the gate row of the
  * scope key like any destination's.
  *
+ * With source addresses (destination/sources) the keys are sourced
+ * (`mx:…@ip2`, scope `provider:google@ip2`): one record per (source,
+ * destination), so what one source learned never slows another.
+ *
  * It never opens connections, writes the queue or decides backoff (the
  * failure policy and the scheduler's retry do); it logs nothing (the caller
  * logs one line per rule trigger and per learned limit).
@@ -34,6 +38,7 @@ import type { DestinationLimits, LastReply, LearnedRate } from '../queue/model.j
 import { newerRate } from '../queue/destination-gate.js';
 import { cutRate, grewRate, paced, perMinute } from './adaptive-rate.js';
 import { Shaping, type ProviderMatch } from './providers.js';
+import { splitSource } from './key.js';
 import { formatReply, matchRule, ruleEffect, triggerRule, type ActiveRule, type ReplyRule } from './reply-rules.js';
 import {
   concurrencyLimit, initialConcurrency, onSessionSuccess, onSessionTimeout, onTooManyConnections, type ConcurrencyState,
@@ -237,7 +242,7 @@ export class Politeness {
   /** The rule a reply from the destination would trigger (nothing changes). */
   ruleOf(key: string, reply: Pick<LastReply, 'code' | 'enhanced' | 'text'>): ReplyRule | undefined {
     const rules = this.shaping.rules();
-    return rules.length === 0 ? undefined : matchRule(rules, key, reply, this.shaping.of(key).provider?.preset.name);
+    return rules.length === 0 ? undefined : matchRule(rules, splitSource(key).destination, reply, this.shaping.of(key).provider?.preset.name);
   }
 
   /**

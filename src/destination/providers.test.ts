@@ -121,3 +121,25 @@ describe('adaptive rate (AIMD)', () => {
     assert.equal(newerRate({ ...b, until: 5 }, a, 10), a);
   });
 });
+
+describe('from a source address (destination/key sourced keys)', () => {
+  test('the provider is matched without the source; its scope is per source; rule globs see the destination', () => {
+    const shaping = new Shaping(() => parseConfig({}));
+    assert.equal(shaping.of(`${GMAIL}@ip2`).provider?.preset.name, 'google');
+    assert.equal(shaping.scopeOf(`${GMAIL}@ip2`), 'provider:google@ip2');
+    assert.equal(shaping.scopeOf(`${WORKSPACE}@ip3`), 'provider:google@ip3', 'another source: another scope');
+    assert.equal(shaping.scopeOf(GMAIL), 'provider:google', 'without a source, as before');
+    assert.equal(shaping.scopeOf('route:127.0.0.1:25@ip2'), 'route:127.0.0.1:25@ip2', 'no provider: the key itself');
+    const own = new Politeness(() => parseConfig({ delivery: { rules: [{ destination: 'route:*:25', code: 421, match: 'busy', action: 'suspend', for: '1h' }] } }), () => 0);
+    assert.equal(own.ruleOf('route:127.0.0.1:25@ip2', { code: 421, text: 'busy' })?.action, 'suspend', 'the glob is matched on the destination');
+  });
+
+  test('a provider rule triggered through one source pauses that source\'s scope only', () => {
+    const p = new Politeness(() => parseConfig({}), () => 1_000);
+    const hit = p.onReply(`${GMAIL}@ip2`, { code: 421, enhanced: '4.7.28', text: 'Our system has detected an unusual rate of unsolicited mail originating from your IP address.' });
+    assert.equal(hit?.scope, 'provider:google@ip2');
+    assert.ok((p.suspendedUntil(`${WORKSPACE}@ip2`) ?? 0) > 1_000, 'every Google destination from ip2 pauses');
+    assert.equal(p.suspendedUntil(`${GMAIL}@ip3`), undefined, 'not from ip3');
+    assert.equal(p.suspendedUntil(GMAIL), undefined, 'nor without a source');
+  });
+});

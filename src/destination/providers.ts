@@ -14,13 +14,19 @@
  * destination is its own scope. Connections, backoff and probes stay per MX
  * set (the gate row of the destination).
  *
+ * From a source address ([egress], a sourced key `mx:…@ip2`), the scope is
+ * the provider's as seen from that source (`provider:google@ip2`): providers
+ * throttle per sending IP, so a rule triggered through one source leaves the
+ * others alone. Rules' destination globs are matched on the destination
+ * without its source.
+ *
  * `Shaping` recompiles when a reload hands in a new configuration and
  * remembers each destination's match; it reads no DNS and keeps no state
  * beyond that.
  */
 import type { Config, TlsPolicy } from '../config/schema.js';
 import { providersFor, type ProviderPreset } from '../config/providers-file.js';
-import { hostsOf } from './key.js';
+import { hostsOf, sourcedKey, splitSource } from './key.js';
 import type { LastReply } from '../queue/model.js';
 import { compileProviderRules, compileRules, matchRule, type ReplyRule } from './reply-rules.js';
 
@@ -106,7 +112,7 @@ export class Shaping {
       const provider = matchProvider(c.presets, destination);
       const p = provider?.preset;
       s = provider && p ? {
-        provider, scope: providerScope(p.name),
+        provider, scope: sourcedKey(providerScope(p.name), splitSource(destination).source),
         ...(p.maxConnections !== undefined ? { maxConnections: p.maxConnections } : {}),
         ...(p.maxMessagesPerConnection !== undefined ? { maxMessagesPerConnection: p.maxMessagesPerConnection } : {}),
         ...(p.rate ? { rate: p.rate } : {}),
@@ -120,7 +126,7 @@ export class Shaping {
 
   /** The rule a reply from the destination triggers pauses it (suspend, slow_down): no next MX host is worth a try. */
   pauses(destination: string, reply: Pick<LastReply, 'code' | 'enhanced' | 'text'>): boolean {
-    const rule = matchRule(this.c.rules, destination, reply, this.of(destination).provider?.preset.name);
+    const rule = matchRule(this.c.rules, splitSource(destination).destination, reply, this.of(destination).provider?.preset.name);
     return rule?.action === 'suspend' || rule?.action === 'slow_down';
   }
 

@@ -36,6 +36,17 @@
  *    (destination/providers: rules and the adaptive rate act on the scope
  *    `provider:<name>`, kept on that key's gate row for every node) suspends
  *    or slows it too.
+ * 7. **source** — with source addresses ([egress], destination/sources) all
+ *    of the above is kept per (source, destination) under sourced keys
+ *    (`mx:…@ip2`, `provider:google@ip2`): a source in backoff, paused by a
+ *    rule, out of rate or over its **warm-up** cap (8) sits out the pool's
+ *    choice while another can take the mail (destination/source-state); when none can,
+ *    the mail waits for the first to be free. A source's failure
+ *    or pause parks no route key (the other sources go on).
+ * 8. **warm-up** — a source's recipients per UTC day per provider (or
+ *    destination) are capped by its schedule (source-state, queue/warmup,
+ *    counted in the queue for every node); over the cap, mail waits for the
+ *    next UTC day — never a failure, never a bounce.
  * Not the destination's: a held message, a recipient's own retry time
  * (scheduler/retry), this node's delivery.max_connections, batches already
  * waiting here, a tenant's suspension or rate (destination/tenants: only
@@ -74,6 +85,9 @@ import { DestinationMap } from './map.js';
 import { Politeness, type PolitenessView } from './politeness.js';
 import type { Shaping } from './providers.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
+import { splitSource } from './key.js';
+import type { SourceView } from './sources.js';
+import { SourceState } from './source-state.js';
 import { Tenants } from './tenants.js';
 
 export interface DestinationsDeps {
@@ -140,7 +154,10 @@ export interface DestinationView {
   scopeOf(destination: string): string;
   /** Destinations with something learned or a rule in force. */
   known(): string[];
+  /** The source of each of `keys` that has one ([egress]), with its warm-up today towards the key's scope (one queue read). */
+  sources(keys: readonly string[]): Promise<Map<string, SourceView>>;
 }
+
 
 const show = (r: LastReply): string => `${r.code}${r.enhanced ? ` ${r.enhanced}` : ''} ${r.text}`;
 
@@ -150,6 +167,8 @@ export class Destinations {
   private readonly backoff: BackoffSettings;
   /** delivery.destination_rate (restart-only). */
   private readonly rate: { count: number; perMs: number } | undefined;
+  /** Source addresses ([egress]): the pool's choice, what blocks a source where, warm-up (destination/source-state). */
+  readonly sources: SourceState;
   /** The tenants' rates, weights and suspensions (destination/tenants). */
   readonly tenants: Tenants;
 
@@ -162,6 +181,10 @@ export class Destinations {
       settings: () => ({ by: deps.config().delivery.destination_by, ttlMs: durationMs(deps.config().delivery.destination_cache_ttl) }),
     });
     this.politeness = new Politeness(deps.config, deps.clock, deps.shaping);
+    this.sources = new SourceState({
+      config: deps.config, gate: deps.gate, log: deps.log, clock: deps.clock,
+      suspendedUntil: (key) => this.politeness.suspendedUntil(key), scopeOf: (destination) => this.shaping.scopeOf(destination),
+    });
     this.tenants = new Tenants({ gate: deps.gate, config: deps.config, log: deps.log, clock: deps.clock, known: () => this.map.known(), scopeOf: (d) => this.shaping.scopeOf(d) });
   }
 
@@ -183,7 +206,8 @@ export class Destinations {
 
   /** The route keys whose recipients go to this work's destination: those claimed here and those the map knows. */
   private routeKeysOf(work: DestinationWork): string[] {
-    return [...new Set([work.destination, ...work.routeKeys, ...this.map.domainsOf(work.destination)])];
+    const bare = splitSource(work.destination).destination;
+    return [...new Set([bare, ...work.routeKeys, ...this.map.domainsOf(bare)])];
   }
 
   /**
@@ -207,6 +231,7 @@ export class Destinations {
   /** Housekeeping: any node's slots whose lease ran out return; records that say nothing any more are dropped. */
   async housekeeping(now: number): Promise<void> {
     this.politeness.prune();
+    this.sources.prune(now);
     await this.deps.gate.releaseExpiredSlots(now);
   }
 
@@ -220,7 +245,10 @@ export class Destinations {
     if (scope !== work.destination) this.politeness.absorb(scope, (await this.deps.gate.getDestination(scope))?.limits);
     const suspendedUntil = this.politeness.suspendedUntil(work.destination);
     // A suspend rule in force: the batches wait for its end in the queue, without asking the gate.
-    if (suspendedUntil !== undefined && suspendedUntil > now) return { slots: [], wait: { kind: 'wait', reason: 'suspended', until: suspendedUntil } };
+    if (suspendedUntil !== undefined && suspendedUntil > now) {
+      this.sources.block(work.destination, suspendedUntil, 'a reply rule in force');
+      return { slots: [], wait: { kind: 'wait', reason: 'suspended', until: suspendedUntil } };
+    }
     // The adaptive limit (≤ the configured cap, lowered by rules) is the cap the gate enforces.
     const limit = this.politeness.connectionLimit(work.destination);
     const want = Math.min(available, limit - work.workers);
@@ -239,6 +267,8 @@ export class Destinations {
         slots.push({ id: g.slot, probe: g.kind === 'probe', generation: g.generation, row: g.row, until });
       }
     }
+    // A source in backoff or suspended there (any node's news): the pool's other sources take its mail meanwhile.
+    if (wait && (wait.reason === 'backoff' || wait.reason === 'suspended')) this.sources.block(work.destination, wait.until, wait.reason === 'backoff' ? 'in backoff' : 'suspended');
     return wait ? { slots, wait } : { slots };
   }
 
@@ -261,6 +291,7 @@ export class Destinations {
     const rate = this.rateOf(destination);
     if (!rate) return { ok: true };
     const t = await this.deps.gate.takeToken(this.shaping.scopeOf(destination), now, rate);
+    if (!t.ok) this.sources.block(destination, t.until, 'out of its rate');
     return t.ok ? { ok: true } : { ok: false, until: t.until };
   }
 
@@ -323,7 +354,9 @@ export class Destinations {
    * and every batch waiting here wait until then, without a backoff step or a failure counted.
    */
   private async paused(work: DestinationWork, why: LastReply, until: number): Promise<AfterBatch> {
-    if (until > this.deps.clock()) {
+    this.sources.block(work.destination, until, `paused by a reply rule after ${show(why)}`);
+    // From a source address, only this source pauses: the route keys' other mail goes on from the pool's others.
+    if (until > this.deps.clock() && splitSource(work.destination).source === undefined) {
       // A provider's pause holds for every MX set of it: the route keys known to go to any of them wait too.
       const scope = this.shaping.scopeOf(work.destination);
       const keys = new Set(this.routeKeysOf(work));
@@ -354,10 +387,12 @@ export class Destinations {
     const next = destinationFailed(slot.row, dest, this.deps.clock(), `${why.code} ${why.text}`, this.backoff);
     const r = await this.deps.gate.transition(dest, slot.generation, next);
     const row = r.row;
+    if (row && row.health !== 'ok') this.sources.block(dest, row.backoffUntil, `in backoff after ${show(why)}`);
     if (r.applied && row) {
       // In slices: a million waiting rows must not hold the queue thread (and every 250) for seconds.
-      // Every route key of the destination waits with it (its recipients are queued under them).
-      for (const q of this.routeKeysOf(work)) {
+      // Every route key of the destination waits with it (its recipients are queued under them) — but not from a
+      // source address: the pool's other sources go on.
+      for (const q of splitSource(dest).source === undefined ? this.routeKeysOf(work) : []) {
         for (let i = 0; i < 1000; i++) if ((await this.deps.recipients.parkDestination(q, row.backoffUntil, PARK_SLICE)) < PARK_SLICE) break;
       }
       this.deps.log.warn({ event: 'destination_backoff', destination: dest, until: new Date(row.backoffUntil).toISOString(), failures: row.consecutiveFailures, reason: row.lastError },
@@ -413,10 +448,11 @@ export class Destinations {
   /** The read-only view for http/admin and the CLI: nothing it answers changes what the scheduler does. */
   readonly view: DestinationView = {
     destinationOf: (routeKey) => this.map.known().get(routeKey),
-    routeKeysOf: (destination) => this.map.domainsOf(destination),
+    routeKeysOf: (destination) => this.map.domainsOf(splitSource(destination).destination),
     politeness: (destination, shared, scopeShared) => this.politeness.view(destination, shared, scopeShared, this.rate),
     scopeOf: (destination) => this.shaping.scopeOf(destination),
-    known: () => this.politeness.keys(),
+    known: () => [...new Set([...this.politeness.keys(), ...this.sources.known(this.deps.clock())])],
+    sources: (keys) => this.sources.views(keys),
   };
 }
 

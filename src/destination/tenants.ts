@@ -30,6 +30,7 @@ import type { DestinationGate } from '../queue/destination-gate.js';
 import type { DestinationRule, LastReply } from '../queue/model.js';
 import { claimExclusions, EVERYWHERE, holdKey, holdOf, holdOver, HOLD_PREFIX, type TenantHold } from '../queue/tenant-holds.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
+import { splitSource } from './key.js';
 
 /** How stale this node's copy of the holds may be: a suspension another node wrote applies here within this. */
 export const HOLD_REFRESH_MS = 1_000;
@@ -95,9 +96,15 @@ export class Tenants {
     return this.holds.filter((h) => h.until > now);
   }
 
-  /** The scopes a delivery to `destination` under `routeKey` is in (besides everywhere). */
+  /**
+   * The scopes a delivery to `destination` under `routeKey` is in (besides everywhere). From a source address
+   * (a sourced key, destination/key) also the destination's and its provider's without the source: a hold there
+   * holds every source, one triggered through a source (`provider:google@ip2`) that source only.
+   */
   private scopesOf(routeKey: string, destination: string | undefined): string[] {
-    return destination === undefined ? [routeKey] : [routeKey, destination, this.d.scopeOf(destination)];
+    if (destination === undefined) return [routeKey];
+    const bare = splitSource(destination).destination;
+    return [...new Set([routeKey, destination, this.d.scopeOf(destination), bare, this.d.scopeOf(bare)])];
   }
 
   /** What the next claim must leave out, the tenants' weights and the turn's rotation (RecipientQueue.claimDue). */

@@ -9,6 +9,7 @@
  */
 import type { Config } from '../config/schema.js';
 import type { PolitenessView } from '../destination/politeness.js';
+import type { SourceView } from '../destination/sources.js';
 import { HalcyonError } from '../errors.js';
 import type { AttemptRow, DestinationRow, MessageRow, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import type { SuppressionEntry } from '../queue/suppression.js';
@@ -90,6 +91,8 @@ export interface DestinationInfo extends DestinationRow {
   readonly tenants?: readonly DestinationTenant[];
   /** TLS-RPT counts of the MTA-STS policy domains that go to this destination (a running server only). */
   readonly tlsReports?: readonly (TlsReport & { readonly domain: string })[];
+  /** The source address its connections leave from, with its warm-up today ([egress]; a running server only). */
+  readonly source?: SourceView;
 }
 
 /** A message to inject: `content` as text (UTF-8), or `contentBase64` for bytes as they are (8-bit mail in any charset). */

@@ -406,11 +406,17 @@ export class Admin implements AdminApi {
       byKey.set(f.key, { ...e, queued: e.queued + f.queued, connections: e.connections + f.connections });
     }
     for (const k of view.known()) ensure(k);
+    // Source addresses ([egress]): each sourced key's source, with its warm-up today towards the key's scope.
+    const sources = await view.sources([...byKey.keys()]);
     return [...byKey.values()].sort((a, b) => a.key.localeCompare(b.key)).map((r) => {
       const domains = view.routeKeysOf(r.key);
-      // A provider's rules in force and adaptive rate are on its scope's row (`provider:<name>`).
+      // A provider's rules in force and adaptive rate are on its scope's row (`provider:<name>`, `provider:<name>@<source>`).
       const scope = view.scopeOf(r.key);
-      return { ...r, ...(domains.length > 0 ? { domains } : {}), politeness: view.politeness(r.key, r.limits, scope !== r.key ? byKey.get(scope)?.limits : undefined) };
+      const source = sources.get(r.key);
+      return {
+        ...r, ...(domains.length > 0 ? { domains } : {}), ...(source ? { source } : {}),
+        politeness: view.politeness(r.key, r.limits, scope !== r.key ? byKey.get(scope)?.limits : undefined),
+      };
     });
   }
 

@@ -23,6 +23,7 @@
  * steps: the scheduler's retry policy (destination/backoff) makes the next row.
  */
 import type { DestinationLimits, DestinationRow, DestinationRule, DestinationState, LearnedRate } from './model.js';
+import type { WarmupCount, WarmupRequest, WarmupTake } from './warmup.js';
 
 export interface AcquireRequest {
   readonly destination: string;
@@ -108,6 +109,13 @@ export interface DestinationGate {
    * limit must not void a failure wave's compare-and-set).
    */
   putLimits(key: string, limits: DestinationLimits, now: number): Promise<void>;
+  /**
+   * A source's warm-up (queue/warmup): up to `want` recipients of today's cap for (source, scope), counted; the
+   * source's first day is set by its first take. Read, decided (`warmupTake`) and written atomically.
+   */
+  takeWarmup(req: WarmupRequest): Promise<WarmupTake>;
+  /** Every (source, scope) count of UTC day `day` (queue/warmup utcDay), for views. */
+  warmupCounts(day: number): Promise<WarmupCount[]>;
 }
 
 /** What `acquire` decides, from the row, the destination's live slots and the cap. Pure. */

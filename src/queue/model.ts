@@ -110,7 +110,7 @@ export interface RecipientRow {
   /** Set once a final DSN (or the decision that none is due) was made. */
   readonly dsnDone: boolean;
   readonly updatedAt: number;
-  /** Its message's tenant (MessageRow.tenant), absent when it names none: the claim is fair between tenants. */
+  /** Its message's tenant (MessageRow.tenant), absent when it names none: the claim is fair between tenants; the pool of source addresses may depend on it (destination/sources). */
   readonly tenant?: string;
 }
 

@@ -57,3 +57,13 @@ test('every outcome carries the class the classifier gives, and the log line say
   const line = deliveryLine(batch, r, o.verdict, o.outcome, o.status, 1_000);
   assert.equal(line.fields['class'], 'InvalidRecipient');
 });
+
+test('the delivery log line names the source address the connection left from ([egress]), and none without one', () => {
+  const o = outcomeOf({ kind: 'delivered', reply: classed(250) }, r, ctx());
+  const batch = { message: { id: 'M', sender: 's@x.test', receivedAt: 0 }, source: { name: 'ip2', address: '127.0.0.2', warmup: [] } } as unknown as Parameters<typeof deliveryLine>[0];
+  const line = deliveryLine(batch, r, o.verdict, o.outcome, o.status, 1_000);
+  assert.equal(line.fields['source'], 'ip2');
+  assert.equal(line.fields['source_address'], '127.0.0.2');
+  const plain = deliveryLine({ ...batch, source: undefined } as Parameters<typeof deliveryLine>[0], r, o.verdict, o.outcome, o.status, 1_000);
+  assert.equal(plain.fields['source'], undefined);
+});

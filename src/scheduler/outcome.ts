@@ -68,6 +68,7 @@ export function deliveryLine(batch: OutboundBatch, r: RecipientRow, v: Recipient
       command: reply.command, possible_duplicate: v.kind === 'deferred' && v.possibleDuplicate ? true : undefined,
       suppressed_until: outcome.kind === 'failed' && outcome.suppressUntil !== undefined ? new Date(outcome.suppressUntil).toISOString() : undefined,
       tenant: batch.message.tenant, campaign: batch.message.campaign,
+      source: batch.source?.name, source_address: batch.source?.address,
     },
     msg: `${batch.message.id}: to=<${r.address}> status=${status}`,
   };

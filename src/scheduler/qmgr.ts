@@ -23,6 +23,13 @@
  * connection), never by the queue's size. The clock is injected; `runOnce`
  * does one whole pass and waits for its deliveries, for tests.
  *
+ * Source addresses ([egress]): each batch is given its key when claimed —
+ * the destination from the source its pool chooses (destination/service
+ * `sourceFor`), so this node's work, slots and connections are per (source,
+ * destination). Mail that cannot go from its source now (backoff, pause,
+ * rate, warm-up) goes back to the queue due when its pool can next send there
+ * (`nextChance`): now, through another source, or later.
+ *
  * Reports (DSNs), expiry and delay warnings are driven by queue state in
  * sweeps (scheduler/sweeps), so a crash loses none of them.
  */
@@ -35,7 +42,7 @@ import type { Destinations, DestinationWork, Slot, Wait } from '../destination/s
 import type { TenantWait } from '../destination/tenants.js';
 import { giveBack } from './tenant-wait.js';
 import { HalcyonError } from '../errors.js';
-import type { LastReply } from '../queue/model.js';
+import type { LastReply, RecipientRow } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
 import { groupBatches, type Batch } from './batches.js';
 import type { DeliveryStatus } from './outcome.js';
@@ -74,8 +81,10 @@ export interface QmgrDeps {
 
 /** A batch as claimed here: its recipients are leased to this node until leaseUntil. */
 interface Claimed extends Batch {
-  /** The destination (gate key) its route key goes to. */
+  /** The destination (gate key) its route key goes to; from a source address, the sourced key (destination/key). */
   readonly destination: string;
+  /** The pool of source addresses it leaves from (destination/sources); unset → none. */
+  readonly pool?: string;
   leaseUntil: number;
 }
 
@@ -323,12 +332,22 @@ export class Qmgr {
     const destinationOf = await this.deps.destinations.destinationsOf(rows.map((r) => r.destination));
     const messagesOf = new Map<string, Set<string>>();
     for (const r of claimed) messagesOf.set(r.destination, (messagesOf.get(r.destination) ?? new Set()).add(r.messageId));
+    // From source addresses: each batch's key names the source its pool chooses; none free → back to the queue till one is.
+    const later: [number, readonly RecipientRow[]][] = [];
     for (const b of groupBatches(rows, cfg.max_recipients_per_transaction)) {
-      const d = this.dest(destinationOf.get(b.routeKey) ?? b.routeKey);
+      const pick = this.deps.destinations.sources.sourceFor(b.domain, b.recipients[0]?.tenant, destinationOf.get(b.routeKey) ?? b.routeKey, now);
+      if ('until' in pick) {
+        later.push([pick.until, b.recipients]);
+        this.deps.log.info({ event: 'source_wait', queue_id: b.messageId, pool: pick.pool, recipients: b.recipients.length, until: new Date(pick.until).toISOString(), reason: pick.why },
+          `${b.messageId}: ${b.recipients.length} recipient(s) wait until ${new Date(pick.until).toISOString()}: no source of pool ${pick.pool} can send there now (${pick.why})`);
+        continue;
+      }
+      const d = this.dest(pick.key);
       d.routeKeys.add(b.routeKey);
-      d.queue.push({ ...b, destination: d.destination, leaseUntil });
+      d.queue.push({ ...b, destination: d.destination, ...(pick.pool !== undefined ? { pool: pick.pool } : {}), leaseUntil });
       d.capped = (messagesOf.get(b.routeKey)?.size ?? 0) >= share;
     }
+    await this.unclaimAt(later);
     // Every destination with work waiting here (new, or left when an earlier ask failed) asks for its slots.
     await Promise.all([...this.dests.values()].filter((d) => d.queue.length > 0).map((d) => this.fill(d)));
   }
@@ -374,8 +393,30 @@ export class Qmgr {
     // Backoff: due when it ends (the claim query skips the destination till then, and sees an administrator's
     // reset at once). Full or probing elsewhere: due now for whoever has a slot; this node asks again after a scan.
     if (!held) d.waitUntil = Math.min(wait.until, now + this.scanMs());
-    const ids = d.queue.splice(0).flatMap((b) => b.recipients.map((r) => r.id));
-    if (ids.length > 0) await this.deps.queue.recipients.unclaim(ids, this.deps.node, held ? wait.until : now);
+    await this.putBack(d.queue.splice(0), held ? wait.until : now, now);
+  }
+
+  /**
+   * Batches back to the queue (unclaimed, no attempt counted), due at `until` — or, from a source address, when
+   * their pool can next send to the destination (now, through another source; destination/service nextChance).
+   */
+  private putBack(batches: readonly Claimed[], until: number, now: number): Promise<void> {
+    return this.unclaimAt(batches.map((b) => [this.dueAgain(b, until, now), b.recipients]));
+  }
+
+  /** Recipients back to the queue, each group due at its time: one unclaim per distinct time. */
+  private async unclaimAt(groups: readonly (readonly [number, readonly RecipientRow[]])[]): Promise<void> {
+    const byDue = new Map<number, number[]>();
+    for (const [at, rs] of groups) byDue.set(at, [...(byDue.get(at) ?? []), ...rs.map((r) => r.id)]);
+    await Promise.all([...byDue].filter(([, ids]) => ids.length > 0).map(([at, ids]) => this.deps.queue.recipients.unclaim(ids, this.deps.node, at)));
+  }
+
+  /**
+   * When a batch that cannot go now is due again: `until`, or from a source address its pool's next chance (the
+   * service has heard why its source cannot go: backoff, pause, rate or warm-up).
+   */
+  private dueAgain(b: Claimed, until: number, now: number): number {
+    return b.pool === undefined ? until : this.deps.destinations.sources.nextChance(b.pool, b.destination, now);
   }
 
   private startWorker(d: DestState, slot: Slot): void {
@@ -421,11 +462,26 @@ export class Qmgr {
         }
         const token = await destinations.takeToken(d.destination, now);
         if (!token.ok) {
-          // Over the shared rate: this batch and the rest wait for the next token, in the queue.
-          d.waitUntil = token.until;
-          const ids = [batch, ...d.queue.splice(0)].flatMap((b) => b.recipients.map((r) => r.id));
-          await this.deps.queue.recipients.unclaim(ids, this.deps.node, token.until);
+          // Over the shared rate: this batch and the rest wait for the next token, in the queue (from a source
+          // address: or go from another source of the pool, so the route keys are not held back here).
+          if (batch.pool === undefined) d.waitUntil = token.until;
+          await this.putBack([batch, ...d.queue.splice(0)], token.until, now);
           return;
+        }
+        // A source's warm-up cap (destination/service): what is over it waits for the next UTC day, or another source.
+        const warm = await destinations.sources.takeWarmup(d.destination, batch.recipients.length, now);
+        if (warm.wait) {
+          const over = batch.recipients.splice(warm.granted);
+          const back = [{ ...batch, recipients: over }, ...(warm.granted === 0 ? d.queue.splice(0) : [])];
+          await this.putBack(back, warm.wait.until, now);
+          // Each message that waits says why (`grep QUEUEID`): deferred by the warm-up, no attempt counted.
+          for (const b of back) {
+            const at = this.dueAgain(b, warm.wait.until, now);
+            const then = at <= now ? `go from another source of pool ${b.pool ?? '-'}` : `wait until ${new Date(at).toISOString()}`;
+            this.deps.log.info({ event: 'warmup_wait', queue_id: b.messageId, destination: d.destination, recipients: b.recipients.length, until: new Date(at).toISOString() },
+              `${b.messageId}: ${b.recipients.length} recipient(s) ${then}: ${warm.wait.text}`);
+          }
+          if (warm.granted === 0) return;
         }
         const started = destinations.started(d);
         const { outbound, result, pending } = await this.deliverBatch(batch);
@@ -444,7 +500,7 @@ export class Qmgr {
         }
         // Throttled (fewer connections), or failed with the row healthy again: due now. Failed: due at the
         // backoff end, with every batch waiting here (never tried: no attempt counted), in one commit.
-        const until = next.kind === 'failed' ? next.until : undefined;
+        const until = next.kind === 'failed' && next.until !== undefined ? this.dueAgain(batch, next.until, this.deps.clock()) : undefined;
         const waiting = until !== undefined ? d.queue.splice(0) : [];
         await this.recorder.settle(outbound, pending, until ?? this.deps.clock(), waiting, next.kind === 'failed' ? next.reply : undefined);
         return;
@@ -490,8 +546,9 @@ export class Qmgr {
     // Deleted while claimed (queue delete): nothing to do.
     if (!got) return { result: {}, pending };
     const { message, body } = got;
+    const source = this.deps.destinations.sources.sourceOf(batch.destination);
     const outbound: OutboundBatch = {
-      destination: batch.destination, domain: batch.domain, message, body, recipients: batch.recipients,
+      destination: batch.destination, ...(source ? { source } : {}), domain: batch.domain, message, body, recipients: batch.recipients,
       maxRecipients: this.deps.destinations.recipientLimit(batch.destination),
     };
     this.stats.batches++;

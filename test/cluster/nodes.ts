@@ -35,7 +35,7 @@ export function clusterToml(url: string, node: string, remotePort: number, deliv
   });
 }
 
-/** `more`: other top-level settings of every node (e.g. `tenants`). */
+/** `more`: other top-level settings of every node (e.g. `tenants`, `egress`). */
 export async function startCluster(n: number, remotePort: number, delivery: Record<string, unknown> = {}, more: Record<string, unknown> = {}): Promise<Cluster> {
   const db = await createTestDatabase();
   const nodes: SpawnedHalcyon[] = [];

@@ -20,6 +20,7 @@ import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
+import { warmupContract } from './contract/warmup.js';
 import { suppressionListContract } from './contract/suppression-list.js';
 import { idempotencyContract } from './contract/idempotency.js';
 import { tenantsContract } from './contract/tenants.js';
@@ -59,6 +60,7 @@ adminBounceContract(impl);
 tlsReportsContract(impl);
 idempotencyContract(impl);
 tenantsContract(impl);
+warmupContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();

@@ -17,6 +17,7 @@ import { messageStoreContract } from './contract/message-store.js';
 import { recipientQueueContract } from './contract/recipient-queue.js';
 import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
+import { warmupContract } from './contract/warmup.js';
 import { suppressionListContract } from './contract/suppression-list.js';
 import { idempotencyContract } from './contract/idempotency.js';
 import { tenantsContract } from './contract/tenants.js';
@@ -59,4 +60,5 @@ for (const impl of [
   tlsReportsContract(impl);
   idempotencyContract(impl);
   tenantsContract(impl);
+  warmupContract(impl);
 }

@@ -80,6 +80,8 @@ export interface RemoteOptions {
 export interface RecordedConnection {
   readonly id: number;
   readonly remotePort: number;
+  /** The peer's address (the client's source address). */
+  readonly remoteAddress: string;
   open: boolean;
   tls: boolean;
   /** Turned away by `maxSessions` (at the greeting, or at every MAIL FROM). */
@@ -160,7 +162,7 @@ export async function startRemote(initial: RemoteOptions = {}): Promise<Remote> 
   const server = net.createServer((raw) => {
     sockets.add(raw);
     raw.on('error', () => { /* peers reset; a test double only records */ });
-    const conn: RecordedConnection = { id: connections.length + 1, remotePort: raw.remotePort ?? 0, open: true, tls: false };
+    const conn: RecordedConnection = { id: connections.length + 1, remotePort: raw.remotePort ?? 0, remoteAddress: raw.remoteAddress ?? '', open: true, tls: false };
     connections.push(conn);
     current++;
     maxConcurrent = Math.max(maxConcurrent, current);

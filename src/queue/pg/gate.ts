@@ -17,6 +17,9 @@ import {
 import type { DestinationLimits, DestinationRow, DestinationState } from '../model.js';
 import type { PgDb } from './db.js';
 import { DESTINATION_COLUMNS, toDestination, type RawDestination } from '../rows.js';
+import { toWarmupCount, utcDay, warmupSql, warmupTake, type RawWarmupCount, type WarmupCount, type WarmupRequest, type WarmupTake } from '../warmup.js';
+
+const WARMUP = warmupSql('pg');
 
 const FINAL_SQL = `('delivered','failed','expired')`;
 type Raw = RawDestination & Record<string, unknown>;
@@ -115,6 +118,28 @@ export class PgDestinationGate implements DestinationGate {
         ON CONFLICT (destination) DO UPDATE SET tokens = EXCLUDED.tokens, at = EXCLUDED.at`, [key, bucket.tokens, bucket.at]);
       return result;
     });
+  }
+
+  takeWarmup(req: WarmupRequest): Promise<WarmupTake> {
+    return this.d.tx('takeWarmup', async (c): Promise<WarmupTake> => {
+      // One lock per source: its first day and each scope's count are read and written by one node at a time.
+      await lockKey(c, `warmup:${req.source}`);
+      const today = utcDay(req.now);
+      const first = (await c.query<{ first_day: number }>(WARMUP.firstDay, [req.source])).rows[0];
+      const firstDay = first ? Number(first.first_day) : undefined;
+      const row = (await c.query<{ sent: number }>(WARMUP.sent, [req.source, req.scope, today])).rows[0];
+      const r = warmupTake({ firstDay, sent: row ? Number(row.sent) : 0 }, req);
+      if (firstDay === undefined) await c.query(WARMUP.setFirstDay, [req.source, r.firstDay]);
+      if (r.take.cap !== undefined) {
+        await c.query(WARMUP.setSent, [req.source, req.scope, today, r.sent]);
+        await c.query(WARMUP.forget, [req.source, req.scope, today - 1]);
+      }
+      return r.take;
+    });
+  }
+
+  async warmupCounts(day: number): Promise<WarmupCount[]> {
+    return (await this.d.read<RawWarmupCount & Record<string, unknown>>('warmupCounts', WARMUP.counts, [day])).map(toWarmupCount);
   }
 
   async getDestination(key: string): Promise<DestinationRow | undefined> {

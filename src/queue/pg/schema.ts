@@ -205,6 +205,21 @@ export const PG_MIGRATIONS: readonly (string | undefined)[] = [
     WHERE m.id = r.message_id AND r.state NOT IN ('delivered', 'failed', 'expired') AND m.tenant IS NOT NULL;
   CREATE INDEX IF NOT EXISTS recipients_fair ON recipients(destination, tenant, next_attempt_at, id) WHERE state IN ('queued', 'deferred');
   `,
+  // 11: source warm-up (queue/warmup), as SQLite schema version 12: each source's first day under a warm-up
+  // schedule and its recipients per (scope, UTC day). Safe to run again.
+  `
+  CREATE TABLE IF NOT EXISTS source_warmup (
+    source    text PRIMARY KEY,
+    first_day bigint NOT NULL
+  );
+  CREATE TABLE IF NOT EXISTS source_daily (
+    source text NOT NULL,
+    scope  text NOT NULL,
+    day    bigint NOT NULL,
+    sent   bigint NOT NULL,
+    PRIMARY KEY (source, scope, day)
+  );
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = PG_MIGRATIONS.length;

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { detailOf, HalcyonError } from '../../errors.js';
-import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V11, SCHEMA_VERSION } from './schema.js';
+import { PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V11, SCHEMA_V12, SCHEMA_VERSION } from './schema.js';
 import { NO_EVENT_ROUTES, type EventRoutes } from '../event.js';
 
 export interface SqliteQueueOptions {
@@ -146,6 +146,7 @@ function migrate(db: Database.Database): void {
     if (version < 8 && !hasColumn(db, 'messages', 'header_message_id')) db.exec(SCHEMA_V8);
     if (version < 9) db.exec(SCHEMA_V9);
     if (version < 11) db.exec(SCHEMA_V11);
+    if (version < 12) db.exec(SCHEMA_V12);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -15,6 +15,9 @@ import {
 import type { SqliteDb } from './db.js';
 import { DESTINATION_COLUMNS, toDestination, type RawDestination } from '../rows.js';
 import { FINAL_SQL } from './recipients.js';
+import { toWarmupCount, utcDay, warmupSql, warmupTake, type RawWarmupCount, type WarmupCount, type WarmupRequest, type WarmupTake } from '../warmup.js';
+
+const WARMUP = warmupSql('sqlite');
 
 export class SqliteDestinationGate implements DestinationGate {
   constructor(private readonly d: SqliteDb) {}
@@ -101,6 +104,25 @@ export class SqliteDestinationGate implements DestinationGate {
         ON CONFLICT(destination) DO UPDATE SET tokens = excluded.tokens, at = excluded.at`).run(key, bucket.tokens, bucket.at);
       return result;
     });
+  }
+
+  async takeWarmup(req: WarmupRequest): Promise<WarmupTake> {
+    return this.d.write('takeWarmup', (): WarmupTake => {
+      const today = utcDay(req.now);
+      const firstDay = this.d.st(WARMUP.firstDay).pluck().get(req.source) as number | undefined;
+      const sent = (this.d.st(WARMUP.sent).pluck().get(req.source, req.scope, today) as number | undefined) ?? 0;
+      const r = warmupTake({ firstDay, sent }, req);
+      if (firstDay === undefined) this.d.st(WARMUP.setFirstDay).run(req.source, r.firstDay);
+      if (r.take.cap !== undefined) {
+        this.d.st(WARMUP.setSent).run(req.source, req.scope, today, r.sent);
+        this.d.st(WARMUP.forget).run(req.source, req.scope, today - 1);
+      }
+      return r.take;
+    });
+  }
+
+  async warmupCounts(day: number): Promise<WarmupCount[]> {
+    return (this.d.st(WARMUP.counts).all(day) as RawWarmupCount[]).map(toWarmupCount);
   }
 
   async getDestination(key: string): Promise<DestinationRow | undefined> {

@@ -21,7 +21,7 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { GENERATED_COLUMNS, PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V11, SCHEMA_VERSION } from './schema.js';
+import { GENERATED_COLUMNS, PRAGMAS, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8, SCHEMA_V9, SCHEMA_V11, SCHEMA_V12, SCHEMA_VERSION } from './schema.js';
 import { BodySpool } from '../spool.js';
 import { markQueueCreated, queueFiles } from './check.js';
 
@@ -90,6 +90,7 @@ export function salvageQueue(dataDir: string, now = Date.now()): SalvageReport {
   fresh.exec(SCHEMA_V8);
   fresh.exec(SCHEMA_V9);
   fresh.exec(SCHEMA_V11);
+  fresh.exec(SCHEMA_V12);
   fresh.pragma(`user_version = ${SCHEMA_VERSION}`);
   fresh.pragma('foreign_keys = OFF'); // rows are copied in dependency order; a lost parent must not abort a batch
 

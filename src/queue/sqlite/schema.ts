@@ -45,10 +45,14 @@
  * added version 8: db.ts adds the Message-ID column to such a queue when it
  * lacks it.)
  *
+ * Version 12 (issue #25) adds the warm-up of source addresses (queue/warmup):
+ * each source's first day under a warm-up schedule, and its count of
+ * recipients per UTC day and scope (a provider or a destination).
+ *
  * Does not hold queries; those are in sqlite/messages, recipients and gate.ts.
  */
 
-export const SCHEMA_VERSION = 11;
+export const SCHEMA_VERSION = 12;
 
 /** Run on every open, before anything else. */
 export const PRAGMAS: readonly string[] = [
@@ -274,6 +278,21 @@ ALTER TABLE recipients ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
 UPDATE recipients SET tenant = COALESCE((SELECT m.tenant FROM messages m WHERE m.id = recipients.message_id), '')
   WHERE state NOT IN ('delivered', 'failed', 'expired');
 CREATE INDEX recipients_fair ON recipients(destination, tenant, next_attempt_at, id) WHERE state IN ('queued', 'deferred');
+`;
+
+/** Applied after V11: source warm-up (queue/warmup): first day per source, recipients per (source, scope, UTC day). */
+export const SCHEMA_V12 = `
+CREATE TABLE source_warmup (
+  source    TEXT PRIMARY KEY,
+  first_day INTEGER NOT NULL              -- UTC days since 1970-01-01
+) WITHOUT ROWID;
+CREATE TABLE source_daily (
+  source TEXT NOT NULL,
+  scope  TEXT NOT NULL,                   -- provider:<name> or a destination key
+  day    INTEGER NOT NULL,                -- UTC days since 1970-01-01
+  sent   INTEGER NOT NULL,
+  PRIMARY KEY (source, scope, day)
+) WITHOUT ROWID;
 `;
 
 /** Columns computed from others: never written (salvage leaves them out of its copies). */

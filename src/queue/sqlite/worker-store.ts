@@ -168,6 +168,8 @@ export class WorkerQueue implements Queue {
       listDestinations: () => call('listDestinations'),
       putDestination: (row) => call('putDestination', row),
       putLimits: (key, limits, now) => call('putLimits', key, limits, now),
+      takeWarmup: (req) => call('takeWarmup', req),
+      warmupCounts: (day) => call('warmupCounts', day),
     };
     this.events = {
       claimEvents: (sink, claim) => call('claimEvents', sink, claim),
