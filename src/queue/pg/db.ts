@@ -27,6 +27,8 @@ export interface PgQueueOptions {
   readonly poolSize?: number;
   /** Where events go (queue/event): none → the outbox gets no rows. */
   readonly events?: EventRoutes;
+  /** Statements with parameters as named prepared statements (default true; false behind PgBouncer's transaction pooling). */
+  readonly preparedStatements?: boolean;
 }
 
 export type Sql = pg.PoolClient | pg.Pool;
@@ -123,6 +125,20 @@ export function isConnectionLoss(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Whether a failed group-commit batch (queue/group-commit) may be written again item by item: its error came
+ * from a statement on a live connection (rolled back whole: nothing of it stored), not from a lost one (a
+ * commit whose answer was lost may have been made, and must not be made twice).
+ */
+export const retryable = (err: unknown): boolean =>
+  !(err instanceof HalcyonError && err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') && !isConnectionLoss(err);
+
+/**
+ * Group-commit batches of one kind (enqueues, outcomes) written at once by a node: what is asked meanwhile
+ * waits for one of them to commit and goes in the next batch, so batches grow with the load (queue/group-commit).
+ */
+export const WRITES_IN_FLIGHT = 2;
 
 /** The pool the three parts share. */
 export class PgDb {
