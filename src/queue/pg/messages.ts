@@ -14,6 +14,7 @@
  * one item of a batch: its idempotency key row is claimed first (pg/idempotency:
  * waiting on another node's uncommitted claim of the same key) and, when the key
  * is held, the unit is refused whole before any of its messages is written.
+ * The deliveries' reads (getForDelivery) of one turn are one statement.
  */
 import { HalcyonError } from '../../errors.js';
 import { createIdGenerator } from '../ids.js';
@@ -26,6 +27,7 @@ import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.j
 import { enqueueEvents, factsOf, routeEvents } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
 import { GroupCommit, type Entry } from '../group-commit.js';
+import { coalesced } from '../coalesce.js';
 
 const BATCH_MAX_MESSAGES = 256;
 
@@ -166,10 +168,18 @@ export class PgMessageStore implements MessageStore {
   }
 
   async getForDelivery(id: MessageId): Promise<{ message: MessageRow; body: Buffer } | undefined> {
-    const [raw] = await this.d.read<RawMessage & { data: Buffer } & Record<string, unknown>>('getForDelivery',
-      `SELECT ${MESSAGE_COLUMNS}, b.data FROM messages m JOIN bodies b ON b.message_id = m.id WHERE m.id = $1`, [id]);
-    return raw && { message: toMessage(raw), body: raw.data };
+    return (await this.deliveryReads(id)).get(id);
   }
+
+  /** The deliveries' reads of one event-loop turn in one statement (queue/coalesce): a map by id, each caller takes its own. */
+  private readonly deliveryReads = coalesced(async (ids: readonly MessageId[]) => {
+    const raws = await this.d.read<RawMessage & { data: Buffer } & Record<string, unknown>>('getForDelivery',
+      `SELECT ${MESSAGE_COLUMNS}, b.data FROM messages m JOIN bodies b ON b.message_id = m.id WHERE m.id = ANY($1)`, [[...new Set(ids)]]);
+    return new Map(raws.map((raw) => {
+      const message = toMessage(raw);
+      return [message.id, { message, body: raw.data }] as const;
+    }));
+  });
 
   async deleteMessages(ids: readonly MessageId[]): Promise<number> {
     const rows = await this.d.read<{ id: string }>('deleteMessages', 'DELETE FROM messages WHERE id = ANY($1) RETURNING id', [[...ids]]);
