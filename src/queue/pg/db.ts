@@ -63,7 +63,7 @@ export function createPool(opts: PgQueueOptions): pg.Pool {
   const pool = new pg.Pool({
     // Unnamed statements (parsed at every call) where a connection's prepared statements do not last (PgBouncer).
     Client: opts.preparedStatements === false ? pg.Client : PreparingClient,
-    connectionString: opts.url, max: opts.poolSize ?? Number(process.env.TMP_POOL ?? 10),
+    connectionString: opts.url, max: opts.poolSize ?? 10,
     // Explicit, whatever the server's default: a 250 means the commit reached the WAL on disk.
     options: '-c synchronous_commit=on',
     connectionTimeoutMillis: 5_000,
@@ -139,7 +139,7 @@ export const retryable = (err: unknown): boolean =>
  * Group-commit batches of one kind (enqueues, outcomes) written at once by a node: what is asked meanwhile
  * waits for one of them to commit and goes in the next batch, so batches grow with the load (queue/group-commit).
  */
-export const WRITES_IN_FLIGHT = Number(process.env.TMP_WIF ?? 2);
+export const WRITES_IN_FLIGHT = 2;
 
 /** The pool the three parts share. */
 export class PgDb {
