@@ -136,10 +136,13 @@ export const retryable = (err: unknown): boolean =>
   !(err instanceof HalcyonError && err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') && !isConnectionLoss(err);
 
 /**
- * Group-commit batches of one kind (enqueues, outcomes) written at once by a node: what is asked meanwhile
- * waits for one of them to commit and goes in the next batch, so batches grow with the load (queue/group-commit).
+ * Group-commit batches of one kind (enqueues, outcomes) written at once by a node (queue/group-commit): what is
+ * asked while that many are committing waits in an open batch and goes with the next, rather than queueing
+ * sealed for one of the pool's connections — batches grow when the pool is the bound. 4 of each kind leaves
+ * the pool's other connections to reads, claims and the gate. Lower caps (1, 2) cut commits a little more
+ * under heavy load but made each enqueue wait a whole commit more (docs/decisions/0020-pg-group-commit.md).
  */
-export const WRITES_IN_FLIGHT = 2;
+export const WRITES_IN_FLIGHT = 4;
 
 /** The pool the three parts share. */
 export class PgDb {
