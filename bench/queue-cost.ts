@@ -5,8 +5,8 @@
  * which goes first, N × 1 KiB relayed (smtp-source -s 20 → Halcyon →
  * smtp-sink) after a warm-up of W messages, and per message:
  *
- * - PostgreSQL statements sent, by kind, and round trips (every query the pg
- *   driver sends is one; BEGIN and COMMIT included);
+ * - PostgreSQL statements sent, by kind (BEGIN and COMMIT included), and
+ *   round trips (the statements less those pipelined behind an unanswered one);
  * - requests posted to the SQLite queue thread, by op (each a round trip);
  * - WAL bytes of the run's database (pg_waldump over the window, only the
  *   records of that database's relations and the commit records of their
@@ -54,6 +54,8 @@ interface Figure {
   readonly msgsPerS: number;
   readonly cpuPerK: number;
   readonly statements: Record<string, number>;
+  /** Round trips to PostgreSQL per message: statements less the pipelined ones. */
+  readonly roundTrips: number;
   readonly posts: Record<string, number>;
   /** postMessage calls to the queue thread per message (each carries one request or a turn's). */
   readonly postMessages: number;
@@ -192,6 +194,8 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
       const f: Figure = {
         setup, msgsPerS: got / seconds, cpuPerK: ((s1.cpuUs - s0.cpuUs) / 1e6) * 1000 / got,
         statements: Object.fromEntries(Object.entries(diff(s0.pg, s1.pg)).map(([k, v]) => [k, v / got])),
+        roundTrips: (Object.values(s1.pg).reduce((a, b) => a + b, 0) - Object.values(s0.pg).reduce((a, b) => a + b, 0)
+          - ((s1.pipelined ?? 0) - (s0.pipelined ?? 0))) / got,
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
         postMessages: ((s1.messages ?? 0) - (s0.messages ?? 0)) / got,
         async: Object.fromEntries(Object.entries(diff(s0.async ?? {}, s1.async ?? {})).map(([k, v]) => [k, v / got])),
@@ -204,7 +208,7 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
       };
       const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
       console.log(`run ${run + 1} ${setup.padEnd(8)} ${f.msgsPerS.toFixed(0)} msgs/s, CPU ${f.cpuPerK.toFixed(2)} s/1000, ` +
-        `pg round trips ${sum(f.statements).toFixed(2)}/msg, queue-thread requests ${sum(f.posts).toFixed(2)}/msg in ${f.postMessages.toFixed(2)} postMessages` +
+        `pg statements ${sum(f.statements).toFixed(2)}/msg in ${f.roundTrips.toFixed(2)} round trips, queue-thread requests ${sum(f.posts).toFixed(2)}/msg in ${f.postMessages.toFixed(2)} postMessages` +
         `${f.walBytes !== undefined ? `, WAL ${f.walBytes.toFixed(0)} B/msg, ${f.commits?.toFixed(2)} durable commits/msg` : ''}` +
         `${f.walSyncs !== undefined ? `, server WAL fsyncs ${f.walSyncs.toFixed(2)}/msg` : ''}` +
         `${f.serverCpuPerK !== undefined ? `, PostgreSQL server CPU ${f.serverCpuPerK.toFixed(2)} s/1000` : ''}`);
@@ -241,7 +245,7 @@ async function main(): Promise<void> {
   for (const [setup, figs] of got) {
     const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
     console.log(`${setup}: ${fmtRange(figs.map((f) => f.msgsPerS), 0)} msgs/s; CPU ${fmtRange(figs.map((f) => f.cpuPerK))} s per 1,000; ` +
-      `pg round trips ${fmtRange(figs.map((f) => sum(f.statements)))}/msg; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg in ${fmtRange(figs.map((f) => f.postMessages))} postMessages/msg` +
+      `pg statements ${fmtRange(figs.map((f) => sum(f.statements)))}/msg in ${fmtRange(figs.map((f) => f.roundTrips))} round trips; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg in ${fmtRange(figs.map((f) => f.postMessages))} postMessages/msg` +
       (figs[0]?.walBytes !== undefined ? `; WAL ${fmtRange(figs.map((f) => f.walBytes ?? NaN), 0)} B/msg` : '') +
       (figs[0]?.commits !== undefined ? `; durable commits ${fmtRange(figs.map((f) => f.commits ?? NaN))}/msg` : '') +
       (figs[0]?.walSyncs !== undefined ? `; server WAL fsyncs (whole server) ${fmtRange(figs.map((f) => f.walSyncs ?? NaN))}/msg` : '') +

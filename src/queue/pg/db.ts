@@ -64,6 +64,9 @@ export function createPool(opts: PgQueueOptions): pg.Pool {
     // Unnamed statements (parsed at every call) where a connection's prepared statements do not last (PgBouncer).
     Client: opts.preparedStatements === false ? pg.Client : PreparingClient,
     connectionString: opts.url, max: opts.poolSize ?? 10,
+    // Queries a client is given before the answer to the one before are sent at once (each its own Sync, in order):
+    // a transaction's BEGIN goes with its first statement, the gate's lock with its reads (PgDb.tx, pg/gate).
+    pipeline: true,
     // Explicit, whatever the server's default: a 250 means the commit reached the WAL on disk.
     options: '-c synchronous_commit=on',
     connectionTimeoutMillis: 5_000,
@@ -199,8 +202,12 @@ export class PgDb {
     const onError = (err: Error) => { broken = err; };
     c.on('error', onError);
     try {
-      await c.query('BEGIN');
+      // Not awaited: sent with fn's first statement (the client pipelines), one round trip for both. A failed
+      // BEGIN fails that statement too (the connection is gone); it is awaited before COMMIT all the same.
+      const begun = c.query('BEGIN');
+      begun.catch(() => undefined);
       const result = await fn(c);
+      await begun;
       // A COMMIT whose answer is lost may or may not have committed: the caller hears a failure (never a 250),
       // and a client that retries may leave a duplicate, as with any lost reply.
       await c.query('COMMIT');
