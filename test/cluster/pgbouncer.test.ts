@@ -7,8 +7,9 @@
  *   one client lands on a server connection that never prepared it, and the
  *   server refuses it (this shows the set-up reproduces the problem);
  * - with prepared_statements = false, a node's whole cycle works through it:
- *   migration, group-committed enqueues (and a keyed enqueueGroup), claims,
- *   delivery reads, group-committed outcomes, removal.
+ *   migration, group-committed enqueues (and a keyed enqueueGroup), the
+ *   gate's pipelined acquire, claims, delivery reads, group-committed
+ *   outcomes, removal.
  *
  * Skips with the reason when PostgreSQL or PgBouncer is missing (fails
  * under HALCYON_REQUIRE_INTEROP=1).
@@ -82,6 +83,11 @@ test('prepared_statements = false: a node\'s whole cycle works through PgBouncer
     }));
     assert.equal(ids.length, 32);
     now += 1_000;
+    // The gate's acquire (BEGIN, lock and reads pipelined) through PgBouncer: two slots of a cap of 2, then a wait.
+    const slots = await Promise.all([0, 1].map(() => queue.gate.acquire({ destination: 'example.test', node: 'node-a', now, leaseUntil: now + 60_000, maxConnections: 2 })));
+    assert.deepEqual(slots.map((g) => g.kind), ['go', 'go']);
+    assert.equal((await queue.gate.acquire({ destination: 'example.test', node: 'node-a', now, leaseUntil: now + 60_000, maxConnections: 2 })).kind, 'wait');
+    for (const g of slots) if (g.kind !== 'wait') await queue.gate.releaseSlot(g.slot);
     let claimed = 0;
     for (let round = 0; round < 5; round++) {
       const batch = await queue.recipients.claimDue({ now, limit: 10, owner: 'node-a', leaseUntil: now + 60_000 });
