@@ -1,6 +1,6 @@
 # bash completion for halcyon (and its links mailq, newaliases)
 # generated from src/cli/program.ts by scripts/gen-docs (or `halcyon completion`); do not edit.
-_halcyon_paths='serve config config/check config/show config/docs user user/add queue queue/check queue/salvage queue/migrate queue/list queue/show queue/flush queue/hold queue/release queue/delete queue/bounce queue/shape queue/cat mailq newaliases shaping shaping/explain destinations destinations/reset dkim dkim/keygen events events/status verify verify/list verify/show verify/forget suppression suppression/list suppression/add suppression/remove suppression/import suppression/export completion sendmail'
+_halcyon_paths='serve config config/check config/show config/docs user user/add queue queue/check queue/salvage queue/migrate queue/list queue/show queue/flush queue/hold queue/release queue/delete queue/bounce queue/shape queue/cat mailq newaliases shaping shaping/explain destinations destinations/reset tenant tenant/list tenant/suspend tenant/resume dkim dkim/keygen events events/status verify verify/list verify/show verify/forget suppression suppression/list suppression/add suppression/remove suppression/import suppression/export completion sendmail'
 _halcyon() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" w i
   [ "$COMP_CWORD" -gt 0 ] && prev="${COMP_WORDS[COMP_CWORD-1]}"
@@ -18,7 +18,7 @@ _halcyon() {
   esac
   local subs="" opts=""
   case "$path" in
-    '') subs='serve config user queue mailq newaliases shaping destinations dkim events verify suppression completion sendmail'; opts='-V --version --help' ;;
+    '') subs='serve config user queue mailq newaliases shaping destinations tenant dkim events verify suppression completion sendmail'; opts='-V --version --help' ;;
     'serve') subs=''; opts='-c --config --log-format --drain-timeout --help' ;;
     'config') subs='check show docs'; opts='--help' ;;
     'config/check') subs=''; opts='-c --config --help' ;;
@@ -45,6 +45,10 @@ _halcyon() {
     'shaping/explain') subs=''; opts='-c --config --json --help' ;;
     'destinations') subs='reset'; opts='-c --config --direct --json --help' ;;
     'destinations/reset') subs=''; opts='-c --config --direct --json --help' ;;
+    'tenant') subs='list suspend resume'; opts='--help' ;;
+    'tenant/list') subs=''; opts='-c --config --direct --json --help' ;;
+    'tenant/suspend') subs=''; opts='-c --config --direct --json --destination --for --help' ;;
+    'tenant/resume') subs=''; opts='-c --config --direct --json --destination --help' ;;
     'dkim') subs='keygen'; opts='--help' ;;
     'dkim/keygen') subs=''; opts='--algorithm --bits --out --arc --help' ;;
     'events') subs='status'; opts='--help' ;;

@@ -187,6 +187,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
       }
     },
     destinationView: destinations.view,
+    tenants: destinations.tenants,
     poke: () => qmgr.poke(),
     classify: (r) => live.current.classifier.classify(r),
     injectBuckets: new TokenBuckets(),

@@ -23,6 +23,8 @@ import type { Throughput } from '../http/throughput.js';
 import type { Trace } from '../queue/model.js';
 import type { SuppressionEntry } from '../queue/suppression.js';
 import type { SuppressRequest, SuppressionView } from '../http/admin-suppression.js';
+import type { TenantRequest, TenantsReport } from '../http/admin-tenants.js';
+import type { TenantHold } from '../queue/tenant-holds.js';
 
 export interface Backend extends AdminApi {
   /** 'http' when talking to a running server, 'direct' when using the store file. */
@@ -99,6 +101,9 @@ export class HttpBackend implements Backend {
   bounce(id: string): Promise<{ bounced: number; skipped: number }> { return this.call('POST', `/api/queue/${encodeURIComponent(id)}/bounce`); }
   destinations(): Promise<DestinationInfo[]> { return this.call('GET', '/api/destinations'); }
   resetDestination(key: string): Promise<{ flushed: number }> { return this.call('POST', `/api/destinations/${encodeURIComponent(key)}/reset`); }
+  tenants(): Promise<TenantsReport> { return this.call('GET', '/api/tenants'); }
+  suspendTenant(tenant: string, req: TenantRequest): Promise<TenantHold> { return this.call('POST', `/api/tenants/${encodeURIComponent(tenant)}/suspend`, req); }
+  resumeTenant(tenant: string, req: TenantRequest): Promise<{ resumed: number }> { return this.call('POST', `/api/tenants/${encodeURIComponent(tenant)}/resume`, req); }
   inject(req: InjectRequest, _trace?: Partial<Trace>): Promise<{ id: string }> {
     return this.call('POST', '/api/messages', { from: req.from, to: req.to, content: req.content, content_base64: req.contentBase64 });
   }

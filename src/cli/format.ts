@@ -9,6 +9,7 @@
 import type { DestinationInfo, ListedRecipient, MessageDetail } from '../http/admin-api.js';
 import type { MessageRow } from '../queue/model.js';
 import { age, attemptsMade, describeLast, describeReply, nextText, printable } from '../queue/describe.js';
+import { destinationTenantLine } from '../queue/describe-tenants.js';
 
 export { age, describeLast, describeReply, escapeChar, nextText, printable } from '../queue/describe.js';
 
@@ -69,7 +70,7 @@ export function formatDestinations(list: readonly DestinationInfo[], now: number
   return `${[head, ...rows].map(line).join('\n')}\n${details.length > 0 ? `\n${details.join('\n')}\n` : ''}`;
 }
 
-/** Below the table: a destination's domains, limits now, what it learned and the rules in force (with the replies that set them). */
+/** Below the table: a destination's domains, limits now, what it learned, the rules in force (with the replies that set them), its tenants. */
 function destinationDetails(d: DestinationInfo, now: number): string[] {
   const l = d.politeness;
   const out: string[] = [];
@@ -83,5 +84,6 @@ function destinationDetails(d: DestinationInfo, now: number): string[] {
     if (l.learnedRecipients) out.push(`  learned: at most ${l.learnedRecipients.max} recipients per transaction for ${age(l.learnedRecipients.until - now)} (${printable(l.learnedRecipients.reply)})`);
     for (const r of l.rules) out.push(`  rule: ${r.rule} — ${r.action} for ${age(r.until - now)}, triggered by "${printable(r.reply)}"`);
   }
+  for (const t of d.tenants ?? []) out.push(`  ${destinationTenantLine(t, now)}`);
   return out.length > 0 ? [d.key, ...out] : [];
 }

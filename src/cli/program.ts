@@ -194,8 +194,21 @@ function defineQueue(program: Command): void {
     .action(async (domain, opts) => (await import('./shaping-cmd.js')).shapingExplain(domain, opts));
 
   const dest = common(program.command('destinations'))
-    .description('List destinations: health, backoff, queued recipients and open connections')
+    .description('List destinations: health, backoff, queued recipients and open connections; below, limits, rules in force and the tenants waiting at each (suspended or over their rate, until when, why)')
     .action(async (opts) => (await import('./queue-cmd.js')).destinationsList(opts));
+  const tenant = program.command('tenant').description('Tenant limits: suspensions, rates and weights (docs/shaping.md)');
+  common(tenant.command('list'))
+    .description('Tenants suspended (where, until when, why), the configured tenants\' rate and weight (and, on a running server, which are over their rate), waiting recipients per tenant and domain')
+    .action(async (opts) => (await import('./tenant-cmd.js')).tenantList(opts));
+  common(tenant.command('suspend <name>'))
+    .description('Suspend a tenant: its mail waits (no attempt counted, no bounce) while other tenants\' goes on; every node honours it within a second')
+    .option('--destination <key>', 'only at this destination key or one of its domains (as `halcyon destinations` lists them), or provider:NAME')
+    .option('--for <duration>', 'for this long ("2h"); default until resumed')
+    .action(async (name, opts) => (await import('./tenant-cmd.js')).tenantSuspend(name, opts));
+  common(tenant.command('resume <name>'))
+    .description('End a tenant\'s suspensions (an administrator\'s or a suspend_tenant rule\'s): everywhere, or at --destination only')
+    .option('--destination <key>', 'only the suspension at this destination key, domain or provider:NAME (as it was suspended)')
+    .action(async (name, opts) => (await import('./tenant-cmd.js')).tenantResume(name, opts));
   common(dest.command('reset <key>'))
     .description('Clear a destination\'s backoff and make its waiting recipients due now')
     // The parent (`destinations`) has the same options and commander gives them to it: read both.

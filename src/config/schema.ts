@@ -45,9 +45,9 @@ const replyRuleFields = {
   match: z.string().refine((s) => { try { new RegExp(s, 'i'); return true; } catch { return false; } }, { message: 'expected a regular expression' })
     .describe('Regular expression (JavaScript syntax, case-insensitive) tested against the reply text (enhanced code included).'),
   code: z.number().int().min(200).max(599).optional().describe('Only replies with this code (e.g. 421); unset → any code.'),
-  action: z.enum(['suspend', 'set', 'bounce', 'slow_down'])
-    .describe('suspend: no connection to the destination for `for`; set: max_connections / rate for `for`; bounce: fail the recipient at once (no retry); slow_down: cut the adaptive message rate by `factor` and pause for `for` (the recipients wait for the rate, not for a backoff; docs/shaping.md).'),
-  for: duration('1h', 'How long a suspend or set lasts after the last matching reply; with slow_down, the pause after the cut ("0s": none).'),
+  action: z.enum(['suspend', 'set', 'bounce', 'slow_down', 'suspend_tenant'])
+    .describe('suspend: no connection to the destination for `for`; set: max_connections / rate for `for`; bounce: fail the recipient at once (no retry); slow_down: cut the adaptive message rate by `factor` and pause for `for` (the recipients wait for the rate, not for a backoff); suspend_tenant: the tenant whose mail drew the reply sends nothing more to the destination (a provider\'s rule: to the whole provider) for `for`, while other tenants go on (docs/shaping.md).'),
+  for: duration('1h', 'How long a suspend, set or suspend_tenant lasts after the last matching reply; with slow_down, the pause after the cut ("0s": none).'),
   max_connections: z.number().int().min(1).optional().describe('With action "set": the destination\'s connection cap while the rule is active.'),
   rate: z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' }).optional()
     .describe('With action "set": the destination\'s message rate while the rule is active ("20/min").'),
@@ -70,6 +70,17 @@ export const providerRule = z.strictObject({
 }).refine(setHasLimit, setNeedsLimit);
 
 const rateText = z.string().refine((s) => parseRate(s) !== undefined, { message: 'expected a rate like "100/min"' });
+
+/** The most a tenant's weight can be (`[tenants.NAME] weight`; it becomes SQL text in queue/fair-claim). */
+export const MAX_TENANT_WEIGHT = 1000;
+
+/** `[tenants.NAME]`: one tenant's limits (destination/tenants, docs/shaping.md "Tenant limits"). */
+const tenantLimits = z.strictObject({
+  rate: rateText.optional()
+    .describe('The most messages the tenant sends per unit of time ("100/min"), counted per delivery transaction (one message to one destination), over every destination and every node: one token bucket on the queue. Over it the tenant\'s recipients wait (no attempt counted, no bounce) while other tenants\' mail goes on. Unset → no limit.'),
+  weight: z.number().int().min(1).max(MAX_TENANT_WEIGHT).default(1)
+    .describe('The tenant\'s share of the fair claim at a destination where several tenants have mail due: a tenant of weight 3 gets three messages for each one of a weight-1 tenant.'),
+});
 
 /** What a provider preset sets (data/providers.toml), each field optional in an operator's override. */
 export const providerSettings = {
@@ -288,6 +299,9 @@ export const configSchema = z.strictObject({
     rate_increase: z.number().min(0).default(6)
       .describe('The adaptive rate\'s additive increase: after a slow_down, each minute\'s worth of deliveries raises the rate by this many messages per minute, up to the preset\'s rate (AIMD).'),
   }).prefault({}).describe('Provider shaping (docs/shaping.md): presets for the large mailbox providers, on by default, and the adaptive message rate.'),
+
+  tenants: z.record(z.string().min(1).max(128), tenantLimits).default({})
+    .describe('Per tenant ([tenants.acme], the name as the tenant is given: the injection API, X-Halcyon-Tenant or [[users]] tenant): its message rate and its weight in the fair claim. Tenants not listed have no rate and weight 1. See docs/shaping.md.'),
 
   delivery: z.strictObject({
     port: z.number().int().min(1).max(65535).default(25).describe('Remote SMTP port for MX deliveries.'),

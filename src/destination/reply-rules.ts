@@ -23,7 +23,11 @@
  *   in force like a suspend); its recipients wait for the rate, not a backoff;
  * - `bounce` — the recipient whose reply matched fails at once (one DSN),
  *   instead of being retried. Only ever applied to a recipient's own
- *   temporary result; never turns a delivered recipient into anything.
+ *   temporary result; never turns a delivered recipient into anything;
+ * - `suspend_tenant` — the tenant whose mail drew the reply sends nothing to
+ *   the destination (a provider's rule: the provider) for `for`; the others
+ *   go on. Kept on a hold row of the tenant's (destination/tenants), never
+ *   among the destination's rules in force.
  *
  * No clock (callers pass `now`), no state, no I/O.
  */
@@ -36,7 +40,7 @@ export interface ReplyRule {
   readonly index: number;
   readonly match: RegExp;
   readonly code?: number;
-  readonly action: 'suspend' | 'set' | 'bounce' | 'slow_down';
+  readonly action: 'suspend' | 'set' | 'bounce' | 'slow_down' | 'suspend_tenant';
   readonly forMs: number;
   /** slow_down: the adaptive rate is multiplied by this. */
   readonly factor: number;
@@ -121,11 +125,11 @@ export const formatReply = (r: Pick<LastReply, 'code' | 'enhanced' | 'text'>): s
 /**
  * The active rules after `rule` triggered at `now`: expired ones dropped, this
  * rule (re)started. A bounce rule acts on the recipient only and is not kept; nor is a slow_down without a
- * pause (its cut is the adaptive rate's).
+ * pause (its cut is the adaptive rate's), nor a suspend_tenant (its hold is the tenant's, destination/tenants).
  */
 export function triggerRule(active: readonly ActiveRule[], rule: ReplyRule, reply: Pick<LastReply, 'code' | 'enhanced' | 'text'>, now: number): ActiveRule[] {
   const kept = active.filter((a) => a.until > now && a.index !== rule.index);
-  if (rule.action === 'bounce' || (rule.action === 'slow_down' && rule.forMs <= 0)) return kept;
+  if (rule.action === 'bounce' || rule.action === 'suspend_tenant' || (rule.action === 'slow_down' && rule.forMs <= 0)) return kept;
   const since = active.find((a) => a.index === rule.index && a.until > now)?.since ?? now;
   return [...kept, {
     index: rule.index, action: rule.action, rule: rule.text, until: now + rule.forMs, since, reply: formatReply(reply),

@@ -38,7 +38,8 @@
  *    or slows it too.
  * Not the destination's: a held message, a recipient's own retry time
  * (scheduler/retry), this node's delivery.max_connections, batches already
- * waiting here. A transaction's recipient count is capped by the learned
+ * waiting here, a tenant's suspension or rate (destination/tenants: only
+ * that tenant's mail waits). A transaction's recipient count is capped by the learned
  * recipient limit (I6, destination/learned-limits): fewer per transaction,
  * never none.
  *
@@ -73,6 +74,7 @@ import { DestinationMap } from './map.js';
 import { Politeness, type PolitenessView } from './politeness.js';
 import type { Shaping } from './providers.js';
 import { formatReply, type ReplyRule } from './reply-rules.js';
+import { Tenants } from './tenants.js';
 
 export interface DestinationsDeps {
   readonly gate: DestinationGate;
@@ -148,6 +150,8 @@ export class Destinations {
   private readonly backoff: BackoffSettings;
   /** delivery.destination_rate (restart-only). */
   private readonly rate: { count: number; perMs: number } | undefined;
+  /** The tenants' rates, weights and suspensions (destination/tenants). */
+  readonly tenants: Tenants;
 
   constructor(private readonly deps: DestinationsDeps) {
     const d = deps.config().delivery;
@@ -158,6 +162,7 @@ export class Destinations {
       settings: () => ({ by: deps.config().delivery.destination_by, ttlMs: durationMs(deps.config().delivery.destination_cache_ttl) }),
     });
     this.politeness = new Politeness(deps.config, deps.clock, deps.shaping);
+    this.tenants = new Tenants({ gate: deps.gate, config: deps.config, log: deps.log, clock: deps.clock, known: () => this.map.known(), scopeOf: (d) => this.shaping.scopeOf(d) });
   }
 
   /** The provider presets and reply rules in force (for the transport and `halcyon shaping explain`). */
@@ -289,6 +294,8 @@ export class Destinations {
     // Without a failure: a rule a recipient's own reply triggered paused it (or its provider); this connection stops too.
     const pause = this.politeness.pauseAfter(dest, failure);
     if (pause) return this.paused(work, failure ?? pause.reply, pause.until);
+    // A reply that suspended the tenant whose mail drew it (suspend_tenant) says nothing of the destination: this connection ends, no backoff.
+    if (failure && this.politeness.ruleOf(dest, failure)?.action === 'suspend_tenant') return { kind: 'throttled' };
     // The remote asked for fewer connections (failure-policy, on the result) and others of ours work: a throttle.
     // A timeout counts only when another session worked since this batch started (else every connection hangs).
     if (failure && result.throttle && (isTimeout(failure) ? work.successes > started.successes : work.workers > 1)) {
@@ -372,15 +379,17 @@ export class Destinations {
   }
 
   /**
-   * The reply rule a reply from the destination triggers (now in force), logged once per trigger. A
-   * suspend or set rule goes on the gate's row (`share`) once the caller has recorded the outcomes.
+   * The reply rule a reply from the destination to `tenant`'s mail triggers (now in force), logged once per trigger.
+   * A suspend or set rule goes on the gate's row (`share`) once the caller has recorded the outcomes; a
+   * suspend_tenant holds the tenant at the rule's scope (destination/tenants).
    */
-  ruleFor(destination: string, queueId: string, reply: LastReply): ReplyRule | undefined {
+  ruleFor(destination: string, queueId: string, reply: LastReply, tenant?: string): ReplyRule | undefined {
     const hit = this.politeness.onReply(destination, reply, this.rate);
     if (hit) {
       const { rule, scope, rate } = hit;
+      if (rule.action === 'suspend_tenant') this.tenants.ruleTriggered(tenant, scope, rule, reply, this.deps.clock());
       this.deps.log.warn({
-        event: 'rule_triggered', destination, rule: rule.text, action: rule.action, queue_id: queueId, reply: formatReply(reply),
+        event: 'rule_triggered', destination, rule: rule.text, action: rule.action, queue_id: queueId, reply: formatReply(reply), ...(tenant ? { tenant } : {}),
         ...(scope !== destination ? { scope } : {}), ...(rate !== undefined ? { rate_per_minute: Math.round(rate * 10) / 10 } : {}),
       }, `destination ${destination}${scope !== destination ? ` (${scope})` : ''}: ${rule.text}${rate !== undefined ? ` — rate now ${Math.round(rate * 10) / 10}/min` : ''}`);
     }
@@ -389,6 +398,7 @@ export class Destinations {
 
   /** Puts what this node learned about a destination (and its provider scope) on the gate's rows, for every node (and the next start). */
   async share(destination: string): Promise<void> {
+    await this.tenants.share();
     const scope = this.shaping.scopeOf(destination);
     for (const key of scope === destination ? [destination] : [destination, scope]) {
       const limits = this.politeness.shared(key);

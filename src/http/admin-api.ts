@@ -13,6 +13,8 @@ import { HalcyonError } from '../errors.js';
 import type { AttemptRow, DestinationRow, MessageRow, NextTry, RecipientRow, RecipientState, Trace } from '../queue/model.js';
 import type { SuppressionEntry } from '../queue/suppression.js';
 import type { SuppressRequest, SuppressionView } from './admin-suppression.js';
+import type { DestinationTenant, TenantRequest, TenantsReport } from './admin-tenants.js';
+import type { TenantHold } from '../queue/tenant-holds.js';
 import type { RecentFailures } from './failures.js';
 import type { QueueShape, ShapeBy } from './queue-shape.js';
 import type { AliasReport } from '../local/alias-source.js';
@@ -84,6 +86,8 @@ export interface DestinationInfo extends DestinationRow {
   readonly domains?: readonly string[];
   /** Connection and recipient limits now, what was learned and the reply rules in force (a running server only). */
   readonly politeness?: PolitenessView;
+  /** Tenants with recipients waiting here (or held here): how many, held and why, over their rate (http/admin-tenants). */
+  readonly tenants?: readonly DestinationTenant[];
   /** TLS-RPT counts of the MTA-STS policy domains that go to this destination (a running server only). */
   readonly tlsReports?: readonly (TlsReport & { readonly domain: string })[];
 }
@@ -113,6 +117,10 @@ export interface AdminApi {
   bounce(id: string): Promise<{ bounced: number; skipped: number }>;
   destinations(): Promise<DestinationInfo[]>;
   resetDestination(key: string): Promise<{ flushed: number }>;
+  /** Tenants' suspensions in force, settings and waiting recipients (http/admin-tenants). */
+  tenants(): Promise<TenantsReport>;
+  suspendTenant(tenant: string, req: TenantRequest): Promise<TenantHold>;
+  resumeTenant(tenant: string, req: TenantRequest): Promise<{ resumed: number }>;
   inject(req: InjectRequest, trace?: Partial<Trace>): Promise<{ id: string }>;
   /** POST /api/inject/v1 (http/inject): a running server's (or a data_dir's) injection with an optional Idempotency-Key. */
   injectV1?(body: unknown, idempotencyKey?: string, trace?: Partial<Trace>): Promise<InjectResult>;

@@ -26,6 +26,9 @@ import { queueShape, senderShape, SHAPE_BOUNDS_MS, SHAPE_BY, type QueueShape, ty
 import type { Throughput } from './throughput.js';
 import type { RecentFailures } from './failures.js';
 import { SuppressionAdmin, SuppressionError, type SuppressRequest, type SuppressionView } from './admin-suppression.js';
+import { TenantAdmin, TenantError, type TenantRequest, type TenantsReport } from './admin-tenants.js';
+import { parseHoldKey, type TenantHold } from '../queue/tenant-holds.js';
+import type { Tenants } from '../destination/tenants.js';
 import type { SuppressionEntry } from '../queue/suppression.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { shippedClassifier } from '../config/bounce-rules-file.js';
@@ -52,6 +55,8 @@ export interface AdminDeps {
   readonly tlsReports?: () => Promise<ReadonlyMap<string, TlsReport>>;
   /** Destinations as the scheduler sees them (a running server only). */
   readonly destinationView?: DestinationView;
+  /** The tenants' rate state and this node's copy of their holds (a running server only). */
+  readonly tenants?: Pick<Tenants, 'states' | 'refresh'>;
   /** Ask the scheduler to look at the queue now (a running server only). */
   readonly poke?: () => void;
   /** After an injected message is durably queued (metrics, the "accepted" log line). */
@@ -190,6 +195,30 @@ export class Admin implements AdminApi {
 
   async exportSuppressions(all = false): Promise<string> {
     return this.suppressionAdmin.export(all);
+  }
+
+  private get tenantAdmin(): TenantAdmin {
+    return new TenantAdmin({ store: this.d.store, clock: this.d.clock, ...(this.d.destinationView ? { view: this.d.destinationView } : {}), ...(this.d.tenants ? { tenants: this.d.tenants } : {}) });
+  }
+
+  async tenants(): Promise<TenantsReport> {
+    return this.tenantAdmin.report();
+  }
+
+  /** `halcyon tenant suspend NAME [--destination D] [--for T]` (http/admin-tenants). */
+  async suspendTenant(tenant: string, req: TenantRequest): Promise<TenantHold> {
+    const hold = await this.tenantAdmin.suspend(tenant, req, this.d.actor?.who ?? 'internal').catch(tenantError);
+    this.audit('tenant suspend', [], { tenant, scope: hold.scope, ...(req.for !== undefined ? { for: req.for } : {}) });
+    this.d.poke?.();
+    return hold;
+  }
+
+  /** `halcyon tenant resume NAME [--destination D]`: its suspensions there (all, without D) end; its mail is claimed again at once. */
+  async resumeTenant(tenant: string, req: TenantRequest): Promise<{ resumed: number }> {
+    const r = await this.tenantAdmin.resume(tenant, req).catch(tenantError);
+    this.audit('tenant resume', [], { tenant, ...(req.destination !== undefined ? { scope: req.destination } : {}), resumed: r.resumed });
+    this.d.poke?.();
+    return r;
   }
 
   /** `halcyon newaliases`: the aliases file read again now; its refused entries are in the report. */
@@ -346,12 +375,17 @@ export class Admin implements AdminApi {
    * to an MX host set is folded into that destination (its queued count added, its name listed).
    */
   async destinations(): Promise<DestinationInfo[]> {
-    return withTlsReports(await this.listDestinations(), (await this.d.tlsReports?.()) ?? new Map<string, TlsReport>(), this.d.clock());
+    const list = await this.listDestinations();
+    // The tenants waiting at each, held there or over their rate (http/admin-tenants).
+    const domains = new Map(list.map((x) => [x.key, x.domains ?? []]));
+    const tenants = await this.tenantAdmin.perDestination(list.map((x) => x.key), (key) => domains.get(key) ?? []);
+    const withTenants = list.map((d) => (tenants.has(d.key) ? { ...d, tenants: tenants.get(d.key)! } : d));
+    return withTlsReports(withTenants, (await this.d.tlsReports?.()) ?? new Map<string, TlsReport>(), this.d.clock());
   }
 
   private async listDestinations(): Promise<DestinationInfo[]> {
-    // Rows, waiting recipients and open connections (slots) of every node on the queue.
-    const rows = await this.d.store.gate.listDestinations();
+    // Rows, waiting recipients and open connections (slots) of every node on the queue; a tenant's hold rows are not destinations.
+    const rows = (await this.d.store.gate.listDestinations()).filter((x) => parseHoldKey(x.key) === undefined);
     const view = this.d.destinationView;
     if (!view) return rows;
     const now = this.d.clock();
@@ -464,6 +498,11 @@ function withTlsReports(list: DestinationInfo[], reports: ReadonlyMap<string, Tl
     out[at] = { ...d, tlsReports: [...(d.tlsReports ?? []), { domain, ...report }] };
   }
   return out;
+}
+
+/** A refusal of http/admin-tenants as the API's error. */
+function tenantError(err: unknown): never {
+  throw err instanceof TenantError ? new AdminError(err.code, err.message) : err;
 }
 
 /** A destination with no backoff and no failures: what "reset" writes. */

@@ -29,7 +29,7 @@ import type { AdminDeps } from './admin.js';
 export { unixActor, type Actor } from './actor.js';
 
 export type AdminVerb = 'flush' | 'hold' | 'release' | 'delete' | 'bounce' | 'inject' | 'destination reset'
-  | 'suppress' | 'unsuppress' | 'suppression import' | 'newaliases';
+  | 'suppress' | 'unsuppress' | 'suppression import' | 'newaliases' | 'tenant suspend' | 'tenant resume';
 
 export interface AdminAction {
   readonly action: AdminVerb;

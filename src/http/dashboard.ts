@@ -40,6 +40,9 @@ const ASSETS: Readonly<Record<string, { readonly file: () => string; readonly ty
   '/ui/icon.svg': { file: () => here('../../../src/http/ui/icon.svg'), type: 'image/svg+xml' },
   // The wording of replies and the escaping of control characters, shared with the CLI (a pure module, no Node API at load).
   '/queue/describe.js': { file: () => here('../queue/describe.js'), type: JS },
+  // A tenant's line under its destination, the CLI's wording (pure; it reads NEVER from the gate's pure module).
+  '/queue/describe-tenants.js': { file: () => here('../queue/describe-tenants.js'), type: JS },
+  '/queue/destination-gate.js': { file: () => here('../queue/destination-gate.js'), type: JS },
   '/ui/vendor/uPlot.iife.min.js': { file: () => `${uplotDir()}/dist/uPlot.iife.min.js`, type: JS },
   '/ui/vendor/uPlot.min.css': { file: () => `${uplotDir()}/dist/uPlot.min.css`, type: CSS },
 };

@@ -20,6 +20,9 @@
  *   POST   /api/queue/delete             {ids: [...]}
  *   GET    /api/destinations
  *   POST   /api/destinations/:key/reset
+ *   GET    /api/tenants                  suspensions in force, tenants' settings and rate state, waiting recipients
+ *   POST   /api/tenants/:name/suspend    {destination?, for?} (http/admin-tenants)
+ *   POST   /api/tenants/:name/resume     {destination?}
  *   POST   /api/inject/v1                the injection API (http/inject, docs/events.md): {from, recipients, content,
  *                                        tenant, campaign, metadata}; Idempotency-Key header; 201/400/413/422/429
  *   POST   /api/messages                 the same handler; the older shape {from, to: [...], content | content_base64}
@@ -150,6 +153,15 @@ export const ROUTES: readonly Route[] = [
   }),
   route('GET', '/api/destinations', async (a) => a.destinations()),
   route('POST', '/api/destinations/:key/reset', async (a, { params }) => a.resetDestination(need(params, 'key'))),
+  route('GET', '/api/tenants', async (a) => a.tenants()),
+  route('POST', '/api/tenants/:name/suspend', async (a, { params, body }) => {
+    const o = obj(body);
+    return a.suspendTenant(need(params, 'name'), { destination: optString(o, 'destination'), for: optString(o, 'for') });
+  }),
+  route('POST', '/api/tenants/:name/resume', async (a, { params, body }) => {
+    const o = obj(body);
+    return a.resumeTenant(need(params, 'name'), { destination: optString(o, 'destination') });
+  }),
   route('GET', '/api/suppressions/export', async (a, { query }) => new RawBody(Buffer.from(await a.exportSuppressions(query.get('all') === '1'), 'utf8'), 'text/csv; charset=utf-8')),
   route('GET', '/api/suppressions', async (a, { query }) => {
     const limitText = query.get('limit');

@@ -95,6 +95,8 @@ export interface DestinationGate {
   takeToken(key: string, now: number, rate: { readonly count: number; readonly perMs: number }): Promise<TokenResult>;
 
   getDestination(key: string): Promise<DestinationRow | undefined>;
+  /** The rows whose key starts with `prefix` (a tenant's holds are rows `tenant:…`, destination/tenants), in key order. */
+  listRows(prefix: string): Promise<DestinationRow[]>;
   /** Every destination with a row, recipients waiting or connections open. */
   listDestinations(): Promise<DestinationInfoRow[]>;
   /** An administrator's overwrite (e.g. "retry now"): the row becomes `row` and its generation moves on. */

@@ -110,6 +110,8 @@ export interface RecipientRow {
   /** Set once a final DSN (or the decision that none is due) was made. */
   readonly dsnDone: boolean;
   readonly updatedAt: number;
+  /** Its message's tenant (MessageRow.tenant), absent when it names none: the claim is fair between tenants. */
+  readonly tenant?: string;
 }
 
 export interface MessageRow {

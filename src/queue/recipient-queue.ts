@@ -31,6 +31,25 @@ export interface ClaimRequest {
    * cap when absent. A small cap lets a tenant queued later through before another's backlog.
    */
   readonly perDestination?: number;
+  /** Tenants not to claim from anywhere (suspended everywhere, over their rate: destination/tenants). */
+  readonly excludeTenants?: readonly string[];
+  /** (route key, tenant) pairs not to claim from (a tenant suspended at a destination or provider). */
+  readonly excludePairs?: readonly { readonly destination: string; readonly tenant: string }[];
+  /** Tenants' weights in the claim's turns (`[tenants.NAME] weight`, queue/fair-claim); absent ones weigh 1. */
+  readonly weights?: Readonly<Record<string, number>>;
+  /**
+   * Which due tenant of a destination goes first in each turn (a safe integer ≥ 0, modulo their number; default 0:
+   * in name order). Moved on at each claim, so tenants beyond a destination's share are not always the ones left out.
+   */
+  readonly rotation?: number;
+}
+
+/** Waiting (non-final) recipients of one tenant under one route key: `halcyon destinations` per tenant. */
+export interface TenantCount {
+  /** The route key they are queued under. */
+  readonly destination: string;
+  readonly tenant: string;
+  readonly queued: number;
 }
 
 /** A claim of the sweeps: rows of messages received before `receivedBefore`, leased to `owner`. */
@@ -95,6 +114,8 @@ export interface RecipientQueue {
    * `now` (as shapeCounts): qshape -s, one aggregate read.
    */
   senderShapeCounts(now: number, boundsMs: readonly number[]): Promise<SenderShapeCount[]>;
+  /** Non-final recipients of messages that name a tenant, counted by route key and tenant (one aggregate read), ordered by both. */
+  tenantCounts(): Promise<TenantCount[]>;
 
   /**
    * Claims due recipients: state queued or deferred, nextAttemptAt ≤ now, the

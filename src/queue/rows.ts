@@ -28,6 +28,8 @@ export interface RawRecipient {
   id: number; message_id: string; address: string; orcpt: string | null; notify: string | null;
   destination: string; state: string; attempts: number; next_attempt_at: number;
   last_reply: string | null; delay_notified: number; dsn_done: number; updated_at: number;
+  /** Its message's tenant, '' for none (SQLite schema 11, PostgreSQL migration 10). */
+  tenant: string;
 }
 
 export interface RawAttempt { recipient_id: number; at: number; state: string; reply: string | null }
@@ -43,7 +45,7 @@ export const DESTINATION_COLUMNS = 'key, health, backoff_until, backoff_ms, cons
 export const MESSAGE_COLUMNS = 'm.id, m.sender, m.params, m.received_at, m.size, m.trace, m.held, m.dsn_for, m.tenant, m.campaign';
 export const RECIPIENT_COLUMNS =
   'r.id, r.message_id, r.address, r.orcpt, r.notify, r.destination, r.state, r.attempts, ' +
-  'r.next_attempt_at, r.last_reply, r.delay_notified, r.dsn_done, r.updated_at';
+  'r.next_attempt_at, r.last_reply, r.delay_notified, r.dsn_done, r.updated_at, r.tenant';
 
 export function toMessage(raw: RawMessage): MessageRow {
   return {
@@ -75,6 +77,7 @@ export function toRecipient(raw: RawRecipient): RecipientRow {
     delayNotified: raw.delay_notified !== 0,
     dsnDone: raw.dsn_done !== 0,
     updatedAt: raw.updated_at,
+    ...(raw.tenant ? { tenant: raw.tenant } : {}),
   };
 }
 

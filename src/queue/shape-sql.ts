@@ -1,8 +1,10 @@
 /**
  * queue/shape-sql — SQL pieces the SQLite and PostgreSQL queues share so
  * both answer alike: the expression that puts a message's age into the
- * buckets of `queue shape` (RecipientQueue.shapeCounts), and the LIKE
- * pattern of a search (QueueFilter.search). Builds text only.
+ * buckets of `queue shape` (RecipientQueue.shapeCounts), the LIKE
+ * pattern of a search (QueueFilter.search), and the count of waiting
+ * recipients per route key and tenant (RecipientQueue.tenantCounts). Builds
+ * text only.
  */
 
 /** `CASE WHEN age < b0 THEN 0 WHEN age < b1 THEN 1 … ELSE n END`; the bounds are checked integers (they become SQL text). */
@@ -27,4 +29,12 @@ export function domainOfSql(dialect: 'sqlite' | 'pg', column: string): string {
 /** "a_b%" → "%a\_b\%%": a lower-case substring pattern, LIKE's wildcards in the text taken literally (ESCAPE '\'). */
 export function likePattern(text: string): string {
   return `%${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Non-final recipients that name a tenant, by route key and tenant, in byte order of both (columns destination, tenant, queued). */
+export function tenantCountsSql(dialect: 'sqlite' | 'pg'): string {
+  const c = dialect === 'pg' ? ' COLLATE "C"' : '';
+  return `SELECT r.destination, r.tenant, COUNT(*)${dialect === 'pg' ? '::int' : ''} AS queued FROM recipients r
+    WHERE r.state IN ('queued','inflight','deferred') AND r.tenant <> '' GROUP BY r.destination, r.tenant
+    ORDER BY r.destination${c}, r.tenant${c}`;
 }

@@ -32,6 +32,8 @@ import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/units.js';
 import type { OutboundBatch, RecipientVerdict, Transport } from '../delivery/types.js';
 import type { Destinations, DestinationWork, Slot, Wait } from '../destination/service.js';
+import type { TenantWait } from '../destination/tenants.js';
+import { giveBack } from './tenant-wait.js';
 import { HalcyonError } from '../errors.js';
 import type { LastReply } from '../queue/model.js';
 import type { Queue } from '../queue/store.js';
@@ -304,9 +306,12 @@ export class Qmgr {
     // Fair tenants (docs/shaping.md): a destination takes at most a fair share of messages per claim, its tenants
     // in turns, so a tenant queued later waits for about one share of another's backlog, not for all of it.
     const share = fairShare(cfg.max_connections_per_destination);
+    // Tenants held or over their rate are left out (and the weights given): destination/tenants.
+    const tenants = this.deps.destinations.tenants;
+    await tenants.refresh(now);
     const claimed = await this.deps.queue.recipients.claimDue({
       now, limit: Math.min(2000, free * cfg.max_recipients_per_transaction), owner: this.deps.node, leaseUntil,
-      excludeDestinations: this.deps.destinations.excluded(busy, now), perDestination: share,
+      excludeDestinations: this.deps.destinations.excluded(busy, now), perDestination: share, ...tenants.claimFilter(now),
     });
     // Suppressed addresses fail here, before any slot or connection: one commit, and one DSN per message.
     const rows = this.deps.config().suppression.enabled ? await failSuppressed(claimed, now, {
@@ -406,6 +411,12 @@ export class Qmgr {
         const now = this.deps.clock();
         await destinations.renew(s, now);
         if (!(await this.keepLeases(batch, now))) continue;
+        // The batch's tenant held or over its rate: its batches here wait, the other tenants' go on.
+        const tenantWait = await destinations.tenants.mayGo(batch.recipients[0]?.tenant, batch.routeKey, d.destination, now);
+        if (tenantWait) {
+          await this.tenantWaits(d, batch, tenantWait, now);
+          continue;
+        }
         const token = await destinations.takeToken(d.destination, now);
         if (!token.ok) {
           // Over the shared rate: this batch and the rest wait for the next token, in the queue.
@@ -442,6 +453,14 @@ export class Qmgr {
       if (this.deps.shared) await this.transportOf(d.destination).closeIdle?.(d.destination, 1).catch(() => undefined);
       await destinations.release(slot).catch(() => undefined);
     }
+  }
+
+  /** A tenant's batches here (this one and those of its tenant behind it) go back to the queue (scheduler/tenant-wait). */
+  private async tenantWaits(d: DestState, batch: Claimed, wait: TenantWait, now: number): Promise<void> {
+    const tenant = batch.recipients[0]?.tenant;
+    const same = [batch, ...d.queue.filter((b) => b.recipients[0]?.tenant === tenant)];
+    d.queue.splice(0, d.queue.length, ...d.queue.filter((b) => b.recipients[0]?.tenant !== tenant));
+    await giveBack({ recipients: this.deps.queue.recipients, recorder: this.recorder, log: this.deps.log, node: this.deps.node }, d.destination, same, wait, now);
   }
 
   /**

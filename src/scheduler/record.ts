@@ -104,7 +104,7 @@ export class Recorder {
     const judged = new Map<LastReply, ReturnType<Destinations['ruleFor']>>();
     for (const v of verdicts) {
       // Every reply that is not a delivery is judged by the rules (a suspend may follow a 5xx too).
-      if (v.kind !== 'delivered' && !judged.has(v.reply)) judged.set(v.reply, this.d.destinations.ruleFor(batch.destination, batch.message.id, v.reply));
+      if (v.kind !== 'delivered' && !judged.has(v.reply)) judged.set(v.reply, this.d.destinations.ruleFor(batch.destination, batch.message.id, v.reply, batch.message.tenant));
     }
     return judged;
   }

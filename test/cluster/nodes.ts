@@ -24,8 +24,9 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export function clusterToml(url: string, node: string, remotePort: number, delivery: Record<string, unknown> = {}): string {
+export function clusterToml(url: string, node: string, remotePort: number, delivery: Record<string, unknown> = {}, more: Record<string, unknown> = {}): string {
   return stringifyToml({
+    ...more,
     node_id: node,
     queue: { backend: 'postgres', url },
     relay: { networks: ['127.0.0.0/8'] },
@@ -34,7 +35,8 @@ export function clusterToml(url: string, node: string, remotePort: number, deliv
   });
 }
 
-export async function startCluster(n: number, remotePort: number, delivery: Record<string, unknown> = {}): Promise<Cluster> {
+/** `more`: other top-level settings of every node (e.g. `tenants`). */
+export async function startCluster(n: number, remotePort: number, delivery: Record<string, unknown> = {}, more: Record<string, unknown> = {}): Promise<Cluster> {
   const db = await createTestDatabase();
   const nodes: SpawnedHalcyon[] = [];
   const stop = async (): Promise<void> => {
@@ -45,7 +47,7 @@ export async function startCluster(n: number, remotePort: number, delivery: Reco
     await db.drop();
   };
   try {
-    for (let i = 0; i < n; i++) nodes.push(await spawnHalcyon(clusterToml(db.url, `node-${i}`, remotePort, delivery), { captureStdout: true }));
+    for (let i = 0; i < n; i++) nodes.push(await spawnHalcyon(clusterToml(db.url, `node-${i}`, remotePort, delivery, more), { captureStdout: true }));
   } catch (err) {
     await stop();
     throw err;

@@ -22,6 +22,7 @@ import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
 import { suppressionListContract } from './contract/suppression-list.js';
 import { idempotencyContract } from './contract/idempotency.js';
+import { tenantsContract } from './contract/tenants.js';
 
 const skip = await pgUnavailable();
 
@@ -57,6 +58,7 @@ suppressionListContract(impl);
 adminBounceContract(impl);
 tlsReportsContract(impl);
 idempotencyContract(impl);
+tenantsContract(impl);
 
 test('migration: nodes starting together create the schema once; a newer schema is refused', { skip }, async () => {
   const db = await createTestDatabase();

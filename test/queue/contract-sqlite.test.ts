@@ -19,6 +19,7 @@ import { verifyCacheContract } from './contract/verify-cache.js';
 import { tlsReportsContract } from './contract/tls-reports.js';
 import { suppressionListContract } from './contract/suppression-list.js';
 import { idempotencyContract } from './contract/idempotency.js';
+import { tenantsContract } from './contract/tenants.js';
 
 function sqlite(name: string, open: (dataDir: string, clock: () => number) => Promise<Queue>): Implementation {
   return {
@@ -57,4 +58,5 @@ for (const impl of [
   adminBounceContract(impl);
   tlsReportsContract(impl);
   idempotencyContract(impl);
+  tenantsContract(impl);
 }

@@ -4,10 +4,13 @@
  * ends, the probe state (a destination in backoff takes one probe
  * connection once its backoff has run out), queued recipients, connections
  * and the last replies its recipients got (from the waiting recipients the
- * overview lists). Pure rendering of GET /api/destinations + /api/queue.
+ * overview lists), and under its name the tenants waiting there (suspended
+ * or over their rate: the CLI's wording). Pure rendering of GET
+ * /api/destinations + /api/queue.
  */
 // The CLI's wording of a reply (type-only imports: the browser loads it as it is).
 import { describeReply as replyText } from '../../queue/describe.js';
+import { destinationTenantLine } from '../../queue/describe-tenants.js';
 import type { LastReply as Reply } from '../../queue/model.js';
 import type { DestinationInfo, QueueEntry } from './api.js';
 import { el, span, table, time } from './dom.js';
@@ -33,7 +36,8 @@ export function destinationsTable(list: readonly DestinationInfo[], waiting: rea
     const replies = lastReplies(d, waiting);
     const backoff = d.health === 'backoff' && d.backoffUntil > now ? `${time(d.backoffUntil)} (in ${span(d.backoffUntil - now)})` : '';
     return el('tr', { class: `health-${d.health}`, 'data-destination': d.key },
-      el('th', { scope: 'row' }, d.key, d.domains?.length ? el('div', { class: 'sub' }, d.domains.join(', ')) : null),
+      el('th', { scope: 'row' }, d.key, d.domains?.length ? el('div', { class: 'sub' }, d.domains.join(', ')) : null,
+        ...(d.tenants ?? []).map((t) => el('div', { class: 'sub tenant' }, destinationTenantLine(t, now)))),
       el('td', {}, d.health), el('td', {}, backoff), el('td', {}, probeState(d, now)),
       el('td', { class: 'n' }, d.queued), el('td', { class: 'n' }, d.connections),
       el('td', { class: 'replies' }, ...(replies.length > 0 ? replies.map((r) => el('div', { class: 'reply' }, replyText(r))) : [d.lastError ?? ''])));

@@ -128,6 +128,10 @@ export class PgDestinationGate implements DestinationGate {
     return raw && toDestination(raw);
   }
 
+  async listRows(prefix: string): Promise<DestinationRow[]> {
+    return (await this.d.read<Raw>('listRows', `SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE left(key, length($1)) = $1 ORDER BY key COLLATE "C"`, [prefix])).map(toDestination);
+  }
+
   async listDestinations(): Promise<DestinationInfoRow[]> {
     const rows = await this.d.read<Raw & { queued: number; connections: number }>('listDestinations', `WITH q AS (SELECT destination AS key, COUNT(*)::bigint AS queued
           FROM recipients WHERE state NOT IN ${FINAL_SQL} GROUP BY destination),

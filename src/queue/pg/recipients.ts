@@ -13,9 +13,9 @@ import type { AttemptRow, MessageId, MessageRow, RecipientOutcome, RecipientRow,
 import { FINAL_STATES } from '../model.js';
 import { RemovalCandidates } from '../removal-candidates.js';
 import type { PgDb } from './db.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from '../recipient-queue.js';
-import { ageBucketSql, domainOfSql, likePattern } from '../shape-sql.js';
-import { fairClaimSql } from '../fair-claim.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim, TenantCount } from '../recipient-queue.js';
+import { ageBucketSql, domainOfSql, likePattern, tenantCountsSql } from '../shape-sql.js';
+import { excludedSql, fairClaimSql, pairKeys, weightSql } from '../fair-claim.js';
 import { PgOutcomes } from './outcomes.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient, type RawAttempt, type RawMessage, type RawRecipient,
@@ -87,6 +87,10 @@ export class PgRecipientQueue implements RecipientQueue {
     return rows.map((r) => ({ senderDomain: r.sender_domain, held: Boolean(r.held), bucket: Number(r.bucket), n: Number(r.n) }));
   }
 
+  async tenantCounts(): Promise<TenantCount[]> {
+    return (await this.d.read<TenantCount>('tenantCounts', tenantCountsSql('pg'))).map((r) => ({ ...r, queued: Number(r.queued) }));
+  }
+
   async nextDueAt(): Promise<number | undefined> {
     const [row] = await this.d.read<{ due: number | null }>('nextDueAt', `SELECT LEAST(
         (SELECT r.next_attempt_at FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN destinations d ON d.key = r.destination
@@ -112,14 +116,18 @@ export class PgRecipientQueue implements RecipientQueue {
   async claimDue(req: ClaimRequest): Promise<RecipientRow[]> {
     // The fair selection (queue/fair-claim) has window functions, which FOR UPDATE cannot take: it is a subquery,
     // and the rows it names are locked (SKIP LOCKED: another node's claim) and leased here, in claim order.
+    const list = { destinations: '$2', tenants: '$7', pairs: '$8' } as const;
     const fair = fairClaimSql('pg', {
-      now: '$1::bigint', perPair: '$3::int', perDestination: '$4::int', limit: '$3::int', excluded: 'p.destination = ANY($2::text[])',
+      now: '$1::bigint', perPair: '$3::int', perDestination: '$4::int', limit: '$3::int',
+      excluded: excludedSql((column, l) => `${column} = ANY(${list[l]}::text[])`), weight: weightSql(new Map(Object.entries(req.weights ?? {}))),
+      rotation: '$9::bigint',
     });
     const raws = await this.d.read<Raw & { slot: number }>('claimDue', `WITH f AS (${fair}),
         c AS (SELECT r.id, f.slot FROM recipients r JOIN f ON f.id = r.id WHERE r.state IN ${DUE_SQL} FOR UPDATE OF r SKIP LOCKED)
       UPDATE recipients r SET state = 'inflight', lease_owner = $5, lease_until = $6, updated_at = $1
       FROM c WHERE r.id = c.id RETURNING ${RETURNING}, c.slot`,
-    [req.now, [...(req.excludeDestinations ?? [])], req.limit, req.perDestination ?? 2147483647, req.owner, req.leaseUntil]);
+    [req.now, [...(req.excludeDestinations ?? [])], req.limit, req.perDestination ?? 2147483647, req.owner, req.leaseUntil,
+      [...(req.excludeTenants ?? [])], pairKeys(req.excludePairs), req.rotation ?? 0]);
     return raws.sort((a, b) => a.slot - b.slot || a.next_attempt_at - b.next_attempt_at || a.id - b.id).map(toRecipient);
   }
 

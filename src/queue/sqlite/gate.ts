@@ -107,6 +107,11 @@ export class SqliteDestinationGate implements DestinationGate {
     return this.row(key);
   }
 
+  async listRows(prefix: string): Promise<DestinationRow[]> {
+    const raws = this.d.st(`SELECT ${DESTINATION_COLUMNS} FROM destinations WHERE substr(key, 1, length(@prefix)) = @prefix ORDER BY key`).all({ prefix }) as RawDestination[];
+    return raws.map(toDestination);
+  }
+
   async listDestinations(): Promise<DestinationInfoRow[]> {
     const now = this.d.clock();
     const rows = this.d.st(`WITH q AS (SELECT destination AS key, COUNT(*) AS queued FROM recipients

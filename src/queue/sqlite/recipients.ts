@@ -16,9 +16,9 @@ import type {
 } from '../model.js';
 import { FINAL_STATES } from '../model.js';
 import { RemovalCandidates } from '../removal-candidates.js';
-import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim } from '../recipient-queue.js';
-import { ageBucketSql, domainOfSql, likePattern } from '../shape-sql.js';
-import { fairClaimSql } from '../fair-claim.js';
+import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim, TenantCount } from '../recipient-queue.js';
+import { ageBucketSql, domainOfSql, likePattern, tenantCountsSql } from '../shape-sql.js';
+import { excludedSql, fairClaimSql, pairKeys, weightSql } from '../fair-claim.js';
 import type { SqliteDb } from './db.js';
 import { OutcomeEvents, type ChangedRecipient } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
@@ -112,6 +112,10 @@ export class SqliteRecipientQueue implements RecipientQueue {
     return rows.map((r) => ({ senderDomain: r.sender_domain, held: r.held !== 0, bucket: r.bucket, n: r.n }));
   }
 
+  async tenantCounts(): Promise<TenantCount[]> {
+    return this.d.st(tenantCountsSql('sqlite')).all() as TenantCount[];
+  }
+
   async nextDueAt(): Promise<number | undefined> {
     // Two cheap answers instead of one scan: the first pending row (in index order) that nothing blocks,
     // and the end of the earliest backoff that has rows waiting. A parked destination's rows already carry
@@ -135,9 +139,11 @@ export class SqliteRecipientQueue implements RecipientQueue {
     return this.d.write('claimDue', () => {
       const ids = this.d.st(fairClaimSql('sqlite', {
         now: '@now', perPair: '@limit', perDestination: '@per', limit: '@limit',
-        excluded: 'p.destination IN (SELECT value FROM json_each(@exclude))',
+        excluded: excludedSql((column, list) => `${column} IN (SELECT value FROM json_each(@${list}))`), weight: weightSql(new Map(Object.entries(req.weights ?? {}))),
+        rotation: '@rotation',
       })).pluck().all({
-        now: req.now, exclude: JSON.stringify(req.excludeDestinations ?? []), limit: req.limit, per: req.perDestination ?? 2147483647,
+        now: req.now, destinations: JSON.stringify(req.excludeDestinations ?? []), limit: req.limit, per: req.perDestination ?? 2147483647,
+        tenants: JSON.stringify(req.excludeTenants ?? []), pairs: JSON.stringify(pairKeys(req.excludePairs)), rotation: req.rotation ?? 0,
       }) as number[];
       const row = this.d.st(`SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.id = ?`);
       return this.lease(ids.map((id) => row.get(id) as RawRecipient), req.owner, req.leaseUntil, req.now);
