@@ -3,7 +3,8 @@
  * --config FILE`) for the benchmarks, the way a user runs it: a fresh
  * data_dir, one loopback SMTP listener, the admin HTTP off, log_level warn,
  * default durability (Halcyon always fsyncs), and example.test routed to a
- * given loopback port. Started through `bash -c 'ulimit -n 65536; exec …'`
+ * given loopback port; `[server] workers` from BENCH_HALCYON_WORKERS when
+ * set (benchWorkers: the SMTP session workers, decision 0017). Started through `bash -c 'ulimit -n 65536; exec …'`
  * so the idle-connection test is not capped by the bench's own fd limit.
  *
  * It does not speak SMTP and cleans up only what it created (the child and
@@ -46,6 +47,12 @@ export interface BenchHalcyon {
 
 const q = (s: string): string => JSON.stringify(s);
 
+/** BENCH_HALCYON_WORKERS ("auto" or a number): Halcyon's `[server] workers` in every bench that starts it; unset → the default. */
+export function benchWorkers(): string | undefined {
+  const w = process.env.BENCH_HALCYON_WORKERS;
+  return w === undefined || w === '' ? undefined : w === 'auto' ? q('auto') : String(Number(w));
+}
+
 export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> {
   const dataDir = mkdtempSync(join(tmpdir(), 'halcyon-bench-'));
   const port = await freePort();
@@ -57,6 +64,7 @@ export async function startHalcyon(opts: HalcyonOptions): Promise<BenchHalcyon> 
     'log_level = "warn"',
     ...(opts.postgres ? [`node_id = ${q(opts.postgres.node)}`, '', '[queue]', 'backend = "postgres"', `url = ${q(opts.postgres.url)}`] : []),
     '',
+    ...(benchWorkers() !== undefined ? ['[server]', `workers = ${benchWorkers()}`, ''] : []),
     '[smtp]',
     `listen = [${q(`127.0.0.1:${port}`)}]`,
     ...(opts.maxConnections ? [`max_connections = ${opts.maxConnections}`, `max_connections_per_ip = ${opts.maxConnections}`] : []),

@@ -45,7 +45,7 @@
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem, userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { startHalcyon } from './halcyon.js';
+import { benchWorkers, startHalcyon } from './halcyon.js';
 import { holdIdle } from './idle-conns.js';
 import { measureLatency, quantile } from './latency.js';
 import { postfixVersion, startPostfix, POSTFIX } from './postfix.js';
@@ -212,7 +212,8 @@ async function idlePostfix(): Promise<{ kbPerConn: number; note: string }> {
 /** The core-scaling rows (bench/cores): the 1 KiB relay load, each MTA pinned to 1 core and then 2. */
 function cores(): Promise<Row[]> {
   const load = LOADS[0]!;
-  return coreRows(load.label, RUNS, async (mta, cpuList) => {
+  const workers = benchWorkers();
+  return coreRows(workers === undefined ? load.label : `${load.label}, Halcyon [server] workers = ${workers}`, RUNS, async (mta, cpuList) => {
     const t = await throughput(mta, load, cpuList);
     return t.complete ? t.endToEnd : undefined;
   });

@@ -47,12 +47,13 @@ import type { Queue } from './queue/store.js';
 import { openQueue, usesPostgres } from './queue/open.js';
 import { assertQueueFit, markQueueCreated } from './queue/sqlite/check.js';
 import { QueueSpace } from './queue/space.js';
-import { Intake } from './intake/intake.js';
 import type { TlsRptSender } from './tlsrpt/sender.js';
 import { startEvents } from './events/start.js';
 import { buildRunning, configProblems, inForce, restartNeeded, type Running, verifySettings } from './app/running.js';
 import { buildOutbound } from './app/outbound.js';
-import { buildInbound } from './app/inbound.js';
+import { buildInbound, intakeFor, localNode } from './app/inbound.js';
+import { SessionWorkers, sessionWorkerCount } from './app/session-workers.js';
+import { useIdLane } from './queue/ids.js';
 import { logQueueHealth } from './app/queue-health.js';
 import { startTlsRpt } from './app/tls-rpt.js';
 
@@ -86,6 +87,8 @@ export interface App {
   readonly httpAddress?: string;
   /** TLS-RPT: the session counter and the daily report sender (tests drive `sender.runOnce`). */
   readonly tlsRpt: { readonly recorder: TlsRptRecorder; readonly sender: TlsRptSender };
+  /** The SMTP session workers, when `[server] workers` > 0 (app/session-workers). */
+  readonly sessionWorkers: SessionWorkers | undefined;
   /** Applies a new, already validated configuration (SIGHUP); throws ConfigError and keeps the old one if it cannot. */
   reload(next: Config): Promise<ReloadResult>;
   stop(deadlineMs?: number): Promise<void>;
@@ -113,6 +116,9 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   // On a full disk the reserve is given up so the queue can open and deliver; new mail then waits (queue/space).
   const space = new QueueSpace(cfg.data_dir, () => sizeBytes(config().smtp.max_message_size));
   if (space.atStart().released) log.warn({ event: 'disk_full_at_start', data_dir: cfg.data_dir }, 'disk nearly full: released the queue reserve; new mail gets 452 4.3.1 until space returns');
+  // SMTP sessions on worker threads ([server] workers, app/session-workers): each thread makes ids in its own lane.
+  const workers = sessionWorkerCount(cfg);
+  useIdLane({ index: 0, lanes: workers + 1 });
   const store = await openQueue(cfg, { clock, server: true });
   if (!usesPostgres(cfg)) markQueueCreated(cfg.data_dir);
   const tlsContext = await loadTlsContext({ cert: cfg.tls.cert, key: cfg.tls.key, dataDir: cfg.data_dir, hostname: cfg.hostname });
@@ -120,11 +126,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   const metrics = new Metrics({ store, node: cfg.node_id, clock, connections: () => qmgr.connections(), eventSinks: eventSinks(cfg).map((s) => s.name), maxTenants: () => config().inject.metric_tenants });
 
   // The one door into the queue for new messages: sessions, injection and DSNs all go through it.
-  const intake = new Intake({
-    store: store.messages, hostname: () => config().hostname, clock, dkimKeys: () => live.current.dkimKeys, arcKeys: () => live.current.arcKeys,
-    // An AUTH user's tenant: its [[users]] tenant, else its name (intake/intake senderOf).
-    tenantOf: (user) => config().users.find((u) => u.name === user)?.tenant ?? user,
-  });
+  const intake = intakeFor(live, store.messages, clock);
 
   // Provider presets and reply rules (data/providers.toml under [shaping]): the transport's per-provider TLS and
   // messages per connection, the destination service's caps, rates and rules. A bad override fails the start here.
@@ -166,7 +168,11 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
   });
 
   logQueueHealth(cfg, store, log, () => qmgr.poke());
-  const inbound = buildInbound(cfg, { live, log, clock, metrics, intake, store, space, verifier, tlsContext, authDns, onMessage: () => qmgr.poke() });
+  // What the node decides about sessions (counts, rates, verification) is decided here, wherever they run.
+  const node = localNode({ live, clock, metrics, store, verifier, onMessage: () => qmgr.poke() });
+  const inbound = workers > 0
+    ? new SessionWorkers(workers, { config, log, node, queue: store })
+    : buildInbound(cfg, { live, log, clock, intake, suppressions: store.suppressions, space, tlsContext, authDns, node });
   const admin = new Admin({
     store, intake, clock, config, queueTrouble: () => store.health.problem,
     maxMessageSize: () => sizeBytes(config().smtp.max_message_size),
@@ -240,6 +246,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     if (before !== live.current.aliases) before?.close();
     live.current.aliases?.watch(durationMs(kept.aliases.check_interval));
     log.level = kept.log_level;
+    if (inbound instanceof SessionWorkers) await inbound.reload(kept);
     qmgr.poke();
     return { restartNeeded: restartNeeded(next, running) };
   }
@@ -250,6 +257,7 @@ export async function startApp(cfg: Config, opts: AppOptions = {}): Promise<App>
     get mailboxes() { return live.current.mailboxes; },
     store, qmgr, destinations, smtp, verifier, log, listening, metrics, admin, httpAddress: httpServer?.address, reload,
     tlsRpt: { recorder: tlsRecorder, sender: tlsRpt.sender },
+    sessionWorkers: inbound instanceof SessionWorkers ? inbound : undefined,
     async stop(deadlineMs = 10_000) {
       if (stopped) return;
       stopped = true;

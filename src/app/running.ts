@@ -32,7 +32,7 @@ export const RESTART_ONLY: readonly string[] = [
   'delivery.retry_initial', 'delivery.retry_max', 'delivery.destination_backoff', 'delivery.destination_backoff_max',
   'delivery.destination_rate', 'delivery.timeouts', 'delivery.connection_idle_timeout',
   'delivery.max_queue_lifetime', 'delivery.delay_warning_after', 'delivery.tls_ca_file', 'delivery.mta_sts', 'hostname', 'node_id', 'queue', 'postmaster',
-  'events', 'delivery.dane', 'tls_rpt.interval',
+  'events', 'delivery.dane', 'tls_rpt.interval', 'server.workers',
 ];
 
 /** `next` with every restart-only setting at its running value: what a reload puts in force. */

@@ -387,6 +387,11 @@ export const configSchema = z.strictObject({
     interval: duration('15m', 'How often the reports of the days that are over are looked for and sent (each domain-day by one node of a cluster).'),
   }).prefault({}).describe('TLS-RPT (RFC 8460): the daily reports of MTA-STS and DANE sessions to the domains that ask for them.'),
 
+  server: z.strictObject({
+    workers: z.union([z.literal('auto'), z.number().int().min(0).max(256)]).default(0)
+      .describe('SMTP session worker threads: each runs its own listener on every smtp/submission address (SO_REUSEPORT, so the kernel spreads new connections over them), the sessions, SPF/DKIM/DMARC checks, DKIM signing and the queue writes of what it accepts; the queue thread, the scheduler, outbound delivery and the admin API stay on the main thread, and the connection limits, rates and AUTH lockouts stay per node (decision 0017). 0 → the sessions run on the main thread (the default: a start costs no extra threads, which embedded use and the test suites rely on); "auto" → one per core (os.availableParallelism()); N → N. Worth it where the main thread is the bound (`BENCH_ONLY=cores`, docs/benchmarks.md). A worker that dies is started again; the mail it had accepted is in the queue.'),
+  }).prefault({}).describe('How the server uses the machine\'s cores.'),
+
   queue: z.strictObject({
     backend: z.enum(['sqlite', 'postgres']).default('sqlite')
       .describe('Where the queue lives: "sqlite" (one node, a file under data_dir) or "postgres" (one database shared by every node; see docs/cluster.md).'),

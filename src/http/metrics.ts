@@ -77,6 +77,7 @@ export class Metrics {
   private readonly rejected: Counter<'reason'>;
   private readonly recipients: Counter<'status'>;
   private readonly latency: Histogram;
+  private readonly sessionWorkerConnections: Counter<'worker'>;
   private readonly inbound: Counter<'listener'>;
   private readonly eventsSentTotal: Counter<'sink'>;
   private readonly eventFailures: Counter<'sink'>;
@@ -122,6 +123,11 @@ export class Metrics {
     });
     for (const v of ['exists', 'absent', 'unknown']) this.verifyProbes.inc({ verdict: v }, 0);
     this.inbound = new Counter({ name: 'halcyon_inbound_connections_total', help: 'Inbound SMTP connections accepted', labelNames: ['listener'], registers });
+    this.sessionWorkerConnections = new Counter({
+      name: 'halcyon_session_worker_connections_total',
+      help: 'Inbound connections admitted, by the SMTP session worker that took them ([server] workers; absent when sessions run on the main thread)',
+      labelNames: ['worker'], registers,
+    });
     const sinks = src.eventSinks ?? [];
     this.eventsSentTotal = new Counter({ name: 'halcyon_events_sent_total', help: 'Events acknowledged by each sink (from this node)', labelNames: ['sink'], registers });
     this.eventFailures = new Counter({ name: 'halcyon_event_send_failures_total', help: 'Batches of events a sink did not acknowledge (retried later)', labelNames: ['sink'], registers });
@@ -189,7 +195,11 @@ export class Metrics {
     this.acceptedByTenant.inc({ tenant: this.tenants.has(tenant) ? tenant : 'other' });
   }
   messageRejected(reason: string): void { this.rejected.inc({ reason }); }
-  inboundConnection(listener: string): void { this.inbound.inc({ listener }); }
+  /** `worker`: the SMTP session worker that took it (app/session-workers), when sessions run on workers. */
+  inboundConnection(listener: string, worker?: number): void {
+    this.inbound.inc({ listener });
+    if (worker !== undefined) this.sessionWorkerConnections.inc({ worker: String(worker) });
+  }
   eventsSent(sink: string, n: number): void { this.eventsSentTotal.inc({ sink }, n); }
   eventSendFailed(sink: string): void { this.eventFailures.inc({ sink }); }
   mtaStsFetchFailed(domain: string): void { this.stsFetchFailed.inc({ domain }); }

@@ -22,7 +22,13 @@ export interface AuthThrottleLimits {
 
 const MAX_ADDRESSES = 100_000;
 
-export class AuthThrottle {
+/** What a session asks (an AuthThrottle, or a session worker's question to the main thread's: app/session-workers). */
+export interface AuthLimiter {
+  lockedUntil(ip: string): number | undefined | Promise<number | undefined>;
+  failed(ip: string): number | Promise<number>;
+}
+
+export class AuthThrottle implements AuthLimiter {
   private readonly failures = new Map<string, number[]>();
 
   /** Limits are read on every call, so a reload applies at once. */

@@ -17,13 +17,17 @@
  *
  * Draining (SIGTERM): new connections get 421 4.3.2, idle sessions are told
  * 421 4.3.2, sessions in a transaction finish it. Does not parse SMTP.
+ *
+ * The counts behind admission are the node's, asked through a
+ * ConnectionGate: `localGate` on this thread, or (in an SMTP session worker,
+ * app/session-workers) a question to the main thread's, answered later.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { splitHostPort } from '../config/units.js';
 import { ERRORS } from '../errors.js';
 import { formatReply } from '../smtp/reply.js';
-import { ConnectionAdmission } from './admission.js';
+import { ConnectionAdmission, type Admission } from './admission.js';
 import { implicitTlsHandshake } from './implicit-tls.js';
 import { rejectLine } from './reject-line.js';
 import { InboundSession, type SessionDeps, type SessionSettings } from './session.js';
@@ -38,6 +42,32 @@ export interface ListenerSpec {
   readonly kind: 'smtp' | 'submission';
   /** TLS from the first byte (submission on 465, RFC 8314); the session starts after the handshake. */
   readonly implicitTls?: boolean;
+  /** Share the address with other listeners of this process (SO_REUSEPORT): one per session worker. */
+  readonly reusePort?: boolean;
+}
+
+/** Admitted, refused by the counts (inbound/admission), or refused by the per-minute connection rate. */
+export type Admitted = Admission | { readonly ok: false; readonly ip: string; readonly reason: 'rate'; readonly enhanced: string; readonly text: string };
+
+/** Where the node's connection counts are kept: `admit` counts an admitted connection until its `release`. */
+export interface ConnectionGate {
+  admit(remoteIp: string, draining: boolean): Admitted | Promise<Admitted>;
+  release(ip: string): void;
+}
+
+/** The node's gate on this thread: per-IP and server-wide counts first, then the per-minute rate. */
+export function localGate(limits: InboundLimits): ConnectionGate {
+  const admission = new ConnectionAdmission(limits);
+  return {
+    admit(remoteIp, draining) {
+      const a = admission.admit(remoteIp, draining);
+      if (!a.ok || !limits.connectionRateExceeded?.(a.ip)) return a;
+      admission.release(a.ip);
+      const { enhanced, text } = ERRORS.HAL_ERR_RATE_CONNECTIONS;
+      return { ok: false, ip: a.ip, reason: 'rate', enhanced, text };
+    },
+    release: (ip) => admission.release(ip),
+  };
 }
 
 export interface InboundLimits {
@@ -57,17 +87,16 @@ export class InboundServer {
   private readonly sessions = new Set<InboundSession>();
   private readonly sockets = new Set<net.Socket>();
   private readonly closing = new Set<net.Socket>();
-  private readonly admission: ConnectionAdmission;
   private draining = false;
 
+  /** `gate`: where the connection counts live (default: this thread, `localGate(limits)`). */
   constructor(
     private readonly limits: InboundLimits,
     private readonly sessionDeps: (kind: 'smtp' | 'submission') => Omit<SessionDeps, 'isDraining'> & { settings: SessionSettings },
     private readonly log: Logger,
     private readonly onConnection?: (kind: string) => void,
-  ) {
-    this.admission = new ConnectionAdmission(limits);
-  }
+    private readonly gate: ConnectionGate = localGate(limits),
+  ) {}
 
   /** Starts every listener; resolves with the bound "host:port" of each (ports resolved when 0 was asked). */
   async listen(specs: readonly ListenerSpec[]): Promise<{ kind: string; address: string }[]> {
@@ -77,7 +106,7 @@ export class InboundServer {
       const server = net.createServer((sock) => this.accept(sock, spec.kind, spec.implicitTls === true));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host, port, backlog: 1024 }, () => resolve());
+        server.listen({ host, port, backlog: 1024, ...(spec.reusePort ? { reusePort: true } : {}) }, () => resolve());
       });
       const a = server.address() as net.AddressInfo;
       bound.push({ kind: spec.kind, address: a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}` });
@@ -109,18 +138,23 @@ export class InboundServer {
   private accept(sock: net.Socket, kind: 'smtp' | 'submission', implicitTls = false): void {
     sock.setNoDelay(true);
     sock.on('error', () => { /* reset by peer */ });
-    const a = this.admission.admit(sock.remoteAddress ?? '?', this.draining);
+    const a = this.gate.admit(sock.remoteAddress ?? '?', this.draining);
+    if (!(a instanceof Promise)) return this.admitted(sock, kind, implicitTls, a);
+    // Asked of another thread: a client gone before the answer gives its place back at once.
+    let gone = false;
+    sock.once('close', () => { gone = true; });
+    void a.then((v) => {
+      if (!gone) return this.admitted(sock, kind, implicitTls, v);
+      if (v.ok) this.gate.release(v.ip);
+    }, () => sock.destroy());
+  }
+
+  private admitted(sock: net.Socket, kind: 'smtp' | 'submission', implicitTls: boolean, a: Admitted): void {
     const ip = a.ip;
     if (!a.ok) {
       this.closeSoon(sock, formatReply(421, a.enhanced, a.text));
-      this.logReject(ip, a.reason === 'per-ip' ? 'connections_per_ip' : a.reason === 'server' ? 'connections' : 'draining', 421, a.enhanced, a.text);
-      return;
-    }
-    if (this.limits.connectionRateExceeded?.(ip)) {
-      this.admission.release(ip);
-      const { enhanced, text } = ERRORS.HAL_ERR_RATE_CONNECTIONS;
-      this.closeSoon(sock, formatReply(421, enhanced, text));
-      this.logReject(ip, 'rate_connections', 421, enhanced, text);
+      const reason = { 'per-ip': 'connections_per_ip', server: 'connections', draining: 'draining', rate: 'rate_connections' }[a.reason];
+      this.logReject(ip, reason, 421, a.enhanced, a.text);
       return;
     }
     this.sockets.add(sock);
@@ -131,7 +165,7 @@ export class InboundServer {
     sock.once('close', () => {
       this.sockets.delete(sock);
       if (session) this.sessions.delete(session);
-      this.admission.release(ip);
+      this.gate.release(ip);
     });
     if (!implicitTls) {
       session = new InboundSession(sock, deps);

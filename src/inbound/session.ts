@@ -19,15 +19,15 @@ import { HalcyonError, type ErrorCode } from '../errors.js';
 import type { Intake } from '../intake/intake.js';
 import type { ArcChain } from '../intake/arc.js';
 import type { Trace } from '../queue/model.js';
-import { formatMailbox, isAddressError, parsePath } from '../smtp/address.js';
+import { formatMailbox, isAddressError, parsePath, type Mailbox } from '../smtp/address.js';
 import { isCommandError, parseCommand, type Command } from '../smtp/command.js';
 import { BdatReader } from '../smtp/bdat.js';
 import { DataReader, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
-import { isParamError, parseMailParams, parseRcptParams, type Offered } from '../smtp/params.js';
+import { isParamError, parseMailParams, parseRcptParams, type MailParams, type Offered } from '../smtp/params.js';
 import { formatReply } from '../smtp/reply.js';
 import type { Credentials, UserDirectory } from './auth.js';
-import type { AuthThrottle } from './auth-throttle.js';
+import type { AuthLimiter } from './auth-throttle.js';
 import { Envelope, type RecipientDirectory } from './envelope.js';
 import type { AuthChecker } from './authcheck.js';
 import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
@@ -72,9 +72,12 @@ export interface SessionDeps extends RecipientMemory {
   /** Why the queue cannot take mail now (failed or unreachable: queue/health), as the error code the reply comes from. */
   readonly queueTrouble?: () => ErrorCode | undefined;
   /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
-  readonly authThrottle?: AuthThrottle;
-  /** Per-client rates (inbound/anvil): true when this MAIL FROM (per IP) / RCPT TO (per AUTH user) is over its limit. */
-  readonly rate?: { readonly messageOver: (ip: string) => boolean; readonly recipientOver: (user: string) => boolean };
+  readonly authThrottle?: AuthLimiter;
+  /**
+   * Per-client rates (inbound/anvil): true when this MAIL FROM (per IP) / RCPT TO (per AUTH user) is over its limit.
+   * A promise when the node's counts live on another thread (a session worker asks the main thread: app/session-workers).
+   */
+  readonly rate?: { readonly messageOver: (ip: string) => boolean | Promise<boolean>; readonly recipientOver: (user: string) => boolean | Promise<boolean> };
   /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
   readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
 }
@@ -309,7 +312,8 @@ export class InboundSession {
     this.reply(250, undefined, greet, ...ext);
   }
 
-  private mail(pathText: string, paramText: string): void {
+  /** Answers MAIL; a promise only while a per-client rate is asked of another thread (a session worker's). */
+  private mail(pathText: string, paramText: string): void | Promise<void> {
     const asked = bareAddress(pathText).slice(0, 512); // the sender a MAIL refused before it is parsed named
     if (this.settings.kind === 'submission' && !this.authUser) return this.error(530, '5.7.0', 'Authentication required', { stage: 'MAIL', reason: 'auth_required', from: asked });
     const params = parseMailParams(paramText, this.offered());
@@ -323,9 +327,14 @@ export class InboundSession {
         { stage: 'MAIL', reason: 'syntax', from: asked });
     }
     const sender = path.mailbox ? formatMailbox(path.mailbox) : '';
-    if (this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.messageOver(this.ip)) {
-      return this.refuse({ stage: 'MAIL', reason: 'rate_messages', from: sender }, replyOf('HAL_ERR_RATE_MESSAGES'));
-    }
+    const over = this.deps.rate && !this.deps.mayRelayFrom(this.ip) ? this.deps.rate.messageOver(this.ip) : false;
+    if (over instanceof Promise) return over.then((o) => this.mailFrom(o, path.mailbox, params, sender));
+    this.mailFrom(over, path.mailbox, params, sender);
+  }
+
+  /** MAIL after its parse and its rate (`over`): the sender, size, queue and space checks, then 250. */
+  private mailFrom(over: boolean, mailbox: Mailbox | undefined, params: MailParams, sender: string): void {
+    if (over) return this.refuse({ stage: 'MAIL', reason: 'rate_messages', from: sender }, replyOf('HAL_ERR_RATE_MESSAGES'));
     if (this.authUser !== undefined && !this.deps.users.maySend(this.authUser, sender)) {
       this.deps.onReject?.('sender_not_owned');
       return this.error(...replyOf('HAL_ERR_SENDER_NOT_OWNED'), { stage: 'MAIL', reason: 'sender_not_owned', from: sender });
@@ -346,7 +355,7 @@ export class InboundSession {
       this.deps.onReject?.('queue_full');
       return this.error(...replyOf('HAL_ERR_QUEUE_WRITE'), { stage: 'MAIL', reason: 'queue_full', from: sender });
     }
-    this.envelope = new Envelope(path.mailbox, params);
+    this.envelope = new Envelope(mailbox, params);
     this.rcptTried = 0;
     this.state = 'mail';
     this.reply(250, '2.1.0', 'Ok');
@@ -365,7 +374,7 @@ export class InboundSession {
   private async rcpt(pathText: string, paramText: string): Promise<void> {
     const env = this.envelope!;
     this.rcptTried++;
-    if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && this.deps.rate.recipientOver(this.authUser)) {
+    if (this.authUser !== undefined && this.deps.rate && !this.deps.mayRelayFrom(this.ip) && await this.deps.rate.recipientOver(this.authUser)) {
       return this.refuse({ stage: 'RCPT', reason: 'rate_recipients', to: pathText }, replyOf('HAL_ERR_RATE_RECIPIENTS'));
     }
     if (env.count >= this.settings.maxRecipients) {
@@ -553,7 +562,7 @@ export class InboundSession {
   private async auth(cmd: Extract<Command, { verb: 'AUTH' }>): Promise<void> {
     if (!this.authAllowed()) return this.error(538, '5.7.11', 'Encryption required for requested authentication mechanism', { stage: 'AUTH', reason: 'auth_encryption_required' });
     if (this.authUser) return this.error(503, '5.5.1', 'Already authenticated');
-    if (this.deps.authThrottle?.lockedUntil(this.ip) !== undefined) {
+    if (await this.deps.authThrottle?.lockedUntil(this.ip) !== undefined) {
       this.deps.onReject?.('auth_locked');
       return this.error(...replyOf('HAL_ERR_AUTH_LOCKED'), { stage: 'AUTH', reason: 'auth_locked' });
     }
@@ -581,7 +590,7 @@ export class InboundSession {
     await new Promise((r) => setImmediate(r));
     if (!this.deps.users.check(creds)) {
       this.deps.onReject?.('auth_failed');
-      const delay = this.deps.authThrottle?.failed(this.ip) ?? 0;
+      const delay = await this.deps.authThrottle?.failed(this.ip) ?? 0;
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       return this.error(535, '5.7.8', 'Authentication credentials invalid', { stage: 'AUTH', reason: 'auth_failed', extra: { sasl_username: creds.user } });
     }

@@ -24,7 +24,7 @@
  */
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../config/schema.js';
-import { routeFor, routeKey } from '../delivery/route.js';
+import { routeFor, routeKey, type Route } from '../delivery/route.js';
 import type { ProbeOutcome } from '../delivery/smtp-transport.js';
 import type { BatchResult } from '../delivery/types.js';
 import { formatReply } from '../destination/reply-rules.js';
@@ -33,6 +33,12 @@ import type { LastReply } from '../queue/model.js';
 import type { VerifyCache } from '../queue/verify-cache.js';
 import type { BounceClass } from '../smtp/bounce-class.js';
 import { cacheEntry, cachePlan, probeVerdict, rcptAnswer, troubleFinding, verifyKey, type Finding, type RcptAnswer, type VerifySettings } from './verify-policy.js';
+
+/** The route of `domain` when RCPT to it is verified at all (`verify = "probe"`), else undefined: asked before anything else. */
+export function probedRoute(domain: string, routes: Readonly<Record<string, RouteConfig>>): Route | undefined {
+  const route = routeFor(domain, routes);
+  return route?.verify === 'probe' ? route : undefined;
+}
 
 export interface VerifierDeps {
   readonly cache: VerifyCache;
@@ -67,8 +73,8 @@ export class Verifier {
 
   /** The client's answer to RCPT TO:<address> (accept when the domain's route does not verify). */
   async check(address: string, domain: string): Promise<RcptAnswer> {
-    const route = routeFor(domain, this.deps.routes());
-    if (route?.verify !== 'probe') return { kind: 'accept' };
+    const route = probedRoute(domain, this.deps.routes());
+    if (!route) return { kind: 'accept' };
     const s = this.deps.settings();
     const key = verifyKey(address);
     const now = this.deps.clock();

@@ -25,3 +25,18 @@ test('a clock stepping backwards does not break the order', () => {
   const b = next();
   assert.ok(b > a);
 });
+
+test('two lanes of one clock never make the same id, and each stays in its range', () => {
+  let now = 1_700_000_000_000;
+  const a = createIdGenerator(() => now, { index: 0, lanes: 2 });
+  const b = createIdGenerator(() => now, { index: 1, lanes: 2 });
+  const ids = new Set<string>();
+  for (let i = 0; i < 20_000; i++) {
+    if (i % 5_000 === 0) now += 1;
+    ids.add(a());
+    ids.add(b());
+  }
+  assert.equal(ids.size, 40_000);
+  const tailOf = (id: string) => [...id.slice(10)].reduce((v, ch) => v * 32 + '0123456789ABCDEFGHJKMNPQRSTVWXYZ'.indexOf(ch), 0);
+  assert.ok(tailOf(a()) < 2 ** 29 && tailOf(b()) >= 2 ** 29);
+});

@@ -8,6 +8,10 @@
  * again (as ULID's monotonic mode does), so a burst of enqueues in one event
  * loop turn cannot collide on the primary key and fail a whole group commit.
  * Across processes uniqueness rests on the 30 random bits per millisecond.
+ * Threads of one process (the main thread and its SMTP session workers,
+ * app/session-workers) each take a `lane`: the tail space is cut into
+ * `lanes` equal ranges and each generator draws and counts inside its own,
+ * so ids made by two threads of one node never collide.
  *
  * Does not parse ids or derive anything from them except their time.
  */
@@ -28,8 +32,23 @@ function encode(value: number, width: number): string {
   return out;
 }
 
+/** A generator's share of the tail space: range `index` of `lanes` equal ones (default: all of it). */
+export interface IdLane {
+  readonly index: number;
+  readonly lanes: number;
+}
+
+let threadLane: IdLane = { index: 0, lanes: 1 };
+
+/** This thread's lane for the generators made from now on (app.ts for the main thread, each session worker for its own). */
+export function useIdLane(lane: IdLane): void {
+  threadLane = lane;
+}
+
 /** Makes ids from a clock; one generator per store keeps its own monotonic state. */
-export function createIdGenerator(clock: () => number): () => string {
+export function createIdGenerator(clock: () => number, lane: IdLane = threadLane): () => string {
+  const width = Math.floor(TAIL_SPACE / lane.lanes);
+  const base = lane.index * width;
   let lastMs = -1;
   let lastTail = 0;
   return () => {
@@ -38,13 +57,13 @@ export function createIdGenerator(clock: () => number): () => string {
       // Same (or an earlier, if the clock stepped back) millisecond: stay monotonic.
       ms = lastMs;
       lastTail += 1;
-      if (lastTail >= TAIL_SPACE) {
+      if (lastTail >= base + width) {
         ms += 1;
-        lastTail = randomInt(0, TAIL_SPACE / 2);
+        lastTail = base + randomInt(0, Math.max(1, Math.floor(width / 2)));
       }
     } else {
       // Leave headroom so the increments above rarely overflow into the next ms.
-      lastTail = randomInt(0, TAIL_SPACE / 2);
+      lastTail = base + randomInt(0, Math.max(1, Math.floor(width / 2)));
     }
     lastMs = ms;
     return encode(ms, TIME_CHARS) + encode(lastTail, TAIL_CHARS);

@@ -13,102 +13,27 @@
  * committed. One fsync thus covers many enqueues, claims, slots and outcomes
  * — group commit for everything, which is what makes `250` cheap and still
  * durable.
+ *
+ * Requests come over the parent's port and over the ports attached to it
+ * (`attach`: one per SMTP session worker, app/session-workers); a turn takes
+ * them all, and each port gets its own answers. The requests' handlers are
+ * queue/handlers' table.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { HalcyonError } from '../../errors.js';
-import type { NewMessage } from '../model.js';
 import { openSqliteQueue } from './store.js';
 import type { EventRoutes } from '../event.js';
+import { dispatch, queueHandlers } from '../handlers.js';
 import { ownsMemory } from './worker-store.js';
-import { isList, type QueueHandlers, type QueueRequest, type QueueRequests, type QueueResponse, type QueueResponses } from './worker-protocol.js';
+import { isAttach, isList, type QueueAttach, type QueueRequest, type QueueRequests, type QueueResponse, type QueueResponses } from './worker-protocol.js';
 
-const port = parentPort;
-if (!port) throw new Error('store-worker must run in a worker thread');
+const parent = parentPort;
+if (!parent) throw new Error('store-worker must run in a worker thread');
 const { dataDir, events } = workerData as { dataDir: string; events?: EventRoutes };
 
 let now = Date.now();
 const queue = await openSqliteQueue({ dataDir, clock: () => now, ...(events ? { events } : {}) });
-const { messages: m, recipients: r, gate: g, events: e, verifications: v, tlsReports: t, suppressions: s, idempotency: k } = queue;
-
-/** Structured clone turns Buffers into Uint8Arrays; the store wants Buffers back. */
-function revive(msg: NewMessage): NewMessage {
-  const body = msg.body as Uint8Array;
-  return { ...msg, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
-}
-
-/** One entry per op of the protocol; the compiler checks that none is missing and every type matches. */
-const handlers: QueueHandlers = {
-  enqueue: (msg) => m.enqueue(revive(msg)),
-  enqueueGroup: (msgs, key) => m.enqueueGroup(msgs.map(revive), key),
-  getMessage: (id) => m.getMessage(id),
-  getBody: (id) => m.getBody(id),
-  getForDelivery: (id) => m.getForDelivery(id),
-  deleteMessages: (ids) => m.deleteMessages(ids),
-  getRecipients: (id) => r.getRecipients(id),
-  getAttempts: (id) => r.getAttempts(id),
-  listMessages: (filter) => r.listMessages(filter),
-  counts: () => r.counts(),
-  shapeCounts: (at, bounds) => r.shapeCounts(at, bounds),
-  senderShapeCounts: (at, bounds) => r.senderShapeCounts(at, bounds),
-  tenantCounts: () => r.tenantCounts(),
-  claimDue: (req) => r.claimDue(req),
-  renewLeases: (ids, owner, until) => r.renewLeases(ids, owner, until),
-  unclaim: (ids, owner, next) => r.unclaim(ids, owner, next),
-  releaseExpiredLeases: (at) => r.releaseExpiredLeases(at),
-  releaseNodeLeases: (owner, at) => r.releaseNodeLeases(owner, at),
-  recordOutcomes: (outcomes, at, owner) => r.recordOutcomes(outcomes, at, owner),
-  nextDueAt: () => r.nextDueAt(),
-  parkDestination: (key, until, limit) => r.parkDestination(key, until, limit),
-  flush: (opts) => r.flush(opts),
-  setHeld: (id, held) => r.setHeld(id, held),
-  claimWaiting: (id, c) => r.claimWaiting(id, c),
-  claimExpirable: (before, c) => r.claimExpirable(before, c),
-  claimDelayed: (before, c) => r.claimDelayed(before, c),
-  claimReportsDue: (c) => r.claimReportsDue(c),
-  markDsn: (ids, what) => r.markDsn(ids, what),
-  removeCompleted: (limit) => r.removeCompleted(limit),
-  acquire: (req) => g.acquire(req),
-  renewSlot: (slot, until) => g.renewSlot(slot, until),
-  releaseSlot: (slot) => g.releaseSlot(slot),
-  releaseNodeSlots: (node) => g.releaseNodeSlots(node),
-  releaseExpiredSlots: (at) => g.releaseExpiredSlots(at),
-  transition: (key, expected, next) => g.transition(key, expected, next),
-  takeToken: (key, at, rate) => g.takeToken(key, at, rate),
-  getDestination: (key) => g.getDestination(key),
-  listRows: (prefix) => g.listRows(prefix),
-  listDestinations: () => g.listDestinations(),
-  putDestination: (row) => g.putDestination(row),
-  putLimits: (key, limits, at) => g.putLimits(key, limits, at),
-  claimEvents: (sink, claim) => e.claimEvents(sink, claim),
-  suppress: (entries) => s.suppress(entries),
-  suppressed: (addresses, now) => s.suppressed(addresses, now),
-  unsuppress: (addresses) => s.unsuppress(addresses),
-  listSuppressions: (f) => s.listSuppressions(f),
-  purgeSuppressions: (now) => s.purgeSuppressions(now),
-  getIdempotency: (token, key, since) => k.getIdempotency(token, key, since),
-  expireIdempotency: (before, limit) => k.expireIdempotency(before, limit),
-  ackEvents: (ids) => e.ackEvents(ids),
-  retryEvents: (ids, owner, next) => e.retryEvents(ids, owner, next),
-  outboxDepth: () => e.outboxDepth(),
-  getVerification: (address, at) => v.getVerification(address, at),
-  putVerification: (entry) => v.putVerification(entry),
-  deleteVerification: (address) => v.deleteVerification(address),
-  listVerifications: (at, limit) => v.listVerifications(at, limit),
-  removeExpiredVerifications: (at, limit) => v.removeExpiredVerifications(at, limit),
-  countTlsSessions: (counts) => t.countTlsSessions(counts),
-  claimTlsReports: (claim) => t.claimTlsReports(claim),
-  finishTlsReport: (day, domain) => t.finishTlsReport(day, domain),
-  retryTlsReport: (day, domain, owner, next) => t.retryTlsReport(day, domain, owner, next),
-  tlsSessionCounts: (day) => t.tlsSessionCounts(day),
-  close: async () => undefined, // closed after the turn's answers are out
-};
-
-/** Runs one request: the synchronous part (the SQL) now, inside the caller's transaction. */
-function dispatch(req: QueueRequest): Promise<unknown> {
-  // TypeScript cannot relate req.op to req.args across the union; the table's own type guarantees the pairing.
-  const handler = handlers[req.op] as (...args: readonly unknown[]) => Promise<unknown>;
-  return handler(...req.args);
-}
+const handlers = queueHandlers(queue, async () => undefined); // closed after the turn's answers are out
 
 /** The SQLite result code (SQLITE_CORRUPT, SQLITE_FULL…) at the root of an error, if any. */
 function sqliteCodeOf(err: unknown): string | undefined {
@@ -126,17 +51,40 @@ const errorOf = (err: unknown) => ({
   sqlite: sqliteCodeOf(err),
 });
 
+/** Where an answer goes: the parent's port, or the port of the session worker that asked (app/session-workers). */
+type ReplyPort = Pick<MessagePort, 'postMessage'>;
+
 let pending: QueueRequest[] = [];
+let replyTo: ReplyPort[] = [];
 let scheduled = false;
 
-port.on('message', (msg: QueueRequests) => {
-  if (isList(msg)) pending.push(...msg);
-  else pending.push(msg);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(runTurn);
-  }
-});
+/** Requests from every port of one turn share its transaction (and its one fsync). */
+function listen(port: ReplyPort & Pick<MessagePort, 'on'>): void {
+  port.on('message', (msg: QueueRequests | QueueAttach) => {
+    if (isAttach(msg)) return listen(msg.attach);
+    for (const req of isList(msg) ? msg : [msg]) {
+      pending.push(req);
+      replyTo.push(port);
+    }
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(runTurn);
+    }
+  });
+}
+listen(parent);
+
+/** Posts each port's answers of the turn in one message, moving the buffers listed for them. */
+function answer(reqs: readonly QueueRequest[], to: readonly ReplyPort[], answers: readonly QueueResponse[], moved: ReadonlyMap<number, readonly ArrayBuffer[]>): void {
+  const byPort = new Map<ReplyPort, { answers: QueueResponse[]; moved: Set<ArrayBuffer> }>();
+  reqs.forEach((_, i) => {
+    let out = byPort.get(to[i]!);
+    if (!out) byPort.set(to[i]!, out = { answers: [], moved: new Set() });
+    out.answers.push(answers[i]!);
+    for (const b of moved.get(i) ?? []) out.moved.add(b);
+  });
+  for (const [port, out] of byPort) port.postMessage(out.answers.length === 1 ? out.answers[0] : out.answers satisfies QueueResponses, [...out.moved]);
+}
 
 /** The memory of a body read for this answer alone (getBody's, getForDelivery's), to move rather than copy. */
 function movable(op: QueueRequest['op'], value: unknown): ArrayBuffer[] {
@@ -147,14 +95,16 @@ function movable(op: QueueRequest['op'], value: unknown): ArrayBuffer[] {
 function runTurn(): void {
   scheduled = false;
   const reqs = pending;
+  const to = replyTo;
   pending = [];
-  if (reqs.length === 1 && reqs[0]!.op === 'close') return void close(reqs[0]!);
+  replyTo = [];
+  if (reqs.length === 1 && reqs[0]!.op === 'close') return void close(reqs[0]!, to[0]!);
   const calls: Promise<unknown>[] = [];
   try {
     queue.turn(() => {
       for (const req of reqs) {
         now = req.now;
-        calls.push(dispatch(req));
+        calls.push(dispatch(handlers, req));
       }
     });
   } catch (err) {
@@ -164,10 +114,10 @@ function runTurn(): void {
     // every call's rejection here also keeps it from killing this thread as an unhandled rejection.
     const error = errorOf(err);
     void Promise.allSettled(calls).then((results) => {
-      port!.postMessage(reqs.map((req, i): QueueResponse => {
+      answer(reqs, to, reqs.map((req, i): QueueResponse => {
         const own = results[i]?.status === 'rejected' ? errorOf((results[i] as PromiseRejectedResult).reason) : undefined;
         return { id: req.id, ok: false, error: own?.sqlite ? own : error };
-      }) satisfies QueueResponses);
+      }), new Map());
       // A close that came with this turn still closes: the caller's stop must not wait for an answer that never comes.
       if (reqs.some((x) => x.op === 'close')) void close(undefined);
     });
@@ -176,20 +126,20 @@ function runTurn(): void {
   void Promise.allSettled(calls).then((results) => {
     // Every answer of the turn in one message; a body read for its answer alone (a spool read, a fresh SQLite
     // blob) is moved, not copied (each buffer listed once: two answers may hold the same one).
-    const moved = new Set<ArrayBuffer>();
+    const moved = new Map<number, ArrayBuffer[]>();
     const answers = results.map((res, i): QueueResponse => {
       const id = reqs[i]!.id;
       if (res.status === 'rejected') return { id, ok: false, error: errorOf(res.reason) };
-      for (const b of movable(reqs[i]!.op, res.value)) moved.add(b);
+      moved.set(i, movable(reqs[i]!.op, res.value));
       return { id, ok: true, result: res.value };
     });
-    port!.postMessage(answers.length === 1 ? answers[0] : answers satisfies QueueResponses, [...moved]);
+    answer(reqs, to, answers, moved);
     if (reqs.some((x) => x.op === 'close')) void close(undefined);
   });
 }
 
-async function close(req: QueueRequest | undefined): Promise<void> {
+async function close(req: QueueRequest | undefined, to?: ReplyPort): Promise<void> {
   await queue.close().catch(() => undefined); // a damaged file may refuse even this; the thread ends anyway
-  if (req) port!.postMessage({ id: req.id, ok: true, result: undefined } satisfies QueueResponse);
-  port!.close();
+  if (req) to?.postMessage({ id: req.id, ok: true, result: undefined } satisfies QueueResponse);
+  parent!.close();
 }

@@ -7,7 +7,10 @@
  * derived from those interfaces, so the two sides cannot drift apart and no
  * method is ever looked up by a name in a string.
  *
- * Types only, and the one guard that tells a list from a single message.
+ * Plus `attach`: the port of a session worker (app/session-workers), whose
+ * requests the queue thread then answers on that port, in the same turns.
+ *
+ * Types only, and the guards that tell a list from a single message and an attach from a request.
  */
 import type { DestinationGate } from '../destination-gate.js';
 import type { MessageStore } from '../message-store.js';
@@ -17,6 +20,7 @@ import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
 import type { SuppressionList } from '../suppression.js';
 import type { IdempotencyStore } from '../idempotency.js';
+import type { MessagePort } from 'node:worker_threads';
 
 /** The methods of T that return a promise, as { args, result }. */
 type OpsOf<T> = {
@@ -48,6 +52,11 @@ export type QueueResponses = QueueResponse | readonly QueueResponse[];
 
 /** Whether a message is a list of requests or answers (Array.isArray, narrowing a readonly union). */
 export const isList = <T>(m: T | readonly T[]): m is readonly T[] => Array.isArray(m);
+
+/** Sent on the queue thread's own port: answer the requests that come over `attach` too. */
+export interface QueueAttach { readonly attach: MessagePort }
+
+export const isAttach = (m: QueueRequests | QueueAttach): m is QueueAttach => !Array.isArray(m) && 'attach' in m;
 
 export type QueueResponse =
   | { readonly id: number; readonly ok: true; readonly result: unknown }

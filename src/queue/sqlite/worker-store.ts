@@ -16,8 +16,13 @@
  * and marks the queue failed (`health`: queue/health) until restart. Once the
  * thread is gone or stuck, every call — waiting or later — is rejected at once.
  * A full disk stays HAL_ERR_QUEUE_WRITE (452 4.3.1) and fails nothing.
+ *
+ * The same client runs in an SMTP session worker (app/session-workers) over
+ * a MessagePort: to the queue thread itself (SQLite, `attach`) or to the
+ * main thread serving the PostgreSQL queue (queue/port-server). Closing it
+ * then closes the port, never the queue.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type MessagePort } from 'node:worker_threads';
 import { HalcyonError, type ErrorCode } from '../../errors.js';
 import type { DestinationGate } from '../destination-gate.js';
 import { QueueHealth } from '../health.js';
@@ -31,7 +36,7 @@ import type { IdempotencyStore } from '../idempotency.js';
 import type { EventOutbox } from '../event-outbox.js';
 import type { VerifyCache } from '../verify-cache.js';
 import type { TlsReportStore } from '../tls-reports.js';
-import { isList, type QueueOp, type QueueOps, type QueueRequest, type QueueResponse, type QueueResponses } from './worker-protocol.js';
+import { isList, type QueueAttach, type QueueOp, type QueueOps, type QueueRequest, type QueueResponse, type QueueResponses } from './worker-protocol.js';
 
 /** SQLite result codes that mean the file or the I/O under it is broken, not that space ran out. */
 const BROKEN = /^SQLITE_(CORRUPT|NOTADB|IOERR|CANTOPEN|PROTOCOL|FORMAT|READONLY)/;
@@ -45,6 +50,15 @@ export const DEFAULT_CALL_TIMEOUT_MS = 60_000;
  */
 export function ownsMemory(b: Uint8Array): b is Uint8Array & { buffer: ArrayBuffer } {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer && b.byteLength > 0;
+}
+
+/** The other end of the requests: the queue thread itself, or a port to whoever serves them. */
+interface Endpoint {
+  postMessage(msg: unknown, transfer: readonly ArrayBuffer[]): void;
+  /** Ends this side: the queue thread is closed through its own `close` op first; a port is only closed. */
+  end(): Promise<void>;
+  /** A port is not the queue: closing this client must not close the queue. */
+  readonly ownsQueue: boolean;
 }
 
 export class WorkerQueue implements Queue {
@@ -66,14 +80,23 @@ export class WorkerQueue implements Queue {
   /** Requests of this event-loop turn not posted yet, and the buffers they move (see send). */
   private outbox: { readonly req: QueueRequest; readonly transfer: readonly ArrayBuffer[] }[] | undefined;
 
-  private constructor(private readonly worker: Worker, private readonly clock: () => number, private readonly callTimeoutMs: number) {
+  private readonly end: Endpoint;
+
+  private constructor(other: Worker | MessagePort, private readonly clock: () => number, private readonly callTimeoutMs: number) {
     const nextId = createIdGenerator(clock);
-    worker.on('message', (msg: QueueResponses) => {
+    other.on('message', (msg: QueueResponses) => {
       if (isList(msg)) for (const res of msg) this.answer(res);
       else this.answer(msg);
     });
-    worker.on('error', (err) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread failed: ${err.message}`, { cause: err })));
-    worker.on('exit', (code) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread exited (code ${code})`)));
+    if (other instanceof Worker) {
+      this.worker = other;
+      other.on('error', (err) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread failed: ${err.message}`, { cause: err })));
+      other.on('exit', (code) => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', `queue thread exited (code ${code})`)));
+      this.end = { postMessage: (m, t) => other.postMessage(m, [...t]), end: async () => void await other.terminate().catch(() => 0), ownsQueue: true };
+    } else {
+      other.on('close', () => this.die(new HalcyonError('HAL_ERR_QUEUE_FAILED', 'the port to the queue closed')));
+      this.end = { postMessage: (m, t) => other.postMessage(m, [...t]), end: async () => other.close(), ownsQueue: false };
+    }
     const call = this.call.bind(this);
     this.messages = {
       newId: () => nextId(),
@@ -176,8 +199,22 @@ export class WorkerQueue implements Queue {
     };
   }
 
+  /** The queue thread, when this client started it (`open`): `attach` hands it more ports. */
+  private readonly worker: Worker | undefined;
+
+  /** A client over a port (a session worker's), answered by the queue thread or the main thread. */
+  static overPort(port: MessagePort, opts: { clock?: () => number; callTimeoutMs?: number } = {}): WorkerQueue {
+    return new WorkerQueue(port, opts.clock ?? Date.now, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
+  }
+
+  /** Has the queue thread answer requests that come over `port` too (in the same turns, sharing their commits). */
+  attach(port: MessagePort): void {
+    if (!this.worker) throw new Error('attach: this client did not start the queue thread');
+    this.worker.postMessage({ attach: port } satisfies QueueAttach, [port]);
+  }
+
   static async open(opts: { dataDir: string; clock?: () => number; callTimeoutMs?: number; events?: EventRoutes }): Promise<WorkerQueue> {
-    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { workerData: { dataDir: opts.dataDir, events: opts.events } });
+    const worker = new Worker(new URL('./store-worker.js', import.meta.url), { name: 'halcyon-queue', workerData: { dataDir: opts.dataDir, events: opts.events } });
     const queue = new WorkerQueue(worker, opts.clock ?? Date.now, opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
     await queue.recipients.counts(); // the worker has opened (and migrated) the database
     return queue;
@@ -212,13 +249,13 @@ export class WorkerQueue implements Queue {
         // Gone meanwhile: every call waiting was failed by die(); a terminated worker takes no message.
         if (this.dead) return;
         try {
-          this.worker.postMessage(out.length === 1 ? out[0]!.req : out.map((o) => o.req), [...new Set(out.flatMap((o) => o.transfer))]);
+          this.end.postMessage(out.length === 1 ? out[0]!.req : out.map((o) => o.req), [...new Set(out.flatMap((o) => o.transfer))]);
         } catch {
           // Something in the turn cannot be cloned (nothing was sent, nothing moved): each call alone, so only
           // the one at fault fails — as its own postMessage made it fail before — and never the process.
           for (const { req: r, transfer: t } of out) {
             try {
-              this.worker.postMessage(r, [...t]);
+              this.end.postMessage(r, t);
             } catch (err) {
               this.answer({ id: r.id, ok: false, error: { message: `${r.op}: ${(err as Error).message}` } });
             }
@@ -267,12 +304,16 @@ export class WorkerQueue implements Queue {
   /** Closes the database and ends the thread; within `deadlineMs` whatever state the storage is in. */
   async close(deadlineMs = 5_000): Promise<void> {
     if (this.closed) return;
+    if (!this.end.ownsQueue) {
+      this.closed = true;
+      return this.end.end();
+    }
     const done = this.dead ? Promise.resolve() : this.call('close').catch(() => undefined);
     this.closed = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([done, new Promise((r) => { timer = setTimeout(r, deadlineMs); })]);
     clearTimeout(timer);
-    await this.worker.terminate().catch(() => 0);
+    await this.end.end();
   }
 }
 
