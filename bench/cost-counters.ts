@@ -4,8 +4,9 @@
  * counts what a message costs in calls the machine's load does not distort:
  *
  * - every query the pg driver sends (`pg.Client.prototype.query`), by the
- *   statement's opening words — with the pg driver, one query is one round
- *   trip to the server (it does not pipeline);
+ *   statement's opening words, and how many of them were pipelined (sent
+ *   while the same client still waited for an earlier answer: the queue's
+ *   clients pipeline, so those cost no round trip of their own);
  * - every request the main thread posts to the SQLite queue thread
  *   (`Worker.prototype.postMessage`), by its `op`, and the postMessage calls
  *   (one may carry the requests of a whole event-loop turn);
@@ -32,6 +33,8 @@ import pg from 'pg';
 
 export interface CostSnapshot {
   readonly pg: Record<string, number>;
+  /** Queries sent while their client still waited for an earlier answer (no round trip of their own). */
+  readonly pipelined?: number;
   /** Requests to the queue thread, by op (a postMessage may carry several). */
   readonly posts: Record<string, number>;
   /** postMessage calls from the main thread to the queue thread. */
@@ -45,6 +48,7 @@ export interface CostSnapshot {
 }
 
 const pgCounts: Record<string, number> = {};
+let pipelined = 0;
 const postCounts: Record<string, number> = {};
 let messages = 0;
 const asyncCounts: Record<string, number> = {};
@@ -83,6 +87,9 @@ if (file) {
     const text = typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text ?? '?';
     const k = statementKind(text);
     pgCounts[k] = (pgCounts[k] ?? 0) + 1;
+    // The driver's own queues (not in its types): a query behind one still unanswered goes without a round trip.
+    const q = this as unknown as { _activeQuery?: unknown; _queryQueue?: unknown[]; _sentQueryQueue?: unknown[] };
+    if (q._activeQuery || (q._queryQueue?.length ?? 0) > 0 || (q._sentQueryQueue?.length ?? 0) > 0) pipelined++;
     return query.apply(this, args);
   };
   const post = Worker.prototype.postMessage;
@@ -113,7 +120,7 @@ if (file) {
     profileToggle?.postMessage('toggle');
     toggleProfile();
     const u = process.cpuUsage();
-    const snap: CostSnapshot = { pg: { ...pgCounts }, posts: { ...postCounts }, messages, async: { ...asyncCounts }, asyncSites: { ...asyncSites }, cpuUs: u.user + u.system };
+    const snap: CostSnapshot = { pg: { ...pgCounts }, pipelined, posts: { ...postCounts }, messages, async: { ...asyncCounts }, asyncSites: { ...asyncSites }, cpuUs: u.user + u.system };
     writeFileSync(file, JSON.stringify(snap));
   });
 }

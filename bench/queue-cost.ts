@@ -5,12 +5,16 @@
  * which goes first, N × 1 KiB relayed (smtp-source -s 20 → Halcyon →
  * smtp-sink) after a warm-up of W messages, and per message:
  *
- * - PostgreSQL statements sent, by kind, and round trips (every query the pg
- *   driver sends is one; BEGIN and COMMIT included);
+ * - PostgreSQL statements sent, by kind (BEGIN and COMMIT included), and
+ *   round trips (the statements less those pipelined behind an unanswered one);
  * - requests posted to the SQLite queue thread, by op (each a round trip);
  * - WAL bytes of the run's database (pg_waldump over the window, only the
  *   records of that database's relations and the commit records of their
- *   transactions; needs root and the server's pg_wal on this machine);
+ *   transactions; needs root and the server's pg_wal on this machine), and
+ *   its durable commits (those transactions' COMMIT records: each one a
+ *   commit the server had to flush; read-only statements write none);
+ * - the server's WAL writes and fsyncs (pg_stat_wal: the whole server, so
+ *   other databases' work on a shared machine counts too);
  * - CPU seconds of the Halcyon process per 1,000 messages, and msgs/s end to
  *   end (wall clock: the machine's load moves it; PG/SQLite of the same run
  *   moves less).
@@ -50,12 +54,18 @@ interface Figure {
   readonly msgsPerS: number;
   readonly cpuPerK: number;
   readonly statements: Record<string, number>;
+  /** Round trips to PostgreSQL per message: statements less the pipelined ones. */
+  readonly roundTrips: number;
   readonly posts: Record<string, number>;
   /** postMessage calls to the queue thread per message (each carries one request or a turn's). */
   readonly postMessages: number;
   /** Async resources of the main thread per message, by type (HALCYON_COST_ASYNC=1). */
   readonly async: Record<string, number>;
   readonly walBytes: number | undefined;
+  /** Our transactions' COMMIT records in the WAL per message: commits that had to be made durable. */
+  readonly commits: number | undefined;
+  /** pg_stat_wal's wal_sync per message (the whole server). */
+  readonly walSyncs: number | undefined;
   /** CPU seconds of the database's server processes per 1,000 messages (those alive at the end; a new one counted from 0). */
   readonly serverCpuPerK: number | undefined;
 }
@@ -84,12 +94,13 @@ function backendCpu(pids: readonly number[]): Map<number, number> {
   return out;
 }
 
-async function lsn(url: string): Promise<{ lsn: string; oid: number; cpu: Map<number, number> }> {
+async function lsn(url: string): Promise<{ lsn: string; oid: number; syncs: number; cpu: Map<number, number> }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
     const pids = (await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid);
-    const { rows } = await c.query<{ lsn: string; oid: number }>('SELECT pg_current_wal_insert_lsn()::text AS lsn, (SELECT oid FROM pg_database WHERE datname = current_database())::int AS oid');
+    const { rows } = await c.query<{ lsn: string; oid: number; syncs: number }>(`SELECT pg_current_wal_insert_lsn()::text AS lsn,
+      (SELECT oid FROM pg_database WHERE datname = current_database())::int AS oid, (SELECT wal_sync FROM pg_stat_wal)::bigint AS syncs`);
     // One small record after that point (not transactional, no table), so a reader of the WAL sees it was passed;
     // waited for until flushed: pg_waldump started at a point with nothing flushed after it gives up at once.
     await c.query("SELECT pg_logical_emit_message(false, 'halcyon-bench', '')");
@@ -106,11 +117,12 @@ async function lsn(url: string): Promise<{ lsn: string; oid: number; cpu: Map<nu
  * follows the WAL as it is written (the server recycles segments within seconds on a busy machine, so it
  * cannot be read after the run). `stop(lsn)` ends it once it has read up to that LSN.
  */
-function followWal(from: string, oid: number): { stop: (to: string) => Promise<number | undefined> } | undefined {
+function followWal(from: string, oid: number): { stop: (to: string) => Promise<{ bytes: number; commits: number } | undefined> } | undefined {
   if (!existsSync(WALDUMP) || !existsSync(PG_WAL)) return undefined;
   const child = spawn(WALDUMP, ['-f', '-p', PG_WAL, '-s', from], { stdio: ['ignore', 'pipe', 'ignore'] });
   const ours = new Set<string>();
   const commits = new Map<string, number>();
+  const committed = new Set<string>();
   let bytes = 0;
   let last = 0n;
   let stopAt: bigint | undefined;
@@ -129,7 +141,10 @@ function followWal(from: string, oid: number): { stop: (to: string) => Promise<n
       if (rel.test(line)) {
         bytes += tot;
         ours.add(m[2]!);
-      } else if (/rmgr: Transaction/.test(line)) commits.set(m[2]!, (commits.get(m[2]!) ?? 0) + tot);
+      } else if (/rmgr: Transaction/.test(line)) {
+        commits.set(m[2]!, (commits.get(m[2]!) ?? 0) + tot);
+        if (/desc: COMMIT/.test(line)) committed.add(m[2]!);
+      }
     }
   });
   const lsnOf = (s: string): bigint => {
@@ -137,13 +152,13 @@ function followWal(from: string, oid: number): { stop: (to: string) => Promise<n
     return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`);
   };
   return {
-    async stop(to: string): Promise<number | undefined> {
+    async stop(to: string): Promise<{ bytes: number; commits: number } | undefined> {
       stopAt = lsnOf(to);
       const reached = await pollUntil(() => last >= stopAt!, Date.now() + 10_000, 20);
       child.kill('SIGTERM');
       if (!reached) return undefined;
       for (const [tx, n] of commits) if (ours.has(tx)) bytes += n;
-      return bytes;
+      return { bytes, commits: [...committed].filter((tx) => ours.has(tx)).length };
     },
   };
 }
@@ -179,16 +194,23 @@ async function once(setup: 'sqlite' | 'postgres', run: number): Promise<Figure> 
       const f: Figure = {
         setup, msgsPerS: got / seconds, cpuPerK: ((s1.cpuUs - s0.cpuUs) / 1e6) * 1000 / got,
         statements: Object.fromEntries(Object.entries(diff(s0.pg, s1.pg)).map(([k, v]) => [k, v / got])),
+        roundTrips: (Object.values(s1.pg).reduce((a, b) => a + b, 0) - Object.values(s0.pg).reduce((a, b) => a + b, 0)
+          - ((s1.pipelined ?? 0) - (s0.pipelined ?? 0))) / got,
         posts: Object.fromEntries(Object.entries(diff(s0.posts, s1.posts)).map(([k, v]) => [k, v / got])),
         postMessages: ((s1.messages ?? 0) - (s0.messages ?? 0)) / got,
         async: Object.fromEntries(Object.entries(diff(s0.async ?? {}, s1.async ?? {})).map(([k, v]) => [k, v / got])),
-        walBytes: w1 && wal ? ((await wal.stop(w1.lsn)) ?? NaN) / got : undefined,
+        ...await (async () => {
+          const w = w1 && wal ? await wal.stop(w1.lsn) : undefined;
+          return { walBytes: w1 && wal ? (w?.bytes ?? NaN) / got : undefined, commits: w1 && wal ? (w?.commits ?? NaN) / got : undefined };
+        })(),
+        walSyncs: w0 && w1 ? (w1.syncs - w0.syncs) / got : undefined,
         serverCpuPerK: w0 && w1 ? ([...w1.cpu].reduce((n, [pid, t]) => n + t - (w0.cpu.get(pid) ?? 0), 0) * 1000) / got : undefined,
       };
       const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
       console.log(`run ${run + 1} ${setup.padEnd(8)} ${f.msgsPerS.toFixed(0)} msgs/s, CPU ${f.cpuPerK.toFixed(2)} s/1000, ` +
-        `pg round trips ${sum(f.statements).toFixed(2)}/msg, queue-thread requests ${sum(f.posts).toFixed(2)}/msg in ${f.postMessages.toFixed(2)} postMessages` +
-        `${f.walBytes !== undefined ? `, WAL ${f.walBytes.toFixed(0)} B/msg` : ''}` +
+        `pg statements ${sum(f.statements).toFixed(2)}/msg in ${f.roundTrips.toFixed(2)} round trips, queue-thread requests ${sum(f.posts).toFixed(2)}/msg in ${f.postMessages.toFixed(2)} postMessages` +
+        `${f.walBytes !== undefined ? `, WAL ${f.walBytes.toFixed(0)} B/msg, ${f.commits?.toFixed(2)} durable commits/msg` : ''}` +
+        `${f.walSyncs !== undefined ? `, server WAL fsyncs ${f.walSyncs.toFixed(2)}/msg` : ''}` +
         `${f.serverCpuPerK !== undefined ? `, PostgreSQL server CPU ${f.serverCpuPerK.toFixed(2)} s/1000` : ''}`);
       return f;
     } finally {
@@ -223,8 +245,10 @@ async function main(): Promise<void> {
   for (const [setup, figs] of got) {
     const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
     console.log(`${setup}: ${fmtRange(figs.map((f) => f.msgsPerS), 0)} msgs/s; CPU ${fmtRange(figs.map((f) => f.cpuPerK))} s per 1,000; ` +
-      `pg round trips ${fmtRange(figs.map((f) => sum(f.statements)))}/msg; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg in ${fmtRange(figs.map((f) => f.postMessages))} postMessages/msg` +
+      `pg statements ${fmtRange(figs.map((f) => sum(f.statements)))}/msg in ${fmtRange(figs.map((f) => f.roundTrips))} round trips; queue-thread requests ${fmtRange(figs.map((f) => sum(f.posts)))}/msg in ${fmtRange(figs.map((f) => f.postMessages))} postMessages/msg` +
       (figs[0]?.walBytes !== undefined ? `; WAL ${fmtRange(figs.map((f) => f.walBytes ?? NaN), 0)} B/msg` : '') +
+      (figs[0]?.commits !== undefined ? `; durable commits ${fmtRange(figs.map((f) => f.commits ?? NaN))}/msg` : '') +
+      (figs[0]?.walSyncs !== undefined ? `; server WAL fsyncs (whole server) ${fmtRange(figs.map((f) => f.walSyncs ?? NaN))}/msg` : '') +
       (figs[0]?.serverCpuPerK !== undefined ? `; PostgreSQL server CPU ${fmtRange(figs.map((f) => f.serverCpuPerK ?? NaN))} s per 1,000` : ''));
     const kinds = new Set(figs.flatMap((f) => [...Object.keys(f.statements), ...Object.keys(f.posts), ...Object.keys(f.async).map((t) => `async ${t}`)]));
     for (const k of [...kinds].sort()) {

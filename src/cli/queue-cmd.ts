@@ -123,7 +123,7 @@ export async function queueMigrate(opts: { config?: string }): Promise<void> {
   const cfg = (await import('../config/load.js')).loadConfig(configFileFrom(opts.config));
   if (usesPostgres(cfg)) {
     const { createPool, migratePg } = await import('../queue/pg/db.js');
-    const pool = createPool({ url: cfg.queue.url! });
+    const pool = createPool({ url: cfg.queue.url!, preparedStatements: cfg.queue.prepared_statements });
     try {
       const { from, to } = await migratePg(pool);
       process.stdout.write(from === to ? `queue schema is at version ${to}\n` : `queue schema migrated from version ${from} to ${to}\n`);

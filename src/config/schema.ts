@@ -451,6 +451,8 @@ export const configSchema = z.strictObject({
       .describe('Where the queue lives: "sqlite" (one node, a file under data_dir) or "postgres" (one database shared by every node; see docs/cluster.md).'),
     url: z.string().regex(/^postgres(ql)?:\/\//, 'expected "postgres://user@host:port/database"').optional()
       .describe('The PostgreSQL database of a "postgres" queue ("postgres://user@host:port/database"; a password may be given as PGPASSWORD). Every node of the cluster names the same one.'),
+    prepared_statements: z.boolean().default(true)
+      .describe('A "postgres" queue sends its statements as named prepared statements (each parsed once per connection). Set false behind PgBouncer in transaction pooling mode before 1.21 (or with max_prepared_statements = 0), where a connection\'s prepared statements are not there in the next transaction: every statement is then parsed each time (unnamed). PgBouncer must also pass or ignore the startup parameter "options" (ignore_startup_parameters = options), which then leaves synchronous_commit to the server\'s setting: keep it on (docs/cluster.md).'),
   }).prefault({}).refine((q) => q.backend !== 'postgres' || q.url !== undefined, { message: 'backend "postgres" needs url', path: ['url'] })
     .describe('The queue\'s storage.'),
 

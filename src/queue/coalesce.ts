@@ -7,7 +7,8 @@
  * or one statement (PostgreSQL) instead of N.
  *
  * Used for read-only questions whose answer for a set of keys holds for
- * each key alone (the suppression list at RCPT). Holds no cache: every turn
+ * each key alone (the suppression list at RCPT; on PostgreSQL, the message
+ * and body of each delivery). Holds no cache: every turn
  * asks again. Does no I/O of its own.
  */
 export function coalesced<K, R>(fetch: (keys: readonly K[]) => Promise<R>): (key: K) => Promise<R> {

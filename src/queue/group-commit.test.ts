@@ -73,3 +73,80 @@ for (const mode of ['sync', 'async'] as const) {
     });
   });
 }
+
+describe('GroupCommit: maxInFlight and retrySingly', () => {
+  test('with maxInFlight 1, what is added while a batch is in flight waits and goes as one batch after it', async () => {
+    const batches: string[][] = [];
+    let release: () => void = () => undefined;
+    const first = new Promise<void>((r) => { release = r; });
+    const gc = new GroupCommit<number>({
+      maxItems: 10, maxInFlight: 1,
+      write: async (batch) => {
+        batches.push(batch.map((e) => e.id));
+        if (batches.length === 1) await first;
+      },
+    });
+    const a = gc.add('a', 1);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(gc.inFlight.size, 1);
+    // Three more turns while 'a' is in flight: nothing else is written yet.
+    const rest: Promise<string>[] = [];
+    for (const id of ['b', 'c', 'd']) {
+      rest.push(gc.add(id, 1));
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(batches, [['a']]);
+    release();
+    assert.deepEqual(await Promise.all([a, ...rest]), ['a', 'b', 'c', 'd']);
+    assert.deepEqual(batches, [['a'], ['b', 'c', 'd']]);
+  });
+
+  test('flush writes every waiting batch whatever is in flight (what close() needs)', async () => {
+    const batches: string[][] = [];
+    let release: () => void = () => undefined;
+    const first = new Promise<void>((r) => { release = r; });
+    const gc = new GroupCommit<number>({
+      maxItems: 10, maxInFlight: 1,
+      write: async (batch) => {
+        batches.push(batch.map((e) => e.id));
+        if (batches.length === 1) await first;
+      },
+    });
+    const a = gc.add('a', 1);
+    await new Promise((r) => setImmediate(r));
+    const b = gc.add('b', 1);
+    gc.flush();
+    assert.deepEqual(batches, [['a'], ['b']]);
+    release();
+    assert.deepEqual(await Promise.all([a, b]), ['a', 'b']);
+  });
+
+  test('a failed batch that retrySingly accepts is written again item by item: only the item at fault fails', async () => {
+    const batches: string[][] = [];
+    const gc = new GroupCommit<number>({
+      maxItems: 10, retrySingly: (err) => (err as Error).message === 'bad row',
+      write: async (batch) => {
+        batches.push(batch.map((e) => e.id));
+        if (batch.some((e) => e.id === 'bad')) throw new Error('bad row');
+      },
+    });
+    const r = await settled(['a', 'bad', 'c'].map((id) => gc.add(id, 1)));
+    assert.deepEqual([r[0], r[2]], [{ ok: 'a' }, { ok: 'c' }]);
+    assert.ok('err' in r[1]! && /bad row/.test(r[1].err));
+    assert.deepEqual(batches, [['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  test('an error retrySingly does not accept fails the whole batch, written once', async () => {
+    const batches: string[][] = [];
+    const gc = new GroupCommit<number>({
+      maxItems: 10, retrySingly: () => false,
+      write: async (batch) => {
+        batches.push(batch.map((e) => e.id));
+        throw new Error('connection lost');
+      },
+    });
+    const r = await settled(['a', 'b'].map((id) => gc.add(id, 1)));
+    assert.ok(r.every((x) => 'err' in x && /connection lost/.test(String(x.err))));
+    assert.deepEqual(batches, [['a', 'b']]);
+  });
+});

@@ -31,7 +31,7 @@ export async function openQueue(cfg: Config, opts: OpenQueueOptions = {}): Promi
   const events = eventRoutes(cfg);
   if (cfg.queue.backend === 'postgres') {
     if (cfg.queue.url === undefined) throw new HalcyonError('HAL_ERR_QUEUE_WRITE', 'queue backend "postgres" needs [queue] url');
-    return (await import('./pg/store.js')).openPgQueue({ url: cfg.queue.url, clock: opts.clock, events });
+    return (await import('./pg/store.js')).openPgQueue({ url: cfg.queue.url, clock: opts.clock, events, preparedStatements: cfg.queue.prepared_statements });
   }
   return opts.server ? (await import('./sqlite/worker-store.js')).WorkerQueue.open({ dataDir: cfg.data_dir, clock: opts.clock, events })
     : (await import('./sqlite/store.js')).openSqliteQueue({ dataDir: cfg.data_dir, clock: opts.clock, events });

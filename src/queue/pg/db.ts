@@ -27,6 +27,8 @@ export interface PgQueueOptions {
   readonly poolSize?: number;
   /** Where events go (queue/event): none → the outbox gets no rows. */
   readonly events?: EventRoutes;
+  /** Statements with parameters as named prepared statements (default true; false behind PgBouncer's transaction pooling). */
+  readonly preparedStatements?: boolean;
 }
 
 export type Sql = pg.PoolClient | pg.Pool;
@@ -59,8 +61,12 @@ class PreparingClient extends pg.Client {
 
 export function createPool(opts: PgQueueOptions): pg.Pool {
   const pool = new pg.Pool({
-    Client: PreparingClient,
+    // Unnamed statements (parsed at every call) where a connection's prepared statements do not last (PgBouncer).
+    Client: opts.preparedStatements === false ? pg.Client : PreparingClient,
     connectionString: opts.url, max: opts.poolSize ?? 10,
+    // Queries a client is given before the answer to the one before are sent at once (each its own Sync, in order):
+    // a transaction's BEGIN goes with its first statement, the gate's lock with its reads (PgDb.tx, pg/gate).
+    pipeline: true,
     // Explicit, whatever the server's default: a 250 means the commit reached the WAL on disk.
     options: '-c synchronous_commit=on',
     connectionTimeoutMillis: 5_000,
@@ -124,6 +130,23 @@ export function isConnectionLoss(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether a failed group-commit batch (queue/group-commit) may be written again item by item: its error came
+ * from a statement on a live connection (rolled back whole: nothing of it stored), not from a lost one (a
+ * commit whose answer was lost may have been made, and must not be made twice).
+ */
+export const retryable = (err: unknown): boolean =>
+  !(err instanceof HalcyonError && err.code === 'HAL_ERR_QUEUE_UNAVAILABLE') && !isConnectionLoss(err);
+
+/**
+ * Group-commit batches of one kind (enqueues, outcomes) written at once by a node (queue/group-commit): what is
+ * asked while that many are committing waits in an open batch and goes with the next, rather than queueing
+ * sealed for one of the pool's connections — batches grow when the pool is the bound. 4 of each kind leaves
+ * the pool's other connections to reads, claims and the gate. Lower caps (1, 2) cut commits a little more
+ * under heavy load but made each enqueue wait a whole commit more (docs/decisions/0020-pg-group-commit.md).
+ */
+export const WRITES_IN_FLIGHT = 4;
+
 /** The pool the three parts share. */
 export class PgDb {
   closed = false;
@@ -179,8 +202,12 @@ export class PgDb {
     const onError = (err: Error) => { broken = err; };
     c.on('error', onError);
     try {
-      await c.query('BEGIN');
+      // Not awaited: sent with fn's first statement (the client pipelines), one round trip for both. A failed
+      // BEGIN fails that statement too (the connection is gone); it is awaited before COMMIT all the same.
+      const begun = c.query('BEGIN');
+      begun.catch(() => undefined);
       const result = await fn(c);
+      await begun;
       // A COMMIT whose answer is lost may or may not have committed: the caller hears a failure (never a 250),
       // and a client that retries may leave a duplicate, as with any lost reply.
       await c.query('COMMIT');

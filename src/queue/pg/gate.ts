@@ -9,6 +9,9 @@
  * lock would not do: the destination may have no row yet). The decisions are
  * queue/destination-gate's pure functions, as on SQLite: `decideGrant`,
  * `mergeLimits` (learned limits) and `takeFromBucket` (the shared rate).
+ * An acquire sends BEGIN, the lock and its two reads at once (the pool's
+ * clients pipeline): three round trips where six were, and the lock held
+ * for two of them.
  */
 import type pg from 'pg';
 import {
@@ -49,11 +52,14 @@ export class PgDestinationGate implements DestinationGate {
 
   acquire(req: AcquireRequest): Promise<Grant> {
     return this.d.tx('acquire', async (c): Promise<Grant> => {
-      await lockKey(c, req.destination);
-      const row = await rowOf(c, req.destination);
-      const { rows } = await c.query<{ n: number; probing: number; earliest: number | null }>(`SELECT COUNT(*)::bigint AS n,
+      // The lock and the two reads are sent together (pipelined with BEGIN: one round trip); the server runs them
+      // in order, and each read takes its snapshot after the lock is granted (READ COMMITTED: one per statement).
+      const locked = lockKey(c, req.destination);
+      const rowRead = rowOf(c, req.destination);
+      const slotsRead = c.query<{ n: number; probing: number; earliest: number | null }>(`SELECT COUNT(*)::bigint AS n,
           COALESCE(MAX(probe), 0)::bigint AS probing, MIN(lease_until) AS earliest
         FROM destination_slots WHERE destination = $1 AND lease_until > $2`, [req.destination, req.now]);
+      const [, row, { rows }] = await Promise.all([locked, rowRead, slotsRead]);
       const live = rows[0]!;
       const decision = decideGrant(row, { count: live.n, probing: live.probing !== 0, earliestUntil: live.earliest ?? undefined }, req.now, req.maxConnections);
       if (decision.kind === 'wait') return decision;

@@ -3,14 +3,18 @@
  *
  * Enqueues are group-committed by the same mechanism as on SQLite
  * (queue/group-commit): every `enqueue()` made in the same event-loop turn
- * goes into one transaction (three multi-row INSERTs: messages, bodies,
+ * (or while WRITES_IN_FLIGHT batches are being committed: pg/db) goes into
+ * one transaction (three multi-row INSERTs: messages, bodies,
  * recipients — one statement of data-modifying CTEs when no unit has a key
  * and no event sink is set), and all their promises settle together once it has committed
- * — or all reject with HAL_ERR_QUEUE_WRITE with nothing of the batch stored.
+ * — or, when it fails on a live connection, the batch is written again one
+ * unit per transaction, so only a unit whose own rows are refused rejects
+ * (HAL_ERR_QUEUE_WRITE); a lost connection rejects the whole batch.
  * A caller-assigned id already stored is refused alone. An `enqueueGroup` is
  * one item of a batch: its idempotency key row is claimed first (pg/idempotency:
  * waiting on another node's uncommitted claim of the same key) and, when the key
  * is held, the unit is refused whole before any of its messages is written.
+ * The deliveries' reads (getForDelivery) of one turn are one statement.
  */
 import { HalcyonError } from '../../errors.js';
 import { createIdGenerator } from '../ids.js';
@@ -18,11 +22,12 @@ import { addEnqueueUnit, type EnqueueUnit, type MessageStore } from '../message-
 import type { IdempotencyRecord } from '../idempotency.js';
 import { claimKey } from './idempotency.js';
 import type { MessageId, MessageRow, NewMessage } from '../model.js';
-import type { PgDb } from './db.js';
+import { retryable, WRITES_IN_FLIGHT, type PgDb } from './db.js';
 import { MESSAGE_COLUMNS, domainOf, toMessage, type RawMessage } from '../rows.js';
 import { enqueueEvents, factsOf, routeEvents } from '../event.js';
 import { insertOutbox, messageFacts } from './events.js';
 import { GroupCommit, type Entry } from '../group-commit.js';
+import { coalesced } from '../coalesce.js';
 
 const BATCH_MAX_MESSAGES = 256;
 
@@ -30,7 +35,9 @@ const keyOrder = (a: IdempotencyRecord, b: IdempotencyRecord): number => (a.toke
 
 export class PgMessageStore implements MessageStore {
   private readonly nextId: () => MessageId;
-  private readonly commits = new GroupCommit<EnqueueUnit>({ maxItems: BATCH_MAX_MESSAGES, write: (batch, refuse) => this.write(batch, refuse) });
+  private readonly commits = new GroupCommit<EnqueueUnit>({
+    maxItems: BATCH_MAX_MESSAGES, maxInFlight: WRITES_IN_FLIGHT, retrySingly: retryable, write: (batch, refuse) => this.write(batch, refuse),
+  });
 
   constructor(private readonly d: PgDb) {
     this.nextId = createIdGenerator(d.clock);
@@ -161,10 +168,18 @@ export class PgMessageStore implements MessageStore {
   }
 
   async getForDelivery(id: MessageId): Promise<{ message: MessageRow; body: Buffer } | undefined> {
-    const [raw] = await this.d.read<RawMessage & { data: Buffer } & Record<string, unknown>>('getForDelivery',
-      `SELECT ${MESSAGE_COLUMNS}, b.data FROM messages m JOIN bodies b ON b.message_id = m.id WHERE m.id = $1`, [id]);
-    return raw && { message: toMessage(raw), body: raw.data };
+    return (await this.deliveryReads(id)).get(id);
   }
+
+  /** The deliveries' reads of one event-loop turn in one statement (queue/coalesce): a map by id, each caller takes its own. */
+  private readonly deliveryReads = coalesced(async (ids: readonly MessageId[]) => {
+    const raws = await this.d.read<RawMessage & { data: Buffer } & Record<string, unknown>>('getForDelivery',
+      `SELECT ${MESSAGE_COLUMNS}, b.data FROM messages m JOIN bodies b ON b.message_id = m.id WHERE m.id = ANY($1)`, [[...new Set(ids)]]);
+    return new Map(raws.map((raw) => {
+      const message = toMessage(raw);
+      return [message.id, { message, body: raw.data }] as const;
+    }));
+  });
 
   async deleteMessages(ids: readonly MessageId[]): Promise<number> {
     const rows = await this.d.read<{ id: string }>('deleteMessages', 'DELETE FROM messages WHERE id = ANY($1) RETURNING id', [[...ids]]);

@@ -6,19 +6,17 @@
  * wait for each other's claims (I2). The state test of an outcome is in its
  * UPDATE (I1), and with an owner, the lease test too. The sweeps' claims use
  * report_owner/report_until, apart from the delivery lease, as on SQLite.
+ * Outcomes are group-committed (pg/outcomes).
  */
-import { bounceEntry, type SuppressionEntry } from '../suppression.js';
-import { writeSuppression } from './suppression.js';
 import type pg from 'pg';
-import type { AttemptRow, MessageId, MessageRow, Outcome, RecipientOutcome, RecipientRow, RecipientState } from '../model.js';
+import type { AttemptRow, MessageId, MessageRow, RecipientOutcome, RecipientRow, RecipientState } from '../model.js';
 import { FINAL_STATES } from '../model.js';
 import { RemovalCandidates } from '../removal-candidates.js';
-import type { PgDb, Sql } from './db.js';
+import type { PgDb } from './db.js';
 import type { ClaimRequest, QueueCounts, QueueFilter, RecipientQueue, SenderShapeCount, ShapeCount, SweepClaim, TenantCount } from '../recipient-queue.js';
 import { ageBucketSql, domainOfSql, likePattern, tenantCountsSql } from '../shape-sql.js';
 import { excludedSql, fairClaimSql, pairKeys, weightSql } from '../fair-claim.js';
-import { OutcomeEvents, type ChangedRecipient } from '../event.js';
-import { insertOutbox, messageFacts } from './events.js';
+import { PgOutcomes } from './outcomes.js';
 import {
   MESSAGE_COLUMNS, RECIPIENT_COLUMNS, toAttempt, toMessage, toRecipient, type RawAttempt, type RawMessage, type RawRecipient,
 } from '../rows.js';
@@ -30,38 +28,14 @@ const byDue = (a: RecipientRow, b: RecipientRow): number => a.nextAttemptAt - b.
 
 type Raw = RawRecipient & Record<string, unknown>;
 
-function increment(o: Outcome): number {
-  switch (o.kind) {
-    case 'delivered': return 1;
-    case 'failed': return 1;
-    case 'expired': return 0;
-    case 'deferred': return o.countAttempt ? 1 : 0;
-  }
-}
-
-/**
- * One statement for a batch of outcomes: each UPDATE tests state and lease (I1), and the attempt rows of those
- * that applied are inserted by the same statement. Returns the applied rows in the order given (`ord`, 1-based).
- */
-async function updateOutcomes(c: Sql, list: readonly RecipientOutcome[], now: number, owner: string): Promise<(ChangedRecipient & { id: number; ord: number })[]> {
-  const { rows } = await c.query<ChangedRecipient & { id: number; ord: number }>(`WITH o AS (
-      SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], $5::bigint[]) WITH ORDINALITY AS t(id, state, reply, inc, next_at, ord)),
-    u AS (UPDATE recipients r SET state = o.state, last_reply = o.reply, attempts = r.attempts + o.inc,
-        next_attempt_at = COALESCE(o.next_at, r.next_attempt_at), lease_owner = NULL, lease_until = NULL, updated_at = $6
-      FROM o WHERE r.id = o.id AND r.state = 'inflight' AND r.lease_owner = $7
-      RETURNING r.id, r.message_id, r.address, r.domain, r.destination, r.attempts, o.ord, o.state, o.reply),
-    a AS (INSERT INTO attempts (recipient_id, at, state, reply) SELECT u.id, $6, u.state, u.reply FROM u ORDER BY u.ord)
-    SELECT id, message_id, address, domain, destination, attempts, ord::int AS ord FROM u ORDER BY ord`, [
-    list.map((o) => o.recipientId), list.map((o) => o.outcome.kind), list.map((o) => JSON.stringify(o.outcome.reply)),
-    list.map((o) => increment(o.outcome)), list.map((o) => (o.outcome.kind === 'deferred' ? o.outcome.nextAttemptAt : null)), now, owner,
-  ]);
-  return rows;
-}
-
 export class PgRecipientQueue implements RecipientQueue {
   private readonly candidates = new RemovalCandidates();
+  /** recordOutcomes' group commit. */
+  readonly outcomes: PgOutcomes;
 
-  constructor(private readonly d: PgDb) {}
+  constructor(private readonly d: PgDb) {
+    this.outcomes = new PgOutcomes(d);
+  }
 
   async getRecipients(id: MessageId): Promise<RecipientRow[]> {
     return (await this.d.read<Raw>('getRecipients', `SELECT ${RECIPIENT_COLUMNS} FROM recipients r WHERE r.message_id = $1 ORDER BY r.id`, [id])).map(toRecipient);
@@ -186,35 +160,9 @@ export class PgRecipientQueue implements RecipientQueue {
 
   async recordOutcomes(outcomes: readonly RecipientOutcome[], now: number, owner: string): Promise<number[]> {
     if (outcomes.length === 0) return [];
-    // A recipient named twice: its first outcome counts (the second would find it no longer in flight).
-    const seen = new Set<number>();
-    const list = outcomes.filter((o) => !seen.has(o.recipientId) && seen.add(o.recipientId));
+    const { applied, finished } = await this.outcomes.record(outcomes, now, owner);
     // Candidates for removal are noted after the commit: a removeCompleted running meanwhile must not see
     // the message before its last outcome is visible, and drop it as not yet complete.
-    const finished: MessageId[] = [];
-    const apply = async (c: Sql): Promise<number[]> => {
-      const rows = await updateOutcomes(c, list, now, owner);
-      const applied: number[] = [];
-      const events = new OutcomeEvents(this.d.events, now);
-      const entries: SuppressionEntry[] = [];
-      for (const row of rows) {
-        const { outcome, rule } = list[row.ord - 1]!;
-        applied.push(row.id);
-        if (outcome.kind !== 'deferred') finished.push(row.message_id);
-        // A triggered rule's event is written with the outcome, in its commit (no sink: no event, and no transaction needed).
-        events.add(row, outcome, rule);
-        const entry = bounceEntry(row, outcome, now);
-        if (entry) entries.push(entry);
-      }
-      if (entries.length > 0) await writeSuppression(c, entries);
-      const ids = events.messageIds();
-      if (ids.length > 0) await insertOutbox(c, events.rows(await messageFacts(c, ids)), now);
-      return applied;
-    };
-    // Without event sinks and without a failure that may suppress its address, the outcomes and their history are
-    // one statement — atomic and durable on its own, one round trip; otherwise one transaction around the rest.
-    const more = this.d.events.sinks.length > 0 || list.some(({ outcome: o }) => o.kind === 'failed' && o.suppressUntil !== undefined);
-    const applied = more ? await this.d.tx('recordOutcomes', apply) : await this.d.one('recordOutcomes', apply);
     for (const mid of finished) this.candidates.touch(mid);
     return applied;
   }

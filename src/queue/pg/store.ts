@@ -51,7 +51,8 @@ export class PgQueue implements Queue {
     if (this.d.closed) return;
     this.health.close();
     this.messages.flushPending();
-    await Promise.allSettled([...this.messages.inFlight]);
+    this.recipients.outcomes.flushPending();
+    await Promise.allSettled([...this.messages.inFlight, ...this.recipients.outcomes.inFlight]);
     this.d.closed = true;
     await this.d.pool.end();
   }
