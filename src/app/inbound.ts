@@ -25,7 +25,7 @@ import { AuthChecker } from '../inbound/authcheck.js';
 import type { createAuthResolver } from '../inbound/auth-dns.js';
 import { createDnsblChecker } from '../inbound/dnsbl.js';
 import { InboundServer, localGate, type ConnectionGate } from '../inbound/server.js';
-import type { SessionDeps } from '../inbound/session.js';
+import type { SessionDeps } from '../inbound/session-deps.js';
 import type { Verifier } from '../inbound/verifier.js';
 import type { RcptAnswer } from '../inbound/verify-policy.js';
 import { Intake } from '../intake/intake.js';

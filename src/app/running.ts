@@ -16,7 +16,7 @@ import { valueAt, withValueAt } from '../config/live.js';
 import { UserDirectory } from '../inbound/auth.js';
 import { createDirectory } from '../inbound/directory.js';
 import { networkMatcher } from '../inbound/policy.js';
-import type { SessionSettings } from '../inbound/session.js';
+import type { SessionSettings } from '../inbound/session-deps.js';
 import { tlsFileProblems } from '../inbound/tls-cert.js';
 import type { VerifySettings } from '../inbound/verify-policy.js';
 import { loadDkimKeys } from '../intake/dkim-keys.js';

@@ -30,7 +30,8 @@ import { formatReply } from '../smtp/reply.js';
 import { ConnectionAdmission, type Admission } from './admission.js';
 import { implicitTlsHandshake } from './implicit-tls.js';
 import { rejectLine } from './reject-line.js';
-import { InboundSession, type SessionDeps, type SessionSettings } from './session.js';
+import type { SessionDeps, SessionSettings } from './session-deps.js';
+import { InboundSession } from './session.js';
 
 /** How long a refused (or pre-greeting) client's socket may stay open after our reply. */
 export const REFUSED_CLOSE_MS = 1_000;

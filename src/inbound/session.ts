@@ -7,16 +7,15 @@
  * smtp/data, order from inbound/states, relay decisions from inbound/policy.
  * Commands are handled strictly one after another (even when pipelined), so
  * replies leave in order. The transaction's envelope is built in
- * inbound/envelope; the listener's limits are inbound/server's job; a RCPT
+ * inbound/envelope; what a session is given is inbound/session-deps; the
+ * listener's limits are inbound/server's job; a RCPT
  * for a routed address may wait for recipient verification (inbound/verifier). The
  * finished message goes through intake/ (trace header, queue write), as
  * every new message does.
  */
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
-import type { Logger } from 'pino';
-import { HalcyonError, type ErrorCode } from '../errors.js';
-import type { Intake } from '../intake/intake.js';
+import { HalcyonError } from '../errors.js';
 import type { ArcChain } from '../intake/arc.js';
 import type { Trace } from '../queue/model.js';
 import { formatMailbox, isAddressError, parsePath, type Mailbox } from '../smtp/address.js';
@@ -26,61 +25,18 @@ import { DataReader, type DataFlags } from '../smtp/data.js';
 import { LineReader } from '../smtp/lines.js';
 import { isParamError, parseMailParams, parseRcptParams, type MailParams, type Offered } from '../smtp/params.js';
 import { formatReply } from '../smtp/reply.js';
-import type { Credentials, UserDirectory } from './auth.js';
-import type { AuthLimiter } from './auth-throttle.js';
-import { Envelope, type RecipientDirectory } from './envelope.js';
-import type { AuthChecker } from './authcheck.js';
-import { dmarcAction, type DmarcMode } from './dmarc-policy.js';
+import type { Credentials } from './auth.js';
+import { Envelope } from './envelope.js';
+import { dmarcAction } from './dmarc-policy.js';
 import { relayVerdict } from './policy.js';
 import { contentRefusal } from './content-checks.js';
-import { rememberedRefusal, type RecipientMemory } from './recipient-memory.js';
+import { rememberedRefusal } from './recipient-memory.js';
 import { replyOf, type Refusal, type Reply3 } from './refusal.js';
 import { bareAddress, rejectLine } from './reject-line.js';
 import { saslContinue, saslStart, type SaslState, type SaslStep } from './sasl.js';
 import { dataWithoutRecipients, sequenceCheck, type SessionState } from './states.js';
 
-export interface SessionSettings {
-  readonly hostname: string;
-  /** Verify SPF/DKIM/DMARC/ARC of mail from outside (MX listener only). */
-  readonly verify: boolean;
-  readonly dmarc: DmarcMode;
-  readonly kind: 'smtp' | 'submission';
-  readonly maxMessageSize: number;
-  readonly maxRecipients: number;
-  readonly maxErrors: number;
-  readonly bareNewline: 'normalize' | 'reject';
-  readonly commandTimeoutMs: number;
-  readonly dataTimeoutMs: number;
-  readonly maxReceivedHeaders: number;
-}
-
-/** `suppressed` and `verifyRecipient` (inbound/recipient-memory) are asked at RCPT for relayed addresses. */
-export interface SessionDeps extends RecipientMemory {
-  readonly settings: SessionSettings;
-  readonly intake: Intake;
-  readonly authChecker?: AuthChecker;
-  readonly users: UserDirectory;
-  readonly directory: RecipientDirectory;
-  readonly mayRelayFrom: (ip: string) => boolean;
-  readonly tlsContext?: tls.SecureContext;
-  readonly log: Logger;
-  readonly isDraining: () => boolean;
-  readonly onMessage?: (event: { id: string; size: number; recipients: number; tenant?: string }) => void;
-  readonly onReject?: (reason: string) => void;
-  /** Whether the queue has room for a new message of this declared size (absent: always). */
-  readonly acceptsMail?: (size: number | undefined) => boolean;
-  /** Why the queue cannot take mail now (failed or unreachable: queue/health), as the error code the reply comes from. */
-  readonly queueTrouble?: () => ErrorCode | undefined;
-  /** Per-IP AUTH failure delay and lockout, shared by every session (absent: no throttling). */
-  readonly authThrottle?: AuthLimiter;
-  /**
-   * Per-client rates (inbound/anvil): true when this MAIL FROM (per IP) / RCPT TO (per AUTH user) is over its limit.
-   * A promise when the node's counts live on another thread (a session worker asks the main thread: app/session-workers).
-   */
-  readonly rate?: { readonly messageOver: (ip: string) => boolean | Promise<boolean>; readonly recipientOver: (user: string) => boolean | Promise<boolean> };
-  /** The MX listener's DNSBL check (inbound/dnsbl): started once per connection, awaited at RCPT. */
-  readonly dnsbl?: (ip: string) => Promise<{ readonly zone: string; readonly answer: string } | undefined>;
-}
+import type { SessionDeps, SessionSettings } from './session-deps.js';
 
 /** What a refusal is about, for its reject line (inbound/reject-line): the command, the metrics reason, the addresses. */
 interface Why { readonly stage: string; readonly reason: string; readonly to?: string; readonly from?: string; readonly extra?: Record<string, unknown> }
